@@ -1,0 +1,51 @@
+"""The `tale` command: the root Typer app and the registration of every command module."""
+
+from __future__ import annotations
+
+import typer
+
+from tale_cli import __version__
+from tale_cli.cli.common import set_debug
+
+app = typer.Typer(
+    name="tale",
+    help="Turn a written story into a one-minute film.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tale {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and where each setting came from."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Turn a written story into a one-minute film: plan, render, stitch."""
+    set_debug(debug)
+
+
+def _register() -> None:
+    # Each module imports only typer at top level; the library is imported inside the commands.
+    from tale_cli.cli import doctor, plan, recipes, render, stitch
+
+    app.command("plan")(plan.plan)
+    app.command("render")(render.render)
+    app.command("stitch")(stitch.stitch)
+    app.add_typer(recipes.app, name="recipes")
+    app.command("doctor")(doctor.doctor)
+
+
+_register()
+
+
+def main() -> None:
+    app(prog_name="tale")

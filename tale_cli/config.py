@@ -1,0 +1,169 @@
+"""Recipes (how to render) and defaults, validated with pydantic; unknown keys name their file."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tale_cli.errors import RecipeError
+from tale_cli.plan import describe_validation_error
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def data_dir(name: str) -> Path:
+    """`recipes/` or `configs/`: beside the package in a checkout, inside it in a wheel."""
+    for candidate in (PACKAGE_DIR.parent / name, PACKAGE_DIR / "_data" / name):
+        if candidate.is_dir():
+            return candidate
+    return PACKAGE_DIR.parent / name
+
+
+class PlannerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = "offline"
+    model: str = ""
+    base_url: str | None = None
+    temperature: float = Field(default=0.4, ge=0, le=2)
+    max_chunk_chars: int = Field(default=12_000, ge=500)
+
+
+class ImageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = "preview"
+    model: str = ""
+    size: str = "1024x1024"
+    quality: str = "medium"
+    steps: int | None = Field(default=None, ge=1, le=200)
+    guidance: float | None = Field(default=None, ge=0, le=50)
+
+
+class VideoConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = "preview"
+    model: str = ""
+    steps: int | None = Field(default=None, ge=1, le=200)
+    guidance: float | None = Field(default=None, ge=0, le=50)
+    resolution: str | None = None
+    audio: bool = False
+    jobs: int | None = Field(default=None, ge=1, le=64)
+    poll_interval_s: float = Field(default=10.0, gt=0)
+    poll_timeout_s: float = Field(default=900.0, gt=0)
+    memory: Literal["auto", "speed", "low-vram"] = "auto"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Recipe(BaseModel):
+    """One way to render: a backend and model per role, output format, limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "custom"
+    description: str = ""
+    private: bool = False
+    audit_prompts: bool = False
+    width: int = Field(default=1280, ge=64, le=4096, multiple_of=2)
+    height: int = Field(default=720, ge=64, le=4096, multiple_of=2)
+    fps: int = Field(default=24, ge=1, le=60)
+    shots: int = Field(default=8, ge=1, le=64)
+    seconds: float = Field(default=8.0, gt=0, le=60)
+    seed: int = Field(default=0, ge=0, lt=2**32)
+    continuity: Literal["references", "first-frame", "chain"] = "references"
+    budget_usd: float | None = Field(default=None, ge=0)
+    fallback: str | None = None
+    planner: PlannerConfig = Field(default_factory=PlannerConfig)
+    image: ImageConfig = Field(default_factory=ImageConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+
+
+class Defaults(BaseModel):
+    """configs/defaults.toml: the lowest level of settings precedence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: str = "preview"
+    out_dir: str = "out"
+    x264_preset: str = "veryfast"
+    x264_crf: int = Field(default=20, ge=0, le=51)
+    audio_bitrate: str = "128k"
+
+
+def read_toml(path: Path, *, error: type[RecipeError] = RecipeError) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise error(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise error(f"{path} is a directory, not a TOML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path} is not valid TOML: {exc}") from None
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if first.get("type") == "extra_forbidden":
+            key = ".".join(str(part) for part in first.get("loc", ()))
+            raise RecipeError(f"{path}: unknown key '{key}'", hint="see `tale recipes show preview` for the valid keys") from None
+        raise RecipeError(f"{path}: {describe_validation_error(error)}") from None
+
+
+def recipes_dir() -> Path:
+    return data_dir("recipes")
+
+
+def recipe_names() -> list[str]:
+    return sorted(path.stem for path in recipes_dir().glob("*.toml"))
+
+
+def recipe_path(name_or_file: str) -> Path:
+    """A recipe by name (recipes/NAME.toml) or by file path."""
+    candidate = Path(name_or_file)
+    if candidate.suffix == ".toml" or os.sep in name_or_file or "/" in name_or_file:
+        if not candidate.is_file():
+            raise RecipeError(f"recipe file not found: {name_or_file}")
+        return candidate
+    path = recipes_dir() / f"{name_or_file}.toml"
+    if not path.is_file():
+        raise RecipeError(
+            f"unknown recipe '{name_or_file}'",
+            hint="valid names are: " + ", ".join(recipe_names()),
+        )
+    return path
+
+
+def load_recipe(name_or_file: str) -> Recipe:
+    path = recipe_path(name_or_file)
+    data = read_toml(path)
+    data.setdefault("name", path.stem)
+    recipe: Recipe = _validate(Recipe, data, path)
+    return recipe
+
+
+def load_defaults() -> Defaults:
+    path = data_dir("configs") / "defaults.toml"
+    data = read_toml(path) if path.is_file() else {}
+    defaults: Defaults = _validate(Defaults, data, path)
+    return defaults
+
+
+def resolve(flag: Any, env_name: str, default: Any) -> tuple[Any, str]:
+    """CLI flag > TALE_* environment > configs default; returns the value and where it came from."""
+    if flag is not None:
+        return flag, "flag"
+    env_value = os.environ.get(env_name)
+    if env_value:
+        return env_value, f"env {env_name}"
+    return default, "configs/defaults.toml"

@@ -1,0 +1,103 @@
+"""One error family for everything Tale refuses or fails at, each with an exit code and a hint."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, documented in the README's exit-code table."""
+
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    INPUT = 3
+    PLAN = 4
+    RECIPE = 5
+    OUTPUT = 6
+    BACKEND = 7
+    SHOTS_FAILED = 8
+    BUDGET = 9
+    KEYS = 10
+    PRIVACY = 11
+    MISSING_DEPENDENCY = 12
+    INTERRUPTED = 130
+
+
+class TaleError(Exception):
+    """An error the user can act on: one line of message and an optional hint."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class InputError(TaleError):
+    """A story, clip or other input file that cannot be used."""
+
+    exit_code = ExitCode.INPUT
+
+
+class PlanError(TaleError):
+    """A plan.json that does not validate."""
+
+    exit_code = ExitCode.PLAN
+
+
+class RecipeError(TaleError):
+    """A recipe or config that does not exist or does not validate."""
+
+    exit_code = ExitCode.RECIPE
+
+
+class OutputError(TaleError):
+    """An output folder that cannot be written."""
+
+    exit_code = ExitCode.OUTPUT
+
+
+class BackendError(TaleError):
+    """A backend that failed in a way no retry fixes."""
+
+    exit_code = ExitCode.BACKEND
+
+
+class ShotsFailedError(TaleError):
+    """A render that finished with one or more failed shots."""
+
+    exit_code = ExitCode.SHOTS_FAILED
+
+
+class BudgetError(TaleError):
+    """A render whose estimate exceeds the allowed budget."""
+
+    exit_code = ExitCode.BUDGET
+
+
+class KeysError(TaleError):
+    """A missing, invalid or unstorable API key."""
+
+    exit_code = ExitCode.KEYS
+
+
+class PrivacyError(TaleError):
+    """A private run that names a backend which would leave the machine."""
+
+    exit_code = ExitCode.PRIVACY
+
+
+class MissingDependencyError(TaleError):
+    """An optional extra that is not installed."""
+
+    exit_code = ExitCode.MISSING_DEPENDENCY
+
+
+def missing_extra(extra: str, package: str) -> MissingDependencyError:
+    """The error for an optional dependency that is not installed."""
+    return MissingDependencyError(
+        f"{package} is not installed",
+        hint=f"pip install 'tale-cli[{extra}]'",
+    )

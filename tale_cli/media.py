@@ -1,0 +1,182 @@
+"""ffmpeg as a subprocess (never a shell): locate it, run it, probe and check clips."""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from tale_cli.errors import InputError, MissingDependencyError, TaleError
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """The codec settings every Tale encode uses, so clips can be joined by stream copy."""
+
+    preset: str = "veryfast"
+    crf: int = 20
+    audio_bitrate: str = "128k"
+    audio_rate: int = 48_000
+
+    def video_args(self, fps: int) -> list[str]:
+        return [
+            "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
+            "-pix_fmt", "yuv420p", "-profile:v", "high", "-g", str(fps * 2),
+            "-r", str(fps),
+        ]  # fmt: skip
+
+    def audio_args(self) -> list[str]:
+        return ["-c:a", "aac", "-b:a", self.audio_bitrate, "-ar", str(self.audio_rate), "-ac", "2"]
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise MissingDependencyError("imageio-ffmpeg is not installed", hint="pip install tale-cli") from None
+    try:
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except RuntimeError as error:
+        raise MissingDependencyError(f"no ffmpeg binary found: {error}") from None
+
+
+def input_arg(path: Path) -> str:
+    """A file argument ffmpeg cannot mistake for an option or a protocol (leading dash, colon)."""
+    return str(path if path.is_absolute() else Path.cwd() / path)
+
+
+class FFmpegError(TaleError):
+    """ffmpeg exited with an error."""
+
+
+def run_ffmpeg(args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None) -> str:
+    """Run ffmpeg with the given arguments; returns its stderr; raises FFmpegError with its last line."""
+    command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), "-y", *args]
+    try:
+        completed = subprocess.run(command, input=stdin, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise FFmpegError(f"ffmpeg took longer than {timeout:.0f} s") from None
+    stderr = completed.stderr.decode("utf-8", "replace")
+    if completed.returncode != 0:
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        raise FFmpegError(f"ffmpeg failed: {lines[-1] if lines else 'exit code ' + str(completed.returncode)}")
+    return stderr
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    path: Path
+    duration_s: float
+    width: int
+    height: int
+    fps: float
+    video_codec: str
+    pixel_format: str
+    has_audio: bool
+    audio_codec: str | None
+    audio_rate: int | None
+    audio_channels: str | None
+
+    def stream_signature(self) -> tuple[object, ...]:
+        """What must match for clips to join by stream copy."""
+        return (self.width, self.height, round(self.fps, 3), self.video_codec, self.pixel_format,
+                self.has_audio, self.audio_codec, self.audio_rate, self.audio_channels)  # fmt: skip
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\d+:\d+[^:]*: Video: (\w+)[^,]*, (\w+)(?:\([^)]*\))?[^,]*, (\d+)x(\d+)")
+_FPS = re.compile(r"(\d+(?:\.\d+)?) fps")
+_AUDIO = re.compile(r"Stream #\d+:\d+[^:]*: Audio: (\w+)[^,]*, (\d+) Hz, ([^,]+)")
+
+
+def probe(path: Path) -> ClipInfo:
+    """Container facts from `ffmpeg -i` (the bundled ffmpeg has no ffprobe)."""
+    if not path.is_file():
+        raise InputError(f"clip not found: {path}")
+    completed = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", input_arg(path)], capture_output=True, check=False
+    )
+    text = completed.stderr.decode("utf-8", "replace")
+    duration = _DURATION.search(text)
+    video = _VIDEO.search(text)
+    if not duration or not video:
+        raise InputError(f"{path} is not a video file ffmpeg can read")
+    hours, minutes, seconds = duration.groups()
+    video_line = text[video.start() : text.find("\n", video.start())]
+    fps = _FPS.search(video_line)
+    audio = _AUDIO.search(text)
+    return ClipInfo(
+        path=path,
+        duration_s=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
+        width=int(video.group(3)),
+        height=int(video.group(4)),
+        fps=float(fps.group(1)) if fps else 0.0,
+        video_codec=video.group(1),
+        pixel_format=video.group(2),
+        has_audio=audio is not None,
+        audio_codec=audio.group(1) if audio else None,
+        audio_rate=int(audio.group(2)) if audio else None,
+        audio_channels=audio.group(3).strip() if audio else None,
+    )
+
+
+def count_frames(path: Path) -> int:
+    """Video frames in a file, counted by demuxing without decoding."""
+    stderr = run_ffmpeg(["-i", input_arg(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"])
+    frames = re.findall(r"frame=\s*(\d+)", stderr)
+    return int(frames[-1]) if frames else 0
+
+
+class ClipCheckError(TaleError):
+    """A rendered clip that is broken, empty or of the wrong length."""
+
+
+def check_clip(path: Path, *, expected_s: float | None, fps: float | None = None) -> ClipInfo:
+    """A clip is done only if it demuxes, has frames, decodes at both ends and lasts as long as asked."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ClipCheckError(f"{path.name} is missing or empty")
+    try:
+        info = probe(path)
+    except InputError:
+        raise ClipCheckError(f"{path.name} is not a readable video") from None
+    try:
+        frames = count_frames(path)
+        if frames == 0:
+            raise ClipCheckError(f"{path.name} has no video frames")
+        rate = fps or info.fps or 24.0
+        video_s = frames / rate
+        tail = max(0.0, video_s - 2.0 / rate)
+        for seek in (0.0, tail):
+            run_ffmpeg(["-v", "error", "-ss", f"{seek:.3f}", "-i", input_arg(path), "-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"])
+    except FFmpegError as error:
+        raise ClipCheckError(f"{path.name} does not decode: {error.message}") from None
+    if expected_s is not None and abs(video_s - expected_s) > 1.0 / rate + 1e-6:
+        raise ClipCheckError(f"{path.name} lasts {video_s:.3f} s, expected {expected_s:.3f} s")
+    return info
+
+
+def extract_frame(path: Path, output: Path, *, at: str = "last") -> Path:
+    """Write one frame of a clip as PNG: `first`, `last`, or `middle`."""
+    if at == "first":
+        args = ["-i", input_arg(path), "-frames:v", "1"]
+    elif at == "middle":
+        info = probe(path)
+        args = ["-ss", f"{info.duration_s / 2:.3f}", "-i", input_arg(path), "-frames:v", "1"]
+    else:
+        args = ["-sseof", "-0.5", "-i", input_arg(path), "-update", "1", "-q:v", "1"]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg([*args, "-f", "image2", "-c:v", "png", input_arg(output)])
+    if not output.is_file():
+        raise FFmpegError(f"could not extract the {at} frame of {path.name}")
+    return output
+
+
+def filter_escape(text: str) -> str:
+    """Escape a value for use inside an ffmpeg filter argument (quotes, colons, backslashes)."""
+    for char in ("\\", "'", ":", ",", ";", "[", "]", "%"):
+        text = text.replace(char, "\\" + char)
+    return text
