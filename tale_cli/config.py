@@ -57,6 +57,10 @@ class VideoConfig(BaseModel):
     poll_interval_s: float = Field(default=10.0, gt=0)
     poll_timeout_s: float = Field(default=900.0, gt=0)
     memory: Literal["auto", "speed", "low-vram"] = "auto"
+    cache: Literal["none", "first-block", "pab", "faster-cache", "magcache"] = "none"
+    compile: bool = False
+    attention: str | None = None
+    devices: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -93,6 +97,24 @@ class Defaults(BaseModel):
     x264_preset: str = "veryfast"
     x264_crf: int = Field(default=20, ge=0, le=51)
     audio_bitrate: str = "128k"
+
+
+def with_video_overrides(
+    recipe: Recipe,
+    *,
+    model: str | None = None,
+    steps: int | None = None,
+    memory: str | None = None,
+    devices: str | None = None,
+) -> Recipe:
+    """The recipe with CLI flags for one run folded into [video] (flag > recipe); validated again."""
+    changes = {key: value for key, value in (("model", model), ("steps", steps), ("memory", memory),
+                                             ("devices", devices)) if value is not None}  # fmt: skip
+    if not changes:
+        return recipe
+    data = recipe.model_dump()
+    data["video"].update(changes)
+    return _validate(Recipe, data, Path(f"{recipe.name} (with command-line overrides)"))
 
 
 def read_toml(path: Path, *, error: type[RecipeError] = RecipeError) -> dict[str, Any]:

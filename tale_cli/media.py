@@ -213,6 +213,49 @@ def extract_frame(path: Path, output: Path, *, at: str = "last") -> Path:
     return output
 
 
+def encode_frames(
+    frames: bytes,
+    *,
+    source_size: tuple[int, int],
+    source_fps: float,
+    output: Path,
+    width: int,
+    height: int,
+    fps: int,
+    duration_s: float,
+    stretch: float = 1.0,
+    encode: EncodeSettings | None = None,
+) -> Path:
+    """Encode raw RGB24 frames into an MP4 of exactly `duration_s` at `fps` and `width`x`height`.
+
+    The picture is scaled to fit and padded (never cropped or distorted); `stretch` > 1 slows it down;
+    a clip shorter than asked holds its last frame. `output` may end in `.part`: the container is explicit.
+    """
+    encode = encode or EncodeSettings()
+    total = max(1, round(duration_s * fps))
+    chain = ",".join(
+        [
+            f"setpts={stretch:.6f}*PTS",
+            f"scale={width}:{height}:force_original_aspect_ratio=decrease:flags=lanczos",
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black",
+            "setsar=1",
+            f"fps={fps}",
+            f"tpad=stop_mode=clone:stop_duration={duration_s + 1:.3f}",
+        ]
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(
+        [
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{source_size[0]}x{source_size[1]}",
+            "-framerate", f"{source_fps:g}", "-i", "-",
+            "-vf", chain, "-frames:v", str(total), "-an",
+            *encode.video_args(fps), "-movflags", "+faststart", "-f", "mp4", input_arg(output),
+        ],
+        stdin=frames,
+    )  # fmt: skip
+    return output
+
+
 def filter_escape(text: str) -> str:
     """Escape a value for use inside an ffmpeg filter argument (quotes, colons, backslashes)."""
     for char in ("\\", "'", ":", ",", ";", "[", "]", "%"):

@@ -14,12 +14,14 @@ if TYPE_CHECKING:
 # name -> "module:factory"; a factory takes the Recipe and returns a backend instance.
 VIDEO_BACKENDS: dict[str, str] = {
     "preview": "tale_cli.backends.preview:PreviewVideo",
+    "diffusers": "tale_cli.backends.diffusers_video:DiffusersVideo",
 }
 IMAGE_BACKENDS: dict[str, str] = {
     "preview": "tale_cli.backends.preview:PreviewImage",
+    "diffusers": "tale_cli.backends.diffusers_image:DiffusersImage",
 }
 # Backends that never leave this machine (private runs may use only these).
-LOCAL_BACKENDS: frozenset[str] = frozenset({"preview"})
+LOCAL_BACKENDS: frozenset[str] = frozenset({"preview", "diffusers"})
 
 
 def _load(table: dict[str, str], role: str, name: str) -> Any:

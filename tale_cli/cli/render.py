@@ -20,6 +20,10 @@ def render(
     transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
     audio: Path | None = typer.Option(None, "--audio", help="Music bed mixed under the film's own sound."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    model: str | None = typer.Option(None, "--model", help="Video model for this run: hub id or local folder."),
+    steps: int | None = typer.Option(None, "--steps", min=1, max=200, help="Denoising steps for this run (local models)."),
+    memory: str | None = typer.Option(None, "--memory", help="Local GPU memory: auto, speed or low-vram."),
+    devices: str | None = typer.Option(None, "--devices", help="One worker process per GPU: all, or 0,1,… (local models)."),
 ) -> None:
     """Render a story (or a plan.json) into a one-minute film."""
 
@@ -30,10 +34,14 @@ def render(
         from tale_cli.pipeline import RenderOptions
         from tale_cli.pipeline import render as render_film
 
+        from tale_cli.config import with_video_overrides
+        from tale_cli.gpu_workers import make_executor
+
         if audio is not None and not audio.is_file():
             raise InputError(f"audio file not found: {audio}")
+        chosen = with_video_overrides(resolve_recipe(recipe), model=model, steps=steps, memory=memory, devices=devices)
         options = RenderOptions(
-            recipe=resolve_recipe(recipe),
+            recipe=chosen,
             out_root=resolve_out(out),
             run_dir=None,
             jobs=jobs,
@@ -43,8 +51,13 @@ def render(
             transition=transition,
             audio=audio,
         )
-        with ProgressView(json_mode=json_output) as view:
-            report = render_film(source, options, view)
+        options.executor = None if dry_run else make_executor(chosen, chosen.video.devices)
+        try:
+            with ProgressView(json_mode=json_output) as view:
+                report = render_film(source, options, view)
+        finally:
+            if options.executor is not None:
+                options.executor.close()
         if json_output:
             print_json(report.to_json())
         else:

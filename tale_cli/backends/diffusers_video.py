@@ -1,0 +1,598 @@
+"""Local video models through diffusers: CogVideoX, Wan 2.1/2.2, HunyuanVideo (1.5), LTX-Video.
+
+A shot is rendered at the model's native size, frame count and fps, then resampled by ffmpeg to the
+request's size, fps and duration. A shot longer than the native clip is a chain of image-to-video
+segments, each starting from the previous segment's last frame. Weights load once, on first use.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import inspect
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tale_cli.backends.base import RenderResult, ShotRequest, VideoCapabilities
+from tale_cli.errors import BackendError, RecipeError, missing_extra
+from tale_cli.local_models import (
+    VideoVariant,
+    component_config,
+    component_weights,
+    detect_video_variant,
+    read_pipeline_index,
+    resolve_model,
+)
+from tale_cli.memory import GB, MemoryPlan, apply_memory_plan, choose_memory_plan, cuda_facts, dtype_bytes
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+
+# A text-to-video-only model fills a longer shot by slowing its clip down, at most this much.
+MAX_STRETCH = 1.5
+CACHE_NAMES = ("none", "first-block", "pab", "faster-cache", "magcache")
+
+
+def require_local_extra() -> None:
+    for module, package in (("torch", "torch"), ("diffusers", "diffusers"), ("transformers", "transformers")):
+        if importlib.util.find_spec(module) is None:
+            raise missing_extra("local", package)
+
+
+def stderr_line(text: str) -> None:
+    print(f"tale: {text}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """What a recipe (and the CLI overrides folded into it) asks of a local video model."""
+
+    width: int
+    height: int
+    frames: int
+    fps: int
+    steps: int
+    guidance: float
+    memory: str
+    cache: str
+    compile: bool
+    attention: str | None
+    dtype: str | None
+    options: dict[str, Any]
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe, variant: VideoVariant) -> VideoSettings:
+        video = recipe.video
+        options = dict(video.options)
+        known = {"native_width", "native_height", "native_frames", "native_fps", "dtype", "cache_threshold",
+                 "mag_ratios", "mag_calibrate", "max_sequence_length", "compile_mode"}  # fmt: skip
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise RecipeError(
+                f"unknown [video.options] key '{unknown[0]}' for the diffusers backend",
+                hint="valid keys are: " + ", ".join(sorted(known)),
+            )
+        frames = int(options.get("native_frames", variant.frames))
+        settings = cls(
+            width=int(options.get("native_width", variant.width)),
+            height=int(options.get("native_height", variant.height)),
+            frames=frames,
+            fps=int(options.get("native_fps", variant.fps)),
+            steps=video.steps or variant.steps,
+            guidance=variant.guidance if video.guidance is None else video.guidance,
+            memory=video.memory,
+            cache=video.cache,
+            compile=video.compile,
+            attention=video.attention,
+            dtype=options.get("dtype"),
+            options=options,
+        )
+        settings.check(variant)
+        return settings
+
+    def check(self, variant: VideoVariant) -> None:
+        if self.frames != variant.valid_frames(self.frames) and not variant.fixed_frames:
+            raise RecipeError(
+                f"{variant.key} renders {variant.frame_step}k+1 frames; native_frames = {self.frames} is not one",
+                hint=f"use {variant.valid_frames(self.frames)}",
+            )
+        if self.width % 16 or self.height % 16:
+            raise RecipeError(f"native size {self.width}x{self.height} must be a multiple of 16 on both sides")
+        if self.cache != "none" and self.cache not in variant.caches:
+            raise RecipeError(
+                f"cache '{self.cache}' does not apply to {variant.key}",
+                hint="caches for this family: " + ", ".join(variant.caches),
+            )
+        if self.cache == "magcache" and not (self.options.get("mag_ratios") or self.options.get("mag_calibrate")):
+            raise RecipeError(
+                "cache 'magcache' needs the model's magnitude ratios in [video.options] mag_ratios",
+                hint="render once with mag_calibrate = true to print them, then paste them into the recipe",
+            )
+        if self.attention is not None and (self.attention.endswith("_hub") or self.attention.startswith("_")):
+            raise RecipeError(
+                f"attention backend '{self.attention}' is not allowed",
+                hint="use one that needs no download: native, flash, flex, sage or xformers",
+            )
+        if self.dtype not in (None, "bfloat16", "float16", "float32"):
+            raise RecipeError(f"dtype '{self.dtype}' is not one of bfloat16, float16, float32")
+
+    @property
+    def native_seconds(self) -> float:
+        return self.frames / self.fps
+
+
+def plan_segments(duration_s: float, settings: VideoSettings, variant: VideoVariant, *, can_chain: bool) -> tuple[list[int], float]:
+    """Frame counts of the segments that cover `duration_s`, and the slow-down factor when chaining is impossible."""
+    needed = max(1, math.ceil(duration_s * settings.fps - 1e-6))
+    if needed <= settings.frames:
+        return [settings.frames], 1.0
+    if not can_chain:
+        return [settings.frames], duration_s / settings.native_seconds
+    segments = [settings.frames]
+    covered = settings.frames
+    while covered < needed:
+        # A continuation repeats its conditioning frame, so it adds one frame fewer than it renders.
+        wanted = min(settings.frames, needed - covered + 1)
+        frames = settings.frames if variant.fixed_frames else variant.valid_frames(wanted)
+        segments.append(min(frames, settings.frames))
+        covered += segments[-1] - 1
+    return segments, 1.0
+
+
+def fit_image(path_or_image: Any, width: int, height: int) -> Any:
+    """An RGB PIL image filling `width`x`height`, centre-cropped rather than distorted."""
+    from PIL import Image, ImageOps
+
+    if isinstance(path_or_image, Path):
+        try:
+            with Image.open(path_or_image) as opened:
+                image = opened.convert("RGB")
+        except OSError as error:
+            raise BackendError(f"cannot read the first frame {path_or_image.name}: {error}") from None
+    else:
+        image = path_or_image.convert("RGB")
+    return ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS)
+
+
+def build_companion(pipe: Any, class_name: str) -> Any:
+    """Another pipeline class over the same loaded components (no copy, no dtype change)."""
+    import diffusers
+
+    cls = getattr(diffusers, class_name)
+    components = pipe.components
+    config = dict(pipe.config)
+    kwargs: dict[str, Any] = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+            continue
+        if name in components:
+            kwargs[name] = components[name]
+        elif name in config and not isinstance(config[name], (list, tuple)):
+            kwargs[name] = config[name]
+        elif parameter.default is inspect.Parameter.empty:
+            kwargs[name] = None
+    companion = cls(**kwargs)
+    companion.set_progress_bar_config(disable=True)
+    return companion
+
+
+class StepTimer:
+    """Times denoising steps from `callback_on_step_end`, synchronising CUDA so the times are real."""
+
+    def __init__(self, cuda: bool) -> None:
+        self.cuda = cuda
+        self.marks: list[float] = []
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.marks = []
+        self.started = time.perf_counter()
+
+    def __call__(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+        self.marks.append(time.perf_counter())
+        return callback_kwargs
+
+    def seconds_per_step(self) -> float | None:
+        if len(self.marks) >= 2:
+            return (self.marks[-1] - self.marks[0]) / (len(self.marks) - 1)
+        return None
+
+    def denoise_seconds(self) -> float | None:
+        return (self.marks[-1] - self.started) if self.marks else None
+
+
+class DiffusersVideo:
+    """A diffusers video pipeline behind Tale's VideoBackend protocol; one instance per process."""
+
+    name = "diffusers"
+
+    def __init__(self, recipe: Recipe, *, pipeline: Any | None = None, say: Callable[[str], None] | None = None) -> None:
+        require_local_extra()
+        self.recipe = recipe
+        self.model = recipe.video.model
+        self.say = say or stderr_line
+        if pipeline is None:
+            self.folder: Path | None = resolve_model(self.model)
+            index = read_pipeline_index(self.folder)
+            self.pipeline_class = str(index.get("_class_name", ""))
+            self.variant = detect_video_variant(self.pipeline_class, index, component_config(self.folder), hint=self.model)
+        else:
+            self.folder = None
+            self.pipeline_class = type(pipeline).__name__
+            transformer = getattr(pipeline, "transformer", None)
+            self.variant = detect_video_variant(
+                self.pipeline_class, dict(pipeline.config), dict(transformer.config) if transformer is not None else {},
+                hint=self.model,
+            )  # fmt: skip
+        self.settings = VideoSettings.from_recipe(recipe, self.variant)
+        self.can_t2v = self.variant.t2v is not None
+        self.can_i2v = self.variant.i2v is not None
+        self.keyframes_from_images = not self.can_t2v and recipe.image.backend == "diffusers" and bool(recipe.image.model)
+        self._given = pipeline
+        self._pipes: dict[str, Any] = {}
+        self._active: Any = None
+        self._lock = threading.Lock()
+        self._keyframer: Any = None
+        self.memory_plan: MemoryPlan | None = None
+        self.load_seconds: float | None = None
+        self.speedups: list[str] = []
+
+    # ------------------------------------------------------------------ protocol
+
+    def capabilities(self) -> VideoCapabilities:
+        longest = 60.0 if self.can_i2v else self.settings.native_seconds * MAX_STRETCH
+        return VideoCapabilities(
+            min_duration_s=0.5,
+            max_duration_s=longest,
+            text_to_video=self.can_t2v or self.keyframes_from_images,
+            image_to_video=self.can_i2v,
+            last_frame=self.variant.last_frame,
+            max_reference_images=0,
+            audio=False,
+            default_jobs=1,
+            local=True,
+        )
+
+    def fingerprint(self) -> dict[str, Any]:
+        s = self.settings
+        data: dict[str, Any] = {
+            "model": self.model,
+            "variant": self.variant.key,
+            "steps": s.steps,
+            "guidance": s.guidance,
+            "native": f"{s.width}x{s.height}x{s.frames}@{s.fps}",
+            "cache": s.cache,
+        }
+        if s.cache != "none":
+            data["cache_options"] = {k: s.options.get(k) for k in ("cache_threshold", "mag_ratios") if k in s.options}
+        if s.dtype:
+            data["dtype"] = s.dtype
+        return data
+
+    def close(self) -> None:
+        with self._lock:
+            self._pipes.clear()
+            self._active = None
+            self._given = None
+            if self._keyframer is not None:
+                self._keyframer.close()
+                self._keyframer = None
+            gc.collect()
+            if "torch" in sys.modules:
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self) -> None:
+        """Load the weights, fit them to the card and switch on the speed options. Idempotent."""
+        if self._pipes:
+            return
+        import torch
+
+        started = time.perf_counter()
+        free, best_dtype, device_name = cuda_facts()
+        dtype_name = self.settings.dtype or best_dtype
+        if free is None:
+            dtype_name = self.settings.dtype or "float32"
+        dtype = getattr(torch, dtype_name)
+        pipe = self._given if self._given is not None else self._from_pretrained(dtype)
+        pipe.set_progress_bar_config(disable=True)
+        weights = self._weights(pipe, dtype_bytes(dtype_name))
+        scale = (self.settings.width * self.settings.height * self.settings.frames) / (
+            self.variant.width * self.variant.height * self.variant.frames
+        )
+        plan = choose_memory_plan(
+            self.settings.memory,  # type: ignore[arg-type]
+            free_bytes=free,
+            weights=weights,
+            activation_bytes=int(self.variant.activation_gb * GB * scale),
+            vae_decode_bytes=int(self.variant.vae_decode_gb * GB * scale),
+            vae_tiled_bytes=int(self.variant.vae_tiled_gb * GB * min(1.0, scale)),
+            dtype=dtype_name,
+        )
+        if free is not None and plan.device == "cuda":
+            plan = replace(plan, reason=f"{plan.reason} ({device_name})")
+        self.memory_plan = plan
+        self.say(f"{self.variant.key}: {plan.describe()}")
+        apply_memory_plan(pipe, plan)
+        main = self.variant.t2v if self.pipeline_class == self.variant.t2v else self.variant.i2v
+        self._pipes[str(main)] = pipe
+        other = self.variant.i2v if main == self.variant.t2v else self.variant.t2v
+        if other is not None and other != main and self.variant.i2v_from_t2v:
+            self._pipes[other] = build_companion(pipe, other)
+        self._speed_options(pipe)
+        self.load_seconds = time.perf_counter() - started
+
+    def _from_pretrained(self, dtype: Any) -> Any:
+        import diffusers
+        import torch
+
+        assert self.folder is not None
+        cls = getattr(diffusers, self.pipeline_class, None)
+        if cls is None:
+            raise BackendError(f"this diffusers has no {self.pipeline_class}", hint="pip install -U 'tale-cli[local]'")
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if self.variant.vae_float32 and dtype != torch.float32 and (self.folder / "vae").is_dir():
+            vae_class = getattr(diffusers, str(read_pipeline_index(self.folder)["vae"][1]))
+            kwargs["vae"] = vae_class.from_pretrained(str(self.folder), subfolder="vae", dtype=torch.float32)
+        try:
+            return cls.from_pretrained(str(self.folder), **kwargs)
+        except (OSError, ValueError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise BackendError(f"cannot load {self.model}: {first}") from None
+
+    def _weights(self, pipe: Any, float_bytes: int) -> dict[str, int]:
+        if self.folder is not None:
+            return component_weights(self.folder, float_bytes)
+        weights: dict[str, int] = {}
+        for name, component in pipe.components.items():
+            parameters = getattr(component, "parameters", None)
+            if parameters is not None:
+                weights[name] = sum(p.numel() for p in parameters()) * float_bytes
+        return weights
+
+    def _denoisers(self, pipe: Any) -> list[Any]:
+        return [m for m in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2", None)) if m is not None]
+
+    def _speed_options(self, pipe: Any) -> None:
+        settings = self.settings
+        denoisers = self._denoisers(pipe)
+        if settings.attention:
+            for module in denoisers:
+                try:
+                    module.set_attention_backend(settings.attention)
+                except (ValueError, RuntimeError, ImportError) as error:
+                    raise BackendError(f"attention backend '{settings.attention}' failed: {error}") from None
+            self.speedups.append(f"attention {settings.attention}")
+        if settings.cache != "none":
+            for module in denoisers:
+                try:
+                    module.enable_cache(self._cache_config())
+                except (ValueError, TypeError, AttributeError) as error:
+                    raise BackendError(f"cache '{settings.cache}' cannot be applied to {self.variant.key}: {error}") from None
+            self.speedups.append(f"cache {settings.cache}")
+        if settings.compile:
+            if self.memory_plan is not None and self.memory_plan.strategy != "none":
+                self.say(f"compile skipped: it needs the whole model on the card (memory is {self.memory_plan.strategy})")
+            else:
+                mode = settings.options.get("compile_mode")
+                for module in denoisers:
+                    compile_regions(module, mode=mode)
+                self.speedups.append("regional compile")
+        if self.speedups:
+            self.say(f"{self.variant.key}: speed options: {', '.join(self.speedups)}")
+
+    def _cache_config(self) -> Any:
+        from diffusers import (
+            FasterCacheConfig,
+            FirstBlockCacheConfig,
+            MagCacheConfig,
+            PyramidAttentionBroadcastConfig,
+        )
+
+        options = self.settings.options
+
+        def timestep() -> int:
+            return int(self._active.current_timestep) if self._active is not None else 0
+
+        if self.settings.cache == "first-block":
+            return FirstBlockCacheConfig(threshold=float(options.get("cache_threshold", 0.05)))
+        if self.settings.cache == "pab":
+            return PyramidAttentionBroadcastConfig(
+                spatial_attention_block_skip_range=2,
+                spatial_attention_timestep_skip_range=(100, 800),
+                current_timestep_callback=timestep,
+            )
+        if self.settings.cache == "faster-cache":
+            return FasterCacheConfig(
+                spatial_attention_block_skip_range=2,
+                spatial_attention_timestep_skip_range=(-1, 681),
+                current_timestep_callback=timestep,
+                attention_weight_callback=lambda _: 0.3,
+                tensor_format="BFCHW" if self.variant.family == "cogvideox" else "BCFHW",
+                is_guidance_distilled=self.variant.family == "hunyuanvideo",
+            )
+        ratios = options.get("mag_ratios")
+        return MagCacheConfig(
+            mag_ratios=ratios,
+            calibrate=bool(options.get("mag_calibrate")) and not ratios,
+            num_inference_steps=self.settings.steps,
+            threshold=float(options.get("cache_threshold", 0.06)),
+        )
+
+    # ------------------------------------------------------------------ rendering
+
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        with self._lock:
+            return self._render(request)
+
+    def _first_image(self, request: ShotRequest) -> Any:
+        s = self.settings
+        if request.first_frame is not None and self.can_i2v:
+            return fit_image(request.first_frame, s.width, s.height)
+        if self.can_t2v:
+            return None
+        if request.reference_images:
+            return fit_image(request.reference_images[0], s.width, s.height)
+        if self.keyframes_from_images:
+            return fit_image(self._keyframe(request), s.width, s.height)
+        raise BackendError(
+            f"shot {request.shot.index} has no first frame, and {self.variant.key} is image-to-video only",
+            hint="give the shot a character with a reference image, or set [image] backend = \"diffusers\" to draw key frames",
+        )
+
+    def _keyframe(self, request: ShotRequest) -> Any:
+        from tale_cli.backends.diffusers_image import DiffusersImage
+
+        if self._keyframer is None:
+            self._keyframer = DiffusersImage(self.recipe, say=self.say)
+        return self._keyframer.draw(
+            request.prompt, negative_prompt=request.negative_prompt, seed=request.seed,
+            width=self.settings.width, height=self.settings.height,
+        )  # fmt: skip
+
+    def _render(self, request: ShotRequest) -> RenderResult:
+        import numpy as np
+        import torch
+
+        from tale_cli.media import encode_frames
+
+        first_image = self._first_image(request)
+        self.load()
+        s = self.settings
+        segments, stretch = plan_segments(request.duration_s, s, self.variant, can_chain=self.can_i2v)
+        cuda = self.memory_plan is not None and self.memory_plan.device == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        timer = StepTimer(cuda)
+        pieces: list[Any] = []
+        step_times: list[float] = []
+        denoise_s = 0.0
+        started = time.perf_counter()
+        condition = first_image
+        for number, frames in enumerate(segments):
+            last = request.last_frame if number == len(segments) - 1 and self.variant.last_frame else None
+            video = self._call(
+                condition, frames=frames, prompt=request.prompt, negative_prompt=request.negative_prompt,
+                seed=(request.seed + number * 7919) % 2**32, last_image=last, timer=timer,
+            )  # fmt: skip
+            if timer.seconds_per_step() is not None:
+                step_times.append(float(timer.seconds_per_step() or 0.0))
+            denoise_s += timer.denoise_seconds() or 0.0
+            pieces.append(video if number == 0 else video[1:])
+            condition = fit_image(_to_image(video[-1]), s.width, s.height)
+        clip = np.concatenate(pieces, axis=0)
+        generate_s = time.perf_counter() - started
+        encode_frames(
+            clip.tobytes(), source_size=(clip.shape[2], clip.shape[1]), source_fps=s.fps, output=request.output,
+            width=request.width, height=request.height, fps=request.fps, duration_s=request.duration_s, stretch=stretch,
+        )  # fmt: skip
+        notes: dict[str, Any] = {
+            "variant": self.variant.key,
+            "segments": segments,
+            "steps": s.steps,
+            "native": f"{clip.shape[2]}x{clip.shape[1]}@{s.fps}",
+            "generate_s": round(generate_s, 3),
+            "load_s": round(self.load_seconds or 0.0, 3),
+            "memory": self.memory_plan.as_dict() if self.memory_plan else None,
+        }
+        if step_times:
+            notes["seconds_per_step"] = round(sum(step_times) / len(step_times), 4)
+        if denoise_s:
+            notes["denoise_s"] = round(denoise_s, 3)
+        if stretch > 1.0:
+            notes["stretch"] = round(stretch, 3)
+        if self.speedups:
+            notes["speedups"] = list(self.speedups)
+        if cuda:
+            notes["peak_vram_gb"] = round(torch.cuda.max_memory_allocated() / GB, 2)
+        return RenderResult(model=self.model, cost_usd=0.0, has_audio=False, notes=notes)
+
+    def _call(
+        self, image: Any, *, frames: int, prompt: str, negative_prompt: str, seed: int, last_image: Path | None,
+        timer: StepTimer,
+    ) -> Any:
+        """One pipeline call; returns uint8 frames shaped (frames, height, width, 3)."""
+        import numpy as np
+        import torch
+
+        s = self.settings
+        name = self.variant.t2v if image is None else self.variant.i2v
+        pipe = self._pipes.get(str(name))
+        if pipe is None:
+            raise BackendError(f"{self.variant.key} has no {'text' if image is None else 'image'}-to-video pipeline loaded")
+        parameters = inspect.signature(pipe.__call__).parameters
+        kwargs: dict[str, Any] = {
+            "prompt": prompt,
+            "num_frames": frames,
+            "num_inference_steps": s.steps,
+            "generator": torch.Generator(device="cpu").manual_seed(seed),
+            "output_type": "np",
+        }
+        if negative_prompt and "negative_prompt" in parameters:
+            kwargs["negative_prompt"] = negative_prompt
+        if "guidance_scale" in parameters:
+            kwargs["guidance_scale"] = s.guidance
+        if "height" in parameters:
+            kwargs["height"], kwargs["width"] = s.height, s.width
+        if "frame_rate" in parameters:
+            kwargs["frame_rate"] = s.fps
+        if "max_sequence_length" in parameters and "max_sequence_length" in s.options:
+            kwargs["max_sequence_length"] = int(s.options["max_sequence_length"])
+        if image is not None:
+            kwargs["image"] = image
+        if last_image is not None and "last_image" in parameters:
+            kwargs["last_image"] = fit_image(last_image, s.width, s.height)
+        if "callback_on_step_end" in parameters and self.variant.step_callback:
+            kwargs["callback_on_step_end"] = timer
+        kwargs.update(self.variant.extra_call)
+        self._active = pipe
+        timer.start()
+        try:
+            with torch.inference_mode():
+                output = pipe(**kwargs)
+        except torch.cuda.OutOfMemoryError:
+            raise BackendError(
+                f"out of GPU memory rendering {self.variant.key} ({self.memory_plan.describe() if self.memory_plan else ''})",
+                hint="use --memory low-vram, or a smaller native size in [video.options]",
+            ) from None
+        finally:
+            self._active = None
+        video = np.asarray(output.frames[0])
+        if video.dtype != np.uint8:
+            video = (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        return np.ascontiguousarray(video[..., :3])
+
+
+def _to_image(frame: Any) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(frame, "RGB")
+
+
+def compile_regions(module: Any, *, mode: str | None = None) -> None:
+    """Regional torch.compile: the repeated transformer blocks, compiled once and reused by every block."""
+    kwargs: dict[str, Any] = {"fullgraph": False}
+    if mode:
+        kwargs["mode"] = mode
+    if getattr(module, "_repeated_blocks", None):
+        module.compile_repeated_blocks(**kwargs)
+        return
+    blocks = getattr(module, "transformer_blocks", None)
+    if blocks is None:
+        raise BackendError(f"{type(module).__name__} has no repeated blocks to compile")
+    for block in blocks:
+        block.compile(**kwargs)

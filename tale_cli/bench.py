@@ -1,0 +1,158 @@
+"""`tale bench`: time one native clip of a local recipe and record GPU-seconds per clip for `tale cost`.
+
+The record lives in one JSON file (`TALE_BENCH_FILE`, else `$XDG_CACHE_HOME/tale/bench.json`), one
+entry per recipe, newest measurement wins; `gpu_seconds_per_clip()` is how other modules read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tale_cli.errors import OutputError, RecipeError
+
+if TYPE_CHECKING:
+    from tale_cli.backends.base import VideoBackend
+    from tale_cli.config import Recipe
+
+BENCH_VERSION = 1
+
+
+@dataclass
+class BenchResult:
+    recipe: str
+    backend: str
+    model: str
+    device: str
+    clip_seconds: float
+    seconds_per_clip: float
+    seconds_per_step: float | None
+    steps: int | None
+    native: str | None
+    peak_vram_gb: float | None
+    load_s: float | None
+    memory: dict[str, Any] | None
+    speedups: list[str] = field(default_factory=list)
+    measured_at: str = ""
+
+    @property
+    def gpu_seconds_per_video_second(self) -> float:
+        return self.seconds_per_clip / self.clip_seconds if self.clip_seconds else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["gpu_seconds_per_video_second"] = round(self.gpu_seconds_per_video_second, 4)
+        return data
+
+
+def bench_file() -> Path:
+    explicit = os.environ.get("TALE_BENCH_FILE")
+    if explicit:
+        return Path(explicit).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "tale" / "bench.json"
+
+
+def read_bench(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Recipe name -> its newest measurement; an unreadable or missing file reads as empty."""
+    path = path or bench_file()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    entries = data.get("entries") if isinstance(data, dict) else None
+    return {str(k): v for k, v in entries.items() if isinstance(v, dict)} if isinstance(entries, dict) else {}
+
+
+def record_bench(result: BenchResult, path: Path | None = None) -> Path:
+    path = path or bench_file()
+    entries = read_bench(path)
+    entries[result.recipe] = result.to_json()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        part.write_text(json.dumps({"version": BENCH_VERSION, "entries": entries}, indent=2) + "\n", encoding="utf-8")
+        part.replace(path)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror}", hint="set TALE_BENCH_FILE to a writable path") from None
+    return path
+
+
+def gpu_seconds_per_clip(recipe: str, path: Path | None = None) -> tuple[float, float] | None:
+    """(GPU-seconds for one clip, that clip's seconds) measured for `recipe`, or None if never benched."""
+    entry = read_bench(path).get(recipe)
+    if not entry:
+        return None
+    try:
+        return float(entry["seconds_per_clip"]), float(entry["clip_seconds"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _device_name() -> str:
+    import sys
+
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available():
+            return str(torch.cuda.get_device_name(0))
+    return "cpu"
+
+
+def run_bench(recipe: Recipe, *, warmup: bool = True, backend: VideoBackend | None = None) -> BenchResult:
+    """Render one clip of the model's native length (after a warm-up clip that pays for loading)."""
+    from tale_cli.backends import video_backend
+    from tale_cli.backends.base import ShotRequest
+    from tale_cli.gpu_workers import NullJournal
+    from tale_cli.plan import Plan, Shot
+
+    backend = backend or video_backend(recipe)
+    if not backend.capabilities().local:
+        raise RecipeError(f"tale bench measures local backends; '{backend.name}' runs elsewhere")
+    settings = getattr(backend, "settings", None)
+    seconds = round(settings.native_seconds, 3) if settings is not None else recipe.seconds
+    width = settings.width if settings is not None else recipe.width
+    height = settings.height if settings is not None else recipe.height
+    fps = settings.fps if settings is not None else recipe.fps
+    prompt = "A red fox runs through a snowy forest at dawn, cinematic, detailed fur, soft light"
+    shot = Shot(index=1, duration_s=seconds, prompt=prompt)
+    plan = Plan(title="bench", slug="bench", width=width - width % 2, height=height - height % 2, fps=fps, shots=[shot])
+    try:
+        with tempfile.TemporaryDirectory(prefix="tale-bench-") as folder:
+            times: list[float] = []
+            notes: dict[str, Any] = {}
+            for run in range(2 if warmup else 1):
+                request = ShotRequest(
+                    plan=plan, shot=shot, prompt=prompt, negative_prompt="blurry, low quality",
+                    width=plan.width, height=plan.height, fps=fps, duration_s=seconds, seed=run,
+                    output=Path(folder) / f"bench-{run}.mp4.part", journal=NullJournal(),
+                )  # fmt: skip
+                started = time.perf_counter()
+                result = backend.render_shot(request)
+                times.append(time.perf_counter() - started)
+                notes = result.notes
+    finally:
+        backend.close()
+    return BenchResult(
+        recipe=recipe.name,
+        backend=backend.name,
+        model=recipe.video.model,
+        device=_device_name(),
+        clip_seconds=seconds,
+        seconds_per_clip=round(float(notes.get("generate_s") or times[-1]), 3),
+        seconds_per_step=notes.get("seconds_per_step"),
+        steps=notes.get("steps"),
+        native=notes.get("native"),
+        peak_vram_gb=notes.get("peak_vram_gb"),
+        load_s=notes.get("load_s"),
+        memory=notes.get("memory"),
+        speedups=list(notes.get("speedups", [])),
+        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )

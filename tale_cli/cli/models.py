@@ -1,0 +1,65 @@
+"""`tale models pull|list`: local model weights in the Hugging Face cache (HF_HOME)."""
+
+from __future__ import annotations
+
+import typer
+
+from tale_cli.cli.common import console, escape, print_json, run
+
+app = typer.Typer(help="Download local models or list the ones cached.", no_args_is_help=True)
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+@app.command("pull")
+def pull(
+    model_id: str = typer.Argument(..., metavar="ID", help="Hub id, e.g. THUDM/CogVideoX-5b or Qwen/Qwen2.5-7B-Instruct."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Download a model into the Hugging Face cache (only the files a pipeline loads)."""
+
+    def action() -> None:
+        from tale_cli.local_models import hub_cache, pull_model
+
+        path = pull_model(model_id)
+        if json_output:
+            print_json({"model": model_id, "path": str(path), "cache": str(hub_cache())})
+        else:
+            console().print(f"[green]pulled[/] {escape(model_id)} -> {escape(str(path))}")
+
+    run(action)
+
+
+@app.command("list")
+def list_models(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the models in the Hugging Face cache with their sizes."""
+
+    def action() -> None:
+        from tale_cli.local_models import hub_cache, list_cached_models
+
+        models = list_cached_models()
+        if json_output:
+            print_json({"cache": str(hub_cache()), "models": [
+                {"model": m.model_id, "size_bytes": m.size_bytes, "files": m.files, "pipeline": m.pipeline,
+                 "path": m.path} for m in models]})  # fmt: skip
+            return
+        out = console()
+        if not models:
+            out.print(f"no models cached in {escape(str(hub_cache()))}; `tale models pull ID` downloads one")
+            return
+        from rich.table import Table
+
+        table = Table(title=f"models in {hub_cache()}", title_justify="left")
+        for column in ("model", "size", "files", "pipeline"):
+            table.add_column(column, justify="right" if column in ("size", "files") else "left")
+        for m in models:
+            table.add_row(escape(m.model_id), _size(m.size_bytes), str(m.files), escape(m.pipeline or "-"))
+        out.print(table)
+        out.print(f"total {_size(sum(m.size_bytes for m in models))}")
+
+    run(action)

@@ -1,0 +1,245 @@
+"""One worker process per GPU: each loads the video pipeline once and takes shots from a shared queue.
+
+`ProcessExecutor` implements the same `ShotExecutor` interface as the in-process thread executor.
+Each worker sees exactly one device (CUDA_VISIBLE_DEVICES is set before torch is imported in it);
+`cpu` entries give CPU workers, which is how the tests run it. Ordering of chained shots stays with
+the pipeline, which submits a shot only after the one it continues from has finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import itertools
+import multiprocessing
+import os
+import queue
+import threading
+from concurrent.futures import Future, InvalidStateError
+from typing import TYPE_CHECKING, Any
+
+from tale_cli.errors import BackendError, RecipeError, TaleError
+
+if TYPE_CHECKING:
+    from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend
+    from tale_cli.config import Recipe
+
+POLL_S = 0.2
+STOP_GRACE_S = 15.0
+
+
+class NullJournal:
+    """Stands in for the run's job journal inside a worker: local backends have no provider jobs."""
+
+    def existing_job(self) -> dict[str, Any] | None:
+        return None
+
+    def record_job(self, job: dict[str, Any]) -> None:
+        return None
+
+
+def cuda_device_count() -> int:
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
+def parse_devices(spec: str, *, count: int | None = None) -> list[str]:
+    """`all`, `0,1,3` or `cpu,cpu` -> the CUDA_VISIBLE_DEVICES value of each worker ('' for a CPU worker)."""
+    text = spec.strip().lower()
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if text == "all":
+        found = cuda_device_count() if count is None else count
+        if found == 0:
+            raise RecipeError("--devices all: no CUDA GPU found", hint="leave --devices out to render in this process")
+        return [visible[i] if i < len(visible) else str(i) for i in range(found)]
+    devices: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part == "cpu":
+            devices.append("")
+        elif part.isdigit():
+            index = int(part)
+            devices.append(visible[index] if index < len(visible) else str(index))
+        else:
+            raise RecipeError(f"--devices: '{part}' is not a GPU index", hint="use all, a list such as 0,1, or cpu")
+    gpus = [d for d in devices if d]
+    if len(set(gpus)) != len(gpus):
+        raise RecipeError("--devices names the same GPU twice", hint="one worker per GPU: list each index once")
+    if not devices:
+        raise RecipeError("--devices is empty", hint="use all, a list such as 0,1, or cpu")
+    return devices
+
+
+def _pack_error(error: BaseException) -> tuple[str, str, str, str | None]:
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    return type(error).__module__, type(error).__qualname__, message, getattr(error, "hint", None)
+
+
+def _unpack_error(packed: tuple[str, str, str, str | None], device: str) -> TaleError:
+    module_name, class_name, message, hint = packed
+    with contextlib.suppress(ImportError, AttributeError):
+        cls = getattr(importlib.import_module(module_name), class_name)
+        if isinstance(cls, type) and issubclass(cls, TaleError):
+            return cls(message, hint=hint)
+    where = f"GPU {device}" if device else "CPU worker"
+    return BackendError(f"{class_name} on {where}: {message}", hint=hint)
+
+
+def _worker_main(device: str, recipe: Recipe, tasks: Any, results: Any, worker: int) -> None:
+    """A worker process: pin the device, build the backend once, render until told to stop."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = device
+    try:
+        from tale_cli.backends import video_backend
+
+        backend = video_backend(recipe)
+        load = getattr(backend, "load", None)
+        if callable(load):
+            load()
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
+        results.put(("fatal", worker, None, _pack_error(error)))
+        return
+    results.put(("ready", worker, None, None))
+    try:
+        while True:
+            item = tasks.get()
+            if item is None:
+                break
+            job, request = item
+            results.put(("started", worker, job, None))
+            try:
+                results.put(("done", worker, job, backend.render_shot(request)))
+            except BaseException as error:  # noqa: BLE001 - one failed shot must not end the worker
+                results.put(("failed", worker, job, _pack_error(error)))
+                if isinstance(error, KeyboardInterrupt):
+                    break
+    finally:
+        backend.close()
+
+
+class ProcessExecutor:
+    """Shots on one worker process per device, each holding its own pipeline; a ShotExecutor."""
+
+    def __init__(self, recipe: Recipe, devices: list[str], *, backend: VideoBackend | None = None) -> None:
+        from tale_cli.backends import video_backend
+
+        self.backend = backend if backend is not None else video_backend(recipe)
+        if not self.backend.capabilities().local:
+            raise RecipeError(f"--devices applies to local GPU backends, not '{self.backend.name}'")
+        self.devices = devices
+        self.workers = len(devices)
+        context = multiprocessing.get_context("spawn")
+        self._tasks: Any = context.Queue()
+        self._results: Any = context.Queue()
+        self._futures: dict[int, Future[RenderResult]] = {}
+        self._running: dict[int, int] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._dead: set[int] = set()
+        self._fatal: TaleError | None = None
+        self._closing = False
+        self._processes = [
+            context.Process(
+                target=_worker_main,
+                args=(device, recipe, self._tasks, self._results, number),
+                name=f"tale-worker-{device or 'cpu'}-{number}",
+                daemon=True,
+            )
+            for number, device in enumerate(devices)
+        ]
+        for process in self._processes:
+            process.start()
+        self._collector = threading.Thread(target=self._collect, name="tale-worker-results", daemon=True)
+        self._collector.start()
+
+    def submit(self, request: ShotRequest) -> Future[RenderResult]:
+        future: Future[RenderResult] = Future()
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("the executor is closed")
+            if len(self._dead) == len(self._processes):
+                future.set_exception(self._fatal or BackendError("every worker process has stopped"))
+                return future
+            job = next(self._ids)
+            self._futures[job] = future
+        self._tasks.put((job, dataclasses.replace(request, journal=NullJournal())))
+        return future
+
+    def _settle(self, job: int | None, *, result: Any = None, error: BaseException | None = None) -> None:
+        with self._lock:
+            future = self._futures.pop(job, None) if job is not None else None
+        if future is None:
+            return
+        with contextlib.suppress(InvalidStateError):
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                kind, worker, job, payload = self._results.get(timeout=POLL_S)
+            except queue.Empty:
+                if self._check_workers():
+                    return
+                continue
+            except (EOFError, OSError):
+                return
+            device = self.devices[worker]
+            if kind == "started":
+                self._running[worker] = job
+            elif kind == "done":
+                self._running.pop(worker, None)
+                self._settle(job, result=payload)
+            elif kind == "failed":
+                self._running.pop(worker, None)
+                self._settle(job, error=_unpack_error(payload, device))
+            elif kind == "fatal":
+                self._fatal = _unpack_error(payload, device)
+
+    def _check_workers(self) -> bool:
+        """Fail the shot a dead worker held; fail everything once no worker is left. True when done."""
+        for number, process in enumerate(self._processes):
+            if number in self._dead or process.is_alive():
+                continue
+            self._dead.add(number)
+            job = self._running.pop(number, None)
+            if job is not None:
+                where = f"GPU {self.devices[number]}" if self.devices[number] else "CPU worker"
+                self._settle(job, error=BackendError(f"the worker on {where} stopped (exit code {process.exitcode}) mid-shot"))
+        if len(self._dead) == len(self._processes):
+            error = self._fatal or BackendError("every worker process has stopped")
+            with self._lock:
+                jobs = list(self._futures)
+            for job in jobs:
+                self._settle(job, error=error)
+            return True
+        return self._closing and not self._futures
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing = True
+        for _ in self._processes:
+            with contextlib.suppress(OSError, ValueError):
+                self._tasks.put(None)
+        for process in self._processes:
+            process.join(timeout=STOP_GRACE_S)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+        self._collector.join(timeout=5)
+        with self._lock:
+            leftover = list(self._futures)
+        for job in leftover:
+            self._settle(job, error=BackendError("the render stopped before this shot ran"))
+        self.backend.close()
+
+
+def make_executor(recipe: Recipe, devices: str | None) -> ProcessExecutor | None:
+    """The executor `--devices` asks for, or None for the default in-process one."""
+    if not devices:
+        return None
+    return ProcessExecutor(recipe, parse_devices(devices))
