@@ -31,6 +31,7 @@ class PlannerConfig(BaseModel):
     base_url: str | None = None
     temperature: float = Field(default=0.4, ge=0, le=2)
     max_chunk_chars: int = Field(default=12_000, ge=500)
+    max_tokens: int = Field(default=4096, ge=1, le=32_768)
 
 
 class ImageConfig(BaseModel):

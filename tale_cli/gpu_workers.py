@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import time
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
@@ -110,7 +111,9 @@ def _worker_main(device: str, recipe: Recipe, tasks: Any, results: Any, worker: 
             job, request = item
             results.put(("started", worker, job, None))
             try:
-                results.put(("done", worker, job, backend.render_shot(request)))
+                result = backend.render_shot(request)
+                result.notes["worker"] = {"device": device or "cpu", "pid": os.getpid()}
+                results.put(("done", worker, job, result))
             except BaseException as error:  # noqa: BLE001 - one failed shot must not end the worker
                 results.put(("failed", worker, job, _pack_error(error)))
                 if isinstance(error, KeyboardInterrupt):
@@ -138,6 +141,7 @@ class ProcessExecutor:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._dead: set[int] = set()
+        self._ready: set[int] = set()
         self._fatal: TaleError | None = None
         self._closing = False
         self._processes = [
@@ -153,6 +157,20 @@ class ProcessExecutor:
             process.start()
         self._collector = threading.Thread(target=self._collect, name="tale-worker-results", daemon=True)
         self._collector.start()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until every worker has loaded its pipeline (or failed to); False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while len(self._ready | self._dead) < len(self._processes):
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(POLL_S / 2)
+        if self._fatal is not None and len(self._dead | self._ready) == len(self._processes) and not self._alive_ready():
+            raise self._fatal
+        return True
+
+    def _alive_ready(self) -> bool:
+        return any(number in self._ready and process.is_alive() for number, process in enumerate(self._processes))
 
     def submit(self, request: ShotRequest) -> Future[RenderResult]:
         future: Future[RenderResult] = Future()
@@ -189,7 +207,9 @@ class ProcessExecutor:
             except (EOFError, OSError):
                 return
             device = self.devices[worker]
-            if kind == "started":
+            if kind == "ready":
+                self._ready.add(worker)
+            elif kind == "started":
                 self._running[worker] = job
             elif kind == "done":
                 self._running.pop(worker, None)
@@ -199,6 +219,7 @@ class ProcessExecutor:
                 self._settle(job, error=_unpack_error(payload, device))
             elif kind == "fatal":
                 self._fatal = _unpack_error(payload, device)
+                self._ready.add(worker)
 
     def _check_workers(self) -> bool:
         """Fail the shot a dead worker held; fail everything once no worker is left. True when done."""

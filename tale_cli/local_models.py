@@ -12,9 +12,12 @@ import re
 import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import InputError, MissingDependencyError, RecipeError, TaleError
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 GB = 1024**3
@@ -134,13 +137,14 @@ def _wan(pipeline: str, index: dict[str, Any], transformer: dict[str, Any], hint
             width=1280, height=704, frames=121, fps=24, activation_gb=8.0, vae_decode_gb=20.0, vae_tiled_gb=4.0,
         )  # fmt: skip
     large = transformer.get("num_layers", 30) >= 40
-    hd = two_experts or (large and not image) or "720" in hint
+    mode = ("flf2v" if transformer.get("pos_embed_seq_len") is not None else "i2v") if image else "t2v"
+    hd = two_experts or mode == "flf2v" or (large and not image) or "720" in hint
     variant = replace(
         _WAN21,
-        key=f"wan{'2.2-a14b' if two_experts else '2.1-14b' if large else '2.1-1.3b'}-{'i2v' if image else 't2v'}",
+        key=f"wan{'2.2-a14b' if two_experts else '2.1-14b' if large else '2.1-1.3b'}-{mode}",
         t2v=None if image else pipeline,
         i2v=pipeline if image else None,
-        last_frame=image and not two_experts,
+        last_frame=mode == "flf2v",
         activation_gb=12.0 if large else 4.0,
         vae_decode_gb=24.0 if hd else 9.0,
         vae_tiled_gb=4.0 if hd else 2.5,
@@ -235,6 +239,18 @@ def resolve_model(model: str) -> Path:
         return Path(snapshot_download(model, local_files_only=True))
     except Exception:  # LocalEntryNotFoundError and friends: the files are not here
         raise ModelMissingError(f"model {model} is not downloaded", hint=pull_hint(model)) from None
+
+
+def check_local_models(recipe: Recipe, *, planning: bool, planner: str | None = None) -> list[Path]:
+    """Every local model the run will load is on disk: a missing one fails here, before any work."""
+    wanted: list[str] = []
+    if planning and (planner or recipe.planner.backend) == "local":
+        wanted.append(recipe.planner.model)
+    if recipe.image.backend == "diffusers":
+        wanted.append(recipe.image.model)
+    if recipe.video.backend == "diffusers":
+        wanted.append(recipe.video.model)
+    return [resolve_model(model) for model in wanted]
 
 
 def read_json(path: Path) -> dict[str, Any]:

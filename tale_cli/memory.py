@@ -93,7 +93,9 @@ def choose_memory_plan(
         ("model-offload", biggest + activation_bytes + vae_tiled_bytes, True, False, "one component on the card at a time"),
         (
             "model-offload",
-            max(biggest - denoiser_bytes, denoiser_bytes // 2) + activation_bytes + vae_tiled_bytes,
+            max([size for name, size in weights.items() if name != denoiser] + [denoiser_bytes // 2])
+            + activation_bytes
+            + vae_tiled_bytes,
             True,
             True,
             "denoiser weights stored in fp8",

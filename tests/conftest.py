@@ -52,3 +52,23 @@ def story_file(tmp_path: Path) -> Path:
 def _no_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("TALE_RECIPE", "TALE_OUT", "TALE_DEBUG"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """tiny_model("wan") -> a folder holding a tiny random-weight diffusers pipeline, built once per session."""
+    pytest.importorskip("diffusers")
+    import tiny_pipelines
+    import torch
+
+    # Tiny models gain nothing from threads, and on a shared CI box extra threads only contend.
+    torch.set_num_threads(1)
+
+    folders: dict[str, Path] = {}
+
+    def build(name: str) -> Path:
+        if name not in folders:
+            folders[name] = tiny_pipelines.save_tiny(name, tmp_path_factory.mktemp(f"tiny-{name}"))
+        return folders[name]
+
+    return build

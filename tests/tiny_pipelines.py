@@ -145,7 +145,9 @@ def _wan_vae(*, ti2v: bool = False) -> Any:
     return AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
 
 
-def _wan_transformer(*, in_channels: int, out_channels: int, image_dim: int | None = None) -> Any:
+def _wan_transformer(
+    *, in_channels: int, out_channels: int, image_dim: int | None = None, pos_embed_seq_len: int | None = None
+) -> Any:
     from diffusers import WanTransformer3DModel
 
     return WanTransformer3DModel(
@@ -162,11 +164,13 @@ def _wan_transformer(*, in_channels: int, out_channels: int, image_dim: int | No
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
         image_dim=image_dim,
+        pos_embed_seq_len=pos_embed_seq_len,
     )
 
 
 def wan(*, variant: str = "t2v") -> Any:
-    """Wan 2.1 text-to-video (`t2v`), 2.1 image-to-video with a CLIP image encoder (`i2v`), or 2.2 TI2V-5B (`ti2v`)."""
+    """Wan 2.1 text-to-video (`t2v`), image-to-video with a CLIP image encoder (`i2v`), first-and-last-frame
+    (`flf2v`: the image embedder has positions for two images), or 2.2 TI2V-5B (`ti2v`)."""
     from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanPipeline
 
     tokenizer = t5_tokenizer()
@@ -182,7 +186,7 @@ def wan(*, variant: str = "t2v") -> Any:
             transformer=_wan_transformer(in_channels=48, out_channels=48),
             expand_timesteps=True,
         )
-    if variant == "i2v":
+    if variant in ("i2v", "flf2v"):
         from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
         image_encoder = CLIPVisionModel(
@@ -191,9 +195,9 @@ def wan(*, variant: str = "t2v") -> Any:
                 projection_dim=4,
                 num_hidden_layers=2,
                 num_attention_heads=2,
-                image_size=32,
+                image_size=16,
                 intermediate_size=16,
-                patch_size=1,
+                patch_size=4,
             )
         )
         return WanImageToVideoPipeline(
@@ -201,9 +205,11 @@ def wan(*, variant: str = "t2v") -> Any:
             text_encoder=text_encoder,
             vae=_wan_vae(),
             scheduler=scheduler,
-            image_processor=CLIPImageProcessor(crop_size=32, size=32),
+            image_processor=CLIPImageProcessor(crop_size=16, size=16),
             image_encoder=image_encoder,
-            transformer=_wan_transformer(in_channels=36, out_channels=16, image_dim=4),
+            transformer=_wan_transformer(
+                in_channels=36, out_channels=16, image_dim=4, pos_embed_seq_len=34 if variant == "flf2v" else None
+            ),
         )
     return WanPipeline(
         tokenizer=tokenizer,
@@ -407,6 +413,7 @@ BUILDERS = {
     "cogvideox-i2v": lambda: cogvideox(image_to_video=True),
     "wan": wan,
     "wan-i2v": lambda: wan(variant="i2v"),
+    "wan-flf2v": lambda: wan(variant="flf2v"),
     "wan-ti2v": lambda: wan(variant="ti2v"),
     "hunyuanvideo": hunyuanvideo,
     "ltx": ltx,

@@ -439,16 +439,17 @@ class DiffusersVideo:
         with self._lock:
             return self._render(request)
 
-    def _first_image(self, request: ShotRequest) -> Any:
+    def _first_image(self, request: ShotRequest) -> tuple[Any, str]:
+        """The image the first segment starts from (None for text-to-video) and where it came from."""
         s = self.settings
         if request.first_frame is not None and self.can_i2v:
-            return fit_image(request.first_frame, s.width, s.height)
+            return fit_image(request.first_frame, s.width, s.height), "first-frame"
         if self.can_t2v:
-            return None
+            return None, "text"
         if request.reference_images:
-            return fit_image(request.reference_images[0], s.width, s.height)
+            return fit_image(request.reference_images[0], s.width, s.height), "reference"
         if self.keyframes_from_images:
-            return fit_image(self._keyframe(request), s.width, s.height)
+            return fit_image(self._keyframe(request), s.width, s.height), "key-frame"
         raise BackendError(
             f"shot {request.shot.index} has no first frame, and {self.variant.key} is image-to-video only",
             hint="give the shot a character with a reference image, or set [image] backend = \"diffusers\" to draw key frames",
@@ -470,7 +471,7 @@ class DiffusersVideo:
 
         from tale_cli.media import encode_frames
 
-        first_image = self._first_image(request)
+        first_image, start = self._first_image(request)
         self.load()
         s = self.settings
         segments, stretch = plan_segments(request.duration_s, s, self.variant, can_chain=self.can_i2v)
@@ -483,8 +484,11 @@ class DiffusersVideo:
         denoise_s = 0.0
         started = time.perf_counter()
         condition = first_image
+        modes: list[str] = []
+        last: Path | None = None
         for number, frames in enumerate(segments):
             last = request.last_frame if number == len(segments) - 1 and self.variant.last_frame else None
+            modes.append("t2v" if condition is None else "i2v")
             video = self._call(
                 condition, frames=frames, prompt=request.prompt, negative_prompt=request.negative_prompt,
                 seed=(request.seed + number * 7919) % 2**32, last_image=last, timer=timer,
@@ -503,6 +507,9 @@ class DiffusersVideo:
         notes: dict[str, Any] = {
             "variant": self.variant.key,
             "segments": segments,
+            "modes": modes,
+            "start": start,
+            "last_frame": last is not None,
             "steps": s.steps,
             "native": f"{clip.shape[2]}x{clip.shape[1]}@{s.fps}",
             "generate_s": round(generate_s, 3),
@@ -580,7 +587,7 @@ class DiffusersVideo:
 def _to_image(frame: Any) -> Any:
     from PIL import Image
 
-    return Image.fromarray(frame, "RGB")
+    return Image.fromarray(frame)
 
 
 def compile_regions(module: Any, *, mode: str | None = None) -> None:

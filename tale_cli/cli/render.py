@@ -36,10 +36,13 @@ def render(
 
         from tale_cli.config import with_video_overrides
         from tale_cli.gpu_workers import make_executor
+        from tale_cli.local_models import check_local_models
+        from tale_cli.pipeline import is_plan_file
 
         if audio is not None and not audio.is_file():
             raise InputError(f"audio file not found: {audio}")
         chosen = with_video_overrides(resolve_recipe(recipe), model=model, steps=steps, memory=memory, devices=devices)
+        check_local_models(chosen, planning=not is_plan_file(source), planner=planner)
         options = RenderOptions(
             recipe=chosen,
             out_root=resolve_out(out),

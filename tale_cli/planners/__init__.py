@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 # name -> "module:function"; the function is `plan_story(story, recipe, *, shots, seconds) -> Plan`.
 PLANNERS: dict[str, str] = {
     "offline": "tale_cli.planners.offline:plan_story",
+    "local": "tale_cli.planners.local:plan_story",
 }
 # Planners that never leave this machine.
-LOCAL_PLANNERS: frozenset[str] = frozenset({"offline"})
+LOCAL_PLANNERS: frozenset[str] = frozenset({"offline", "local"})
 
 
 def planner(name: str) -> PlanFunction:

@@ -1,0 +1,167 @@
+"""The `local` planner: a transformers chat model on this machine writes the plan JSON.
+
+The story never leaves the machine. The model's answer is parsed and validated like a hand-written
+plan.json; if it does not validate, the model gets the error back once and one more try.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from tale_cli.config import PlannerConfig, Recipe
+from tale_cli.errors import PlanError, RecipeError
+from tale_cli.plan import Plan, parse_plan, slugify
+from tale_cli.story import Story
+
+Messages = list[dict[str, str]]
+Chat = Callable[[Messages], str]
+
+SYSTEM = """You turn a short story into a shot plan for an AI video model. Answer with ONE JSON object and nothing else.
+Shape:
+{{"title": str, "style": str (one visual style for the whole film),
+ "characters": [{{"id": "lowercase-id", "name": str, "description": str (looks, clothes, age; the same words every time)}}],
+ "shots": [{{"prompt": str (what the camera sees: subject, action, setting, light; name and describe the characters present),
+            "negative_prompt": str, "camera": str, "characters": [character ids present],
+            "narration": str (one or two sentences of the story, in the story's language),
+            "continuity": bool (true when this shot continues the previous one without a cut)}}]}}
+Rules: exactly {shots} shots, each about {seconds:g} seconds, in story order, covering the whole story.
+Prompts in English; character ids only from "characters"; no markdown, no comments."""
+
+USER = "Story (language: {language}):\n\n{body}"
+REPAIR = (
+    "That answer is not a valid plan: {problem}\n"
+    "Reply with the corrected JSON object only, with exactly {shots} shots."
+)
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON object in a model's answer, tolerating code fences and chatter around it."""
+    cleaned = re.sub(r"```(?:json)?", "", text)
+    start = cleaned.find("{")
+    if start < 0:
+        raise PlanError("the answer contains no JSON object")
+    try:
+        value, _end = json.JSONDecoder().raw_decode(cleaned[start:])
+    except json.JSONDecodeError as error:
+        raise PlanError(f"the JSON does not parse: {error.msg} at character {error.pos}") from None
+    return value
+
+
+def build_plan(answer: str, story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
+    """Validate a model's answer into a Plan; PlanError names the first problem."""
+    data = extract_json(answer)
+    if not isinstance(data, dict):
+        raise PlanError("the answer is not a JSON object")
+    raw_shots = data.get("shots")
+    if not isinstance(raw_shots, list) or len(raw_shots) != shots:
+        count = len(raw_shots) if isinstance(raw_shots, list) else 0
+        raise PlanError(f"the plan must have exactly {shots} shots, not {count}")
+    characters = data.get("characters") or []
+    if not isinstance(characters, list):
+        raise PlanError("characters must be a list")
+    ids = {}
+    for character in characters:
+        if isinstance(character, dict) and character.get("id") is not None:
+            ids[str(character["id"])] = slugify(str(character["id"]), fallback="character")[:48]
+            character["id"] = ids[str(character["id"])]
+    built = []
+    for index, shot in enumerate(raw_shots, start=1):
+        if not isinstance(shot, dict):
+            raise PlanError(f"shot {index} is not an object")
+        shot = {key: value for key, value in shot.items() if key not in ("index", "duration_s", "seed")}
+        shot["characters"] = [ids.get(str(c), str(c)) for c in shot.get("characters") or []]
+        built.append({"index": index, "duration_s": seconds, **shot})
+    title = str(data.get("title") or story.title)[:200]
+    plan_data = {
+        "title": title,
+        "slug": slugify(story.title, fallback=slugify(story.path.stem)),
+        "language": story.language,
+        "style": str(data.get("style") or story.meta.style or "")[:1000],
+        "aspect": story.meta.aspect or "16:9",
+        "width": recipe.width,
+        "height": recipe.height,
+        "fps": recipe.fps,
+        "seed": story.meta.seed if story.meta.seed is not None else recipe.seed,
+        "characters": characters,
+        "shots": built,
+    }
+    return parse_plan(plan_data, source="the local planner's answer")
+
+
+def plan_with_chat(chat: Chat, story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
+    """Ask, validate, and on failure ask once more with the problem spelled out."""
+    body = story.body[: recipe.planner.max_chunk_chars]
+    messages: Messages = [
+        {"role": "system", "content": SYSTEM.format(shots=shots, seconds=seconds)},
+        {"role": "user", "content": USER.format(language=story.language, body=body)},
+    ]
+    answer = chat(messages)
+    try:
+        return build_plan(answer, story, recipe, shots=shots, seconds=seconds)
+    except PlanError as error:
+        problem = error.message
+    messages += [
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": REPAIR.format(problem=problem, shots=shots)},
+    ]
+    answer = chat(messages)
+    try:
+        return build_plan(answer, story, recipe, shots=shots, seconds=seconds)
+    except PlanError as error:
+        raise PlanError(
+            f"the local planner's plan is invalid after one repair round: {error.message}",
+            hint="try a larger model in [planner] model, or plan offline (--planner offline) and edit plan.json",
+        ) from None
+
+
+class TransformersChat:
+    """A chat model loaded once with transformers; the weights come from a folder or the HF cache."""
+
+    def __init__(self, config: PlannerConfig, *, seed: int = 0) -> None:
+        from tale_cli.backends.diffusers_video import require_local_extra
+        from tale_cli.local_models import resolve_model
+
+        require_local_extra()
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = resolve_model(config.model)
+        self.config = config
+        self.seed = seed
+        cuda = torch.cuda.is_available()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        self.model = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=torch.bfloat16 if cuda else torch.float32, device_map="auto" if cuda else None
+        )
+        self.model.eval()
+
+    def __call__(self, messages: Messages) -> str:
+        import torch
+
+        inputs = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self.model.device)
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": self.config.temperature, "top_p": 0.9}
+            if self.config.temperature > 0
+            else {"do_sample": False}
+        )
+        torch.manual_seed(self.seed)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, max_new_tokens=self.config.max_tokens, pad_token_id=pad, **sampling)
+        prompt_length = inputs["input_ids"].shape[1]
+        return str(self.tokenizer.decode(output[0, prompt_length:], skip_special_tokens=True))
+
+
+def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
+    """The planner registry's entry point: load the recipe's chat model and plan the story with it."""
+    if not recipe.planner.model:
+        raise RecipeError(
+            "the local planner needs a model", hint="set [planner] model = \"Qwen/Qwen2.5-7B-Instruct\" (or a folder)"
+        )
+    chat = TransformersChat(recipe.planner, seed=recipe.seed)
+    return plan_with_chat(chat, story, recipe, shots=shots, seconds=seconds)
