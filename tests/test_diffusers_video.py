@@ -10,39 +10,13 @@ from PIL import Image
 
 from tale_cli.backends.base import ShotRequest
 from tale_cli.backends.diffusers_video import DiffusersVideo, VideoSettings, plan_segments
-from tale_cli.config import ImageConfig, Recipe, VideoConfig
 from tale_cli.errors import BackendError, RecipeError
-from tale_cli.gpu_workers import NullJournal
 from tale_cli.local_models import ModelMissingError, detect_video_variant
 from tale_cli.media import check_clip, probe
-from tale_cli.plan import Plan, Shot
 
 pytest.importorskip("diffusers")
 
-NATIVE = {"native_width": 32, "native_height": 32, "native_frames": 9, "native_fps": 8}
-
-
-def local_recipe(model: Path | str, *, options: dict[str, Any] | None = None, image: Path | None = None, **video: Any) -> Recipe:
-    return Recipe(
-        name="tiny-local",
-        width=96,
-        height=64,
-        fps=8,
-        shots=1,
-        seconds=1.0,
-        image=ImageConfig(backend="diffusers", model=str(image), size="32x32", steps=2) if image else ImageConfig(),
-        video=VideoConfig(backend="diffusers", model=str(model), steps=2, options={**NATIVE, **(options or {})}, **video),
-    )
-
-
-def shot_request(tmp_path: Path, *, duration: float = 1.0, **extra: Any) -> ShotRequest:
-    shot = Shot(index=1, duration_s=duration, prompt="a fox runs on the sea")
-    plan = Plan(title="Tiny", slug="tiny", width=96, height=64, fps=8, shots=[shot])
-    return ShotRequest(
-        plan=plan, shot=shot, prompt=shot.prompt, negative_prompt="blurry", width=96, height=64, fps=8,
-        duration_s=duration, seed=3, output=tmp_path / "shot.mp4.part", journal=NullJournal(), **extra,
-    )  # fmt: skip
-
+from tiny_pipelines import local_recipe, shot_request  # noqa: E402 - needs torch, present only with the extra
 
 def red_png(path: Path, size: tuple[int, int] = (40, 30)) -> Path:
     Image.new("RGB", size, (220, 30, 30)).save(path)

@@ -12,6 +12,11 @@ from typing import Any
 
 import torch
 
+from tale_cli.backends.base import ShotRequest
+from tale_cli.config import ImageConfig, Recipe, VideoConfig
+from tale_cli.gpu_workers import NullJournal
+from tale_cli.plan import Plan, Shot
+
 _WORDS = [f"▁{w}" for w in "a an the cat dog girl boy fox sun moon sea wind walks runs in at of on".split()]
 _LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789.,")
 
@@ -427,3 +432,30 @@ def save_tiny(name: str, folder: Path) -> Path:
     pipeline = BUILDERS[name]()
     pipeline.save_pretrained(str(folder))
     return folder
+
+
+# Tale-side helpers: a recipe and a shot request sized for the tiny pipelines (32x32, 9 frames at 8 fps).
+
+NATIVE = {"native_width": 32, "native_height": 32, "native_frames": 9, "native_fps": 8}
+
+
+def local_recipe(model: Path | str, *, options: dict[str, Any] | None = None, image: Path | None = None, **video: Any) -> Recipe:
+    return Recipe(
+        name="tiny-local",
+        width=96,
+        height=64,
+        fps=8,
+        shots=1,
+        seconds=1.0,
+        image=ImageConfig(backend="diffusers", model=str(image), size="32x32", steps=2) if image else ImageConfig(),
+        video=VideoConfig(backend="diffusers", model=str(model), steps=2, options={**NATIVE, **(options or {})}, **video),
+    )
+
+
+def shot_request(tmp_path: Path, *, duration: float = 1.0, **extra: Any) -> ShotRequest:
+    shot = Shot(index=1, duration_s=duration, prompt="a fox runs on the sea")
+    plan = Plan(title="Tiny", slug="tiny", width=96, height=64, fps=8, shots=[shot])
+    return ShotRequest(
+        plan=plan, shot=shot, prompt=shot.prompt, negative_prompt="blurry", width=96, height=64, fps=8,
+        duration_s=duration, seed=3, output=tmp_path / "shot.mp4.part", journal=NullJournal(), **extra,
+    )  # fmt: skip

@@ -1,0 +1,101 @@
+"""One worker process per device: parsing --devices, and two CPU workers rendering real shots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tale_cli.backends.base import ShotRequest
+from tale_cli.errors import BackendError, RecipeError
+from tale_cli.gpu_workers import NullJournal, ProcessExecutor, parse_devices
+from tale_cli.media import check_clip, probe
+from tale_cli.plan import Plan, Shot
+
+
+def test_parse_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert parse_devices("0,1") == ["0", "1"]
+    assert parse_devices("cpu, cpu") == ["", ""]
+    assert parse_devices("all", count=3) == ["0", "1", "2"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    assert parse_devices("all", count=2) == ["4", "6"]
+    assert parse_devices("1") == ["6"]
+    with pytest.raises(RecipeError, match="no CUDA GPU found"):
+        parse_devices("all", count=0)
+    with pytest.raises(RecipeError, match="same GPU twice"):
+        parse_devices("0,0")
+    with pytest.raises(RecipeError, match="'gpu1' is not a GPU index"):
+        parse_devices("gpu1")
+
+
+def _request(tmp_path: Path, number: int, *, first_frame: Path | None = None) -> ShotRequest:
+    shot = Shot(index=number, duration_s=1.0, prompt=f"shot {number}: a fox on the sea")
+    plan = Plan(title="Tiny", slug="tiny", width=96, height=64, fps=8, shots=[Shot(index=1, duration_s=1.0, prompt="x")])
+    return ShotRequest(
+        plan=plan, shot=shot, prompt=shot.prompt, negative_prompt="", width=96, height=64, fps=8, duration_s=1.0,
+        seed=number, output=tmp_path / f"shot-{number}.mp4.part", journal=object(),  # type: ignore[arg-type]
+        first_frame=first_frame,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def one_thread_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def test_two_cpu_workers_share_the_queue(tiny_model, tmp_path: Path, one_thread_workers: None) -> None:
+    from tiny_pipelines import local_recipe
+
+    executor = ProcessExecutor(local_recipe(tiny_model("ltx")), ["", ""])
+    try:
+        assert executor.workers == 2
+        assert executor.wait_ready(timeout=180)
+        futures = [executor.submit(_request(tmp_path, n)) for n in (1, 2)]
+        results = [f.result(timeout=180) for f in futures]
+        for number, result in zip((1, 2), results, strict=True):
+            check_clip(tmp_path / f"shot-{number}.mp4.part", expected_s=1.0, fps=8)
+            assert result.notes["variant"] == "ltx-video" and result.notes["worker"]["device"] == "cpu"
+        assert len({r.notes["worker"]["pid"] for r in results}) == 2
+        broken = tmp_path / "broken.png"
+        broken.write_text("not an image", encoding="utf-8")
+        failing = executor.submit(_request(tmp_path, 3, first_frame=broken))
+        with pytest.raises(BackendError, match="cannot read the first frame broken.png"):
+            failing.result(timeout=180)
+    finally:
+        executor.close()
+    assert all(not p.is_alive() for p in executor._processes)
+
+
+def test_render_with_devices_and_model_flags(tiny_model, tmp_path: Path, story_file: Path, one_thread_workers: None) -> None:
+    from tale_cli.cli.app import app
+
+    recipe = tmp_path / "local.toml"
+    recipe.write_text(
+        'width = 96\nheight = 64\nfps = 8\nshots = 3\nseconds = 1.0\n[video]\nbackend = "diffusers"\n'
+        'model = "example-org/replaced-by-the-flag"\nsteps = 7\n'
+        "[video.options]\nnative_width = 32\nnative_height = 32\nnative_frames = 9\nnative_fps = 8\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["render", str(story_file), "--recipe", str(recipe), "--out", str(out), "--model", str(tiny_model("ltx")),
+         "--steps", "2", "--devices", "cpu,cpu", "--json"],  # fmt: skip
+    )
+    assert result.exit_code == 0, result.output
+    film = out / "the-small-test" / "film.mp4"
+    assert abs(probe(film).duration_s - 3.0) < 0.2
+    manifest = (out / "the-small-test" / "manifest.json").read_text(encoding="utf-8")
+    shots = json.loads(manifest)["shots"]
+    assert {shot["model"] for shot in shots.values()} == {str(tiny_model("ltx"))}
+    assert {shot["notes"]["steps"] for shot in shots.values()} == {2}
+    assert {shot["notes"]["worker"]["device"] for shot in shots.values()} == {"cpu"}
+
+
+def test_null_journal_records_nothing() -> None:
+    journal = NullJournal()
+    journal.record_job({"id": "x"})
+    assert journal.existing_job() is None
