@@ -460,12 +460,21 @@ def _book_path(id_or_file: str, *, relative_to: Path | None = None) -> Path:
     return path
 
 
+def _with_ids(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) and "id" in item for item in value)
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Tables merge key by key; arrays and values replace."""
+    """Tables merge key by key; arrays of entries with an `id` merge by id; other arrays and values replace."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
+        elif _with_ids(value) and _with_ids(merged.get(key)):
+            entries = {item["id"]: item for item in merged[key]}
+            for item in value:
+                entries[item["id"]] = _merge(entries[item["id"]], item) if item["id"] in entries else item
+            merged[key] = list(entries.values())
         else:
             merged[key] = value
     return merged
@@ -1464,14 +1473,18 @@ def estimate_render(
     book: PriceBook | None = None,
     include_planner: bool = True,
     gpu: str | None = None,
+    only_shots: Iterable[int] | None = None,
 ) -> RenderEstimate:
     """What rendering this plan with this recipe will cost, before anything is spent.
 
     API video is priced per billed second from the book; local (diffusers) video as GPU-seconds per clip ×
     the hourly price of the local GPU; preview is free. A paid model the book does not know is listed in
-    `unpriced` (never counted as free). `include_planner=False` when the plan already exists.
+    `unpriced` (never counted as free). `include_planner=False` when the plan already exists;
+    `only_shots` limits the estimate to the shots that will render (e.g. not the cached ones).
     """
     book = book or default_book()
+    wanted = None if only_shots is None else set(only_shots)
+    plan_shots = [shot for shot in plan.shots if wanted is None or shot.index in wanted]
     gpu = gpu or book.local.gpu
     if gpu not in book.gpus:
         raise RecipeError(
@@ -1485,23 +1498,23 @@ def estimate_render(
     shots: list[ShotEstimate] = []
 
     if video.backend in FREE_BACKENDS:
-        shots = [ShotEstimate(shot.index, shot.duration_s, None, 0.0) for shot in plan.shots]
+        shots = [ShotEstimate(shot.index, shot.duration_s, None, 0.0) for shot in plan_shots]
     elif video.backend in LOCAL_GPU_BACKENDS:
         timing, note = _gpu_timing(book, video.model, "clip", gpu)
         if note:
             notes.append(note)
         if timing is None:
             unpriced.append(f"video {video.backend}/{video.model or '(no model)'}: no GPU time in price book {book.id}")
-            shots = [ShotEstimate(shot.index, shot.duration_s, None, 0.0) for shot in plan.shots]
+            shots = [ShotEstimate(shot.index, shot.duration_s, None, 0.0) for shot in plan_shots]
         else:
             seconds = _local_seconds(timing, video.steps)
             usd = seconds / 3600 * hourly
-            shots = [ShotEstimate(s.index, s.duration_s, None, usd, timing.model, None, seconds) for s in plan.shots]
+            shots = [ShotEstimate(s.index, s.duration_s, None, usd, timing.model, None, seconds) for s in plan_shots]
             notes.append(f"local video: {seconds:g} GPU-seconds per clip × ${hourly:.2f}/h ({book.gpus[gpu].label})")
     else:
         paid = True
         resolution = _resolution(recipe, plan)
-        for shot in plan.shots:
+        for shot in plan_shots:
             priced = (
                 price_shot(
                     video.backend, video.model, shot.duration_s, resolution=resolution, audio=video.audio, book=book
