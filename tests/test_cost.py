@@ -7,14 +7,16 @@ import math
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tale_cli import cost
+from tale_cli.backends.base import RenderResult, ShotRequest, VideoCapabilities
 from tale_cli.cli.cost import app as cost_app
 from tale_cli.config import Recipe
 from tale_cli.errors import BudgetError, ExitCode, InputError, RecipeError
@@ -590,3 +592,168 @@ def test_spent_command_scans_out_and_reads_given_runs(tmp_path: Path, monkeypatc
     monkeypatch.chdir(tmp_path / "out" / "b")
     empty = runner.invoke(cost_app, ["spent"])
     assert empty.exit_code == 0 and "No runs found" in empty.stdout
+
+
+# ── `tale render`: the estimate first, the budget held, what was billed equal to the estimate ──────
+
+
+class FakePaidVideo:
+    """A paid provider for tests: bills $0.05 per started second (5 credits), draws real clips offline."""
+
+    name = "fakepaid"
+    calls: ClassVar[list[int]] = []
+
+    def __init__(self, recipe: Recipe) -> None:
+        from tale_cli.backends.preview import PreviewVideo
+
+        self.model = recipe.video.model
+        self._clips = PreviewVideo(recipe)
+
+    def capabilities(self) -> VideoCapabilities:
+        return VideoCapabilities(min_duration_s=1, max_duration_s=10, local=False)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"model": self.model}
+
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        FakePaidVideo.calls.append(request.shot.index)
+        self._clips.render_shot(request)
+        billed = math.ceil(request.duration_s)
+        return RenderResult(
+            model=self.model,
+            provider_job_id=f"job-{request.shot.index}",
+            billed_seconds=billed,
+            billed_credits=billed * 5,
+            cost_usd=round(billed * 5 * 0.01, 2),
+        )
+
+    def close(self) -> None:
+        return None
+
+
+PAID_RECIPE = """
+width = 160
+height = 96
+fps = 12
+shots = 3
+seconds = 1.5
+{budget}
+[video]
+backend = "fakepaid"
+model = "fake-1"
+"""
+
+FAKE_BOOK = """
+extends = "2026-11"
+id = "fake-provider"
+
+[[video]]
+id = "fake-1"
+label = "Fake paid video"
+backends = ["fakepaid"]
+models = ["fake-1"]
+resolution = "96p"
+usd_per_second = 0.05
+credits_per_second = 5
+source = "the fake provider's price list"
+as_of = 2026-11-26
+verified = true
+"""
+
+
+def tale_render(args: list[str], **kwargs: Any) -> Any:
+    """`tale render` on its own, as the root app registers it."""
+    from tale_cli.cli.render import render
+
+    command = typer.Typer()
+    command.command()(render)
+    return runner.invoke(command, args, **kwargs)
+
+
+@pytest.fixture
+def paid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    from tale_cli import backends
+
+    monkeypatch.setitem(backends.VIDEO_BACKENDS, "fakepaid", f"{__name__}:FakePaidVideo")
+    FakePaidVideo.calls.clear()
+    recipe_file = tmp_path / "paid.toml"
+    recipe_file.write_text(PAID_RECIPE.format(budget=""), encoding="utf-8")
+    book = tmp_path / "fake-book.toml"
+    book.write_text(FAKE_BOOK, encoding="utf-8")
+    return {"recipe": recipe_file, "book": book, "out": tmp_path / "out"}
+
+
+def test_render_spends_what_it_estimated(paid: dict[str, Path], story_file: Path) -> None:
+    args = [str(story_file), "-r", str(paid["recipe"]), "-o", str(paid["out"]), "--prices", str(paid["book"]), "--yes"]
+    result = tale_render(args)
+    assert result.exit_code == 0, result.output
+    assert "estimate $0.30 (3 shots on fakepaid" in result.output
+    assert sorted(FakePaidVideo.calls) == [1, 2, 3]
+    run = paid["out"] / "the-small-test"
+    from tale_cli.config import load_recipe
+    from tale_cli.plan import load_plan
+
+    estimate = cost.estimate_render(
+        load_plan(run / "plan.json"),
+        load_recipe(str(paid["recipe"])),
+        book=cost.load_book(str(paid["book"])),
+        include_planner=False,
+    )
+    report = cost.spent([run])
+    assert report.total_usd == pytest.approx(estimate.total_usd) == pytest.approx(0.30)
+    shots = json.loads((run / "manifest.json").read_text(encoding="utf-8"))["shots"]
+    for shot in estimate.shots:
+        recorded = shots[str(shot.index)]
+        assert recorded["billed_seconds"] == shot.billed_seconds and recorded["cost_usd"] == pytest.approx(shot.usd)
+        assert recorded["billed_credits"] == shot.credits
+    by_backend = {line.key: line.usd for line in report.by_backend}
+    assert by_backend.pop("fakepaid") == pytest.approx(0.30) and set(by_backend.values()) == {0.0}
+
+
+@pytest.mark.parametrize("how", ["flag", "recipe"])
+def test_render_over_budget_refuses_with_nothing_spent(paid: dict[str, Path], story_file: Path, how: str) -> None:
+    args = [str(story_file), "-r", str(paid["recipe"]), "-o", str(paid["out"]), "--prices", str(paid["book"]), "--yes"]
+    if how == "flag":
+        args += ["--max-cost", "0.25"]
+    else:
+        paid["recipe"].write_text(PAID_RECIPE.format(budget="budget_usd = 0.25"), encoding="utf-8")
+    result = tale_render(args)
+    assert result.exit_code == ExitCode.BUDGET, result.output
+    assert "$0.30 exceeds the budget $0.25" in result.output and "nothing was spent" in result.output
+    assert FakePaidVideo.calls == []
+    run = paid["out"] / "the-small-test"
+    assert sorted(path.name for path in run.iterdir()) == ["plan.json"]
+
+
+def test_render_unpriced_model_cannot_be_held_to_a_budget(paid: dict[str, Path], story_file: Path) -> None:
+    result = tale_render([str(story_file), "-r", str(paid["recipe"]), "-o", str(paid["out"]), "--max-cost", "100"])
+    assert result.exit_code == ExitCode.BUDGET and "fakepaid/fake-1" in result.output
+    assert FakePaidVideo.calls == []
+
+
+def test_render_asks_on_a_terminal(paid: dict[str, Path], story_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tale_cli.cli.cost as cost_cli
+
+    monkeypatch.setattr(cost_cli, "_interactive", lambda: True)
+    args = [str(story_file), "-r", str(paid["recipe"]), "-o", str(paid["out"]), "--prices", str(paid["book"])]
+    declined = tale_render(args, input="n\n")
+    assert declined.exit_code == ExitCode.BUDGET and "Spend about $0.30?" in declined.output
+    assert "not confirmed" in declined.output and FakePaidVideo.calls == []
+    accepted = tale_render(args, input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert sorted(FakePaidVideo.calls) == [1, 2, 3]
+
+
+def test_preview_render_estimates_and_spends_nothing(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    out = tmp_path / "out"
+    result = tale_render([str(story_file), "-r", str(tiny_recipe), "-o", str(out), "--max-cost", "0"])
+    assert result.exit_code == 0, result.output
+    assert "estimate $0.00" in result.output
+    run = out / "the-small-test"
+    from tale_cli.config import load_recipe
+    from tale_cli.plan import load_plan
+
+    estimate = cost.estimate_render(load_plan(run / "plan.json"), load_recipe(str(tiny_recipe)), include_planner=False)
+    report = cost.spent([run])
+    assert estimate.total_usd == report.total_usd == 0 and not estimate.paid
+    assert report.runs[0].items >= 3 + 1  # three shots, one reference (and the planner when recorded)

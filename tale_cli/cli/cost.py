@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -503,3 +505,69 @@ def spent(
             f"[yellow]warning:[/] {report.unrecorded} finished item(s) on paid backends recorded no cost; "
             "the total leaves them out."
         )
+
+
+# ── The guard `tale render` runs after planning and before the first paid call ──────────────────────
+
+
+def _interactive() -> bool:
+    import sys
+
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _keep_plan(plan: Any, folder: Any) -> None:
+    """A refused render leaves only its plan behind, so it can be edited and rendered later."""
+    import shutil
+
+    text = plan.to_json()
+    if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") == text:
+        return
+    folder.check_writable()
+    folder.root.mkdir(parents=True, exist_ok=True, mode=0o700 if folder.private else 0o755)
+    if folder.plan.is_file():
+        shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
+    folder.write_text(folder.plan, text)
+
+
+def spend_guard(
+    *,
+    prices: str | None,
+    max_cost: float | None,
+    yes: bool,
+    quiet: bool,
+    pause: Callable[[], AbstractContextManager[Any]],
+) -> Callable[[Any, Any, Any], None]:
+    """Show a render's estimate, hold it to the budget (--max-cost, else the recipe's) and, on a terminal,
+    ask before a paid render starts (unless --yes). Refusing raises BudgetError with nothing spent."""
+
+    def guard(plan: Any, recipe: Any, folder: Any) -> None:
+        from tale_cli import cost
+        from tale_cli.errors import BudgetError
+
+        estimate = cost.estimate_render(plan, recipe, book=cost.resolve_book(prices), include_planner=False)
+        budget = max_cost if max_cost is not None else recipe.budget_usd
+        if estimate.paid or estimate.unpriced or budget is not None:
+            out = console(stderr=quiet)
+            parts = [f"{len(estimate.shots)} shots on {estimate.video_backend}"]
+            if estimate.references:
+                parts.append(f"{estimate.references} reference image{'s' if estimate.references != 1 else ''}")
+            limit = f"; budget ${budget:.2f}" if budget is not None else ""
+            out.print(
+                f"[bold]estimate ${estimate.total_usd:.2f}[/] ({', '.join(parts)}; "
+                f"price book {escape(estimate.price_book)}{limit})"
+            )
+            for item in estimate.unpriced:
+                out.print(f"[yellow]unpriced:[/] {escape(item)}")
+        try:
+            cost.check_budget(estimate, budget)
+            if estimate.paid and not yes and not quiet and _interactive():
+                with pause():
+                    confirmed = typer.confirm(f"Spend about ${estimate.total_usd:.2f}?", default=False)
+                if not confirmed:
+                    raise BudgetError("not confirmed; nothing was spent", hint="pass --yes to render without asking")
+        except BudgetError:
+            _keep_plan(plan, folder)
+            raise
+
+    return guard
