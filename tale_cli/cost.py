@@ -169,10 +169,14 @@ class ImagePrice(_Matched):
         return self
 
     def price(self, quality: str | None) -> tuple[float, str | None]:
+        """The price at a quality; one the model does not know is priced at its default quality."""
         if quality in self.usd_per_image:
             return self.usd_per_image[quality], None
-        highest = max(self.usd_per_image, key=lambda key: self.usd_per_image[key])
-        return self.usd_per_image[highest], f"{self.label} has no '{quality}' quality; priced at '{highest}'"
+        chosen = self.default_quality
+        note = (
+            None if len(self.usd_per_image) == 1 else f"{self.label} has no '{quality}' quality; priced at '{chosen}'"
+        )
+        return self.usd_per_image[chosen], note
 
 
 class PlannerPrice(_Matched):
@@ -350,6 +354,7 @@ class DocumentFigures(BaseModel):
     title: str
     date: date
     per_video_64s: dict[str, float] = Field(default_factory=dict)
+    shot_length_apis: list[str] = Field(default_factory=list)
     fixed_infra_usd: Range | None = None
     extras_usd: Range | None = None
     extras_in_b_total_usd: float | None = None
@@ -1249,9 +1254,8 @@ def _document_notes(book: PriceBook, result: Comparison) -> None:
         if missing:
             notes.setdefault("per_video", []).append("Not in the document's table: " + ", ".join(missing) + ".")
     names = {entry.id: entry.label for entry in book.video}
-    shown = {"runway-gen4-turbo", "veo-3.1-fast", "veo-2", "veo-3.1"} & set(names)
-    omitted = [names[i] for i in doc.per_video_64s if i not in shown and i in names]
-    if omitted:
+    omitted = [names[i] for i in doc.per_video_64s if i not in doc.shot_length_apis and i in names]
+    if doc.shot_length_apis and omitted:
         notes.setdefault("shot_seconds", []).append(
             "The document's shot-length table leaves out " + ", ".join(omitted) + "; Tale prints every API."
         )

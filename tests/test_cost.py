@@ -178,6 +178,7 @@ def test_notes_say_where_the_document_disagrees_with_itself(compared: dict[str, 
     assert any("fixed cost" in note for note in notes["comparison"])
     assert any("$13,300–$19,300" in note and "$13,500–$19,500" in note for note in notes["b_total"])
     assert any("$380–$580" in note for note in notes["b_extras"])
+    assert notes["shot_seconds"] == ["The document's shot-length table leaves out Runway Gen-4; Tale prints every API."]
 
 
 def test_compare_prints_tables_notes_and_the_capacity_warning() -> None:
@@ -358,6 +359,31 @@ def test_estimate_api_recipe_per_shot_planner_and_references() -> None:
     hd = veo.model_copy(update={"video": veo.video.model_copy(update={"resolution": "1080p"})})
     planned = cost.estimate_render(make_plan(), hd, book=today, include_planner=False)
     assert planned.planner_usd == 0 and planned.shots[0].usd == pytest.approx(0.96)
+
+
+@pytest.mark.parametrize(
+    ("video", "model", "image", "image_model", "planner", "planner_model"),
+    [
+        ("veo", "veo-3.1-fast-generate-001", "gemini", "gemini-3.1-flash-image", "gemini", "gemini-3.8-flash"),
+        ("veo", "veo-3.1-lite-generate-001", "gemini", "gemini-3.1-flash-image", "gemini", "gemini-3.8-flash"),
+        ("veo", "veo-3.1-generate-001", "gemini", "gemini-3.1-flash-image", "gemini", "gemini-3.8-flash"),
+        ("runway", "gen4_turbo", "openai", "gpt-image-2", "openai", "gpt-5.4-mini"),
+        ("runway", "gen4.5", "openai", "gpt-image-2", "openai", "gpt-5.4-mini"),
+        ("runway", "veo3.1_fast", "openai", "gpt-image-2", "openai", "gpt-5.4-mini"),
+    ],
+)
+def test_todays_book_prices_every_cloud_recipe(
+    video: str, model: str, image: str, image_model: str, planner: str, planner_model: str
+) -> None:
+    cloud = Recipe(
+        name="cloud",
+        video={"backend": video, "model": model, "resolution": "720p", "audio": True},
+        image={"backend": image, "model": image_model},
+        planner={"backend": planner, "model": planner_model},
+    )
+    estimate = cost.estimate_render(make_plan(), cloud, book=cost.load_book("2026-11"))
+    assert not estimate.unpriced and estimate.paid
+    assert estimate.video_usd > 0 and estimate.references_usd > 0 and estimate.planner_usd > 0
 
 
 def test_billed_seconds_follow_the_provider_steps() -> None:
