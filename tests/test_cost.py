@@ -459,7 +459,9 @@ def test_check_budget_refuses_over_and_allows_at_the_limit() -> None:
     assert error.value.exit_code == 9 and "$6.40" in error.value.message and "$1.00" in error.value.message
 
 
-def test_estimate_command_from_a_story_and_a_plan(tmp_path: Path, story_file: Path) -> None:
+def test_estimate_command_from_a_story_and_a_plan(
+    tmp_path: Path, story_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     veo = tmp_path / "veo.toml"
     veo.write_text(
         'shots = 3\nseconds = 8.0\n[video]\nbackend = "veo"\nmodel = "veo-3.1-fast-generate-001"\n', encoding="utf-8"
@@ -474,6 +476,11 @@ def test_estimate_command_from_a_story_and_a_plan(tmp_path: Path, story_file: Pa
     assert table.exit_code == 0 and "total        $2.40" in table.stdout and "veo-3.1-fast" in table.stdout
     refused = runner.invoke(cost_app, ["estimate", str(plan_file), "-r", str(veo), "--max-cost", "1"])
     assert refused.exit_code == ExitCode.BUDGET and "exceeds the budget" in refused.output
+    free = runner.invoke(cost_app, ["estimate", str(plan_file), "--json"])
+    assert free.exit_code == 0 and json.loads(free.stdout)["recipe"] == "preview"
+    monkeypatch.setenv("TALE_RECIPE", str(veo))
+    from_env = runner.invoke(cost_app, ["estimate", str(plan_file), "--json"])
+    assert from_env.exit_code == 0 and json.loads(from_env.stdout)["total_usd"] == pytest.approx(1.60)
 
 
 def test_compare_options(tmp_path: Path) -> None:

@@ -391,7 +391,8 @@ def compare(
 def estimate(
     source: Annotated[Path, typer.Argument(help="A story (.md) or a plan.json.")],
     recipe: Annotated[
-        str | None, typer.Option("--recipe", "-r", help="Recipe name or .toml file (default: configs/defaults.toml).")
+        str | None,
+        typer.Option("--recipe", "-r", help="Recipe name or .toml file [default: TALE_RECIPE, else preview]."),
     ] = None,
     prices: Annotated[str | None, typer.Option("--prices", help=PRICES_HELP)] = None,
     gpu: Annotated[
@@ -405,10 +406,10 @@ def estimate(
     """What rendering a story or plan with a recipe would cost, before spending anything."""
     with errors_handled():
         from tale_cli import cost
-        from tale_cli.config import load_defaults, load_recipe
+        from tale_cli.cli.settings import resolve_recipe
         from tale_cli.plan import load_plan
 
-        chosen = load_recipe(recipe or load_defaults().recipe)
+        chosen = resolve_recipe(recipe)
         from_story = source.suffix.lower() != ".json"
         if from_story:
             from tale_cli.planners import plan_story
