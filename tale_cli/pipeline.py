@@ -114,11 +114,21 @@ class RenderReport:
             "storyboard": str(self.storyboard) if self.storyboard else None,
             "duration_s": self.duration_s,
             "seconds": round(self.seconds, 3),
-            "counts": {"shots": len(self.shots), "cached": self.cached, "rendered": self.rendered,
-                       "failed": len(self.failed)},  # fmt: skip
+            "counts": {
+                "shots": len(self.shots),
+                "cached": self.cached,
+                "rendered": self.rendered,
+                "failed": len(self.failed),
+            },
             "shots": [
-                {"index": s.index, "status": s.status, "params_hash": s.params_hash,
-                 "path": str(s.path) if s.path else None, "error": s.error, "render_s": s.render_s}  # fmt: skip
+                {
+                    "index": s.index,
+                    "status": s.status,
+                    "params_hash": s.params_hash,
+                    "path": str(s.path) if s.path else None,
+                    "error": s.error,
+                    "render_s": s.render_s,
+                }
                 for s in self.shots
             ],
         }
@@ -269,7 +279,7 @@ def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabiliti
     if not capabilities.text_to_video and not needs_first_frame:
         raise RecipeError(
             f"the {backend_name} backend renders image-to-video only",
-            hint="set continuity = \"first-frame\" or \"chain\" in the recipe",
+            hint='set continuity = "first-frame" or "chain" in the recipe',
         )
 
 
@@ -277,7 +287,9 @@ def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabiliti
 # Stage 3: references
 
 
-def render_references(plan: Plan, recipe: Recipe, folder: RunFolder, manifest: Manifest, emit: EventSink) -> dict[str, Path]:
+def render_references(
+    plan: Plan, recipe: Recipe, folder: RunFolder, manifest: Manifest, emit: EventSink
+) -> dict[str, Path]:
     refs: dict[str, Path] = {}
     backend = None
     try:
@@ -289,8 +301,14 @@ def render_references(plan: Plan, recipe: Recipe, folder: RunFolder, manifest: M
             if backend is None:
                 backend = image_backend(recipe)
             seed = (plan.seed + sum(map(ord, character.id))) % 2**32
-            params = {"backend": backend.name, **backend.fingerprint(), "name": character.name,
-                      "description": character.description, "style": plan.style, "seed": seed}  # fmt: skip
+            params = {
+                "backend": backend.name,
+                **backend.fingerprint(),
+                "name": character.name,
+                "description": character.description,
+                "style": plan.style,
+                "seed": seed,
+            }
             params_hash = digest(params)
             entry = manifest.ref(character.id)
             if entry.get("params_hash") == params_hash and entry.get("status") == "done" and target.is_file():
@@ -303,16 +321,30 @@ def render_references(plan: Plan, recipe: Recipe, folder: RunFolder, manifest: M
             prompt = f"Character reference sheet, {plan.style}. {character.name}: {character.description}".strip()
             started = time.monotonic()
             result = backend.render_reference(
-                ReferenceRequest(plan=plan, character=character, prompt=prompt, seed=seed, output=part,
-                                 journal=RefJournal(manifest, character.id, params_hash))  # fmt: skip
+                ReferenceRequest(
+                    plan=plan,
+                    character=character,
+                    prompt=prompt,
+                    seed=seed,
+                    output=part,
+                    journal=RefJournal(manifest, character.id, params_hash),
+                )
             )
             if not part.is_file() or part.stat().st_size == 0:
                 raise TaleError(f"the {backend.name} image backend wrote no reference for {character.name}")
             os.replace(part, target)
             folder.secure(target)
-            manifest.update_ref(character.id, backend=backend.name, model=result.model, params_hash=params_hash,
-                                status="done", path=str(target.relative_to(folder.root)), cost_usd=result.cost_usd,
-                                finished_at=now_iso(), render_s=round(time.monotonic() - started, 3))  # fmt: skip
+            manifest.update_ref(
+                character.id,
+                backend=backend.name,
+                model=result.model,
+                params_hash=params_hash,
+                status="done",
+                path=str(target.relative_to(folder.root)),
+                cost_usd=result.cost_usd,
+                finished_at=now_iso(),
+                render_s=round(time.monotonic() - started, 3),
+            )
             refs[character.id] = target
     finally:
         if backend is not None:
@@ -345,9 +377,7 @@ def _prompt_hash_fields(request: ShotRequest) -> dict[str, Any]:
     }
 
 
-def shot_params_hash(
-    backend: VideoBackend, request: ShotRequest, *, refs: list[str], first_frame: str | None
-) -> str:
+def shot_params_hash(backend: VideoBackend, request: ShotRequest, *, refs: list[str], first_frame: str | None) -> str:
     fields: dict[str, Any] = {
         "v": HASH_VERSION,
         "backend": backend.name,
@@ -381,11 +411,20 @@ def build_tasks(
         if recipe.continuity == "first-frame" and present:
             first_frame, first_key = present[0], ref_hashes.get(shot.characters[0])
         request = ShotRequest(
-            plan=plan, shot=shot, prompt=shot.prompt, negative_prompt=shot.negative_prompt,
-            width=plan.width, height=plan.height, fps=plan.fps, duration_s=shot.duration_s,
-            seed=plan.shot_seed(shot), output=Path(), journal=ShotJournal(manifest, shot.index, ""),
-            first_frame=first_frame, reference_images=present,
-        )  # fmt: skip
+            plan=plan,
+            shot=shot,
+            prompt=shot.prompt,
+            negative_prompt=shot.negative_prompt,
+            width=plan.width,
+            height=plan.height,
+            fps=plan.fps,
+            duration_s=shot.duration_s,
+            seed=plan.shot_seed(shot),
+            output=Path(),
+            journal=ShotJournal(manifest, shot.index, ""),
+            first_frame=first_frame,
+            reference_images=present,
+        )
         if chained:
             first_key = "after:" + tasks[-1].params_hash
         params_hash = shot_params_hash(
@@ -394,9 +433,13 @@ def build_tasks(
         request.journal = ShotJournal(manifest, shot.index, params_hash)
         request.output = folder.cache / f"{params_hash}.mp4.part"
         tasks.append(
-            _ShotTask(shot=shot, params_hash=params_hash, request=request,
-                      predecessor=shot.index - 1 if chained else None,
-                      cached_file=folder.cache / f"{params_hash}.mp4")  # fmt: skip
+            _ShotTask(
+                shot=shot,
+                params_hash=params_hash,
+                request=request,
+                predecessor=shot.index - 1 if chained else None,
+                cached_file=folder.cache / f"{params_hash}.mp4",
+            )
         )
     return tasks
 
@@ -466,9 +509,15 @@ def run_shots(
             task.request.output.unlink()
         task.started = time.monotonic()
         manifest.update_shot(
-            index, backend=backend_name, params_hash=task.params_hash, seed=task.request.seed,
-            status="rendering", started_at=now_iso(), finished_at=None, error=None,
-        )  # fmt: skip
+            index,
+            backend=backend_name,
+            params_hash=task.params_hash,
+            seed=task.request.seed,
+            status="rendering",
+            started_at=now_iso(),
+            finished_at=None,
+            error=None,
+        )
         emit(Event("shot", index=index, state="rendering"))
         running[executor.submit(task.request)] = task
 
@@ -495,7 +544,9 @@ def run_shots(
     return [outcomes[task.shot.index] for task in tasks]
 
 
-def _finish(task: _ShotTask, future: Future[RenderResult], folder: RunFolder, manifest: Manifest, emit: EventSink) -> ShotOutcome:
+def _finish(
+    task: _ShotTask, future: Future[RenderResult], folder: RunFolder, manifest: Manifest, emit: EventSink
+) -> ShotOutcome:
     index = task.shot.index
     elapsed = round(time.monotonic() - task.started, 3)
     part = task.request.output
@@ -513,11 +564,19 @@ def _finish(task: _ShotTask, future: Future[RenderResult], folder: RunFolder, ma
         emit(Event("shot", index=index, state="failed", detail=message, seconds=elapsed))
         return ShotOutcome(index, "failed", task.params_hash, error=message, render_s=elapsed)
     manifest.update_shot(
-        index, status="done", model=result.model, path=str(folder.shot_file(index).relative_to(folder.root)),
-        provider_job_id=result.provider_job_id, billed_seconds=result.billed_seconds,
-        billed_credits=result.billed_credits, cost_usd=result.cost_usd, finished_at=now_iso(), render_s=elapsed,
-        error=None, **({"notes": result.notes} if result.notes else {}),
-    )  # fmt: skip
+        index,
+        status="done",
+        model=result.model,
+        path=str(folder.shot_file(index).relative_to(folder.root)),
+        provider_job_id=result.provider_job_id,
+        billed_seconds=result.billed_seconds,
+        billed_credits=result.billed_credits,
+        cost_usd=result.cost_usd,
+        finished_at=now_iso(),
+        render_s=elapsed,
+        error=None,
+        **({"notes": result.notes} if result.notes else {}),
+    )
     emit(Event("shot", index=index, state="done", seconds=elapsed))
     return ShotOutcome(index, "done", task.params_hash, folder.shot_file(index), render_s=elapsed)
 
@@ -558,7 +617,9 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
     return output
 
 
-def finish_film(plan: Plan, folder: RunFolder, manifest: Manifest, options: RenderOptions, emit: EventSink) -> tuple[Path, Path | None, float]:
+def finish_film(
+    plan: Plan, folder: RunFolder, manifest: Manifest, options: RenderOptions, emit: EventSink
+) -> tuple[Path, Path | None, float]:
     from tale_cli.config import load_defaults
     from tale_cli.media import EncodeSettings
     from tale_cli.stitch import StitchOptions, stitch
@@ -570,18 +631,31 @@ def finish_film(plan: Plan, folder: RunFolder, manifest: Manifest, options: Rend
         shot_files,
         folder.film,
         StitchOptions(
-            width=plan.width, height=plan.height, fps=plan.fps,
-            captions=[shot.narration for shot in plan.shots], srt_path=folder.srt,
-            burn_subtitles=options.burn_subtitles, transition=options.transition, audio=options.audio,
-            encode=EncodeSettings(preset=defaults.x264_preset, crf=defaults.x264_crf,
-                                  audio_bitrate=defaults.audio_bitrate),
+            width=plan.width,
+            height=plan.height,
+            fps=plan.fps,
+            captions=[shot.narration for shot in plan.shots],
+            srt_path=folder.srt,
+            burn_subtitles=options.burn_subtitles,
+            transition=options.transition,
+            audio=options.audio,
+            encode=EncodeSettings(
+                preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate
+            ),
         ),
-    )  # fmt: skip
+    )
     folder.secure(folder.film)
     folder.secure(folder.srt)
     make_storyboard(plan, shot_files, folder.storyboard, mode=folder.file_mode)
-    manifest.set("film", {"path": "film.mp4", "duration_s": round(result.duration_s, 3), "stitched_at": now_iso(),
-                          "fast_path": result.fast_path})  # fmt: skip
+    manifest.set(
+        "film",
+        {
+            "path": "film.mp4",
+            "duration_s": round(result.duration_s, 3),
+            "stitched_at": now_iso(),
+            "fast_path": result.fast_path,
+        },
+    )
     return folder.film, result.srt, result.duration_s
 
 
@@ -632,8 +706,10 @@ def render(source: Path, options: RenderOptions, emit: EventSink = _ignore) -> R
     manifest.data["run"].update({"slug": plan.slug, "recipe": recipe.name, "private": folder.private})
     if origin is not None:
         manifest.data["plan_origin"] = origin
-    manifest.data.setdefault("planner", {"backend": options.planner or recipe.planner.backend,
-                                         "model": recipe.planner.model, "cost_usd": 0.0})  # fmt: skip
+    manifest.data.setdefault(
+        "planner",
+        {"backend": options.planner or recipe.planner.backend, "model": recipe.planner.model, "cost_usd": 0.0},
+    )
     manifest.save()
 
     refs = render_references(plan, recipe, folder, manifest, emit)

@@ -35,13 +35,14 @@ def root(
 
 def _register() -> None:
     # Each module imports only typer at top level; the library is imported inside the commands.
-    from tale_cli.cli import bench, doctor, models, plan, recipes, render, stitch
+    from tale_cli.cli import bench, cost, doctor, models, plan, recipes, render, stitch
 
     app.command("plan")(plan.plan)
     app.command("render")(render.render)
     app.command("stitch")(stitch.stitch)
     app.add_typer(recipes.app, name="recipes")
     app.command("doctor")(doctor.doctor)
+    app.add_typer(cost.app, name="cost")
     app.add_typer(models.app, name="models")
     app.command("bench")(bench.bench)
 
