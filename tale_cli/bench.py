@@ -1,13 +1,15 @@
 """`tale bench`: time one native clip of a local recipe and record GPU-seconds per clip for `tale cost`.
 
-The record lives in one JSON file (`TALE_BENCH_FILE`, else `$XDG_CACHE_HOME/tale/bench.json`), one
-entry per recipe, newest measurement wins; `gpu_seconds_per_clip()` is how other modules read it.
+The record lives in one JSON file (`TALE_BENCH_FILE`, else `$XDG_CACHE_HOME/tale/bench.json`) in the
+shape `tale cost --benchmark FILE` reads: {"results": [{"model", "gpu", "seconds_per_clip", "steps", …}]},
+one entry per recipe, the newest measurement winning. `gpu_seconds_per_clip()` reads one back.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -47,8 +49,23 @@ class BenchResult:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["gpu"] = gpu_key(self.device)
+        data["source"] = f"tale bench --recipe {self.recipe}"
         data["gpu_seconds_per_video_second"] = round(self.gpu_seconds_per_video_second, 4)
         return data
+
+
+_GPU_KEYS = (("h200", "h200"), ("h100", "h100-80gb"), ("a100", "a100-80gb"), ("a10g", "a10g"), ("l40s", "l40s"),
+             ("4090", "rtx-4090"), ("3090", "rtx-3090"))  # fmt: skip
+
+
+def gpu_key(device: str) -> str:
+    """A short GPU name as price books key them ('NVIDIA H100 80GB HBM3' -> 'h100-80gb')."""
+    lowered = device.lower()
+    for needle, key in _GPU_KEYS:
+        if needle in lowered:
+            return "a100-40gb" if key == "a100-80gb" and "40gb" in lowered else key
+    return re.sub(r"[^a-z0-9]+", "-", lowered).strip("-") or "cpu"
 
 
 def bench_file() -> Path:
@@ -66,18 +83,21 @@ def read_bench(path: Path | None = None) -> dict[str, dict[str, Any]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    entries = data.get("entries") if isinstance(data, dict) else None
-    return {str(k): v for k, v in entries.items() if isinstance(v, dict)} if isinstance(entries, dict) else {}
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        return {}
+    return {str(r["recipe"]): r for r in results if isinstance(r, dict) and r.get("recipe")}
 
 
 def record_bench(result: BenchResult, path: Path | None = None) -> Path:
     path = path or bench_file()
     entries = read_bench(path)
     entries[result.recipe] = result.to_json()
+    document = {"version": BENCH_VERSION, "results": [entries[name] for name in sorted(entries)]}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_name(path.name + ".part")
-        part.write_text(json.dumps({"version": BENCH_VERSION, "entries": entries}, indent=2) + "\n", encoding="utf-8")
+        part.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         part.replace(path)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror}", hint="set TALE_BENCH_FILE to a writable path") from None
@@ -143,7 +163,7 @@ def run_bench(recipe: Recipe, *, warmup: bool = True, backend: VideoBackend | No
     return BenchResult(
         recipe=recipe.name,
         backend=backend.name,
-        model=recipe.video.model,
+        model=recipe.video.model or backend.name,
         device=_device_name(),
         clip_seconds=seconds,
         seconds_per_clip=round(float(notes.get("generate_s") or times[-1]), 3),

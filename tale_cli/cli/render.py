@@ -20,16 +20,13 @@ def render(
     transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
     audio: Path | None = typer.Option(None, "--audio", help="Music bed mixed under the film's own sound."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
-<<<<<<< HEAD
+    yes: bool = typer.Option(False, "--yes", "-y", help="Start a paid render without asking."),
+    max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Refuse to start above this estimate (USD)."),
+    prices: str | None = typer.Option(None, "--prices", help="Price book for the estimate: an id or a .toml file."),
     model: str | None = typer.Option(None, "--model", help="Video model for this run: hub id or local folder."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=200, help="Denoising steps for this run (local models)."),
     memory: str | None = typer.Option(None, "--memory", help="Local GPU memory: auto, speed or low-vram."),
     devices: str | None = typer.Option(None, "--devices", help="One worker process per GPU: all, or 0,1,… (local models)."),
-=======
-    yes: bool = typer.Option(False, "--yes", "-y", help="Start a paid render without asking."),
-    max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Refuse to start above this estimate (USD)."),
-    prices: str | None = typer.Option(None, "--prices", help="Price book for the estimate: an id or a .toml file."),
->>>>>>> main
 ) -> None:
     """Render a story (or a plan.json) into a one-minute film."""
 
@@ -37,14 +34,12 @@ def render(
         from tale_cli.cli.cost import spend_guard
         from tale_cli.cli.progress import ProgressView
         from tale_cli.cli.settings import resolve_out, resolve_recipe
-        from tale_cli.errors import InputError, ShotsFailedError
-        from tale_cli.pipeline import RenderOptions
-        from tale_cli.pipeline import render as render_film
-
         from tale_cli.config import with_video_overrides
+        from tale_cli.errors import InputError, ShotsFailedError
         from tale_cli.gpu_workers import make_executor
         from tale_cli.local_models import check_local_models
-        from tale_cli.pipeline import is_plan_file
+        from tale_cli.pipeline import RenderOptions, is_plan_file
+        from tale_cli.pipeline import render as render_film
 
         if audio is not None and not audio.is_file():
             raise InputError(f"audio file not found: {audio}")
@@ -61,21 +56,16 @@ def render(
             transition=transition,
             audio=audio,
         )
-<<<<<<< HEAD
         options.executor = None if dry_run else make_executor(chosen, chosen.video.devices)
         try:
             with ProgressView(json_mode=json_output) as view:
+                options.before_spend = spend_guard(
+                    prices=prices, max_cost=max_cost, yes=yes, quiet=json_output, pause=view.paused
+                )
                 report = render_film(source, options, view)
         finally:
             if options.executor is not None:
                 options.executor.close()
-=======
-        with ProgressView(json_mode=json_output) as view:
-            options.before_spend = spend_guard(
-                prices=prices, max_cost=max_cost, yes=yes, quiet=json_output, pause=view.paused
-            )
-            report = render_film(source, options, view)
->>>>>>> main
         if json_output:
             print_json(report.to_json())
         else:
