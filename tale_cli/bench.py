@@ -138,12 +138,10 @@ def run_bench(recipe: Recipe, *, warmup: bool = True, backend: VideoBackend | No
         raise RecipeError(f"tale bench measures local backends; '{backend.name}' runs elsewhere")
     settings = getattr(backend, "settings", None)
     seconds = round(settings.native_seconds, 3) if settings is not None else recipe.seconds
-    width = settings.width if settings is not None else recipe.width
-    height = settings.height if settings is not None else recipe.height
-    fps = settings.fps if settings is not None else recipe.fps
+    fps = recipe.fps
     prompt = "A red fox runs through a snowy forest at dawn, cinematic, detailed fur, soft light"
     shot = Shot(index=1, duration_s=seconds, prompt=prompt)
-    plan = Plan(title="bench", slug="bench", width=width - width % 2, height=height - height % 2, fps=fps, shots=[shot])
+    plan = Plan(title="bench", slug="bench", width=recipe.width, height=recipe.height, fps=fps, shots=[shot])
     try:
         with tempfile.TemporaryDirectory(prefix="tale-bench-") as folder:
             times: list[float] = []

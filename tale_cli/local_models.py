@@ -236,7 +236,7 @@ def resolve_model(model: str) -> Path:
 
         raise missing_extra("local", "huggingface_hub") from None
     try:
-        return Path(snapshot_download(model, local_files_only=True))
+        return Path(snapshot_download(model, local_files_only=True, cache_dir=hub_cache()))
     except Exception:  # LocalEntryNotFoundError and friends: the files are not here
         raise ModelMissingError(f"model {model} is not downloaded", hint=pull_hint(model)) from None
 
@@ -396,9 +396,12 @@ def pull_model(model_id: str) -> Path:
         from tale_cli.errors import missing_extra
 
         raise missing_extra("local", "huggingface_hub") from None
+    cache = hub_cache()
+    # Read at call time (huggingface_hub reads it once at import): offline, a pull only confirms the cache.
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
         try:
-            hf_hub_download(model_id, "model_index.json")
+            hf_hub_download(model_id, "model_index.json", cache_dir=cache, local_files_only=offline)
             is_pipeline = True
         except LocalEntryNotFoundError:
             raise
@@ -407,8 +410,10 @@ def pull_model(model_id: str) -> Path:
         if is_pipeline:
             from diffusers import DiffusionPipeline
 
-            return Path(DiffusionPipeline.download(model_id))
-        return Path(snapshot_download(model_id, allow_patterns=_TRANSFORMERS_FILES))
+            return Path(DiffusionPipeline.download(model_id, cache_dir=cache, local_files_only=offline))
+        return Path(
+            snapshot_download(model_id, allow_patterns=_TRANSFORMERS_FILES, cache_dir=cache, local_files_only=offline)
+        )
     except LocalEntryNotFoundError:
         raise PullError(
             f"cannot reach the Hugging Face hub to download {model_id}",

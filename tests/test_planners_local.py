@@ -1,0 +1,105 @@
+"""The local planner: answers validated into a Plan, one repair round, and a real (tiny) transformers model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tale_cli.config import PlannerConfig, Recipe
+from tale_cli.errors import PlanError
+from tale_cli.planners.local import Messages, build_plan, extract_json, plan_with_chat
+from tale_cli.story import read_story
+
+
+def answer(shots: int = 3, *, characters: bool = True) -> str:
+    data = {
+        "title": "The Small Test",
+        "style": "watercolour, soft dawn light",
+        "characters": [{"id": "Ada Lovelace", "name": "Ada", "description": "a tall woman in a green coat"}] if characters else [],
+        "shots": [
+            {"prompt": f"Ada at the harbour, moment {n}", "camera": "slow push in", "characters": ["Ada Lovelace"],
+             "narration": f"Sentence {n}.", "continuity": n > 1, "negative_prompt": "blurry"}
+            for n in range(1, shots + 1)
+        ],
+    }  # fmt: skip
+    return "Here is the plan:\n```json\n" + json.dumps(data) + "\n```"
+
+
+class ScriptedChat:
+    """A chat model that answers from a script and keeps the conversations it was given."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.conversations: list[Messages] = []
+
+    def __call__(self, messages: Messages) -> str:
+        self.conversations.append([dict(m) for m in messages])
+        return self.answers.pop(0)
+
+
+def test_a_valid_answer_becomes_the_plan(story_file: Path) -> None:
+    story = read_story(story_file)
+    chat = ScriptedChat(answer())
+    plan = plan_with_chat(chat, story, Recipe(width=640, height=360), shots=3, seconds=4.0)
+    assert [s.index for s in plan.shots] == [1, 2, 3] and {s.duration_s for s in plan.shots} == {4.0}
+    assert plan.characters[0].id == "ada-lovelace" and plan.shots[0].characters == ["ada-lovelace"]
+    assert (plan.width, plan.height, plan.slug) == (640, 360, "the-small-test")
+    assert len(chat.conversations) == 1
+    assert "exactly 3 shots" in chat.conversations[0][0]["content"]
+    assert "Ada walked to the harbour" in chat.conversations[0][1]["content"]
+
+
+def test_one_repair_round_fixes_a_wrong_shot_count(story_file: Path) -> None:
+    chat = ScriptedChat(answer(shots=2), answer(shots=3))
+    plan = plan_with_chat(chat, read_story(story_file), Recipe(), shots=3, seconds=8.0)
+    assert len(plan.shots) == 3
+    repair = chat.conversations[1][-1]["content"]
+    assert "exactly 3 shots, not 2" in repair and chat.conversations[1][-2]["role"] == "assistant"
+
+
+def test_two_bad_answers_are_a_plan_error(story_file: Path) -> None:
+    chat = ScriptedChat("no json here", answer(shots=3, characters=False))
+    with pytest.raises(PlanError, match="after one repair round: .*unknown character"):
+        plan_with_chat(chat, read_story(story_file), Recipe(), shots=3, seconds=8.0)
+    assert len(chat.conversations) == 2
+
+
+def test_extract_json_and_build_plan_errors(story_file: Path) -> None:
+    assert extract_json('chatter {"a": [1, 2]} trailing') == {"a": [1, 2]}
+    with pytest.raises(PlanError, match="does not parse"):
+        extract_json('{"a": ')
+    with pytest.raises(PlanError, match="shot 1 is not an object"):
+        build_plan('{"shots": [1]}', read_story(story_file), Recipe(), shots=1, seconds=8.0)
+
+
+def test_the_transformers_chat_model_runs_and_its_answer_is_checked(tmp_path: Path, story_file: Path) -> None:
+    pytest.importorskip("transformers")
+    import torch
+    from tiny_pipelines import llama_tokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tale_cli.planners.local import TransformersChat, plan_story
+
+    torch.set_num_threads(1)
+    tokenizer = llama_tokenizer()
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                                         max_position_embeddings=4096, pad_token_id=2, eos_token_id=2))  # fmt: skip
+    folder = tmp_path / "tiny-chat"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+    config = PlannerConfig(backend="local", model=str(folder), temperature=0.0, max_tokens=6)
+    chat = TransformersChat(config)
+    reply = chat([{"role": "user", "content": "a fox"}])
+    assert isinstance(reply, str) and reply == chat([{"role": "user", "content": "a fox"}])
+    recipe = Recipe(planner=config)
+    with pytest.raises(PlanError, match="after one repair round"):
+        plan_story(read_story(story_file), recipe, shots=3, seconds=8.0)
