@@ -304,6 +304,14 @@ class DiffusersVideo:
 
         started = time.perf_counter()
         free, best_dtype, device_name = cuda_facts()
+        if free is not None and self._given is not None:
+            # A pipeline handed in may already sit on the card: its weights count as available.
+            free += sum(
+                p.numel() * p.element_size()
+                for component in self._given.components.values()
+                for p in (component.parameters() if hasattr(component, "parameters") else ())
+                if p.is_cuda
+            )
         dtype_name = self.settings.dtype or best_dtype
         if free is None:
             dtype_name = self.settings.dtype or "float32"
@@ -439,6 +447,27 @@ class DiffusersVideo:
         with self._lock:
             return self._render(request)
 
+    def generate(
+        self, prompt: str, *, negative_prompt: str = "", image: Any = None, frames: int | None = None, seed: int = 0,
+        decode: bool = True,
+    ) -> tuple[Any, dict[str, float | None]]:
+        """One native segment: uint8 frames (F×H×W×3), or the latents when `decode` is False, and its timings."""
+        with self._lock:
+            self.load()
+            cuda = self.memory_plan is not None and self.memory_plan.device == "cuda"
+            timer = StepTimer(cuda)
+            started = time.perf_counter()
+            output = self._call(
+                image, frames=frames or self.settings.frames, prompt=prompt, negative_prompt=negative_prompt, seed=seed,
+                last_image=None, timer=timer, decode=decode,
+            )  # fmt: skip
+            if cuda:
+                import torch
+
+                torch.cuda.synchronize()
+            total = time.perf_counter() - started
+        return output, {"seconds_per_step": timer.seconds_per_step(), "denoise_s": timer.denoise_seconds(), "total_s": total}
+
     def _first_image(self, request: ShotRequest) -> tuple[Any, str]:
         """The image the first segment starts from (None for text-to-video) and where it came from."""
         s = self.settings
@@ -530,9 +559,9 @@ class DiffusersVideo:
 
     def _call(
         self, image: Any, *, frames: int, prompt: str, negative_prompt: str, seed: int, last_image: Path | None,
-        timer: StepTimer,
+        timer: StepTimer, decode: bool = True,
     ) -> Any:
-        """One pipeline call; returns uint8 frames shaped (frames, height, width, 3)."""
+        """One pipeline call; returns uint8 frames shaped (frames, height, width, 3), or latents without `decode`."""
         import numpy as np
         import torch
 
@@ -547,7 +576,7 @@ class DiffusersVideo:
             "num_frames": frames,
             "num_inference_steps": s.steps,
             "generator": torch.Generator(device="cpu").manual_seed(seed),
-            "output_type": "np",
+            "output_type": "np" if decode else "latent",
         }
         if negative_prompt and "negative_prompt" in parameters:
             kwargs["negative_prompt"] = negative_prompt
@@ -578,6 +607,8 @@ class DiffusersVideo:
             ) from None
         finally:
             self._active = None
+        if not decode:
+            return output.frames
         video = np.asarray(output.frames[0])
         if video.dtype != np.uint8:
             video = (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
