@@ -42,6 +42,10 @@ def _register() -> None:
     app.command("stitch")(stitch.stitch)
     app.add_typer(recipes.app, name="recipes")
     app.command("doctor")(doctor.doctor)
+    from tale_cli.cli import audit, keys
+
+    app.add_typer(keys.app, name="keys")
+    app.command("audit")(audit.audit)
 
 
 _register()
