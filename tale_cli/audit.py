@@ -21,6 +21,9 @@ from tale_cli.errors import InputError, OutputError
 from tale_cli.redact import redact
 
 AUDIT_FILE = "audit.jsonl"
+# A backend that retries inside one request lists its failed attempts in RenderResult.notes under this key
+# (dicts with "outcome" and "error"); the pipeline writes one audit line for each, then one for the request.
+ATTEMPTS_NOTE = "attempts"
 
 
 def _user() -> str:

@@ -19,7 +19,6 @@ from tale_cli.errors import OutputError, PrivacyError
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
 
-LOCAL_PLANNERS = frozenset({"offline", "local"})
 # Planners that may run privately when their server sits on a loopback or private-network address.
 SELF_HOSTED_PLANNERS = frozenset({"openai-compatible"})
 
@@ -45,18 +44,20 @@ def is_private_address(url: str | None) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
-def private_problems(recipe: Recipe) -> list[str]:
+def private_problems(recipe: Recipe, *, planner: str | None = None) -> list[str]:
     """Each role of `recipe` that would leave the machine, as a sentence naming the role and backend."""
     from tale_cli.backends import LOCAL_BACKENDS
+    from tale_cli.planners import LOCAL_PLANNERS
 
     problems: list[str] = []
-    planner = recipe.planner
-    if planner.backend in SELF_HOSTED_PLANNERS:
-        if not is_private_address(planner.base_url):
-            where = planner.base_url or "no base_url"
-            problems.append(f"planner '{planner.backend}' points at {where}, not a loopback or private-network address")
-    elif planner.backend not in LOCAL_PLANNERS:
-        problems.append(f"planner backend '{planner.backend}' is a cloud service")
+    planner_name = planner or recipe.planner.backend
+    base_url = recipe.planner.base_url
+    if planner_name in SELF_HOSTED_PLANNERS:
+        if not is_private_address(base_url):
+            where = base_url or "no base_url"
+            problems.append(f"planner '{planner_name}' points at {where}, not a loopback or private-network address")
+    elif planner_name not in LOCAL_PLANNERS:
+        problems.append(f"planner backend '{planner_name}' is a cloud service")
     if recipe.image.backend not in LOCAL_BACKENDS:
         problems.append(f"image backend '{recipe.image.backend}' is a cloud service")
     if recipe.video.backend not in LOCAL_BACKENDS:
@@ -64,11 +65,14 @@ def private_problems(recipe: Recipe) -> list[str]:
     return problems
 
 
-def check_private(recipe: Recipe, *, private: bool = False) -> None:
-    """Refuse a private run (recipe.private or `private=True` from --private) that names a non-local backend."""
+def check_private(recipe: Recipe, *, private: bool = False, planner: str | None = None) -> None:
+    """Refuse a private run (recipe.private, or `private=True` from --private) that names a non-local backend.
+
+    `planner` is a --planner override, checked instead of the recipe's planner.
+    """
     if not (private or recipe.private):
         return
-    problems = private_problems(recipe)
+    problems = private_problems(recipe, planner=planner)
     if problems:
         raise PrivacyError(
             f"private run refused: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),

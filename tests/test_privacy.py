@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,184 @@ def test_private_files_umask(tmp_path):
     assert (tmp_path / "made.txt").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "made").stat().st_mode & 0o777 == 0o700
     assert current_umask() == before
+
+
+# ---------------------------------------------------------------- proof: a private run opens no outside connection
+
+TINY_RECIPE = """
+width = 128
+height = 72
+fps = 8
+shots = 2
+seconds = 1.0
+{private}
+[planner]
+backend = "offline"
+[image]
+backend = "preview"
+[video]
+backend = "{video}"
+"""
+
+STORY = """---
+title: Quiet Harbour
+characters:
+  - name: Mira
+    description: a lighthouse keeper
+---
+
+Mira climbs the stairs at dusk and lights the lamp. A boat turns away from the rocks.
+"""
+
+DOCUMENTATION_ADDRESS = ("203.0.113.7", 443)
+
+
+class CloudVideo:
+    """Stands in for a cloud backend: it opens an HTTPS connection the way an SDK would."""
+
+    name = "test-cloud"
+
+    def __init__(self, recipe):
+        self.recipe = recipe
+
+    def capabilities(self):
+        from tale_cli.backends.base import VideoCapabilities
+
+        return VideoCapabilities(local=False)
+
+    def fingerprint(self):
+        return {"model": "cloud-1"}
+
+    def render_shot(self, request):
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(DOCUMENTATION_ADDRESS)
+        raise AssertionError("the connection guard let an outside connection through")
+
+    def close(self):
+        return None
+
+
+def _is_loopback(host) -> bool:
+    import ipaddress
+
+    if host in ("localhost", "", None):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture
+def outbound_attempts(monkeypatch):
+    """Every socket connect or name lookup that is not loopback fails loudly and is recorded."""
+    import socket
+
+    attempts: list[object] = []
+    real_connect, real_connect_ex, real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+
+    def blocked(address):
+        attempts.append(address)
+        return OSError(f"outbound connection to {address!r} blocked: this test allows loopback only")
+
+    def connect(self, address):
+        if self.family == socket.AF_UNIX or _is_loopback(address[0]):
+            return real_connect(self, address)
+        raise blocked(address)
+
+    def connect_ex(self, address):
+        if self.family == socket.AF_UNIX or _is_loopback(address[0]):
+            return real_connect_ex(self, address)
+        raise blocked(address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if _is_loopback(host.decode() if isinstance(host, bytes) else host):
+            return real_getaddrinfo(host, *args, **kwargs)
+        raise blocked(host)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return attempts
+
+
+def _render(tmp_path, monkeypatch, *, video: str, private_recipe: bool, flag: bool):
+    from typer.testing import CliRunner
+
+    from tale_cli import backends
+    from tale_cli.cli.app import app
+
+    monkeypatch.setitem(backends.VIDEO_BACKENDS, "test-cloud", f"{__name__}:CloudVideo")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "story.md").write_text(STORY, encoding="utf-8")
+    recipe = TINY_RECIPE.format(private="private = true" if private_recipe else "", video=video)
+    (tmp_path / "recipe.toml").write_text(recipe, encoding="utf-8")
+    args = ["render", "story.md", "-o", "out", "-r", "recipe.toml", *(["--private"] if flag else [])]
+    return CliRunner().invoke(app, args)
+
+
+@pytest.mark.parametrize(("private_recipe", "flag"), [(True, False), (False, True)])
+def test_private_render_opens_no_outside_connection(tmp_path, monkeypatch, outbound_attempts, private_recipe, flag):
+    result = _render(tmp_path, monkeypatch, video="preview", private_recipe=private_recipe, flag=flag)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "out" / "quiet-harbour"
+    assert (run_dir / "film.mp4").is_file()
+    assert outbound_attempts == []
+    assert run_dir.stat().st_mode & 0o777 == 0o700
+    modes = {path.relative_to(run_dir): path.stat().st_mode & 0o777 for path in run_dir.rglob("*")}
+    assert modes[Path("film.mp4")] == 0o600
+    assert modes[Path("audit.jsonl")] == 0o600
+    assert {mode for path, mode in modes.items() if (run_dir / path).is_file()} == {0o600}
+    assert {mode for path, mode in modes.items() if (run_dir / path).is_dir()} == {0o700}
+
+
+def test_the_connection_guard_bites_on_a_cloud_recipe(tmp_path, monkeypatch, outbound_attempts):
+    result = _render(tmp_path, monkeypatch, video="test-cloud", private_recipe=False, flag=False)
+    assert result.exit_code == ExitCode.SHOTS_FAILED, result.output
+    assert "blocked: this test allows loopback only" in result.output
+    assert DOCUMENTATION_ADDRESS in outbound_attempts
+
+
+@pytest.mark.parametrize(("private_recipe", "flag"), [(True, False), (False, True)])
+def test_private_cloud_recipe_is_refused_before_anything_happens(
+    tmp_path, monkeypatch, outbound_attempts, private_recipe, flag
+):
+    result = _render(tmp_path, monkeypatch, video="test-cloud", private_recipe=private_recipe, flag=flag)
+    assert result.exit_code == ExitCode.PRIVACY, result.output
+    assert "video backend 'test-cloud'" in result.output
+    assert outbound_attempts == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_private_plan_refuses_a_cloud_planner(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tale_cli.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "story.md").write_text(STORY, encoding="utf-8")
+    result = CliRunner().invoke(app, ["plan", "story.md", "-o", "out", "--private", "--planner", "gemini"])
+    assert result.exit_code == ExitCode.PRIVACY
+    assert "planner backend 'gemini'" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_shipped_cloud_recipe_is_refused_when_private(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tale_cli.cli.app import app
+    from tale_cli.config import load_recipe, recipe_names
+    from tale_cli.privacy import private_problems
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "story.md").write_text(STORY, encoding="utf-8")
+    for name in recipe_names():
+        recipe = load_recipe(name)
+        result = CliRunner().invoke(app, ["render", "story.md", "-r", name, "--private", "--dry-run"])
+        if private_problems(recipe):
+            assert result.exit_code == ExitCode.PRIVACY, (name, result.output)
+        else:
+            assert result.exit_code == 0, (name, result.output)

@@ -110,4 +110,5 @@ def test(
         if result.status in ("rejected", "missing", "error"):
             if json_output:
                 raise typer.Exit(int(KeysError.exit_code))
-            raise KeysError(f"{result.provider}: {result.detail}", hint=f"key from {result.source}")
+            source = f"key from {result.source}" if result.status != "missing" else None
+            raise KeysError(f"{result.provider}: {result.detail}", hint=source)

@@ -20,6 +20,7 @@ def render(
     transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
     audio: Path | None = typer.Option(None, "--audio", help="Music bed mixed under the film's own sound."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    private: bool = typer.Option(False, "--private", help="Only local backends; the run folder is owner-only."),
 ) -> None:
     """Render a story (or a plan.json) into a one-minute film."""
 
@@ -42,6 +43,7 @@ def render(
             burn_subtitles=burn_subtitles,
             transition=transition,
             audio=audio,
+            private=private,
         )
         with ProgressView(json_mode=json_output) as view:
             report = render_film(source, options, view)
