@@ -77,5 +77,5 @@ def diagnose() -> list[Check]:
 
     keyring = keyring_status()
     checks.append(Check("keyring", keyring.usable, keyring.backend if keyring.usable else keyring.reason))
-    checks.extend(Check(f"key: {source.provider}", source.source != "none", source.describe()) for source in key_sources())
+    checks.extend(Check(f"key: {s.provider}", s.source != "none", s.describe()) for s in key_sources())
     return checks

@@ -550,7 +550,7 @@ def _audit_request(
     """One audit line per request; a backend's retried attempts (RenderResult.notes["attempts"]) come first."""
     if audit is None:
         return
-    same = {"role": role, "backend": backend, "shot": shot, "prompt": prompt, "character": character}
+    same: dict[str, Any] = {"role": role, "backend": backend, "shot": shot, "prompt": prompt, "character": character}
     model = result.model if result is not None else ""
     attempts = result.notes.pop(ATTEMPTS_NOTE, []) if result is not None else []
     attempts = attempts if isinstance(attempts, list) else []

@@ -212,9 +212,14 @@ front_matter_values = st.one_of(
 )
 front_matter = st.dictionaries(
     st.sampled_from(["title", "language", "style", "aspect", "shots", "seconds", "seed", "characters", "extra"]),
-    st.one_of(front_matter_values, st.lists(front_matter_values, max_size=3),
-              st.lists(st.dictionaries(st.sampled_from(["name", "description", "image"]), front_matter_values,
-                                       max_size=3), max_size=3)),  # fmt: skip
+    st.one_of(
+        front_matter_values,
+        st.lists(front_matter_values, max_size=3),
+        st.lists(
+            st.dictionaries(st.sampled_from(["name", "description", "image"]), front_matter_values, max_size=3),
+            max_size=3,
+        ),
+    ),
     max_size=5,
 )
 

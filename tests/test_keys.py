@@ -190,3 +190,29 @@ def test_require_key_names_the_ways_to_set_one(memory):
         keys.require_key("openai")
     assert "tale keys set openai" in caught.value.hint
     assert "OPENAI_API_KEY" in caught.value.hint
+
+
+def test_doctor_shows_each_providers_key_source(memory, monkeypatch):
+    from tale_cli.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("RUNWAYML_API_SECRET", FAKE_KEY)
+    memory.set_password("tale", "openai", OTHER_KEY)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "film-project")
+    result = CliRunner().invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    checks = {check["name"]: check for check in json.loads(result.stdout)["checks"]}
+    assert checks["key: runway"] == {
+        "name": "key: runway",
+        "ok": True,
+        "detail": "RUNWAYML_API_SECRET …1234",
+        "required": False,
+    }
+    assert checks["key: openai"]["detail"] == "keyring (service tale) …5678"
+    assert "application-default credentials (film-project, global)" in checks["key: vertex"]["detail"]
+    assert checks["key: huggingface"]["ok"] is False
+    assert checks["keyring"]["ok"] is True
+    table = CliRunner().invoke(app, ["doctor"])
+    assert "RUNWAYML_API_SECRET …1234" in table.stdout
+    assert FAKE_KEY not in result.stdout + table.stdout
+    assert OTHER_KEY not in result.stdout + table.stdout

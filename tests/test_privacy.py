@@ -192,7 +192,11 @@ def outbound_attempts(monkeypatch):
     import socket
 
     attempts: list[object] = []
-    real_connect, real_connect_ex, real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+    real_connect, real_connect_ex, real_getaddrinfo = (
+        socket.socket.connect,
+        socket.socket.connect_ex,
+        socket.getaddrinfo,
+    )
 
     def blocked(address):
         attempts.append(address)

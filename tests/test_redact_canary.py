@@ -197,8 +197,17 @@ def test_no_key_in_any_output_or_file(tmp_path, monkeypatch, provider_server, wh
         (["render", "story.md", "-o", "out", "-r", "tiny.toml", "--dry-run", "--json"], 0, '"dry_run": true'),
         (["render", str(run_dir / "plan.json"), "-r", "tiny.toml", "--json"], 0, '"cached": 2'),
         (["audit", str(run_dir), "--json"], 0, '"requests"'),
-        (["stitch", str(run_dir / "shots" / "shot-01.mp4"), str(run_dir / "shots" / "shot-02.mp4"),
-          "-o", str(tmp_path / "joined.mp4")], 0, ""),  # fmt: skip
+        (
+            [
+                "stitch",
+                str(run_dir / "shots" / "shot-01.mp4"),
+                str(run_dir / "shots" / "shot-02.mp4"),
+                "-o",
+                str(tmp_path / "joined.mp4"),
+            ],
+            0,
+            "",
+        ),
         (["keys", "list"], 0, "keyring"),
         (["keys", "list", "--json"], 0, '"fingerprint"'),
         (["doctor"], None, "key: openai"),

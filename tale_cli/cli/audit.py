@@ -29,26 +29,40 @@ def audit(
                 }
             )
             return
+        from rich import box
         from rich.table import Table
 
-        table = Table(title=f"audit: {escape(str(run_dir))}", title_justify="left")
-        for column in ("time", "user@host", "role", "backend", "model", "shot", "try", "outcome", "billed", "prompt"):
-            table.add_column(column, no_wrap=column in ("time", "prompt"))
+        who = {f"{entry.get('user', '?')}@{entry.get('host', '?')}" for entry in summary.entries}
+        day = str(summary.entries[0].get("time", ""))[:10] if summary.entries else ""
+        by = f" by {next(iter(who))}" if len(who) == 1 else ""
+        table = Table(
+            title=escape(f"audit: {run_dir} · {day} UTC{by}"),
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            padding=(0, 1, 0, 0),
+        )
+        several = len(who) > 1
+        for column in ("time", *(["user@host"] if several else []), "role", "backend/model", "for", "outcome"):
+            table.add_column(column, overflow="fold")
+        table.add_column("billed", justify="right")
+        table.add_column("prompt", no_wrap=True)
         for entry in summary.entries:
             billed = entry.get("billed_units")
             billed_text = "" if billed is None else f"{billed:g} {entry.get('unit') or ''}".strip()
-            target = entry.get("shot") if entry.get("shot") is not None else entry.get("character", "")
+            target = f"shot {entry['shot']}" if entry.get("shot") is not None else str(entry.get("character") or "")
+            attempt = int(entry.get("attempt") or 1)
+            outcome = str(entry.get("outcome", "")) + (f" (try {attempt})" if attempt > 1 else "")
+            model = "/".join(str(part) for part in (entry.get("backend", ""), entry.get("model")) if part)
             table.add_row(
-                escape(str(entry.get("time", ""))[:19].replace("T", " ")),
-                escape(f"{entry.get('user', '?')}@{entry.get('host', '?')}"),
+                escape(str(entry.get("time", ""))[11:19]),
+                *([escape(f"{entry.get('user', '?')}@{entry.get('host', '?')}")] if several else []),
                 escape(str(entry.get("role", ""))),
-                escape(str(entry.get("backend", ""))),
-                escape(str(entry.get("model", ""))),
-                escape(str(target)),
-                str(entry.get("attempt", 1)),
-                escape(str(entry.get("outcome", ""))),
+                escape(model),
+                escape(target),
+                escape(outcome),
                 escape(billed_text),
-                escape(str(entry.get("prompt_sha256", ""))[:12]),
+                escape(str(entry.get("prompt_sha256", ""))[:8]),
             )
         out = console()
         out.print(table)

@@ -27,7 +27,9 @@ def plan(
         from tale_cli.cli.settings import resolve_out, resolve_recipe
         from tale_cli.pipeline import write_plan
 
-        result = write_plan(story, recipe=resolve_recipe(recipe), out_root=resolve_out(out), planner=planner, private=private)
+        result = write_plan(
+            story, recipe=resolve_recipe(recipe), out_root=resolve_out(out), planner=planner, private=private
+        )
         if json_output:
             print_json({"plan_file": str(result.path), "plan": result.plan.model_dump(mode="json")})
             return
