@@ -120,11 +120,21 @@ class RenderReport:
             "storyboard": str(self.storyboard) if self.storyboard else None,
             "duration_s": self.duration_s,
             "seconds": round(self.seconds, 3),
-            "counts": {"shots": len(self.shots), "cached": self.cached, "rendered": self.rendered,
-                       "failed": len(self.failed)},  # fmt: skip
+            "counts": {
+                "shots": len(self.shots),
+                "cached": self.cached,
+                "rendered": self.rendered,
+                "failed": len(self.failed),
+            },
             "shots": [
-                {"index": s.index, "status": s.status, "params_hash": s.params_hash,
-                 "path": str(s.path) if s.path else None, "error": s.error, "render_s": s.render_s}  # fmt: skip
+                {
+                    "index": s.index,
+                    "status": s.status,
+                    "params_hash": s.params_hash,
+                    "path": str(s.path) if s.path else None,
+                    "error": s.error,
+                    "render_s": s.render_s,
+                }
                 for s in self.shots
             ],
         }
@@ -237,9 +247,15 @@ def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFo
     def audit(outcome: str, error: str | None = None) -> None:
         folder.create()
         AuditLog(folder.root, audit_prompts=recipe.audit_prompts).record(
-            role="planner", backend=planner_name, model=recipe.planner.model, shot=None, prompt=story.body,
-            outcome=outcome, duration_s=time.monotonic() - started, error=error,
-        )  # fmt: skip
+            role="planner",
+            backend=planner_name,
+            model=recipe.planner.model,
+            shot=None,
+            prompt=story.body,
+            outcome=outcome,
+            duration_s=time.monotonic() - started,
+            error=error,
+        )
 
     try:
         plan = plan_story(story, recipe, planner_name=planner_name)
@@ -300,7 +316,7 @@ def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabiliti
     if not capabilities.text_to_video and not needs_first_frame:
         raise RecipeError(
             f"the {backend_name} backend renders image-to-video only",
-            hint="set continuity = \"first-frame\" or \"chain\" in the recipe",
+            hint='set continuity = "first-frame" or "chain" in the recipe',
         )
 
 
@@ -322,8 +338,14 @@ def render_references(
             if backend is None:
                 backend = image_backend(recipe)
             seed = (plan.seed + sum(map(ord, character.id))) % 2**32
-            params = {"backend": backend.name, **backend.fingerprint(), "name": character.name,
-                      "description": character.description, "style": plan.style, "seed": seed}  # fmt: skip
+            params = {
+                "backend": backend.name,
+                **backend.fingerprint(),
+                "name": character.name,
+                "description": character.description,
+                "style": plan.style,
+                "seed": seed,
+            }
             params_hash = digest(params)
             entry = manifest.ref(character.id)
             if entry.get("params_hash") == params_hash and entry.get("status") == "done" and target.is_file():
@@ -337,21 +359,36 @@ def render_references(
             started = time.monotonic()
             try:
                 result = backend.render_reference(
-                    ReferenceRequest(plan=plan, character=character, prompt=prompt, seed=seed, output=part,
-                                     journal=RefJournal(manifest, character.id, params_hash))  # fmt: skip
+                    ReferenceRequest(
+                        plan=plan,
+                        character=character,
+                        prompt=prompt,
+                        seed=seed,
+                        output=part,
+                        journal=RefJournal(manifest, character.id, params_hash),
+                    )
                 )
             except Exception as error:
-                _audit_request(audit, "image", backend.name, None, prompt, None, started, error=error,
-                               character=character.id)  # fmt: skip
+                _audit_request(
+                    audit, "image", backend.name, None, prompt, None, started, error=error, character=character.id
+                )
                 raise
             _audit_request(audit, "image", backend.name, None, prompt, result, started, character=character.id)
             if not part.is_file() or part.stat().st_size == 0:
                 raise TaleError(f"the {backend.name} image backend wrote no reference for {character.name}")
             os.replace(part, target)
             folder.secure(target)
-            manifest.update_ref(character.id, backend=backend.name, model=result.model, params_hash=params_hash,
-                                status="done", path=str(target.relative_to(folder.root)), cost_usd=result.cost_usd,
-                                finished_at=now_iso(), render_s=round(time.monotonic() - started, 3))  # fmt: skip
+            manifest.update_ref(
+                character.id,
+                backend=backend.name,
+                model=result.model,
+                params_hash=params_hash,
+                status="done",
+                path=str(target.relative_to(folder.root)),
+                cost_usd=result.cost_usd,
+                finished_at=now_iso(),
+                render_s=round(time.monotonic() - started, 3),
+            )
             refs[character.id] = target
     finally:
         if backend is not None:
@@ -384,9 +421,7 @@ def _prompt_hash_fields(request: ShotRequest) -> dict[str, Any]:
     }
 
 
-def shot_params_hash(
-    backend: VideoBackend, request: ShotRequest, *, refs: list[str], first_frame: str | None
-) -> str:
+def shot_params_hash(backend: VideoBackend, request: ShotRequest, *, refs: list[str], first_frame: str | None) -> str:
     fields: dict[str, Any] = {
         "v": HASH_VERSION,
         "backend": backend.name,
@@ -420,11 +455,20 @@ def build_tasks(
         if recipe.continuity == "first-frame" and present:
             first_frame, first_key = present[0], ref_hashes.get(shot.characters[0])
         request = ShotRequest(
-            plan=plan, shot=shot, prompt=shot.prompt, negative_prompt=shot.negative_prompt,
-            width=plan.width, height=plan.height, fps=plan.fps, duration_s=shot.duration_s,
-            seed=plan.shot_seed(shot), output=Path(), journal=ShotJournal(manifest, shot.index, ""),
-            first_frame=first_frame, reference_images=present,
-        )  # fmt: skip
+            plan=plan,
+            shot=shot,
+            prompt=shot.prompt,
+            negative_prompt=shot.negative_prompt,
+            width=plan.width,
+            height=plan.height,
+            fps=plan.fps,
+            duration_s=shot.duration_s,
+            seed=plan.shot_seed(shot),
+            output=Path(),
+            journal=ShotJournal(manifest, shot.index, ""),
+            first_frame=first_frame,
+            reference_images=present,
+        )
         if chained:
             first_key = "after:" + tasks[-1].params_hash
         params_hash = shot_params_hash(
@@ -433,9 +477,13 @@ def build_tasks(
         request.journal = ShotJournal(manifest, shot.index, params_hash)
         request.output = folder.cache / f"{params_hash}.mp4.part"
         tasks.append(
-            _ShotTask(shot=shot, params_hash=params_hash, request=request,
-                      predecessor=shot.index - 1 if chained else None,
-                      cached_file=folder.cache / f"{params_hash}.mp4")  # fmt: skip
+            _ShotTask(
+                shot=shot,
+                params_hash=params_hash,
+                request=request,
+                predecessor=shot.index - 1 if chained else None,
+                cached_file=folder.cache / f"{params_hash}.mp4",
+            )
         )
     return tasks
 
@@ -506,9 +554,15 @@ def run_shots(
             task.request.output.unlink()
         task.started = time.monotonic()
         manifest.update_shot(
-            index, backend=backend_name, params_hash=task.params_hash, seed=task.request.seed,
-            status="rendering", started_at=now_iso(), finished_at=None, error=None,
-        )  # fmt: skip
+            index,
+            backend=backend_name,
+            params_hash=task.params_hash,
+            seed=task.request.seed,
+            status="rendering",
+            started_at=now_iso(),
+            finished_at=None,
+            error=None,
+        )
         emit(Event("shot", index=index, state="rendering"))
         running[executor.submit(task.request)] = task
 
@@ -556,19 +610,25 @@ def _audit_request(
     attempts = attempts if isinstance(attempts, list) else []
     for number, attempt in enumerate(attempts, start=1):
         failed = attempt if isinstance(attempt, dict) else {}
-        audit.record(**same, model=model, attempt=number, outcome=str(failed.get("outcome", "retry")),
-                     error=str(failed.get("error", "")) or None)  # fmt: skip
+        outcome = str(failed.get("outcome", "retry"))
+        audit.record(**same, model=model, attempt=number, outcome=outcome, error=str(failed.get("error", "")) or None)
     units, unit = None, None
     if result is not None and result.billed_seconds is not None:
         units, unit = result.billed_seconds, "seconds"
     elif result is not None and result.billed_credits is not None:
         units, unit = result.billed_credits, "credits"
     audit.record(
-        **same, model=model, attempt=len(attempts) + 1, outcome="ok" if error is None else "error",
-        billed_units=units, unit=unit, cost_usd=result.cost_usd if result is not None else None,
-        job_id=result.provider_job_id if result is not None else None, duration_s=time.monotonic() - started,
+        **same,
+        model=model,
+        attempt=len(attempts) + 1,
+        outcome="ok" if error is None else "error",
+        billed_units=units,
+        unit=unit,
+        cost_usd=result.cost_usd if result is not None else None,
+        job_id=result.provider_job_id if result is not None else None,
+        duration_s=time.monotonic() - started,
         error=None if error is None else getattr(error, "message", None) or str(error) or type(error).__name__,
-    )  # fmt: skip
+    )
 
 
 def _finish(
@@ -602,11 +662,19 @@ def _finish(
         emit(Event("shot", index=index, state="failed", detail=message, seconds=elapsed))
         return ShotOutcome(index, "failed", task.params_hash, error=message, render_s=elapsed)
     manifest.update_shot(
-        index, status="done", model=result.model, path=str(folder.shot_file(index).relative_to(folder.root)),
-        provider_job_id=result.provider_job_id, billed_seconds=result.billed_seconds,
-        billed_credits=result.billed_credits, cost_usd=result.cost_usd, finished_at=now_iso(), render_s=elapsed,
-        error=None, **({"notes": result.notes} if result.notes else {}),
-    )  # fmt: skip
+        index,
+        status="done",
+        model=result.model,
+        path=str(folder.shot_file(index).relative_to(folder.root)),
+        provider_job_id=result.provider_job_id,
+        billed_seconds=result.billed_seconds,
+        billed_credits=result.billed_credits,
+        cost_usd=result.cost_usd,
+        finished_at=now_iso(),
+        render_s=elapsed,
+        error=None,
+        **({"notes": result.notes} if result.notes else {}),
+    )
     emit(Event("shot", index=index, state="done", seconds=elapsed))
     return ShotOutcome(index, "done", task.params_hash, folder.shot_file(index), render_s=elapsed)
 
@@ -647,7 +715,9 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
     return output
 
 
-def finish_film(plan: Plan, folder: RunFolder, manifest: Manifest, options: RenderOptions, emit: EventSink) -> tuple[Path, Path | None, float]:
+def finish_film(
+    plan: Plan, folder: RunFolder, manifest: Manifest, options: RenderOptions, emit: EventSink
+) -> tuple[Path, Path | None, float]:
     from tale_cli.config import load_defaults
     from tale_cli.media import EncodeSettings
     from tale_cli.stitch import StitchOptions, stitch
@@ -659,18 +729,31 @@ def finish_film(plan: Plan, folder: RunFolder, manifest: Manifest, options: Rend
         shot_files,
         folder.film,
         StitchOptions(
-            width=plan.width, height=plan.height, fps=plan.fps,
-            captions=[shot.narration for shot in plan.shots], srt_path=folder.srt,
-            burn_subtitles=options.burn_subtitles, transition=options.transition, audio=options.audio,
-            encode=EncodeSettings(preset=defaults.x264_preset, crf=defaults.x264_crf,
-                                  audio_bitrate=defaults.audio_bitrate),
+            width=plan.width,
+            height=plan.height,
+            fps=plan.fps,
+            captions=[shot.narration for shot in plan.shots],
+            srt_path=folder.srt,
+            burn_subtitles=options.burn_subtitles,
+            transition=options.transition,
+            audio=options.audio,
+            encode=EncodeSettings(
+                preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate
+            ),
         ),
-    )  # fmt: skip
+    )
     folder.secure(folder.film)
     folder.secure(folder.srt)
     make_storyboard(plan, shot_files, folder.storyboard, mode=folder.file_mode)
-    manifest.set("film", {"path": "film.mp4", "duration_s": round(result.duration_s, 3), "stitched_at": now_iso(),
-                          "fast_path": result.fast_path})  # fmt: skip
+    manifest.set(
+        "film",
+        {
+            "path": "film.mp4",
+            "duration_s": round(result.duration_s, 3),
+            "stitched_at": now_iso(),
+            "fast_path": result.fast_path,
+        },
+    )
     return folder.film, result.srt, result.duration_s
 
 
@@ -728,8 +811,10 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     manifest.data["run"].update({"slug": plan.slug, "recipe": recipe.name, "private": folder.private})
     if origin is not None:
         manifest.data["plan_origin"] = origin
-    manifest.data.setdefault("planner", {"backend": options.planner or recipe.planner.backend,
-                                         "model": recipe.planner.model, "cost_usd": 0.0})  # fmt: skip
+    manifest.data.setdefault(
+        "planner",
+        {"backend": options.planner or recipe.planner.backend, "model": recipe.planner.model, "cost_usd": 0.0},
+    )
     manifest.save()
 
     refs = render_references(plan, recipe, folder, manifest, emit, audit)

@@ -21,8 +21,10 @@ def now_iso() -> str:
 
 def _refuse_symlink(path: Path) -> None:
     if path.is_symlink():
-        raise OutputError(f"{path} is a symbolic link; Tale does not write through links in a run folder",
-                          hint="remove the link and run again")  # fmt: skip
+        raise OutputError(
+            f"{path} is a symbolic link; Tale does not write through links in a run folder",
+            hint="remove the link and run again",
+        )
 
 
 def find_symlink(root: Path) -> Path | None:
@@ -111,7 +113,9 @@ class RunFolder:
                     with tempfile.TemporaryFile(dir=path):
                         pass
                 except OSError:
-                    raise OutputError(f"cannot write to {path}", hint="choose another --out or fix its permissions") from None
+                    raise OutputError(
+                        f"cannot write to {path}", hint="choose another --out or fix its permissions"
+                    ) from None
                 return
         raise OutputError(f"cannot create {self.root}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -22,6 +23,21 @@ def set_debug(value: bool) -> None:
 
     _DEBUG["on"] = value or bool(os.environ.get("TALE_DEBUG"))
     install_log_redaction()
+    _route_warnings()
+
+
+class _WarningLine(logging.Handler):
+    """Library warnings (`logging.getLogger("tale")`) as one yellow line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        console(stderr=True).print(f"[yellow]warning:[/] {escape(record.getMessage())}")
+
+
+def _route_warnings() -> None:
+    logger = logging.getLogger("tale")
+    if not any(isinstance(handler, _WarningLine) for handler in logger.handlers):
+        logger.addHandler(_WarningLine(level=logging.WARNING))
+        logger.propagate = False
 
 
 def debug_enabled() -> bool:

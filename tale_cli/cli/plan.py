@@ -51,6 +51,11 @@ def plan_table(plan: Plan) -> Any:
     table.add_column("characters")
     table.add_column("narration", overflow="fold", max_width=60)
     for shot in plan.shots:
-        table.add_row(str(shot.index), f"{shot.duration_s:g}", shot.camera,
-                      ", ".join(names.get(c, c) for c in shot.characters), escape(shot.narration))  # fmt: skip
+        table.add_row(
+            str(shot.index),
+            f"{shot.duration_s:g}",
+            shot.camera,
+            ", ".join(names.get(c, c) for c in shot.characters),
+            escape(shot.narration),
+        )
     return table

@@ -87,6 +87,10 @@ class ProgressView:
             seconds = row["seconds"]
             if state == "rendering" and "since" in row:
                 seconds = now - row["since"]
-            table.add_row(str(index), f"[{_STYLES.get(state, '')}]{state}[/]",
-                          f"{seconds:.1f} s" if seconds is not None else "", row["detail"])  # fmt: skip
+            table.add_row(
+                str(index),
+                f"[{_STYLES.get(state, '')}]{state}[/]",
+                f"{seconds:.1f} s" if seconds is not None else "",
+                row["detail"],
+            )
         return table
