@@ -185,13 +185,14 @@ def get_key(name: str) -> str | None:
     return found[0] if found else None
 
 
-def require_key(name: str) -> str:
-    """The key for `name`, or a KeysError telling the user the three ways to provide one."""
+def require_key(name: str, *, role: str | None = None) -> str:
+    """The key for `name`, or a KeysError telling the user the ways to provide one (`role`: who needs it)."""
     key = get_key(name)
     if key is None:
         p = provider(name)
+        needed_by = f" (needed by the {role})" if role else ""
         raise KeysError(
-            f"no {p.label} found for '{p.name}'",
+            f"no {p.label} found for '{p.name}'{needed_by}",
             hint=f"run `tale keys set {p.name}`, or set {p.tale_env_var}"
             + (f" or {p.env_vars[0]}" if p.env_vars and p.name != "vertex" else ""),
         )

@@ -51,7 +51,8 @@ def private_problems(recipe: Recipe, *, planner: str | None = None) -> list[str]
 
     problems: list[str] = []
     planner_name = planner or recipe.planner.backend
-    base_url = recipe.planner.base_url
+    # The same address the openai-compatible planner will use: the recipe's, else TALE_PLANNER_BASE_URL.
+    base_url = recipe.planner.base_url or os.environ.get("TALE_PLANNER_BASE_URL")
     if planner_name in SELF_HOSTED_PLANNERS:
         if not is_private_address(base_url):
             where = base_url or "no base_url"

@@ -45,12 +45,12 @@ def _variants(secret: str) -> set[str]:
     return {secret, quote(secret, safe=""), json.dumps(secret)[1:-1]}
 
 
-def redact(text: str) -> str:
-    """`text` with every known key value and every credential-looking field replaced by [redacted]."""
+def redact(text: str, *secrets: str | None) -> str:
+    """`text` with every known key value (and `secrets`) and every credential-looking field replaced by [redacted]."""
     if not text:
         return text
     forms = set()
-    for secret in _known_secrets():
+    for secret in _known_secrets() | {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}:
         forms |= _variants(secret)
     # Longest first, so a key that contains another key is removed whole.
     for form in sorted(forms, key=len, reverse=True):

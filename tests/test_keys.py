@@ -190,6 +190,9 @@ def test_require_key_names_the_ways_to_set_one(memory):
         keys.require_key("openai")
     assert "tale keys set openai" in caught.value.hint
     assert "OPENAI_API_KEY" in caught.value.hint
+    with pytest.raises(KeysError) as caught:
+        keys.require_key("runway", role="video backend")
+    assert "(needed by the video backend)" in caught.value.message
 
 
 def test_doctor_shows_each_providers_key_source(memory, monkeypatch):

@@ -20,6 +20,11 @@ def test_local_recipe_passes():
     check_private(recipe())
 
 
+@pytest.fixture(autouse=True)
+def _no_planner_address(monkeypatch):
+    monkeypatch.delenv("TALE_PLANNER_BASE_URL", raising=False)
+
+
 @pytest.mark.parametrize(
     ("roles", "named"),
     [
@@ -76,6 +81,15 @@ def test_private_addresses(url, private):
 
 def test_openai_compatible_planner_on_the_private_network_is_allowed():
     check_private(recipe(planner={"backend": "openai-compatible", "base_url": "http://10.0.0.2:8000/v1"}))
+
+
+def test_openai_compatible_planner_address_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TALE_PLANNER_BASE_URL", "http://127.0.0.1:11434/v1")
+    check_private(recipe(planner={"backend": "openai-compatible"}))
+    monkeypatch.setenv("TALE_PLANNER_BASE_URL", "https://llm.example.com/v1")
+    with pytest.raises(PrivacyError) as caught:
+        check_private(recipe(planner={"backend": "openai-compatible"}))
+    assert "https://llm.example.com/v1" in caught.value.message
 
 
 def test_secure_run_folder_tightens_what_is_there(tmp_path):
@@ -293,7 +307,13 @@ def test_every_shipped_cloud_recipe_is_refused_when_private(tmp_path, monkeypatc
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "story.md").write_text(STORY, encoding="utf-8")
-    for name in recipe_names():
+    names = recipe_names()
+    assert "preview" in names
+    assert not private_problems(load_recipe("preview"))
+    cloud = {"veo-3.1-fast", "veo-3.1", "veo-3.1-lite", "gemini-omni", "runway-gen4-turbo", "runway-gen4.5"}
+    for name in cloud & set(names):
+        assert private_problems(load_recipe(name)), name
+    for name in names:
         recipe = load_recipe(name)
         result = CliRunner().invoke(app, ["render", "story.md", "-r", name, "--private", "--dry-run"])
         if private_problems(recipe):

@@ -131,3 +131,7 @@ def test_unexpected_exceptions_are_one_redacted_line(monkeypatch, debug):
     assert "unexpected ValueError: 401 for" in result.output
     assert ("Traceback" in result.output) is debug
     assert FAKE_KEY not in result.output
+
+
+def test_extra_secrets_passed_by_the_caller_are_removed():
+    assert redact("token-from-a-file-9876 failed", "token-from-a-file-9876", None, "") == "[redacted] failed"

@@ -226,7 +226,12 @@ def test_no_key_in_any_output_or_file(tmp_path, monkeypatch, provider_server, wh
     commands += [(["keys", "test", name], ExitCode.KEYS, "key rejected") for name in PROVIDERS]
     commands += [(["keys", "delete", "huggingface"], 0, "deleted")]
     if registered("cost"):
-        commands += [(["cost"], None, ""), (["cost", "--json"], None, ""), (["cost", str(run_dir)], None, "")]
+        commands += [
+            (["cost", "compare", "--json"], None, ""),
+            (["cost", "estimate", "story.md", "-r", "tiny.toml", "--json"], None, ""),
+            (["cost", "spent", str(run_dir)], None, ""),
+            (["cost", "estimate", "missing.md"], None, "missing.md"),
+        ]
     with using_keyring(MemoryKeyring()) as keyring:
         canaries = plant_canaries(monkeypatch, keyring, env=where == "everywhere")
         outputs: list[str] = []
