@@ -670,6 +670,22 @@ def _prune_cache(folder: RunFolder, keep: set[str]) -> None:
 # The whole render
 
 
+def _planner_record(plan: Plan, recipe: Recipe, planner: str | None, how: str) -> dict[str, Any]:
+    """Who planned this film and what that cost: free for local planners, else the price book's figure."""
+    backend = planner or recipe.planner.backend
+    record: dict[str, Any] = {"backend": backend, "model": recipe.planner.model, "how": how, "finished_at": now_iso()}
+    if not how.startswith("planned"):
+        record["cost_usd"] = 0.0
+        return record
+    from tale_cli.cost import estimate_render
+
+    planner_recipe = recipe.model_copy(update={"planner": recipe.planner.model_copy(update={"backend": backend})})
+    estimate = estimate_render(plan, planner_recipe)
+    record["cost_usd"] = round(estimate.planner_usd, 6)
+    record["estimated"] = estimate.planner_usd > 0
+    return record
+
+
 def render(source: Path, options: RenderOptions, emit: EventSink = _ignore) -> RenderReport:
     """story.md or plan.json -> run folder with film.mp4. Validates everything before spending."""
     started = time.monotonic()
@@ -706,10 +722,8 @@ def render(source: Path, options: RenderOptions, emit: EventSink = _ignore) -> R
     manifest.data["run"].update({"slug": plan.slug, "recipe": recipe.name, "private": folder.private})
     if origin is not None:
         manifest.data["plan_origin"] = origin
-    manifest.data.setdefault(
-        "planner",
-        {"backend": options.planner or recipe.planner.backend, "model": recipe.planner.model, "cost_usd": 0.0},
-    )
+    if how.startswith("planned") or not manifest.data.get("planner"):
+        manifest.data["planner"] = _planner_record(plan, recipe, options.planner, how)
     manifest.save()
 
     refs = render_references(plan, recipe, folder, manifest, emit)
