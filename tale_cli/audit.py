@@ -37,6 +37,10 @@ def prompt_sha256(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
+_deferred: dict[Path, list[str]] = {}
+_deferred_lock = threading.Lock()
+
+
 class AuditLog:
     """Appends audit records to `run_dir/audit.jsonl`; safe to share between threads."""
 
@@ -64,8 +68,14 @@ class AuditLog:
         duration_s: float | None = None,
         error: str | None = None,
         character: str | None = None,
+        defer: bool = False,
     ) -> dict[str, Any]:
-        """Append one request's line; returns what was written. `error` is redacted before it is kept."""
+        """Append one request's line; returns what was written. `error` is redacted before it is kept.
+
+        With `defer=True` the line is held in memory until `write_deferred` for the same run folder, replacing
+        any line held before: for a local planning made before the run folder may be written (a render
+        refused afterwards leaves no trace of a request that never left the machine).
+        """
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "user": self._user,
@@ -89,9 +99,22 @@ class AuditLog:
         if self.audit_prompts:
             entry["prompt"] = redact(prompt)
         line = json.dumps({k: v for k, v in entry.items() if v is not None}, ensure_ascii=False) + "\n"
+        if defer:
+            with _deferred_lock:
+                _deferred[self.path.resolve()] = [line]
+            return entry
         with self._lock:
             self._append(line)
         return entry
+
+    def write_deferred(self) -> int:
+        """Write the lines held back with `defer=True` for this run folder; returns how many."""
+        with _deferred_lock:
+            lines = _deferred.pop(self.path.resolve(), [])
+        with self._lock:
+            for line in lines:
+                self._append(line)
+        return len(lines)
 
     def _append(self, line: str) -> None:
         # O_NOFOLLOW: a symlink planted as audit.jsonl is refused rather than written through.

@@ -245,8 +245,13 @@ def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFo
     started = time.monotonic()
 
     def audit(outcome: str, error: str | None = None) -> None:
-        folder.create()
+        # A remote planner's request is written at once (it may have been billed even if the render is then
+        # refused); a local planner's waits until the run folder is written.
+        remote = planner_name not in LOCAL_PLANNERS
+        if remote:
+            folder.create()
         AuditLog(folder.root, audit_prompts=recipe.audit_prompts).record(
+            defer=not remote,
             role="planner",
             backend=planner_name,
             model=recipe.planner.model,
@@ -768,6 +773,22 @@ def _prune_cache(folder: RunFolder, keep: set[str]) -> None:
 # The whole render
 
 
+def _planner_record(plan: Plan, recipe: Recipe, planner: str | None, how: str) -> dict[str, Any]:
+    """Who planned this film and what that cost: free for local planners, else the price book's figure."""
+    backend = planner or recipe.planner.backend
+    record: dict[str, Any] = {"backend": backend, "model": recipe.planner.model, "how": how, "finished_at": now_iso()}
+    if not how.startswith("planned"):
+        record["cost_usd"] = 0.0
+        return record
+    from tale_cli.cost import estimate_render
+
+    planner_recipe = recipe.model_copy(update={"planner": recipe.planner.model_copy(update={"backend": backend})})
+    estimate = estimate_render(plan, planner_recipe)
+    record["cost_usd"] = round(estimate.planner_usd, 6)
+    record["estimated"] = estimate.planner_usd > 0
+    return record
+
+
 def render(source: Path, options: RenderOptions, emit: EventSink = _ignore) -> RenderReport:
     """story.md or plan.json -> run folder with film.mp4. Validates everything before spending."""
     check_private(options.recipe, private=options.private, planner=options.planner)
@@ -803,6 +824,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
         options.before_spend(plan, recipe, folder)
     folder.create()
     audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
+    audit.write_deferred()
     text = plan.to_json()
     if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") != text and not is_plan_file(source):
         shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
@@ -811,10 +833,8 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     manifest.data["run"].update({"slug": plan.slug, "recipe": recipe.name, "private": folder.private})
     if origin is not None:
         manifest.data["plan_origin"] = origin
-    manifest.data.setdefault(
-        "planner",
-        {"backend": options.planner or recipe.planner.backend, "model": recipe.planner.model, "cost_usd": 0.0},
-    )
+    if how.startswith("planned") or not manifest.data.get("planner"):
+        manifest.data["planner"] = _planner_record(plan, recipe, options.planner, how)
     manifest.save()
 
     refs = render_references(plan, recipe, folder, manifest, emit, audit)
@@ -860,6 +880,7 @@ def _write_plan(story: Path, options: RenderOptions) -> PlanResult:
     if how.startswith("reused"):
         return PlanResult(plan, folder.plan, how)
     folder.create()
+    AuditLog(folder.root, audit_prompts=recipe.audit_prompts).write_deferred()
     text = plan.to_json()
     if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") != text:
         shutil.copyfile(folder.plan, folder.root / "plan.prev.json")

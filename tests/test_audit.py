@@ -164,3 +164,15 @@ def test_read_audit_counts(tmp_path):
     )
     summary = read_audit(tmp_path)
     assert (summary.requests, summary.failed, summary.cost_usd) == (2, 1, 0.1)
+
+
+def test_deferred_lines_wait_for_the_run_folder_and_keep_only_the_latest(tmp_path):
+    run_dir = tmp_path / "not-yet"
+    log = AuditLog(run_dir, audit_prompts=False)
+    log.record(role="planner", backend="offline", model="", shot=None, prompt="first", outcome="ok", defer=True)
+    log.record(role="planner", backend="offline", model="", shot=None, prompt="second", outcome="ok", defer=True)
+    assert not run_dir.exists()
+    run_dir.mkdir()
+    assert AuditLog(run_dir, audit_prompts=False).write_deferred() == 1
+    assert [entry["prompt_sha256"] for entry in lines(run_dir)] == [hashlib.sha256(b"second").hexdigest()]
+    assert log.write_deferred() == 0

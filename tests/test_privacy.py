@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -259,6 +260,13 @@ def test_private_render_opens_no_outside_connection(tmp_path, monkeypatch, outbo
     run_dir = tmp_path / "out" / "quiet-harbour"
     assert (run_dir / "film.mp4").is_file()
     assert outbound_attempts == []
+    audit = [json.loads(line) for line in (run_dir / "audit.jsonl").read_text().splitlines()]
+    assert [(entry["role"], entry["backend"], entry["outcome"]) for entry in audit] == [
+        ("planner", "offline", "ok"),
+        ("image", "preview", "ok"),
+        ("video", "preview", "ok"),
+        ("video", "preview", "ok"),
+    ]
     assert run_dir.stat().st_mode & 0o777 == 0o700
     modes = {path.relative_to(run_dir): path.stat().st_mode & 0o777 for path in run_dir.rglob("*")}
     assert modes[Path("film.mp4")] == 0o600
