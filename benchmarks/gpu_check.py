@@ -23,7 +23,7 @@ import platform
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -115,7 +115,14 @@ class Report:
 def tokenizer() -> Any:
     from transformers import T5Tokenizer
 
-    words = ["<pad>", "</s>", "<unk>", "▁", *(f"▁{w}" for w in PROMPT.lower().replace(",", "").split()), *"abcdefghijklmnopqrstuvwxyz,."]
+    words = [
+        "<pad>",
+        "</s>",
+        "<unk>",
+        "▁",
+        *(f"▁{w}" for w in PROMPT.lower().replace(",", "").split()),
+        *"abcdefghijklmnopqrstuvwxyz,.",
+    ]
     unique = list(dict.fromkeys(words))
     return T5Tokenizer(vocab=[(w, 0.0 if i < 3 else -float(i)) for i, w in enumerate(unique)], extra_ids=0)
 
@@ -138,16 +145,29 @@ def build(name: str, spec: dict[str, Any], device: str, dtype: Any) -> Any:
     from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
     if name.startswith("cogvideox"):
-        from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+        from diffusers import (
+            AutoencoderKLCogVideoX,
+            CogVideoXDPMScheduler,
+            CogVideoXPipeline,
+            CogVideoXTransformer3DModel,
+        )
 
         transformer = construct(lambda: CogVideoXTransformer3DModel(**spec["transformer"]), device, dtype)
         vae = construct(lambda: AutoencoderKLCogVideoX(**spec["vae"]), device, dtype)
         text = construct(lambda: T5EncoderModel(T5Config(**spec["text"])), device, dtype)
         scheduler = CogVideoXDPMScheduler(
-            beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, prediction_type="v_prediction",
-            rescale_betas_zero_snr=True, snr_shift_scale=1.0, timestep_spacing="trailing", clip_sample=False,
-        )  # fmt: skip
-        return CogVideoXPipeline(tokenizer=tokenizer(), text_encoder=text, vae=vae, transformer=transformer, scheduler=scheduler)
+            beta_schedule="scaled_linear",
+            beta_start=0.00085,
+            beta_end=0.012,
+            prediction_type="v_prediction",
+            rescale_betas_zero_snr=True,
+            snr_shift_scale=1.0,
+            timestep_spacing="trailing",
+            clip_sample=False,
+        )
+        return CogVideoXPipeline(
+            tokenizer=tokenizer(), text_encoder=text, vae=vae, transformer=transformer, scheduler=scheduler
+        )
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
 
     transformer = construct(lambda: WanTransformer3DModel(**spec["transformer"]), device, dtype)
@@ -155,7 +175,9 @@ def build(name: str, spec: dict[str, Any], device: str, dtype: Any) -> Any:
         if any(keep in parameter_name for keep in getattr(transformer, "_keep_in_fp32_modules", None) or ()):
             parameter.data = parameter.data.float()
     vae = construct(lambda: AutoencoderKLWan(**spec["vae"]), device, torch.float32)  # Tale loads Wan's VAE in fp32
-    text_cls, text_config = (UMT5EncoderModel, UMT5Config) if spec["text"]["vocab_size"] > 100_000 else (T5EncoderModel, T5Config)
+    text_cls, text_config = (
+        (UMT5EncoderModel, UMT5Config) if spec["text"]["vocab_size"] > 100_000 else (T5EncoderModel, T5Config)
+    )
     text = construct(lambda: text_cls(text_config(**spec["text"])), device, dtype)
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
     return WanPipeline(tokenizer=tokenizer(), text_encoder=text, vae=vae, transformer=transformer, scheduler=scheduler)
@@ -214,7 +236,7 @@ def run_model(name: str, spec: dict[str, Any], args: argparse.Namespace, report:
         pipe, row["build_s"], _ = measure(lambda: build(name, spec, device, dtype), cuda)
         pipe.set_progress_bar_config(disable=True)
         row["params_b"] = round(sum(p.numel() for p in pipe.transformer.parameters()) / 1e9, 3)
-    except Exception as error:  # noqa: BLE001 - reported; the next model still runs
+    except Exception as error:
         report.error(name, "build", error)
         return
     guidance = 6.0 if name.startswith("cogvideox") else 5.0
@@ -224,8 +246,13 @@ def run_model(name: str, spec: dict[str, Any], args: argparse.Namespace, report:
     def plain(steps: int, output_type: str) -> dict[str, Any]:
         timer = Timer(cuda)
         _, total, peak = measure(
-            lambda: pipe(**plain_kwargs, num_inference_steps=steps, output_type=output_type,
-                         generator=torch.Generator("cpu").manual_seed(0), callback_on_step_end=timer),  # fmt: skip
+            lambda: pipe(
+                **plain_kwargs,
+                num_inference_steps=steps,
+                output_type=output_type,
+                generator=torch.Generator("cpu").manual_seed(0),
+                callback_on_step_end=timer,
+            ),
             cuda,
         )
         per_step = (timer.marks[-1] - timer.marks[0]) / (len(timer.marks) - 1) if len(timer.marks) > 1 else None
@@ -244,7 +271,7 @@ def run_model(name: str, spec: dict[str, Any], args: argparse.Namespace, report:
         base = {"path": "diffusers", "decode": True, **plain(args.steps, "np")}
         row["runs"].append(base)
         log(f"{name}: diffusers {base['seconds_per_step']:.3f} s/step, {base['total_s']:.1f} s total")
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         report.error(name, "plain diffusers", error)
         return
     native = {"native_width": width, "native_height": height, "native_frames": frames}
@@ -253,7 +280,9 @@ def run_model(name: str, spec: dict[str, Any], args: argparse.Namespace, report:
         backend.load()
         row["memory"] = backend.memory_plan.describe() if backend.memory_plan else None
         if backend.memory_plan is not None and backend.memory_plan.strategy != "none":
-            report.skip(name, "same-settings comparison", f"Tale chose {backend.memory_plan.strategy}; diffusers ran without")
+            report.skip(
+                name, "same-settings comparison", f"Tale chose {backend.memory_plan.strategy}; diffusers ran without"
+            )
         log(f"{name}: Tale backend, {args.steps} steps + VAE decode")
         ours = {"path": "tale", "decode": True, **tale(backend, True)}
         row["runs"].append(ours)
@@ -261,7 +290,7 @@ def run_model(name: str, spec: dict[str, Any], args: argparse.Namespace, report:
         row["ratio_total"] = ours["total_s"] / base["total_s"]
         log(f"{name}: tale {ours['seconds_per_step']:.3f} s/step; Tale ÷ diffusers {row['ratio_step']:.3f} per step, "
             f"{row['ratio_total']:.3f} end to end")  # fmt: skip
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         report.error(name, "tale backend", error)
         return
     reference = ours["seconds_per_step"]
@@ -278,13 +307,13 @@ def run_model(name: str, spec: dict[str, Any], args: argparse.Namespace, report:
             run = {"path": f"tale + cache {cache}", "decode": False, **tale(variant, False)}
             row["runs"].append(run)
             row["speedups"][f"cache {cache}"] = reference / run["seconds_per_step"]
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             report.error(name, f"cache {cache}", error)
         finally:
             try:
                 if getattr(pipe.transformer, "is_cache_enabled", False):
                     pipe.transformer.disable_cache()
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 report.error(name, f"disable cache {cache}", error)
                 return
     compile_need = 2 * args.steps * reference + (30 if args.tiny else 90)
@@ -303,12 +332,8 @@ def run_model(name: str, spec: dict[str, Any], args: argparse.Namespace, report:
             run = {"path": "tale + regional compile", "decode": False, **tale(compiled, False)}
             row["runs"].append(run)
             row["speedups"]["regional compile"] = reference / run["seconds_per_step"]
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             report.error(name, "regional compile", error)
-    del pipe
-    gc.collect()
-    if cuda:
-        torch.cuda.empty_cache()
 
 
 def print_table(report: Report) -> None:
@@ -347,7 +372,7 @@ def main() -> int:
     args = parser.parse_args()
     report = Report(args.budget_s)
     data = report.data
-    data.update({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
+    data.update({"started": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version(),
                  "steps": args.steps, "tiny": args.tiny})  # fmt: skip
     try:
         import diffusers
@@ -368,9 +393,12 @@ def main() -> int:
                 continue
             try:
                 run_model(name, specs[name], args, report)
-            except Exception as error:  # noqa: BLE001 - one model's failure must not hide the other's numbers
+            except Exception as error:
                 report.error(name, "run", error)
-    except Exception as error:  # noqa: BLE001
+            gc.collect()  # the pipeline went with run_model's frame: hand its memory back before the next model
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+    except Exception as error:
         report.error("-", "setup", error)
     data["elapsed_s"] = round(time.monotonic() - START, 1)
     print_table(report)

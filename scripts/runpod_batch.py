@@ -99,8 +99,10 @@ def main() -> int:
                     outcomes.append(Outcome(story.name, "done", str(report.film), elapsed))
             except TaleError as error:
                 outcomes.append(Outcome(story.name, "failed", error.message, time.monotonic() - started))
-            except Exception as error:  # noqa: BLE001 - one broken story must not stop the batch
-                outcomes.append(Outcome(story.name, "failed", f"{type(error).__name__}: {error}", time.monotonic() - started))
+            except Exception as error:
+                outcomes.append(
+                    Outcome(story.name, "failed", f"{type(error).__name__}: {error}", time.monotonic() - started)
+                )
             print(f"    {outcomes[-1].status}: {outcomes[-1].detail}", flush=True)
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)

@@ -13,7 +13,7 @@ import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +100,9 @@ def record_bench(result: BenchResult, path: Path | None = None) -> Path:
         part.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         part.replace(path)
     except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror}", hint="set TALE_BENCH_FILE to a writable path") from None
+        raise OutputError(
+            f"cannot write {path}: {error.strerror}", hint="set TALE_BENCH_FILE to a writable path"
+        ) from None
     return path
 
 
@@ -172,5 +174,5 @@ def run_bench(recipe: Recipe, *, warmup: bool = True, backend: VideoBackend | No
         load_s=notes.get("load_s"),
         memory=notes.get("memory"),
         speedups=list(notes.get("speedups", [])),
-        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )

@@ -99,7 +99,7 @@ def _worker_main(device: str, recipe: Recipe, tasks: Any, results: Any, worker: 
         load = getattr(backend, "load", None)
         if callable(load):
             load()
-    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
+    except BaseException as error:
         results.put(("fatal", worker, None, _pack_error(error)))
         return
     results.put(("ready", worker, None, None))
@@ -114,7 +114,7 @@ def _worker_main(device: str, recipe: Recipe, tasks: Any, results: Any, worker: 
                 result = backend.render_shot(request)
                 result.notes["worker"] = {"device": device or "cpu", "pid": os.getpid()}
                 results.put(("done", worker, job, result))
-            except BaseException as error:  # noqa: BLE001 - one failed shot must not end the worker
+            except BaseException as error:
                 results.put(("failed", worker, job, _pack_error(error)))
                 if isinstance(error, KeyboardInterrupt):
                     break
@@ -165,7 +165,11 @@ class ProcessExecutor:
             if deadline is not None and time.monotonic() > deadline:
                 return False
             time.sleep(POLL_S / 2)
-        if self._fatal is not None and len(self._dead | self._ready) == len(self._processes) and not self._alive_ready():
+        if (
+            self._fatal is not None
+            and len(self._dead | self._ready) == len(self._processes)
+            and not self._alive_ready()
+        ):
             raise self._fatal
         return True
 
@@ -230,7 +234,9 @@ class ProcessExecutor:
             job = self._running.pop(number, None)
             if job is not None:
                 where = f"GPU {self.devices[number]}" if self.devices[number] else "CPU worker"
-                self._settle(job, error=BackendError(f"the worker on {where} stopped (exit code {process.exitcode}) mid-shot"))
+                self._settle(
+                    job, error=BackendError(f"the worker on {where} stopped (exit code {process.exitcode}) mid-shot")
+                )
         if len(self._dead) == len(self._processes):
             error = self._fatal or BackendError("every worker process has stopped")
             with self._lock:

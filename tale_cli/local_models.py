@@ -192,16 +192,21 @@ def _variant_hv15(transformer: dict[str, Any], *, image: bool) -> VideoVariant:
 
 def detect_image_variant(pipeline: str, transformer: dict[str, Any] | None = None) -> ImageVariant:
     if pipeline == "StableDiffusionXLPipeline":
-        return ImageVariant(key="sdxl", family="sdxl", pipeline=pipeline, width=1024, height=1024, steps=30, guidance=5.0)
+        return ImageVariant(
+            key="sdxl", family="sdxl", pipeline=pipeline, width=1024, height=1024, steps=30, guidance=5.0
+        )
     if pipeline == "FluxPipeline":
         if (transformer or {}).get("guidance_embeds", True):
-            return ImageVariant(key="flux-dev", family="flux", pipeline=pipeline, width=1024, height=1024, steps=28, guidance=3.5)
+            return ImageVariant(
+                key="flux-dev", family="flux", pipeline=pipeline, width=1024, height=1024, steps=28, guidance=3.5
+            )
         return ImageVariant(
             key="flux-schnell", family="flux", pipeline=pipeline, width=1024, height=1024, steps=4, guidance=0.0,
             extra_call={"max_sequence_length": 256},
         )  # fmt: skip
     raise RecipeError(
-        f"{pipeline} is not an image pipeline Tale can drive", hint="supported: SDXL and Flux.1 checkpoints in diffusers format"
+        f"{pipeline} is not an image pipeline Tale can drive",
+        hint="supported: SDXL and Flux.1 checkpoints in diffusers format",
     )
 
 
@@ -209,7 +214,9 @@ def detect_image_variant(pipeline: str, transformer: dict[str, Any] | None = Non
 
 
 def hf_home() -> Path:
-    return Path(os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface")
+    return Path(
+        os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
+    )
 
 
 def hub_cache() -> Path:
@@ -228,7 +235,9 @@ def resolve_model(model: str) -> Path:
     if path.is_dir():
         return path
     if path.is_absolute() or model.startswith((".", "~")) or not REPO_ID.match(model):
-        raise ModelMissingError(f"model folder not found: {model}", hint="pass an existing folder or a hub id like ORG/NAME")
+        raise ModelMissingError(
+            f"model folder not found: {model}", hint="pass an existing folder or a hub id like ORG/NAME"
+        )
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
@@ -425,6 +434,10 @@ def pull_model(model_id: str) -> Path:
             hint="then set HF_TOKEN in the environment and pull again",
         ) from None
     except RepositoryNotFoundError:
-        raise PullError(f"no model {model_id} on the Hugging Face hub", hint="check the id's spelling and case") from None
+        raise PullError(
+            f"no model {model_id} on the Hugging Face hub", hint="check the id's spelling and case"
+        ) from None
     except (OSError, ValueError) as error:
-        raise PullError(f"could not download {model_id}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+        raise PullError(
+            f"could not download {model_id}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from None

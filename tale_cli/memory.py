@@ -90,7 +90,13 @@ def choose_memory_plan(
     candidates: list[tuple[Strategy, int, bool, bool, str]] = [
         ("none", total + activation_bytes + vae_decode_bytes, False, False, "everything fits"),
         ("none", total + activation_bytes + vae_tiled_bytes, True, False, "fits with a tiled VAE decode"),
-        ("model-offload", biggest + activation_bytes + vae_tiled_bytes, True, False, "one component on the card at a time"),
+        (
+            "model-offload",
+            biggest + activation_bytes + vae_tiled_bytes,
+            True,
+            False,
+            "one component on the card at a time",
+        ),
         (
             "model-offload",
             max([size for name, size in weights.items() if name != denoiser] + [denoiser_bytes // 2])
@@ -100,7 +106,13 @@ def choose_memory_plan(
             True,
             "denoiser weights stored in fp8",
         ),
-        ("group-offload", activation_bytes + vae_tiled_bytes + GROUP_RESIDENT_BYTES, True, False, "layers streamed from CPU"),
+        (
+            "group-offload",
+            activation_bytes + vae_tiled_bytes + GROUP_RESIDENT_BYTES,
+            True,
+            False,
+            "layers streamed from CPU",
+        ),
     ]
     for strategy, needed, tiling, fp8, reason in candidates:
         if needed <= usable:
@@ -125,7 +137,9 @@ def cuda_facts() -> tuple[int | None, str, str]:
     return int(free), dtype, torch.cuda.get_device_name(0)
 
 
-def apply_memory_plan(pipe: Any, plan: MemoryPlan, *, denoisers: tuple[str, ...] = ("transformer", "transformer_2")) -> None:
+def apply_memory_plan(
+    pipe: Any, plan: MemoryPlan, *, denoisers: tuple[str, ...] = ("transformer", "transformer_2")
+) -> None:
     """Place a loaded pipeline per the plan: layerwise casting first, then the offload hooks, then VAE tiling."""
     import torch
 

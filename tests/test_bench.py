@@ -26,7 +26,10 @@ def test_bench_file_keeps_the_newest_entry_per_recipe_in_the_cost_format(tmp_pat
     assert [r["recipe"] for r in data["results"]] == ["local-cogvideox-5b", "local-wan2.1-1.3b"]
     first = data["results"][0]
     assert (first["model"], first["gpu"], first["seconds_per_clip"], first["steps"]) == (
-        "THUDM/CogVideoX-5b", "h100-80gb", 88.5, 50,
+        "THUDM/CogVideoX-5b",
+        "h100-80gb",
+        88.5,
+        50,
     )
     assert first["gpu_seconds_per_video_second"] == pytest.approx(88.5 / 6.125, abs=1e-3)
     assert gpu_seconds_per_clip("local-cogvideox-5b", path) == (88.5, 6.125)

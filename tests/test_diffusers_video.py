@@ -16,7 +16,8 @@ from tale_cli.media import check_clip, probe
 
 pytest.importorskip("diffusers")
 
-from tiny_pipelines import local_recipe, shot_request  # noqa: E402 - needs torch, present only with the extra
+from tiny_pipelines import local_recipe, shot_request
+
 
 def red_png(path: Path, size: tuple[int, int] = (40, 30)) -> Path:
     Image.new("RGB", size, (220, 30, 30)).save(path)
@@ -33,8 +34,13 @@ def render(backend: DiffusersVideo, request: ShotRequest) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("family", "variant"),
-    [("cogvideox", "cogvideox-2b"), ("wan", "wan2.1-1.3b-t2v"), ("wan-ti2v", "wan2.2-ti2v-5b"),
-     ("hunyuanvideo", "hunyuanvideo"), ("ltx", "ltx-video")],  # fmt: skip
+    [
+        ("cogvideox", "cogvideox-2b"),
+        ("wan", "wan2.1-1.3b-t2v"),
+        ("wan-ti2v", "wan2.2-ti2v-5b"),
+        ("hunyuanvideo", "hunyuanvideo"),
+        ("ltx", "ltx-video"),
+    ],
 )
 def test_text_to_video_for_every_family(tiny_model, tmp_path: Path, family: str, variant: str) -> None:
     backend = DiffusersVideo(local_recipe(tiny_model(family)))
@@ -48,8 +54,12 @@ def test_text_to_video_for_every_family(tiny_model, tmp_path: Path, family: str,
 
 @pytest.mark.parametrize(
     ("family", "variant"),
-    [("cogvideox-i2v", "cogvideox-2b-i2v"), ("wan-i2v", "wan2.1-1.3b-i2v"), ("wan-ti2v", "wan2.2-ti2v-5b"),
-     ("ltx", "ltx-video")],  # fmt: skip
+    [
+        ("cogvideox-i2v", "cogvideox-2b-i2v"),
+        ("wan-i2v", "wan2.1-1.3b-i2v"),
+        ("wan-ti2v", "wan2.2-ti2v-5b"),
+        ("ltx", "ltx-video"),
+    ],
 )
 def test_image_to_video_from_the_first_frame(tiny_model, tmp_path: Path, family: str, variant: str) -> None:
     backend = DiffusersVideo(local_recipe(tiny_model(family)))

@@ -33,12 +33,23 @@ def test_parse_devices(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _request(tmp_path: Path, number: int, *, first_frame: Path | None = None) -> ShotRequest:
     shot = Shot(index=number, duration_s=1.0, prompt=f"shot {number}: a fox on the sea")
-    plan = Plan(title="Tiny", slug="tiny", width=96, height=64, fps=8, shots=[Shot(index=1, duration_s=1.0, prompt="x")])
+    plan = Plan(
+        title="Tiny", slug="tiny", width=96, height=64, fps=8, shots=[Shot(index=1, duration_s=1.0, prompt="x")]
+    )
     return ShotRequest(
-        plan=plan, shot=shot, prompt=shot.prompt, negative_prompt="", width=96, height=64, fps=8, duration_s=1.0,
-        seed=number, output=tmp_path / f"shot-{number}.mp4.part", journal=object(),  # type: ignore[arg-type]
+        plan=plan,
+        shot=shot,
+        prompt=shot.prompt,
+        negative_prompt="",
+        width=96,
+        height=64,
+        fps=8,
+        duration_s=1.0,
+        seed=number,
+        output=tmp_path / f"shot-{number}.mp4.part",
+        journal=object(),  # type: ignore[arg-type]
         first_frame=first_frame,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -62,14 +73,16 @@ def test_two_cpu_workers_share_the_queue(tiny_model, tmp_path: Path, one_thread_
         broken = tmp_path / "broken.png"
         broken.write_text("not an image", encoding="utf-8")
         failing = executor.submit(_request(tmp_path, 3, first_frame=broken))
-        with pytest.raises(BackendError, match="cannot read the first frame broken.png"):
+        with pytest.raises(BackendError, match=r"cannot read the first frame broken\.png"):
             failing.result(timeout=180)
     finally:
         executor.close()
     assert all(not p.is_alive() for p in executor._processes)
 
 
-def test_render_with_devices_and_model_flags(tiny_model, tmp_path: Path, story_file: Path, one_thread_workers: None) -> None:
+def test_render_with_devices_and_model_flags(
+    tiny_model, tmp_path: Path, story_file: Path, one_thread_workers: None
+) -> None:
     from tale_cli.cli.app import app
 
     recipe = tmp_path / "local.toml"
@@ -82,8 +95,21 @@ def test_render_with_devices_and_model_flags(tiny_model, tmp_path: Path, story_f
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
-        ["render", str(story_file), "--recipe", str(recipe), "--out", str(out), "--model", str(tiny_model("ltx")),
-         "--steps", "2", "--devices", "cpu,cpu", "--json"],  # fmt: skip
+        [
+            "render",
+            str(story_file),
+            "--recipe",
+            str(recipe),
+            "--out",
+            str(out),
+            "--model",
+            str(tiny_model("ltx")),
+            "--steps",
+            "2",
+            "--devices",
+            "cpu,cpu",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     film = out / "the-small-test" / "film.mp4"

@@ -30,17 +30,35 @@ from tale_cli.local_models import (
         ("CogVideoXPipeline", {}, {"num_layers": 42, "patch_size_t": 2}, "", "cogvideox1.5-5b", (1360, 768, 81, 16)),
         ("WanPipeline", {}, {"num_layers": 30}, "", "wan2.1-1.3b-t2v", (832, 480, 81, 16)),
         ("WanPipeline", {}, {"num_layers": 40}, "", "wan2.1-14b-t2v", (1280, 720, 81, 16)),
-        ("WanImageToVideoPipeline", {}, {"num_layers": 40}, "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", "wan2.1-14b-i2v",
-         (832, 480, 81, 16)),
-        ("WanImageToVideoPipeline", {}, {"num_layers": 40}, "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers", "wan2.1-14b-i2v",
-         (1280, 720, 81, 16)),
+        (
+            "WanImageToVideoPipeline",
+            {},
+            {"num_layers": 40},
+            "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+            "wan2.1-14b-i2v",
+            (832, 480, 81, 16),
+        ),
+        (
+            "WanImageToVideoPipeline",
+            {},
+            {"num_layers": 40},
+            "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers",
+            "wan2.1-14b-i2v",
+            (1280, 720, 81, 16),
+        ),
         ("WanPipeline", {"expand_timesteps": True}, {"in_channels": 48}, "", "wan2.2-ti2v-5b", (1280, 704, 121, 24)),
-        ("WanPipeline", {"transformer_2": ["diffusers", "WanTransformer3DModel"]}, {"num_layers": 40}, "",
-         "wan2.2-a14b-t2v", (1280, 720, 81, 16)),
+        (
+            "WanPipeline",
+            {"transformer_2": ["diffusers", "WanTransformer3DModel"]},
+            {"num_layers": 40},
+            "",
+            "wan2.2-a14b-t2v",
+            (1280, 720, 81, 16),
+        ),
         ("HunyuanVideoPipeline", {}, {}, "", "hunyuanvideo", (1280, 720, 129, 24)),
         ("HunyuanVideo15Pipeline", {}, {"target_size": 480}, "", "hunyuanvideo1.5-480p-t2v", (848, 480, 121, 24)),
         ("LTXPipeline", {}, {}, "", "ltx-video", (768, 512, 121, 24)),
-    ],  # fmt: skip
+    ],
 )
 def test_video_variants(pipeline: str, index: dict, transformer: dict, hint: str, key: str, native: tuple) -> None:
     variant = detect_video_variant(pipeline, index, transformer, hint)
@@ -80,7 +98,9 @@ def _fake_hub_snapshot(cache: Path, repo: str, source: Path) -> Path:
     return snapshot
 
 
-def test_resolve_a_folder_a_cached_hub_id_and_a_missing_one(tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_a_folder_a_cached_hub_id_and_a_missing_one(
+    tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "hub"
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -102,7 +122,9 @@ def test_component_weights_come_from_safetensors_headers(tiny_model) -> None:
     weights = component_weights(folder, float_bytes=2)
     assert set(weights) == {"transformer", "text_encoder", "vae"}
     pipe = WanPipeline.from_pretrained(str(folder), dtype=torch.float32)
-    parameters = sum(p.numel() for p in pipe.transformer.parameters()) + sum(b.numel() for b in pipe.transformer.buffers())
+    parameters = sum(p.numel() for p in pipe.transformer.parameters()) + sum(
+        b.numel() for b in pipe.transformer.buffers()
+    )
     assert weights["transformer"] == pytest.approx(parameters * 2, rel=0.05)
     assert safetensors_bytes(next((folder / "vae").glob("*.safetensors")), 4) == component_weights(folder, 4)["vae"]
 
@@ -147,7 +169,9 @@ def test_pull_offline_fails_in_one_line_and_a_cached_pull_succeeds(
     assert bad.exit_code == int(ExitCode.INPUT) and "is not a hub id" in bad.stderr
 
 
-def test_render_with_a_missing_model_stops_before_planning(tmp_path: Path, story_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_with_a_missing_model_stops_before_planning(
+    tmp_path: Path, story_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("diffusers")
     from tale_cli.cli.app import app
 

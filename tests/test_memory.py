@@ -10,7 +10,9 @@ WAN_1_3B = {"transformer": int(2.8 * GB), "text_encoder": int(11.4 * GB), "vae":
 WAN_14B = {"transformer": int(28.6 * GB), "text_encoder": int(11.4 * GB), "vae": int(0.25 * GB)}
 
 
-def plan_for(weights: dict[str, int], free_gb: float, mode: str = "auto", act: float = 5.0, vae: float = 14.0, tiled: float = 2.5):
+def plan_for(
+    weights: dict[str, int], free_gb: float, mode: str = "auto", act: float = 5.0, vae: float = 14.0, tiled: float = 2.5
+):
     return choose_memory_plan(
         mode,  # type: ignore[arg-type]
         free_bytes=int(free_gb * GB),

@@ -61,7 +61,7 @@ def test_one_repair_round_fixes_a_wrong_shot_count(story_file: Path) -> None:
 
 def test_two_bad_answers_are_a_plan_error(story_file: Path) -> None:
     chat = ScriptedChat("no json here", answer(shots=3, characters=False))
-    with pytest.raises(PlanError, match="after one repair round: .*unknown character"):
+    with pytest.raises(PlanError, match=r"after one repair round: .*unknown character"):
         plan_with_chat(chat, read_story(story_file), Recipe(), shots=3, seconds=8.0)
     assert len(chat.conversations) == 2
 

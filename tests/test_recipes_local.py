@@ -27,3 +27,10 @@ def test_private_recipe_uses_only_local_backends() -> None:
     assert recipe.planner.backend == "local" and "local" in PLANNERS and "local" in LOCAL_PLANNERS
     assert recipe.image.backend == "diffusers" and "diffusers" in IMAGE_BACKENDS
     assert {recipe.image.backend, recipe.video.backend} <= LOCAL_BACKENDS
+
+
+def test_the_private_check_accepts_the_private_recipe() -> None:
+    from tale_cli.privacy import private_problems
+
+    assert private_problems(load_recipe("private")) == []
+    assert private_problems(load_recipe("local-cogvideox-5b-i2v")) == []

@@ -19,7 +19,17 @@ def test_batch_renders_skips_and_keeps_going(tmp_path: Path, story_file: Path, t
     out = tmp_path / "volume" / "out"
 
     def batch() -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, str(SCRIPT), str(stories), "--recipe", str(tiny_recipe), "--out", str(out), "--devices", "none"]
+        command = [
+            sys.executable,
+            str(SCRIPT),
+            str(stories),
+            "--recipe",
+            str(tiny_recipe),
+            "--out",
+            str(out),
+            "--devices",
+            "none",
+        ]
         return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 
     first = batch()

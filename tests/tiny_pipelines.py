@@ -17,7 +17,29 @@ from tale_cli.config import ImageConfig, Recipe, VideoConfig
 from tale_cli.gpu_workers import NullJournal
 from tale_cli.plan import Plan, Shot
 
-_WORDS = [f"▁{w}" for w in "a an the cat dog girl boy fox sun moon sea wind walks runs in at of on".split()]
+_WORDS = [
+    f"▁{w}"
+    for w in [
+        "a",
+        "an",
+        "the",
+        "cat",
+        "dog",
+        "girl",
+        "boy",
+        "fox",
+        "sun",
+        "moon",
+        "sea",
+        "wind",
+        "walks",
+        "runs",
+        "in",
+        "at",
+        "of",
+        "on",
+    ]
+]
 _LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789.,")
 
 
@@ -147,7 +169,9 @@ def _wan_vae(*, ti2v: bool = False) -> Any:
             latents_mean=[0.0] * 48,
             latents_std=[1.0] * 48,
         )
-    return AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+    return AutoencoderKLWan(
+        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    )
 
 
 def _wan_transformer(
@@ -287,7 +311,12 @@ def hunyuanvideo() -> Any:
 
 
 def ltx() -> Any:
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
 
     tokenizer = t5_tokenizer()
     torch.manual_seed(0)
@@ -439,7 +468,9 @@ def save_tiny(name: str, folder: Path) -> Path:
 NATIVE = {"native_width": 32, "native_height": 32, "native_frames": 9, "native_fps": 8}
 
 
-def local_recipe(model: Path | str, *, options: dict[str, Any] | None = None, image: Path | None = None, **video: Any) -> Recipe:
+def local_recipe(
+    model: Path | str, *, options: dict[str, Any] | None = None, image: Path | None = None, **video: Any
+) -> Recipe:
     return Recipe(
         name="tiny-local",
         width=96,
@@ -448,7 +479,9 @@ def local_recipe(model: Path | str, *, options: dict[str, Any] | None = None, im
         shots=1,
         seconds=1.0,
         image=ImageConfig(backend="diffusers", model=str(image), size="32x32", steps=2) if image else ImageConfig(),
-        video=VideoConfig(backend="diffusers", model=str(model), steps=2, options={**NATIVE, **(options or {})}, **video),
+        video=VideoConfig(
+            backend="diffusers", model=str(model), steps=2, options={**NATIVE, **(options or {})}, **video
+        ),
     )
 
 

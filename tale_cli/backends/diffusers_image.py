@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 from tale_cli.backends.base import ImageCapabilities, ReferenceRequest, RenderResult
 from tale_cli.backends.diffusers_video import require_local_extra, stderr_line
 from tale_cli.errors import BackendError, RecipeError
-from tale_cli.local_models import component_config, component_weights, detect_image_variant, read_pipeline_index, resolve_model
+from tale_cli.local_models import (
+    component_config,
+    component_weights,
+    detect_image_variant,
+    read_pipeline_index,
+    resolve_model,
+)
 from tale_cli.memory import GB, MemoryPlan, apply_memory_plan, choose_memory_plan, cuda_facts, dtype_bytes
 
 if TYPE_CHECKING:
@@ -120,7 +126,9 @@ class DiffusersImage:
         output: Path = request.output
         output.parent.mkdir(parents=True, exist_ok=True)
         image.save(output, format="PNG")
-        return RenderResult(model=self.model, cost_usd=0.0, notes={"variant": self.variant.key, "size": list(image.size)})
+        return RenderResult(
+            model=self.model, cost_usd=0.0, notes={"variant": self.variant.key, "size": list(image.size)}
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -127,7 +127,9 @@ class VideoSettings:
         return self.frames / self.fps
 
 
-def plan_segments(duration_s: float, settings: VideoSettings, variant: VideoVariant, *, can_chain: bool) -> tuple[list[int], float]:
+def plan_segments(
+    duration_s: float, settings: VideoSettings, variant: VideoVariant, *, can_chain: bool
+) -> tuple[list[int], float]:
     """Frame counts of the segments that cover `duration_s`, and the slow-down factor when chaining is impossible."""
     needed = max(1, math.ceil(duration_s * settings.fps - 1e-6))
     if needed <= settings.frames:
@@ -216,7 +218,9 @@ class DiffusersVideo:
 
     name = "diffusers"
 
-    def __init__(self, recipe: Recipe, *, pipeline: Any | None = None, say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, recipe: Recipe, *, pipeline: Any | None = None, say: Callable[[str], None] | None = None
+    ) -> None:
         require_local_extra()
         self.recipe = recipe
         self.model = recipe.video.model
@@ -225,7 +229,9 @@ class DiffusersVideo:
             self.folder: Path | None = resolve_model(self.model)
             index = read_pipeline_index(self.folder)
             self.pipeline_class = str(index.get("_class_name", ""))
-            self.variant = detect_video_variant(self.pipeline_class, index, component_config(self.folder), hint=self.model)
+            self.variant = detect_video_variant(
+                self.pipeline_class, index, component_config(self.folder), hint=self.model
+            )
         else:
             self.folder = None
             self.pipeline_class = type(pipeline).__name__
@@ -237,7 +243,9 @@ class DiffusersVideo:
         self.settings = VideoSettings.from_recipe(recipe, self.variant)
         self.can_t2v = self.variant.t2v is not None
         self.can_i2v = self.variant.i2v is not None
-        self.keyframes_from_images = not self.can_t2v and recipe.image.backend == "diffusers" and bool(recipe.image.model)
+        self.keyframes_from_images = (
+            not self.can_t2v and recipe.image.backend == "diffusers" and bool(recipe.image.model)
+        )
         self._given = pipeline
         self._pipes: dict[str, Any] = {}
         self._active: Any = None
@@ -390,11 +398,15 @@ class DiffusersVideo:
                 try:
                     module.enable_cache(self._cache_config())
                 except (ValueError, TypeError, AttributeError) as error:
-                    raise BackendError(f"cache '{settings.cache}' cannot be applied to {self.variant.key}: {error}") from None
+                    raise BackendError(
+                        f"cache '{settings.cache}' cannot be applied to {self.variant.key}: {error}"
+                    ) from None
             self.speedups.append(f"cache {settings.cache}")
         if settings.compile:
             if self.memory_plan is not None and self.memory_plan.strategy != "none":
-                self.say(f"compile skipped: it needs the whole model on the card (memory is {self.memory_plan.strategy})")
+                self.say(
+                    f"compile skipped: it needs the whole model on the card (memory is {self.memory_plan.strategy})"
+                )
             else:
                 mode = settings.options.get("compile_mode")
                 for module in denoisers:
@@ -448,7 +460,13 @@ class DiffusersVideo:
             return self._render(request)
 
     def generate(
-        self, prompt: str, *, negative_prompt: str = "", image: Any = None, frames: int | None = None, seed: int = 0,
+        self,
+        prompt: str,
+        *,
+        negative_prompt: str = "",
+        image: Any = None,
+        frames: int | None = None,
+        seed: int = 0,
         decode: bool = True,
     ) -> tuple[Any, dict[str, float | None]]:
         """One native segment: uint8 frames (F×H×W×3), or the latents when `decode` is False, and its timings."""
@@ -466,7 +484,11 @@ class DiffusersVideo:
 
                 torch.cuda.synchronize()
             total = time.perf_counter() - started
-        return output, {"seconds_per_step": timer.seconds_per_step(), "denoise_s": timer.denoise_seconds(), "total_s": total}
+        return output, {
+            "seconds_per_step": timer.seconds_per_step(),
+            "denoise_s": timer.denoise_seconds(),
+            "total_s": total,
+        }
 
     def _first_image(self, request: ShotRequest) -> tuple[Any, str]:
         """The image the first segment starts from (None for text-to-video) and where it came from."""
@@ -481,7 +503,7 @@ class DiffusersVideo:
             return fit_image(self._keyframe(request), s.width, s.height), "key-frame"
         raise BackendError(
             f"shot {request.shot.index} has no first frame, and {self.variant.key} is image-to-video only",
-            hint="give the shot a character with a reference image, or set [image] backend = \"diffusers\" to draw key frames",
+            hint='give the shot a character with a reference image, or set [image] backend = "diffusers" to draw key frames',
         )
 
     def _keyframe(self, request: ShotRequest) -> Any:
@@ -558,8 +580,16 @@ class DiffusersVideo:
         return RenderResult(model=self.model, cost_usd=0.0, has_audio=False, notes=notes)
 
     def _call(
-        self, image: Any, *, frames: int, prompt: str, negative_prompt: str, seed: int, last_image: Path | None,
-        timer: StepTimer, decode: bool = True,
+        self,
+        image: Any,
+        *,
+        frames: int,
+        prompt: str,
+        negative_prompt: str,
+        seed: int,
+        last_image: Path | None,
+        timer: StepTimer,
+        decode: bool = True,
     ) -> Any:
         """One pipeline call; returns uint8 frames shaped (frames, height, width, 3), or latents without `decode`."""
         import numpy as np
@@ -569,7 +599,9 @@ class DiffusersVideo:
         name = self.variant.t2v if image is None else self.variant.i2v
         pipe = self._pipes.get(str(name))
         if pipe is None:
-            raise BackendError(f"{self.variant.key} has no {'text' if image is None else 'image'}-to-video pipeline loaded")
+            raise BackendError(
+                f"{self.variant.key} has no {'text' if image is None else 'image'}-to-video pipeline loaded"
+            )
         parameters = inspect.signature(pipe.__call__).parameters
         kwargs: dict[str, Any] = {
             "prompt": prompt,

@@ -18,7 +18,9 @@ def _size(size: int) -> str:
 
 @app.command("pull")
 def pull(
-    model_id: str = typer.Argument(..., metavar="ID", help="Hub id, e.g. THUDM/CogVideoX-5b or Qwen/Qwen2.5-7B-Instruct."),
+    model_id: str = typer.Argument(
+        ..., metavar="ID", help="Hub id, e.g. THUDM/CogVideoX-5b or Qwen/Qwen2.5-7B-Instruct."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Download a model into the Hugging Face cache (only the files a pipeline loads)."""

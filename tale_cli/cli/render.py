@@ -25,9 +25,13 @@ def render(
     max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Refuse to start above this estimate (USD)."),
     prices: str | None = typer.Option(None, "--prices", help="Price book for the estimate: an id or a .toml file."),
     model: str | None = typer.Option(None, "--model", help="Video model for this run: hub id or local folder."),
-    steps: int | None = typer.Option(None, "--steps", min=1, max=200, help="Denoising steps for this run (local models)."),
+    steps: int | None = typer.Option(
+        None, "--steps", min=1, max=200, help="Denoising steps for this run (local models)."
+    ),
     memory: str | None = typer.Option(None, "--memory", help="Local GPU memory: auto, speed or low-vram."),
-    devices: str | None = typer.Option(None, "--devices", help="One worker process per GPU: all, or 0,1,… (local models)."),
+    devices: str | None = typer.Option(
+        None, "--devices", help="One worker process per GPU: all, or 0,1,… (local models)."
+    ),
 ) -> None:
     """Render a story (or a plan.json) into a one-minute film."""
 

@@ -32,8 +32,7 @@ Prompts in English; character ids only from "characters"; no markdown, no commen
 
 USER = "Story (language: {language}):\n\n{body}"
 REPAIR = (
-    "That answer is not a valid plan: {problem}\n"
-    "Reply with the corrected JSON object only, with exactly {shots} shots."
+    "That answer is not a valid plan: {problem}\nReply with the corrected JSON object only, with exactly {shots} shots."
 )
 
 
@@ -141,9 +140,10 @@ class TransformersChat:
     def __call__(self, messages: Messages) -> str:
         import torch
 
-        inputs = self.tokenizer.apply_chat_template(
+        encoded: Any = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.model.device)
+        )
+        inputs = encoded.to(self.model.device)
         sampling: dict[str, Any] = (
             {"do_sample": True, "temperature": self.config.temperature, "top_p": 0.9}
             if self.config.temperature > 0
@@ -161,7 +161,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
     """The planner registry's entry point: load the recipe's chat model and plan the story with it."""
     if not recipe.planner.model:
         raise RecipeError(
-            "the local planner needs a model", hint="set [planner] model = \"Qwen/Qwen2.5-7B-Instruct\" (or a folder)"
+            "the local planner needs a model", hint='set [planner] model = "Qwen/Qwen2.5-7B-Instruct" (or a folder)'
         )
     chat = TransformersChat(recipe.planner, seed=recipe.seed)
     return plan_with_chat(chat, story, recipe, shots=shots, seconds=seconds)
