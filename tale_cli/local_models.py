@@ -190,6 +190,38 @@ def _variant_hv15(transformer: dict[str, Any], *, image: bool) -> VideoVariant:
     )
 
 
+# Well-known hub ids -> (pipeline class, model_index fields, transformer config fields) that decide the
+# variant, so a plan can be checked (`--dry-run`) before the weights are downloaded.
+_KNOWN_IDS: tuple[tuple[tuple[str, ...], str, dict[str, Any], dict[str, Any]], ...] = (
+    (("cogvideox1.5", "i2v"), "CogVideoXImageToVideoPipeline", {}, {"num_layers": 42, "patch_size_t": 2}),
+    (("cogvideox1.5",), "CogVideoXPipeline", {}, {"num_layers": 42, "patch_size_t": 2}),
+    (("cogvideox-5b", "i2v"), "CogVideoXImageToVideoPipeline", {}, {"num_layers": 42}),
+    (("cogvideox-5b",), "CogVideoXPipeline", {}, {"num_layers": 42}),
+    (("cogvideox-2b",), "CogVideoXPipeline", {}, {"num_layers": 30}),
+    (("wan2.2-ti2v",), "WanPipeline", {"expand_timesteps": True}, {"in_channels": 48}),
+    (("wan2.2", "i2v"), "WanImageToVideoPipeline", {"transformer_2": ["diffusers", "WanTransformer3DModel"]}, {"num_layers": 40}),
+    (("wan2.2",), "WanPipeline", {"transformer_2": ["diffusers", "WanTransformer3DModel"]}, {"num_layers": 40}),
+    (("wan2.1", "flf2v"), "WanImageToVideoPipeline", {}, {"num_layers": 40, "pos_embed_seq_len": 514}),
+    (("wan2.1", "i2v"), "WanImageToVideoPipeline", {}, {"num_layers": 40}),
+    (("wan2.1", "14b"), "WanPipeline", {}, {"num_layers": 40}),
+    (("wan2.1",), "WanPipeline", {}, {"num_layers": 30}),
+    (("hunyuanvideo-1.5", "i2v"), "HunyuanVideo15ImageToVideoPipeline", {}, {}),
+    (("hunyuanvideo-1.5",), "HunyuanVideo15Pipeline", {}, {}),
+    (("hunyuanvideo-i2v",), "HunyuanVideoImageToVideoPipeline", {}, {}),
+    (("hunyuanvideo",), "HunyuanVideoPipeline", {}, {}),
+    (("ltx-video",), "LTXPipeline", {}, {}),
+)  # fmt: skip
+
+
+def guess_from_id(model: str) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """What a well-known hub id will load, without its files; None for ids Tale does not know."""
+    lowered = model.lower()
+    for needles, pipeline, index, transformer in _KNOWN_IDS:
+        if all(needle in lowered for needle in needles):
+            return pipeline, index, transformer
+    return None
+
+
 def detect_image_variant(pipeline: str, transformer: dict[str, Any] | None = None) -> ImageVariant:
     if pipeline == "StableDiffusionXLPipeline":
         return ImageVariant(

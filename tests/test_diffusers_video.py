@@ -168,3 +168,14 @@ def test_eight_shot_film_stitches(tiny_model, tmp_path: Path, story_file: Path) 
     report = render_film(story_file, RenderOptions(recipe=recipe, out_root=tmp_path / "out"))
     assert not report.failed and report.rendered == 8
     assert report.film is not None and abs(probe(report.film).duration_s - 8.0) < 0.2
+
+
+def test_a_well_known_missing_model_can_still_be_planned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    from tale_cli.config import Recipe, VideoConfig
+
+    backend = DiffusersVideo(Recipe(video=VideoConfig(backend="diffusers", model="THUDM/CogVideoX-5b-I2V")))
+    assert backend.variant.key == "cogvideox-5b-i2v" and backend.capabilities().image_to_video
+    assert backend.fingerprint()["native"] == "720x480x49@8"
+    with pytest.raises(ModelMissingError, match="THUDM/CogVideoX-5b-I2V is not downloaded"):
+        backend.render_shot(shot_request(tmp_path, first_frame=red_png(tmp_path / "f.png")))

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 from tale_cli.backends.base import RenderResult, ShotRequest, VideoCapabilities
 from tale_cli.errors import BackendError, RecipeError, missing_extra
 from tale_cli.local_models import (
+    ModelMissingError,
     VideoVariant,
     component_config,
     component_weights,
     detect_video_variant,
+    guess_from_id,
     read_pipeline_index,
     resolve_model,
 )
@@ -225,15 +227,26 @@ class DiffusersVideo:
         self.recipe = recipe
         self.model = recipe.video.model
         self.say = say or stderr_line
+        self.missing: ModelMissingError | None = None
+        self.folder: Path | None = None
         if pipeline is None:
-            self.folder: Path | None = resolve_model(self.model)
-            index = read_pipeline_index(self.folder)
-            self.pipeline_class = str(index.get("_class_name", ""))
-            self.variant = detect_video_variant(
-                self.pipeline_class, index, component_config(self.folder), hint=self.model
-            )
+            try:
+                self.folder = resolve_model(self.model)
+            except ModelMissingError as error:
+                # A well-known id can still be planned (--dry-run); loading it raises this error.
+                guess = guess_from_id(self.model)
+                if guess is None:
+                    raise
+                self.missing = error
+                self.pipeline_class, index, transformer = guess
+                self.variant = detect_video_variant(self.pipeline_class, index, transformer, hint=self.model)
+            else:
+                index = read_pipeline_index(self.folder)
+                self.pipeline_class = str(index.get("_class_name", ""))
+                self.variant = detect_video_variant(
+                    self.pipeline_class, index, component_config(self.folder), hint=self.model
+                )
         else:
-            self.folder = None
             self.pipeline_class = type(pipeline).__name__
             transformer = getattr(pipeline, "transformer", None)
             self.variant = detect_video_variant(
@@ -308,6 +321,8 @@ class DiffusersVideo:
         """Load the weights, fit them to the card and switch on the speed options. Idempotent."""
         if self._pipes:
             return
+        if self.missing is not None:
+            raise self.missing
         import torch
 
         started = time.perf_counter()

@@ -49,7 +49,8 @@ def render(
         if audio is not None and not audio.is_file():
             raise InputError(f"audio file not found: {audio}")
         chosen = with_video_overrides(resolve_recipe(recipe), model=model, steps=steps, memory=memory, devices=devices)
-        check_local_models(chosen, planning=not is_plan_file(source), planner=planner)
+        if not dry_run:
+            check_local_models(chosen, planning=not is_plan_file(source), planner=planner)
         options = RenderOptions(
             recipe=chosen,
             out_root=resolve_out(out),
