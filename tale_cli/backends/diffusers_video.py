@@ -248,9 +248,9 @@ class DiffusersVideo:
                 )
         else:
             self.pipeline_class = type(pipeline).__name__
-            transformer = getattr(pipeline, "transformer", None)
+            denoiser = getattr(pipeline, "transformer", None)
             self.variant = detect_video_variant(
-                self.pipeline_class, dict(pipeline.config), dict(transformer.config) if transformer is not None else {},
+                self.pipeline_class, dict(pipeline.config), dict(denoiser.config) if denoiser is not None else {},
                 hint=self.model,
             )  # fmt: skip
         self.settings = VideoSettings.from_recipe(recipe, self.variant)
