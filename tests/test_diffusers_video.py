@@ -38,6 +38,7 @@ def render(backend: DiffusersVideo, request: ShotRequest) -> dict[str, Any]:
         ("cogvideox", "cogvideox-2b"),
         ("wan", "wan2.1-1.3b-t2v"),
         ("wan-ti2v", "wan2.2-ti2v-5b"),
+        ("wan-a14b", "wan2.2-a14b-t2v"),
         ("hunyuanvideo", "hunyuanvideo"),
         ("ltx", "ltx-video"),
     ],

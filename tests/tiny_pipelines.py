@@ -199,7 +199,7 @@ def _wan_transformer(
 
 def wan(*, variant: str = "t2v") -> Any:
     """Wan 2.1 text-to-video (`t2v`), image-to-video with a CLIP image encoder (`i2v`), first-and-last-frame
-    (`flf2v`: the image embedder has positions for two images), or 2.2 TI2V-5B (`ti2v`)."""
+    (`flf2v`: the image embedder has positions for two images), 2.2 TI2V-5B (`ti2v`) or 2.2 A14B (`a14b`)."""
     from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanPipeline
 
     tokenizer = t5_tokenizer()
@@ -239,6 +239,16 @@ def wan(*, variant: str = "t2v") -> Any:
             transformer=_wan_transformer(
                 in_channels=36, out_channels=16, image_dim=4, pos_embed_seq_len=34 if variant == "flf2v" else None
             ),
+        )
+    if variant == "a14b":  # Wan 2.2 A14B: a high-noise and a low-noise expert, switched at the boundary
+        return WanPipeline(
+            tokenizer=tokenizer,
+            text_encoder=text_encoder,
+            vae=_wan_vae(),
+            scheduler=scheduler,
+            transformer=_wan_transformer(in_channels=16, out_channels=16),
+            transformer_2=_wan_transformer(in_channels=16, out_channels=16),
+            boundary_ratio=0.875,
         )
     return WanPipeline(
         tokenizer=tokenizer,
@@ -449,6 +459,7 @@ BUILDERS = {
     "wan-i2v": lambda: wan(variant="i2v"),
     "wan-flf2v": lambda: wan(variant="flf2v"),
     "wan-ti2v": lambda: wan(variant="ti2v"),
+    "wan-a14b": lambda: wan(variant="a14b"),
     "hunyuanvideo": hunyuanvideo,
     "ltx": ltx,
     "sdxl": sdxl,
