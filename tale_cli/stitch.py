@@ -269,9 +269,6 @@ def _srt_destination(output: Path, options: StitchOptions) -> Path | None:
 
 def _check_output(output: Path, srt_path: Path | None, clips: Sequence[Path]) -> str:
     """The container to write; refuses, before any work, an output that cannot or must not be written."""
-    container = OUTPUT_FORMATS.get(output.suffix.lower())
-    if container is None:
-        raise OutputError(f"{output}: the film must be an .mp4, .m4v or .mov file")
     for path in (output, srt_path):
         if path is None:
             continue
@@ -284,6 +281,9 @@ def _check_output(output: Path, srt_path: Path | None, clips: Sequence[Path]) ->
                 if not os.access(parent, os.W_OK | os.X_OK):
                     raise OutputError(f"cannot write to the folder {parent}")
                 break
+    container = OUTPUT_FORMATS.get(output.suffix.lower())
+    if container is None:
+        raise OutputError(f"{output}: the film must be an .mp4, .m4v or .mov file")
     resolved = output.resolve()
     if any(clip.resolve() == resolved for clip in clips):
         raise OutputError(f"{output} is one of the clips; write the film somewhere else")
