@@ -1,0 +1,38 @@
+"""Where shots run: behind one small interface, in threads here, in one process per GPU, or on Ray."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend
+    from tale_cli.config import Recipe
+
+
+class ShotExecutor(Protocol):
+    """Runs `render_shot` requests; the pipeline does ordering, checking and bookkeeping."""
+
+    workers: int
+
+    def submit(self, request: ShotRequest) -> Future[RenderResult]: ...
+
+    def close(self) -> None: ...
+
+
+class ThreadExecutor:
+    """The default: one backend instance in this process, shots on a bounded thread pool."""
+
+    def __init__(self, recipe: Recipe, *, jobs: int | None = None, backend: VideoBackend | None = None) -> None:
+        from tale_cli.backends import video_backend
+
+        self.backend = backend if backend is not None else video_backend(recipe)
+        self.workers = max(1, jobs or recipe.video.jobs or self.backend.capabilities().default_jobs)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="tale-shot")
+
+    def submit(self, request: ShotRequest) -> Future[RenderResult]:
+        return self._pool.submit(self.backend.render_shot, request)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.backend.close()
