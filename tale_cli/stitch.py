@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -393,10 +394,14 @@ def _encode_args(
     total_samples = sum(samples) - (len(infos) - 1) * fade_samples
 
     if options.burn_subtitles:
+        font_name, fonts_dir = _caption_font(cues, work)
         captions = work / "captions.ass"
-        captions.write_text(_ass_text(cues, width, height), encoding="utf-8")
+        captions.write_text(_ass_text(cues, width, height, font_name), encoding="utf-8")
         # Two levels of escaping: the option value inside the filter, then the filter graph.
-        chains.append(f"[{video}]subtitles=filename={filter_escape(filter_escape(str(captions)))}[burned]")
+        burn = f"subtitles=filename={filter_escape(filter_escape(str(captions)))}"
+        if fonts_dir is not None:
+            burn += f":fontsdir={filter_escape(filter_escape(str(fonts_dir)))}"
+        chains.append(f"[{video}]{burn}[burned]")
         video = "burned"
     next_input = len(infos)
     if options.audio is not None:
@@ -482,7 +487,35 @@ def _ass_escape(text: str) -> str:
     return "".join(out)
 
 
-def _ass_text(cues: Sequence[Cue], width: int, height: int) -> str:
+def _caption_font(cues: Sequence[Cue], work: Path) -> tuple[str, Path | None]:
+    """The family name and a folder holding the one font file that can draw every cue (Hangul included).
+
+    Giving libass that font directly makes TALE_FONT and fonts outside fontconfig work too.
+    """
+    from tale_cli.fonts import font_for
+
+    font = font_for(" ".join(cue.text for cue in cues))
+    if font is None:
+        return "Sans", None
+    try:
+        from PIL import ImageFont
+
+        family = ImageFont.truetype(font, 12).getname()[0]
+    except (OSError, ValueError):
+        return "Sans", None
+    if not family:
+        return "Sans", None
+    folder = work / "fonts"
+    folder.mkdir()
+    link = folder / ("caption" + Path(font).suffix.lower())
+    try:
+        link.symlink_to(font)
+    except OSError:
+        shutil.copyfile(font, link)
+    return family, folder
+
+
+def _ass_text(cues: Sequence[Cue], width: int, height: int, font_name: str = "Sans") -> str:
     """Burned captions as an ASS script laid out for the film's size (libass wraps long lines)."""
     size = max(12, round(height * 0.05))
     outline = max(1, round(height / 360))
@@ -499,7 +532,7 @@ def _ass_text(cues: Sequence[Cue], width: int, height: int) -> str:
         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
         "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
         "MarginL, MarginR, MarginV, Encoding\n"
-        f"Style: Narration,Sans,{size},&H00FFFFFF,&H000000FF,&H00000000,&H80000000,0,0,0,0,100,100,0,0,1,"
+        f"Style: Narration,{font_name.replace(',', ' ')},{size},&H00FFFFFF,&H000000FF,&H00000000,&H80000000,0,0,0,0,100,100,0,0,1,"
         f"{outline},0,2,{margin_h},{margin_h},{margin_v},1\n\n"
         "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
         f"{events}"
