@@ -213,6 +213,7 @@ def prepare_plan(source: Path, options: RenderOptions) -> tuple[Plan, RunFolder,
     slug = slugify(story.title, fallback=slugify(source.stem))
     out_root = options.out_root if options.out_root is not None else default_out_root()
     folder = RunFolder(options.run_dir or out_root / slug, private=options.private or recipe.private)
+    folder.check_writable()
     previous = Manifest.load(folder).data.get("plan_origin") if folder.manifest.is_file() else None
     if previous == origin and folder.plan.is_file():
         return load_plan(folder.plan), folder, f"reused {folder.plan} (story unchanged)", origin
@@ -546,10 +547,10 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
                 thumb = image.convert("RGB").resize((thumb_w, thumb_h))
             x, y = (number % columns) * thumb_w, (number // columns) * (thumb_h + caption_h)
             sheet.paste(thumb, (x, y))
-            label = _font(shot.prompt, 18)
+            label = _font(shot.prompt, 14)
             draw.text((x + 8, y + thumb_h + 6), f"{shot.index}", font=_font("0", 22), fill=(255, 210, 120))
-            for line_no, line in enumerate(_wrap(shot.prompt, 42)[:3]):
-                draw.text((x + 36, y + thumb_h + 8 + line_no * 26), line, font=label, fill=(230, 230, 230))
+            for line_no, line in enumerate(_wrap(shot.prompt, 46)[:4]):
+                draw.text((x + 36, y + thumb_h + 8 + line_no * 21), line, font=label, fill=(230, 230, 230))
     part = output.with_name(output.name + ".part")
     sheet.save(part, format="PNG")
     os.replace(part, output)
@@ -600,7 +601,6 @@ def render(source: Path, options: RenderOptions, emit: EventSink = _ignore) -> R
     started = time.monotonic()
     recipe = options.recipe
     plan, folder, how, origin = prepare_plan(source, options)
-    emit(Event("message", detail=f"plan: {how}"))
     folder.check_writable()
     executor = options.executor
     backend = executor.backend if isinstance(executor, ThreadExecutor) else None
@@ -620,6 +620,7 @@ def render(source: Path, options: RenderOptions, emit: EventSink = _ignore) -> R
         report.seconds = time.monotonic() - started
         return report
 
+    emit(Event("message", detail=f"plan: {how}"))
     if options.before_spend is not None:
         options.before_spend(plan, recipe, folder)
     folder.create()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,8 +98,11 @@ class RunFolder:
                     _refuse_symlink(path)
                 if not path.is_dir():
                     raise OutputError(f"{path} exists and is not a folder", hint="choose another --out")
-                if not os.access(path, os.W_OK | os.X_OK):
-                    raise OutputError(f"cannot write to {path}", hint="choose another --out or fix its permissions")
+                try:
+                    with tempfile.TemporaryFile(dir=path):
+                        pass
+                except OSError:
+                    raise OutputError(f"cannot write to {path}", hint="choose another --out or fix its permissions") from None
                 return
         raise OutputError(f"cannot create {self.root}")
 

@@ -64,7 +64,7 @@ def _background(width: int, height: int, text: str, seed: int, first_frame: Path
     rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
     top, bottom = np.array(dark, np.float32), np.array(mid, np.float32)
     gradient = (top * (1 - rows) + bottom * rows)[:, None, :].repeat(width, axis=1)
-    image = Image.fromarray(gradient.astype(np.uint8), "RGB")
+    image = Image.fromarray(gradient.astype(np.uint8))
     draw = ImageDraw.Draw(image, "RGBA")
     digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
     horizon = int(height * (0.55 + digest[1] / 255 * 0.2))

@@ -27,7 +27,7 @@ def debug_enabled() -> bool:
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def abort(error: TaleError) -> NoReturn:
