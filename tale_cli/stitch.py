@@ -202,17 +202,19 @@ def resolve_inputs(paths: Sequence[Path], *, output: Path | None = None) -> Stit
     if not paths:
         raise InputError("nothing to stitch", hint="give a run folder made by `tale render`, or video clips")
     if len(paths) == 1 and paths[0].is_dir():
+        from tale_cli.plan import load_plan
+        from tale_cli.runfolder import RunFolder
+
         run_dir = paths[0]
-        plan_file = run_dir / "plan.json"
+        folder = RunFolder(run_dir)
+        plan_file = folder.plan
         if not plan_file.is_file():
             raise InputError(
                 f"{run_dir} is a folder without plan.json",
                 hint="give a run folder made by `tale render`, or the clip files themselves",
             )
-        from tale_cli.plan import load_plan
-
         plan = load_plan(plan_file)
-        clips = [run_dir / "shots" / f"shot-{shot.index:02d}.mp4" for shot in plan.shots]
+        clips = [folder.shot_file(shot.index) for shot in plan.shots]
         missing = [clip for clip in clips if not clip.is_file()]
         if missing:
             raise InputError(
@@ -225,7 +227,7 @@ def resolve_inputs(paths: Sequence[Path], *, output: Path | None = None) -> Stit
             width=plan.width,
             height=plan.height,
             fps=plan.fps,
-            output=output if output is not None else run_dir / "film.mp4",
+            output=output if output is not None else folder.film,
             run_dir=run_dir,
         )
     for path in paths:
@@ -532,8 +534,8 @@ def _ass_text(cues: Sequence[Cue], width: int, height: int, font_name: str = "Sa
         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
         "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
         "MarginL, MarginR, MarginV, Encoding\n"
-        f"Style: Narration,{font_name.replace(',', ' ')},{size},&H00FFFFFF,&H000000FF,&H00000000,&H80000000,0,0,0,0,100,100,0,0,1,"
-        f"{outline},0,2,{margin_h},{margin_h},{margin_v},1\n\n"
+        f"Style: Narration,{font_name.replace(',', ' ')},{size},&H00FFFFFF,&H000000FF,&H00000000,&H80000000,"
+        f"0,0,0,0,100,100,0,0,1,{outline},0,2,{margin_h},{margin_h},{margin_v},1\n\n"
         "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
         f"{events}"
     )
