@@ -69,7 +69,7 @@ def main() -> None:
     print(f"{CLIPS} clips of {SECONDS:g} s {WIDTH}x{HEIGHT}@{FPS} -> {film_s:.2f} s film; medians of {runs} runs")
     print(f"ffmpeg concat demuxer, -c copy:               {median['base']:.3f} s")
     print(f"ffmpeg concat demuxer, -c copy +faststart:    {median['base_faststart']:.3f} s")
-    print(f"tale stitch() fast path (probe, +faststart):  {median['tale']:.3f} s")
+    print(f"tale stitch() fast path (checks, +faststart): {median['tale']:.3f} s")
     print(f"tale stitch() fast path + soft subtitles/SRT: {median['tale_captions']:.3f} s")
     print(f"ratio tale/ffmpeg = {median['tale'] / median['base']:.2f} (goal <= 1.5)")
     print(f"  with subtitles: {median['tale_captions'] / median['base']:.2f}; "

@@ -386,10 +386,14 @@ def _encode_args(
     samples: list[int] = []
     for index, (info, duration) in enumerate(zip(infos, durations, strict=True)):
         frames = round(duration * fps)
-        chains.append(
-            f"[{index}:v:0]setpts=PTS-STARTPTS,"
+        fit = (
             f"scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2,"
-            f"pad={width}:{height}:-1:-1:color=black,setsar=1,fps={fps},format=yuv420p,"
+            f"pad={width}:{height}:-1:-1:color=black,"
+            if (info.width, info.height) != (width, height)
+            else ""  # already the film's size: scaling would only cost time
+        )
+        chains.append(
+            f"[{index}:v:0]setpts=PTS-STARTPTS,{fit}setsar=1,fps={fps},format=yuv420p,"
             f"tpad=stop=-1:stop_mode=clone,trim=end_frame={frames}[v{index}]"
         )
         count = round(duration * rate)
