@@ -19,11 +19,26 @@ def baseline(output: Path) -> float:
     defaults = load_defaults()
     encode = EncodeSettings(preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate)
     command = [
-        ffmpeg_exe(), "-v", "error", "-y",
-        "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=24:duration=64",
-        "-f", "lavfi", "-i", f"anullsrc=channel_layout=stereo:sample_rate={encode.audio_rate}",
-        "-t", "64", *encode.video_args(24), *encode.audio_args(), "-movflags", "+faststart", str(output),
-    ]  # fmt: skip
+        ffmpeg_exe(),
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=1280x720:rate=24:duration=64",
+        "-f",
+        "lavfi",
+        "-i",
+        f"anullsrc=channel_layout=stereo:sample_rate={encode.audio_rate}",
+        "-t",
+        "64",
+        *encode.video_args(24),
+        *encode.audio_args(),
+        "-movflags",
+        "+faststart",
+        str(output),
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True)
     return time.perf_counter() - start

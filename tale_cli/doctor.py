@@ -42,8 +42,11 @@ def _gpu() -> Check:
         try:
             out = subprocess.run(
                 ["nvidia-smi", "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=15, check=False,
-            ).stdout.strip()  # fmt: skip
+                capture_output=True,
+                text=True,
+                timeout=15,
+                check=False,
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             out = ""
         if out:
@@ -62,7 +65,7 @@ def diagnose() -> list[Check]:
         exe = ffmpeg_exe()
         version = subprocess.run([exe, "-version"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
         checks.append(Check("ffmpeg", True, f"{version} ({exe})", required=True))
-    except Exception as error:  # noqa: BLE001 - any failure to run ffmpeg is what this check reports
+    except Exception as error:
         checks.append(Check("ffmpeg", False, str(error), required=True))
     latin = latin_font()
     checks.append(Check("font", latin is not None, latin or "no TrueType font found; Pillow's default is used"))
@@ -73,4 +76,9 @@ def diagnose() -> list[Check]:
         missing = [m for m in modules if not _installed(m)]
         detail = "installed" if not missing else f"pip install 'tale-cli[{extra}]' (missing {', '.join(missing)})"
         checks.append(Check(f"extra: {extra}", not missing, detail))
+    from tale_cli.keys import key_sources, keyring_status
+
+    keyring = keyring_status()
+    checks.append(Check("keyring", keyring.usable, keyring.backend if keyring.usable else keyring.reason))
+    checks.extend(Check(f"key: {s.provider}", s.source != "none", s.describe()) for s in key_sources())
     return checks

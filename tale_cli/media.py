@@ -23,10 +23,21 @@ class EncodeSettings:
 
     def video_args(self, fps: int) -> list[str]:
         return [
-            "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
-            "-pix_fmt", "yuv420p", "-profile:v", "high", "-g", str(fps * 2),
-            "-r", str(fps),
-        ]  # fmt: skip
+            "-c:v",
+            "libx264",
+            "-preset",
+            self.preset,
+            "-crf",
+            str(self.crf),
+            "-pix_fmt",
+            "yuv420p",
+            "-profile:v",
+            "high",
+            "-g",
+            str(fps * 2),
+            "-r",
+            str(fps),
+        ]
 
     def audio_args(self) -> list[str]:
         return ["-c:a", "aac", "-b:a", self.audio_bitrate, "-ar", str(self.audio_rate), "-ac", "2"]
@@ -85,9 +96,19 @@ class ClipInfo:
 
     def stream_signature(self) -> tuple[object, ...]:
         """What must match for clips to join by stream copy."""
-        return (self.width, self.height, round(self.fps, 3), self.video_codec, self.video_profile,
-                self.pixel_format, self.has_audio, self.audio_codec, self.audio_profile, self.audio_rate,
-                self.audio_channels)  # fmt: skip
+        return (
+            self.width,
+            self.height,
+            round(self.fps, 3),
+            self.video_codec,
+            self.video_profile,
+            self.pixel_format,
+            self.has_audio,
+            self.audio_codec,
+            self.audio_profile,
+            self.audio_rate,
+            self.audio_channels,
+        )
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
@@ -188,7 +209,23 @@ def check_clip(path: Path, *, expected_s: float | None, fps: float | None = None
         video_s = frames / rate
         tail = max(0.0, video_s - 2.0 / rate)
         for seek in (0.0, tail):
-            run_ffmpeg(["-v", "error", "-ss", f"{seek:.3f}", "-i", input_arg(path), "-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"])
+            run_ffmpeg(
+                [
+                    "-v",
+                    "error",
+                    "-ss",
+                    f"{seek:.3f}",
+                    "-i",
+                    input_arg(path),
+                    "-map",
+                    "0:v:0",
+                    "-frames:v",
+                    "1",
+                    "-f",
+                    "null",
+                    "-",
+                ]
+            )
     except FFmpegError as error:
         raise ClipCheckError(f"{path.name} does not decode: {error.message}") from None
     if expected_s is not None and abs(video_s - expected_s) > 1.0 / rate + 1e-6:

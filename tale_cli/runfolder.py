@@ -21,8 +21,19 @@ def now_iso() -> str:
 
 def _refuse_symlink(path: Path) -> None:
     if path.is_symlink():
-        raise OutputError(f"{path} is a symbolic link; Tale does not write through links in a run folder",
-                          hint="remove the link and run again")  # fmt: skip
+        raise OutputError(
+            f"{path} is a symbolic link; Tale does not write through links in a run folder",
+            hint="remove the link and run again",
+        )
+
+
+def find_symlink(root: Path) -> Path | None:
+    """The first symbolic link anywhere under `root` (a run folder has none unless someone planted it)."""
+    for current, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            if (Path(current) / name).is_symlink():
+                return Path(current) / name
+    return None
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
@@ -102,7 +113,9 @@ class RunFolder:
                     with tempfile.TemporaryFile(dir=path):
                         pass
                 except OSError:
-                    raise OutputError(f"cannot write to {path}", hint="choose another --out or fix its permissions") from None
+                    raise OutputError(
+                        f"cannot write to {path}", hint="choose another --out or fix its permissions"
+                    ) from None
                 return
         raise OutputError(f"cannot create {self.root}")
 
@@ -111,6 +124,9 @@ class RunFolder:
         dir_mode = 0o700 if self.private else 0o755
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=dir_mode)
+            planted = find_symlink(self.root)
+            if planted is not None:
+                _refuse_symlink(planted)
             for sub in (self.refs, self.shots, self.cache):
                 _refuse_symlink(sub)
                 sub.mkdir(exist_ok=True, mode=dir_mode)

@@ -13,7 +13,19 @@ from tale_cli.errors import ExitCode
 from tale_cli.media import probe
 
 runner = CliRunner()
-HEAVY = ("torch", "diffusers", "transformers", "google", "openai", "runwayml", "ray", "pydantic", "numpy", "PIL", "yaml")
+HEAVY = (
+    "torch",
+    "diffusers",
+    "transformers",
+    "google",
+    "openai",
+    "runwayml",
+    "ray",
+    "pydantic",
+    "numpy",
+    "PIL",
+    "yaml",
+)
 
 
 def test_help_imports_nothing_heavy() -> None:
@@ -79,7 +91,9 @@ def bad(tmp_path: Path, name: str) -> tuple[list[str], ExitCode]:
         return ["render", str(path), *recipe_args], ExitCode.RECIPE
     elif name == "plan-types":
         path = tmp_path / "plan.json"
-        path.write_text(json.dumps({"title": "t", "slug": "t", "shots": [{"index": 1, "duration_s": "x", "prompt": "p"}]}))
+        path.write_text(
+            json.dumps({"title": "t", "slug": "t", "shots": [{"index": 1, "duration_s": "x", "prompt": "p"}]})
+        )
         return ["render", str(path)], ExitCode.PLAN
     elif name == "out-is-file":
         path.write_text("A story.")
@@ -93,8 +107,18 @@ def bad(tmp_path: Path, name: str) -> tuple[list[str], ExitCode]:
 
 @pytest.mark.parametrize(
     "name",
-    ["missing", "directory", "empty", "binary", "latin1", "huge", "unknown-recipe", "plan-types", "out-is-file",
-     "out-unwritable"],
+    [
+        "missing",
+        "directory",
+        "empty",
+        "binary",
+        "latin1",
+        "huge",
+        "unknown-recipe",
+        "plan-types",
+        "out-is-file",
+        "out-unwritable",
+    ],
 )
 def test_bad_input_gets_one_line_and_its_exit_code(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -67,7 +67,13 @@ def test_too_many_shots_and_bad_json(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("title", "slug"),
-    [("The Cat's Tale!", "the-cat-s-tale"), ("../../etc", "etc"), ("달빛 우체부", "달빛-우체부"), ("---", "story"), ("a/b\\c", "a-b-c")],
+    [
+        ("The Cat's Tale!", "the-cat-s-tale"),
+        ("../../etc", "etc"),
+        ("달빛 우체부", "달빛-우체부"),
+        ("---", "story"),
+        ("a/b\\c", "a-b-c"),
+    ],
 )
 def test_slugify_is_safe(title: str, slug: str) -> None:
     assert slugify(title) == slug

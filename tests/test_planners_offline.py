@@ -62,14 +62,16 @@ def test_single_word_story(tmp_path: Path) -> None:
 
 def test_recurring_names_become_characters(tmp_path: Path) -> None:
     path = tmp_path / "s.md"
-    path.write_text("Once there was a girl. Later, Lena met Tom. Then Lena laughed and Tom ran. The end.", encoding="utf-8")
+    path.write_text(
+        "Once there was a girl. Later, Lena met Tom. Then Lena laughed and Tom ran. The end.", encoding="utf-8"
+    )
     plan = plan_story(read_story(path), Recipe(shots=2))
     assert {c.name for c in plan.characters} == {"Lena", "Tom"}
 
 
 @pytest.mark.parametrize(
     ("text", "count"),
-    [("하늘은 달렸다. 토리가 따라왔다. 끝이었다.", 3), ("He said \"Go!\" She went. Done?", 3), ("No ending", 1)],
+    [("하늘은 달렸다. 토리가 따라왔다. 끝이었다.", 3), ('He said "Go!" She went. Done?', 3), ("No ending", 1)],
 )
 def test_sentence_split(text: str, count: int) -> None:
     assert len(split_sentences(text)) == count

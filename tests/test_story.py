@@ -19,7 +19,10 @@ def write(tmp_path: Path, text: str | bytes, name: str = "s.md") -> Path:
 
 def test_front_matter_and_heading(tmp_path: Path) -> None:
     story = read_story(
-        write(tmp_path, "---\nstyle: ink\nshots: 4\nseconds_per_shot: 5\ncharacters:\n  Bo: a dog\n---\n# Title Here\n\nBo ran.\n")
+        write(
+            tmp_path,
+            "---\nstyle: ink\nshots: 4\nseconds_per_shot: 5\ncharacters:\n  Bo: a dog\n---\n# Title Here\n\nBo ran.\n",
+        )
     )
     assert story.title == "Title Here"
     assert story.meta.shots == 4 and story.meta.seconds == 5

@@ -95,8 +95,12 @@ def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
     big = _font(plan.title, int(44 * scale))
     draw.text((margin, margin), f"SHOT {shot.index}/{len(plan.shots)}", font=big, fill=(255, 255, 255, 235))
     small = _font(request.prompt + " ".join(names), int(22 * scale))
-    draw.text((margin, margin + int(58 * scale)), f"{shot.camera}  ·  {request.duration_s:g} s", font=small,
-              fill=(255, 255, 255, 190))  # fmt: skip
+    draw.text(
+        (margin, margin + int(58 * scale)),
+        f"{shot.camera}  ·  {request.duration_s:g} s",
+        font=small,
+        fill=(255, 255, 255, 190),
+    )
     y = margin + int(100 * scale)
     for line in _wrap(request.prompt, int(70 / max(scale, 0.2) * scale * 1.4))[:6]:
         draw.text((margin, y), line, font=small, fill=(255, 255, 255, 170))
@@ -110,8 +114,12 @@ def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
         box_top = height - margin - int(42 * scale) * len(lines) - int(20 * scale)
         draw.rectangle([0, box_top, width, height], fill=(0, 0, 0, 120))
         for number, line in enumerate(lines):
-            draw.text((margin, box_top + int(12 * scale) + number * int(42 * scale)), line, font=body,
-                      fill=(255, 255, 255, 245))  # fmt: skip
+            draw.text(
+                (margin, box_top + int(12 * scale) + number * int(42 * scale)),
+                line,
+                font=body,
+                fill=(255, 255, 255, 245),
+            )
     return layer
 
 
@@ -156,10 +164,18 @@ class PreviewVideo:
         with tempfile.TemporaryDirectory(prefix="tale-preview-") as tmp:
             backdrop = Path(tmp) / "backdrop.png"
             overlay = Path(tmp) / "overlay.png"
-            _background(big_w, big_h, request.prompt, request.seed, request.first_frame).save(backdrop, compress_level=1)
+            _background(big_w, big_h, request.prompt, request.seed, request.first_frame).save(
+                backdrop, compress_level=1
+            )
             _overlay(request, names).save(overlay, compress_level=1)
             move = _camera_expression(request.shot.camera, request.duration_s)
-            graph = f"[0:v]crop={width}:{height}:{move},format=yuv420p[bg];[bg][1:v]overlay=0:0:format=yuv420"
+            # Each still is decoded and converted once, then repeated by the loop filter: far cheaper than
+            # re-reading the PNGs for every frame.
+            hold = f"loop=loop={frames - 1}:size=1:start=0,setpts=N/{fps}/TB"
+            graph = (
+                f"[0:v]format=yuv420p,{hold},crop={width}:{height}:{move}[bg];"
+                f"[1:v]format=yuva420p,{hold}[text];[bg][text]overlay=0:0:format=yuv420"
+            )
             font = font_for("0123456789")
             if font is not None:
                 graph += (
@@ -170,15 +186,33 @@ class PreviewVideo:
             graph += "[v]"
             run_ffmpeg(
                 [
-                    "-loop", "1", "-framerate", str(fps), "-i", input_arg(backdrop),
-                    "-loop", "1", "-framerate", str(fps), "-i", input_arg(overlay),
-                    "-f", "lavfi", "-i", f"anullsrc=channel_layout=stereo:sample_rate={self.encode.audio_rate}",
-                    "-filter_complex", graph, "-map", "[v]", "-map", "2:a",
-                    "-frames:v", str(frames), "-t", f"{frames / fps:.6f}",
-                    *self.encode.video_args(fps), *self.encode.audio_args(),
-                    "-movflags", "+faststart", "-f", "mp4", input_arg(request.output),
+                    "-i",
+                    input_arg(backdrop),
+                    "-i",
+                    input_arg(overlay),
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    f"anullsrc=channel_layout=stereo:sample_rate={self.encode.audio_rate}",
+                    "-filter_complex",
+                    graph,
+                    "-map",
+                    "[v]",
+                    "-map",
+                    "2:a",
+                    "-frames:v",
+                    str(frames),
+                    "-t",
+                    f"{frames / fps:.6f}",
+                    *self.encode.video_args(fps),
+                    *self.encode.audio_args(),
+                    "-movflags",
+                    "+faststart",
+                    "-f",
+                    "mp4",
+                    input_arg(request.output),
                 ]
-            )  # fmt: skip
+            )
         return RenderResult(model=MODEL, has_audio=True, cost_usd=0.0)
 
     def close(self) -> None:
@@ -231,7 +265,9 @@ class PreviewImage:
         card = _background(size, size, character.name + character.description, request.seed, None)
         draw = ImageDraw.Draw(card, "RGBA")
         dark, _, light = palette(character.name)
-        draw.ellipse([size * 0.3, size * 0.12, size * 0.7, size * 0.52], fill=(*light, 230), outline=(*dark, 255), width=6)
+        draw.ellipse(
+            [size * 0.3, size * 0.12, size * 0.7, size * 0.52], fill=(*light, 230), outline=(*dark, 255), width=6
+        )
         draw.rounded_rectangle([size * 0.2, size * 0.48, size * 0.8, size * 0.9], radius=40, fill=(*light, 200))
         draw.rectangle([0, size * 0.62, size, size], fill=(0, 0, 0, 150))
         title = _font(character.name, 56)

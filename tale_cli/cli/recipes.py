@@ -18,9 +18,20 @@ def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print J
 
         recipes = [load_recipe(name) for name in recipe_names()]
         if json_output:
-            print_json([{"name": r.name, "description": r.description, "planner": r.planner.backend,
-                         "image": r.image.backend, "video": r.video.backend, "model": r.video.model,
-                         "private": r.private} for r in recipes])  # fmt: skip
+            print_json(
+                [
+                    {
+                        "name": r.name,
+                        "description": r.description,
+                        "planner": r.planner.backend,
+                        "image": r.image.backend,
+                        "video": r.video.backend,
+                        "model": r.video.model,
+                        "private": r.private,
+                    }
+                    for r in recipes
+                ]
+            )
             return
         from rich.table import Table
 
@@ -28,8 +39,9 @@ def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print J
         for column in ("name", "video", "model", "private", "description"):
             table.add_column(column)
         for r in recipes:
-            table.add_row(r.name, r.video.backend, r.video.model or "-", "yes" if r.private else "",
-                          escape(r.description))  # fmt: skip
+            table.add_row(
+                r.name, r.video.backend, r.video.model or "-", "yes" if r.private else "", escape(r.description)
+            )
         console().print(table)
 
     run(action)
