@@ -269,4 +269,3 @@ def probe_audio(path: Path) -> float:
         raise InputError(f"{path} has no audio ffmpeg can read")
     hours, minutes, seconds = duration.groups()
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
