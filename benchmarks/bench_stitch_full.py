@@ -94,10 +94,27 @@ def run_moviepy(clips: list[Path], output: Path) -> float:
     return time.perf_counter() - start
 
 
+def run_ffmpeg_alone(clips: list[Path], output: Path) -> float:
+    """The floor: ffmpeg's concat demuxer straight into the same encoders, no normalising, no captions."""
+    from tale_cli.media import ffmpeg_exe
+
+    encode = encode_settings()
+    listing = output.with_suffix(".txt")
+    listing.write_text("".join(f"file '{clip}'\n" for clip in clips), encoding="utf-8")
+    command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+               *encode.video_args(FPS), *encode.audio_args(), "-movflags", "+faststart", str(output)]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - start
+
+
+SIDES = {"tale": run_tale, "moviepy": run_moviepy, "ffmpeg": run_ffmpeg_alone}
+
+
 def child(side: str, folder: Path, output: Path) -> None:
     clips = sorted(folder.glob("shot-*.mp4"))
     before = cpu_seconds()
-    seconds = run_tale(clips, output) if side == "tale" else run_moviepy(clips, output)
+    seconds = SIDES[side](clips, output)
     print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds() - before}))
 
 
@@ -156,39 +173,42 @@ def main() -> None:
 
     encode = encode_settings()
     load_before = f"{os.getloadavg()[0]:.1f}"
-    times: dict[str, list[float]] = {"tale": [], "moviepy": []}
-    cpu: dict[str, list[float]] = {"tale": [], "moviepy": []}
-    peaks: dict[str, list[int]] = {"tale": [], "moviepy": []}
+    times: dict[str, list[float]] = {side: [] for side in SIDES}
+    cpu: dict[str, list[float]] = {side: [] for side in SIDES}
+    peaks: dict[str, list[int]] = {side: [] for side in SIDES}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for index in range(1, CLIPS + 1):
             make_clip(folder / f"shot-{index:02d}.mp4", seconds=SECONDS, width=WIDTH, height=HEIGHT, fps=FPS,
                       color="testsrc")  # fmt: skip
         for run in range(runs):
-            for side in ("tale", "moviepy") if run % 2 == 0 else ("moviepy", "tale"):
+            for side in list(SIDES) if run % 2 == 0 else reversed(SIDES):
                 seconds, cpu_s, peak = measure(side, folder, folder / f"{side}.mp4")
                 times[side].append(seconds)
                 cpu[side].append(cpu_s)
                 peaks[side].append(peak)
                 print(f"  run {run + 1} {side:8s} {seconds:6.2f} s wall {cpu_s:6.2f} s CPU  "
                       f"peak {peak / 2**20:7.1f} MiB", flush=True)  # fmt: skip
-        films = {side: probe(folder / f"{side}.mp4") for side in times}
-    tale, moviepy = statistics.median(times["tale"]), statistics.median(times["moviepy"])
-    tale_cpu, moviepy_cpu = statistics.median(cpu["tale"]), statistics.median(cpu["moviepy"])
-    tale_peak, moviepy_peak = max(peaks["tale"]), max(peaks["moviepy"])
+        films = {side: probe(folder / f"{side}.mp4") for side in ("tale", "moviepy")}
+    wall = {side: statistics.median(values) for side, values in times.items()}
+    cpu_s = {side: statistics.median(values) for side, values in cpu.items()}
+    peak = {side: max(values) for side, values in peaks.items()}
     print(f"{CLIPS} clips of {SECONDS:g} s {WIDTH}x{HEIGHT}@{FPS}, x264 preset {encode.preset} CRF {encode.crf}; "
           f"medians of {runs} runs, {os.cpu_count()} CPUs")  # fmt: skip
     for side, film in films.items():
         print(f"  {side} film: {film.duration_s:.2f} s {film.width}x{film.height} {film.fps:g} fps "
               f"{film.video_codec} {film.video_profile} {film.pixel_format} + {film.audio_codec}")  # fmt: skip
     print(f"load average before: {load_before}, after: {os.getloadavg()[0]:.1f}")
-    for name, wall, cpu_s, peak in (
-        ("tale stitch (normalise + burned subtitles + re-encode)", tale, tale_cpu, tale_peak),
-        ("moviepy concatenate_videoclips + write_videofile", moviepy, moviepy_cpu, moviepy_peak),
+    for side, name in (
+        ("tale", "tale stitch (normalise + burned subtitles + re-encode)"),
+        ("moviepy", "moviepy concatenate_videoclips + write_videofile"),
+        ("ffmpeg", "(floor) ffmpeg alone: concat demuxer -> same encoders"),
     ):
-        print(f"{name:56s} {wall:7.2f} s wall {cpu_s:7.2f} s CPU  peak {peak / 2**20:6.0f} MiB")
-    print(f"ratio tale/moviepy = {tale / moviepy:.2f} (goal <= 0.65); in CPU seconds: {tale_cpu / moviepy_cpu:.2f}")
-    print(f"peak memory tale/moviepy = {tale_peak / moviepy_peak:.2f} (goal <= 1.0)")
+        print(f"{name:56s} {wall[side]:7.2f} s wall {cpu_s[side]:7.2f} s CPU  peak {peak[side] / 2**20:6.0f} MiB")
+    print(f"ratio tale/moviepy = {wall['tale'] / wall['moviepy']:.2f} (goal <= 0.65); "
+          f"in CPU seconds: {cpu_s['tale'] / cpu_s['moviepy']:.2f}; floor ffmpeg/moviepy in CPU seconds: "
+          f"{cpu_s['ffmpeg'] / cpu_s['moviepy']:.2f}")  # fmt: skip
+    print(f"peak memory tale/moviepy = {peak['tale'] / peak['moviepy']:.2f} (goal <= 1.0)")
 
 
 if __name__ == "__main__":
