@@ -5,7 +5,8 @@ of each side (goal: Tale's no higher than MoviePy's).
 Tale's side is forced off its stream-copy path by burning the narration into the picture
 (`burn_subtitles=True`): every clip is decoded, normalised (scale/pad/fps/format, silent-track check),
 captioned by libass and re-encoded by one ffmpeg process. MoviePy's side only concatenates and re-encodes
-(no captions), so it does less work than Tale's.
+(no captions), so it does less work than Tale's. A third side, ffmpeg alone (concat demuxer into the same
+encoders), is the floor that no re-encoding stitch at this preset and CRF can beat.
 
 Each side runs in its own child process; its time is the library call (imports excluded), as wall-clock and
 as CPU seconds of the child and every process it started (ffmpeg included); its memory is the peak total
