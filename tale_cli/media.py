@@ -182,14 +182,6 @@ def filter_escape(text: str) -> str:
     return text
 
 
-def clip_matches(path: Path, *, width: int, height: int, fps: int, duration_s: float) -> bool:
-    """Whether a clip already has exactly this size, frame rate and length (within one frame)."""
-    info = probe(path)
-    if (info.width, info.height) != (width, height) or abs(info.fps - fps) > 0.01:
-        return False
-    return abs(count_frames(path) - duration_s * fps) <= 1
-
-
 def conform_clip(
     source: Path,
     output: Path,

@@ -128,6 +128,8 @@ def _plan_answer(schema: dict[str, Any], prompt: str) -> dict[str, Any]:
     count = shots_schema.get("minItems", 8)
     duration = shots_schema["items"]["properties"]["duration_s"]
     allowed = duration.get("enum") or [duration.get("minimum", 8)]
+    preferred = re.search(r"prefer (\d+(?:\.\d+)?) s", prompt)
+    seconds = float(preferred.group(1)) if preferred and float(preferred.group(1)) in allowed else allowed[-1]
     names = re.findall(r"\b(Mira|Pip)\b", prompt) or ["Mira"]
     characters = [
         {"id": name.lower(), "name": name, "description": f"{name}, drawn the same in every shot"}
@@ -139,7 +141,7 @@ def _plan_answer(schema: dict[str, Any], prompt: str) -> dict[str, Any]:
         "characters": characters,
         "shots": [
             {
-                "duration_s": allowed[-1],
+                "duration_s": seconds,
                 "prompt": f"Shot {n}: a lighthouse on a rocky island at dusk, painterly",
                 "negative_prompt": "blurry, text",
                 "camera": "slow push in",
@@ -261,7 +263,14 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         fake = self.server.fake
         with fake.lock:
-            fake.requests.append({"method": method, "path": path, "json": body, "headers": dict(self.headers)})
+            fake.requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "json": body,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                }
+            )
         for pattern, verb, handler in _ROUTES:
             match = re.fullmatch(pattern, path)
             if match and verb == method:
@@ -551,16 +560,23 @@ _ROUTES: list[tuple[str, str, Any]] = [
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeProviders
+    workdir: Path
 
 
-def start(workdir: Path) -> tuple[FakeProviders, _Server]:
+def start(workdir: Path) -> _Server:
     """Start a fake server on a free 127.0.0.1 port in a background thread."""
     server = _Server(("127.0.0.1", 0), _Handler)
-    fake = FakeProviders(workdir=workdir)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    server.fake = fake
+    server.workdir = workdir
+    reset(server)
     threading.Thread(target=server.serve_forever, name="fake-providers", daemon=True).start()
-    return fake, server
+    return server
+
+
+def reset(server: _Server) -> FakeProviders:
+    """Fresh state and default knobs (the server and its clip cache stay)."""
+    fake = FakeProviders(workdir=server.workdir, url=f"http://127.0.0.1:{server.server_address[1]}")
+    server.fake = fake
+    return fake
 
 
 # Environment the SDKs read: base URLs pointed at the fake, fake keys, nothing inherited that could leak out.

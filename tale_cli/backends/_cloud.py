@@ -285,24 +285,18 @@ def conform_into(request: ShotRequest, raw: Path) -> bool:
     from tale_cli import media
 
     try:
-        media.probe(raw)
+        info = media.probe(raw)
     except TaleError:
         raise BackendError(f"the provider returned a file that is not a video ({raw.stat().st_size} bytes)") from None
-    if media.clip_matches(
-        raw, width=request.width, height=request.height, fps=request.fps, duration_s=request.duration_s
-    ):
+    same_format = (info.width, info.height) == (request.width, request.height) and abs(info.fps - request.fps) < 0.01
+    if same_format and abs(media.count_frames(raw) - request.duration_s * request.fps) <= 1:
         raw.replace(request.output)
-    else:
-        media.conform_clip(
-            raw,
-            request.output,
-            width=request.width,
-            height=request.height,
-            fps=request.fps,
-            duration_s=request.duration_s,
-        )
-        raw.unlink(missing_ok=True)
-    return media.probe(request.output).has_audio
+        return info.has_audio
+    media.conform_clip(
+        raw, request.output, width=request.width, height=request.height, fps=request.fps, duration_s=request.duration_s
+    )
+    raw.unlink(missing_ok=True)
+    return info.has_audio
 
 
 def raw_path(request: ShotRequest) -> Path:
