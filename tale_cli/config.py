@@ -117,7 +117,9 @@ def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
         first = error.errors()[0]
         if first.get("type") == "extra_forbidden":
             key = ".".join(str(part) for part in first.get("loc", ()))
-            raise RecipeError(f"{path}: unknown key '{key}'", hint="see `tale recipes show preview` for the valid keys") from None
+            raise RecipeError(
+                f"{path}: unknown key '{key}'", hint="see `tale recipes show preview` for the valid keys"
+            ) from None
         raise RecipeError(f"{path}: {describe_validation_error(error)}") from None
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import re
+import struct
 import subprocess
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from tale_cli.errors import InputError, MissingDependencyError, TaleError
 
@@ -23,10 +24,21 @@ class EncodeSettings:
 
     def video_args(self, fps: int) -> list[str]:
         return [
-            "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
-            "-pix_fmt", "yuv420p", "-profile:v", "high", "-g", str(fps * 2),
-            "-r", str(fps),
-        ]  # fmt: skip
+            "-c:v",
+            "libx264",
+            "-preset",
+            self.preset,
+            "-crf",
+            str(self.crf),
+            "-pix_fmt",
+            "yuv420p",
+            "-profile:v",
+            "high",
+            "-g",
+            str(fps * 2),
+            "-r",
+            str(fps),
+        ]
 
     def audio_args(self) -> list[str]:
         return ["-c:a", "aac", "-b:a", self.audio_bitrate, "-ar", str(self.audio_rate), "-ac", "2"]
@@ -80,17 +92,32 @@ class ClipInfo:
     audio_codec: str | None
     audio_rate: int | None
     audio_channels: str | None
+    video_profile: str | None = None
+    audio_profile: str | None = None
 
     def stream_signature(self) -> tuple[object, ...]:
         """What must match for clips to join by stream copy."""
-        return (self.width, self.height, round(self.fps, 3), self.video_codec, self.pixel_format,
-                self.has_audio, self.audio_codec, self.audio_rate, self.audio_channels)  # fmt: skip
+        return (
+            self.width,
+            self.height,
+            round(self.fps, 3),
+            self.video_codec,
+            self.video_profile,
+            self.pixel_format,
+            self.has_audio,
+            self.audio_codec,
+            self.audio_profile,
+            self.audio_rate,
+            self.audio_channels,
+        )
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO = re.compile(r"Stream #\d+:\d+[^:]*: Video: (\w+)[^,]*, (\w+)(?:\([^)]*\))?[^,]*, (\d+)x(\d+)")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) fps")
 _AUDIO = re.compile(r"Stream #\d+:\d+[^:]*: Audio: (\w+)[^,]*, (\d+) Hz, ([^,]+)")
+_PROFILE = re.compile(r": (?:Video|Audio): \w+ \(([^)/]+)\)")
+_INPUT = re.compile(r"^Input #(\d+), ", re.MULTILINE)
 
 
 def probe(path: Path) -> ClipInfo:
@@ -100,11 +127,36 @@ def probe(path: Path) -> ClipInfo:
     completed = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", input_arg(path)], capture_output=True, check=False
     )
+    info = _clip_info(path, completed.stderr.decode("utf-8", "replace"))
+    if info is None:
+        raise InputError(f"{path} is not a video file ffmpeg can read")
+    return info
+
+
+def probe_many(paths: Sequence[Path]) -> list[ClipInfo]:
+    """Probe several clips with one ffmpeg run; a clip that fails is probed alone, so the error names it."""
+    if len(paths) < 2:
+        return [probe(path) for path in paths]
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"clip not found: {path}")
+    args = [arg for path in paths for arg in ("-i", input_arg(path))]
+    completed = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True, check=False)
     text = completed.stderr.decode("utf-8", "replace")
+    starts = list(_INPUT.finditer(text))
+    ends = [match.start() for match in starts[1:]] + [len(text)]
+    sections = [text[match.start() : end] for match, end in zip(starts, ends, strict=True)]
+    infos = [_clip_info(path, section) for path, section in zip(paths, sections, strict=False)]
+    if len(infos) == len(paths) and all(info is not None for info in infos):
+        return [info for info in infos if info is not None]
+    return [probe(path) for path in paths]
+
+
+def _clip_info(path: Path, text: str) -> ClipInfo | None:
     duration = _DURATION.search(text)
     video = _VIDEO.search(text)
     if not duration or not video:
-        raise InputError(f"{path} is not a video file ffmpeg can read")
+        return None
     hours, minutes, seconds = duration.groups()
     video_line = text[video.start() : text.find("\n", video.start())]
     fps = _FPS.search(video_line)
@@ -121,7 +173,14 @@ def probe(path: Path) -> ClipInfo:
         audio_codec=audio.group(1) if audio else None,
         audio_rate=int(audio.group(2)) if audio else None,
         audio_channels=audio.group(3).strip() if audio else None,
+        video_profile=_profile(video_line),
+        audio_profile=_profile(text[audio.start() : text.find("\n", audio.start())]) if audio else None,
     )
+
+
+def _profile(stream_line: str) -> str | None:
+    match = _PROFILE.search(stream_line)
+    return match.group(1).strip() if match else None
 
 
 def count_frames(path: Path) -> int:
@@ -151,7 +210,23 @@ def check_clip(path: Path, *, expected_s: float | None, fps: float | None = None
         video_s = frames / rate
         tail = max(0.0, video_s - 2.0 / rate)
         for seek in (0.0, tail):
-            run_ffmpeg(["-v", "error", "-ss", f"{seek:.3f}", "-i", input_arg(path), "-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"])
+            run_ffmpeg(
+                [
+                    "-v",
+                    "error",
+                    "-ss",
+                    f"{seek:.3f}",
+                    "-i",
+                    input_arg(path),
+                    "-map",
+                    "0:v:0",
+                    "-frames:v",
+                    "1",
+                    "-f",
+                    "null",
+                    "-",
+                ]
+            )
     except FFmpegError as error:
         raise ClipCheckError(f"{path.name} does not decode: {error.message}") from None
     if expected_s is not None and abs(video_s - expected_s) > 1.0 / rate + 1e-6:
@@ -180,6 +255,97 @@ def filter_escape(text: str) -> str:
     for char in ("\\", "'", ":", ",", ";", "[", "]", "%"):
         text = text.replace(char, "\\" + char)
     return text
+
+
+def probe_audio(path: Path) -> float:
+    """Seconds of a file with an audio stream (music, a voice-over); InputError if it has none."""
+    if not path.is_file():
+        raise InputError(f"audio file not found: {path}")
+    completed = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", input_arg(path)], capture_output=True, check=False
+    )
+    text = completed.stderr.decode("utf-8", "replace")
+    duration = _DURATION.search(text)
+    if not duration or not _AUDIO.search(text):
+        raise InputError(f"{path} has no audio ffmpeg can read")
+    hours, minutes, seconds = duration.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+_MP4_CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
+
+
+def _mp4_boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of the boxes in data[start:end]."""
+    offset = start
+    while offset + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        header = 8
+        if size == 1 and offset + 16 <= end:
+            size, header = struct.unpack(">Q", data[offset + 8 : offset + 16])[0], 16
+        elif size == 0:
+            size = end - offset
+        if size < header or offset + size > end:
+            return
+        yield kind, offset + header, offset + size
+        offset += size
+
+
+def _read_moov(path: Path) -> bytes | None:
+    with path.open("rb") as handle:
+        total = path.stat().st_size
+        offset = 0
+        while offset + 8 <= total:
+            handle.seek(offset)
+            head = handle.read(16)
+            size, kind = struct.unpack(">I4s", head[:8])
+            header = 8
+            if size == 1 and len(head) == 16:
+                size, header = struct.unpack(">Q", head[8:16])[0], 16
+            elif size == 0:
+                size = total - offset
+            if size < header:
+                return None
+            if kind == b"moov":
+                if size > 64_000_000:
+                    return None
+                handle.seek(offset)
+                return handle.read(size)
+            offset += size
+    return None
+
+
+def video_codec_config(path: Path) -> bytes | None:
+    """The decoder configuration (avcC/hvcC box) of an MP4's first video track, or None.
+
+    Clips join by stream copy only if these bytes are identical: the output keeps one copy of them.
+    """
+    try:
+        moov = _read_moov(path)
+    except (OSError, struct.error):
+        return None
+    if moov is None:
+        return None
+
+    def search(start: int, end: int) -> bytes | None:
+        for kind, payload, box_end in _mp4_boxes(moov, start, end):
+            if kind in _MP4_CONTAINERS:
+                found = search(payload, box_end)
+                if found is not None:
+                    return found
+            elif kind == b"stsd":
+                # version/flags and entry count, then sample entries; a visual entry has 78 bytes before its boxes
+                for entry, entry_payload, entry_end in _mp4_boxes(moov, payload + 8, box_end):
+                    if entry in (b"avc1", b"avc3", b"hvc1", b"hev1"):
+                        for child, child_payload, child_end in _mp4_boxes(moov, entry_payload + 78, entry_end):
+                            if child in (b"avcC", b"hvcC"):
+                                return entry + moov[child_payload:child_end]
+        return None
+
+    try:
+        return search(8 if moov[4:8] == b"moov" else 16, len(moov))
+    except struct.error:
+        return None
 
 
 def conform_clip(

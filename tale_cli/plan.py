@@ -94,7 +94,9 @@ class Plan(BaseModel):
             raise ValueError("character ids must be unique")
         for position, shot in enumerate(self.shots, start=1):
             if shot.index != position:
-                raise ValueError(f"shot indices must run 1..{len(self.shots)} in order (shot {position} has index {shot.index})")
+                raise ValueError(
+                    f"shot indices must run 1..{len(self.shots)} in order (shot {position} has index {shot.index})"
+                )
             unknown = [c for c in shot.characters if c not in ids]
             if unknown:
                 raise ValueError(f"shot {shot.index} names unknown character(s) {', '.join(unknown)}")

@@ -113,7 +113,9 @@ def read_story_text(path: Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InputError(f"{path} is not UTF-8 text (bad byte at offset {error.start})", hint="save the story as UTF-8") from None
+        raise InputError(
+            f"{path} is not UTF-8 text (bad byte at offset {error.start})", hint="save the story as UTF-8"
+        ) from None
 
 
 def parse_story(text: str, path: Path) -> Story:

@@ -1,8 +1,57 @@
-"""Shared pytest fixtures."""
+"""Shared fixtures: tiny recipes and stories so real renders stay fast."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+TINY_RECIPE = """
+description = "tiny test recipe"
+width = 160
+height = 96
+fps = 12
+shots = 3
+seconds = 1.0
+
+[video]
+backend = "preview"
+jobs = 2
+"""
+
+STORY = """---
+title: The Small Test
+characters:
+  - name: Ada
+    description: a tall woman in a green coat
+---
+
+Ada walked to the harbour at dawn. The boats were still asleep.
+
+Ada found a bottle with a letter inside. She read it twice.
+
+The letter said: "Meet me at the lighthouse." Ada smiled and began to run.
+"""
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_RECIPE, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def story_file(tmp_path: Path) -> Path:
+    path = tmp_path / "story.md"
+    path.write_text(STORY, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TALE_RECIPE", "TALE_OUT", "TALE_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -18,6 +19,21 @@ _DEBUG = {"on": False}
 
 def set_debug(value: bool) -> None:
     _DEBUG["on"] = value or bool(os.environ.get("TALE_DEBUG"))
+    _route_warnings()
+
+
+class _WarningLine(logging.Handler):
+    """Library warnings (`logging.getLogger("tale")`) as one yellow line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        console(stderr=True).print(f"[yellow]warning:[/] {escape(record.getMessage())}")
+
+
+def _route_warnings() -> None:
+    logger = logging.getLogger("tale")
+    if not any(isinstance(handler, _WarningLine) for handler in logger.handlers):
+        logger.addHandler(_WarningLine(level=logging.WARNING))
+        logger.propagate = False
 
 
 def debug_enabled() -> bool:
@@ -27,7 +43,7 @@ def debug_enabled() -> bool:
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def abort(error: TaleError) -> NoReturn:

@@ -24,11 +24,26 @@ CAMERA_MOVES = (
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’)\]」』]*\s+|(?<=[다요죠까네])[.!?]?\s*\n")
 _CLAUSE_BREAK = re.compile(r"(?<=[,;:，、])\s+|(?<=[고며서면데])\s+(?=\S)|\s+(?=(?:and|but|then|while|as|when)\s)")
 _ENGLISH_STOPWORDS = frozenset(
-    "The A An And But Then When While As It He She They We I You His Her Their Our My Your This That These Those "
-    "There Here In On At Of To For With From By After Before One Once Every Each All Some No Not So If Or Yet "
-    "Suddenly Finally Later Soon Now Today Tomorrow Yesterday Meanwhile Still Even Just Only Also Why What How".split()
+    ["The", "A", "An", "And", "But", "Then", "When", "While", "As", "It", "He", "She", "They", "We", "I", "You", "His", "Her", "Their", "Our", "My", "Your", "This", "That", "These", "Those", "There", "Here", "In", "On", "At", "Of", "To", "For", "With", "From", "By", "After", "Before", "One", "Once", "Every", "Each", "All", "Some", "No", "Not", "So", "If", "Or", "Yet", "Suddenly", "Finally", "Later", "Soon", "Now", "Today", "Tomorrow", "Yesterday", "Meanwhile", "Still", "Even", "Just", "Only", "Also", "Why", "What", "How"]
 )
-_KOREAN_PARTICLES = ("에게서", "에게", "한테", "께서", "은", "는", "이", "가", "을", "를", "의", "와", "과", "도", "야", "아")
+_KOREAN_PARTICLES = (
+    "에게서",
+    "에게",
+    "한테",
+    "께서",
+    "은",
+    "는",
+    "이",
+    "가",
+    "을",
+    "를",
+    "의",
+    "와",
+    "과",
+    "도",
+    "야",
+    "아",
+)
 
 
 @dataclass

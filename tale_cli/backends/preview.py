@@ -1,0 +1,282 @@
+"""The offline preview backend: character cards and animatic clips drawn from the plan, real MP4s."""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tale_cli.backends.base import (
+    ImageCapabilities,
+    ReferenceRequest,
+    RenderResult,
+    ShotRequest,
+    VideoCapabilities,
+)
+from tale_cli.fonts import font_for
+from tale_cli.media import EncodeSettings, filter_escape, input_arg, run_ffmpeg
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+    from PIL import ImageFont
+
+    from tale_cli.config import Recipe
+
+MODEL = "animatic-1"
+PAN_MARGIN = 0.12
+
+
+def palette(text: str) -> list[tuple[int, int, int]]:
+    """Three related colours derived from the text's hash: same text, same colours."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    hue = digest[0] / 255
+    colours = []
+    for offset, lightness, saturation in ((0.0, 0.22, 0.55), (0.08, 0.42, 0.6), (0.5, 0.7, 0.5)):
+        r, g, b = colorsys.hls_to_rgb((hue + offset) % 1.0, lightness, saturation)
+        colours.append((int(r * 255), int(g * 255), int(b * 255)))
+    return colours
+
+
+def _font(text: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from PIL import ImageFont
+
+    path = font_for(text)
+    if path is None:
+        return ImageFont.load_default(size=size)
+    return ImageFont.truetype(path, size=size)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    if any("\uac00" <= ch <= "\ud7a3" or "\u3040" <= ch <= "\u9fff" for ch in text):
+        width = max(8, width * 11 // 20)
+    return textwrap.wrap(text, width=width, break_long_words=True) or [""]
+
+
+def _background(width: int, height: int, text: str, seed: int, first_frame: Path | None) -> PILImage.Image:
+    """A gradient sky, a horizon and soft shapes, larger than the frame so the camera can move."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFilter
+
+    dark, mid, light = palette(text)
+    rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    top, bottom = np.array(dark, np.float32), np.array(mid, np.float32)
+    gradient = (top * (1 - rows) + bottom * rows)[:, None, :].repeat(width, axis=1)
+    image = Image.fromarray(gradient.astype(np.uint8))
+    draw = ImageDraw.Draw(image, "RGBA")
+    digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
+    horizon = int(height * (0.55 + digest[1] / 255 * 0.2))
+    draw.rectangle([0, horizon, width, height], fill=(*dark, 200))
+    for i in range(6):
+        x = digest[2 + i] / 255 * width
+        y = digest[8 + i] / 255 * horizon
+        radius = height * (0.05 + digest[14 + i] / 255 * 0.18)
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(*light, 70))
+    image = image.filter(ImageFilter.GaussianBlur(radius=max(2, height // 90)))
+    if first_frame is not None and first_frame.is_file():
+        with Image.open(first_frame) as frame:
+            backdrop = frame.convert("RGB").resize((width, height))
+        image = Image.blend(image, backdrop, 0.45)
+    return image
+
+
+def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
+    """Shot number, wrapped prompt, characters and narration on a transparent layer."""
+    from PIL import Image, ImageDraw
+
+    width, height = request.width, request.height
+    scale = height / 720
+    layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    shot, plan = request.shot, request.plan
+    margin = int(40 * scale)
+    big = _font(plan.title, int(44 * scale))
+    draw.text((margin, margin), f"SHOT {shot.index}/{len(plan.shots)}", font=big, fill=(255, 255, 255, 235))
+    small = _font(request.prompt + " ".join(names), int(22 * scale))
+    draw.text(
+        (margin, margin + int(58 * scale)),
+        f"{shot.camera}  ·  {request.duration_s:g} s",
+        font=small,
+        fill=(255, 255, 255, 190),
+    )
+    y = margin + int(100 * scale)
+    for line in _wrap(request.prompt, int(70 / max(scale, 0.2) * scale * 1.4))[:6]:
+        draw.text((margin, y), line, font=small, fill=(255, 255, 255, 170))
+        y += int(30 * scale)
+    if names:
+        who = _font(" ".join(names), int(26 * scale))
+        draw.text((margin, y + int(12 * scale)), "with " + ", ".join(names), font=who, fill=(255, 230, 150, 230))
+    if shot.narration:
+        body = _font(shot.narration, int(30 * scale))
+        lines = _wrap(shot.narration, 60)[:3]
+        box_top = height - margin - int(42 * scale) * len(lines) - int(20 * scale)
+        draw.rectangle([0, box_top, width, height], fill=(0, 0, 0, 120))
+        for number, line in enumerate(lines):
+            draw.text(
+                (margin, box_top + int(12 * scale) + number * int(42 * scale)),
+                line,
+                font=body,
+                fill=(255, 255, 255, 245),
+            )
+    return layer
+
+
+class PreviewVideo:
+    """Animatic clips: a slow camera move over a drawn backdrop with the shot's text and a timecode."""
+
+    name = "preview"
+
+    def __init__(self, recipe: Recipe, *, encode: EncodeSettings | None = None) -> None:
+        from tale_cli.config import load_defaults
+
+        defaults = load_defaults()
+        self.encode = encode or EncodeSettings(
+            preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate
+        )
+
+    def capabilities(self) -> VideoCapabilities:
+        return VideoCapabilities(image_to_video=True, max_reference_images=8, audio=True, default_jobs=2, local=True)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"model": MODEL, "preset": self.encode.preset, "crf": self.encode.crf}
+
+    def request_fingerprint(self, request: ShotRequest) -> dict[str, Any]:
+        """The animatic draws the narration, camera, names and shot number, so they change its pixels."""
+        return {
+            "narration": request.shot.narration,
+            "camera": request.shot.camera,
+            "characters": [request.plan.character(c).name for c in request.shot.characters],
+            "index": request.shot.index,
+            "shots": len(request.plan.shots),
+            "title": request.plan.title,
+            "start_s": _start_of(request),
+        }
+
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        width, height, fps = request.width, request.height, request.fps
+        names = [request.plan.character(c).name for c in request.shot.characters]
+        big_w = int(width * (1 + PAN_MARGIN)) // 2 * 2
+        big_h = int(height * (1 + PAN_MARGIN)) // 2 * 2
+        frames = round(request.duration_s * fps)
+        start = _start_of(request)
+        with tempfile.TemporaryDirectory(prefix="tale-preview-") as tmp:
+            backdrop = Path(tmp) / "backdrop.png"
+            overlay = Path(tmp) / "overlay.png"
+            _background(big_w, big_h, request.prompt, request.seed, request.first_frame).save(
+                backdrop, compress_level=1
+            )
+            _overlay(request, names).save(overlay, compress_level=1)
+            move = _camera_expression(request.shot.camera, request.duration_s)
+            # Each still is decoded and converted once, then repeated by the loop filter: far cheaper than
+            # re-reading the PNGs for every frame.
+            hold = f"loop=loop={frames - 1}:size=1:start=0,setpts=N/{fps}/TB"
+            graph = (
+                f"[0:v]format=yuv420p,{hold},crop={width}:{height}:{move}[bg];"
+                f"[1:v]format=yuva420p,{hold}[text];[bg][text]overlay=0:0:format=yuv420"
+            )
+            font = font_for("0123456789")
+            if font is not None:
+                graph += (
+                    f",drawtext=fontfile='{filter_escape(font)}':text='%{{pts\\:hms\\:{start:.3f}}}'"
+                    f":x=w-tw-{int(30 * height / 720)}:y={int(30 * height / 720)}"
+                    f":fontsize={int(26 * height / 720)}:fontcolor=white@0.85:box=1:boxcolor=black@0.35:boxborderw=8"
+                )
+            graph += "[v]"
+            run_ffmpeg(
+                [
+                    "-i",
+                    input_arg(backdrop),
+                    "-i",
+                    input_arg(overlay),
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    f"anullsrc=channel_layout=stereo:sample_rate={self.encode.audio_rate}",
+                    "-filter_complex",
+                    graph,
+                    "-map",
+                    "[v]",
+                    "-map",
+                    "2:a",
+                    "-frames:v",
+                    str(frames),
+                    "-t",
+                    f"{frames / fps:.6f}",
+                    *self.encode.video_args(fps),
+                    *self.encode.audio_args(),
+                    "-movflags",
+                    "+faststart",
+                    "-f",
+                    "mp4",
+                    input_arg(request.output),
+                ]
+            )
+        return RenderResult(model=MODEL, has_audio=True, cost_usd=0.0)
+
+    def close(self) -> None:
+        return None
+
+
+def _start_of(request: ShotRequest) -> float:
+    return sum(s.duration_s for s in request.plan.shots if s.index < request.shot.index)
+
+
+def _camera_expression(camera: str, duration: float) -> str:
+    """crop x:y expressions for a slow move that fits the shot's camera words."""
+    progress = f"min(t/{duration:.3f}\\,1)"
+    words = camera.lower()
+    centre_x, centre_y = "(iw-ow)/2", "(ih-oh)/2"
+    if "left" in words:
+        return f"x=(iw-ow)*(1-{progress}):y={centre_y}"
+    if "tilt up" in words:
+        return f"x={centre_x}:y=(ih-oh)*(1-{progress})"
+    if "tilt down" in words:
+        return f"x={centre_x}:y=(ih-oh)*{progress}"
+    if "static" in words:
+        return f"x={centre_x}+(iw-ow)*0.1*sin(t/2):y={centre_y}"
+    if "pull" in words:
+        return f"x=(iw-ow)*(0.5-0.5*{progress}):y=(ih-oh)*(0.5-0.5*{progress})"
+    if "push" in words:
+        return f"x=(iw-ow)*0.5*{progress}:y=(ih-oh)*0.5*{progress}"
+    return f"x=(iw-ow)*{progress}:y={centre_y}"
+
+
+class PreviewImage:
+    """Character reference cards: the name, the description and a colour that stays the character's."""
+
+    name = "preview"
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.size = 768
+
+    def capabilities(self) -> ImageCapabilities:
+        return ImageCapabilities(local=True)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"model": "card-1", "size": self.size}
+
+    def render_reference(self, request: ReferenceRequest) -> RenderResult:
+        from PIL import ImageDraw
+
+        character = request.character
+        size = self.size
+        card = _background(size, size, character.name + character.description, request.seed, None)
+        draw = ImageDraw.Draw(card, "RGBA")
+        dark, _, light = palette(character.name)
+        draw.ellipse(
+            [size * 0.3, size * 0.12, size * 0.7, size * 0.52], fill=(*light, 230), outline=(*dark, 255), width=6
+        )
+        draw.rounded_rectangle([size * 0.2, size * 0.48, size * 0.8, size * 0.9], radius=40, fill=(*light, 200))
+        draw.rectangle([0, size * 0.62, size, size], fill=(0, 0, 0, 150))
+        title = _font(character.name, 56)
+        draw.text((40, size * 0.65), character.name, font=title, fill=(255, 255, 255, 255))
+        body = _font(character.description, 26)
+        for number, line in enumerate(_wrap(character.description, 44)[:5]):
+            draw.text((40, size * 0.65 + 76 + number * 34), line, font=body, fill=(255, 255, 255, 220))
+        card.save(request.output, format="PNG")
+        return RenderResult(model="card-1", cost_usd=0.0)
+
+    def close(self) -> None:
+        return None

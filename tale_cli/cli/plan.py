@@ -1,0 +1,58 @@
+"""`tale plan`: story -> validated plan.json and a storyboard table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from tale_cli.cli.common import console, escape, print_json, run
+
+if TYPE_CHECKING:
+    from tale_cli.plan import Plan
+
+
+def plan(
+    story: Path = typer.Argument(..., help="The story, a Markdown file."),
+    recipe: str | None = typer.Option(None, "--recipe", "-r", help="Recipe name or TOML file [default: preview]."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output root; plan.json goes to OUT/<story-slug>/."),
+    planner: str | None = typer.Option(None, "--planner", help="Override the recipe's planner."),
+    json_output: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Split a story into characters and shots; write a hand-editable plan.json."""
+
+    def action() -> None:
+        from tale_cli.cli.settings import resolve_out, resolve_recipe
+        from tale_cli.pipeline import write_plan
+
+        result = write_plan(story, recipe=resolve_recipe(recipe), out_root=resolve_out(out), planner=planner)
+        if json_output:
+            print_json({"plan_file": str(result.path), "plan": result.plan.model_dump(mode="json")})
+            return
+        out_console = console()
+        out_console.print(plan_table(result.plan))
+        out_console.print(f"[green]plan[/] {escape(str(result.path))} ({result.how})")
+
+    run(action)
+
+
+def plan_table(plan: Plan) -> Any:
+    from rich.table import Table
+
+    names = {c.id: c.name for c in plan.characters}
+    table = Table(title=f"{plan.title} · {len(plan.shots)} shots · {plan.duration_s:g} s", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("s", justify="right")
+    table.add_column("camera")
+    table.add_column("characters")
+    table.add_column("narration", overflow="fold", max_width=60)
+    for shot in plan.shots:
+        table.add_row(
+            str(shot.index),
+            f"{shot.duration_s:g}",
+            shot.camera,
+            ", ".join(names.get(c, c) for c in shot.characters),
+            escape(shot.narration),
+        )
+    return table

@@ -1,0 +1,83 @@
+"""`tale render`: story or plan -> references -> shots -> film, with live progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from tale_cli.cli.common import console, escape, print_json, run
+
+
+def render(
+    source: Path = typer.Argument(..., help="story.md (Markdown) or a plan.json to render exactly."),
+    recipe: str | None = typer.Option(None, "--recipe", "-r", help="Recipe name or TOML file [default: preview]."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output root; the run folder is OUT/<story-slug>."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, max=64, help="Shots rendered at once."),
+    planner: str | None = typer.Option(None, "--planner", help="Override the recipe's planner for this run."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and what would run; write nothing."),
+    burn_subtitles: bool = typer.Option(False, "--burn-subtitles", help="Burn the narration into the picture."),
+    transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
+    audio: Path | None = typer.Option(None, "--audio", help="Music bed mixed under the film's own sound."),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Render a story (or a plan.json) into a one-minute film."""
+
+    def action() -> None:
+        from tale_cli.cli.progress import ProgressView
+        from tale_cli.cli.settings import resolve_out, resolve_recipe
+        from tale_cli.errors import InputError, ShotsFailedError
+        from tale_cli.pipeline import RenderOptions
+        from tale_cli.pipeline import render as render_film
+
+        if audio is not None and not audio.is_file():
+            raise InputError(f"audio file not found: {audio}")
+        options = RenderOptions(
+            recipe=resolve_recipe(recipe),
+            out_root=resolve_out(out),
+            run_dir=None,
+            jobs=jobs,
+            dry_run=dry_run,
+            planner=planner,
+            burn_subtitles=burn_subtitles,
+            transition=transition,
+            audio=audio,
+        )
+        with ProgressView(json_mode=json_output) as view:
+            report = render_film(source, options, view)
+        if json_output:
+            print_json(report.to_json())
+        else:
+            _print_summary(report)
+        if report.failed:
+            first = report.failed[0]
+            raise ShotsFailedError(
+                f"{len(report.failed)} of {len(report.shots)} shots failed (shot {first.index}: {first.error})",
+                hint="run the same command again to retry only the failed shots",
+            )
+
+    run(action)
+
+
+def _print_summary(report: object) -> None:
+    from tale_cli.pipeline import RenderReport
+
+    assert isinstance(report, RenderReport)
+    out = console()
+    if report.dry_run:
+        from tale_cli.cli.plan import plan_table
+
+        out.print(plan_table(report.plan))
+        would = sum(1 for s in report.shots if s.status == "would render")
+        out.print(
+            f"dry run: {would} shots would render, {report.cached} cached; run folder {escape(str(report.run_dir))}"
+        )
+        return
+    counts = f"{report.rendered} rendered, {report.cached} cached, {len(report.failed)} failed"
+    if report.film is not None:
+        out.print(
+            f"[green]film[/] {escape(str(report.film))} · {report.duration_s:.1f} s · "
+            f"{len(report.shots)} shots ({counts}) · {report.seconds:.1f} s"
+        )
+    else:
+        out.print(f"shots: {counts}; no film stitched")

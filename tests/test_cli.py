@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tale_cli.cli.app import app
+from tale_cli.errors import ExitCode
+from tale_cli.media import probe
+
+runner = CliRunner()
+HEAVY = (
+    "torch",
+    "diffusers",
+    "transformers",
+    "google",
+    "openai",
+    "runwayml",
+    "ray",
+    "pydantic",
+    "numpy",
+    "PIL",
+    "yaml",
+)
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\nsys.argv = ['tale', '--help']\nfrom tale_cli.cli.app import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED', sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Usage" in result.stdout and "render" in result.stdout
+    assert "LOADED []" in result.stdout
+
+
+def test_version_via_module() -> None:
+    result = subprocess.run([sys.executable, "-m", "tale_cli", "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("tale ")
+
+
+def test_render_prints_plain_lines_and_json(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["render", str(story_file), "--recipe", str(tiny_recipe), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "shot  1 done" in result.output and "3 rendered, 0 cached" in result.output
+    film = out / "the-small-test" / "film.mp4"
+    assert abs(probe(film).duration_s - 3.0) < 0.1
+    again = runner.invoke(app, ["render", str(story_file), "--recipe", str(tiny_recipe), "--out", str(out), "--json"])
+    assert again.exit_code == 0
+    data = json.loads(again.stdout)
+    assert data["counts"] == {"shots": 3, "cached": 3, "rendered": 0, "failed": 0}
+    assert data["film"] == str(film)
+
+
+def test_dry_run_and_plan(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["render", str(story_file), "-r", str(tiny_recipe), "-o", str(out), "--dry-run"])
+    assert result.exit_code == 0 and "3 shots would render" in result.output
+    assert not out.exists()
+    planned = runner.invoke(app, ["plan", str(story_file), "-r", str(tiny_recipe), "-o", str(out), "--json"])
+    assert planned.exit_code == 0
+    data = json.loads(planned.stdout)
+    assert Path(data["plan_file"]).is_file() and len(data["plan"]["shots"]) == 3
+
+
+def bad(tmp_path: Path, name: str) -> tuple[list[str], ExitCode]:
+    recipe_args = ["--recipe", "preview"]
+    if name == "missing":
+        return ["render", str(tmp_path / "nope.md")], ExitCode.INPUT
+    if name == "directory":
+        return ["render", str(tmp_path)], ExitCode.INPUT
+    path = tmp_path / f"{name}.md"
+    if name == "empty":
+        path.write_text("")
+    elif name == "binary":
+        path.write_bytes(b"\x00\x01\x02PNG")
+    elif name == "latin1":
+        path.write_bytes("caf\xe9".encode("latin-1"))
+    elif name == "huge":
+        with path.open("wb") as handle:
+            handle.truncate(5_000_000)
+    elif name == "unknown-recipe":
+        path.write_text("A story.")
+        recipe_args = ["--recipe", "no-such-recipe"]
+        return ["render", str(path), *recipe_args], ExitCode.RECIPE
+    elif name == "plan-types":
+        path = tmp_path / "plan.json"
+        path.write_text(
+            json.dumps({"title": "t", "slug": "t", "shots": [{"index": 1, "duration_s": "x", "prompt": "p"}]})
+        )
+        return ["render", str(path)], ExitCode.PLAN
+    elif name == "out-is-file":
+        path.write_text("A story.")
+        (tmp_path / "blocker").write_text("keep")
+        return ["render", str(path), "--out", str(tmp_path / "blocker")], ExitCode.OUTPUT
+    elif name == "out-unwritable":
+        path.write_text("A story.")
+        return ["render", str(path), "--out", "/proc/tale-cannot-write-here"], ExitCode.OUTPUT
+    return ["render", str(path), *recipe_args], ExitCode.INPUT
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "missing",
+        "directory",
+        "empty",
+        "binary",
+        "latin1",
+        "huge",
+        "unknown-recipe",
+        "plan-types",
+        "out-is-file",
+        "out-unwritable",
+    ],
+)
+def test_bad_input_gets_one_line_and_its_exit_code(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    args, code = bad(tmp_path, name)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = runner.invoke(app, args)
+    assert result.exit_code == int(code), result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[0].startswith("error:") and len([line for line in lines if line.startswith("error:")]) == 1
+    assert "Traceback" not in result.output
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+    if name == "out-is-file":
+        assert (tmp_path / "blocker").read_text() == "keep"
+
+
+def test_debug_shows_traceback_and_settings_origin(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--debug", "render", str(tmp_path / "nope.md")])
+    assert result.exit_code == int(ExitCode.INPUT)
+    assert "Traceback" in result.output and "setting recipe = preview (from configs/defaults.toml)" in result.output
+
+
+def test_recipes_list_show_and_unknown_key(tmp_path: Path) -> None:
+    listed = runner.invoke(app, ["recipes", "list", "--json"])
+    assert listed.exit_code == 0 and "preview" in {r["name"] for r in json.loads(listed.stdout)}
+    shown = runner.invoke(app, ["recipes", "show", "preview", "--json"])
+    assert json.loads(shown.stdout)["recipe"]["video"]["backend"] == "preview"
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[video]\nbackend = 'preview'\ncolour = 'red'\n")
+    result = runner.invoke(app, ["recipes", "show", str(broken)])
+    assert result.exit_code == int(ExitCode.RECIPE)
+    assert "broken.toml" in result.output and "video.colour" in result.output
+
+
+def test_doctor_json() -> None:
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 0
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["ffmpeg"]["ok"] and checks["python"]["ok"]
+    assert "extra: local" in checks

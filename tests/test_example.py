@@ -1,0 +1,43 @@
+"""The README's first command, end to end: the example story becomes a 64-second film."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tale_cli.cli.app import app
+from tale_cli.media import count_frames, probe, run_ffmpeg
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_example_story_renders_the_promised_film(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["render", str(EXAMPLES / "story.md"), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "the-lighthouse-keeper-s-cat"
+    film = run_dir / "film.mp4"
+    info = probe(film)
+    assert abs(info.duration_s - 64.0) <= 0.1
+    assert (info.width, info.height, info.fps) == (1280, 720, 24.0)
+    assert info.video_codec == "h264" and info.audio_codec == "aac"
+    assert count_frames(film) == 64 * 24
+    streams = run_ffmpeg(["-i", str(film), "-f", "null", "-t", "0", "-"])
+    assert re.search(r"Subtitle: mov_text", streams)
+    cues = (run_dir / "film.srt").read_text(encoding="utf-8").strip().split("\n\n")
+    assert len(cues) == 8 and "00:00:56,000 --> 00:01:04,000" in cues[-1]
+    for name in ("storyboard.png", "plan.json", "manifest.json", "refs/mira.png", "refs/pip.png"):
+        assert (run_dir / name).is_file()
+    assert sorted(p.name for p in (run_dir / "shots").glob("shot-*.mp4")) == [f"shot-{i:02d}.mp4" for i in range(1, 9)]
+
+
+def test_korean_story_renders_with_hangul_subtitles(tmp_path: Path, tiny_recipe: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["render", str(EXAMPLES / "story.ko.md"), "--recipe", str(tiny_recipe), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "달빛-우체부"
+    srt = (run_dir / "film.srt").read_text(encoding="utf-8")
+    assert "산골 마을에는" in srt and "달빛 우체부라고" in srt
+    assert abs(probe(run_dir / "film.mp4").duration_s - 64.0) <= 0.1

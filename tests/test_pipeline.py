@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tale_cli.backends.base import RenderResult, ShotRequest
+from tale_cli.backends.preview import PreviewVideo
+from tale_cli.config import load_recipe
+from tale_cli.errors import InputError, OutputError
+from tale_cli.executors import ThreadExecutor
+from tale_cli.media import check_clip, probe
+from tale_cli.pipeline import RenderOptions, render
+
+
+class CountingPreview(PreviewVideo):
+    """The preview backend, counting renders and remembering each request."""
+
+    def __init__(self, recipe: Any) -> None:
+        super().__init__(recipe)
+        self.requests: list[ShotRequest] = []
+
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        self.requests.append(request)
+        return super().render_shot(request)
+
+
+class BrokenFirstShot(CountingPreview):
+    """Writes a zero-byte file for shot 1 and a truncated one for shot 2."""
+
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        self.requests.append(request)
+        if request.shot.index == 1:
+            request.output.write_bytes(b"")
+            return RenderResult(model="broken")
+        result = PreviewVideo.render_shot(self, request)
+        if request.shot.index == 2:
+            data = request.output.read_bytes()
+            request.output.write_bytes(data[: len(data) // 3])
+        return result
+
+
+def run(source: Path, recipe_path: Path, out: Path, backend: CountingPreview | None = None, **kw: Any) -> Any:
+    recipe = load_recipe(str(recipe_path))
+    backend = backend or CountingPreview(recipe)
+    executor = ThreadExecutor(recipe, backend=backend)
+    try:
+        return render(source, RenderOptions(recipe=recipe, out_root=out, executor=executor, **kw)), backend
+    finally:
+        executor.close()
+
+
+def test_render_then_everything_is_cached(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    report, backend = run(story_file, tiny_recipe, tmp_path / "out")
+    run_dir = tmp_path / "out" / "the-small-test"
+    assert report.run_dir == run_dir and report.rendered == 3 and report.cached == 0
+    assert len(backend.requests) == 3
+    info = probe(run_dir / "film.mp4")
+    assert abs(info.duration_s - 3.0) < 0.1 and (info.width, info.height) == (160, 96)
+    for name in ("plan.json", "manifest.json", "film.srt", "storyboard.png", "refs/ada.png", "shots/shot-03.mp4"):
+        assert (run_dir / name).is_file(), name
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert {s["status"] for s in manifest["shots"].values()} == {"done"}
+    assert all(len(s["params_hash"]) == 32 and s["backend"] == "preview" for s in manifest["shots"].values())
+
+    again, backend2 = run(story_file, tiny_recipe, tmp_path / "out")
+    assert again.cached == 3 and again.rendered == 0 and backend2.requests == []
+
+
+def test_editing_one_shot_rerenders_only_that_shot(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    run(story_file, tiny_recipe, tmp_path / "out")
+    plan_path = tmp_path / "out" / "the-small-test" / "plan.json"
+    data = json.loads(plan_path.read_text())
+    data["shots"][1]["prompt"] = "A completely different picture of the harbour."
+    plan_path.write_text(json.dumps(data, ensure_ascii=False, indent=2))
+    report, backend = run(plan_path, tiny_recipe, None)  # a plan renders in its own folder
+    assert report.run_dir == plan_path.parent
+    assert [r.shot.index for r in backend.requests] == [2]
+    assert report.cached == 2 and report.rendered == 1
+    assert json.loads(plan_path.read_text())["shots"][1]["prompt"].startswith("A completely different")
+
+
+def test_broken_clips_are_never_counted_done(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    recipe = load_recipe(str(tiny_recipe))
+    report, _ = run(story_file, tiny_recipe, tmp_path / "out", backend=BrokenFirstShot(recipe))
+    assert sorted(s.index for s in report.failed) == [1, 2]
+    assert report.film is None
+    run_dir = tmp_path / "out" / "the-small-test"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["shots"]["1"]["status"] == "failed" and "empty" in manifest["shots"]["1"]["error"]
+    assert manifest["shots"]["2"]["status"] == "failed"
+    assert not list((run_dir / "shots" / "by-hash").glob("*.part"))
+    retry, backend = run(story_file, tiny_recipe, tmp_path / "out")
+    assert sorted(r.shot.index for r in backend.requests) == [1, 2]
+    assert retry.cached == 1 and retry.film is not None
+
+
+def test_chained_shots_start_from_the_previous_last_frame(tmp_path: Path, story_file: Path) -> None:
+    recipe_path = tmp_path / "chain.toml"
+    recipe_path.write_text('width = 160\nheight = 96\nfps = 12\nshots = 4\nseconds = 1.0\ncontinuity = "chain"\n')
+    story_file.write_text("One paragraph only. It has four sentences. They are one scene. It ends here.\n")
+    report, backend = run(story_file, recipe_path, tmp_path / "out")
+    assert report.rendered == 4
+    by_index = {r.shot.index: r for r in backend.requests}
+    assert by_index[1].first_frame is None
+    for index in (2, 3, 4):
+        first = by_index[index].first_frame
+        assert first is not None and first.name.endswith(".last.png")
+
+
+def test_first_frame_continuity_uses_the_reference(tmp_path: Path, story_file: Path) -> None:
+    recipe_path = tmp_path / "ff.toml"
+    recipe_path.write_text('width = 160\nheight = 96\nfps = 12\nshots = 3\nseconds = 1.0\ncontinuity = "first-frame"\n')
+    _, backend = run(story_file, recipe_path, tmp_path / "out")
+    firsts = {r.shot.index: r.first_frame for r in backend.requests}
+    assert firsts[1] is not None and firsts[1].name == "ada.png"
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    report, backend = run(story_file, tiny_recipe, tmp_path / "out", dry_run=True)
+    assert [s.status for s in report.shots] == ["would render"] * 3
+    assert not (tmp_path / "out").exists() and backend.requests == []
+
+
+def test_output_folder_that_is_a_file(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    blocker = tmp_path / "out"
+    blocker.write_text("keep me")
+    with pytest.raises(OutputError, match="not a folder"):
+        run(story_file, tiny_recipe, blocker)
+    assert blocker.read_text() == "keep me"
+
+
+def test_symlink_planted_in_the_run_folder_is_refused(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    run_dir = tmp_path / "out" / "the-small-test"
+    run_dir.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (run_dir / "plan.json").symlink_to(victim)
+    with pytest.raises(OutputError, match="symbolic link"):
+        run(story_file, tiny_recipe, tmp_path / "out")
+    assert victim.read_text() == "precious"
+
+
+def test_reference_image_outside_the_story_folder_is_refused(tmp_path: Path, tiny_recipe: Path) -> None:
+    story_dir = tmp_path / "stories"
+    story_dir.mkdir()
+    (tmp_path / "secret.png").write_bytes(b"x")
+    link = story_dir / "ref.png"
+    link.symlink_to(tmp_path / "secret.png")
+    story = story_dir / "s.md"
+    story.write_text("---\ncharacters:\n  - name: Ada\n    image: ref.png\n---\nAda ran.\n")
+    with pytest.raises(InputError, match="outside"):
+        run(story, tiny_recipe, tmp_path / "out")
+
+
+def test_killed_render_resumes(tmp_path: Path, story_file: Path) -> None:
+    recipe = tmp_path / "slowish.toml"
+    recipe.write_text("width = 320\nheight = 192\nfps = 24\nshots = 6\nseconds = 2.0\n[video]\njobs = 1\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tale_cli", "render", str(story_file), "--recipe", str(recipe), "--out", str(out)]
+    manifest = out / "the-small-test" / "manifest.json"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    done = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            shots = json.loads(manifest.read_text())["shots"]
+            done = sum(1 for s in shots.values() if s.get("status") == "done")
+        except (OSError, ValueError, KeyError):
+            done = 0
+        if done >= 2:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait()
+    assert done >= 2 and process.returncode == -signal.SIGKILL
+    assert not (out / "the-small-test" / "film.mp4").exists()
+    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert f"{done} cached" in finished.stdout or f"{done + 1} cached" in finished.stdout
+    check_clip(out / "the-small-test" / "film.mp4", expected_s=12.0, fps=24)

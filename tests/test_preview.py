@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from tale_cli.backends.base import ReferenceRequest, ShotRequest
+from tale_cli.backends.preview import PreviewImage, PreviewVideo, _font, palette
+from tale_cli.config import Recipe
+from tale_cli.fonts import cjk_font, font_for
+from tale_cli.media import check_clip, extract_frame
+from tale_cli.plan import Character, Plan, Shot
+
+
+class NoJournal:
+    def existing_job(self) -> None:
+        return None
+
+    def record_job(self, job: dict[str, object]) -> None:
+        raise AssertionError("the preview backend never records provider jobs")
+
+
+def make_plan(narration: str = "Ada walks.", prompt: str = "A harbour at dawn") -> Plan:
+    return Plan(
+        title="T",
+        slug="t",
+        width=192,
+        height=108,
+        fps=12,
+        characters=[Character(id="ada", name="Ada", description="green coat")],
+        shots=[
+            Shot(index=1, duration_s=1.5, prompt=prompt, camera="pan left", characters=["ada"], narration=narration)
+        ],
+    )
+
+
+def render(tmp_path: Path, plan: Plan, name: str = "clip") -> Path:
+    shot = plan.shots[0]
+    output = tmp_path / f"{name}.mp4.part"
+    PreviewVideo(Recipe()).render_shot(
+        ShotRequest(
+            plan=plan,
+            shot=shot,
+            prompt=shot.prompt,
+            negative_prompt="",
+            width=plan.width,
+            height=plan.height,
+            fps=plan.fps,
+            duration_s=shot.duration_s,
+            seed=1,
+            output=output,
+            journal=NoJournal(),
+        )
+    )
+    return output
+
+
+def frame(clip: Path, at: str, tmp_path: Path) -> np.ndarray:
+    path = extract_frame(clip, tmp_path / f"{clip.stem}-{at}.png", at=at)
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+
+
+def test_clip_lasts_exactly_the_shot_and_moves(tmp_path: Path) -> None:
+    clip = render(tmp_path, make_plan())
+    info = check_clip(clip, expected_s=1.5, fps=12)
+    assert (info.width, info.height, info.has_audio) == (192, 108, True)
+    first, last = frame(clip, "first", tmp_path), frame(clip, "last", tmp_path)
+    assert np.abs(first - last).mean() > 1.0  # the camera moved
+
+
+def test_colour_comes_from_the_content(tmp_path: Path) -> None:
+    assert palette("a storm at sea") == palette("a storm at sea")
+    assert palette("a storm at sea") != palette("a sunny meadow")
+    one = frame(render(tmp_path, make_plan(prompt="a storm at sea"), "a"), "first", tmp_path)
+    two = frame(render(tmp_path, make_plan(prompt="a sunny meadow"), "b"), "first", tmp_path)
+    assert np.abs(one.mean(axis=(0, 1)) - two.mean(axis=(0, 1))).max() > 5
+
+
+def glyph(text: str) -> np.ndarray:
+    image = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(image).text((4, 4), text, font=_font(text, 48), fill=255)
+    return np.asarray(image)
+
+
+@pytest.mark.skipif(cjk_font() is None, reason="no CJK font on this machine (install fonts-nanum)")
+def test_hangul_renders_as_hangul() -> None:
+    assert font_for("하늘") == cjk_font()
+    # With no Hangul glyphs every syllable draws the same "missing" box.
+    assert not np.array_equal(glyph("가"), glyph("나"))
+    assert glyph("가").sum() > 0
+
+
+def test_missing_cjk_font_is_reported_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import tale_cli.fonts as fonts
+
+    monkeypatch.setattr(fonts, "cjk_font", lambda: None)
+    fonts._warn_once.cache_clear()
+    with caplog.at_level("WARNING", logger="tale"):
+        fonts.font_for("하늘")
+        fonts.font_for("토리")
+    assert [r.getMessage() for r in caplog.records].count(fonts.INSTALL_HINT) == 1
+    assert "fonts-nanum" in fonts.INSTALL_HINT
+
+
+def test_reference_card(tmp_path: Path) -> None:
+    plan = make_plan()
+    output = tmp_path / "ada.png"
+    PreviewImage(Recipe()).render_reference(
+        ReferenceRequest(plan=plan, character=plan.characters[0], prompt="", seed=3, output=output, journal=NoJournal())
+    )
+    with Image.open(output) as card:
+        assert card.size == (768, 768) and card.format == "PNG"
