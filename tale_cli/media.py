@@ -348,6 +348,19 @@ def video_codec_config(path: Path) -> bytes | None:
         return None
 
 
+def inspect_clip(path: Path) -> tuple[ClipInfo, int]:
+    """A clip's container facts and its video frame count from a single ffmpeg run (demux only, no decode)."""
+    try:
+        stderr = run_ffmpeg(["-i", input_arg(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"])
+    except FFmpegError:
+        raise InputError(f"{path} is not a video file ffmpeg can read") from None
+    info = _clip_info(path, stderr)
+    if info is None:
+        raise InputError(f"{path} is not a video file ffmpeg can read")
+    frames = re.findall(r"frame=\s*(\d+)", stderr)
+    return info, int(frames[-1]) if frames else 0
+
+
 def conform_clip(
     source: Path,
     output: Path,
@@ -379,13 +392,13 @@ def conform_clip(
 def synthetic_clip(
     output: Path, *, width: int, height: int, fps: int, duration_s: float, audio: bool = False, seed: int = 0
 ) -> Path:
-    """A small real MP4 drawn by ffmpeg (moving test pattern, optional tone): for fakes, tests and benchmarks."""
+    """A small real MP4 drawn by ffmpeg (test pattern, optional tone) in Tale's own encoding: for fakes and tests."""
     frames = max(1, round(duration_s * fps))
     pattern = ("testsrc2", "smptebars", "rgbtestsrc", "mandelbrot")[seed % 4]
     sources = ["-f", "lavfi", "-i", f"{pattern}=size={width}x{height}:rate={fps}"]
     if audio:
         sources += ["-f", "lavfi", "-i", f"sine=frequency={220 + 20 * (seed % 12)}:sample_rate=48000"]
-    encode = EncodeSettings(preset="ultrafast", crf=30)
+    encode = EncodeSettings()
     output.parent.mkdir(parents=True, exist_ok=True)
     run_ffmpeg(
         [

@@ -1,20 +1,16 @@
-"""Test helpers for the cloud backends: a dict-backed job journal and a small film render through the executor."""
+"""Test helpers for the cloud backends: a dict-backed job journal, small recipes, a film render."""
 
 from __future__ import annotations
 
-from concurrent.futures import Future
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tale_cli import media
-from tale_cli.backends import image_backend
-from tale_cli.backends.base import ReferenceRequest, RenderResult, ShotRequest
+from tale_cli.backends.base import ShotRequest
 from tale_cli.config import Recipe, load_recipe
-from tale_cli.executors import ThreadExecutor
+from tale_cli.pipeline import RenderOptions, RenderReport, render
 from tale_cli.plan import Plan, Shot
-from tale_cli.planners import plan_story
-from tale_cli.story import read_story
 
 EXAMPLE_STORY = Path(__file__).resolve().parent.parent / "examples" / "story.md"
 
@@ -76,62 +72,9 @@ def one_shot_plan(recipe: Recipe, *, seconds: float = 8.0, prompt: str = "a ligh
     )
 
 
-@dataclass
-class Film:
-    plan: Plan
-    clips: list[Path]
-    results: list[RenderResult]
-    requests: list[ShotRequest]
-
-
-def render_film(recipe_name: str, out: Path, *, jobs: int | None = None, **video: Any) -> Film:
-    """Plan the example story, draw character references, render every shot concurrently, check every clip.
-
-    Continuity as the recipe says: references, the character's reference as first frame, or chaining
-    (a chained shot waits for its predecessor and starts from its last frame).
-    """
+def render_film(recipe_name: str, out: Path, *, jobs: int | None = None, **video: Any) -> tuple[RenderReport, dict]:
+    """Render the example story with a shrunk recipe through the real pipeline; returns the report and manifest."""
     recipe = small(load_recipe(recipe_name), **video)
-    plan = plan_story(read_story(EXAMPLE_STORY), recipe)
-    images = image_backend(recipe)
-    refs: dict[str, Path] = {}
-    for character in plan.characters:
-        output = out / "refs" / f"{character.id}.png"
-        output.parent.mkdir(parents=True, exist_ok=True)
-        images.render_reference(
-            ReferenceRequest(plan, character, character.description or character.name, 1, output, DictJournal())
-        )
-        refs[character.id] = output
-    images.close()
-    executor = ThreadExecutor(recipe, jobs=jobs)
-    (out / "shots").mkdir(parents=True, exist_ok=True)
-    requests: list[ShotRequest] = []
-    futures: list[Future[RenderResult]] = []
-    try:
-        for shot in plan.shots:
-            shot_refs = [refs[c] for c in shot.characters if c in refs]
-            extra: dict[str, Any] = {}
-            if recipe.continuity == "references":
-                extra["reference_images"] = shot_refs
-            elif recipe.continuity == "first-frame":
-                extra["first_frame"] = (shot_refs or list(refs.values()))[0]
-            elif recipe.continuity == "chain" and shot.continuity and requests:
-                futures[-1].result()
-                previous = _finish(requests[-1])
-                extra["first_frame"] = media.extract_frame(previous, out / "frames" / f"last-{shot.index - 1:02d}.png")
-            request = shot_request(plan, shot, out / "shots" / f"shot-{shot.index:02d}.mp4.part", **extra)
-            requests.append(request)
-            futures.append(executor.submit(request))
-        results = [future.result() for future in futures]
-    finally:
-        executor.close()
-    clips = [_finish(request) for request in requests]
-    for clip, shot in zip(clips, plan.shots, strict=True):
-        media.check_clip(clip, expected_s=shot.duration_s, fps=plan.fps)
-    return Film(plan, clips, results, requests)
-
-
-def _finish(request: ShotRequest) -> Path:
-    final = request.output.with_suffix("")
-    if request.output.exists():
-        request.output.replace(final)
-    return final
+    report = render(EXAMPLE_STORY, RenderOptions(recipe=recipe, out_root=out, jobs=jobs))
+    manifest = json.loads((report.run_dir / "manifest.json").read_text(encoding="utf-8"))
+    return report, manifest

@@ -62,6 +62,7 @@ class Job:
     seconds: float
     audio: bool
     created: float
+    refused: bool = False
     polls: int = 0
 
 
@@ -100,7 +101,8 @@ class FakeProviders:
         return None
 
     def new_job(self, kind: str, prompt: str, seconds: float, audio: bool) -> Job:
-        job = Job(kind, uuid.uuid4().hex[:16], prompt, seconds, audio, time.monotonic())
+        refused = bool(self.refuse_word) and self.refuse_word in prompt.lower()
+        job = Job(kind, uuid.uuid4().hex[:16], prompt, seconds, audio, time.monotonic(), refused)
         with self.lock:
             self.creates[kind] += 1
             self.jobs[job.id] = job
@@ -111,7 +113,7 @@ class FakeProviders:
         with self.lock:
             job.polls += 1
             self.polls[job.kind] += 1
-        if self.refuse_word and self.refuse_word in job.prompt.lower():
+        if job.refused:
             return "refused"
         if self.never_finish or time.monotonic() - job.created < self.clip_delay_s:
             return "running"

@@ -183,3 +183,18 @@ def test_registry_names_the_cloud_backends():
     assert {"veo", "gemini-omni", "runway"} <= set(VIDEO_BACKENDS)
     assert {"openai", "gemini"} <= set(IMAGE_BACKENDS)
     assert not {"veo", "gemini-omni", "runway", "openai", "gemini"} & LOCAL_BACKENDS
+
+
+def test_a_download_that_is_not_a_video_is_a_backend_error(tmp_path):
+    from cloudrender import one_shot_plan, shot_request
+
+    from tale_cli.backends._cloud import conform_into, raw_path
+    from tale_cli.config import Recipe
+
+    plan = one_shot_plan(Recipe(width=320, height=180))
+    request = shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part")
+    raw = raw_path(request)
+    raw.write_bytes(b"<html>expired</html>")
+    with pytest.raises(BackendError, match="not a video"):
+        conform_into(request, raw)
+    assert not request.output.exists()

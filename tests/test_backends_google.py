@@ -31,27 +31,71 @@ def veo_creates(fake):
     return [r for r in fake.requests if r["path"].endswith(":predictLongRunning")]
 
 
-@pytest.mark.parametrize("recipe_name", ["veo-3.1-fast", "veo-3.1", "veo-3.1-lite"])
-def test_veo_recipe_renders_the_example_story(fake_providers, tmp_path, recipe_name):
-    film = render_film(recipe_name, tmp_path)
+def check_film(report, manifest, *, seconds=8.0, audio=True):
+    """Eight checked shots stitched into a film; every shot's job id, bill and cost in the manifest."""
+    assert [s.status for s in report.shots] == ["done"] * 8
+    assert report.film is not None and media.probe(report.film).duration_s == pytest.approx(8 * seconds, abs=0.1)
+    for number in range(1, 9):
+        info = media.probe(report.run_dir / "shots" / f"shot-{number:02d}.mp4")
+        assert (info.width, info.height, info.fps, info.duration_s, info.has_audio) == (320, 180, 24.0, seconds, audio)
+    entries = [manifest["shots"][str(n)] for n in range(1, 9)]
+    assert all(e["job"]["id"] and e["provider_job_id"] == e["job"]["id"] for e in entries)
+    assert all(e["billed_seconds"] == seconds for e in entries)
+    return entries
 
-    assert len(film.clips) == 8
-    assert fake_providers.creates["veo"] == 8
-    assert fake_providers.creates["plan"] == 1
-    for clip in film.clips:
-        info = media.probe(clip)
-        assert (info.width, info.height, info.fps, info.duration_s) == (320, 180, 24.0, 8.0)
-        assert info.has_audio
-    model = load_recipe(recipe_name).video.model
-    assert {r.model for r in film.results} == {model}
-    assert all(r.billed_seconds == 8.0 and r.provider_job_id.endswith(tuple(fake_providers.jobs)) for r in film.results)
-    expected_cost = {"veo-3.1-fast": 0.8, "veo-3.1": 3.2, "veo-3.1-lite": 0.4}[recipe_name]
-    assert all(r.cost_usd == pytest.approx(expected_cost) for r in film.results)
+
+@pytest.mark.parametrize(("recipe_name", "cost"), [("veo-3.1-fast", 0.8), ("veo-3.1", 3.2), ("veo-3.1-lite", 0.4)])
+def test_veo_recipe_renders_the_example_story(fake_providers, tmp_path, recipe_name, cost):
+    report, manifest = render_film(recipe_name, tmp_path)
+
+    entries = check_film(report, manifest)
+    assert fake_providers.creates["veo"] == 8 and fake_providers.creates["plan"] == 1
+    assert fake_providers.creates["gemini-image"] == 2  # one reference per character
+    recipe = load_recipe(recipe_name)
+    assert {e["model"] for e in entries} == {recipe.video.model}
+    assert all(e["cost_usd"] == pytest.approx(cost) for e in entries)
     # continuity = "references": every shot with a character sent its reference as an ASSET image.
     sent = [r["json"] for r in veo_creates(fake_providers)]
-    with_refs = [body for body in sent if body["instances"][0].get("referenceImages")]
-    assert with_refs and all(ref["referenceType"] == "ASSET" for ref in with_refs[0]["instances"][0]["referenceImages"])
-    assert {body["parameters"]["resolution"] for body in sent} == {load_recipe(recipe_name).video.resolution}
+    with_refs = [
+        body["instances"][0]["referenceImages"] for body in sent if body["instances"][0].get("referenceImages")
+    ]
+    assert len(with_refs) == 8 and all(ref["referenceType"] == "ASSET" for refs in with_refs for ref in refs)
+    assert {body["parameters"]["resolution"] for body in sent} == {recipe.video.resolution}
+
+    again, _ = render_film(recipe_name, tmp_path)  # a second run pays for nothing
+    assert [s.status for s in again.shots] == ["cached"] * 8 and fake_providers.creates["veo"] == 8
+
+
+def test_a_refused_shot_fails_alone_and_only_it_is_tried_again(fake_providers, tmp_path):
+    fake_providers.refuse_word = "shot 3:"  # the fake planner's third prompt starts "Shot 3:"
+
+    report, manifest = render_film("veo-3.1-fast", tmp_path)
+
+    assert [s.index for s in report.failed] == [3]
+    assert REFUSAL_REASON in report.failed[0].error and report.film is None
+    assert manifest["shots"]["3"]["status"] == "failed"
+    assert fake_providers.creates["veo"] == 8
+
+    fake_providers.refuse_word = ""
+    report, manifest = render_film("veo-3.1-fast", tmp_path)
+
+    assert [s.status for s in report.shots].count("cached") == 7 and report.film is not None
+    assert fake_providers.creates["veo"] == 9  # the refused job is not resumed: one new job for shot 3 only
+
+
+def test_timed_out_shots_resume_their_jobs_on_the_next_run(fake_providers, tmp_path):
+    fake_providers.never_finish = True
+    report, manifest = render_film("veo-3.1-fast", tmp_path, poll_timeout_s=0.2)
+
+    assert len(report.failed) == 8 and "did not finish within" in report.failed[0].error
+    recorded = {manifest["shots"][str(n)]["job"]["id"] for n in range(1, 9)}
+    assert len(recorded) == 8
+
+    fake_providers.never_finish = False
+    report, manifest = render_film("veo-3.1-fast", tmp_path)
+
+    assert report.film is not None and fake_providers.creates["veo"] == 8  # all eight jobs resumed, none paid twice
+    assert {manifest["shots"][str(n)]["provider_job_id"] for n in range(1, 9)} == recorded
 
 
 def test_veo_sends_what_the_shot_asks_for(fake_providers, tmp_path):
@@ -261,11 +305,11 @@ def test_google_backends_need_the_extra(fake_providers, monkeypatch):
 
 
 def test_gemini_omni_recipe_renders_the_example_story(fake_providers, tmp_path):
-    film = render_film("gemini-omni", tmp_path)
+    report, manifest = render_film("gemini-omni", tmp_path)
 
+    check_film(report, manifest)
     assert fake_providers.creates["omni"] == 8
-    assert fake_providers.creates["gemini-image"] == 2  # one reference per character
-    assert all(media.probe(clip).duration_s == 8.0 for clip in film.clips)
+    assert fake_providers.creates["gemini-image"] == 2
     bodies = [r["json"] for r in fake_providers.requests if r["path"] == "/v1/interactions"]
     assert all(body["background"] is True and body["response_format"]["duration"] == "8s" for body in bodies)
     assert {body["generation_config"]["video_config"]["task"] for body in bodies} == {"reference_to_video"}

@@ -34,3 +34,12 @@ def test_synthetic_clip_is_a_real_mp4(tmp_path):
     clip = media.synthetic_clip(tmp_path / "c.mp4", width=160, height=90, fps=12, duration_s=2.0, seed=3)
     info = media.check_clip(clip, expected_s=2.0, fps=12)
     assert (info.width, info.height, info.video_codec, info.has_audio) == (160, 90, "h264", False)
+
+
+def test_inspect_clip_reads_facts_and_frames_in_one_run(tmp_path):
+    clip = media.synthetic_clip(tmp_path / "c.mp4", width=160, height=90, fps=12, duration_s=2.5, audio=True)
+    info, frames = media.inspect_clip(clip)
+    assert (info.width, info.height, info.fps, info.has_audio, frames) == (160, 90, 12.0, True, 30)
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    with pytest.raises(media.InputError):
+        media.inspect_clip(tmp_path / "bad.mp4")

@@ -285,11 +285,11 @@ def conform_into(request: ShotRequest, raw: Path) -> bool:
     from tale_cli import media
 
     try:
-        info = media.probe(raw)
+        info, frames = media.inspect_clip(raw)
     except TaleError:
         raise BackendError(f"the provider returned a file that is not a video ({raw.stat().st_size} bytes)") from None
     same_format = (info.width, info.height) == (request.width, request.height) and abs(info.fps - request.fps) < 0.01
-    if same_format and abs(media.count_frames(raw) - request.duration_s * request.fps) <= 1:
+    if same_format and abs(frames - request.duration_s * request.fps) <= 1:
         raw.replace(request.output)
         return info.has_audio
     media.conform_clip(
