@@ -290,8 +290,18 @@ def test_veo_recipe_checks(fake_providers):
     recipe = load_recipe("veo-3.1-fast")
     with pytest.raises(RecipeError, match="resolution '4k'"):
         VeoVideo(recipe.model_copy(update={"video": recipe.video.model_copy(update={"resolution": "4k"})}))
+
+    def with_options(**options):
+        return recipe.model_copy(update={"video": recipe.video.model_copy(update={"options": options})})
+
     with pytest.raises(RecipeError, match=r"unknown \[video\.options\] key 'colour'"):
-        VeoVideo(recipe.model_copy(update={"video": recipe.video.model_copy(update={"options": {"colour": 1}})}))
+        VeoVideo(with_options(colour=1))
+    with pytest.raises(RecipeError, match="person_generation 'everyone'") as caught:
+        VeoVideo(with_options(person_generation="everyone"))
+    assert "allow_adult" in caught.value.hint
+    with pytest.raises(RecipeError, match="enhance_prompt must be true or false"):
+        VeoVideo(with_options(enhance_prompt="yes"))
+    assert VeoVideo(with_options(person_generation="allow_adult", enhance_prompt=False, project="p")).options
     capabilities = video_backend(recipe).capabilities()
     assert capabilities.durations == (4.0, 6.0, 8.0) and capabilities.reference_durations == (8.0,)
     assert capabilities.max_reference_images == 3 and not capabilities.local
@@ -405,3 +415,15 @@ def test_omni_rejects_a_resolution_it_does_not_offer():
     recipe = Recipe(video={"backend": "gemini-omni", "resolution": "480p"})
     with pytest.raises(RecipeError, match="'480p'"):
         GeminiOmniVideo(recipe)
+
+
+def test_sdk_retries_are_off_so_tales_policy_decides(fake_providers, tmp_path):
+    from tale_cli.errors import QuotaError
+
+    fake_providers.rate_limit_creates = 1
+    recipe = small(load_recipe("gemini-omni"), retries=0)
+    plan = one_shot_plan(recipe)
+
+    with pytest.raises(QuotaError):
+        GeminiOmniVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part"))
+    assert [r["path"] for r in fake_providers.requests].count("/v1/interactions") == 1

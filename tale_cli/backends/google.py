@@ -36,6 +36,7 @@ VEO_DURATIONS = (4.0, 6.0, 8.0)
 VEO_REFERENCE_DURATION = 8.0
 VEO_MAX_REFERENCES = 3
 VEO_OPTIONS = frozenset({"project", "location", "person_generation", "enhance_prompt"})
+PERSON_GENERATION = ("allow_adult", "allow_all", "dont_allow")
 OMNI_OPTIONS = frozenset({"delivery"})
 HTTP_TIMEOUT_S = 300.0
 _REFUSAL_HINTS = ("safety", "policy", "blocked", "prohibited", "responsible", "harm", "filtered")
@@ -71,6 +72,19 @@ def _check_options(options: dict[str, Any], allowed: frozenset[str], backend: st
         )
 
 
+def _check_veo_options(options: dict[str, Any]) -> None:
+    for key in ("project", "location"):
+        if key in options and not (isinstance(options[key], str) and options[key]):
+            raise RecipeError(f"[video.options] {key} must be a non-empty string")
+    if "enhance_prompt" in options and not isinstance(options["enhance_prompt"], bool):
+        raise RecipeError("[video.options] enhance_prompt must be true or false")
+    if "person_generation" in options and options["person_generation"] not in PERSON_GENERATION:
+        raise RecipeError(
+            f"[video.options] person_generation '{options['person_generation']}' is not offered",
+            hint="use one of: " + ", ".join(PERSON_GENERATION),
+        )
+
+
 def _resolution(recipe: Recipe) -> str:
     resolution = recipe.video.resolution or "720p"
     if resolution not in VIDEO_RESOLUTIONS:
@@ -95,6 +109,7 @@ class VeoVideo:
         self.resolution = _resolution(recipe)
         self.options = dict(recipe.video.options)
         _check_options(self.options, VEO_OPTIONS, self.name)
+        _check_veo_options(self.options)
         self.cloud = Cloud("vertex", policy=RetryPolicy(retries=recipe.video.retries))
         self._client: Any = None
         self._lock = threading.Lock()

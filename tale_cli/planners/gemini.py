@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends._cloud import Cloud
@@ -26,7 +25,6 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
     cloud.secret = key
     client = gemini_client(key)
     model = recipe.planner.model or DEFAULT_MODEL
-    lock = threading.Lock()
 
     def ask(system: str, conversation: list[Message], schema: dict[str, Any]) -> str:
         contents = [
@@ -39,10 +37,9 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
             response_mime_type="application/json",
             response_json_schema=schema,
         )
-        with lock:
-            response = cloud.call(
-                "plan", lambda: client.models.generate_content(model=model, contents=contents, config=config)
-            )
+        response = cloud.call(
+            "plan", lambda: client.models.generate_content(model=model, contents=contents, config=config)
+        )
         return response.text or ""
 
     return plan_with(ask, story, recipe, shots=shots, seconds=seconds, planner="gemini")
