@@ -35,13 +35,18 @@ def root(
 
 def _register() -> None:
     # Each module imports only typer at top level; the library is imported inside the commands.
-    from tale_cli.cli import doctor, plan, recipes, render, stitch
+    from tale_cli.cli import cost, doctor, plan, recipes, render, stitch
 
     app.command("plan")(plan.plan)
     app.command("render")(render.render)
     app.command("stitch")(stitch.stitch)
     app.add_typer(recipes.app, name="recipes")
     app.command("doctor")(doctor.doctor)
+    app.add_typer(cost.app, name="cost")
+    from tale_cli.cli import audit, keys
+
+    app.add_typer(keys.app, name="keys")
+    app.command("audit")(audit.audit)
 
 
 _register()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,18 @@ class ProgressView:
         if self._live is not None:
             self._live.update(self._table())
             self._live.__exit__(kind, value, tb)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop redrawing the live table while the user answers a question."""
+        if self._live is None:
+            yield
+            return
+        self._live.stop()
+        try:
+            yield
+        finally:
+            self._live.start()
 
     def _plain(self, text: str) -> None:
         stream = sys.stderr if self.json_mode else sys.stdout

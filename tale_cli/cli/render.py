@@ -20,10 +20,15 @@ def render(
     transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
     audio: Path | None = typer.Option(None, "--audio", help="Music bed mixed under the film's own sound."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    private: bool = typer.Option(False, "--private", help="Only local backends; the run folder is owner-only."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Start a paid render without asking."),
+    max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Refuse to start above this estimate (USD)."),
+    prices: str | None = typer.Option(None, "--prices", help="Price book for the estimate: an id or a .toml file."),
 ) -> None:
     """Render a story (or a plan.json) into a one-minute film."""
 
     def action() -> None:
+        from tale_cli.cli.cost import spend_guard
         from tale_cli.cli.progress import ProgressView
         from tale_cli.cli.settings import resolve_out, resolve_recipe
         from tale_cli.errors import InputError, ShotsFailedError
@@ -42,8 +47,12 @@ def render(
             burn_subtitles=burn_subtitles,
             transition=transition,
             audio=audio,
+            private=private,
         )
         with ProgressView(json_mode=json_output) as view:
+            options.before_spend = spend_guard(
+                prices=prices, max_cost=max_cost, yes=yes, quiet=json_output, pause=view.paused
+            )
             report = render_film(source, options, view)
         if json_output:
             print_json(report.to_json())
