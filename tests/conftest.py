@@ -74,4 +74,6 @@ def fake_providers(_fake_provider_server, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.delenv(name, raising=False)
     for name, value in fakeproviders.environment(fake).items():
         monkeypatch.setenv(name, value)
+    # No stored keys: a test's keys are exactly the environment it sets.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     return fake

@@ -10,7 +10,6 @@ import pytest
 
 from tale_cli.backends import IMAGE_BACKENDS, LOCAL_BACKENDS, VIDEO_BACKENDS
 from tale_cli.backends._cloud import Cloud, RetryPolicy, http_status, retry_after_s
-from tale_cli.backends._keys import get_key, redact, require_key
 from tale_cli.errors import BackendError, KeysError, QuotaError, ShotRefusedError
 
 
@@ -123,7 +122,7 @@ def test_client_errors_are_not_retried_and_say_why():
 def test_a_rejected_key_stops_every_later_call():
     cloud = quick()
     call, calls = failing(StatusError(401, "Incorrect API key provided: wrong-key-not-real-5555"))
-    cloud.secret = "wrong-key-not-real-5555"
+    cloud.use_key("wrong-key-not-real-5555")
     with pytest.raises(KeysError) as caught:
         cloud.call("create", call)
     assert "wrong-key-not-real-5555" not in caught.value.message
@@ -155,28 +154,15 @@ def test_closing_stops_a_backoff_at_once():
     assert time.monotonic() - started < 5
 
 
-def test_keys_come_from_tale_variables_first(monkeypatch):
-    for name in ("TALE_GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    assert get_key("google") is None
-    monkeypatch.setenv("GOOGLE_API_KEY", "standard-key-not-real-1")
-    assert get_key("google") == "standard-key-not-real-1"
-    monkeypatch.setenv("TALE_GOOGLE_API_KEY", "tale-key-not-real-2")
-    assert get_key("google") == "tale-key-not-real-2"
-    monkeypatch.delenv("TALE_RUNWAY_API_KEY", raising=False)
-    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
-    with pytest.raises(KeysError, match="no API key for runway \\(needed by the video\\)") as caught:
-        require_key("runway", role="video")
-    assert caught.value.hint.startswith("run `tale keys set runway`")
-
-
-def test_redact_removes_known_secrets_and_key_shaped_fields():
-    text = "GET /v1/x?key=abcdefghijklmnop123 failed; Authorization: Bearer sometokenvalue12345; my-secret-key-1234"
-    cleaned = redact(text, "my-secret-key-1234")
-    assert "abcdefghijklmnop123" not in cleaned
-    assert "sometokenvalue12345" not in cleaned
-    assert "my-secret-key-1234" not in cleaned
-    assert cleaned.startswith("GET /v1/x?key=[redacted] failed")
+def test_messages_never_show_the_key_in_use():
+    cloud = quick()
+    cloud.use_key("in-use-key-not-real-7777")
+    call, _ = failing(
+        StatusError(400, "bad request for in-use-key-not-real-7777 at /v1/x?key=in-use-key-not-real-7777")
+    )
+    with pytest.raises(BackendError) as caught:
+        cloud.call("create", call)
+    assert "in-use-key-not-real-7777" not in caught.value.message
 
 
 def test_registry_names_the_cloud_backends():

@@ -141,6 +141,8 @@ def test_veo_rate_limited_then_succeeds(fake_providers, tmp_path):
 
     assert len(veo_creates(fake_providers)) == 3  # two 429s, then the accepted one
     assert fake_providers.creates["veo"] == 1
+    assert [a["outcome"] for a in result.notes["attempts"]] == ["retry", "retry"]  # for the audit log
+    assert result.notes["attempts"][0]["error"].startswith("429")
     assert result.provider_job_id == request.journal.job["id"]
     media.check_clip(request.output, expected_s=8.0, fps=24)
 

@@ -142,7 +142,7 @@ def test_runway_wrong_key_is_one_clear_error(fake_providers, tmp_path, frame, mo
 
 def test_runway_missing_key(fake_providers, monkeypatch):
     monkeypatch.delenv("TALE_RUNWAY_API_KEY")
-    with pytest.raises(KeysError, match="no API key for runway") as caught:
+    with pytest.raises(KeysError, match="no Runway API secret found for 'runway'") as caught:
         RunwayVideo(runway_recipe()).preflight()
     assert "tale keys set runway" in caught.value.hint and "RUNWAYML_API_SECRET" in caught.value.hint
 

@@ -158,7 +158,9 @@ def test_wrong_key_is_a_keys_error(fake_providers, monkeypatch):
 
 def test_missing_key_is_a_keys_error_before_any_call(fake_providers, monkeypatch):
     monkeypatch.delenv("TALE_OPENAI_API_KEY")
-    with pytest.raises(KeysError, match="no API key for openai") as caught:
+    with pytest.raises(
+        KeysError, match="no OpenAI API key found for 'openai' \\(needed by the openai planner\\)"
+    ) as caught:
         plan_story(read_story(EXAMPLE_STORY), load_recipe("runway-gen4.5"))
     assert "tale keys set openai" in caught.value.hint
     assert fake_providers.requests == []

@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tale_cli.backends._keys import redact
-from tale_cli.config import data_dir, read_toml
 from tale_cli.errors import (
     BackendError,
     KeysError,
     PollTimeoutError,
     QuotaError,
-    RecipeError,
     ShotRefusedError,
     TaleError,
 )
@@ -124,7 +121,7 @@ class Cloud:
     def __init__(self, provider: str, *, policy: RetryPolicy | None = None) -> None:
         self.provider = provider
         self.policy = policy or RetryPolicy()
-        self.secret: str | None = None
+        self.secret: str | None = None  # the key in use, for Files API downloads; scrubbed from messages
         self.stopped = threading.Event()
         self._auth_error: KeysError | None = None
 
@@ -132,11 +129,29 @@ class Cloud:
         if seconds > 0 and self.stopped.wait(seconds):
             raise BackendError(f"{self.provider}: stopped while waiting")
 
-    def clean(self, text: str) -> str:
-        return redact(text, self.secret)
+    def use_key(self, key: str) -> None:
+        from tale_cli.redact import register_secret
 
-    def call(self, what: str, function: Callable[[], T], *, creates: bool = False) -> T:
-        """Run one SDK call; repeat it on 429/5xx (a paid create only when it surely was not accepted)."""
+        register_secret(key)
+        self.secret = key
+
+    def clean(self, text: str) -> str:
+        from tale_cli.redact import redact
+
+        return redact(text)
+
+    def call(
+        self,
+        what: str,
+        function: Callable[[], T],
+        *,
+        creates: bool = False,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> T:
+        """Run one SDK call; repeat it on 429/5xx (a paid create only when it surely was not accepted).
+
+        Each failed try that is retried is appended to `attempts` (for the audit log).
+        """
         if self._auth_error is not None:
             raise self._auth_error
         attempt = 0
@@ -155,6 +170,9 @@ class Cloud:
                     retryable = is_connection_error(exc, unsent_only=creates)
                 if not retryable or attempt >= self.policy.retries:
                     raise self.translate(exc, what, tries=attempt + 1) from None
+                if attempts is not None:
+                    reason = f"{status or type(exc).__name__}: {provider_message(exc)}"
+                    attempts.append({"outcome": "retry", "error": self.clean(reason)[:300]})
                 self.sleep(self.policy.delay(attempt, retry_after_s(exc)))
                 attempt += 1
 
@@ -248,8 +266,11 @@ def run_job(
     model: str,
     create: Callable[[], str],
     finish: Callable[[str], RenderResult],
+    attempts: list[dict[str, Any]] | None = None,
 ) -> RenderResult:
     """Resume the job recorded for this shot, or create one and record its id before any polling.
+
+    Retried create attempts (collected in `attempts` by the create call) go to the result's notes.
 
     A recorded job that is still running is polled again, never paid for twice; one that the provider
     forgot or ended without a clip (the reason a user runs a failed shot again) is replaced by a new one.
@@ -262,7 +283,12 @@ def run_job(
             pass
     job_id = create()
     request.journal.record_job({"provider": provider, "id": job_id, "model": model})
-    return finish(job_id)
+    result = finish(job_id)
+    if attempts:
+        from tale_cli.audit import ATTEMPTS_NOTE
+
+        result.notes[ATTEMPTS_NOTE] = list(attempts)
+    return result
 
 
 class _DownloadError(Exception):
@@ -335,31 +361,21 @@ def aspect_ratio(width: int, height: int) -> str:
     return "16:9" if width >= height else "9:16"
 
 
-def price_per_second(model: str, resolution: str | None) -> float | None:
-    """USD per second of output video from configs/cloud-prices.toml, or None when unknown."""
-    table = _prices().get("video", {}).get(model)
-    if not isinstance(table, dict):
-        return None
-    value = table.get(resolution or "", table.get("default"))
-    return float(value) if isinstance(value, (int, float)) else None
+def shot_cost(
+    backend: str, model: str, seconds: float, *, resolution: str | None, audio: bool, credits: float | None = None
+) -> tuple[float, float | None]:
+    """(billed seconds, USD) for one clip from the price book; USD is None for a model the book does not price.
 
+    `credits`, when the provider reported what it charged, are converted at the book's credit price.
+    """
+    from tale_cli.cost import price_shot
 
-def usd_per_credit(provider: str) -> float | None:
-    value = _prices().get("credits", {}).get(provider)
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-_price_cache: dict[str, Any] = {}
-_price_lock = threading.Lock()
-
-
-def _prices() -> dict[str, Any]:
-    with _price_lock:
-        if "data" not in _price_cache:
-            path = data_dir("configs") / "cloud-prices.toml"
-            _price_cache["data"] = read_toml(path, error=RecipeError) if path.is_file() else {}
-        data: dict[str, Any] = _price_cache["data"]
-        return data
+    price = price_shot(backend, model, seconds, resolution=resolution, audio=audio)
+    if price is None:
+        return seconds, None
+    if credits is not None and price.credits:
+        return price.billed_seconds, round(credits * price.usd / price.credits, 4)
+    return price.billed_seconds, round(price.usd, 4)
 
 
 def write_png(data: bytes, output: Path) -> None:

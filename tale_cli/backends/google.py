@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tale_cli.audit import ATTEMPTS_NOTE
 from tale_cli.backends._cloud import (
     Cloud,
     JobFailedError,
@@ -15,14 +16,14 @@ from tale_cli.backends._cloud import (
     aspect_ratio,
     conform_into,
     image_payload,
-    price_per_second,
     raw_path,
     run_job,
+    shot_cost,
     write_png,
 )
-from tale_cli.backends._keys import KEY_ENV_VARS, get_key, require_key
 from tale_cli.backends.base import ImageCapabilities, RenderResult, VideoCapabilities
 from tale_cli.errors import BackendError, KeysError, RecipeError, ShotRefusedError, missing_extra
+from tale_cli.keys import get_key, require_key
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import ReferenceRequest, ShotRequest
@@ -151,7 +152,7 @@ class VeoVideo:
         key = get_key("vertex")
         project = self.options.get("project") or os.environ.get("GOOGLE_CLOUD_PROJECT")
         if key:
-            self.cloud.secret = key
+            self.cloud.use_key(key)
             return genai.Client(enterprise=True, api_key=key, http_options=http_options(types))
         if project:
             location = self.options.get("location") or os.environ.get("GOOGLE_CLOUD_LOCATION") or "us-central1"
@@ -166,9 +167,8 @@ class VeoVideo:
                 ) from None
         raise KeysError(
             "no Vertex AI key or Google Cloud project for Veo",
-            hint="run `tale keys set vertex` (or set "
-            + " / ".join(KEY_ENV_VARS["vertex"])
-            + "), or set GOOGLE_CLOUD_PROJECT with application-default credentials",
+            hint="run `tale keys set vertex` (or set TALE_VERTEX_API_KEY), "
+            "or set GOOGLE_CLOUD_PROJECT with application-default credentials",
         )
 
     def render_shot(self, request: ShotRequest) -> RenderResult:
@@ -213,6 +213,7 @@ class VeoVideo:
                 "create",
                 lambda: client.models.generate_videos(model=self.model, source=source, config=config),
                 creates=True,
+                attempts=attempts,
             )
             if not operation.name:
                 raise BackendError("Vertex AI accepted the Veo request but returned no operation name")
@@ -229,7 +230,10 @@ class VeoVideo:
             return self._save(request, operation, name)
 
         conditioning = "first-frame" if request.first_frame else "references" if references else "text"
-        result = run_job(request, provider=self.provider, model=self.model, create=create, finish=finish)
+        attempts: list[dict[str, Any]] = []
+        result = run_job(
+            request, provider=self.provider, model=self.model, create=create, finish=finish, attempts=attempts
+        )
         result.notes["conditioning"] = conditioning
         return result
 
@@ -262,12 +266,14 @@ class VeoVideo:
                 hint="do not set an output storage URI for Tale's Veo renders",
             )
         has_audio = conform_into(request, raw)
-        price = price_per_second(self.model, self.resolution)
+        billed, usd = shot_cost(
+            self.name, self.model, request.duration_s, resolution=self.resolution, audio=self.recipe.video.audio
+        )
         return RenderResult(
             model=self.model,
             provider_job_id=name,
-            billed_seconds=request.duration_s,
-            cost_usd=round(price * request.duration_s, 4) if price is not None else None,
+            billed_seconds=billed,
+            cost_usd=usd,
             has_audio=has_audio,
             notes={"resolution": self.resolution},
         )
@@ -318,7 +324,7 @@ class GeminiOmniVideo:
         with self._lock:
             if self._client is None:
                 key = require_key("google", role="gemini-omni video backend")
-                self.cloud.secret = key
+                self.cloud.use_key(key)
                 self._client = gemini_client(key)
             return self._client
 
@@ -331,6 +337,7 @@ class GeminiOmniVideo:
             )
         images = [request.first_frame] if request.first_frame else request.reference_images[:VEO_MAX_REFERENCES]
         task = "image_to_video" if request.first_frame else "reference_to_video" if images else "text_to_video"
+        attempts: list[dict[str, Any]] = []
         text = request.prompt
         if request.negative_prompt:
             text += f"\nAvoid: {request.negative_prompt}"
@@ -359,6 +366,7 @@ class GeminiOmniVideo:
                     background=True,
                 ),
                 creates=True,
+                attempts=attempts,
             )
             if not getattr(interaction, "id", None):
                 raise BackendError("the Gemini API accepted the video request but returned no interaction id")
@@ -374,7 +382,9 @@ class GeminiOmniVideo:
             )
             return self._save(request, interaction, interaction_id)
 
-        result = run_job(request, provider=self.provider, model=self.model, create=create, finish=finish)
+        result = run_job(
+            request, provider=self.provider, model=self.model, create=create, finish=finish, attempts=attempts
+        )
         result.notes["conditioning"] = task
         return result
 
@@ -400,12 +410,14 @@ class GeminiOmniVideo:
         else:
             raise JobFailedError(f"Gemini Omni finished shot {request.shot.index} without a video")
         has_audio = conform_into(request, raw)
-        price = price_per_second(self.model, self.resolution)
+        billed, usd = shot_cost(
+            self.name, self.model, request.duration_s, resolution=self.resolution, audio=self.recipe.video.audio
+        )
         return RenderResult(
             model=self.model,
             provider_job_id=interaction_id,
-            billed_seconds=request.duration_s,
-            cost_usd=round(price * request.duration_s, 4) if price is not None else None,
+            billed_seconds=billed,
+            cost_usd=usd,
             has_audio=has_audio,
             notes={"resolution": self.resolution},
         )
@@ -447,7 +459,7 @@ class GeminiImage:
         with self._lock:
             if self._client is None:
                 key = require_key("google", role="gemini image backend")
-                self.cloud.secret = key
+                self.cloud.use_key(key)
                 self._client = gemini_client(key)
             return self._client
 
@@ -463,15 +475,21 @@ class GeminiImage:
             image_config=types.ImageConfig(aspect_ratio=_image_aspect(self.recipe.image.size)),
             seed=request.seed,
         )
+        attempts: list[dict[str, Any]] = []
         response = self.cloud.call(
-            "image", lambda: client.models.generate_content(model=self.model, contents=contents, config=config)
+            "image",
+            lambda: client.models.generate_content(model=self.model, contents=contents, config=config),
+            attempts=attempts,
         )
         for candidate in response.candidates or []:
             for part in getattr(candidate.content, "parts", None) or []:
                 blob = part.inline_data
                 if blob is not None and blob.data and str(blob.mime_type or "").startswith("image/"):
                     write_png(blob.data, request.output)
-                    return RenderResult(model=self.model, notes={"edited": request.source_image is not None})
+                    notes: dict[str, Any] = {"edited": request.source_image is not None}
+                    return RenderResult(
+                        model=self.model, notes={**notes, ATTEMPTS_NOTE: attempts} if attempts else notes
+                    )
         feedback = getattr(response, "prompt_feedback", None)
         reasons = [str(getattr(feedback, "block_reason", "") or "")]
         reasons += [str(getattr(c, "finish_reason", "") or "") for c in response.candidates or []]

@@ -6,10 +6,11 @@ import base64
 import threading
 from typing import TYPE_CHECKING, Any
 
+from tale_cli.audit import ATTEMPTS_NOTE
 from tale_cli.backends._cloud import Cloud, write_png
-from tale_cli.backends._keys import require_key
 from tale_cli.backends.base import ImageCapabilities, RenderResult
 from tale_cli.errors import BackendError, RecipeError, missing_extra
+from tale_cli.keys import require_key
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import ReferenceRequest
@@ -77,7 +78,7 @@ class OpenAIImage:
         with self._lock:
             if self._client is None:
                 key = require_key("openai", role="openai image backend")
-                self.cloud.secret = key
+                self.cloud.use_key(key)
                 self._client = openai_client(key)
             return self._client
 
@@ -92,20 +93,22 @@ class OpenAIImage:
             "n": 1,
         }
         source = request.source_image
+        attempts: list[dict[str, Any]] = []
         if source is not None:
 
             def edit() -> Any:
                 with source.open("rb") as handle:
                     return client.images.edit(image=[handle], **common)
 
-            response = self.cloud.call("image edit", edit)
+            response = self.cloud.call("image edit", edit, attempts=attempts)
         else:
-            response = self.cloud.call("image", lambda: client.images.generate(**common))
+            response = self.cloud.call("image", lambda: client.images.generate(**common), attempts=attempts)
         data = response.data[0].b64_json if response.data else None
         if not data:
             raise BackendError(f"OpenAI returned no image for {request.character.name}")
         write_png(base64.b64decode(data), request.output)
-        return RenderResult(model=self.model, notes={"edited": source is not None})
+        notes: dict[str, Any] = {"edited": source is not None}
+        return RenderResult(model=self.model, notes={**notes, ATTEMPTS_NOTE: attempts} if attempts else notes)
 
     def close(self) -> None:
         self.cloud.stopped.set()

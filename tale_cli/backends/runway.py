@@ -16,11 +16,11 @@ from tale_cli.backends._cloud import (
     image_payload,
     raw_path,
     run_job,
-    usd_per_credit,
+    shot_cost,
 )
-from tale_cli.backends._keys import require_key
 from tale_cli.backends.base import RenderResult, VideoCapabilities
 from tale_cli.errors import BackendError, RecipeError, ShotRefusedError, missing_extra
+from tale_cli.keys import require_key
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import ShotRequest
@@ -118,7 +118,7 @@ class RunwayVideo:
                 except ImportError:
                     raise missing_extra("runway", "runwayml") from None
                 key = require_key("runway", role="runway video backend")
-                self.cloud.secret = key
+                self.cloud.use_key(key)
                 # No SDK retries: Tale retries itself, honouring Retry-After; RUNWAYML_BASE_URL still applies.
                 self._client = runwayml.RunwayML(api_key=key, max_retries=0, timeout=HTTP_TIMEOUT_S)
             return self._client
@@ -169,8 +169,10 @@ class RunwayVideo:
             )
             endpoint = client.text_to_video
 
+        attempts: list[dict[str, Any]] = []
+
         def create() -> str:
-            task = self.cloud.call("create", lambda: endpoint.create(**arguments), creates=True)
+            task = self.cloud.call("create", lambda: endpoint.create(**arguments), creates=True, attempts=attempts)
             if not getattr(task, "id", None):
                 raise BackendError("Runway accepted the request but returned no task id")
             return str(task.id)
@@ -185,7 +187,9 @@ class RunwayVideo:
             )
             return self._save(request, task, task_id)
 
-        result = run_job(request, provider=self.provider, model=self.model, create=create, finish=finish)
+        result = run_job(
+            request, provider=self.provider, model=self.model, create=create, finish=finish, attempts=attempts
+        )
         result.notes.update({"conditioning": "image" if first is not None else "text", "ratio": arguments["ratio"]})
         if len(request.prompt) > MAX_PROMPT_CHARS:
             result.notes["prompt_truncated_to"] = MAX_PROMPT_CHARS
@@ -209,13 +213,20 @@ class RunwayVideo:
         has_audio = conform_into(request, raw)
         cost = getattr(task, "cost", None)
         credits = float(cost.credits) if cost is not None and getattr(cost, "credits", None) is not None else None
-        rate = usd_per_credit("runway")
+        billed, usd = shot_cost(
+            self.name,
+            self.model,
+            request.duration_s,
+            resolution=self.recipe.video.resolution,
+            audio=False,
+            credits=credits,
+        )
         return RenderResult(
             model=self.model,
             provider_job_id=task_id,
-            billed_seconds=request.duration_s,
+            billed_seconds=billed,
             billed_credits=credits,
-            cost_usd=round(credits * rate, 4) if credits is not None and rate is not None else None,
+            cost_usd=usd,
             has_audio=has_audio,
         )
 

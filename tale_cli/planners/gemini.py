@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends._cloud import Cloud
-from tale_cli.backends._keys import require_key
+from tale_cli.keys import require_key
 from tale_cli.planners._llm import Message, plan_with
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
     _, types = sdk()
     key = require_key("google", role="gemini planner")
     cloud = Cloud("google")
-    cloud.secret = key
+    cloud.use_key(key)
     client = gemini_client(key)
     model = recipe.planner.model or DEFAULT_MODEL
 

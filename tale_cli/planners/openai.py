@@ -8,8 +8,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends._cloud import Cloud
-from tale_cli.backends._keys import require_key
 from tale_cli.errors import RecipeError
+from tale_cli.keys import require_key
 from tale_cli.planners._llm import Message, plan_with
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
 
     key = require_key("openai", role="openai planner")
     cloud = Cloud("openai")
-    cloud.secret = key
+    cloud.use_key(key)
     client = openai_client(key)
     # Reasoning models refuse a temperature; OpenAI's own planner leaves it to the model.
     return _plan(
@@ -85,10 +85,11 @@ def plan_story_compatible(story: Story, recipe: Recipe, *, shots: int, seconds: 
         raise RecipeError(
             "the openai-compatible planner needs a model name", hint="set model in the recipe's [planner] section"
         )
-    key = os.environ.get("TALE_PLANNER_API_KEY") or UNCHECKED_KEY
+    key = os.environ.get("TALE_PLANNER_API_KEY")
     cloud = Cloud("openai-compatible planner")
-    cloud.secret = key
-    client = openai_client(key, base_url=base_url)
+    if key:
+        cloud.use_key(key)
+    client = openai_client(key or UNCHECKED_KEY, base_url=base_url)
     return _plan(
         story,
         recipe,
