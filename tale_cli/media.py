@@ -269,3 +269,65 @@ def probe_audio(path: Path) -> float:
         raise InputError(f"{path} has no audio ffmpeg can read")
     hours, minutes, seconds = duration.groups()
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def inspect_clip(path: Path) -> tuple[ClipInfo, int]:
+    """A clip's container facts and its video frame count from a single ffmpeg run (demux only, no decode)."""
+    try:
+        stderr = run_ffmpeg(["-i", input_arg(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"])
+    except FFmpegError:
+        raise InputError(f"{path} is not a video file ffmpeg can read") from None
+    info = _clip_info(path, stderr)
+    if info is None:
+        raise InputError(f"{path} is not a video file ffmpeg can read")
+    frames = re.findall(r"frame=\s*(\d+)", stderr)
+    return info, int(frames[-1]) if frames else 0
+
+
+def conform_clip(
+    source: Path,
+    output: Path,
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    duration_s: float,
+    settings: EncodeSettings | None = None,
+) -> None:
+    """Re-encode a clip to exactly width x height @ fps and duration_s: fill and crop, resample, pad or trim."""
+    settings = settings or EncodeSettings()
+    frames = max(1, round(duration_s * fps))
+    video_filter = (
+        f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1,"
+        f"fps={fps},tpad=stop_mode=clone:stop_duration={duration_s:.3f}"
+    )
+    has_audio = probe(source).has_audio
+    audio = ["-map", "0:a:0", "-af", f"apad=whole_dur={duration_s:.3f}", *settings.audio_args()] if has_audio else []
+    run_ffmpeg(
+        [
+            "-i", input_arg(source), "-map", "0:v:0", "-vf", video_filter, *settings.video_args(fps),
+            "-frames:v", str(frames), *audio, "-t", f"{frames / fps:.6f}",
+            "-movflags", "+faststart", "-f", "mp4", input_arg(output),
+        ]
+    )  # fmt: skip
+
+
+def synthetic_clip(
+    output: Path, *, width: int, height: int, fps: int, duration_s: float, audio: bool = False, seed: int = 0
+) -> Path:
+    """A small real MP4 drawn by ffmpeg (test pattern, optional tone) in Tale's own encoding: for fakes and tests."""
+    frames = max(1, round(duration_s * fps))
+    pattern = ("testsrc2", "smptebars", "rgbtestsrc", "mandelbrot")[seed % 4]
+    sources = ["-f", "lavfi", "-i", f"{pattern}=size={width}x{height}:rate={fps}"]
+    if audio:
+        sources += ["-f", "lavfi", "-i", f"sine=frequency={220 + 20 * (seed % 12)}:sample_rate=48000"]
+    encode = EncodeSettings()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(
+        [
+            *sources, "-map", "0:v:0", *(["-map", "1:a:0", *encode.audio_args()] if audio else []),
+            *encode.video_args(fps), "-frames:v", str(frames), "-t", f"{frames / fps:.6f}",
+            "-f", "mp4", input_arg(output),
+        ]
+    )  # fmt: skip
+    return output
