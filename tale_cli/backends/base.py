@@ -79,6 +79,7 @@ class RenderResult:
     cost_usd: float | None = None
     has_audio: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
+    checked: bool = False  # the executor already ran media.check_clip on the output
 
 
 @dataclass
