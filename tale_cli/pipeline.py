@@ -24,7 +24,7 @@ from tale_cli.backends.base import (
     VideoCapabilities,
 )
 from tale_cli.config import Recipe
-from tale_cli.errors import InputError, RecipeError, TaleError
+from tale_cli.errors import InputError, KeysError, RecipeError, TaleError
 from tale_cli.executors import ShotExecutor, ThreadExecutor
 from tale_cli.media import ClipCheckError, check_clip, extract_frame
 from tale_cli.plan import Plan, Shot, load_plan
@@ -318,11 +318,31 @@ def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabiliti
     needs_first_frame = recipe.continuity in ("first-frame", "chain")
     if needs_first_frame and not capabilities.image_to_video:
         raise RecipeError(f"continuity '{recipe.continuity}' needs image-to-video, which {backend_name} lacks")
+    if not capabilities.text_to_video and not plan.characters and recipe.continuity != "chain":
+        raise RecipeError(
+            f"the {backend_name} backend renders image-to-video only and this plan has no character to draw a first frame from",
+            hint='add characters to the story, or set continuity = "chain" in the recipe',
+        )
     if not capabilities.text_to_video and not needs_first_frame:
         raise RecipeError(
             f"the {backend_name} backend renders image-to-video only",
             hint='set continuity = "first-frame" or "chain" in the recipe',
         )
+
+
+def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
+    """Each backend's own checks that cost nothing (keys present, options valid) before any spending."""
+    check = getattr(backend, "preflight", None)
+    if check is not None:
+        check()
+    if any(not c.reference_image for c in plan.characters):
+        images = image_backend(recipe)
+        try:
+            image_check = getattr(images, "preflight", None)
+            if image_check is not None:
+                image_check()
+        finally:
+            images.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -450,15 +470,21 @@ def build_tasks(
     refs: dict[str, Path],
 ) -> list[_ShotTask]:
     """One task per shot, with its cache key: chained shots key on their predecessor's key."""
+    image_optional = backend.capabilities().text_to_video
     ref_hashes = {cid: file_digest(path) for cid, path in refs.items() if path.is_file()}
     tasks: list[_ShotTask] = []
     for shot in plan.shots:
         chained = shot.index > 1 and (recipe.continuity == "chain" and shot.continuity)
-        present = [refs[c] for c in shot.characters if c in refs]
+        present_ids = [c for c in shot.characters if c in refs]
+        present = [refs[c] for c in present_ids]
         first_frame: Path | None = None
         first_key: str | None = None
         if recipe.continuity == "first-frame" and present:
-            first_frame, first_key = present[0], ref_hashes.get(shot.characters[0])
+            first_frame, first_key = present[0], ref_hashes.get(present_ids[0])
+        elif not chained and not image_optional and refs:
+            # An image-to-video-only model needs a picture for every shot: the film's first reference.
+            fallback_id = next(c.id for c in plan.characters if c.id in refs)
+            first_frame, first_key = refs[fallback_id], ref_hashes.get(fallback_id)
         request = ShotRequest(
             plan=plan,
             shot=shot,
@@ -572,7 +598,11 @@ def run_shots(
         running[executor.submit(task.request)] = task
 
     def launch_ready() -> None:
+        # Never more in flight than the executor has workers: a stop (Ctrl-C, a rejected key) then
+        # leaves nothing queued that could still start and spend.
         for index in sorted(pending):
+            if len(running) >= max(1, executor.workers):
+                return
             task = pending[index]
             if ready(task):
                 del pending[index]
@@ -655,7 +685,8 @@ def _finish(
             _audit_request(audit, "video", backend_name, index, task.request.prompt, None, task.started, error=error)
             raise
         _audit_request(audit, "video", backend_name, index, task.request.prompt, result, task.started)
-        check_clip(part, expected_s=task.request.duration_s, fps=task.request.fps)
+        if not result.checked:
+            check_clip(part, expected_s=task.request.duration_s, fps=task.request.fps)
         os.replace(part, task.cached_file)
         folder.secure(task.cached_file)
         _link(task.cached_file, folder.shot_file(index))
@@ -665,6 +696,8 @@ def _finish(
             part.unlink()
         manifest.update_shot(index, status="failed", error=message, finished_at=now_iso(), render_s=elapsed)
         emit(Event("shot", index=index, state="failed", detail=message, seconds=elapsed))
+        if isinstance(error, KeysError):
+            raise  # a rejected key fails every other shot too: stop the run (exit 10), spend nothing more
         return ShotOutcome(index, "failed", task.params_hash, error=message, render_s=elapsed)
     manifest.update_shot(
         index,
@@ -806,6 +839,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     if backend is None:
         backend = video_backend(recipe)
     check_capabilities(plan, recipe, backend.capabilities(), backend.name)
+    preflight(plan, recipe, backend)
     manifest = Manifest.load(folder)
     report = RenderReport(run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=how)
 

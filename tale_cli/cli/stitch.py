@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+<<<<<<< HEAD
 from typing import Any
+=======
+from typing import Annotated, Any
+>>>>>>> main
 
 import typer
 
@@ -11,6 +15,7 @@ from tale_cli.cli.common import console, escape, print_json, run
 
 
 def stitch(
+<<<<<<< HEAD
     inputs: list[Path] = typer.Argument(
         ...,
         metavar="RUN_DIR|CLIPS",
@@ -31,6 +36,32 @@ def stitch(
     height: int | None = typer.Option(None, "--height", help="Film height (default: the plan's, or 720)."),
     fps: int | None = typer.Option(None, "--fps", help="Frames per second (default: the plan's, or 24)."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+=======
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="RUN_DIR|CLIPS", help="A run folder (plan.json + shots/), or video clips in the order they play."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="The film to write (default: RUN_DIR/film.mp4, or ./film.mp4).")
+    ] = None,
+    burn_subtitles: Annotated[
+        bool, typer.Option("--burn-subtitles", help="Draw the narration into the picture instead of a subtitle track.")
+    ] = False,
+    transition: Annotated[
+        str | None,
+        typer.Option("--transition", metavar="cut|fade[:SECONDS]", help="Crossfade between clips (fade is 0.5 s)."),
+    ] = None,
+    audio: Annotated[Path | None, typer.Option("--audio", help="Music mixed under the clips' own sound.")] = None,
+    audio_volume: Annotated[
+        float, typer.Option("--audio-volume", help="Loudness of the --audio music (1 = as is).")
+    ] = 0.3,
+    width: Annotated[int | None, typer.Option("--width", help="Film width (default: the plan's, or 1280).")] = None,
+    height: Annotated[int | None, typer.Option("--height", help="Film height (default: the plan's, or 720).")] = None,
+    fps: Annotated[int | None, typer.Option("--fps", help="Frames per second (default: the plan's, or 24).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+>>>>>>> main
 ) -> None:
     """Join clips into one film: same size and fps, subtitles, fades, a music bed."""
 
