@@ -14,22 +14,16 @@ if TYPE_CHECKING:
 # name -> "module:factory"; a factory takes the Recipe and returns a backend instance.
 VIDEO_BACKENDS: dict[str, str] = {
     "preview": "tale_cli.backends.preview:PreviewVideo",
-<<<<<<< HEAD
-    "diffusers": "tale_cli.backends.diffusers_video:DiffusersVideo",
-}
-IMAGE_BACKENDS: dict[str, str] = {
-    "preview": "tale_cli.backends.preview:PreviewImage",
-    "diffusers": "tale_cli.backends.diffusers_image:DiffusersImage",
-=======
     "veo": "tale_cli.backends.google:VeoVideo",
     "gemini-omni": "tale_cli.backends.google:GeminiOmniVideo",
     "runway": "tale_cli.backends.runway:RunwayVideo",
+    "diffusers": "tale_cli.backends.diffusers_video:DiffusersVideo",
 }
 IMAGE_BACKENDS: dict[str, str] = {
     "preview": "tale_cli.backends.preview:PreviewImage",
     "openai": "tale_cli.backends.openai:OpenAIImage",
     "gemini": "tale_cli.backends.google:GeminiImage",
->>>>>>> main
+    "diffusers": "tale_cli.backends.diffusers_image:DiffusersImage",
 }
 # Backends that never leave this machine (private runs may use only these).
 LOCAL_BACKENDS: frozenset[str] = frozenset({"preview", "diffusers"})

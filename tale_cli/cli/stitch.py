@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-<<<<<<< HEAD
-from typing import Any
-=======
 from typing import Annotated, Any
->>>>>>> main
 
 import typer
 
@@ -15,28 +11,6 @@ from tale_cli.cli.common import console, escape, print_json, run
 
 
 def stitch(
-<<<<<<< HEAD
-    inputs: list[Path] = typer.Argument(
-        ...,
-        metavar="RUN_DIR|CLIPS",
-        help="A run folder (plan.json + shots/), or video clips in the order they play.",
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="The film to write (default: RUN_DIR/film.mp4, or ./film.mp4)."
-    ),
-    burn_subtitles: bool = typer.Option(
-        False, "--burn-subtitles", help="Draw the narration into the picture instead of a subtitle track."
-    ),
-    transition: str | None = typer.Option(
-        None, "--transition", metavar="cut|fade[:SECONDS]", help="Crossfade between clips (fade is 0.5 s)."
-    ),
-    audio: Path | None = typer.Option(None, "--audio", help="Music mixed under the clips' own sound."),
-    audio_volume: float = typer.Option(0.3, "--audio-volume", help="Loudness of the --audio music (1 = as is)."),
-    width: int | None = typer.Option(None, "--width", help="Film width (default: the plan's, or 1280)."),
-    height: int | None = typer.Option(None, "--height", help="Film height (default: the plan's, or 720)."),
-    fps: int | None = typer.Option(None, "--fps", help="Frames per second (default: the plan's, or 24)."),
-    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-=======
     inputs: Annotated[
         list[Path],
         typer.Argument(
@@ -61,7 +35,6 @@ def stitch(
     height: Annotated[int | None, typer.Option("--height", help="Film height (default: the plan's, or 720).")] = None,
     fps: Annotated[int | None, typer.Option("--fps", help="Frames per second (default: the plan's, or 24).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
->>>>>>> main
 ) -> None:
     """Join clips into one film: same size and fps, subtitles, fades, a music bed."""
 

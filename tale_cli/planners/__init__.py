@@ -18,13 +18,10 @@ if TYPE_CHECKING:
 # name -> "module:function"; the function is `plan_story(story, recipe, *, shots, seconds) -> Plan`.
 PLANNERS: dict[str, str] = {
     "offline": "tale_cli.planners.offline:plan_story",
-<<<<<<< HEAD
-    "local": "tale_cli.planners.local:plan_story",
-=======
     "gemini": "tale_cli.planners.gemini:plan_story",
     "openai": "tale_cli.planners.openai:plan_story",
     "openai-compatible": "tale_cli.planners.openai:plan_story_compatible",
->>>>>>> main
+    "local": "tale_cli.planners.local:plan_story",
 }
 # Planners that never leave this machine.
 LOCAL_PLANNERS: frozenset[str] = frozenset({"offline", "local"})
