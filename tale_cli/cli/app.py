@@ -35,7 +35,7 @@ def root(
 
 def _register() -> None:
     # Each module imports only typer at top level; the library is imported inside the commands.
-    from tale_cli.cli import cost, doctor, plan, recipes, render, stitch
+    from tale_cli.cli import batch, cost, doctor, plan, recipes, render, stitch
 
     app.command("plan")(plan.plan)
     app.command("render")(render.render)
@@ -43,6 +43,7 @@ def _register() -> None:
     app.add_typer(recipes.app, name="recipes")
     app.command("doctor")(doctor.doctor)
     app.add_typer(cost.app, name="cost")
+    app.command("batch")(batch.batch)
 
 
 _register()
