@@ -19,6 +19,7 @@ import importlib
 import json
 import logging
 import os
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -92,9 +93,12 @@ class RaySession:
                 self.description = "a private Ray instance on this machine"
             else:
                 address = (os.environ.get("RAY_ADDRESS") or "auto") if self.spec == "auto" else self.spec
+                check_reachable(address)
                 ray.init(address=address, **quiet)
                 self.description = f"the Ray cluster at {address}" if address != "auto" else "the local Ray head"
-        except Exception as error:  # noqa: BLE001 - Ray raises several kinds here; each becomes one line
+        except TaleError:
+            raise
+        except Exception as error:  # Ray raises several kinds here; each becomes one line
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise BackendError(
                 f"cannot connect to Ray ({self.spec}): {first}",
@@ -107,6 +111,23 @@ class RaySession:
         if self.owned:
             import_ray().shutdown()
             self.owned = False
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when nothing listens at a cluster address (Ray itself retries long)."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise BackendError(f"--ray {address}: not an address", hint="use HOST:PORT (the head's port, 6379 by default)")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as error:
+        raise BackendError(
+            f"no Ray head answers at {address} ({error.strerror or type(error).__name__})",
+            hint="check the address `ray start --head` printed, and that this machine can reach it",
+        ) from None
 
 
 def cluster_gpus() -> int:
@@ -273,7 +294,7 @@ class ShotWorker:
             load = getattr(self.backend, "load", None)
             if callable(load):
                 load()
-        except Exception as error:  # noqa: BLE001 - reported with every shot, so the driver can say why
+        except Exception as error:  # reported with every shot, so the driver can say why
             self.error = _pack_error(error)
 
     def where(self) -> dict[str, Any]:
@@ -289,7 +310,7 @@ class ShotWorker:
             return "failed", self.error, recorded
         try:
             result = self.backend.render_shot(request)
-        except Exception as error:  # noqa: BLE001 - one failed shot must not end the worker
+        except Exception as error:  # one failed shot must not end the worker
             return "failed", _pack_error(error), recorded
         result.notes["worker"] = self.where()
         return "done", result, recorded
@@ -427,6 +448,8 @@ class RayExecutor:
             kind, payload, recorded = done.result()
         except (ray_errors.RayActorError, ray_errors.WorkerCrashedError, ray_errors.NodeDiedError) as error:
             # Ray's own restarts and retries are used up: a fresh actor takes this slot and the shot.
+            with contextlib.suppress(Exception):
+                self._ray.kill(slot.actor, no_restart=True)
             slot.actor = self._spawn(slot.gpu)
             slot.replaced += 1
             self._release(slot)
@@ -438,7 +461,7 @@ class RayExecutor:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             self._fail(job, BackendError(f"the {where} died while rendering shot {job.request.shot.index}: {first}"))
             return
-        except Exception as error:  # noqa: BLE001 - anything else Ray raises fails this shot, not the run
+        except Exception as error:  # anything else Ray raises fails this shot, not the run
             self._release(slot)
             self._fail(job, BackendError(f"{type(error).__name__} on {where}: {error}"))
             return
