@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.executors import ShotExecutor
     from tale_cli.pipeline import Event
+    from tale_cli.plan import Plan
+    from tale_cli.runfolder import RunFolder
 
 STORY_SUFFIXES = (".md", ".markdown", ".txt")
 
@@ -59,6 +61,8 @@ class BatchOptions:
     films_at_once: int | None = None
     planner: str | None = None
     executor: ShotExecutor | None = None
+    # Called once per film after its plan is known and before anything is spent (budget checks).
+    before_spend: Callable[[Plan, Recipe, RunFolder], None] | None = None
 
 
 @dataclass
@@ -212,13 +216,18 @@ def render_film(
         report = render(
             source,
             RenderOptions(
-                recipe=options.recipe, run_dir=run_dir, jobs=options.jobs, planner=options.planner, executor=executor
+                recipe=options.recipe,
+                run_dir=run_dir,
+                jobs=options.jobs,
+                planner=options.planner,
+                executor=executor,
+                before_spend=options.before_spend,
             ),
             lambda event: emit(BatchEvent(number, source, "render", event=event)),
         )
     except TaleError as error:
         result.error = error.message
-    except Exception as error:  # noqa: BLE001 - one film's unexpected failure must not stop the batch
+    except Exception as error:  # one film's unexpected failure must not stop the batch
         result.error = f"{type(error).__name__}: {error}"
     else:
         result.title = report.plan.title
@@ -294,4 +303,5 @@ def batch_executor(
     from tale_cli.executors_ray import RayExecutor, RaySession
 
     with RaySession(ray or "local"), RayExecutor(recipe, devices=devices, jobs=jobs) as ray_executor:
+        ray_executor.wait_ready(every=False)
         yield ray_executor

@@ -71,18 +71,16 @@ class RaySession:
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
         self.owned = False
-        self.description = ""
 
     def __enter__(self) -> RaySession:
         ray = import_ray()
         if ray.is_initialized():
-            self.description = "Ray (already connected)"
             return self
-        # A private instance on a workstation or CI box reports nothing home; a user's choice wins.
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         try:
             if self.spec == "local":
+                # A private instance reports nothing home unless the user asked for it.
+                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
                 ray.init(
                     address="local",
                     num_cpus=self.num_cpus,
@@ -90,19 +88,21 @@ class RaySession:
                     include_dashboard=False,
                     **quiet,
                 )
-                self.description = "a private Ray instance on this machine"
+            elif self.spec == "auto":
+                # Ray reads RAY_ADDRESS itself, and only then uses this machine's cluster token.
+                check_reachable(os.environ.get("RAY_ADDRESS") or "auto")
+                ray.init(address="auto", **quiet)
             else:
-                address = (os.environ.get("RAY_ADDRESS") or "auto") if self.spec == "auto" else self.spec
-                check_reachable(address)
-                ray.init(address=address, **quiet)
-                self.description = f"the Ray cluster at {address}" if address != "auto" else "the local Ray head"
+                check_reachable(self.spec)
+                ray.init(address=self.spec, **quiet)
         except TaleError:
             raise
         except Exception as error:  # Ray raises several kinds here; each becomes one line
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise BackendError(
                 f"cannot connect to Ray ({self.spec}): {first}",
-                hint="start a head with `ray start --head`, set RAY_ADDRESS, or use --ray local",
+                hint="start a head with `ray start --head` or use --ray local; a cluster with token "
+                "authentication needs RAY_AUTH_MODE=token and its token (see docs/batch.md)",
             ) from None
         self.owned = True
         return self
@@ -394,10 +394,28 @@ class RayExecutor:
     def _new_slot(self, number: int, *, gpu: bool) -> _Slot:
         return _Slot(number=number, gpu=gpu, actor=self._spawn(gpu))
 
-    def wait_ready(self, timeout: float | None = None) -> list[dict[str, Any]]:
-        """Block until every worker is up (models loaded); where each one runs."""
+    def wait_ready(self, timeout: float | None = None, *, every: bool = True) -> list[dict[str, Any]]:
+        """Block until every worker (or, with every=False, the first) is up with its model loaded.
+
+        Returns where each ready worker runs. A worker that cannot even start (tale-cli missing or
+        different on its node) raises BackendError here, before any film is planned.
+        """
+        ray = self._ray
         refs = [slot.actor.where.remote() for slot in self._slots]
-        places: list[dict[str, Any]] = self._ray.get(refs, timeout=timeout)
+        try:
+            if not every:
+                refs, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+            places: list[dict[str, Any]] = ray.get(refs, timeout=timeout)
+        except ray.exceptions.RayActorError as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            raise BackendError(
+                f"the Ray workers could not start: {lines[-1] if lines else type(error).__name__}",
+                hint="every node needs the same tale-cli and extras (one virtual environment on the shared volume)",
+            ) from None
+        except ray.exceptions.GetTimeoutError:
+            raise BackendError(f"no Ray worker was ready after {timeout:g} s") from None
+        if not places and self._slots:
+            raise BackendError(f"no Ray worker was ready after {timeout:g} s")
         return places
 
     def submit(self, request: ShotRequest) -> Future[RenderResult]:

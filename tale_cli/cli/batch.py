@@ -26,18 +26,27 @@ def batch(
     """Render every story in a folder (or the files given): films in parallel, shots across all workers."""
 
     def action() -> None:
+        from contextlib import nullcontext
+
         from tale_cli.batch import BatchOptions, batch_executor, find_stories, run_batch
+        from tale_cli.cli.cost import spend_guard
         from tale_cli.cli.settings import resolve_out, resolve_recipe
         from tale_cli.errors import ShotsFailedError
 
         stories = find_stories(sources)
         chosen = resolve_recipe(recipe)
+        options = BatchOptions(
+            recipe=chosen,
+            out_root=resolve_out(out),
+            jobs=jobs,
+            # Each film is held to the recipe's budget; a batch runs unattended, so it never stops to ask.
+            before_spend=spend_guard(prices=None, max_cost=None, yes=True, quiet=json_output, pause=nullcontext),
+        )
         with batch_executor(chosen, ray=ray, devices=devices, jobs=jobs) as executor:
             view = BatchView(json_mode=json_output, total=len(stories))
             view.say(f"{len(stories)} stories · {executor.workers} workers ({type(executor).__name__})")
-            report = run_batch(
-                stories, BatchOptions(recipe=chosen, out_root=resolve_out(out), jobs=jobs, executor=executor), view
-            )
+            options.executor = executor
+            report = run_batch(stories, options, view)
         if json_output:
             print_json(report.to_json())
         else:
@@ -81,6 +90,14 @@ class BatchView:
             )
 
 
+def _short(path: Path) -> str:
+    """A path relative to the working folder when it lies below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _print_summary(report: Any) -> None:
     from rich.table import Table
 
@@ -95,7 +112,7 @@ def _print_summary(report: Any) -> None:
     table.add_column("output / error", overflow="fold")
     for film in report.films:
         status = "[green]done[/]" if film.status == "done" else "[bold red]failed[/]"
-        where = str(film.film) if film.film else (film.error or "")
+        where = _short(film.film) if film.film else (film.error or "")
         table.add_row(
             escape(film.title),
             status,
