@@ -338,7 +338,6 @@ class _Slot:
     number: int
     gpu: bool
     actor: Any
-    replaced: int = 0
 
 
 class RayExecutor:
@@ -435,6 +434,18 @@ class RayExecutor:
             self._wake.notify()
 
     def _dispatch(self) -> None:
+        try:
+            self._dispatch_until_closed()
+        except Exception as error:  # Ray itself gone: fail every shot rather than leave films waiting
+            with self._wake:
+                self._closing = True
+                jobs = [job for _, job, _ in self._landed] + list(self._queue) + list(self._busy.values())
+                self._landed, self._queue = [], deque()
+                self._busy.clear()
+            for job in jobs:
+                self._fail(job, BackendError(f"the Ray executor stopped: {type(error).__name__}: {error}"))
+
+    def _dispatch_until_closed(self) -> None:
         while True:
             with self._wake:
                 while not (self._closing or self._landed or (self._queue and self._idle)):
@@ -469,7 +480,6 @@ class RayExecutor:
             with contextlib.suppress(Exception):
                 self._ray.kill(slot.actor, no_restart=True)
             slot.actor = self._spawn(slot.gpu)
-            slot.replaced += 1
             self._release(slot)
             if job.requeues < MAX_REQUEUES:
                 job.requeues += 1

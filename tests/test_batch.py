@@ -222,14 +222,16 @@ def test_ray_gpu_workers_render_every_shot_once_and_keep_going(ray_session: Any,
     recipe = load_recipe(str(setup["recipe"]))
     out = setup["tmp"] / "out"
 
-    def batch() -> Any:
-        with RayExecutor(recipe, factory=ModelPreview) as executor:
-            assert executor.plan.gpus == 2 and executor.plan.cpus == 0
-            places = executor.wait_ready(timeout=120)
-            assert sorted(g for place in places for g in place["gpus"]) == [0, 1]  # one GPU each
-            return run_batch(find_stories([stories]), BatchOptions(recipe=recipe, out_root=out, executor=executor))
-
-    report = batch()
+    executor = RayExecutor(recipe, factory=ModelPreview)
+    try:
+        assert executor.plan.gpus == 2 and executor.plan.cpus == 0
+        places = executor.wait_ready(timeout=120)
+        assert sorted(g for place in places for g in place["gpus"]) == [0, 1]  # one GPU each
+        options = BatchOptions(recipe=recipe, out_root=out, executor=executor)
+        report = run_batch(find_stories([stories]), options)
+        again = run_batch(find_stories([stories]), options)
+    finally:
+        executor.close()
     assert report.executor == "RayExecutor" and report.workers == 2
     good = ("The North Film", "The South Film", "The East Film")
     assert renders(setup["counter"]) == expected_shots(*good)
@@ -243,8 +245,7 @@ def test_ray_gpu_workers_render_every_shot_once_and_keep_going(ray_session: Any,
         assert shots["3"]["job"]["id"] == f"job-{title}-3"  # recorded on the worker, kept in the manifest
         assert not list((run_dir / "shots" / "by-hash").glob("*.job.json"))
 
-    again = batch()
-    assert renders(setup["counter"]) == expected_shots(*good)
+    assert renders(setup["counter"]) == expected_shots(*good)  # the second run rendered nothing
     assert sum(f.cached for f in again.films) == 9 and sum(f.rendered for f in again.films) == 0
 
 
