@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.errors import InputError, TaleError
+from tale_cli.errors import ExitCode, InputError, KeysError, TaleError
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -81,6 +82,7 @@ class FilmResult:
     seconds: float = 0.0
     cost_usd: float = 0.0
     error: str | None = None
+    exit_code: int = int(ExitCode.OK)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class FilmResult:
             "seconds": round(self.seconds, 3),
             "cost_usd": round(self.cost_usd, 6),
             "error": self.error,
+            "exit_code": self.exit_code,
         }
 
 
@@ -114,6 +117,14 @@ class BatchReport:
     def cost_usd(self) -> float:
         return sum(film.cost_usd for film in self.films)
 
+    @property
+    def exit_code(self) -> int:
+        """0; 10 when a key was rejected (the batch stopped starting films); else 8 when any film failed."""
+        codes = {film.exit_code for film in self.failed}
+        if not codes:
+            return int(ExitCode.OK)
+        return int(ExitCode.KEYS) if int(ExitCode.KEYS) in codes else int(ExitCode.SHOTS_FAILED)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "seconds": round(self.seconds, 3),
@@ -128,6 +139,7 @@ class BatchReport:
                 "shots_failed": sum(f.failed for f in self.films),
             },
             "cost_usd": round(self.cost_usd, 6),
+            "exit_code": self.exit_code,
             "films": [film.to_json() for film in self.films],
         }
 
@@ -180,20 +192,20 @@ def _slug_of(source: Path) -> str:
     return slugify(story.title, fallback=slugify(source.stem))
 
 
-def run_folders(sources: Sequence[Path], out_root: Path) -> tuple[dict[int, Path], dict[int, str]]:
+def run_folders(sources: Sequence[Path], out_root: Path) -> tuple[dict[int, Path], dict[int, TaleError]]:
     """Each film's run folder, with films whose titles give the same folder kept apart; and unreadable inputs.
 
     Stories with the same title would share OUT/<slug>/: each of those gets OUT/<slug>-<6 hex of its path>,
     which stays the same from run to run so the cache still finds its shots.
     """
     folders: dict[int, Path] = {}
-    errors: dict[int, str] = {}
+    errors: dict[int, TaleError] = {}
     by_slug: dict[str, list[int]] = {}
     for number, source in enumerate(sources):
         try:
             by_slug.setdefault(_slug_of(source), []).append(number)
         except TaleError as error:
-            errors[number] = error.message
+            errors[number] = error
     for slug, numbers in by_slug.items():
         for number in numbers:
             if len(numbers) == 1:
@@ -205,13 +217,28 @@ def run_folders(sources: Sequence[Path], out_root: Path) -> tuple[dict[int, Path
 
 
 def render_film(
-    number: int, source: Path, run_dir: Path, options: BatchOptions, executor: ShotExecutor, emit: BatchSink
+    number: int,
+    source: Path,
+    run_dir: Path,
+    options: BatchOptions,
+    executor: ShotExecutor,
+    emit: BatchSink,
+    stop: threading.Event | None = None,
 ) -> FilmResult:
+    """One film of the batch; a rejected API key sets `stop`, and films that have not started yet then skip."""
     from tale_cli.pipeline import RenderOptions, render
+    from tale_cli.redact import redact
 
     started = time.monotonic()
-    emit(BatchEvent(number, source, "started"))
     result = FilmResult(source=source, title=source.name, status="failed", run_dir=run_dir)
+    if stop is not None and stop.is_set():
+        result.error, result.exit_code = (
+            "not started: an API key was rejected earlier in this batch",
+            int(ExitCode.KEYS),
+        )
+        emit(BatchEvent(number, source, "finished", result=result))
+        return result
+    emit(BatchEvent(number, source, "started"))
     try:
         report = render(
             source,
@@ -226,9 +253,11 @@ def render_film(
             lambda event: emit(BatchEvent(number, source, "render", event=event)),
         )
     except TaleError as error:
-        result.error = error.message
+        result.error, result.exit_code = redact(error.message), int(error.exit_code)
+        if isinstance(error, KeysError) and stop is not None:
+            stop.set()
     except Exception as error:  # one film's unexpected failure must not stop the batch
-        result.error = f"{type(error).__name__}: {error}"
+        result.error, result.exit_code = redact(f"{type(error).__name__}: {error}"), int(ExitCode.FAILURE)
     else:
         result.title = report.plan.title
         result.film = report.film
@@ -239,6 +268,7 @@ def render_film(
         else:
             first = report.failed[0] if report.failed else None
             result.error = f"shot {first.index}: {first.error}" if first else "no film stitched"
+            result.exit_code = int(ExitCode.SHOTS_FAILED)
     result.cost_usd = manifest_cost(run_dir)
     result.seconds = time.monotonic() - started
     emit(BatchEvent(number, source, "finished", result=result))
@@ -256,16 +286,23 @@ def run_batch(sources: Sequence[Path], options: BatchOptions, emit: BatchSink = 
     executor = options.executor or ThreadExecutor(options.recipe, jobs=options.jobs)
     report = BatchReport(workers=executor.workers, executor=type(executor).__name__)
     results: dict[int, FilmResult] = {}
-    for number, message in unreadable.items():
-        results[number] = FilmResult(source=sources[number], title=sources[number].name, status="failed", error=message)
+    for number, error in unreadable.items():
+        results[number] = FilmResult(
+            source=sources[number],
+            title=sources[number].name,
+            status="failed",
+            error=error.message,
+            exit_code=int(error.exit_code),
+        )
         emit(BatchEvent(number, sources[number], "finished", result=results[number]))
     runnable = [n for n in range(len(sources)) if n in folders]
     # Enough films at once to keep every worker busy even when shots must wait for the one before.
     at_once = max(1, min(len(runnable) or 1, options.films_at_once or max(2, 2 * executor.workers)))
     films = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="tale-film")
+    stop = threading.Event()
     try:
         futures = {
-            number: films.submit(render_film, number, sources[number], folders[number], options, executor, emit)
+            number: films.submit(render_film, number, sources[number], folders[number], options, executor, emit, stop)
             for number in runnable
         }
         for number, future in futures.items():

@@ -56,6 +56,7 @@ class VideoConfig(BaseModel):
     jobs: int | None = Field(default=None, ge=1, le=64)
     poll_interval_s: float = Field(default=10.0, gt=0)
     poll_timeout_s: float = Field(default=900.0, gt=0)
+    retries: int = Field(default=5, ge=0, le=20)
     memory: Literal["auto", "speed", "low-vram"] = "auto"
     options: dict[str, Any] = Field(default_factory=dict)
 

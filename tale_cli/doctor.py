@@ -76,4 +76,9 @@ def diagnose() -> list[Check]:
         missing = [m for m in modules if not _installed(m)]
         detail = "installed" if not missing else f"pip install 'tale-cli[{extra}]' (missing {', '.join(missing)})"
         checks.append(Check(f"extra: {extra}", not missing, detail))
+    from tale_cli.keys import key_sources, keyring_status
+
+    keyring = keyring_status()
+    checks.append(Check("keyring", keyring.usable, keyring.backend if keyring.usable else keyring.reason))
+    checks.extend(Check(f"key: {s.provider}", s.source != "none", s.describe()) for s in key_sources())
     return checks

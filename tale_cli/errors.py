@@ -101,3 +101,15 @@ def missing_extra(extra: str, package: str) -> MissingDependencyError:
         f"{package} is not installed",
         hint=f"pip install 'tale-cli[{extra}]'",
     )
+
+
+class ShotRefusedError(BackendError):
+    """A provider that refused to render a shot (safety filter); the message carries its reason."""
+
+
+class QuotaError(BackendError):
+    """A provider that keeps answering 'too many requests' or 'out of credits' after every retry."""
+
+
+class PollTimeoutError(BackendError):
+    """A paid job that did not finish in time; it stays recorded, so running again resumes it."""

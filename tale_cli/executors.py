@@ -31,8 +31,19 @@ class ThreadExecutor:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="tale-shot")
 
     def submit(self, request: ShotRequest) -> Future[RenderResult]:
-        return self._pool.submit(self.backend.render_shot, request)
+        return self._pool.submit(self._render_and_check, request)
+
+    def _render_and_check(self, request: ShotRequest) -> RenderResult:
+        """Render, then check the clip on the worker thread, so checks of many shots overlap."""
+        from tale_cli.media import check_clip
+
+        result = self.backend.render_shot(request)
+        check_clip(request.output, expected_s=request.duration_s, fps=request.fps)
+        result.checked = True
+        return result
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # Stop queued shots, then let the backend end its waits (polls, backoff) before joining the threads.
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self.backend.close()
+        self._pool.shutdown(wait=True)

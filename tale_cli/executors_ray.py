@@ -310,6 +310,11 @@ class ShotWorker:
             return "failed", self.error, recorded
         try:
             result = self.backend.render_shot(request)
+            # Checked here, where it was written: the driver then only renames it.
+            from tale_cli.media import check_clip
+
+            check_clip(request.output, expected_s=request.duration_s, fps=request.fps)
+            result.checked = True
         except Exception as error:  # one failed shot must not end the worker
             return "failed", _pack_error(error), recorded
         result.notes["worker"] = self.where()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
-import struct
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -272,77 +271,63 @@ def probe_audio(path: Path) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
-_MP4_CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
-
-
-def _mp4_boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(type, payload start, payload end) of the boxes in data[start:end]."""
-    offset = start
-    while offset + 8 <= end:
-        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
-        header = 8
-        if size == 1 and offset + 16 <= end:
-            size, header = struct.unpack(">Q", data[offset + 8 : offset + 16])[0], 16
-        elif size == 0:
-            size = end - offset
-        if size < header or offset + size > end:
-            return
-        yield kind, offset + header, offset + size
-        offset += size
-
-
-def _read_moov(path: Path) -> bytes | None:
-    with path.open("rb") as handle:
-        total = path.stat().st_size
-        offset = 0
-        while offset + 8 <= total:
-            handle.seek(offset)
-            head = handle.read(16)
-            size, kind = struct.unpack(">I4s", head[:8])
-            header = 8
-            if size == 1 and len(head) == 16:
-                size, header = struct.unpack(">Q", head[8:16])[0], 16
-            elif size == 0:
-                size = total - offset
-            if size < header:
-                return None
-            if kind == b"moov":
-                if size > 64_000_000:
-                    return None
-                handle.seek(offset)
-                return handle.read(size)
-            offset += size
-    return None
-
-
-def video_codec_config(path: Path) -> bytes | None:
-    """The decoder configuration (avcC/hvcC box) of an MP4's first video track, or None.
-
-    Clips join by stream copy only if these bytes are identical: the output keeps one copy of them.
-    """
+def inspect_clip(path: Path) -> tuple[ClipInfo, int]:
+    """A clip's container facts and its video frame count from a single ffmpeg run (demux only, no decode)."""
     try:
-        moov = _read_moov(path)
-    except (OSError, struct.error):
-        return None
-    if moov is None:
-        return None
+        stderr = run_ffmpeg(["-i", input_arg(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"])
+    except FFmpegError:
+        raise InputError(f"{path} is not a video file ffmpeg can read") from None
+    info = _clip_info(path, stderr)
+    if info is None:
+        raise InputError(f"{path} is not a video file ffmpeg can read")
+    frames = re.findall(r"frame=\s*(\d+)", stderr)
+    return info, int(frames[-1]) if frames else 0
 
-    def search(start: int, end: int) -> bytes | None:
-        for kind, payload, box_end in _mp4_boxes(moov, start, end):
-            if kind in _MP4_CONTAINERS:
-                found = search(payload, box_end)
-                if found is not None:
-                    return found
-            elif kind == b"stsd":
-                # version/flags and entry count, then sample entries; a visual entry has 78 bytes before its boxes
-                for entry, entry_payload, entry_end in _mp4_boxes(moov, payload + 8, box_end):
-                    if entry in (b"avc1", b"avc3", b"hvc1", b"hev1"):
-                        for child, child_payload, child_end in _mp4_boxes(moov, entry_payload + 78, entry_end):
-                            if child in (b"avcC", b"hvcC"):
-                                return entry + moov[child_payload:child_end]
-        return None
 
-    try:
-        return search(8 if moov[4:8] == b"moov" else 16, len(moov))
-    except struct.error:
-        return None
+def conform_clip(
+    source: Path,
+    output: Path,
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    duration_s: float,
+    settings: EncodeSettings | None = None,
+) -> None:
+    """Re-encode a clip to exactly width x height @ fps and duration_s: fill and crop, resample, pad or trim."""
+    settings = settings or EncodeSettings()
+    frames = max(1, round(duration_s * fps))
+    video_filter = (
+        f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1,"
+        f"fps={fps},tpad=stop_mode=clone:stop_duration={duration_s:.3f}"
+    )
+    has_audio = probe(source).has_audio
+    audio = ["-map", "0:a:0", "-af", f"apad=whole_dur={duration_s:.3f}", *settings.audio_args()] if has_audio else []
+    run_ffmpeg(
+        [
+            "-i", input_arg(source), "-map", "0:v:0", "-vf", video_filter, *settings.video_args(fps),
+            "-frames:v", str(frames), *audio, "-t", f"{frames / fps:.6f}",
+            "-movflags", "+faststart", "-f", "mp4", input_arg(output),
+        ]
+    )  # fmt: skip
+
+
+def synthetic_clip(
+    output: Path, *, width: int, height: int, fps: int, duration_s: float, audio: bool = False, seed: int = 0
+) -> Path:
+    """A small real MP4 drawn by ffmpeg (test pattern, optional tone) in Tale's own encoding: for fakes and tests."""
+    frames = max(1, round(duration_s * fps))
+    pattern = ("testsrc2", "smptebars", "rgbtestsrc", "mandelbrot")[seed % 4]
+    sources = ["-f", "lavfi", "-i", f"{pattern}=size={width}x{height}:rate={fps}"]
+    if audio:
+        sources += ["-f", "lavfi", "-i", f"sine=frequency={220 + 20 * (seed % 12)}:sample_rate=48000"]
+    encode = EncodeSettings()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(
+        [
+            *sources, "-map", "0:v:0", *(["-map", "1:a:0", *encode.audio_args()] if audio else []),
+            *encode.video_args(fps), "-frames:v", str(frames), "-t", f"{frames / fps:.6f}",
+            "-f", "mp4", input_arg(output),
+        ]
+    )  # fmt: skip
+    return output

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tale_cli.audit import ATTEMPTS_NOTE, AuditLog
 from tale_cli.backends import image_backend, video_backend
 from tale_cli.backends.base import (
     ReferenceRequest,
@@ -23,11 +24,16 @@ from tale_cli.backends.base import (
     VideoCapabilities,
 )
 from tale_cli.config import Recipe
-from tale_cli.errors import InputError, RecipeError, TaleError
+from tale_cli.errors import InputError, KeysError, RecipeError, TaleError
 from tale_cli.executors import ShotExecutor, ThreadExecutor
 from tale_cli.media import ClipCheckError, check_clip, extract_frame
 from tale_cli.plan import Plan, Shot, load_plan
+from tale_cli.privacy import check_private, private_files
+from tale_cli.redact import redact
 from tale_cli.runfolder import Manifest, RunFolder, now_iso
+
+if TYPE_CHECKING:
+    from tale_cli.story import Story
 
 HASH_VERSION = 1
 
@@ -204,7 +210,7 @@ def prepare_plan(source: Path, options: RenderOptions) -> tuple[Plan, RunFolder,
         root = options.run_dir or (source.parent if options.out_root is None else options.out_root / plan.slug)
         return plan, RunFolder(root, private=options.private or recipe.private), f"read {source}", None
 
-    from tale_cli.planners import plan_story, shot_settings
+    from tale_cli.planners import shot_settings
     from tale_cli.story import read_story
 
     story = read_story(source)
@@ -227,9 +233,45 @@ def prepare_plan(source: Path, options: RenderOptions) -> tuple[Plan, RunFolder,
     previous = Manifest.load(folder).data.get("plan_origin") if folder.manifest.is_file() else None
     if previous == origin and folder.plan.is_file():
         return load_plan(folder.plan), folder, f"reused {folder.plan} (story unchanged)", origin
-    plan = plan_story(story, recipe, planner_name=planner_name)
+    plan = _plan_audited(story, recipe, planner_name, folder, dry_run=options.dry_run)
     _adopt_story_images(plan, story.path.parent, folder, dry_run=options.dry_run)
     return plan, folder, f"planned with {planner_name}", origin
+
+
+def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFolder, *, dry_run: bool) -> Plan:
+    """Plan the story and add the planner request to the run's audit log (not in a dry run, which writes nothing)."""
+    from tale_cli.planners import LOCAL_PLANNERS, plan_story
+
+    started = time.monotonic()
+
+    def audit(outcome: str, error: str | None = None) -> None:
+        # A remote planner's request is written at once (it may have been billed even if the render is then
+        # refused); a local planner's waits until the run folder is written.
+        remote = planner_name not in LOCAL_PLANNERS
+        if remote:
+            folder.create()
+        AuditLog(folder.root, audit_prompts=recipe.audit_prompts).record(
+            defer=not remote,
+            role="planner",
+            backend=planner_name,
+            model=recipe.planner.model,
+            shot=None,
+            prompt=story.body,
+            outcome=outcome,
+            duration_s=time.monotonic() - started,
+            error=error,
+        )
+
+    try:
+        plan = plan_story(story, recipe, planner_name=planner_name)
+    except Exception as error:
+        # A local planner that fails has sent nothing anywhere; a remote one may have been billed.
+        if not dry_run and planner_name not in LOCAL_PLANNERS:
+            audit("error", getattr(error, "message", None) or str(error))
+        raise
+    if not dry_run:
+        audit("ok")
+    return plan
 
 
 def _inside(base: Path, candidate: Path) -> Path:
@@ -276,6 +318,11 @@ def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabiliti
     needs_first_frame = recipe.continuity in ("first-frame", "chain")
     if needs_first_frame and not capabilities.image_to_video:
         raise RecipeError(f"continuity '{recipe.continuity}' needs image-to-video, which {backend_name} lacks")
+    if not capabilities.text_to_video and not plan.characters and recipe.continuity != "chain":
+        raise RecipeError(
+            f"the {backend_name} backend renders image-to-video only and this plan has no character to draw a first frame from",
+            hint='add characters to the story, or set continuity = "chain" in the recipe',
+        )
     if not capabilities.text_to_video and not needs_first_frame:
         raise RecipeError(
             f"the {backend_name} backend renders image-to-video only",
@@ -283,12 +330,27 @@ def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabiliti
         )
 
 
+def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
+    """Each backend's own checks that cost nothing (keys present, options valid) before any spending."""
+    check = getattr(backend, "preflight", None)
+    if check is not None:
+        check()
+    if any(not c.reference_image for c in plan.characters):
+        images = image_backend(recipe)
+        try:
+            image_check = getattr(images, "preflight", None)
+            if image_check is not None:
+                image_check()
+        finally:
+            images.close()
+
+
 # ----------------------------------------------------------------------------------------------
 # Stage 3: references
 
 
 def render_references(
-    plan: Plan, recipe: Recipe, folder: RunFolder, manifest: Manifest, emit: EventSink
+    plan: Plan, recipe: Recipe, folder: RunFolder, manifest: Manifest, emit: EventSink, audit: AuditLog | None = None
 ) -> dict[str, Path]:
     refs: dict[str, Path] = {}
     backend = None
@@ -320,16 +382,23 @@ def render_references(
                 part.unlink()
             prompt = f"Character reference sheet, {plan.style}. {character.name}: {character.description}".strip()
             started = time.monotonic()
-            result = backend.render_reference(
-                ReferenceRequest(
-                    plan=plan,
-                    character=character,
-                    prompt=prompt,
-                    seed=seed,
-                    output=part,
-                    journal=RefJournal(manifest, character.id, params_hash),
+            try:
+                result = backend.render_reference(
+                    ReferenceRequest(
+                        plan=plan,
+                        character=character,
+                        prompt=prompt,
+                        seed=seed,
+                        output=part,
+                        journal=RefJournal(manifest, character.id, params_hash),
+                    )
                 )
-            )
+            except Exception as error:
+                _audit_request(
+                    audit, "image", backend.name, None, prompt, None, started, error=error, character=character.id
+                )
+                raise
+            _audit_request(audit, "image", backend.name, None, prompt, result, started, character=character.id)
             if not part.is_file() or part.stat().st_size == 0:
                 raise TaleError(f"the {backend.name} image backend wrote no reference for {character.name}")
             os.replace(part, target)
@@ -401,15 +470,21 @@ def build_tasks(
     refs: dict[str, Path],
 ) -> list[_ShotTask]:
     """One task per shot, with its cache key: chained shots key on their predecessor's key."""
+    image_optional = backend.capabilities().text_to_video
     ref_hashes = {cid: file_digest(path) for cid, path in refs.items() if path.is_file()}
     tasks: list[_ShotTask] = []
     for shot in plan.shots:
         chained = shot.index > 1 and (recipe.continuity == "chain" and shot.continuity)
-        present = [refs[c] for c in shot.characters if c in refs]
+        present_ids = [c for c in shot.characters if c in refs]
+        present = [refs[c] for c in present_ids]
         first_frame: Path | None = None
         first_key: str | None = None
         if recipe.continuity == "first-frame" and present:
-            first_frame, first_key = present[0], ref_hashes.get(shot.characters[0])
+            first_frame, first_key = present[0], ref_hashes.get(present_ids[0])
+        elif not chained and not image_optional and refs:
+            # An image-to-video-only model needs a picture for every shot: the film's first reference.
+            fallback_id = next(c.id for c in plan.characters if c.id in refs)
+            first_frame, first_key = refs[fallback_id], ref_hashes.get(fallback_id)
         request = ShotRequest(
             plan=plan,
             shot=shot,
@@ -472,6 +547,7 @@ def run_shots(
     executor: ShotExecutor,
     backend_name: str,
     emit: EventSink,
+    audit: AuditLog | None = None,
 ) -> list[ShotOutcome]:
     outcomes: dict[int, ShotOutcome] = {}
     pending: dict[int, _ShotTask] = {}
@@ -522,7 +598,11 @@ def run_shots(
         running[executor.submit(task.request)] = task
 
     def launch_ready() -> None:
+        # Never more in flight than the executor has workers: a stop (Ctrl-C, a rejected key) then
+        # leaves nothing queued that could still start and spend.
         for index in sorted(pending):
+            if len(running) >= max(1, executor.workers):
+                return
             task = pending[index]
             if ready(task):
                 del pending[index]
@@ -534,7 +614,7 @@ def run_shots(
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
                 task = running.pop(future)
-                outcomes[task.shot.index] = _finish(task, future, folder, manifest, emit)
+                outcomes[task.shot.index] = _finish(task, future, folder, manifest, emit, audit, backend_name)
             launch_ready()
     except BaseException:
         for future, task in running.items():
@@ -544,24 +624,80 @@ def run_shots(
     return [outcomes[task.shot.index] for task in tasks]
 
 
+def _audit_request(
+    audit: AuditLog | None,
+    role: str,
+    backend: str,
+    shot: int | None,
+    prompt: str,
+    result: RenderResult | None,
+    started: float,
+    *,
+    error: BaseException | None = None,
+    character: str | None = None,
+) -> None:
+    """One audit line per request; a backend's retried attempts (RenderResult.notes["attempts"]) come first."""
+    if audit is None:
+        return
+    same: dict[str, Any] = {"role": role, "backend": backend, "shot": shot, "prompt": prompt, "character": character}
+    model = result.model if result is not None else ""
+    attempts = result.notes.pop(ATTEMPTS_NOTE, []) if result is not None else []
+    attempts = attempts if isinstance(attempts, list) else []
+    for number, attempt in enumerate(attempts, start=1):
+        failed = attempt if isinstance(attempt, dict) else {}
+        outcome = str(failed.get("outcome", "retry"))
+        audit.record(**same, model=model, attempt=number, outcome=outcome, error=str(failed.get("error", "")) or None)
+    units, unit = None, None
+    if result is not None and result.billed_seconds is not None:
+        units, unit = result.billed_seconds, "seconds"
+    elif result is not None and result.billed_credits is not None:
+        units, unit = result.billed_credits, "credits"
+    audit.record(
+        **same,
+        model=model,
+        attempt=len(attempts) + 1,
+        outcome="ok" if error is None else "error",
+        billed_units=units,
+        unit=unit,
+        cost_usd=result.cost_usd if result is not None else None,
+        job_id=result.provider_job_id if result is not None else None,
+        duration_s=time.monotonic() - started,
+        error=None if error is None else getattr(error, "message", None) or str(error) or type(error).__name__,
+    )
+
+
 def _finish(
-    task: _ShotTask, future: Future[RenderResult], folder: RunFolder, manifest: Manifest, emit: EventSink
+    task: _ShotTask,
+    future: Future[RenderResult],
+    folder: RunFolder,
+    manifest: Manifest,
+    emit: EventSink,
+    audit: AuditLog | None = None,
+    backend_name: str = "",
 ) -> ShotOutcome:
     index = task.shot.index
     elapsed = round(time.monotonic() - task.started, 3)
     part = task.request.output
     try:
-        result = future.result()
-        check_clip(part, expected_s=task.request.duration_s, fps=task.request.fps)
+        try:
+            result = future.result()
+        except Exception as error:
+            _audit_request(audit, "video", backend_name, index, task.request.prompt, None, task.started, error=error)
+            raise
+        _audit_request(audit, "video", backend_name, index, task.request.prompt, result, task.started)
+        if not result.checked:
+            check_clip(part, expected_s=task.request.duration_s, fps=task.request.fps)
         os.replace(part, task.cached_file)
         folder.secure(task.cached_file)
         _link(task.cached_file, folder.shot_file(index))
     except (TaleError, ClipCheckError, OSError) as error:
-        message = getattr(error, "message", None) or str(error)
+        message = redact(getattr(error, "message", None) or str(error))
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
         manifest.update_shot(index, status="failed", error=message, finished_at=now_iso(), render_s=elapsed)
         emit(Event("shot", index=index, state="failed", detail=message, seconds=elapsed))
+        if isinstance(error, KeysError):
+            raise  # a rejected key fails every other shot too: stop the run (exit 10), spend nothing more
         return ShotOutcome(index, "failed", task.params_hash, error=message, render_s=elapsed)
     manifest.update_shot(
         index,
@@ -688,6 +824,12 @@ def _planner_record(plan: Plan, recipe: Recipe, planner: str | None, how: str) -
 
 def render(source: Path, options: RenderOptions, emit: EventSink = _ignore) -> RenderReport:
     """story.md or plan.json -> run folder with film.mp4. Validates everything before spending."""
+    check_private(options.recipe, private=options.private, planner=options.planner)
+    with private_files(options.private or options.recipe.private):
+        return _render(source, options, emit)
+
+
+def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderReport:
     started = time.monotonic()
     recipe = options.recipe
     plan, folder, how, origin = prepare_plan(source, options)
@@ -698,6 +840,7 @@ def render(source: Path, options: RenderOptions, emit: EventSink = _ignore) -> R
     if backend is None:
         backend = video_backend(recipe)
     check_capabilities(plan, recipe, backend.capabilities(), backend.name)
+    preflight(plan, recipe, backend)
     manifest = Manifest.load(folder)
     report = RenderReport(run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=how)
 
@@ -715,6 +858,8 @@ def render(source: Path, options: RenderOptions, emit: EventSink = _ignore) -> R
     if options.before_spend is not None:
         options.before_spend(plan, recipe, folder)
     folder.create()
+    audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
+    audit.write_deferred()
     text = plan.to_json()
     if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") != text and not is_plan_file(source):
         shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
@@ -727,12 +872,12 @@ def render(source: Path, options: RenderOptions, emit: EventSink = _ignore) -> R
         manifest.data["planner"] = _planner_record(plan, recipe, options.planner, how)
     manifest.save()
 
-    refs = render_references(plan, recipe, folder, manifest, emit)
+    refs = render_references(plan, recipe, folder, manifest, emit, audit)
     if executor is None:
         executor = ThreadExecutor(recipe, jobs=options.jobs, backend=backend)
     try:
         tasks = build_tasks(plan, recipe, folder, manifest, backend, refs)
-        report.shots = run_shots(tasks, folder, manifest, executor, backend.name, emit)
+        report.shots = run_shots(tasks, folder, manifest, executor, backend.name, emit, audit)
     finally:
         if options.executor is None:
             executor.close()
@@ -753,14 +898,24 @@ class PlanResult:
     how: str
 
 
-def write_plan(story: Path, *, recipe: Recipe, out_root: Path | None, planner: str | None = None) -> PlanResult:
+def write_plan(
+    story: Path, *, recipe: Recipe, out_root: Path | None, planner: str | None = None, private: bool = False
+) -> PlanResult:
     """`tale plan`: plan the story and write OUT/<slug>/plan.json (an edited one is kept as plan.prev.json)."""
     if is_plan_file(story):
         raise InputError(f"{story} is already a plan", hint="`tale render` renders a plan.json")
-    plan, folder, how, origin = prepare_plan(story, RenderOptions(recipe=recipe, out_root=out_root, planner=planner))
+    check_private(recipe, private=private, planner=planner)
+    with private_files(private or recipe.private):
+        return _write_plan(story, RenderOptions(recipe=recipe, out_root=out_root, planner=planner, private=private))
+
+
+def _write_plan(story: Path, options: RenderOptions) -> PlanResult:
+    recipe = options.recipe
+    plan, folder, how, origin = prepare_plan(story, options)
     if how.startswith("reused"):
         return PlanResult(plan, folder.plan, how)
     folder.create()
+    AuditLog(folder.root, audit_prompts=recipe.audit_prompts).write_deferred()
     text = plan.to_json()
     if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") != text:
         shutil.copyfile(folder.plan, folder.root / "plan.prev.json")

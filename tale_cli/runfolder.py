@@ -27,6 +27,15 @@ def _refuse_symlink(path: Path) -> None:
         )
 
 
+def find_symlink(root: Path) -> Path | None:
+    """The first symbolic link anywhere under `root` (a run folder has none unless someone planted it)."""
+    for current, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            if (Path(current) / name).is_symlink():
+                return Path(current) / name
+    return None
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Write `data` to `path` via `path.part` and a rename, refusing planted symlinks."""
     _refuse_symlink(path)
@@ -115,6 +124,9 @@ class RunFolder:
         dir_mode = 0o700 if self.private else 0o755
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=dir_mode)
+            planted = find_symlink(self.root)
+            if planted is not None:
+                _refuse_symlink(planted)
             for sub in (self.refs, self.shots, self.cache):
                 _refuse_symlink(sub)
                 sub.mkdir(exist_ok=True, mode=dir_mode)

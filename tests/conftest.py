@@ -52,3 +52,28 @@ def story_file(tmp_path: Path) -> Path:
 def _no_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("TALE_RECIPE", "TALE_OUT", "TALE_DEBUG"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def _fake_provider_server(tmp_path_factory: pytest.TempPathFactory):
+    import fakeproviders
+
+    server = fakeproviders.start(tmp_path_factory.mktemp("fake-providers"))
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def fake_providers(_fake_provider_server, monkeypatch: pytest.MonkeyPatch):
+    """A fake Vertex/Gemini/OpenAI/Runway server; the SDKs reach it through their standard base-URL variables."""
+    import fakeproviders
+
+    fake = fakeproviders.reset(_fake_provider_server)
+    for name in fakeproviders.CLEARED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in fakeproviders.environment(fake).items():
+        monkeypatch.setenv(name, value)
+    # No stored keys: a test's keys are exactly the environment it sets.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    return fake

@@ -18,7 +18,7 @@ from tale_cli.backends.preview import PreviewVideo
 from tale_cli.batch import BatchOptions, find_stories, run_batch
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe
-from tale_cli.errors import BackendError, InputError
+from tale_cli.errors import BackendError, InputError, KeysError
 from tale_cli.executors import ThreadExecutor
 
 RECIPE = """
@@ -158,6 +158,26 @@ def test_failed_films_do_not_stop_the_others_and_a_rerun_renders_nothing(setup: 
     assert renders(setup["counter"]) == expected_shots(*good)  # nothing rendered twice
     assert sum(f.cached for f in again.films) == 9 and sum(f.rendered for f in again.films) == 0
     assert len(again.failed) == 2
+
+
+class RejectedKey(PreviewVideo):
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        raise KeysError("the provider rejected the key")
+
+
+def test_a_rejected_key_stops_the_batch_from_starting_more_films(setup: dict[str, Any]) -> None:
+    recipe = load_recipe(str(setup["recipe"]))
+    executor = ThreadExecutor(recipe, jobs=1, backend=RejectedKey(recipe))
+    try:
+        options = BatchOptions(recipe=recipe, out_root=setup["tmp"] / "out", executor=executor, films_at_once=1)
+        report = run_batch(find_stories([setup["stories"]]), options)
+    finally:
+        executor.close()
+    assert report.exit_code == 10 and len(report.failed) == 3
+    first, *rest = report.films
+    assert "rejected the key" in (first.error or "") and first.shots == 0
+    assert all("not started" in (film.error or "") and film.exit_code == 10 for film in rest)
+    assert not (setup["tmp"] / "out" / "the-south-film").exists()  # never planned, nothing written
 
 
 def test_stories_with_the_same_title_get_their_own_folders(setup: dict[str, Any]) -> None:

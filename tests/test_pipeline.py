@@ -186,3 +186,55 @@ def test_killed_render_resumes(tmp_path: Path, story_file: Path) -> None:
     assert finished.returncode == 0, finished.stderr
     assert f"{done} cached" in finished.stdout or f"{done + 1} cached" in finished.stdout
     check_clip(out / "the-small-test" / "film.mp4", expected_s=12.0, fps=24)
+
+
+class NeedsKey(CountingPreview):
+    def preflight(self) -> None:
+        from tale_cli.errors import KeysError
+
+        raise KeysError("no key for the test provider", hint="tale keys set test")
+
+
+class RejectedKey(CountingPreview):
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        from tale_cli.errors import KeysError
+
+        self.requests.append(request)
+        raise KeysError("the provider rejected the key")
+
+
+class ImageOnly(CountingPreview):
+    def capabilities(self) -> Any:
+        from dataclasses import replace
+
+        return replace(super().capabilities(), text_to_video=False)
+
+
+def test_missing_key_stops_before_anything_is_made(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    from tale_cli.errors import KeysError
+
+    backend = NeedsKey(load_recipe(str(tiny_recipe)))
+    with pytest.raises(KeysError):
+        run(story_file, tiny_recipe, tmp_path / "out", backend=backend)
+    assert backend.requests == [] and not (tmp_path / "out").exists()
+
+
+def test_rejected_key_stops_the_run(tmp_path: Path, story_file: Path) -> None:
+    from tale_cli.errors import KeysError
+
+    recipe = tmp_path / "one.toml"
+    recipe.write_text("width = 160\nheight = 96\nfps = 12\nshots = 3\nseconds = 1.0\n[video]\njobs = 1\n")
+    backend = RejectedKey(load_recipe(str(recipe)))
+    with pytest.raises(KeysError):
+        run(story_file, recipe, tmp_path / "out", backend=backend)
+    assert len(backend.requests) == 1
+
+
+def test_image_to_video_only_backends_always_get_a_first_frame(tmp_path: Path, story_file: Path) -> None:
+    recipe = tmp_path / "i2v.toml"
+    recipe.write_text('width = 160\nheight = 96\nfps = 12\nshots = 3\nseconds = 1.0\ncontinuity = "first-frame"\n')
+    story_file.write_text("---\ncharacters:\n  - name: Ada\n---\nAda ran. The sea was calm. Gulls cried.\n")
+    backend = ImageOnly(load_recipe(str(recipe)))
+    report, _ = run(story_file, recipe, tmp_path / "out", backend=backend)
+    assert report.rendered == 3
+    assert all(r.first_frame is not None and r.first_frame.name == "ada.png" for r in backend.requests)

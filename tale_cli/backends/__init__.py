@@ -14,9 +14,14 @@ if TYPE_CHECKING:
 # name -> "module:factory"; a factory takes the Recipe and returns a backend instance.
 VIDEO_BACKENDS: dict[str, str] = {
     "preview": "tale_cli.backends.preview:PreviewVideo",
+    "veo": "tale_cli.backends.google:VeoVideo",
+    "gemini-omni": "tale_cli.backends.google:GeminiOmniVideo",
+    "runway": "tale_cli.backends.runway:RunwayVideo",
 }
 IMAGE_BACKENDS: dict[str, str] = {
     "preview": "tale_cli.backends.preview:PreviewImage",
+    "openai": "tale_cli.backends.openai:OpenAIImage",
+    "gemini": "tale_cli.backends.google:GeminiImage",
 }
 # Backends that never leave this machine (private runs may use only these).
 LOCAL_BACKENDS: frozenset[str] = frozenset({"preview"})

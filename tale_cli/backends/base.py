@@ -23,6 +23,8 @@ class VideoCapabilities:
     image_to_video: bool = True
     last_frame: bool = False
     max_reference_images: int = 0
+    # Durations allowed for a shot conditioned on reference images, when narrower than `durations`.
+    reference_durations: tuple[float, ...] | None = None
     audio: bool = False
     default_jobs: int = 2
     local: bool = True
@@ -77,6 +79,7 @@ class RenderResult:
     cost_usd: float | None = None
     has_audio: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
+    checked: bool = False  # the executor already ran media.check_clip on the output
 
 
 @dataclass
@@ -87,6 +90,8 @@ class ReferenceRequest:
     seed: int
     output: Path
     journal: JobJournal
+    # A picture of the character to make a styled variant of (image backends that can edit use it).
+    source_image: Path | None = None
 
 
 class VideoBackend(Protocol):

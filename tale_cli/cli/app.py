@@ -43,6 +43,10 @@ def _register() -> None:
     app.add_typer(recipes.app, name="recipes")
     app.command("doctor")(doctor.doctor)
     app.add_typer(cost.app, name="cost")
+    from tale_cli.cli import audit, keys
+
+    app.add_typer(keys.app, name="keys")
+    app.command("audit")(audit.audit)
     app.command("batch")(batch.batch)
 
 

@@ -31,7 +31,7 @@ def batch(
         from tale_cli.batch import BatchOptions, batch_executor, find_stories, run_batch
         from tale_cli.cli.cost import spend_guard
         from tale_cli.cli.settings import resolve_out, resolve_recipe
-        from tale_cli.errors import ShotsFailedError
+        from tale_cli.errors import ExitCode, KeysError, ShotsFailedError
 
         stories = find_stories(sources)
         chosen = resolve_recipe(recipe)
@@ -53,10 +53,10 @@ def batch(
             _print_summary(report)
         if report.failed:
             first = report.failed[0]
-            raise ShotsFailedError(
-                f"{len(report.failed)} of {len(report.films)} films failed ({first.title}: {first.error})",
-                hint="run the same command again to finish only what is missing",
-            )
+            message = f"{len(report.failed)} of {len(report.films)} films failed ({first.title}: {first.error})"
+            if report.exit_code == ExitCode.KEYS:
+                raise KeysError(message, hint="check the key with `tale keys`, then run the same command again")
+            raise ShotsFailedError(message, hint="run the same command again to finish only what is missing")
 
     run(action)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
+import click
 import typer
 
 from tale_cli.errors import ExitCode, TaleError
@@ -18,7 +19,10 @@ _DEBUG = {"on": False}
 
 
 def set_debug(value: bool) -> None:
+    from tale_cli.redact import install_log_redaction
+
     _DEBUG["on"] = value or bool(os.environ.get("TALE_DEBUG"))
+    install_log_redaction()
     _route_warnings()
 
 
@@ -48,10 +52,12 @@ def console(stderr: bool = False) -> Any:
 
 def abort(error: TaleError) -> NoReturn:
     """The one path out for an error: a red line, a hint, the error's exit code."""
+    from tale_cli.redact import redact
+
     err = console(stderr=True)
-    err.print(f"[bold red]error:[/] {escape(error.message)}")
+    err.print(f"[bold red]error:[/] {escape(redact(error.message))}")
     if error.hint:
-        err.print(f"[dim]hint: {escape(error.hint)}[/]")
+        err.print(f"[dim]hint: {escape(redact(error.hint))}[/]")
     raise typer.Exit(int(error.exit_code))
 
 
@@ -67,13 +73,28 @@ def errors_handled() -> Iterator[None]:
         yield
     except TaleError as error:
         if debug_enabled():
-            import traceback
-
-            traceback.print_exc(file=sys.stderr)
+            print_traceback()
         abort(error)
     except KeyboardInterrupt:
         console(stderr=True).print("[yellow]interrupted[/]: run the same command again to resume")
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        raise
+    except Exception as error:
+        # An unexpected failure (often an SDK's): one redacted line, the traceback only with --debug.
+        if debug_enabled():
+            print_traceback()
+        abort(TaleError(f"unexpected {type(error).__name__}: {error}", hint="run again with --debug for the traceback"))
+
+
+def print_traceback() -> None:
+    """The current exception's traceback on stderr, with every key redacted (SDK errors echo headers)."""
+    import traceback
+
+    from tale_cli.redact import redact
+
+    sys.stderr.write(redact(traceback.format_exc()))
+    sys.stderr.flush()
 
 
 def print_json(data: Any) -> None:

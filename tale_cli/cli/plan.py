@@ -19,6 +19,7 @@ def plan(
     out: Path | None = typer.Option(None, "--out", "-o", help="Output root; plan.json goes to OUT/<story-slug>/."),
     planner: str | None = typer.Option(None, "--planner", help="Override the recipe's planner."),
     json_output: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    private: bool = typer.Option(False, "--private", help="Only a local planner; the run folder is owner-only."),
 ) -> None:
     """Split a story into characters and shots; write a hand-editable plan.json."""
 
@@ -26,7 +27,9 @@ def plan(
         from tale_cli.cli.settings import resolve_out, resolve_recipe
         from tale_cli.pipeline import write_plan
 
-        result = write_plan(story, recipe=resolve_recipe(recipe), out_root=resolve_out(out), planner=planner)
+        result = write_plan(
+            story, recipe=resolve_recipe(recipe), out_root=resolve_out(out), planner=planner, private=private
+        )
         if json_output:
             print_json({"plan_file": str(result.path), "plan": result.plan.model_dump(mode="json")})
             return

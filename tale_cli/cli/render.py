@@ -20,6 +20,7 @@ def render(
     transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
     audio: Path | None = typer.Option(None, "--audio", help="Music bed mixed under the film's own sound."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    private: bool = typer.Option(False, "--private", help="Only local backends; the run folder is owner-only."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start a paid render without asking."),
     max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Refuse to start above this estimate (USD)."),
     prices: str | None = typer.Option(None, "--prices", help="Price book for the estimate: an id or a .toml file."),
@@ -46,6 +47,7 @@ def render(
             burn_subtitles=burn_subtitles,
             transition=transition,
             audio=audio,
+            private=private,
         )
         with ProgressView(json_mode=json_output) as view:
             options.before_spend = spend_guard(

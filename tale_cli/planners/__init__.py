@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 # name -> "module:function"; the function is `plan_story(story, recipe, *, shots, seconds) -> Plan`.
 PLANNERS: dict[str, str] = {
     "offline": "tale_cli.planners.offline:plan_story",
+    "gemini": "tale_cli.planners.gemini:plan_story",
+    "openai": "tale_cli.planners.openai:plan_story",
+    "openai-compatible": "tale_cli.planners.openai:plan_story_compatible",
 }
 # Planners that never leave this machine.
 LOCAL_PLANNERS: frozenset[str] = frozenset({"offline"})

@@ -1,0 +1,234 @@
+"""Runway: gen4_turbo (image-to-video), gen4.5 (text- and image-to-video), and Veo 3.1 served through Runway."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tale_cli.backends._cloud import (
+    Cloud,
+    JobFailedError,
+    RetryPolicy,
+    conform_into,
+    image_payload,
+    raw_path,
+    run_job,
+    shot_cost,
+)
+from tale_cli.backends.base import RenderResult, VideoCapabilities
+from tale_cli.errors import BackendError, RecipeError, ShotRefusedError, missing_extra
+from tale_cli.keys import require_key
+
+if TYPE_CHECKING:
+    from tale_cli.backends.base import ShotRequest
+    from tale_cli.config import Recipe
+
+# A data: URI may carry at most 5 MB; base64 grows bytes by 4/3.
+MAX_IMAGE_BYTES = 3_700_000
+MAX_PROMPT_CHARS = 1000
+HTTP_TIMEOUT_S = 300.0
+_LANDSCAPE_4 = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
+_VEO_RATIOS = ("1280:720", "720:1280", "1920:1080", "1080:1920")
+
+
+@dataclass(frozen=True)
+class RunwayModel:
+    durations: tuple[float, ...]
+    image_ratios: tuple[str, ...]
+    text_ratios: tuple[str, ...]
+    audio: bool = False
+    last_frame: bool = False
+
+    @property
+    def text_to_video(self) -> bool:
+        return bool(self.text_ratios)
+
+
+_TWO_TO_TEN = tuple(float(s) for s in range(2, 11))
+MODELS: dict[str, RunwayModel] = {
+    "gen4_turbo": RunwayModel(_TWO_TO_TEN, _LANDSCAPE_4, ()),
+    "gen4.5": RunwayModel(_TWO_TO_TEN, _LANDSCAPE_4, ("1280:720", "720:1280")),
+    "veo3.1": RunwayModel((4.0, 6.0, 8.0), _VEO_RATIOS, _VEO_RATIOS, audio=True, last_frame=True),
+    "veo3.1_fast": RunwayModel((4.0, 6.0, 8.0), _VEO_RATIOS, _VEO_RATIOS, audio=True, last_frame=True),
+}
+
+
+def closest_ratio(width: int, height: int, ratios: tuple[str, ...], *, resolution: str | None = None) -> str:
+    """The offered ratio nearest the film's shape; at 1080p the larger of two equal shapes."""
+    target = width / height
+
+    def score(ratio: str) -> tuple[float, int]:
+        w, h = (int(part) for part in ratio.split(":"))
+        size_pref = -w * h if resolution == "1080p" else w * h
+        return abs(w / h - target), size_pref
+
+    return min(ratios, key=score)
+
+
+def _data_uri(path: Path) -> str:
+    data, mime = image_payload(path, max_bytes=MAX_IMAGE_BYTES)
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+class RunwayVideo:
+    """Runway's task API: create, record the task id, poll, download at once (output URLs expire)."""
+
+    name = "runway"
+    provider = "runway"
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.model = recipe.video.model or "gen4_turbo"
+        if self.model not in MODELS:
+            raise RecipeError(
+                f"Runway model '{self.model}' is not one Tale knows", hint="valid models are: " + ", ".join(MODELS)
+            )
+        if recipe.video.options:
+            raise RecipeError(f"the runway backend takes no [video.options] (got '{sorted(recipe.video.options)[0]}')")
+        self.spec = MODELS[self.model]
+        self.cloud = Cloud("runway", policy=RetryPolicy(retries=recipe.video.retries))
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def capabilities(self) -> VideoCapabilities:
+        return VideoCapabilities(
+            durations=self.spec.durations,
+            text_to_video=self.spec.text_to_video,
+            image_to_video=True,
+            last_frame=self.spec.last_frame,
+            audio=self.spec.audio,
+            default_jobs=4,
+            local=False,
+        )
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": self.model, "audio": self.recipe.video.audio and self.spec.audio}
+
+    def preflight(self) -> None:
+        self._get_client()
+
+    def _get_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    import runwayml
+                except ImportError:
+                    raise missing_extra("runway", "runwayml") from None
+                key = require_key("runway", role="runway video backend")
+                self.cloud.use_key(key)
+                # No SDK retries: Tale retries itself, honouring Retry-After; RUNWAYML_BASE_URL still applies.
+                self._client = runwayml.RunwayML(api_key=key, max_retries=0, timeout=HTTP_TIMEOUT_S)
+            return self._client
+
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        client = self._get_client()
+        seconds = request.duration_s
+        if not any(abs(seconds - allowed) < 1e-6 for allowed in self.spec.durations):
+            allowed = ", ".join(f"{d:g}" for d in self.spec.durations)
+            raise BackendError(
+                f"Runway {self.model} renders {allowed} s shots; shot {request.shot.index} is {seconds:g} s"
+            )
+        first = request.first_frame or (
+            request.reference_images[0] if request.reference_images and not self.spec.text_to_video else None
+        )
+        if first is None and not self.spec.text_to_video:
+            raise BackendError(
+                f"Runway {self.model} needs a starting image and shot {request.shot.index} has none",
+                hint="use continuity = 'first-frame' or 'chain', give the shot a character with a reference image, "
+                "or use the gen4.5 model",
+            )
+        arguments: dict[str, Any] = {
+            "model": self.model,
+            "prompt_text": request.prompt[:MAX_PROMPT_CHARS],
+            "duration": round(seconds),
+            "seed": request.seed,
+        }
+        if self.spec.audio:
+            arguments["audio"] = self.recipe.video.audio
+            if request.negative_prompt:
+                arguments["negative_prompt"] = request.negative_prompt
+        resolution = self.recipe.video.resolution
+        if first is not None:
+            arguments["ratio"] = closest_ratio(
+                request.width, request.height, self.spec.image_ratios, resolution=resolution
+            )
+            if self.spec.last_frame and request.last_frame is not None:
+                arguments["prompt_image"] = [
+                    {"uri": _data_uri(first), "position": "first"},
+                    {"uri": _data_uri(request.last_frame), "position": "last"},
+                ]
+            else:
+                arguments["prompt_image"] = _data_uri(first)
+            endpoint = client.image_to_video
+        else:
+            arguments["ratio"] = closest_ratio(
+                request.width, request.height, self.spec.text_ratios, resolution=resolution
+            )
+            endpoint = client.text_to_video
+
+        attempts: list[dict[str, Any]] = []
+
+        def create() -> str:
+            task = self.cloud.call("create", lambda: endpoint.create(**arguments), creates=True, attempts=attempts)
+            if not getattr(task, "id", None):
+                raise BackendError("Runway accepted the request but returned no task id")
+            return str(task.id)
+
+        def finish(task_id: str) -> RenderResult:
+            task = self.cloud.poll(
+                lambda: client.tasks.retrieve(task_id),
+                lambda t: str(t.status) in ("SUCCEEDED", "FAILED", "CANCELLED"),
+                job=task_id,
+                interval_s=self.recipe.video.poll_interval_s,
+                timeout_s=self.recipe.video.poll_timeout_s,
+            )
+            return self._save(request, task, task_id)
+
+        result = run_job(
+            request, provider=self.provider, model=self.model, create=create, finish=finish, attempts=attempts
+        )
+        result.notes.update({"conditioning": "image" if first is not None else "text", "ratio": arguments["ratio"]})
+        if len(request.prompt) > MAX_PROMPT_CHARS:
+            result.notes["prompt_truncated_to"] = MAX_PROMPT_CHARS
+        return result
+
+    def _save(self, request: ShotRequest, task: Any, task_id: str) -> RenderResult:
+        status = str(task.status)
+        if status != "SUCCEEDED":
+            code = str(getattr(task, "failure_code", None) or "")
+            reason = self.cloud.clean(str(getattr(task, "failure", None) or status.lower()))[:400]
+            if code.upper().startswith("SAFETY"):
+                raise ShotRefusedError(f"Runway refused shot {request.shot.index}: {reason} ({code})")
+            raise JobFailedError(
+                f"Runway did not render shot {request.shot.index}: {reason}" + (f" ({code})" if code else "")
+            )
+        outputs = list(getattr(task, "output", None) or [])
+        if not outputs:
+            raise JobFailedError(f"Runway finished shot {request.shot.index} without an output")
+        raw = raw_path(request)
+        self.cloud.download(str(outputs[0]), raw)
+        has_audio = conform_into(request, raw)
+        cost = getattr(task, "cost", None)
+        credits = float(cost.credits) if cost is not None and getattr(cost, "credits", None) is not None else None
+        billed, usd = shot_cost(
+            self.name,
+            self.model,
+            request.duration_s,
+            resolution=self.recipe.video.resolution,
+            audio=False,
+            credits=credits,
+        )
+        return RenderResult(
+            model=self.model,
+            provider_job_id=task_id,
+            billed_seconds=billed,
+            billed_credits=credits,
+            cost_usd=usd,
+            has_audio=has_audio,
+        )
+
+    def close(self) -> None:
+        self.cloud.stopped.set()

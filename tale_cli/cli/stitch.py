@@ -1,0 +1,80 @@
+"""`tale stitch`: join a run folder's shots, or any video clips, into one film."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tale_cli.cli.common import console, escape, print_json, run
+
+
+def stitch(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="RUN_DIR|CLIPS", help="A run folder (plan.json + shots/), or video clips in the order they play."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="The film to write (default: RUN_DIR/film.mp4, or ./film.mp4).")
+    ] = None,
+    burn_subtitles: Annotated[
+        bool, typer.Option("--burn-subtitles", help="Draw the narration into the picture instead of a subtitle track.")
+    ] = False,
+    transition: Annotated[
+        str | None,
+        typer.Option("--transition", metavar="cut|fade[:SECONDS]", help="Crossfade between clips (fade is 0.5 s)."),
+    ] = None,
+    audio: Annotated[Path | None, typer.Option("--audio", help="Music mixed under the clips' own sound.")] = None,
+    audio_volume: Annotated[
+        float, typer.Option("--audio-volume", help="Loudness of the --audio music (1 = as is).")
+    ] = 0.3,
+    width: Annotated[int | None, typer.Option("--width", help="Film width (default: the plan's, or 1280).")] = None,
+    height: Annotated[int | None, typer.Option("--height", help="Film height (default: the plan's, or 720).")] = None,
+    fps: Annotated[int | None, typer.Option("--fps", help="Frames per second (default: the plan's, or 24).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Join clips into one film: same size and fps, subtitles, fades, a music bed."""
+
+    def action() -> tuple[Any, Any]:
+        from tale_cli.stitch import StitchOptions, resolve_inputs
+        from tale_cli.stitch import stitch as stitch_clips
+
+        resolved = resolve_inputs(inputs, output=out)
+        options = StitchOptions(
+            width=width or resolved.width or 1280,
+            height=height or resolved.height or 720,
+            fps=fps or resolved.fps or 24,
+            captions=resolved.captions,
+            burn_subtitles=burn_subtitles,
+            transition=transition,
+            audio=audio,
+            audio_volume=audio_volume,
+        )
+        return stitch_clips(resolved.clips, resolved.output, options), options
+
+    result, options = run(action)
+    if json_output:
+        print_json(
+            {
+                "film": str(result.output),
+                "srt": str(result.srt) if result.srt else None,
+                "duration_s": round(result.duration_s, 3),
+                "clips": result.clips,
+                "width": options.width,
+                "height": options.height,
+                "fps": options.fps,
+                "fast_path": result.fast_path,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+        return
+    how = "joined by stream copy" if result.fast_path else "re-encoded"
+    captions = f", subtitles {escape(str(result.srt))}" if result.srt else ""
+    console().print(
+        f"[green]film[/] {escape(str(result.output))}: {result.duration_s:.2f} s from {result.clips} clips, "
+        f"{options.width}x{options.height} {options.fps} fps, {how} in {result.seconds:.1f} s{captions}",
+        soft_wrap=True,
+    )

@@ -1,0 +1,257 @@
+"""Read an MP4's index (the moov box) in Python: tracks, codecs, sizes, rates and decoder configuration.
+
+It answers, in about a millisecond and without starting ffmpeg, whether clips can be joined by stream
+copy. It describes only plain H.264 + AAC files and returns None for anything else, so that callers fall
+back to ffmpeg's own probe.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tale_cli.media import ClipInfo
+
+MAX_MOOV_BYTES = 64_000_000
+_H264_PROFILES = {66: "Baseline", 77: "Main", 88: "Extended", 100: "High", 110: "High 10", 122: "High 4:2:2"}
+_AAC_PROFILES = {1: "Main", 2: "LC", 4: "LTP", 5: "HE-AAC", 29: "HE-AACv2"}
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+_CHANNELS = {1: "mono", 2: "stereo"}
+
+
+@dataclass(frozen=True)
+class Mp4Facts:
+    info: ClipInfo
+    video_config: bytes
+    """The avcC box: SPS and PPS. Clips join by stream copy only if theirs are the same bytes."""
+
+
+@dataclass(frozen=True)
+class _Video:
+    width: int
+    height: int
+    fps: float
+    profile: str
+    pixel_format: str
+    config: bytes
+
+
+@dataclass(frozen=True)
+class _Audio:
+    rate: int
+    channels: str
+    profile: str
+
+
+class _Unsupported(Exception):
+    """Something this reader does not describe; ffmpeg's probe will."""
+
+
+def mp4_facts(path: Path) -> Mp4Facts | None:
+    """What ffmpeg's probe would say about an H.264/AAC MP4, read from its index; None if not that."""
+    try:
+        moov = _read_moov(path)
+        return _describe(path, moov) if moov is not None else None
+    except (OSError, struct.error, _Unsupported, IndexError, KeyError, ZeroDivisionError):
+        return None
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of each box in data[start:end]."""
+    offset = start
+    while offset + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, offset)
+        header = 8
+        if size == 1:
+            size, header = struct.unpack_from(">Q", data, offset + 8)[0], 16
+        elif size == 0:
+            size = end - offset
+        if size < header or offset + size > end:
+            raise _Unsupported("a box runs past its parent")
+        yield kind, offset + header, offset + size
+        offset += size
+
+
+def _child(data: bytes, span: tuple[int, int], *path: bytes) -> tuple[int, int]:
+    """The payload span of the first box along `path` below `span`."""
+    for kind in path:
+        span = next(((start, end) for name, start, end in _boxes(data, *span) if name == kind), (-1, -1))
+        if span[0] < 0:
+            raise _Unsupported(f"no {kind!r} box")
+    return span
+
+
+def _read_moov(path: Path) -> bytes | None:
+    with path.open("rb") as handle:
+        total = path.stat().st_size
+        offset = 0
+        while offset + 8 <= total:
+            handle.seek(offset)
+            head = handle.read(16)
+            size, kind = struct.unpack_from(">I4s", head)
+            header = 8
+            if size == 1:
+                size, header = struct.unpack_from(">Q", head, 8)[0], 16
+            elif size == 0:
+                size = total - offset
+            if size < header:
+                return None
+            if kind == b"moov":
+                if size > MAX_MOOV_BYTES:
+                    return None
+                handle.seek(offset + header)
+                return handle.read(size - header)
+            offset += size
+    return None
+
+
+def _timing(data: bytes, span: tuple[int, int]) -> tuple[int, int]:
+    """(timescale, duration) of an mvhd or mdhd box."""
+    start = span[0]
+    if data[start] == 1:
+        return struct.unpack_from(">I", data, start + 20)[0], struct.unpack_from(">Q", data, start + 24)[0]
+    timescale, duration = struct.unpack_from(">II", data, start + 12)
+    return timescale, duration
+
+
+def _describe(path: Path, moov: bytes) -> Mp4Facts:
+    whole = (0, len(moov))
+    timescale, duration = _timing(moov, _child(moov, whole, b"mvhd"))
+    video: _Video | None = None
+    audio: _Audio | None = None
+    for kind, start, end in _boxes(moov, *whole):
+        if kind != b"trak":
+            continue
+        mdia = _child(moov, (start, end), b"mdia")
+        hdlr = _child(moov, mdia, b"hdlr")[0]
+        handler = moov[hdlr + 8 : hdlr + 12]
+        stbl = _child(moov, mdia, b"minf", b"stbl")
+        if handler == b"vide" and video is None:
+            video = _video_track(moov, mdia, stbl)
+        elif handler == b"soun" and audio is None:
+            audio = _audio_track(moov, stbl)
+    if video is None or timescale == 0:
+        raise _Unsupported("no video track")
+    info = ClipInfo(
+        path=path,
+        duration_s=duration / timescale,
+        width=video.width,
+        height=video.height,
+        fps=video.fps,
+        video_codec="h264",
+        pixel_format=video.pixel_format,
+        has_audio=audio is not None,
+        audio_codec="aac" if audio else None,
+        audio_rate=audio.rate if audio else None,
+        audio_channels=audio.channels if audio else None,
+        video_profile=video.profile,
+        audio_profile=audio.profile if audio else None,
+    )
+    return Mp4Facts(info=info, video_config=video.config)
+
+
+def _sample_entry(data: bytes, stbl: tuple[int, int]) -> tuple[bytes, int, int]:
+    stsd = _child(data, stbl, b"stsd")
+    return next(_boxes(data, stsd[0] + 8, stsd[1]))
+
+
+def _video_track(data: bytes, mdia: tuple[int, int], stbl: tuple[int, int]) -> _Video:
+    kind, start, end = _sample_entry(data, stbl)
+    if kind != b"avc1":
+        raise _Unsupported(f"video codec {kind!r}")
+    width, height = struct.unpack_from(">HH", data, start + 24)
+    config_start, config_end = _child(data, (start + 78, end), b"avcC")
+    config = data[config_start:config_end]
+    profile, pixel_format = _avc_profile(config)
+    timescale, _ = _timing(data, _child(data, mdia, b"mdhd"))
+    stts = _child(data, stbl, b"stts")
+    count = struct.unpack_from(">I", data, stts[0] + 4)[0]
+    deltas = [struct.unpack_from(">I", data, stts[0] + 12 + 8 * index)[0] for index in range(count)]
+    # Constant frame rate: every sample has the same duration (the last one may differ).
+    if not deltas or any(delta != deltas[0] for delta in deltas[:-1]):
+        raise _Unsupported("variable frame rate")
+    return _Video(width, height, round(timescale / deltas[0], 3), profile, pixel_format, config)
+
+
+def _avc_profile(config: bytes) -> tuple[str, str]:
+    """Profile name and pixel format from an avcC record (AVCDecoderConfigurationRecord)."""
+    profile_idc, compatibility = config[1], config[2]
+    offset = 6
+    for _ in range(config[5] & 0x1F):
+        offset += 2 + struct.unpack_from(">H", config, offset)[0]
+    pps_count = config[offset]
+    offset += 1
+    for _ in range(pps_count):
+        offset += 2 + struct.unpack_from(">H", config, offset)[0]
+    if profile_idc in (100, 110, 122, 144):
+        if len(config) < offset + 3:
+            raise _Unsupported("avcC without chroma format")
+        chroma, luma_bits = config[offset] & 3, (config[offset + 1] & 7) + 8
+    else:
+        chroma, luma_bits = 1, 8
+    if (chroma, luma_bits) != (1, 8):
+        raise _Unsupported("not 8-bit 4:2:0")
+    name = _H264_PROFILES.get(profile_idc)
+    if name is None:
+        raise _Unsupported(f"H.264 profile {profile_idc}")
+    if profile_idc == 66 and compatibility & 0x40:
+        name = "Constrained Baseline"
+    return name, "yuv420p"
+
+
+def _audio_track(data: bytes, stbl: tuple[int, int]) -> _Audio:
+    kind, start, end = _sample_entry(data, stbl)
+    if kind != b"mp4a" or struct.unpack_from(">H", data, start + 8)[0] != 0:
+        raise _Unsupported(f"audio {kind!r}")
+    esds_start, esds_end = _child(data, (start + 28, end), b"esds")
+    config = _BitReader(_decoder_specific_info(data[esds_start + 4 : esds_end]))
+    object_type = config.read(5)
+    if object_type == 31:
+        object_type = 32 + config.read(6)
+    rate_index = config.read(4)
+    rate = config.read(24) if rate_index == 15 else _AAC_RATES[rate_index]
+    channels = config.read(4)
+    return _Audio(rate=rate, channels=_CHANNELS[channels], profile=_AAC_PROFILES[object_type])
+
+
+class _BitReader:
+    def __init__(self, data: bytes) -> None:
+        self.value = int.from_bytes(data, "big")
+        self.left = 8 * len(data)
+
+    def read(self, bits: int) -> int:
+        if bits > self.left:
+            raise _Unsupported("AudioSpecificConfig too short")
+        self.left -= bits
+        return (self.value >> self.left) & ((1 << bits) - 1)
+
+
+def _descriptor(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag, payload start, payload end) of an MPEG-4 descriptor."""
+    tag, size, offset = data[offset], 0, offset + 1
+    for _ in range(4):
+        byte = data[offset]
+        offset += 1
+        size = (size << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            break
+    return tag, offset, offset + size
+
+
+def _decoder_specific_info(esds: bytes) -> bytes:
+    tag, start, _ = _descriptor(esds, 0)
+    if tag != 0x03:
+        raise _Unsupported("esds without an ES descriptor")
+    flags = esds[start + 2]
+    offset = start + 3 + (2 if flags & 0x80 else 0) + (2 if flags & 0x20 else 0)
+    if flags & 0x40:
+        offset += 1 + esds[offset]
+    tag, start, end = _descriptor(esds, offset)
+    if tag != 0x04 or esds[start] != 0x40:
+        raise _Unsupported("not MPEG-4 audio")
+    tag, start, end = _descriptor(esds, start + 13)
+    if tag != 0x05:
+        raise _Unsupported("no AudioSpecificConfig")
+    return esds[start:end]

@@ -1,0 +1,45 @@
+"""The Gemini planner: structured output with the plan's JSON schema as the response schema."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tale_cli.backends._cloud import Cloud
+from tale_cli.keys import require_key
+from tale_cli.planners._llm import Message, plan_with
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+    from tale_cli.plan import Plan
+    from tale_cli.story import Story
+
+DEFAULT_MODEL = "gemini-3.8-flash"
+
+
+def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
+    from tale_cli.backends.google import gemini_client, sdk
+
+    _, types = sdk()
+    key = require_key("google", role="gemini planner")
+    cloud = Cloud("google")
+    cloud.use_key(key)
+    client = gemini_client(key)
+    model = recipe.planner.model or DEFAULT_MODEL
+
+    def ask(system: str, conversation: list[Message], schema: dict[str, Any]) -> str:
+        contents = [
+            types.Content(role="model" if role == "assistant" else "user", parts=[types.Part(text=text)])
+            for role, text in conversation
+        ]
+        config = types.GenerateContentConfig(
+            system_instruction=system,
+            temperature=recipe.planner.temperature,
+            response_mime_type="application/json",
+            response_json_schema=schema,
+        )
+        response = cloud.call(
+            "plan", lambda: client.models.generate_content(model=model, contents=contents, config=config)
+        )
+        return response.text or ""
+
+    return plan_with(ask, story, recipe, shots=shots, seconds=seconds, planner="gemini")

@@ -1,0 +1,117 @@
+"""Private mode: a run that must stay on this machine (or its private network), checked before anything starts.
+
+`check_private` refuses a private recipe that names a backend which would send the story, characters
+or prompts elsewhere; `private_files` makes the run folder 0700 and everything written in it 0600.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from tale_cli.errors import OutputError, PrivacyError
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+
+# Planners that may run privately when their server sits on a loopback or private-network address.
+SELF_HOSTED_PLANNERS = frozenset({"openai-compatible"})
+
+
+def is_private_address(url: str | None) -> bool:
+    """True when `url`'s host is loopback or a private-network IP (names other than localhost would need DNS)."""
+    if not url:
+        return False
+    try:
+        host = urlsplit(url if "//" in url else f"//{url}").hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def private_problems(recipe: Recipe, *, planner: str | None = None) -> list[str]:
+    """Each role of `recipe` that would leave the machine, as a sentence naming the role and backend."""
+    from tale_cli.backends import LOCAL_BACKENDS
+    from tale_cli.planners import LOCAL_PLANNERS
+
+    problems: list[str] = []
+    planner_name = planner or recipe.planner.backend
+    # The same address the openai-compatible planner will use: the recipe's, else TALE_PLANNER_BASE_URL.
+    base_url = recipe.planner.base_url or os.environ.get("TALE_PLANNER_BASE_URL")
+    if planner_name in SELF_HOSTED_PLANNERS:
+        if not is_private_address(base_url):
+            where = base_url or "no base_url"
+            problems.append(f"planner '{planner_name}' points at {where}, not a loopback or private-network address")
+    elif planner_name not in LOCAL_PLANNERS:
+        problems.append(f"planner backend '{planner_name}' is a cloud service")
+    if recipe.image.backend not in LOCAL_BACKENDS:
+        problems.append(f"image backend '{recipe.image.backend}' is a cloud service")
+    if recipe.video.backend not in LOCAL_BACKENDS:
+        problems.append(f"video backend '{recipe.video.backend}' is a cloud service")
+    return problems
+
+
+def check_private(recipe: Recipe, *, private: bool = False, planner: str | None = None) -> None:
+    """Refuse a private run (recipe.private, or `private=True` from --private) that names a non-local backend.
+
+    `planner` is a --planner override, checked instead of the recipe's planner.
+    """
+    if not (private or recipe.private):
+        return
+    problems = private_problems(recipe, planner=planner)
+    if problems:
+        raise PrivacyError(
+            f"private run refused: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+            hint="a private run may use only local backends: preview, diffusers, the offline or local planner, "
+            "or an OpenAI-compatible planner at a loopback or private-network IP address",
+        )
+
+
+def secure_run_folder(path: Path) -> Path:
+    """Create (or tighten) a private run folder: the folder and its subfolders 0700, its files 0600."""
+    path = Path(path)
+    if path.is_symlink():
+        raise OutputError(f"refusing to use {path}: it is a symlink", hint="pass a real folder with --out")
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)
+        for root, dirs, files in os.walk(path):
+            for name in dirs:
+                entry = Path(root) / name
+                if not entry.is_symlink():
+                    entry.chmod(0o700)
+            for name in files:
+                entry = Path(root) / name
+                if not entry.is_symlink():
+                    entry.chmod(0o600)
+    except OSError as error:
+        raise OutputError(f"cannot secure the private run folder {path}: {error.strerror}") from None
+    return path
+
+
+@contextmanager
+def private_files(enabled: bool = True) -> Iterator[None]:
+    """While active, every file and folder this process (and ffmpeg) creates is readable by its owner only."""
+    if not enabled:
+        yield
+        return
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)

@@ -1,0 +1,183 @@
+"""Runway against the fake provider server, through the real runwayml SDK."""
+
+from __future__ import annotations
+
+import pytest
+from cloudrender import CrashAfterRecord, DictJournal, one_shot_plan, render_film, shot_request, small
+from fakeproviders import REFUSAL_REASON, png_bytes
+from test_backends_google import check_film
+
+from tale_cli import media
+from tale_cli.backends import video_backend
+from tale_cli.backends.runway import RunwayVideo, closest_ratio
+from tale_cli.config import load_recipe
+from tale_cli.errors import BackendError, KeysError, PollTimeoutError, RecipeError, ShotRefusedError
+
+
+def runway_recipe(name="runway-gen4-turbo", **video):
+    return small(load_recipe(name), **video)
+
+
+def creates(fake, endpoint=None):
+    paths = ("/v1/image_to_video", "/v1/text_to_video") if endpoint is None else (f"/v1/{endpoint}",)
+    return [r for r in fake.requests if r["path"] in paths]
+
+
+@pytest.fixture
+def frame(tmp_path):
+    path = tmp_path / "first.png"
+    path.write_bytes(png_bytes(4))
+    return path
+
+
+def test_gen4_turbo_recipe_renders_the_example_story(fake_providers, tmp_path):
+    report, manifest = render_film("runway-gen4-turbo", tmp_path)
+
+    entries = check_film(report, manifest, audio=False)
+    assert fake_providers.creates["runway"] == 8
+    assert fake_providers.creates["openai-image"] == 2  # gpt-image-2 references, one per character
+    assert fake_providers.creates["plan"] == 1  # planned by the OpenAI planner
+    assert len(creates(fake_providers, "image_to_video")) == 8 and not creates(fake_providers, "text_to_video")
+    bodies = [r["json"] for r in creates(fake_providers)]
+    assert all(b["model"] == "gen4_turbo" and b["promptImage"].startswith("data:image/png;base64,") for b in bodies)
+    assert all(b["ratio"] == "1280:720" and b["duration"] == 8 for b in bodies)
+    assert all(r["headers"].get("x-runway-version") for r in creates(fake_providers))
+    assert all(e["billed_credits"] == 40 and e["cost_usd"] == pytest.approx(0.40) for e in entries)
+
+
+def test_gen45_recipe_chains_shots_from_the_previous_last_frame(fake_providers, tmp_path):
+    report, manifest = render_film("runway-gen4.5", tmp_path)
+
+    entries = check_film(report, manifest, audio=False)
+    assert fake_providers.creates["runway"] == 8
+    chained = [shot.index for shot in report.plan.shots if shot.continuity]
+    assert chained
+    assert len(creates(fake_providers, "image_to_video")) == len(chained)
+    assert len(creates(fake_providers, "text_to_video")) == 8 - len(chained)
+    assert [e["notes"]["conditioning"] for e in entries] == ["image" if n in chained else "text" for n in range(1, 9)]
+
+
+def test_gen4_turbo_without_an_image_fails_before_spending(fake_providers, tmp_path):
+    recipe = runway_recipe()
+    plan = one_shot_plan(recipe)
+
+    with pytest.raises(BackendError, match="needs a starting image") as caught:
+        RunwayVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part"))
+    assert "continuity" in caught.value.hint
+    assert creates(fake_providers) == []
+
+
+def test_gen4_turbo_uses_a_reference_as_its_first_frame(fake_providers, tmp_path, frame):
+    recipe = runway_recipe()
+    plan = one_shot_plan(recipe)
+
+    result = RunwayVideo(recipe).render_shot(
+        shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", reference_images=[frame])
+    )
+
+    assert creates(fake_providers, "image_to_video")[0]["json"]["promptImage"].startswith("data:image/png")
+    assert result.notes["conditioning"] == "image"
+
+
+def test_runway_rate_limited_then_succeeds(fake_providers, tmp_path, frame):
+    fake_providers.rate_limit_creates = 2
+    recipe = runway_recipe()
+    plan = one_shot_plan(recipe)
+
+    RunwayVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", first_frame=frame))
+
+    assert len(creates(fake_providers)) == 3
+    assert fake_providers.creates["runway"] == 1
+    media.check_clip(tmp_path / "s.mp4.part", expected_s=8.0, fps=24)
+
+
+def test_runway_refusal_carries_the_failure_code(fake_providers, tmp_path, frame):
+    recipe = runway_recipe()
+    plan = one_shot_plan(recipe, prompt="a forbidden thing")
+
+    with pytest.raises(ShotRefusedError) as caught:
+        RunwayVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", first_frame=frame))
+    assert REFUSAL_REASON in caught.value.message and "SAFETY.INPUT.TEXT" in caught.value.message
+
+
+def test_runway_poll_timeout_then_crash_resume_pays_once(fake_providers, tmp_path, frame):
+    fake_providers.never_finish = True
+    recipe = runway_recipe(poll_timeout_s=0.15)
+    plan = one_shot_plan(recipe)
+    journal = DictJournal()
+    with pytest.raises(PollTimeoutError):
+        RunwayVideo(recipe).render_shot(
+            shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", journal, first_frame=frame)
+        )
+    fake_providers.never_finish = False
+
+    result = RunwayVideo(recipe).render_shot(
+        shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", journal, first_frame=frame)
+    )
+    assert fake_providers.creates["runway"] == 1
+    assert result.provider_job_id == journal.job["id"]
+
+    crashing = CrashAfterRecord()
+    with pytest.raises(SystemExit):
+        RunwayVideo(recipe).render_shot(
+            shot_request(plan, plan.shots[0], tmp_path / "t.mp4.part", crashing, first_frame=frame)
+        )
+    RunwayVideo(recipe).render_shot(
+        shot_request(plan, plan.shots[0], tmp_path / "t.mp4.part", DictJournal(job=crashing.job), first_frame=frame)
+    )
+    assert fake_providers.creates["runway"] == 2
+
+
+def test_runway_wrong_key_is_one_clear_error(fake_providers, tmp_path, frame, monkeypatch):
+    wrong = "wrong-runway-key-not-real-9999"
+    monkeypatch.setenv("TALE_RUNWAY_API_KEY", wrong)
+    recipe = runway_recipe()
+    plan = one_shot_plan(recipe)
+
+    with pytest.raises(KeysError, match="runway rejected the API key") as caught:
+        RunwayVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", first_frame=frame))
+    assert wrong not in str(caught.value)
+    assert caught.value.hint == "check it with `tale keys set runway`"
+
+
+def test_runway_missing_key(fake_providers, monkeypatch):
+    monkeypatch.delenv("TALE_RUNWAY_API_KEY")
+    with pytest.raises(KeysError, match="no Runway API secret found for 'runway'") as caught:
+        RunwayVideo(runway_recipe()).preflight()
+    assert "tale keys set runway" in caught.value.hint and "RUNWAYML_API_SECRET" in caught.value.hint
+
+
+def test_runway_capabilities_and_recipe_checks():
+    turbo = video_backend(load_recipe("runway-gen4-turbo")).capabilities()
+    assert not turbo.text_to_video and turbo.image_to_video and turbo.supports_duration(8.0)
+    assert not turbo.supports_duration(8.5) and not turbo.local
+    gen45 = video_backend(load_recipe("runway-gen4.5")).capabilities()
+    assert gen45.text_to_video
+    recipe = load_recipe("runway-gen4.5")
+    with pytest.raises(RecipeError, match="gen3") as caught:
+        RunwayVideo(recipe.model_copy(update={"video": recipe.video.model_copy(update={"model": "gen3"})}))
+    assert "gen4_turbo" in caught.value.hint
+
+
+def test_closest_ratio():
+    ratios = ("1280:720", "720:1280", "1920:1080", "1080:1920")
+    assert closest_ratio(1280, 720, ratios) == "1280:720"
+    assert closest_ratio(1280, 720, ratios, resolution="1080p") == "1920:1080"
+    assert closest_ratio(720, 1280, ratios) == "720:1280"
+    assert closest_ratio(1000, 1000, ("1280:720", "960:960")) == "960:960"
+
+
+def test_large_first_frames_are_shrunk_under_the_data_uri_limit(fake_providers, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1600, 2400, 3), dtype=np.uint8)).save(big)
+    assert big.stat().st_size > 5_000_000
+    recipe = runway_recipe()
+    plan = one_shot_plan(recipe)
+
+    RunwayVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", first_frame=big))
+
+    uri = creates(fake_providers)[0]["json"]["promptImage"]
+    assert uri.startswith("data:image/jpeg;base64,") and len(uri) <= 5_000_000

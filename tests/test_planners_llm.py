@@ -1,0 +1,166 @@
+"""The Gemini, OpenAI and OpenAI-compatible planners against the fake provider server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cloudrender import EXAMPLE_STORY
+
+from tale_cli.config import Recipe, load_recipe
+from tale_cli.errors import KeysError, PlanError, RecipeError
+from tale_cli.planners import plan_story, planner
+from tale_cli.planners._llm import chunk_story, response_schema
+from tale_cli.story import read_story
+
+
+def plan_requests(fake):
+    return [r for r in fake.requests if r["path"].endswith(":generateContent") or r["path"] == "/v1/responses"]
+
+
+def test_gemini_planner_plans_the_example_story(fake_providers):
+    story = read_story(EXAMPLE_STORY)
+
+    plan = plan_story(story, load_recipe("veo-3.1-fast"))
+
+    assert len(plan.shots) == 8 and [s.index for s in plan.shots] == list(range(1, 9))
+    assert {s.duration_s for s in plan.shots} == {8.0}
+    assert [c.id for c in plan.characters] == ["mira", "pip"]
+    assert plan.title == story.title and plan.slug == "the-lighthouse-keeper-s-cat"
+    assert plan.style == story.meta.style and (plan.width, plan.height) == (1280, 720)
+    (sent,) = plan_requests(fake_providers)
+    assert sent["path"] == "/v1/models/gemini-3.8-flash:generateContent"
+    config = sent["json"]["generationConfig"]
+    schema = config["responseJsonSchema"]
+    assert config["responseMimeType"] == "application/json"
+    assert schema["properties"]["shots"]["minItems"] == schema["properties"]["shots"]["maxItems"] == 8
+    # Veo with reference images renders 8 s shots only: the schema allows nothing else.
+    assert schema["properties"]["shots"]["items"]["properties"]["duration_s"]["enum"] == [8.0]
+    prompt = sent["json"]["contents"][0]["parts"][0]["text"]
+    assert "a small grey cat with white paws and one torn ear" in prompt and "Plan exactly 8 shots" in prompt
+    assert "SAME words every time" in sent["json"]["systemInstruction"]["parts"][0]["text"]
+
+
+def test_durations_follow_the_video_backend(fake_providers):
+    recipe = load_recipe("veo-3.1-fast").model_copy(update={"continuity": "first-frame"})
+    plan_story(read_story(EXAMPLE_STORY), recipe)
+    schema = plan_requests(fake_providers)[0]["json"]["generationConfig"]["responseJsonSchema"]
+    assert schema["properties"]["shots"]["items"]["properties"]["duration_s"]["enum"] == [4.0, 6.0, 8.0]
+
+
+def test_malformed_answer_is_repaired_once(fake_providers):
+    fake_providers.malformed_plans = 1
+
+    plan = plan_story(read_story(EXAMPLE_STORY), load_recipe("gemini-omni"))
+
+    assert len(plan.shots) == 8
+    _first, repair = plan_requests(fake_providers)
+    turns = repair["json"]["contents"]
+    assert [t["role"] for t in turns] == ["user", "model", "user"]
+    assert turns[1]["parts"][0]["text"].startswith('{"title"')
+    assert "not valid JSON" in turns[2]["parts"][0]["text"]
+
+
+def test_malformed_twice_is_a_clear_error(fake_providers):
+    fake_providers.malformed_plans = 2
+    with pytest.raises(
+        PlanError, match="gemini planner returned an invalid plan twice: the answer is not valid JSON"
+    ) as caught:
+        plan_story(read_story(EXAMPLE_STORY), load_recipe("gemini-omni"))
+    assert "--planner offline" in caught.value.hint
+    assert fake_providers.creates["plan"] == 2
+
+
+def test_openai_planner_uses_the_responses_api_with_a_strict_schema(fake_providers):
+    fake_providers.malformed_plans = 1
+    plan = plan_story(read_story(EXAMPLE_STORY), load_recipe("runway-gen4-turbo"))
+
+    assert len(plan.shots) == 8 and {s.duration_s for s in plan.shots} == {8.0}
+    first, repair = plan_requests(fake_providers)
+    body = first["json"]
+    assert body["model"] == "gpt-5.4-mini" and "temperature" not in body
+    assert body["text"]["format"]["type"] == "json_schema" and body["text"]["format"]["strict"] is True
+    durations = body["text"]["format"]["schema"]["properties"]["shots"]["items"]["properties"]["duration_s"]["enum"]
+    assert durations == [float(s) for s in range(2, 11)]  # what gen4_turbo renders
+    assert [m["role"] for m in repair["json"]["input"]] == ["user", "assistant", "user"]
+    assert first["headers"]["authorization"] == "Bearer test-openai-key-not-real-1234"
+
+
+def test_openai_compatible_planner_talks_to_the_recipes_server(fake_providers, monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("TALE_OPENAI_API_KEY")
+    recipe = Recipe(
+        planner={"backend": "openai-compatible", "model": "qwen2.5-14b", "base_url": fake_providers.url + "/v1"},
+        video={"backend": "veo"},
+    )
+    fake_providers.keys["openai"] = "unused"
+
+    plan = plan_story(read_story(EXAMPLE_STORY), recipe, planner_name="openai-compatible")
+
+    assert len(plan.shots) == 8
+    (sent,) = plan_requests(fake_providers)
+    assert sent["json"]["model"] == "qwen2.5-14b" and sent["json"]["temperature"] == 0.4
+
+
+def test_openai_compatible_planner_needs_an_address(fake_providers):
+    with pytest.raises(RecipeError, match="needs a server address"):
+        planner("openai-compatible")(read_story(EXAMPLE_STORY), Recipe(planner={"model": "m"}), shots=8, seconds=8)
+    assert fake_providers.requests == []
+
+
+def test_long_stories_are_planned_in_parts_with_the_same_characters(fake_providers):
+    recipe = load_recipe("veo-3.1-fast")
+    recipe = recipe.model_copy(update={"planner": recipe.planner.model_copy(update={"max_chunk_chars": 500})})
+
+    plan = plan_story(read_story(EXAMPLE_STORY), recipe)
+
+    sent = plan_requests(fake_providers)
+    assert len(sent) == 3
+    counts = [r["json"]["generationConfig"]["responseJsonSchema"]["properties"]["shots"]["minItems"] for r in sent]
+    assert sum(counts) == 8 and len(plan.shots) == 8
+    later = sent[1]["json"]["contents"][0]["parts"][0]["text"]
+    assert "part 2 of 3" in later and "reuse their ids and descriptions exactly" in later and "- mira: Mira:" in later
+    assert len({c.id for c in plan.characters}) == len(plan.characters)
+
+
+def test_chunk_story_gives_every_part_a_shot():
+    story = read_story(EXAMPLE_STORY)
+    for max_chars, shots in [(500, 8), (200, 8), (100, 3), (20_000, 8)]:
+        chunks = chunk_story(story, max_chars, shots)
+        assert sum(share for _, share in chunks) == shots
+        assert all(share >= 1 for _, share in chunks)
+        assert len(chunks) <= shots
+        assert "".join(part for part, _ in chunks).replace("\n", "") == story.body.replace("\n", "")
+
+
+def test_response_schema_is_strict():
+    schema = response_schema(5, (4.0, 6.0, 8.0))
+
+    def walk(node):
+        if node.get("type") == "object":
+            assert node["additionalProperties"] is False
+            assert set(node["required"]) == set(node["properties"])
+            for child in node["properties"].values():
+                walk(child)
+        if node.get("type") == "array":
+            walk(node["items"])
+
+    walk(schema)
+    assert json.dumps(schema)
+
+
+def test_wrong_key_is_a_keys_error(fake_providers, monkeypatch):
+    monkeypatch.setenv("TALE_GOOGLE_API_KEY", "wrong-gemini-key-not-real-1111")
+    with pytest.raises(KeysError, match="google rejected the API key") as caught:
+        plan_story(read_story(EXAMPLE_STORY), load_recipe("gemini-omni"))
+    assert "wrong-gemini-key" not in str(caught.value)
+
+
+def test_missing_key_is_a_keys_error_before_any_call(fake_providers, monkeypatch):
+    monkeypatch.delenv("TALE_OPENAI_API_KEY")
+    with pytest.raises(
+        KeysError, match="no OpenAI API key found for 'openai' \\(needed by the openai planner\\)"
+    ) as caught:
+        plan_story(read_story(EXAMPLE_STORY), load_recipe("runway-gen4.5"))
+    assert "tale keys set openai" in caught.value.hint
+    assert fake_providers.requests == []
