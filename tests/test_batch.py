@@ -222,10 +222,24 @@ def test_cli_batch_without_the_ray_extra(setup: dict[str, Any], monkeypatch: pyt
 
 
 @pytest.fixture(scope="module")
-def ray_session() -> Any:
+def ray_session(_fake_provider_server: Any) -> Any:
+    import fakeproviders
+
     ray = pytest.importorskip("ray")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, logging_level="error", log_to_driver=False)
+    # Workers read keys and base URLs from their own environment: the fake providers' (fake keys, 127.0.0.1).
+    worker_env = {
+        **fakeproviders.environment(fakeproviders.reset(_fake_provider_server)),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+    }
+    ray.init(
+        num_cpus=2,
+        num_gpus=2,
+        include_dashboard=False,
+        logging_level="error",
+        log_to_driver=False,
+        runtime_env={"env_vars": worker_env},
+    )
     # The test backends live in this module, which the workers cannot import: send them by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield ray
@@ -318,3 +332,35 @@ def test_cli_batch_on_ray(ray_session: Any, setup: dict[str, Any]) -> None:
     assert data["films"][0]["status"] == "done" and data["counts"]["shots_rendered"] == 3
     shots = manifest(out / "the-east-film")["shots"]
     assert {s["notes"]["worker"]["node"] for s in shots.values()} and ray_session.is_initialized()
+
+
+RUNWAY = """
+width = 320
+height = 180
+shots = 3
+seconds = 2.0
+
+[video]
+backend = "runway"
+model = "gen4.5"
+jobs = 2
+poll_interval_s = 0.02
+"""
+
+
+@pytest.mark.slow
+def test_api_backend_on_ray_workers(ray_session: Any, fake_providers: Any, tmp_path: Path) -> None:
+    recipe = tmp_path / "runway.toml"
+    recipe.write_text(RUNWAY)
+    story = write_story(tmp_path / "stories", "north", "The North Film")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["batch", str(story), "--recipe", str(recipe), "--out", str(out), "--ray", "auto", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["executor"] == "RayExecutor" and data["workers"] == 2  # the recipe's jobs: CPU workers
+    assert data["films"][0]["status"] == "done" and data["films"][0]["cost_usd"] > 0
+    assert fake_providers.creates["runway"] == 3  # one paid job per shot, none twice
+    shots = manifest(out / "the-north-film")["shots"]
+    assert all(s["job"]["id"] == s["provider_job_id"] and s["notes"]["worker"]["pid"] for s in shots.values())
