@@ -835,7 +835,8 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     plan, folder, how, origin = prepare_plan(source, options)
     folder.check_writable()
     executor = options.executor
-    backend = executor.backend if isinstance(executor, ThreadExecutor) else None
+    # An executor that keeps a driver-side backend (thread, process, Ray) lends it for checks and cache keys.
+    backend: VideoBackend | None = getattr(executor, "backend", None)
     if backend is None:
         backend = video_backend(recipe)
     check_capabilities(plan, recipe, backend.capabilities(), backend.name)

@@ -35,7 +35,7 @@ def root(
 
 def _register() -> None:
     # Each module imports only typer at top level; the library is imported inside the commands.
-    from tale_cli.cli import bench, cost, doctor, models, plan, recipes, render, stitch
+    from tale_cli.cli import audit, batch, bench, cost, doctor, keys, models, plan, recipes, render, stitch
 
     app.command("plan")(plan.plan)
     app.command("render")(render.render)
@@ -43,12 +43,11 @@ def _register() -> None:
     app.add_typer(recipes.app, name="recipes")
     app.command("doctor")(doctor.doctor)
     app.add_typer(cost.app, name="cost")
-    from tale_cli.cli import audit, keys
-
     app.add_typer(keys.app, name="keys")
     app.command("audit")(audit.audit)
     app.add_typer(models.app, name="models")
     app.command("bench")(bench.bench)
+    app.command("batch")(batch.batch)
 
 
 _register()

@@ -1,0 +1,124 @@
+"""The Ray executor's decisions that need no running cluster (tests/test_batch.py runs it on Ray)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tale_cli.backends.base import VideoCapabilities
+from tale_cli.backends.preview import PreviewVideo
+from tale_cli.config import Recipe
+from tale_cli.errors import BackendError, RecipeError
+from tale_cli.executors_ray import (
+    RaySession,
+    SharedJournal,
+    check_reachable,
+    journal_path,
+    parse_ray_devices,
+    plan_workers,
+    portable_request,
+)
+from tale_cli.pipeline import ShotJournal, build_tasks
+from tale_cli.plan import Plan
+from tale_cli.runfolder import Manifest, RunFolder
+
+
+class ModelBackend(PreviewVideo):
+    def load(self) -> None:
+        return None
+
+
+class ApiBackend(PreviewVideo):
+    name = "api"
+
+    def capabilities(self) -> VideoCapabilities:
+        return VideoCapabilities(default_jobs=4, local=False)
+
+
+def test_devices_on_ray() -> None:
+    assert parse_ray_devices("all", available_gpus=4) == (4, 0)
+    assert parse_ray_devices("0,1", available_gpus=2) == (2, 0)
+    assert parse_ray_devices("cpu,cpu", available_gpus=0) == (0, 2)
+    assert parse_ray_devices("0, cpu", available_gpus=1) == (1, 1)
+    for spec, message in (
+        ("all", "no GPU"),
+        ("0,0", "twice"),
+        ("gpu0", "not a GPU index"),
+        ("0,1,2", "has 2 GPUs"),
+        (" , ", "empty"),
+    ):
+        with pytest.raises(RecipeError, match=message):
+            parse_ray_devices(spec, available_gpus=0 if spec == "all" else 2)
+
+
+def test_worker_plans() -> None:
+    recipe = Recipe()
+    preview = plan_workers(PreviewVideo(recipe), recipe, devices=None, jobs=None, available_gpus=8)
+    assert (preview.gpus, preview.cpus, preview.cpus_per_actor) == (0, 2, 1.0)  # the backend's default, no GPU
+    assert plan_workers(PreviewVideo(recipe), recipe, devices=None, jobs=5, available_gpus=0).cpus == 5
+    api = plan_workers(ApiBackend(recipe), recipe, devices=None, jobs=None, available_gpus=0)
+    assert (api.gpus, api.cpus, api.cpus_per_actor) == (0, 4, 0.0)
+    model = plan_workers(ModelBackend(recipe), recipe, devices=None, jobs=None, available_gpus=3)
+    assert (model.gpus, model.cpus) == (3, 0)  # one worker per GPU in the cluster
+    assert plan_workers(ModelBackend(recipe), recipe, devices=None, jobs=2, available_gpus=3).gpus == 2
+    assert plan_workers(ModelBackend(recipe), recipe, devices="cpu", jobs=None, available_gpus=0).total == 1
+    with pytest.raises(RecipeError, match="needs a GPU"):
+        plan_workers(ModelBackend(recipe), recipe, devices=None, jobs=None, available_gpus=0)
+
+
+def _request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Manifest]:
+    from tale_cli.planners import plan_story
+    from tale_cli.story import read_story
+
+    story = tmp_path / "s.md"
+    story.write_text("---\ntitle: Journal\n---\n\nA fox ran. It slept.\n")
+    recipe = Recipe(width=160, height=96, fps=12, shots=2, seconds=1.0)
+    plan: Plan = plan_story(read_story(story), recipe, planner_name="offline")
+    monkeypatch.chdir(tmp_path)
+    folder = RunFolder(Path("out") / "journal")  # relative, as `--out out` gives
+    folder.create()
+    manifest = Manifest.load(folder)
+    tasks = build_tasks(plan, recipe, folder, manifest, PreviewVideo(recipe), {})
+    return tasks[0].request, manifest
+
+
+def test_portable_request_pickles_with_absolute_paths_and_a_shared_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request, manifest = _request(tmp_path, monkeypatch)
+    assert isinstance(request.journal, ShotJournal) and not request.output.is_absolute()
+    request.journal.record_job({"id": "job-known"})
+    portable = pickle.loads(pickle.dumps(portable_request(request)))
+    assert portable.output.is_absolute() and portable.output.resolve() == request.output.resolve()
+    journal = portable.journal
+    assert isinstance(journal, SharedJournal)
+    assert journal.path == journal_path(portable.output) and journal.path.name.endswith(".job.json")
+    assert journal.existing_job() is not None and journal.existing_job()["id"] == "job-known"  # type: ignore[index]
+
+    journal.record_job({"id": "job-new"})  # as a worker on another node would, before polling
+    assert json.loads(journal.path.read_text())["id"] == "job-new"
+    retried = portable_request(request)  # a retry elsewhere finds the job on the shared volume
+    assert retried.journal.existing_job()["id"] == "job-new"  # type: ignore[index]
+    assert journal.recorded == [{"id": "job-new"}]
+    assert manifest.shot(1)["job"]["id"] == "job-known"
+
+
+def test_an_address_nobody_answers_fails_fast() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    with pytest.raises(BackendError, match="no Ray head answers"):
+        check_reachable(f"127.0.0.1:{free_port}", timeout=2)
+    with pytest.raises(BackendError, match="not an address"):
+        check_reachable("nonsense")
+    check_reachable("auto")
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():  # a session already open is used as it is, whatever the address
+        return
+    with pytest.raises(BackendError, match="no Ray head answers"), RaySession(f"127.0.0.1:{free_port}"):
+        pass
