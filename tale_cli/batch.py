@@ -324,14 +324,14 @@ def run_batch(sources: Sequence[Path], options: BatchOptions, emit: BatchSink = 
 def batch_executor(
     recipe: Recipe, *, ray: str | None = None, devices: str | None = None, jobs: int | None = None
 ) -> Iterator[ShotExecutor]:
-    """The executor `tale batch` asks for: threads here by default, Ray workers with `--ray` or `--devices`.
-
-    `--devices` without `--ray` runs one worker per GPU on a private Ray instance on this machine.
+    """The executor `tale batch` asks for: threads here by default, one process per GPU with `--devices`,
+    Ray workers with `--ray`.
     """
-    if ray is None and not devices:
+    if ray is None:
         from tale_cli.executors import ThreadExecutor
+        from tale_cli.gpu_workers import make_executor
 
-        executor = ThreadExecutor(recipe, jobs=jobs)
+        executor: ShotExecutor = make_executor(recipe, devices) or ThreadExecutor(recipe, jobs=jobs)
         try:
             yield executor
         finally:

@@ -209,6 +209,20 @@ def test_cli_batch_summary_and_exit_codes(setup: dict[str, Any]) -> None:
     assert "1 of 4 films failed" in result.stderr
 
 
+def test_devices_without_ray_runs_one_worker_process_per_device(setup: dict[str, Any]) -> None:
+    from tale_cli.batch import batch_executor
+
+    recipe = load_recipe(str(setup["recipe"])).model_copy(deep=True)
+    recipe.video.options = {}
+    with batch_executor(recipe, devices="cpu,cpu") as executor:
+        assert type(executor).__name__ == "ProcessExecutor" and executor.workers == 2
+        stories = [setup["stories"] / "north.md", setup["stories"] / "south.md"]
+        report = run_batch(stories, BatchOptions(recipe=recipe, out_root=setup["tmp"] / "out", executor=executor))
+    assert report.executor == "ProcessExecutor"
+    assert [film.status for film in report.films] == ["done", "done"]
+    assert all(film.run_dir is not None and (film.run_dir / "film.mp4").is_file() for film in report.films)
+
+
 def test_cli_batch_without_the_ray_extra(setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
     args = ["batch", str(setup["stories"]), "--recipe", str(setup["recipe"]), "--ray", "local"]

@@ -18,7 +18,9 @@ def batch(
         None, "--ray", help="Run shots on Ray: auto (RAY_ADDRESS or this machine's head), an ADDRESS, or local."
     ),
     devices: str | None = typer.Option(
-        None, "--devices", help="One worker per GPU: all, or 0,1,… ; cpu entries add CPU workers (uses Ray)."
+        None,
+        "--devices",
+        help="One worker per GPU: all, or 0,1,… ; cpu entries add CPU workers (one process each here; Ray actors with --ray).",
     ),
     jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, max=256, help="Shots rendered at once."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
