@@ -102,7 +102,7 @@ class RaySession:
             raise BackendError(
                 f"cannot connect to Ray ({self.spec}): {first}",
                 hint="start a head with `ray start --head` or use --ray local; a cluster with token "
-                "authentication needs RAY_AUTH_MODE=token and its token (see docs/batch.md)",
+                "authentication needs RAY_AUTH_MODE=token and its token (see the README: A cluster of RunPod pods)",
             ) from None
         self.owned = True
         return self
