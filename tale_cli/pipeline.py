@@ -24,7 +24,7 @@ from tale_cli.backends.base import (
     VideoCapabilities,
 )
 from tale_cli.config import Recipe
-from tale_cli.errors import InputError, KeysError, RecipeError, TaleError
+from tale_cli.errors import InputError, KeysError, QuotaError, RecipeError, ShotRefusedError, TaleError
 from tale_cli.executors import ShotExecutor, ThreadExecutor
 from tale_cli.media import ClipCheckError, check_clip, extract_frame
 from tale_cli.plan import Plan, Shot, load_plan
@@ -80,6 +80,7 @@ class ShotOutcome:
     path: Path | None = None
     error: str | None = None
     render_s: float | None = None
+    refused: bool = False  # refused or quota-blocked: the recipe's fallback may render it
 
 
 @dataclass
@@ -548,8 +549,10 @@ def run_shots(
     backend_name: str,
     emit: EventSink,
     audit: AuditLog | None = None,
+    known: dict[int, ShotOutcome] | None = None,
 ) -> list[ShotOutcome]:
-    outcomes: dict[int, ShotOutcome] = {}
+    """Render what is not cached, each shot after its predecessor; `known` holds outcomes decided earlier."""
+    outcomes: dict[int, ShotOutcome] = dict(known or {})
     pending: dict[int, _ShotTask] = {}
     for task in tasks:
         index = task.shot.index
@@ -698,7 +701,8 @@ def _finish(
         emit(Event("shot", index=index, state="failed", detail=message, seconds=elapsed))
         if isinstance(error, KeysError):
             raise  # a rejected key fails every other shot too: stop the run (exit 10), spend nothing more
-        return ShotOutcome(index, "failed", task.params_hash, error=message, render_s=elapsed)
+        refused = isinstance(error, (ShotRefusedError, QuotaError))
+        return ShotOutcome(index, "failed", task.params_hash, error=message, render_s=elapsed, refused=refused)
     manifest.update_shot(
         index,
         status="done",
@@ -715,6 +719,49 @@ def _finish(
     )
     emit(Event("shot", index=index, state="done", seconds=elapsed))
     return ShotOutcome(index, "done", task.params_hash, folder.shot_file(index), render_s=elapsed)
+
+
+def render_fallbacks(
+    plan: Plan,
+    recipe: Recipe,
+    folder: RunFolder,
+    manifest: Manifest,
+    refs: dict[str, Path],
+    outcomes: list[ShotOutcome],
+    emit: EventSink,
+    audit: AuditLog | None,
+) -> tuple[list[ShotOutcome], list[_ShotTask]]:
+    """Shots the provider refused (or had no quota for) rendered with the recipe's `fallback` recipe, marked so."""
+    from tale_cli.config import load_recipe
+
+    assert recipe.fallback is not None
+    fallback = load_recipe(recipe.fallback)
+    executor = ThreadExecutor(fallback)
+    backend = executor.backend
+    try:
+        preflight(plan, fallback, backend)
+        capabilities = backend.capabilities()
+        refused = {
+            o.index: o
+            for o in outcomes
+            if o.refused and capabilities.supports_duration(plan.shots[o.index - 1].duration_s)
+        }
+        if not refused:
+            return outcomes, []
+        emit(Event("message", detail=f"fallback: {len(refused)} refused shot(s) with recipe {fallback.name}"))
+        tasks = [t for t in build_tasks(plan, fallback, folder, manifest, backend, refs) if t.shot.index in refused]
+        known = {o.index: o for o in outcomes if o.index not in refused}
+        redone = {
+            o.index: o for o in run_shots(tasks, folder, manifest, executor, backend.name, emit, audit, known=known)
+        }
+    finally:
+        executor.close()
+    for index, first in refused.items():
+        if redone[index].status == "done":
+            manifest.update_shot(
+                index, fallback={"recipe": fallback.name, "backend": backend.name, "reason": first.error}
+            )
+    return [redone.get(o.index, o) for o in outcomes], tasks
 
 
 # ----------------------------------------------------------------------------------------------
@@ -881,6 +928,9 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     finally:
         if options.executor is None:
             executor.close()
+    if recipe.fallback and any(s.refused for s in report.shots):
+        report.shots, fallback_tasks = render_fallbacks(plan, recipe, folder, manifest, refs, report.shots, emit, audit)
+        tasks = [*tasks, *fallback_tasks]
     if report.failed:
         report.seconds = time.monotonic() - started
         return report

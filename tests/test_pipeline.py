@@ -238,3 +238,30 @@ def test_image_to_video_only_backends_always_get_a_first_frame(tmp_path: Path, s
     report, _ = run(story_file, recipe, tmp_path / "out", backend=backend)
     assert report.rendered == 3
     assert all(r.first_frame is not None and r.first_frame.name == "ada.png" for r in backend.requests)
+
+
+class RefusesShotTwo(CountingPreview):
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        from tale_cli.errors import ShotRefusedError
+
+        self.requests.append(request)
+        if request.shot.index == 2:
+            raise ShotRefusedError("the provider's safety filter refused shot 2")
+        return PreviewVideo.render_shot(self, request)
+
+
+def test_refused_shot_is_rendered_by_the_fallback_recipe(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    recipe = tmp_path / "with-fallback.toml"
+    recipe.write_text(tiny_recipe.read_text().replace("shots = 3", f'shots = 3\nfallback = "{tiny_recipe}"'))
+    report, backend = run(story_file, recipe, tmp_path / "out", backend=RefusesShotTwo(load_recipe(str(recipe))))
+    assert sorted(r.shot.index for r in backend.requests) == [1, 2, 3]
+    assert report.failed == [] and report.film is not None
+    shot = json.loads((report.run_dir / "manifest.json").read_text())["shots"]["2"]
+    assert shot["status"] == "done" and shot["fallback"]["recipe"] == "tiny"
+    assert "safety filter" in shot["fallback"]["reason"]
+
+
+def test_without_a_fallback_a_refused_shot_fails_alone(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    report, _ = run(story_file, tiny_recipe, tmp_path / "out", backend=RefusesShotTwo(load_recipe(str(tiny_recipe))))
+    assert [s.index for s in report.failed] == [2] and report.failed[0].refused
+    assert report.film is None
