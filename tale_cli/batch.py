@@ -63,7 +63,7 @@ class BatchOptions:
     planner: str | None = None
     executor: ShotExecutor | None = None
     # Called once per film after its plan is known and before anything is spent (budget checks).
-    before_spend: Callable[[Plan, Recipe, RunFolder], None] | None = None
+    before_spend: Callable[[Plan, Recipe, RunFolder, list[int]], None] | None = None
 
 
 @dataclass

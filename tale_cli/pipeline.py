@@ -69,7 +69,8 @@ class RenderOptions:
     audio: Path | None = None
     private: bool = False
     executor: ShotExecutor | None = None
-    before_spend: Callable[[Plan, Recipe, RunFolder], None] | None = None
+    # Called with the plan, recipe, run folder and the shots that will render (not cached), before spending.
+    before_spend: Callable[[Plan, Recipe, RunFolder, list[int]], None] | None = None
 
 
 @dataclass
@@ -853,6 +854,11 @@ def _prune_cache(folder: RunFolder, keep: set[str]) -> None:
 # The whole render
 
 
+def _expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
+    """Where each character's reference is (or will be), to tell cached shots before references are drawn."""
+    return {c.id: folder.root / (c.reference_image or f"refs/{c.id}.png") for c in plan.characters}
+
+
 def _planner_record(plan: Plan, recipe: Recipe, planner: str | None, how: str) -> dict[str, Any]:
     """Who planned this film and what that cost: free for local planners, else the price book's figure."""
     backend = planner or recipe.planner.backend
@@ -892,7 +898,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     report = RenderReport(run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=how)
 
     if options.dry_run:
-        refs = {c.id: folder.refs / f"{c.id}.png" for c in plan.characters}
+        refs = _expected_refs(plan, folder)
         for task in build_tasks(plan, recipe, folder, manifest, backend, refs):
             status = "cached" if _is_cached(task, manifest) else "would render"
             report.shots.append(ShotOutcome(task.shot.index, status, task.params_hash))
@@ -903,7 +909,12 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
 
     emit(Event("message", detail=f"plan: {how}"))
     if options.before_spend is not None:
-        options.before_spend(plan, recipe, folder)
+        pending = [
+            task.shot.index
+            for task in build_tasks(plan, recipe, folder, manifest, backend, _expected_refs(plan, folder))
+            if not _is_cached(task, manifest)
+        ]
+        options.before_spend(plan, recipe, folder, pending)
     folder.create()
     audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
     audit.write_deferred()

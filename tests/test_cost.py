@@ -743,6 +743,20 @@ def test_render_spends_what_it_estimated(paid: dict[str, Path], story_file: Path
     assert by_backend.pop("fakepaid") == pytest.approx(0.30) and set(by_backend.values()) == {0.0}
 
 
+def test_resumed_render_is_estimated_for_the_shots_left(paid: dict[str, Path], story_file: Path) -> None:
+    args = [str(story_file), "-r", str(paid["recipe"]), "-o", str(paid["out"]), "--prices", str(paid["book"]), "--yes"]
+    assert tale_render(args).exit_code == 0
+    plan_file = paid["out"] / "the-small-test" / "plan.json"
+    data = json.loads(plan_file.read_text(encoding="utf-8"))
+    data["shots"][2]["prompt"] = "Only this shot changes."
+    plan_file.write_text(json.dumps(data), encoding="utf-8")
+    FakePaidVideo.calls.clear()
+    again = tale_render([str(plan_file), *args[1:], "--max-cost", "0.15"])
+    assert again.exit_code == 0, again.output
+    assert "estimate $0.10 (1 shot on fakepaid" in again.output
+    assert FakePaidVideo.calls == [3]
+
+
 @pytest.mark.parametrize("how", ["flag", "recipe"])
 def test_render_over_budget_refuses_with_nothing_spent(paid: dict[str, Path], story_file: Path, how: str) -> None:
     args = [str(story_file), "-r", str(paid["recipe"]), "-o", str(paid["out"]), "--prices", str(paid["book"]), "--yes"]

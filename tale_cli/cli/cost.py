@@ -538,19 +538,23 @@ def spend_guard(
     yes: bool,
     quiet: bool,
     pause: Callable[[], AbstractContextManager[Any]],
-) -> Callable[[Any, Any, Any], None]:
+) -> Callable[[Any, Any, Any, list[int]], None]:
     """Show a render's estimate, hold it to the budget (--max-cost, else the recipe's) and, on a terminal,
     ask before a paid render starts (unless --yes). Refusing raises BudgetError with nothing spent."""
 
-    def guard(plan: Any, recipe: Any, folder: Any) -> None:
+    def guard(plan: Any, recipe: Any, folder: Any, pending: list[int]) -> None:
         from tale_cli import cost
         from tale_cli.errors import BudgetError
 
-        estimate = cost.estimate_render(plan, recipe, book=cost.resolve_book(prices), include_planner=False)
+        # Only the shots that will render: a resumed run pays nothing for its cached shots.
+        estimate = cost.estimate_render(
+            plan, recipe, book=cost.resolve_book(prices), include_planner=False, only_shots=pending
+        )
         budget = max_cost if max_cost is not None else recipe.budget_usd
         if estimate.paid or estimate.unpriced or budget is not None:
             out = console(stderr=quiet)
-            parts = [f"{len(estimate.shots)} shots on {estimate.video_backend}"]
+            count = len(estimate.shots)
+            parts = [f"{count} shot{'s' if count != 1 else ''} on {estimate.video_backend}"]
             if estimate.references:
                 parts.append(f"{estimate.references} reference image{'s' if estimate.references != 1 else ''}")
             limit = f"; budget ${budget:.2f}" if budget is not None else ""
