@@ -138,8 +138,9 @@ def write_srt(cues: Sequence[Cue], path: Path) -> Path:
 def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> StitchResult:
     """Join clips into one H.264/AAC film at the options' size and fps.
 
-    Clips that already match the target exactly (and need no burn, fade or music) are joined by
-    stream copy; anything else is normalised and encoded by one ffmpeg process with one filter graph.
+    Clips that already match the target exactly are read as one stream: joined by stream copy when
+    nothing else is asked, else only the burn or the music bed is applied (the untouched stream is
+    copied). Anything else is normalised and encoded by one ffmpeg process with one filter graph.
     The film is written as *.part and renamed, so a failure leaves an earlier film untouched.
     """
     began = time.perf_counter()
@@ -150,12 +151,15 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
     srt_path = _srt_destination(output, options)
     container = _check_output(output, srt_path, clips)
 
-    copyable = _copyable_clips(clips, options) if transition_s == 0 and not options.burn_subtitles else None
-    fast = copyable is not None
+    # Clips that already match the film join as one stream (concat demuxer): by copy when nothing else is
+    # asked, else with only the burn or the music bed applied to that one stream.
+    copyable = _copyable_clips(clips, options) if transition_s == 0 else None
+    uniform = copyable is not None
+    fast = uniform and not options.burn_subtitles and options.audio is None
     infos = copyable if copyable is not None else probe_many(clips)
     if options.audio is not None:
         probe_audio(Path(options.audio))
-    if fast:
+    if uniform:
         durations = [info.duration_s for info in infos]
     else:
         durations = [_frames(info, options.fps) / options.fps for info in infos]
@@ -176,6 +180,8 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
         with tempfile.TemporaryDirectory(prefix="tale-stitch-") as work:
             if fast:
                 args = _copy_args(infos, srt_part, Path(work))
+            elif uniform:
+                args = _uniform_args(infos, durations, cues, srt_part, Path(work), options)
             else:
                 args = _encode_args(infos, durations, cues, transition_s, srt_part, Path(work), options)
             run_ffmpeg([*args, "-movflags", "+faststart", "-f", container, input_arg(part)])
@@ -324,8 +330,6 @@ def _copyable_clips(clips: Sequence[Path], options: StitchOptions) -> list[ClipI
 
     Read from the MP4 indexes in Python: deciding costs a millisecond, not an ffmpeg start per clip.
     """
-    if options.audio is not None:
-        return None
     facts = []
     for clip in clips:
         fact = mp4_facts(clip)
@@ -411,24 +415,12 @@ def _encode_args(
     total_samples = sum(samples) - (len(infos) - 1) * fade_samples
 
     if options.burn_subtitles:
-        font_name, fonts_dir = _caption_font(cues, work)
-        captions = work / "captions.ass"
-        captions.write_text(_ass_text(cues, width, height, font_name), encoding="utf-8")
-        # Two levels of escaping: the option value inside the filter, then the filter graph.
-        burn = f"subtitles=filename={filter_escape(filter_escape(str(captions)))}"
-        if fonts_dir is not None:
-            burn += f":fontsdir={filter_escape(filter_escape(str(fonts_dir)))}"
-        chains.append(f"[{video}]{burn}[burned]")
+        chains.append(f"[{video}]{_burn_filter(cues, work, options)}[burned]")
         video = "burned"
     next_input = len(infos)
     if options.audio is not None:
         inputs += ["-stream_loop", "-1", "-i", input_arg(Path(options.audio))]
-        chains.append(
-            f"[{next_input}:a:0]asetpts=PTS-STARTPTS,aresample={rate},"
-            f"aformat=sample_fmts=fltp:channel_layouts=stereo,volume={options.audio_volume:g},"
-            f"atrim=end_sample={total_samples}[bed]"
-        )
-        chains.append(f"[{audio}][bed]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[mixed]")
+        chains += _bed_chains(f"{next_input}:a:0", audio, total_samples, options)
         audio = "mixed"
         next_input += 1
     maps = ["-map", f"[{video}]", "-map", f"[{audio}]"]
@@ -442,6 +434,68 @@ def _encode_args(
         *options.encode.video_args(fps),
         *options.encode.audio_args(),
     ]  # fmt: skip
+
+
+def _burn_filter(cues: Sequence[Cue], work: Path, options: StitchOptions) -> str:
+    """The libass filter that draws the captions, from an ASS file with its own font."""
+    font_name, fonts_dir = _caption_font(cues, work)
+    captions = work / "captions.ass"
+    captions.write_text(_ass_text(cues, options.width, options.height, font_name), encoding="utf-8")
+    # Two levels of escaping: the option value inside the filter, then the filter graph.
+    burn = f"subtitles=filename={filter_escape(filter_escape(str(captions)))}"
+    if fonts_dir is not None:
+        burn += f":fontsdir={filter_escape(filter_escape(str(fonts_dir)))}"
+    return burn
+
+
+def _bed_chains(bed: str, audio: str, total_samples: int, options: StitchOptions) -> list[str]:
+    """The music bed (looped, trimmed to the film) mixed under the film's own sound, as `[mixed]`."""
+    rate = options.encode.audio_rate
+    return [
+        f"[{bed}]asetpts=PTS-STARTPTS,aresample={rate},"
+        f"aformat=sample_fmts=fltp:channel_layouts=stereo,volume={options.audio_volume:g},"
+        f"atrim=end_sample={total_samples}[bed]",
+        f"[{audio}][bed]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[mixed]",
+    ]
+
+
+def _uniform_args(
+    infos: Sequence[ClipInfo],
+    durations: Sequence[float],
+    cues: Sequence[Cue],
+    srt: Path | None,
+    work: Path,
+    options: StitchOptions,
+) -> list[str]:
+    """Matching clips read as one stream: only what was asked (burn, music) is filtered and re-encoded."""
+    listing = work / "clips.txt"
+    listing.write_text("".join(_concat_list_line(info.path) for info in infos), encoding="utf-8")
+    inputs = ["-f", "concat", "-safe", "0", "-i", input_arg(listing)]
+    chains: list[str] = []
+    maps: list[str] = []
+    codecs: list[str] = []
+    if options.burn_subtitles:
+        chains.append(f"[0:v:0]{_burn_filter(cues, work, options)}[burned]")
+        maps += ["-map", "[burned]"]
+        codecs += options.encode.video_args(options.fps)
+    else:
+        maps += ["-map", "0:v:0"]
+        codecs += ["-c:v", "copy"]
+    if options.audio is not None:
+        inputs += ["-stream_loop", "-1", "-i", input_arg(Path(options.audio))]
+        total_samples = round(sum(durations) * options.encode.audio_rate)
+        chains += _bed_chains("1:a:0", "0:a:0", total_samples, options)
+        maps += ["-map", "[mixed]"]
+        codecs += options.encode.audio_args()
+    else:
+        maps += ["-map", "0:a:0"]
+        codecs += ["-c:a", "copy"]
+    if srt is not None and not options.burn_subtitles:
+        inputs += ["-f", "srt", "-i", input_arg(srt)]
+        srt_input = 2 if options.audio is not None else 1
+        maps += ["-map", f"{srt_input}:0", "-c:s", "mov_text"]
+    graph = ["-filter_complex", ";".join(chains)] if chains else []
+    return [*inputs, *graph, *maps, *codecs]
 
 
 def _join(chains: list[str], durations: Sequence[float], transition_s: float, rate: int) -> tuple[str, str]:
