@@ -2,11 +2,12 @@
 1280x720@24 clips with sound, both with x264 at Tale's preset and CRF (goal <= 0.65), and the peak memory
 of each side (goal: Tale's no higher than MoviePy's).
 
-Tale's side is forced off its stream-copy path by burning the narration into the picture
-(`burn_subtitles=True`): every clip is decoded, normalised (scale/pad/fps/format, silent-track check),
-captioned by libass and re-encoded by one ffmpeg process. MoviePy's side only concatenates and re-encodes
-(no captions), so it does less work than Tale's. A third side, ffmpeg alone (concat demuxer into the same
-encoders), is the floor that no re-encoding stitch at this preset and CRF can beat.
+Tale's side is kept off its stream-copy path by burning the narration into the picture
+(`burn_subtitles=True`). The clips already match the film (size, fps, codecs), so Tale reads them as one
+stream (concat demuxer), draws the captions with libass and re-encodes the picture in one ffmpeg process;
+the sound, which nothing changes, is copied. MoviePy's side concatenates and re-encodes picture and sound
+(no captions). A third side, ffmpeg alone (concat demuxer into the same encoders, sound re-encoded too),
+is the floor for a stitch that re-encodes everything at this preset and CRF.
 
 Each side runs in its own child process; its time is the library call (imports excluded), as wall-clock and
 as CPU seconds of the child and every process it started (ffmpeg included); its memory is the peak total
@@ -201,7 +202,7 @@ def main() -> None:
               f"{film.video_codec} {film.video_profile} {film.pixel_format} + {film.audio_codec}")  # fmt: skip
     print(f"load average before: {load_before}, after: {os.getloadavg()[0]:.1f}")
     for side, name in (
-        ("tale", "tale stitch (normalise + burned subtitles + re-encode)"),
+        ("tale", "tale stitch (burned subtitles, picture re-encoded)"),
         ("moviepy", "moviepy concatenate_videoclips + write_videofile"),
         ("ffmpeg", "(floor) ffmpeg alone: concat demuxer -> same encoders"),
     ):
