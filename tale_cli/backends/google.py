@@ -265,21 +265,26 @@ class VeoVideo:
                 f"Veo stored shot {request.shot.index} at {video.uri} instead of returning it",
                 hint="do not set an output storage URI for Tale's Veo renders",
             )
-        has_audio = conform_into(request, raw)
-        billed, usd = shot_cost(
-            self.name, self.model, request.duration_s, resolution=self.resolution, audio=self.recipe.video.audio
-        )
-        return RenderResult(
-            model=self.model,
-            provider_job_id=name,
-            billed_seconds=billed,
-            cost_usd=usd,
-            has_audio=has_audio,
-            notes={"resolution": self.resolution},
-        )
+        return _clip_result(self, request, raw, name)
 
     def close(self) -> None:
         self.cloud.stopped.set()
+
+
+def _clip_result(backend: VeoVideo | GeminiOmniVideo, request: ShotRequest, raw: Path, job_id: str) -> RenderResult:
+    """Conform a downloaded clip to the request and report what it cost."""
+    has_audio = conform_into(request, raw)
+    billed, usd = shot_cost(
+        backend.name, backend.model, request.duration_s, resolution=backend.resolution, audio=backend.recipe.video.audio
+    )
+    return RenderResult(
+        model=backend.model,
+        provider_job_id=job_id,
+        billed_seconds=billed,
+        cost_usd=usd,
+        has_audio=has_audio,
+        notes={"resolution": backend.resolution},
+    )
 
 
 class GeminiOmniVideo:
@@ -409,18 +414,7 @@ class GeminiOmniVideo:
             self.cloud.download(str(uri), raw, headers=headers)
         else:
             raise JobFailedError(f"Gemini Omni finished shot {request.shot.index} without a video")
-        has_audio = conform_into(request, raw)
-        billed, usd = shot_cost(
-            self.name, self.model, request.duration_s, resolution=self.resolution, audio=self.recipe.video.audio
-        )
-        return RenderResult(
-            model=self.model,
-            provider_job_id=interaction_id,
-            billed_seconds=billed,
-            cost_usd=usd,
-            has_audio=has_audio,
-            notes={"resolution": self.resolution},
-        )
+        return _clip_result(self, request, raw, interaction_id)
 
     def close(self) -> None:
         self.cloud.stopped.set()
