@@ -13,7 +13,10 @@ from tale_cli.errors import ExitCode
 from tale_cli.media import probe
 
 runner = CliRunner()
+# Modules `tale --help` must not load. click is no dependency of Tale (newer Typer carries its own copy),
+# so a core install must not need it either.
 HEAVY = (
+    "click",
     "torch",
     "diffusers",
     "transformers",

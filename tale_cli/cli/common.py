@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-import click
 import typer
 
 from tale_cli.errors import ExitCode, TaleError
@@ -78,13 +77,20 @@ def errors_handled() -> Iterator[None]:
     except KeyboardInterrupt:
         console(stderr=True).print("[yellow]interrupted[/]: run the same command again to resume")
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-    except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+    except (typer.Exit, typer.Abort):
         raise
     except Exception as error:
+        if _is_usage_error(error):
+            raise  # bad options and the like: Typer prints its own usage message (exit 2)
         # An unexpected failure (often an SDK's): one redacted line, the traceback only with --debug.
         if debug_enabled():
             print_traceback()
         abort(TaleError(f"unexpected {type(error).__name__}: {error}", hint="run again with --debug for the traceback"))
+
+
+def _is_usage_error(error: Exception) -> bool:
+    """Typer's own exceptions (click's, or the copy of click newer Typer versions carry)."""
+    return any(cls.__module__.split(".")[0] in ("click", "typer") for cls in type(error).__mro__)
 
 
 def print_traceback() -> None:
