@@ -918,11 +918,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     folder.create()
     audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
     audit.write_deferred()
-    text = plan.to_json()
-    if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") != text and not is_plan_file(source):
-        shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
-    if not (is_plan_file(source) and folder.plan.exists() and folder.plan.samefile(source)):
-        folder.write_text(folder.plan, text)
+    store_plan(plan, folder, source)
     manifest.data["run"].update({"slug": plan.slug, "recipe": recipe.name, "private": folder.private})
     if origin is not None:
         manifest.data["plan_origin"] = origin
@@ -952,6 +948,20 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     return report
 
 
+def store_plan(plan: Plan, folder: RunFolder, source: Path) -> None:
+    """Write plan.json; a planned story's earlier, different plan (perhaps hand-edited) is kept as plan.prev.json.
+
+    A plan.json being rendered in place is left exactly as it is.
+    """
+    if is_plan_file(source) and folder.plan.exists() and folder.plan.samefile(source):
+        return
+    text = plan.to_json()
+    replaced = folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") != text
+    if replaced and not is_plan_file(source):
+        shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
+    folder.write_text(folder.plan, text)
+
+
 @dataclass
 class PlanResult:
     plan: Plan
@@ -977,10 +987,7 @@ def _write_plan(story: Path, options: RenderOptions) -> PlanResult:
         return PlanResult(plan, folder.plan, how)
     folder.create()
     AuditLog(folder.root, audit_prompts=recipe.audit_prompts).write_deferred()
-    text = plan.to_json()
-    if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") != text:
-        shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
-    folder.write_text(folder.plan, text)
+    store_plan(plan, folder, story)
     manifest = Manifest.load(folder)
     manifest.data["plan_origin"] = origin
     manifest.data["run"].update({"slug": plan.slug, "recipe": recipe.name})
