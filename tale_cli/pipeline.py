@@ -334,15 +334,11 @@ def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabiliti
 
 def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
     """Each backend's own checks that cost nothing (keys present, options valid) before any spending."""
-    check = getattr(backend, "preflight", None)
-    if check is not None:
-        check()
+    backend.preflight()
     if any(not c.reference_image for c in plan.characters):
         images = image_backend(recipe)
         try:
-            image_check = getattr(images, "preflight", None)
-            if image_check is not None:
-                image_check()
+            images.preflight()
         finally:
             images.close()
 
@@ -457,9 +453,9 @@ def shot_params_hash(backend: VideoBackend, request: ShotRequest, *, refs: list[
         "refs": refs,
         "first_frame": first_frame,
     }
-    extra = getattr(backend, "request_fingerprint", None)
-    if extra is not None:
-        fields["request"] = extra(request)
+    extra = backend.request_fingerprint(request)
+    if extra:
+        fields["request"] = extra
     return digest(fields)[:32]
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tale_cli import cost
-from tale_cli.backends.base import RenderResult, ShotRequest, VideoCapabilities
+from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend, VideoCapabilities
 from tale_cli.cli.cost import app as cost_app
 from tale_cli.config import Recipe
 from tale_cli.errors import BudgetError, ExitCode, InputError, RecipeError
@@ -630,7 +630,7 @@ def test_spent_command_scans_out_and_reads_given_runs(tmp_path: Path, monkeypatc
 # ── `tale render`: the estimate first, the budget held, what was billed equal to the estimate ──────
 
 
-class FakePaidVideo:
+class FakePaidVideo(VideoBackend):
     """A paid provider for tests: bills $0.05 per started second (5 credits), draws real clips offline."""
 
     name = "fakepaid"

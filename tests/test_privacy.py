@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tale_cli.backends.base import VideoBackend
 from tale_cli.config import Recipe
 from tale_cli.errors import ExitCode, OutputError, PrivacyError
 from tale_cli.privacy import check_private, is_private_address, private_files, secure_run_folder
@@ -162,7 +163,7 @@ Mira climbs the stairs at dusk and lights the lamp. A boat turns away from the r
 DOCUMENTATION_ADDRESS = ("203.0.113.7", 443)
 
 
-class CloudVideo:
+class CloudVideo(VideoBackend):
     """Stands in for a cloud backend: it opens an HTTPS connection the way an SDK would."""
 
     name = "test-cloud"

@@ -18,7 +18,7 @@ from keyring_fakes import MemoryKeyring, clear_key_env, using_keyring
 from typer.testing import CliRunner
 
 from tale_cli import backends, planners
-from tale_cli.backends.base import ImageCapabilities, VideoCapabilities
+from tale_cli.backends.base import ImageBackend, ImageCapabilities, VideoBackend, VideoCapabilities
 from tale_cli.cli.app import app
 from tale_cli.errors import BackendError, ExitCode
 from tale_cli.keys import PROVIDERS, get_key
@@ -57,7 +57,7 @@ def _sdk_style_failure(provider: str) -> str:
     return f"401 Unauthorized: Incorrect API key provided: {key}; request headers {{'Authorization': 'Bearer {key}'}}"
 
 
-class LeakyVideo:
+class LeakyVideo(VideoBackend):
     """A video backend that fails like an SDK that echoes the key (a plain exception, not a TaleError)."""
 
     name = "leaky"
@@ -87,7 +87,7 @@ class LeakyTaleVideo(LeakyVideo):
         raise BackendError(f"runway refused the job: {_sdk_style_failure('runway')}")
 
 
-class LeakyImage:
+class LeakyImage(ImageBackend):
     name = "leaky"
 
     def __init__(self, recipe):

@@ -95,7 +95,11 @@ class ReferenceRequest:
 
 
 class VideoBackend(Protocol):
-    """Renders one shot to an MP4 file. Instances are created once per run (or per worker)."""
+    """Renders one shot to an MP4 file. Instances are created once per run (or per worker).
+
+    Backends subclass this protocol, so the methods with a body below are their defaults: the
+    pipeline and the executors call every one of them directly, never probing for them.
+    """
 
     name: str
 
@@ -105,13 +109,27 @@ class VideoBackend(Protocol):
         """Settings beyond the request that change the pixels (model, steps…): part of the cache key."""
         ...
 
+    def request_fingerprint(self, request: ShotRequest) -> dict[str, Any]:
+        """What of this one request, beyond the prompt and size, changes the pixels (none by default)."""
+        return {}
+
+    def preflight(self) -> None:
+        """Checks that cost nothing (key present, options valid), run before anything is spent."""
+        return None
+
+    def load(self) -> None:
+        """Loads the model ahead of the first shot (a GPU worker's warm-up); nothing to load by default."""
+        return None
+
     def render_shot(self, request: ShotRequest) -> RenderResult: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Ends waits in flight and frees what the backend holds; called once, from the owning thread."""
+        return None
 
 
 class ImageBackend(Protocol):
-    """Renders one character reference image to a PNG file."""
+    """Renders one character reference image to a PNG file (subclassed like VideoBackend)."""
 
     name: str
 
@@ -119,9 +137,14 @@ class ImageBackend(Protocol):
 
     def fingerprint(self) -> dict[str, Any]: ...
 
+    def preflight(self) -> None:
+        """Checks that cost nothing, run before anything is spent."""
+        return None
+
     def render_reference(self, request: ReferenceRequest) -> RenderResult: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        return None
 
 
 class BackendFactory(Protocol):

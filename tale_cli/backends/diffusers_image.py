@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends.base import ImageCapabilities, ReferenceRequest, RenderResult
+from tale_cli.backends.base import ImageBackend, ImageCapabilities, ReferenceRequest, RenderResult
 from tale_cli.backends.diffusers_video import require_local_extra, stderr_line
 from tale_cli.errors import BackendError, RecipeError
 from tale_cli.local_models import (
@@ -39,7 +39,7 @@ def parse_size(text: str) -> tuple[int, int] | None:
     return width, height
 
 
-class DiffusersImage:
+class DiffusersImage(ImageBackend):
     """SDXL or Flux.1 behind Tale's ImageBackend protocol; the weights load on first use."""
 
     name = "diffusers"

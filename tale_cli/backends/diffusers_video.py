@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends.base import RenderResult, ShotRequest, VideoCapabilities
+from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend, VideoCapabilities
 from tale_cli.errors import BackendError, RecipeError, missing_extra
 from tale_cli.local_models import (
     ModelMissingError,
@@ -215,7 +215,7 @@ class StepTimer:
         return (self.marks[-1] - self.started) if self.marks else None
 
 
-class DiffusersVideo:
+class DiffusersVideo(VideoBackend):
     """A diffusers video pipeline behind Tale's VideoBackend protocol; one instance per process."""
 
     name = "diffusers"

@@ -21,7 +21,7 @@ from tale_cli.backends._cloud import (
     shot_cost,
     write_png,
 )
-from tale_cli.backends.base import ImageCapabilities, RenderResult, VideoCapabilities
+from tale_cli.backends.base import ImageBackend, ImageCapabilities, RenderResult, VideoBackend, VideoCapabilities
 from tale_cli.errors import BackendError, KeysError, RecipeError, ShotRefusedError, missing_extra
 from tale_cli.keys import get_key, require_key
 
@@ -98,7 +98,7 @@ def _is_refusal(text: str) -> bool:
     return any(word in lowered for word in _REFUSAL_HINTS)
 
 
-class VeoVideo:
+class VeoVideo(VideoBackend):
     """Veo 3.1 (Fast, Lite): T2V, I2V, first + last frame, up to three asset references, 4/6/8 s, audio."""
 
     name = "veo"
@@ -287,7 +287,7 @@ def _clip_result(backend: VeoVideo | GeminiOmniVideo, request: ShotRequest, raw:
     )
 
 
-class GeminiOmniVideo:
+class GeminiOmniVideo(VideoBackend):
     """Video from a plain Gemini API key through the Interactions API (background job, then polled)."""
 
     name = "gemini-omni"
@@ -428,7 +428,7 @@ def _same_host(uri: str) -> bool:
     return (target.scheme, target.hostname, target.port) == (base.scheme, base.hostname, base.port)
 
 
-class GeminiImage:
+class GeminiImage(ImageBackend):
     """Character reference images from a Gemini image model (a styled variant when given a source picture)."""
 
     name = "gemini"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tale_cli.audit import ATTEMPTS_NOTE
 from tale_cli.backends._cloud import Cloud, write_png
-from tale_cli.backends.base import ImageCapabilities, RenderResult
+from tale_cli.backends.base import ImageBackend, ImageCapabilities, RenderResult
 from tale_cli.errors import BackendError, RecipeError, missing_extra
 from tale_cli.keys import require_key
 
@@ -43,7 +43,7 @@ def check_image_model(model: str) -> None:
         )
 
 
-class OpenAIImage:
+class OpenAIImage(ImageBackend):
     """gpt-image-2 reference images, always PNG; a source picture is edited into a styled variant."""
 
     name = "openai"

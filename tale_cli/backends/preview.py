@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends.base import (
+    ImageBackend,
     ImageCapabilities,
     ReferenceRequest,
     RenderResult,
     ShotRequest,
+    VideoBackend,
     VideoCapabilities,
 )
 from tale_cli.fonts import font_for
@@ -123,7 +125,7 @@ def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
     return layer
 
 
-class PreviewVideo:
+class PreviewVideo(VideoBackend):
     """Animatic clips: a slow camera move over a drawn backdrop with the shot's text and a timecode."""
 
     name = "preview"
@@ -243,7 +245,7 @@ def _camera_expression(camera: str, duration: float) -> str:
     return f"x=(iw-ow)*{progress}:y={centre_y}"
 
 
-class PreviewImage:
+class PreviewImage(ImageBackend):
     """Character reference cards: the name, the description and a colour that stays the character's."""
 
     name = "preview"

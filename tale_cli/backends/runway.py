@@ -18,7 +18,7 @@ from tale_cli.backends._cloud import (
     run_job,
     shot_cost,
 )
-from tale_cli.backends.base import RenderResult, VideoCapabilities
+from tale_cli.backends.base import RenderResult, VideoBackend, VideoCapabilities
 from tale_cli.errors import BackendError, RecipeError, ShotRefusedError, missing_extra
 from tale_cli.keys import require_key
 
@@ -73,7 +73,7 @@ def _data_uri(path: Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-class RunwayVideo:
+class RunwayVideo(VideoBackend):
     """Runway's task API: create, record the task id, poll, download at once (output URLs expire)."""
 
     name = "runway"
