@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import platform
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
-
-EXTRAS = {
-    "google": ("google.genai",),
-    "openai": ("openai",),
-    "runway": ("runwayml",),
-    "local": ("torch", "diffusers", "transformers"),
-    "ray": ("ray",),
-}
 
 
 @dataclass
@@ -28,13 +19,6 @@ class Check:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail, "required": self.required}
-
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _gpu() -> Check:
@@ -72,8 +56,10 @@ def diagnose() -> list[Check]:
     cjk = cjk_font()
     checks.append(Check("font (Hangul/CJK)", cjk is not None, cjk or INSTALL_HINT))
     checks.append(_gpu())
+    from tale_cli.registry import EXTRAS, module_installed
+
     for extra, modules in EXTRAS.items():
-        missing = [m for m in modules if not _installed(m)]
+        missing = [m for m in modules if not module_installed(m)]
         detail = "installed" if not missing else f"pip install 'tale-cli[{extra}]' (missing {', '.join(missing)})"
         checks.append(Check(f"extra: {extra}", not missing, detail))
     from tale_cli.keys import key_sources, keyring_status

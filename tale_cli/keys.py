@@ -8,90 +8,39 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import KeysError
 from tale_cli.redact import redact, register_secret
+
+if TYPE_CHECKING:
+    from tale_cli.registry import KeyService
 
 KEYRING_SERVICE = "tale"
 MAX_KEY_LENGTH = 4096
 MIN_KEY_LENGTH = 8
 
 
-@dataclass(frozen=True)
-class Provider:
-    """A service Tale can hold a key for, and where that key is looked up."""
+def services() -> dict[str, KeyService]:
+    """Every kind of key Tale holds, as the provider modules declare them in the registry."""
+    from tale_cli.registry import key_services
 
-    name: str
-    label: str
-    env_vars: tuple[str, ...]
-    base_url_env: str
-    default_base_url: str
-
-    @property
-    def tale_env_var(self) -> str:
-        return f"TALE_{self.name.upper()}_API_KEY"
-
-    def standard_env_vars(self) -> tuple[str, ...]:
-        if self.name == "vertex" and not _truthy(os.environ.get("GOOGLE_GENAI_USE_VERTEXAI")):
-            # GOOGLE_API_KEY is a Vertex express key only when the SDK is told it is in Vertex mode.
-            return ()
-        return self.env_vars
+    return dict(sorted(key_services().items()))
 
 
-PROVIDERS: dict[str, Provider] = {
-    provider.name: provider
-    for provider in (
-        Provider(
-            "google",
-            "Gemini API key",
-            ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-            "GOOGLE_GEMINI_BASE_URL",
-            "https://generativelanguage.googleapis.com",
-        ),
-        Provider(
-            "vertex",
-            "Vertex AI express key, or application-default credentials",
-            ("GOOGLE_API_KEY",),
-            "GOOGLE_VERTEX_BASE_URL",
-            "https://aiplatform.googleapis.com",
-        ),
-        Provider("openai", "OpenAI API key", ("OPENAI_API_KEY",), "OPENAI_BASE_URL", "https://api.openai.com/v1"),
-        Provider(
-            "runway", "Runway API secret", ("RUNWAYML_API_SECRET",), "RUNWAYML_BASE_URL", "https://api.dev.runwayml.com"
-        ),
-        Provider(
-            "huggingface",
-            "Hugging Face token (gated model downloads)",
-            ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
-            "HF_ENDPOINT",
-            "https://huggingface.co",
-        ),
-    )
-}
-
-# Vertex without a key: application-default credentials for a project and location.
-VERTEX_PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
-VERTEX_LOCATION_ENV = "GOOGLE_CLOUD_LOCATION"
-VERTEX_DEFAULT_LOCATION = "global"
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def provider(name: str) -> Provider:
-    """The provider called `name`; an unknown name is an error that lists the valid ones."""
-    found = PROVIDERS.get(name.strip().lower())
+def provider(name: str) -> KeyService:
+    """The key service called `name`; an unknown name is an error that lists the valid ones."""
+    known = services()
+    found = known.get(name.strip().lower())
     if found is None:
-        raise KeysError(f"unknown provider '{name}'", hint="valid providers are: " + ", ".join(PROVIDERS))
+        raise KeysError(f"unknown provider '{name}'", hint="valid providers are: " + ", ".join(known))
     return found
 
 
 def secret_env_values() -> list[str]:
     """Every key value currently set in any environment variable Tale reads keys from."""
-    names = {p.tale_env_var for p in PROVIDERS.values()}
-    for p in PROVIDERS.values():
+    names = {p.tale_env_var for p in services().values()}
+    for p in services().values():
         names.update(p.env_vars)
     return [value for name in sorted(names) if (value := os.environ.get(name, "").strip())]
 
@@ -166,7 +115,7 @@ def fingerprint(key: str) -> str:
     return f"…{key[-4:]}" if len(key) >= 16 else "…"
 
 
-def _lookup(p: Provider) -> tuple[str, str, str] | None:
+def _lookup(p: KeyService) -> tuple[str, str, str] | None:
     """(value, source, where) of the first place that holds a key for `p`."""
     for name in (p.tale_env_var, *p.standard_env_vars()):
         value = os.environ.get(name, "").strip()
@@ -194,17 +143,9 @@ def require_key(name: str, *, role: str | None = None) -> str:
         raise KeysError(
             f"no {p.label} found for '{p.name}'{needed_by}",
             hint=f"run `tale keys set {p.name}`, or set {p.tale_env_var}"
-            + (f" or {p.env_vars[0]}" if p.env_vars and p.name != "vertex" else ""),
+            + (f" or {p.env_vars[0]}" if p.env_vars and not p.env_vars_only_if else ""),
         )
     return key
-
-
-def vertex_adc() -> tuple[str, str] | None:
-    """(project, location) when Vertex is to use application-default credentials instead of a key."""
-    project = os.environ.get(VERTEX_PROJECT_ENV, "").strip()
-    if not project:
-        return None
-    return project, os.environ.get(VERTEX_LOCATION_ENV, "").strip() or VERTEX_DEFAULT_LOCATION
 
 
 def key_source(name: str) -> KeySource:
@@ -213,14 +154,14 @@ def key_source(name: str) -> KeySource:
     if found is not None:
         value, source, where = found
         return KeySource(p.name, source, where, fingerprint(value))
-    if p.name == "vertex" and (adc := vertex_adc()) is not None:
-        project, location = adc
-        return KeySource(p.name, "adc", f"application-default credentials ({project}, {location})", None)
+    ambient = p.ambient() if p.ambient is not None else None
+    if ambient is not None:
+        return KeySource(p.name, "adc", ambient, None)
     return KeySource(p.name, "none", "", None)
 
 
 def key_sources() -> list[KeySource]:
-    return [key_source(name) for name in PROVIDERS]
+    return [key_source(name) for name in services()]
 
 
 # ---------------------------------------------------------------- storage
@@ -238,7 +179,7 @@ def check_key_text(text: str) -> str:
     return key
 
 
-def _unusable_keyring_error(p: Provider, status: KeyringStatus) -> KeysError:
+def _unusable_keyring_error(p: KeyService, status: KeyringStatus) -> KeysError:
     return KeysError(
         f"cannot store keys here: {status.reason}; set {p.tale_env_var} instead (on a pod, use its secrets)",
         hint="keys in environment variables take precedence over the keyring anyway",

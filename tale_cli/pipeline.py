@@ -242,14 +242,15 @@ def prepare_plan(source: Path, options: RenderOptions) -> tuple[Plan, RunFolder,
 
 def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFolder, *, dry_run: bool) -> Plan:
     """Plan the story and add the planner request to the run's audit log (not in a dry run, which writes nothing)."""
-    from tale_cli.planners import LOCAL_PLANNERS, plan_story
+    from tale_cli.planners import plan_story
+    from tale_cli.registry import Role, provider
 
     started = time.monotonic()
+    remote = not provider(planner_name, Role.PLANNER).runs_locally(recipe.planner.base_url)
 
     def audit(outcome: str, error: str | None = None) -> None:
         # A remote planner's request is written at once (it may have been billed even if the render is then
         # refused); a local planner's waits until the run folder is written.
-        remote = planner_name not in LOCAL_PLANNERS
         if remote:
             folder.create()
         AuditLog(folder.root, audit_prompts=recipe.audit_prompts).record(
@@ -268,7 +269,7 @@ def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFo
         plan = plan_story(story, recipe, planner_name=planner_name)
     except Exception as error:
         # A local planner that fails has sent nothing anywhere; a remote one may have been billed.
-        if not dry_run and planner_name not in LOCAL_PLANNERS:
+        if not dry_run and remote:
             audit("error", getattr(error, "message", None) or str(error))
         raise
     if not dry_run:

@@ -19,9 +19,6 @@ from tale_cli.errors import OutputError, PrivacyError
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
 
-# Planners that may run privately when their server sits on a loopback or private-network address.
-SELF_HOSTED_PLANNERS = frozenset({"openai-compatible"})
-
 
 def is_private_address(url: str | None) -> bool:
     """True when `url`'s host is loopback or a private-network IP (names other than localhost would need DNS)."""
@@ -46,23 +43,25 @@ def is_private_address(url: str | None) -> bool:
 
 def private_problems(recipe: Recipe, *, planner: str | None = None) -> list[str]:
     """Each role of `recipe` that would leave the machine, as a sentence naming the role and backend."""
-    from tale_cli.backends import LOCAL_BACKENDS
-    from tale_cli.planners import LOCAL_PLANNERS
+    from tale_cli.registry import Locality, Role, provider
 
     problems: list[str] = []
     planner_name = planner or recipe.planner.backend
-    # The same address the openai-compatible planner will use: the recipe's, else TALE_PLANNER_BASE_URL.
-    base_url = recipe.planner.base_url or os.environ.get("TALE_PLANNER_BASE_URL")
-    if planner_name in SELF_HOSTED_PLANNERS:
-        if not is_private_address(base_url):
-            where = base_url or "no base_url"
-            problems.append(f"planner '{planner_name}' points at {where}, not a loopback or private-network address")
-    elif planner_name not in LOCAL_PLANNERS:
-        problems.append(f"planner backend '{planner_name}' is a cloud service")
-    if recipe.image.backend not in LOCAL_BACKENDS:
-        problems.append(f"image backend '{recipe.image.backend}' is a cloud service")
-    if recipe.video.backend not in LOCAL_BACKENDS:
-        problems.append(f"video backend '{recipe.video.backend}' is a cloud service")
+    roles = (
+        (Role.PLANNER, planner_name, recipe.planner.base_url),
+        (Role.IMAGE, recipe.image.backend, None),
+        (Role.VIDEO, recipe.video.backend, None),
+    )
+    for role, name, base_url in roles:
+        entry = provider(name, role)
+        if entry.runs_locally(base_url):
+            continue
+        what = "planner backend" if role is Role.PLANNER else f"{role} backend"
+        if entry.locality is Locality.SELF_HOSTED:
+            where = entry.server_address(base_url) or "no base_url"
+            problems.append(f"{role} '{name}' points at {where}, not a loopback or private-network address")
+        else:
+            problems.append(f"{what} '{name}' is a cloud service")
     return problems
 
 
@@ -77,8 +76,8 @@ def check_private(recipe: Recipe, *, private: bool = False, planner: str | None 
     if problems:
         raise PrivacyError(
             f"private run refused: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-            hint="a private run may use only local backends: preview, diffusers, the offline or local planner, "
-            "or an OpenAI-compatible planner at a loopback or private-network IP address",
+            hint="a private run may use only local backends (`tale providers` marks them), "
+            "or a self-hosted server at a loopback or private-network IP address",
         )
 
 

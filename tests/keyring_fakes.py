@@ -10,7 +10,8 @@ from keyring.backend import KeyringBackend
 from keyring.compat import properties
 from keyring.errors import PasswordDeleteError
 
-from tale_cli.keys import PROVIDERS, VERTEX_LOCATION_ENV, VERTEX_PROJECT_ENV
+from tale_cli.backends.google import VERTEX_LOCATION_ENV, VERTEX_PROJECT_ENV
+from tale_cli.keys import services
 
 FAKE_KEY = "test-key-not-real-1234"
 
@@ -47,7 +48,7 @@ class ForgetfulKeyring(MemoryKeyring):
 
 def key_env_names() -> set[str]:
     names = {VERTEX_PROJECT_ENV, VERTEX_LOCATION_ENV, "GOOGLE_GENAI_USE_VERTEXAI"}
-    for provider in PROVIDERS.values():
+    for provider in services().values():
         names |= {provider.tale_env_var, provider.base_url_env, *provider.env_vars}
     return names
 

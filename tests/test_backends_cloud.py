@@ -8,9 +8,9 @@ from email.utils import formatdate
 
 import pytest
 
-from tale_cli.backends import IMAGE_BACKENDS, LOCAL_BACKENDS, VIDEO_BACKENDS
 from tale_cli.backends._cloud import Cloud, RetryPolicy, http_status, retry_after_s
 from tale_cli.errors import BackendError, KeysError, QuotaError, ShotRefusedError
+from tale_cli.registry import Role, names, provider
 
 
 class Response:
@@ -166,9 +166,9 @@ def test_messages_never_show_the_key_in_use():
 
 
 def test_registry_names_the_cloud_backends():
-    assert {"veo", "gemini-omni", "runway"} <= set(VIDEO_BACKENDS)
-    assert {"openai", "gemini"} <= set(IMAGE_BACKENDS)
-    assert not {"veo", "gemini-omni", "runway", "openai", "gemini"} & LOCAL_BACKENDS
+    assert {"veo", "gemini-omni", "runway"} <= set(names(Role.VIDEO))
+    assert {"openai", "gemini"} <= set(names(Role.IMAGE))
+    assert not any(provider(name).runs_locally() for name in ("veo", "gemini-omni", "runway", "openai", "gemini"))
 
 
 def test_a_download_that_is_not_a_video_is_a_backend_error(tmp_path):

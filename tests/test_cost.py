@@ -13,6 +13,7 @@ import pytest
 import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from providers import register
 from typer.testing import CliRunner
 
 from tale_cli import cost
@@ -21,6 +22,7 @@ from tale_cli.cli.cost import app as cost_app
 from tale_cli.config import Recipe
 from tale_cli.errors import BudgetError, ExitCode, InputError, RecipeError
 from tale_cli.plan import Plan
+from tale_cli.registry import Role
 
 runner = CliRunner()
 DOCUMENT = cost.load_book("2026-02")
@@ -705,9 +707,7 @@ def tale_render(args: list[str], **kwargs: Any) -> Any:
 
 @pytest.fixture
 def paid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    from tale_cli import backends
-
-    monkeypatch.setitem(backends.VIDEO_BACKENDS, "fakepaid", f"{__name__}:FakePaidVideo")
+    register(monkeypatch, "fakepaid", Role.VIDEO, FakePaidVideo)
     FakePaidVideo.calls.clear()
     recipe_file = tmp_path / "paid.toml"
     recipe_file.write_text(PAID_RECIPE.format(budget=""), encoding="utf-8")

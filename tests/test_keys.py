@@ -10,6 +10,7 @@ from keyring_fakes import FAKE_KEY, ForgetfulKeyring, MemoryKeyring, clear_key_e
 from typer.testing import CliRunner
 
 from tale_cli import keys
+from tale_cli.backends.google import vertex_adc
 from tale_cli.cli import keys as keys_cli
 from tale_cli.errors import ExitCode, KeysError
 
@@ -68,13 +69,13 @@ def test_vertex_key_and_adc(memory, monkeypatch):
     assert source.source == "adc"
     assert "film-project" in source.where
     assert "global" in source.where
-    assert keys.vertex_adc() == ("film-project", "global")
+    assert vertex_adc() == ("film-project", "global")
 
 
 def test_unknown_provider_lists_valid_names(memory):
     with pytest.raises(KeysError) as caught:
         keys.get_key("dalle")
-    assert "google, vertex, openai, runway, huggingface" in caught.value.hint
+    assert "google, huggingface, openai, runway, vertex" in caught.value.hint
     result = run(["set", "dalle", "--stdin"], input=FAKE_KEY + "\n")
     assert result.exit_code == ExitCode.KEYS
     assert "unknown provider 'dalle'" in result.output
@@ -94,7 +95,7 @@ def test_reads_never_crash_on_a_failing_keyring(monkeypatch):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["keyring"]["usable"] is False
-    assert {p["provider"] for p in data["providers"]} == set(keys.PROVIDERS)
+    assert {p["provider"] for p in data["providers"]} == set(keys.services())
 
 
 @pytest.mark.parametrize("backend", [fail.Keyring, null.Keyring, ForgetfulKeyring])

@@ -7,11 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from providers import register
 
 from tale_cli.backends.base import VideoBackend
 from tale_cli.config import Recipe
 from tale_cli.errors import ExitCode, OutputError, PrivacyError
 from tale_cli.privacy import check_private, is_private_address, private_files, secure_run_folder
+from tale_cli.registry import Role
 
 
 def recipe(**roles) -> Recipe:
@@ -30,7 +32,7 @@ def _no_planner_address(monkeypatch):
 @pytest.mark.parametrize(
     ("roles", "named"),
     [
-        ({"video": {"backend": "google"}}, "video backend 'google'"),
+        ({"video": {"backend": "veo"}}, "video backend 'veo'"),
         ({"image": {"backend": "openai"}}, "image backend 'openai'"),
         ({"planner": {"backend": "gemini"}}, "planner backend 'gemini'"),
         ({"planner": {"backend": "openai-compatible", "base_url": "https://api.example.com/v1"}}, "planner"),
@@ -46,12 +48,12 @@ def test_cloud_roles_are_refused_by_name(roles, named):
 
 def test_every_offending_role_is_counted():
     with pytest.raises(PrivacyError) as caught:
-        check_private(recipe(video={"backend": "runway"}, image={"backend": "google"}))
+        check_private(recipe(video={"backend": "runway"}, image={"backend": "gemini"}))
     assert "(and 1 more)" in caught.value.message
 
 
 def test_flag_makes_a_public_recipe_private():
-    public = Recipe.model_validate({"video": {"backend": "google"}})
+    public = Recipe.model_validate({"video": {"backend": "veo"}})
     check_private(public)
     with pytest.raises(PrivacyError):
         check_private(public, private=True)
@@ -242,10 +244,9 @@ def outbound_attempts(monkeypatch):
 def _render(tmp_path, monkeypatch, *, video: str, private_recipe: bool, flag: bool):
     from typer.testing import CliRunner
 
-    from tale_cli import backends
     from tale_cli.cli.app import app
 
-    monkeypatch.setitem(backends.VIDEO_BACKENDS, "test-cloud", f"{__name__}:CloudVideo")
+    register(monkeypatch, "test-cloud", Role.VIDEO, CloudVideo)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "story.md").write_text(STORY, encoding="utf-8")
     recipe = TINY_RECIPE.format(private="private = true" if private_recipe else "", video=video)

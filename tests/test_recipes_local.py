@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tale_cli.backends import IMAGE_BACKENDS, LOCAL_BACKENDS, VIDEO_BACKENDS
 from tale_cli.config import load_recipe
-from tale_cli.planners import LOCAL_PLANNERS, PLANNERS
+from tale_cli.registry import Role, provider
 
 LOCAL = ["local-cogvideox-5b", "local-cogvideox-5b-i2v", "local-wan2.1-1.3b", "local-wan2.1-14b",
          "local-wan2.2-ti2v-5b", "local-hunyuanvideo", "local-ltx-video"]  # fmt: skip
@@ -15,8 +14,9 @@ LOCAL = ["local-cogvideox-5b", "local-cogvideox-5b-i2v", "local-wan2.1-1.3b", "l
 @pytest.mark.parametrize("name", LOCAL)
 def test_local_recipe(name: str) -> None:
     recipe = load_recipe(name)
-    assert recipe.video.backend == "diffusers" and "diffusers" in VIDEO_BACKENDS
-    assert recipe.video.backend in LOCAL_BACKENDS and recipe.image.backend in LOCAL_BACKENDS
+    assert recipe.video.backend == "diffusers"
+    assert provider(recipe.video.backend, Role.VIDEO).runs_locally()
+    assert provider(recipe.image.backend, Role.IMAGE).runs_locally()
     assert "/" in recipe.video.model and recipe.video.steps == 50
     assert 55 <= recipe.shots * recipe.seconds <= 65
 
@@ -24,9 +24,9 @@ def test_local_recipe(name: str) -> None:
 def test_private_recipe_uses_only_local_backends() -> None:
     recipe = load_recipe("private")
     assert recipe.private
-    assert recipe.planner.backend == "local" and "local" in PLANNERS and "local" in LOCAL_PLANNERS
-    assert recipe.image.backend == "diffusers" and "diffusers" in IMAGE_BACKENDS
-    assert {recipe.image.backend, recipe.video.backend} <= LOCAL_BACKENDS
+    assert recipe.planner.backend == "local" and provider("local", Role.PLANNER).runs_locally()
+    assert recipe.image.backend == "diffusers" and provider("diffusers", Role.IMAGE).runs_locally()
+    assert provider(recipe.video.backend, Role.VIDEO).runs_locally()
 
 
 def test_the_private_check_accepts_the_private_recipe() -> None:

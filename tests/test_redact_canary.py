@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 from keyring_fakes import MemoryKeyring, clear_key_env, using_keyring
+from providers import register
 from typer.testing import CliRunner
 
-from tale_cli import backends, planners
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, VideoBackend, VideoCapabilities
 from tale_cli.cli.app import app
 from tale_cli.errors import BackendError, ExitCode
-from tale_cli.keys import PROVIDERS, get_key
+from tale_cli.keys import get_key, services
 from tale_cli.redact import REDACTED
+from tale_cli.registry import Role
 
 STORY = """---
 title: Canary Story
@@ -144,7 +145,7 @@ def provider_server():
 def plant_canaries(monkeypatch, keyring: MemoryKeyring, *, env: bool) -> list[str]:
     """A distinct canary in each lookup place: TALE_* vars and standard vars (when `env`), and the keyring."""
     canaries: list[str] = []
-    for provider in PROVIDERS.values():
+    for provider in services().values():
         value = f"canary-{provider.name}-in-keyring-0003"
         keyring.set_password("tale", provider.name, value)
         canaries.append(value)
@@ -174,10 +175,10 @@ def test_no_key_in_any_output_or_file(tmp_path, monkeypatch, provider_server, wh
     for variable in ("GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL", "RUNWAYML_BASE_URL", "HF_ENDPOINT"):
         monkeypatch.setenv(variable, provider_server)
     monkeypatch.setenv("OPENAI_BASE_URL", f"{provider_server}/v1")
-    monkeypatch.setitem(backends.VIDEO_BACKENDS, "leaky", f"{__name__}:LeakyVideo")
-    monkeypatch.setitem(backends.VIDEO_BACKENDS, "leaky-tale", f"{__name__}:LeakyTaleVideo")
-    monkeypatch.setitem(backends.IMAGE_BACKENDS, "leaky", f"{__name__}:LeakyImage")
-    monkeypatch.setitem(planners.PLANNERS, "leaky", f"{__name__}:leaky_planner")
+    register(monkeypatch, "leaky", Role.VIDEO, LeakyVideo)
+    register(monkeypatch, "leaky-tale", Role.VIDEO, LeakyTaleVideo)
+    register(monkeypatch, "leaky", Role.IMAGE, LeakyImage)
+    register(monkeypatch, "leaky", Role.PLANNER, leaky_planner)
 
     (tmp_path / "story.md").write_text(STORY, encoding="utf-8")
     (tmp_path / "tiny.toml").write_text(TINY_RECIPE, encoding="utf-8")
@@ -223,7 +224,7 @@ def test_no_key_in_any_output_or_file(tmp_path, monkeypatch, provider_server, wh
         (["audit", "nowhere"], ExitCode.INPUT, "no audit log"),
         (["keys", "set", "openai", "--stdin"], None, "openai"),
     ]
-    commands += [(["keys", "test", name], ExitCode.KEYS, "key rejected") for name in PROVIDERS]
+    commands += [(["keys", "test", name], ExitCode.KEYS, "key rejected") for name in services()]
     commands += [(["keys", "delete", "huggingface"], 0, "deleted")]
     if registered("cost"):
         commands += [

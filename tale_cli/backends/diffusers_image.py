@@ -21,6 +21,7 @@ from tale_cli.local_models import (
     resolve_model,
 )
 from tale_cli.memory import GB, MemoryPlan, apply_memory_plan, choose_memory_plan, cuda_facts, dtype_bytes
+from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -139,3 +140,16 @@ class DiffusersImage(ImageBackend):
 
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
+
+
+PROVIDERS = (
+    Provider(
+        "diffusers",
+        "your GPU through Hugging Face diffusers: CogVideoX, Wan, HunyuanVideo, LTX-Video; SDXL and Flux images",
+        {Role.IMAGE: DiffusersImage},
+        Locality.LOCAL,
+        Pricing.GPU_TIME,
+        extra="local",
+        needs_weights=True,
+    ),
+)

@@ -32,6 +32,7 @@ from tale_cli.local_models import (
     resolve_model,
 )
 from tale_cli.memory import GB, MemoryPlan, apply_memory_plan, choose_memory_plan, cuda_facts, dtype_bytes
+from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -681,3 +682,35 @@ def compile_regions(module: Any, *, mode: str | None = None) -> None:
         raise BackendError(f"{type(module).__name__} has no repeated blocks to compile")
     for block in blocks:
         block.compile(**kwargs)
+
+
+# ---------------------------------------------------------------- registry
+
+
+def _hub_check(base: str, key: str | None, bearer: str | None) -> CheckRequest:
+    return CheckRequest(f"{base}/api/whoami-v2", {"Authorization": f"Bearer {key}"})
+
+
+# The Hugging Face token is needed only to pull gated weights (`tale models pull`), never to render.
+KEY_SERVICES = (
+    KeyService(
+        "huggingface",
+        "Hugging Face token (gated model downloads)",
+        ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
+        "HF_ENDPOINT",
+        "https://huggingface.co",
+        _hub_check,
+    ),
+)
+
+PROVIDERS = (
+    Provider(
+        "diffusers",
+        "your GPU through Hugging Face diffusers: CogVideoX, Wan, HunyuanVideo, LTX-Video; SDXL and Flux images",
+        {Role.VIDEO: DiffusersVideo},
+        Locality.LOCAL,
+        Pricing.GPU_TIME,
+        extra="local",
+        needs_weights=True,
+    ),
+)

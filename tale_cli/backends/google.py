@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import threading
 from pathlib import Path
@@ -24,6 +25,8 @@ from tale_cli.backends._cloud import (
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, RenderResult, VideoBackend, VideoCapabilities
 from tale_cli.errors import BackendError, KeysError, RecipeError, ShotRefusedError, missing_extra
 from tale_cli.keys import get_key, require_key
+from tale_cli.redact import redact, register_secret
+from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import ReferenceRequest, ShotRequest
@@ -506,3 +509,122 @@ def _image_aspect(size: str) -> str:
     if width == height:
         return "1:1"
     return "16:9" if width > height * 1.5 else "3:2" if width > height else "9:16" if height > width * 1.5 else "2:3"
+
+
+# ---------------------------------------------------------------- registry
+
+# countTokens is free; an unknown model still proves the key was accepted (auth comes first).
+VERTEX_CHECK_MODEL = "gemini-3.8-flash"
+VERTEX_PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
+VERTEX_LOCATION_ENV = "GOOGLE_CLOUD_LOCATION"
+VERTEX_DEFAULT_LOCATION = "global"
+
+
+def vertex_adc() -> tuple[str, str] | None:
+    """(project, location) when Vertex is to use application-default credentials instead of a key."""
+    project = os.environ.get(VERTEX_PROJECT_ENV, "").strip()
+    if not project:
+        return None
+    return project, os.environ.get(VERTEX_LOCATION_ENV, "").strip() or VERTEX_DEFAULT_LOCATION
+
+
+def vertex_adc_token() -> str:
+    """An access token from application-default credentials (needs google-auth, part of the google extra)."""
+    try:
+        import google.auth
+        import google.auth.transport.requests
+        from google.auth.exceptions import GoogleAuthError
+    except ImportError:
+        raise missing_extra("google", "google-auth") from None
+    try:
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        credentials.refresh(google.auth.transport.requests.Request())
+    except GoogleAuthError as error:
+        raise KeysError(
+            f"application-default credentials do not work: {redact(str(error))[:200]}",
+            hint="run `gcloud auth application-default login`, or set a Vertex express key",
+        ) from None
+    token = str(credentials.token)
+    register_secret(token)
+    return token
+
+
+def _vertex_ambient() -> str | None:
+    adc = vertex_adc()
+    return None if adc is None else f"application-default credentials ({adc[0]}, {adc[1]})"
+
+
+def _gemini_check(base: str, key: str | None, bearer: str | None) -> CheckRequest:
+    return CheckRequest(f"{base}/v1beta/models?pageSize=1", {"x-goog-api-key": key or ""})
+
+
+def _vertex_check(base: str, key: str | None, bearer: str | None) -> CheckRequest:
+    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}).encode()
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["x-goog-api-key"] = key
+        path = f"/v1/publishers/google/models/{VERTEX_CHECK_MODEL}:countTokens"
+    else:
+        project, location = vertex_adc() or ("", "")
+        headers["Authorization"] = f"Bearer {bearer}"
+        if not os.environ.get("GOOGLE_VERTEX_BASE_URL") and location != "global":
+            base = f"https://{location}-aiplatform.googleapis.com"
+        path = f"/v1/projects/{project}/locations/{location}/publishers/google/models/{VERTEX_CHECK_MODEL}:countTokens"
+    return CheckRequest(base + path, headers, "POST", body)
+
+
+KEY_SERVICES = (
+    KeyService(
+        "google",
+        "Gemini API key",
+        ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        "GOOGLE_GEMINI_BASE_URL",
+        "https://generativelanguage.googleapis.com",
+        check=_gemini_check,
+    ),
+    KeyService(
+        "vertex",
+        "Vertex AI express key, or application-default credentials",
+        ("GOOGLE_API_KEY",),
+        "GOOGLE_VERTEX_BASE_URL",
+        "https://aiplatform.googleapis.com",
+        check=_vertex_check,
+        env_vars_only_if="GOOGLE_GENAI_USE_VERTEXAI",
+        ambient=_vertex_ambient,
+        ambient_token=vertex_adc_token,
+        not_found_is_accepted=True,
+    ),
+)
+
+PROVIDERS = (
+    Provider(
+        "veo",
+        "Google Veo 3.1 through Vertex AI (express key or a Google Cloud project)",
+        {Role.VIDEO: VeoVideo},
+        Locality.CLOUD,
+        Pricing.PRICE_BOOK,
+        key="vertex",
+        extra="google",
+        models=(DEFAULT_VEO_MODEL, "veo-3.1-generate-001", "veo-3.1-lite-generate-001"),
+    ),
+    Provider(
+        "gemini-omni",
+        "Gemini Omni video through the Interactions API with a plain Gemini API key",
+        {Role.VIDEO: GeminiOmniVideo},
+        Locality.CLOUD,
+        Pricing.PRICE_BOOK,
+        key="google",
+        extra="google",
+        models=(DEFAULT_OMNI_MODEL, "gemini-omni-1.2-flash"),
+    ),
+    Provider(
+        "gemini",
+        "Gemini: character images, and plans with structured output",
+        {Role.IMAGE: GeminiImage},
+        Locality.CLOUD,
+        Pricing.PRICE_BOOK,
+        key="google",
+        extra="google",
+        models=(DEFAULT_IMAGE_MODEL,),
+    ),
+)

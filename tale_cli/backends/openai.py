@@ -11,6 +11,7 @@ from tale_cli.backends._cloud import Cloud, write_png
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, RenderResult
 from tale_cli.errors import BackendError, RecipeError, missing_extra
 from tale_cli.keys import require_key
+from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import ReferenceRequest
@@ -112,3 +113,28 @@ class OpenAIImage(ImageBackend):
 
     def close(self) -> None:
         self.cloud.stopped.set()
+
+
+# ---------------------------------------------------------------- registry
+
+
+def _check(base: str, key: str | None, bearer: str | None) -> CheckRequest:
+    return CheckRequest(f"{base}/models", {"Authorization": f"Bearer {key}"})
+
+
+KEY_SERVICES = (
+    KeyService("openai", "OpenAI API key", ("OPENAI_API_KEY",), "OPENAI_BASE_URL", "https://api.openai.com/v1", _check),
+)
+
+PROVIDERS = (
+    Provider(
+        "openai",
+        "OpenAI: character images with gpt-image, and plans with the Responses API",
+        {Role.IMAGE: OpenAIImage},
+        Locality.CLOUD,
+        Pricing.PRICE_BOOK,
+        key="openai",
+        extra="openai",
+        models=(DEFAULT_IMAGE_MODEL,),
+    ),
+)

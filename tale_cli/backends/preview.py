@@ -20,6 +20,7 @@ from tale_cli.backends.base import (
 )
 from tale_cli.fonts import font_for
 from tale_cli.media import EncodeSettings, filter_escape, input_arg, run_ffmpeg
+from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -282,3 +283,15 @@ class PreviewImage(ImageBackend):
 
     def close(self) -> None:
         return None
+
+
+PROVIDERS = (
+    Provider(
+        "preview",
+        "offline animatic: storyboard stills with camera moves and captions, no key, no GPU",
+        {Role.VIDEO: PreviewVideo, Role.IMAGE: PreviewImage},
+        Locality.LOCAL,
+        Pricing.FREE,
+        models=(MODEL,),
+    ),
+)

@@ -21,6 +21,7 @@ from tale_cli.backends._cloud import (
 from tale_cli.backends.base import RenderResult, VideoBackend, VideoCapabilities
 from tale_cli.errors import BackendError, RecipeError, ShotRefusedError, missing_extra
 from tale_cli.keys import require_key
+from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import ShotRequest
@@ -232,3 +233,38 @@ class RunwayVideo(VideoBackend):
 
     def close(self) -> None:
         self.cloud.stopped.set()
+
+
+# ---------------------------------------------------------------- registry
+
+# The API version every request names in its X-Runway-Version header (a request without one is a 400).
+API_VERSION = "2024-11-06"
+
+
+def _check(base: str, key: str | None, bearer: str | None) -> CheckRequest:
+    return CheckRequest(f"{base}/v1/organization", {"Authorization": f"Bearer {key}", "X-Runway-Version": API_VERSION})
+
+
+KEY_SERVICES = (
+    KeyService(
+        "runway",
+        "Runway API secret",
+        ("RUNWAYML_API_SECRET",),
+        "RUNWAYML_BASE_URL",
+        "https://api.dev.runwayml.com",
+        _check,
+    ),
+)
+
+PROVIDERS = (
+    Provider(
+        "runway",
+        "Runway: gen4.5 text- and image-to-video, gen4_turbo image-to-video, Veo through Runway",
+        {Role.VIDEO: RunwayVideo},
+        Locality.CLOUD,
+        Pricing.PRICE_BOOK,
+        key="runway",
+        extra="runway",
+        models=tuple(MODELS),
+    ),
+)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-from tale_cli.errors import RecipeError
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -15,24 +12,12 @@ if TYPE_CHECKING:
 
     PlanFunction = Callable[..., Plan]
 
-# name -> "module:function"; the function is `plan_story(story, recipe, *, shots, seconds) -> Plan`.
-PLANNERS: dict[str, str] = {
-    "offline": "tale_cli.planners.offline:plan_story",
-    "gemini": "tale_cli.planners.gemini:plan_story",
-    "openai": "tale_cli.planners.openai:plan_story",
-    "openai-compatible": "tale_cli.planners.openai:plan_story_compatible",
-    "local": "tale_cli.planners.local:plan_story",
-}
-# Planners that never leave this machine.
-LOCAL_PLANNERS: frozenset[str] = frozenset({"offline", "local"})
-
 
 def planner(name: str) -> PlanFunction:
-    target = PLANNERS.get(name)
-    if target is None:
-        raise RecipeError(f"unknown planner '{name}'", hint="valid names are: " + ", ".join(sorted(PLANNERS)))
-    module_name, _, attribute = target.partition(":")
-    function: PlanFunction = getattr(importlib.import_module(module_name), attribute)
+    """The planner called `name`, from the provider registry; an unknown name lists the valid ones."""
+    from tale_cli.registry import Role, provider
+
+    function: PlanFunction = provider(name, Role.PLANNER).factory(Role.PLANNER)
     return function
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from tale_cli.backends._cloud import Cloud
 from tale_cli.keys import require_key
 from tale_cli.planners._llm import Message, plan_with
+from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -43,3 +44,17 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         return response.text or ""
 
     return plan_with(ask, story, recipe, shots=shots, seconds=seconds, planner="gemini")
+
+
+PROVIDERS = (
+    Provider(
+        "gemini",
+        "Gemini: character images, and plans with structured output",
+        {Role.PLANNER: plan_story},
+        Locality.CLOUD,
+        Pricing.PRICE_BOOK,
+        key="google",
+        extra="google",
+        models=(DEFAULT_MODEL,),
+    ),
+)

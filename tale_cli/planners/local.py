@@ -14,6 +14,7 @@ from typing import Any
 from tale_cli.config import PlannerConfig, Recipe
 from tale_cli.errors import PlanError, RecipeError
 from tale_cli.plan import Plan, parse_plan, slugify
+from tale_cli.registry import Locality, Pricing, Provider, Role
 from tale_cli.story import Story
 
 Messages = list[dict[str, str]]
@@ -165,3 +166,16 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         )
     chat = TransformersChat(recipe.planner, seed=recipe.seed)
     return plan_with_chat(chat, story, recipe, shots=shots, seconds=seconds)
+
+
+PROVIDERS = (
+    Provider(
+        "local",
+        "a chat model on this machine through transformers (Qwen 2.5, Llama 3.1), weights pulled once",
+        {Role.PLANNER: plan_story},
+        Locality.LOCAL,
+        Pricing.FREE,
+        extra="local",
+        needs_weights=True,
+    ),
+)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from tale_cli.config import Recipe
 from tale_cli.plan import Character, Plan, Shot, parse_plan, slugify
+from tale_cli.registry import Locality, Pricing, Provider, Role
 from tale_cli.story import Story
 
 NEGATIVE_PROMPT = "blurry, low quality, distorted faces, extra limbs, text, watermark, logo"
@@ -284,3 +285,14 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         "shots": [s.model_dump() for s in built],
     }
     return parse_plan(data, source=str(story.path))
+
+
+PROVIDERS = (
+    Provider(
+        "offline",
+        "a deterministic split of the story into shots, prompts and characters, on this machine",
+        {Role.PLANNER: plan_story},
+        Locality.LOCAL,
+        Pricing.FREE,
+    ),
+)

@@ -11,6 +11,7 @@ from tale_cli.backends._cloud import Cloud
 from tale_cli.errors import RecipeError
 from tale_cli.keys import require_key
 from tale_cli.planners._llm import Message, plan_with
+from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "gpt-5.4-mini"
 # Local servers (vLLM, Ollama) rarely check keys; the SDK still wants one.
 UNCHECKED_KEY = "unused"
+# Where the openai-compatible planner's server is when the recipe names none.
+PLANNER_BASE_URL_ENV = "TALE_PLANNER_BASE_URL"
 
 
 def _plan(
@@ -75,7 +78,7 @@ def plan_story_compatible(story: Story, recipe: Recipe, *, shots: int, seconds: 
     """Any server that speaks the Responses API (vLLM, Ollama, ...) at the recipe's `base_url`."""
     from tale_cli.backends.openai import openai_client
 
-    base_url = recipe.planner.base_url or os.environ.get("TALE_PLANNER_BASE_URL")
+    base_url = recipe.planner.base_url or os.environ.get(PLANNER_BASE_URL_ENV)
     if not base_url:
         raise RecipeError(
             "the openai-compatible planner needs a server address",
@@ -101,3 +104,26 @@ def plan_story_compatible(story: Story, recipe: Recipe, *, shots: int, seconds: 
         planner="openai-compatible",
         temperature=recipe.planner.temperature,
     )
+
+
+PROVIDERS = (
+    Provider(
+        "openai",
+        "OpenAI: character images with gpt-image, and plans with the Responses API",
+        {Role.PLANNER: plan_story},
+        Locality.CLOUD,
+        Pricing.PRICE_BOOK,
+        key="openai",
+        extra="openai",
+        models=(DEFAULT_MODEL,),
+    ),
+    Provider(
+        "openai-compatible",
+        "any server that speaks OpenAI's Responses API (vLLM, Ollama): local when its address is loopback or private",
+        {Role.PLANNER: plan_story_compatible},
+        Locality.SELF_HOSTED,
+        Pricing.PRICE_BOOK,
+        extra="openai",
+        base_url_env=PLANNER_BASE_URL_ENV,
+    ),
+)

@@ -1,0 +1,245 @@
+"""The provider registry: every backend and planner declared once, next to its code, and read by everyone else.
+
+A module under `tale_cli/backends/` or `tale_cli/planners/` declares `PROVIDERS` (what it renders or
+plans, with which key, extra, locality and pricing) and, when it holds a kind of API key,
+`KEY_SERVICES` (where that key is looked up and the cheapest authenticated request that proves it
+works). Privacy, cost, doctor, keys, keycheck, `tale providers` and the backend lookup all read these
+declarations; no other list of provider names exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import pkgutil
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from tale_cli.errors import RecipeError
+
+# The packages whose modules declare providers.
+PROVIDER_PACKAGES = ("tale_cli.backends", "tale_cli.planners")
+
+# Each optional extra of the package, by the modules whose presence proves it is installed.
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "google": ("google.genai",),
+    "openai": ("openai",),
+    "runway": ("runwayml",),
+    "local": ("torch", "diffusers", "transformers"),
+    "ray": ("ray",),
+}
+
+
+class Role(StrEnum):
+    PLANNER = "planner"
+    IMAGE = "image"
+    VIDEO = "video"
+    VOICE = "voice"
+    MUSIC = "music"
+    JUDGE = "judge"
+
+
+class Locality(StrEnum):
+    """Where a provider's requests go."""
+
+    LOCAL = "local"  # never opens an outside connection
+    SELF_HOSTED = "self-hosted"  # a server the user runs: local when its address is loopback or private
+    CLOUD = "cloud"
+
+
+class Pricing(StrEnum):
+    """How a provider's work is priced in the price book."""
+
+    FREE = "free"
+    PRICE_BOOK = "price-book"  # entries under the provider's name in the book's video/image/planner tables
+    GPU_TIME = "gpu-time"  # the book's GPU rate times the model's measured seconds
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """The cheapest authenticated HTTP request a key service has: a free read that proves the key works."""
+
+    url: str
+    headers: dict[str, str]
+    method: str = "GET"
+    body: bytes | None = None
+
+
+# (base URL, key or None, bearer token from application-default credentials or None) -> request
+CheckBuilder = Callable[[str, "str | None", "str | None"], CheckRequest]
+
+
+@dataclass(frozen=True)
+class KeyService:
+    """A kind of API key Tale holds: where it is looked up and how it is checked."""
+
+    name: str
+    label: str
+    env_vars: tuple[str, ...]
+    base_url_env: str
+    default_base_url: str
+    check: CheckBuilder
+    # The env vars count only while this variable is truthy (GOOGLE_API_KEY is a Vertex key only in Vertex mode).
+    env_vars_only_if: str | None = None
+    # Credentials without a key (application-default credentials): a description, or None when not set up.
+    ambient: Callable[[], str | None] | None = None
+    # An access token from those credentials, for the key check.
+    ambient_token: Callable[[], str] | None = None
+    # A 404 from the check means the key was accepted and only the check's model is not served.
+    not_found_is_accepted: bool = False
+
+    @property
+    def tale_env_var(self) -> str:
+        return f"TALE_{self.name.upper().replace('-', '_')}_API_KEY"
+
+    def standard_env_vars(self) -> tuple[str, ...]:
+        if self.env_vars_only_if and not _truthy(os.environ.get(self.env_vars_only_if)):
+            return ()
+        return self.env_vars
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One provider: the roles it plays (each with its factory), and what it needs, where it runs, how it is priced.
+
+    Video and image factories take the Recipe and return a backend; a planner factory is
+    `plan_story(story, recipe, *, shots, seconds) -> Plan`.
+    """
+
+    name: str
+    summary: str
+    roles: Mapping[Role, Callable[..., Any]]
+    locality: Locality
+    priced_by: Pricing
+    key: str | None = None
+    extra: str | None = None
+    models: tuple[str, ...] = ()
+    needs_weights: bool = False
+    # SELF_HOSTED only: the environment variable that holds the server's address when the recipe names none.
+    base_url_env: str | None = None
+
+    def runs_locally(self, base_url: str | None = None) -> bool:
+        """True when this provider's requests stay on this machine or its private network.
+
+        `base_url` is the recipe's server address for a self-hosted provider; without one the
+        provider's environment variable is read, exactly as the provider itself will.
+        """
+        if self.locality is Locality.LOCAL:
+            return True
+        if self.locality is Locality.SELF_HOSTED:
+            from tale_cli.privacy import is_private_address
+
+            return is_private_address(self.server_address(base_url))
+        return False
+
+    def server_address(self, base_url: str | None = None) -> str | None:
+        if base_url:
+            return base_url
+        return os.environ.get(self.base_url_env) if self.base_url_env else None
+
+    def is_free(self, base_url: str | None = None) -> bool:
+        """No money changes hands: free backends, and self-hosted servers on this machine or network."""
+        if self.priced_by is Pricing.FREE:
+            return True
+        return self.locality is Locality.SELF_HOSTED and self.runs_locally(base_url)
+
+    def factory(self, role: Role) -> Callable[..., Any]:
+        return self.roles[role]
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class _Registry:
+    providers: dict[str, Provider] = field(default_factory=dict)
+    key_services: dict[str, KeyService] = field(default_factory=dict)
+
+
+_lock = threading.Lock()
+_loaded: _Registry | None = None
+
+
+def _merge(first: Provider, second: Provider) -> Provider:
+    """Two modules may declare the same provider for different roles (an image backend and a planner)."""
+    same = ("locality", "priced_by", "key", "extra", "needs_weights", "base_url_env")
+    if any(getattr(first, name) != getattr(second, name) for name in same):
+        raise RuntimeError(f"provider '{first.name}' is declared twice with different needs, locality or pricing")
+    overlap = set(first.roles) & set(second.roles)
+    if overlap:
+        raise RuntimeError(f"provider '{first.name}' declares the role {sorted(overlap)[0]} twice")
+    models = first.models + tuple(m for m in second.models if m not in first.models)
+    return replace(first, roles={**first.roles, **second.roles}, models=models)
+
+
+def _discover() -> _Registry:
+    registry = _Registry()
+    for package_name in PROVIDER_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            if info.name.startswith("_") or info.name == "base":
+                continue
+            module = importlib.import_module(f"{package_name}.{info.name}")
+            for entry in getattr(module, "PROVIDERS", ()):
+                known = registry.providers.get(entry.name)
+                registry.providers[entry.name] = entry if known is None else _merge(known, entry)
+            for service in getattr(module, "KEY_SERVICES", ()):
+                if service.name in registry.key_services:
+                    raise RuntimeError(f"key service '{service.name}' is declared twice")
+                registry.key_services[service.name] = service
+    for entry in registry.providers.values():
+        if entry.key is not None and entry.key not in registry.key_services:
+            raise RuntimeError(f"provider '{entry.name}' needs the key '{entry.key}', which no module declares")
+    return registry
+
+
+def _registry() -> _Registry:
+    global _loaded
+    with _lock:
+        if _loaded is None:
+            _loaded = _discover()
+        return _loaded
+
+
+def providers() -> dict[str, Provider]:
+    """Every provider by name (the registry's own dict: tests may add an entry with monkeypatch.setitem)."""
+    return _registry().providers
+
+
+def key_services() -> dict[str, KeyService]:
+    return _registry().key_services
+
+
+def names(role: Role) -> list[str]:
+    return sorted(name for name, entry in providers().items() if role in entry.roles)
+
+
+def provider(name: str, role: Role | None = None) -> Provider:
+    """The provider called `name` (playing `role`); an unknown name is a recipe error that lists the valid ones."""
+    entry = providers().get(name)
+    if entry is None or (role is not None and role not in entry.roles):
+        what = f"{role} backend" if role not in (None, Role.PLANNER) else "planner" if role else "provider"
+        valid = names(role) if role is not None else sorted(providers())
+        raise RecipeError(f"unknown {what} '{name}'", hint="valid names are: " + ", ".join(valid))
+    return entry
+
+
+def create(role: Role, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Look up `name` for `role` and call its factory."""
+    return provider(name, role).factory(role)(*args, **kwargs)
+
+
+def module_installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def extra_installed(extra: str | None) -> bool:
+    return extra is None or all(module_installed(m) for m in EXTRAS.get(extra, ()))
