@@ -35,12 +35,13 @@ def root(
 
 def _register() -> None:
     # Each module imports only typer at top level; the library is imported inside the commands.
-    from tale_cli.cli import audit, batch, bench, cost, doctor, keys, models, plan, recipes, render, stitch
+    from tale_cli.cli import audit, batch, bench, cost, doctor, keys, models, plan, providers, recipes, render, stitch
 
     app.command("plan")(plan.plan)
     app.command("render")(render.render)
     app.command("stitch")(stitch.stitch)
     app.add_typer(recipes.app, name="recipes")
+    app.command("providers")(providers.providers)
     app.command("doctor")(doctor.doctor)
     app.add_typer(cost.app, name="cost")
     app.add_typer(keys.app, name="keys")

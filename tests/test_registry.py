@@ -1,0 +1,131 @@
+"""The provider contract, walked over every registry entry: one module, one recipe, one fake server, one price."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tale_cli import registry
+from tale_cli.backends.base import ImageBackend, VideoBackend
+from tale_cli.cli.app import app
+from tale_cli.config import load_recipe, recipe_names
+from tale_cli.cost import default_book
+from tale_cli.errors import ExitCode, RecipeError
+from tale_cli.local_models import ModelMissingError
+from tale_cli.registry import Locality, Pricing, Role
+
+ENTRIES = sorted(registry.providers().values(), key=lambda entry: entry.name)
+PROTOCOLS = {Role.VIDEO: VideoBackend, Role.IMAGE: ImageBackend}
+
+
+def _recipe_for(name: str, role: Role):
+    for recipe_name in recipe_names():
+        recipe = load_recipe(recipe_name)
+        if getattr(recipe, role.value).backend == name:
+            return recipe
+    return None
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry.name)
+def test_every_role_has_a_recipe_and_keeps_the_contract(entry) -> None:
+    assert entry.roles, f"{entry.name} plays no role"
+    for role, factory in entry.roles.items():
+        recipe = _recipe_for(entry.name, role)
+        assert recipe is not None, f"no shipped recipe uses {entry.name} as its {role}"
+        if role is Role.PLANNER:
+            assert list(inspect.signature(factory).parameters) == ["story", "recipe", "shots", "seconds"]
+            continue
+        protocol = PROTOCOLS[role]
+        assert inspect.isclass(factory) and protocol in factory.__mro__, f"{factory} must subclass {protocol}"
+        for method in ("capabilities", "fingerprint", "preflight", "close"):
+            assert callable(getattr(factory, method))
+        if not registry.extra_installed(entry.extra):
+            continue
+        try:
+            backend = factory(recipe)
+        except ModelMissingError:
+            # No weights are ever downloaded here: a model backend must say so, naming `tale models pull`.
+            assert entry.needs_weights
+            continue
+        try:
+            assert backend.name == entry.name
+            assert isinstance(backend.fingerprint(), dict)
+            backend.capabilities()
+        finally:
+            backend.close()
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry.name)
+def test_paid_providers_are_in_the_price_book(entry) -> None:
+    book = default_book()
+    tables = {Role.VIDEO: book.video, Role.IMAGE: book.image, Role.PLANNER: book.planner}
+    if entry.priced_by is not Pricing.PRICE_BOOK:
+        assert entry.locality is Locality.LOCAL or entry.priced_by is Pricing.GPU_TIME or entry.is_free()
+        return
+    for role in entry.roles:
+        priced = [price for price in tables[role] if entry.name in price.backends]
+        assert priced, f"price book {book.id} has no {role} entry for {entry.name}"
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.locality is Locality.CLOUD], ids=lambda entry: entry.name)
+def test_cloud_providers_have_a_key_and_a_fake_server(entry) -> None:
+    assert entry.key in registry.key_services(), f"{entry.name} names no declared key service"
+    fake = importlib.import_module(f"fakes.{entry.key}")
+    assert fake.KEY_PROVIDER == entry.key
+    assert fake.ROUTES, f"the fake {entry.key} server serves no route"
+
+
+def test_local_entries_need_no_key() -> None:
+    for entry in ENTRIES:
+        if entry.locality is not Locality.CLOUD:
+            assert entry.key is None, entry.name
+
+
+def test_unknown_names_list_the_registry() -> None:
+    with pytest.raises(RecipeError) as caught:
+        registry.provider("sora", Role.VIDEO)
+    assert caught.value.message == "unknown video backend 'sora'"
+    assert caught.value.hint == "valid names are: " + ", ".join(registry.names(Role.VIDEO))
+    with pytest.raises(RecipeError) as planner:
+        registry.provider("preview", Role.PLANNER)
+    assert "unknown planner 'preview'" in planner.value.message
+
+
+def test_self_hosted_is_local_only_at_a_private_address(monkeypatch) -> None:
+    entry = registry.provider("openai-compatible", Role.PLANNER)
+    monkeypatch.setenv("TALE_PLANNER_BASE_URL", "http://127.0.0.1:8000/v1")
+    assert entry.runs_locally() and entry.is_free()
+    assert not entry.runs_locally("https://api.example.com/v1")
+    monkeypatch.delenv("TALE_PLANNER_BASE_URL")
+    assert not entry.runs_locally() and not entry.is_free()
+
+
+def test_providers_json_lists_every_entry(monkeypatch) -> None:
+    from keyring_fakes import clear_key_env
+
+    clear_key_env(monkeypatch)
+    monkeypatch.setenv("TALE_RUNWAY_API_KEY", "test-runway-key-not-real-1234")
+    result = CliRunner().invoke(app, ["providers", "--json"])
+    assert result.exit_code == ExitCode.OK, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)["providers"]}
+    assert set(rows) == set(registry.providers())
+    for row in rows.values():
+        assert {"name", "roles", "local", "needs", "priced_by", "ready"} <= set(row)
+    assert rows["preview"]["local"] is True and rows["preview"]["ready"] is True
+    assert rows["preview"]["roles"] == ["image", "video"]
+    assert rows["veo"]["local"] is False and rows["veo"]["needs"]["key"] == "vertex"
+    assert rows["veo"]["ready"] is False and "tale keys set vertex" in rows["veo"]["missing"][0]
+    assert rows["runway"]["priced_by"] == "price-book"
+    assert rows["diffusers"]["priced_by"] == "gpu-time" and rows["diffusers"]["needs"]["weights"] is True
+    assert "test-runway-key" not in result.output
+
+
+def test_providers_table_shows_each_name() -> None:
+    result = CliRunner().invoke(app, ["providers"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in registry.providers():
+        assert name in result.output
