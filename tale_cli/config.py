@@ -83,6 +83,9 @@ class Recipe(BaseModel):
     seed: int = Field(default=0, ge=0, lt=2**32)
     continuity: Literal["references", "first-frame", "chain"] = "references"
     budget_usd: float | None = Field(default=None, ge=0)
+    # The price book every estimate, guard, backend and ledger of a run uses (--prices overrides it;
+    # unset: TALE_PRICES, else the newest book in configs/pricing/).
+    prices: str | None = None
     fallback: str | None = None
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)

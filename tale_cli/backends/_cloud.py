@@ -25,6 +25,7 @@ from tale_cli.errors import (
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import RenderResult, ShotRequest
+    from tale_cli.config import Recipe
 
 T = TypeVar("T")
 
@@ -362,15 +363,22 @@ def aspect_ratio(width: int, height: int) -> str:
 
 
 def shot_cost(
-    backend: str, model: str, seconds: float, *, resolution: str | None, audio: bool, credits: float | None = None
+    recipe: Recipe,
+    backend: str,
+    model: str,
+    seconds: float,
+    *,
+    resolution: str | None,
+    audio: bool,
+    credits: float | None = None,
 ) -> tuple[float, float | None]:
-    """(billed seconds, USD) for one clip from the price book; USD is None for a model the book does not price.
+    """(billed seconds, USD) for one clip from the run's price book; USD is None for a model it does not price.
 
     `credits`, when the provider reported what it charged, are converted at the book's credit price.
     """
-    from tale_cli.cost import price_shot
+    from tale_cli.cost import price_shot, resolve_book
 
-    price = price_shot(backend, model, seconds, resolution=resolution, audio=audio)
+    price = price_shot(backend, model, seconds, resolution=resolution, audio=audio, book=resolve_book(recipe.prices))
     if price is None:
         return seconds, None
     if credits is not None and price.credits:

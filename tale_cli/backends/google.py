@@ -278,7 +278,12 @@ def _clip_result(backend: VeoVideo | GeminiOmniVideo, request: ShotRequest, raw:
     """Conform a downloaded clip to the request and report what it cost."""
     has_audio = conform_into(request, raw)
     billed, usd = shot_cost(
-        backend.name, backend.model, request.duration_s, resolution=backend.resolution, audio=backend.recipe.video.audio
+        backend.recipe,
+        backend.name,
+        backend.model,
+        request.duration_s,
+        resolution=backend.resolution,
+        audio=backend.recipe.video.audio,
     )
     return RenderResult(
         model=backend.model,

@@ -215,6 +215,7 @@ class RunwayVideo(VideoBackend):
         cost = getattr(task, "cost", None)
         credits = float(cost.credits) if cost is not None and getattr(cost, "credits", None) is not None else None
         billed, usd = shot_cost(
+            self.recipe,
             self.name,
             self.model,
             request.duration_s,
