@@ -2,7 +2,7 @@
 ÷ the same render with --jobs 1 (goal ≤ 0.2), and Tale's own overhead per shot.
 
 Usage: python benchmarks/bench_cloud_jobs.py [D seconds, default 4] [recipe, default veo-3.1-fast]
-The fake provider server (tests/fakeproviders.py) speaks the real REST API; the real SDK talks to it.
+The fake provider server (tests/fakes.py) speaks the real REST API; the real SDK talks to it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import fakeproviders  # noqa: E402
+import fakes  # noqa: E402
 
 from tale_cli.config import load_recipe  # noqa: E402
 from tale_cli.pipeline import Event, RenderOptions, render  # noqa: E402
@@ -50,15 +50,15 @@ def main() -> None:
     delay = float(sys.argv[1]) if len(sys.argv) > 1 else 4.0
     recipe = sys.argv[2] if len(sys.argv) > 2 else "veo-3.1-fast"
     with tempfile.TemporaryDirectory(prefix="tale-bench-") as tmp:
-        server = fakeproviders.start(Path(tmp))
-        for name in fakeproviders.CLEARED_ENV:
+        server = fakes.start(Path(tmp))
+        for name in fakes.CLEARED_ENV:
             os.environ.pop(name, None)
-        os.environ.update(fakeproviders.environment(server.fake))
+        os.environ.update(fakes.environment(server.fake))
         # Warm up: SDK imports, the fake's clip encode, the planner.
         run(recipe, Path(tmp) / "warm", 8)
-        fakeproviders.reset(server).clip_delay_s = delay
+        fakes.reset(server).clip_delay_s = delay
         serial_total, serial_shots = run(recipe, Path(tmp) / "jobs1", 1)
-        fakeproviders.reset(server).clip_delay_s = delay
+        fakes.reset(server).clip_delay_s = delay
         parallel_total, parallel_shots = run(recipe, Path(tmp) / "jobs8", 8)
         server.shutdown()
     overhead = serial_shots / 8 - delay

@@ -60,9 +60,9 @@ def _no_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def _fake_provider_server(tmp_path_factory: pytest.TempPathFactory):
-    import fakeproviders
+    import fakes
 
-    server = fakeproviders.start(tmp_path_factory.mktemp("fake-providers"))
+    server = fakes.start(tmp_path_factory.mktemp("fake-providers"))
     yield server
     server.shutdown()
     server.server_close()
@@ -71,12 +71,12 @@ def _fake_provider_server(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def fake_providers(_fake_provider_server, monkeypatch: pytest.MonkeyPatch):
     """A fake Vertex/Gemini/OpenAI/Runway server; the SDKs reach it through their standard base-URL variables."""
-    import fakeproviders
+    import fakes
 
-    fake = fakeproviders.reset(_fake_provider_server)
-    for name in fakeproviders.CLEARED_ENV:
+    fake = fakes.reset(_fake_provider_server)
+    for name in fakes.CLEARED_ENV:
         monkeypatch.delenv(name, raising=False)
-    for name, value in fakeproviders.environment(fake).items():
+    for name, value in fakes.environment(fake).items():
         monkeypatch.setenv(name, value)
     # No stored keys: a test's keys are exactly the environment it sets.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")

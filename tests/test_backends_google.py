@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from cloudrender import CrashAfterRecord, DictJournal, one_shot_plan, render_film, shot_request, small
-from fakeproviders import REFUSAL_REASON, png_bytes
+from fakes import REFUSAL_REASON, png_bytes
 
 from tale_cli import media
 from tale_cli.backends import image_backend, video_backend

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from cloudrender import DictJournal, one_shot_plan
-from fakeproviders import png_bytes
+from fakes import png_bytes
 
 from tale_cli.backends import image_backend
 from tale_cli.backends.base import ReferenceRequest

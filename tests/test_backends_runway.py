@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from cloudrender import CrashAfterRecord, DictJournal, one_shot_plan, render_film, shot_request, small
-from fakeproviders import REFUSAL_REASON, png_bytes
+from fakes import REFUSAL_REASON, png_bytes
 from test_backends_google import check_film
 
 from tale_cli import media

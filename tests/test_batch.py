@@ -237,13 +237,13 @@ def test_cli_batch_without_the_ray_extra(setup: dict[str, Any], monkeypatch: pyt
 
 @pytest.fixture(scope="module")
 def ray_session(_fake_provider_server: Any) -> Any:
-    import fakeproviders
+    import fakes
 
     ray = pytest.importorskip("ray")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # Workers read keys and base URLs from their own environment: the fake providers' (fake keys, 127.0.0.1).
     worker_env = {
-        **fakeproviders.environment(fakeproviders.reset(_fake_provider_server)),
+        **fakes.environment(fakes.reset(_fake_provider_server)),
         "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
     }
     ray.init(

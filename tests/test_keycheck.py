@@ -8,6 +8,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import fakes
 import pytest
 from keyring_fakes import FAKE_KEY, MemoryKeyring, clear_key_env, using_keyring
 from typer.testing import CliRunner
@@ -225,3 +226,12 @@ def test_vertex_adc_that_does_not_work_is_one_line(env, tmp_path):
     result = CliRunner().invoke(keys_cli.app, ["test", "vertex"])
     assert result.exit_code == ExitCode.KEYS
     assert "application-default credentials do not work" in result.output
+
+
+@pytest.mark.parametrize("provider", [fake.KEY_PROVIDER for fake in fakes.PROVIDERS])
+def test_the_shared_fake_providers_serve_the_key_check(fake_providers, monkeypatch, provider):
+    """The fakes the backend tests use check keys where, and refuse them as, the real providers do."""
+    assert check_key(provider).status == "ok"
+    monkeypatch.setenv(f"TALE_{provider.upper()}_API_KEY", WRONG_KEY)
+    wrong = check_key(provider)
+    assert wrong.status == "rejected" and WRONG_KEY not in wrong.detail

@@ -1,0 +1,144 @@
+"""Fake Gemini API (generativelanguage.googleapis.com): generateContent for plans and images, Interactions, models.
+
+Keys come in `x-goog-api-key`; errors are google.rpc.Status bodies, the shape Vertex AI shares.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from fakes.plans import plan_text
+from fakes.server import REFUSAL_REASON, Call, Route, png_bytes
+
+KEY_PROVIDER = "google"
+FAKE_KEY = "test-gemini-key-not-real-1234"
+CLEARED_ENV: tuple[str, ...] = ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_API_VERSION", "TALE_GOOGLE_API_KEY")
+# The models the free listing names; generateContent answers for any model name.
+LISTED_MODELS = ("gemini-2.5-flash", "gemini-2.5-flash-image")
+
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+_BUSY = {429: "Resource exhausted, try again later.", 503: "The service is currently unavailable."}
+
+
+def environment(url: str) -> dict[str, str]:
+    return {"GOOGLE_GEMINI_BASE_URL": url + "/", "TALE_GOOGLE_API_KEY": FAKE_KEY}
+
+
+def rpc_error(code: int, message: str, *, reason: str = "", service: str = "generativelanguage.googleapis.com") -> Any:
+    """A google.rpc.Status error body; `reason` adds the ErrorInfo detail Google sends with key errors."""
+    error: dict[str, Any] = {"code": code, "message": message, "status": _STATUS[code]}
+    if reason:
+        info = {"reason": reason, "domain": "googleapis.com", "metadata": {"service": service}}
+        error["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", **info}]
+    return {"error": error}
+
+
+def busy_error(status: int) -> Any:
+    return rpc_error(status, _BUSY[status])
+
+
+def _key_refused(call: Call) -> bool:
+    """False for the right key; otherwise answers as the Gemini API does (403 without a key, 400 for a wrong one)."""
+    given = call.headers.get("x-goog-api-key", "")
+    if given == call.fake.keys[KEY_PROVIDER]:
+        return False
+    if not given:
+        message = (
+            "Method doesn't allow unregistered callers (callers without established identity)."
+            " Please use API Key or other form of API consumer identity to call this API."
+        )
+        call.send(403, rpc_error(403, message))
+    else:
+        call.send(400, rpc_error(400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID"))
+    return True
+
+
+def generate_content(call: Call, match: re.Match[str]) -> None:
+    if _key_refused(call) or call.throttled(busy_error):
+        return
+    body = call.json or {}
+    if not body.get("contents"):
+        call.send(400, rpc_error(400, "* GenerateContentRequest.contents: contents is not specified"))
+        return
+    fake = call.fake
+    config = body.get("generationConfig", {})
+    prompt = " ".join(part.get("text", "") for content in body["contents"] for part in content.get("parts", []))
+    if "IMAGE" in [m.upper() for m in config.get("responseModalities", [])]:
+        fake.count("gemini-image")
+        if fake.refuses(prompt):
+            refused = {
+                "candidates": [{"finishReason": "IMAGE_SAFETY"}],
+                "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
+            }
+            call.send(200, refused)
+            return
+        image = base64.b64encode(png_bytes(len(prompt))).decode()
+        content = {"role": "model", "parts": [{"inlineData": {"mimeType": "image/png", "data": image}}]}
+        call.send(200, {"candidates": [{"content": content, "finishReason": "STOP"}]})
+        return
+    text = plan_text(fake, config.get("responseJsonSchema") or config.get("responseSchema"), prompt)
+    candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
+    usage = {"promptTokenCount": 100, "candidatesTokenCount": 200, "totalTokenCount": 300}
+    call.send(200, {"candidates": [candidate], "usageMetadata": usage})
+
+
+def create_interaction(call: Call, match: re.Match[str]) -> None:
+    """Gemini Omni: a video interaction, answered in progress; its clip comes from polling."""
+    if _key_refused(call) or call.throttled(busy_error):
+        return
+    body = call.json or {}
+    if not body.get("model") or not body.get("input"):
+        call.send(400, rpc_error(400, "Request contains an invalid argument: model and input are required."))
+        return
+    texts = [
+        item.get("text", "") for step in body["input"] for item in step.get("content", []) if item.get("type") == "text"
+    ]
+    seconds = float(str(body.get("response_format", {}).get("duration", "8s")).rstrip("s"))
+    job = call.fake.new_job("omni", " ".join(texts), seconds, True)
+    call.send(200, {"id": job.id, "status": "in_progress", "model": body["model"]})
+
+
+def get_interaction(call: Call, match: re.Match[str]) -> None:
+    if _key_refused(call):
+        return
+    job = call.fake.jobs.get(match["id"])
+    if job is None:
+        call.send(404, rpc_error(404, "Interaction not found"))
+        return
+    state = call.fake.state(job)
+    if state == "running":
+        call.send(200, {"id": job.id, "status": "in_progress"})
+    elif state == "refused":
+        call.send(200, {"id": job.id, "status": "failed", "errors": [{"code": "SAFETY", "message": REFUSAL_REASON}]})
+    else:
+        video = base64.b64encode(call.fake.clip(job)).decode()
+        content = [{"type": "video", "data": video, "mime_type": "video/mp4"}]
+        call.send(200, {"id": job.id, "status": "completed", "steps": [{"type": "model_output", "content": content}]})
+
+
+def list_models(call: Call, match: re.Match[str]) -> None:
+    """The free read `tale keys test` makes."""
+    if _key_refused(call):
+        return
+    methods = ["generateContent", "countTokens"]
+    models = [{"name": f"models/{name}", "supportedGenerationMethods": methods} for name in LISTED_MODELS]
+    call.send(200, {"models": models})
+
+
+ROUTES: list[Route] = [
+    ("POST", r"/v1(?:beta)?/models/(?P<model>[^/:]+):generateContent", generate_content),
+    ("POST", r"/v1(?:beta)?/interactions", create_interaction),
+    ("GET", r"/v1(?:beta)?/interactions/(?P<id>[\w-]+)", get_interaction),
+    # v1beta only: GET /v1/models is OpenAI's listing on this same server.
+    ("GET", r"/v1beta/models", list_models),
+]

@@ -1,0 +1,111 @@
+"""Fake Runway API (api.dev.runwayml.com): image_to_video and text_to_video tasks, polling, organization.
+
+Keys come as `Authorization: Bearer` with a required `X-Runway-Version`; errors are {"error": "..."},
+validation errors add "issues". Finished tasks point at an output URL on this same server, like Runway's CDN.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fakes.server import REFUSAL_REASON, Call, Route
+
+KEY_PROVIDER = "runway"
+FAKE_KEY = "test-runway-key-not-real-1234"
+CLEARED_ENV: tuple[str, ...] = ("RUNWAYML_API_SECRET", "TALE_RUNWAY_API_KEY")
+_BUSY = {429: "Too many requests", 503: "Service unavailable"}
+
+
+def environment(url: str) -> dict[str, str]:
+    return {"RUNWAYML_BASE_URL": url, "TALE_RUNWAY_API_KEY": FAKE_KEY}
+
+
+def error(message: str, **extra: Any) -> Any:
+    return {"error": message, **extra}
+
+
+def busy_error(status: int) -> Any:
+    return error(_BUSY[status])
+
+
+def _refused(call: Call) -> bool:
+    """False for the right key and a version header; otherwise 401 (the wrong key echoed) or 400."""
+    given = call.bearer()
+    if given != call.fake.keys[KEY_PROVIDER]:
+        call.send(401, error(f"Invalid API secret {given}" if given else "Missing API secret"))
+        return True
+    if not call.headers.get("X-Runway-Version"):
+        call.send(400, error("Missing X-Runway-Version header"))
+        return True
+    return False
+
+
+def _credits(seconds: float) -> int:
+    return int(seconds * 5)
+
+
+def create_task(call: Call, match: re.Match[str]) -> None:
+    if _refused(call) or call.throttled(busy_error):
+        return
+    body = call.json or {}
+    endpoint = match["endpoint"]
+    if endpoint == "text_to_video" and body.get("model") == "gen4_turbo":
+        issue = {"path": ["model"], "message": "gen4_turbo is image-to-video only"}
+        call.send(400, error("Validation of body failed", issues=[issue]))
+        return
+    if endpoint == "image_to_video" and not body.get("promptImage"):
+        call.send(400, error("promptImage is required"))
+        return
+    job = call.fake.new_job(
+        "runway", body.get("promptText", ""), float(body.get("duration", 5)), bool(body.get("audio"))
+    )
+    call.send(200, {"id": job.id, "estimatedCost": {"credits": _credits(job.seconds)}})
+
+
+def get_task(call: Call, match: re.Match[str]) -> None:
+    if _refused(call):
+        return
+    job = call.fake.jobs.get(match["id"])
+    if job is None:
+        call.send(404, error("Task not found"))
+        return
+    state = call.fake.state(job)
+    task: dict[str, Any] = {"id": job.id, "createdAt": "2026-11-01T00:00:00.000Z"}
+    if state == "running":
+        task |= {"status": "RUNNING", "progress": 0.5, "estimatedCost": {"credits": _credits(job.seconds)}}
+    elif state == "refused":
+        task |= {
+            "status": "FAILED",
+            "failure": REFUSAL_REASON,
+            "failureCode": "SAFETY.INPUT.TEXT",
+            "cost": {"credits": 0},
+        }
+    else:
+        output = [f"{call.fake.url}/files/{job.id}.mp4"]
+        task |= {"status": "SUCCEEDED", "output": output, "cost": {"credits": _credits(job.seconds)}}
+    call.send(200, task)
+
+
+def get_output(call: Call, match: re.Match[str]) -> None:
+    """A finished task's video: an unauthenticated download, as from Runway's signed output URLs."""
+    job = call.fake.jobs.get(match["id"])
+    if job is None:
+        call.send(404, error("expired"))
+        return
+    call.send(200, call.fake.clip(job), content_type="video/mp4")
+
+
+def get_organization(call: Call, match: re.Match[str]) -> None:
+    """The free read `tale keys test` makes."""
+    if _refused(call):
+        return
+    call.send(200, {"creditBalance": 1000, "tier": {"maxMonthlyCreditSpend": 10000}, "usage": {"models": {}}})
+
+
+ROUTES: list[Route] = [
+    ("POST", r"/v1/(?P<endpoint>image_to_video|text_to_video)", create_task),
+    ("GET", r"/v1/tasks/(?P<id>[\w-]+)", get_task),
+    ("GET", r"/v1/organization", get_organization),
+    ("GET", r"/files/(?P<id>[\w-]+)\.mp4", get_output),
+]

@@ -1,0 +1,102 @@
+"""Fake Vertex AI (aiplatform.googleapis.com) with an express-mode key: Veo long-running jobs and countTokens.
+
+Keys come in `x-goog-api-key`; errors are google.rpc.Status bodies, as on the Gemini API.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from fakes.google import busy_error, rpc_error
+from fakes.server import REFUSAL_REASON, Call, Route
+
+KEY_PROVIDER = "vertex"
+FAKE_KEY = "test-vertex-key-not-real-1234"
+CLEARED_ENV: tuple[str, ...] = (
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_GENAI_USE_ENTERPRISE",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "TALE_VERTEX_API_KEY",
+)
+_SERVICE = "aiplatform.googleapis.com"
+_VIDEO_RESPONSE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
+
+
+def environment(url: str) -> dict[str, str]:
+    return {"GOOGLE_VERTEX_BASE_URL": url + "/", "TALE_VERTEX_API_KEY": FAKE_KEY}
+
+
+def _key_refused(call: Call) -> bool:
+    """False for the right key; otherwise 401, with the wrong key echoed so tests prove Tale scrubs it."""
+    given = call.headers.get("x-goog-api-key", "")
+    if given == call.fake.keys[KEY_PROVIDER]:
+        return False
+    if not given:
+        message = (
+            "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie"
+            " or other valid authentication credential."
+        )
+        call.send(401, rpc_error(401, message, reason="CREDENTIALS_MISSING", service=_SERVICE))
+    else:
+        call.send(401, rpc_error(401, f"API key {given} is not valid for this project."))
+    return True
+
+
+def predict_long_running(call: Call, match: re.Match[str]) -> None:
+    """Start a Veo job; the operation name carries the job id, as Vertex's does."""
+    if _key_refused(call) or call.throttled(busy_error):
+        return
+    body = call.json or {}
+    if not body.get("instances"):
+        call.send(400, rpc_error(400, "Request contains an invalid argument."))
+        return
+    parameters = body.get("parameters", {})
+    job = call.fake.new_job(
+        "veo",
+        body["instances"][0].get("prompt", ""),
+        float(parameters.get("durationSeconds", 8)),
+        bool(parameters.get("generateAudio")),
+    )
+    name = f"projects/fake-project/locations/us-central1/publishers/google/models/{match['model']}/operations/{job.id}"
+    call.send(200, {"name": name})
+
+
+def fetch_predict_operation(call: Call, match: re.Match[str]) -> None:
+    if _key_refused(call):
+        return
+    name = (call.json or {}).get("operationName", "")
+    job = call.fake.jobs.get(name.rsplit("/", 1)[-1])
+    if job is None:
+        call.send(404, rpc_error(404, "Operation not found"))
+        return
+    state = call.fake.state(job)
+    if state == "running":
+        call.send(200, {"name": name, "done": False})
+        return
+    if state == "refused":
+        response = {"@type": _VIDEO_RESPONSE, "raiMediaFilteredCount": 1, "raiMediaFilteredReasons": [REFUSAL_REASON]}
+    else:
+        video = base64.b64encode(call.fake.clip(job)).decode()
+        videos = [{"bytesBase64Encoded": video, "mimeType": "video/mp4"}]
+        response = {"@type": _VIDEO_RESPONSE, "raiMediaFilteredCount": 0, "videos": videos}
+    call.send(200, {"name": name, "done": True, "response": response})
+
+
+def count_tokens(call: Call, match: re.Match[str]) -> None:
+    """The free call `tale keys test` makes: one token per word of text."""
+    if _key_refused(call):
+        return
+    contents = (call.json or {}).get("contents", [])
+    words = sum(len(part.get("text", "").split()) for content in contents for part in content.get("parts", []))
+    call.send(200, {"totalTokens": words, "totalBillableCharacters": words * 4})
+
+
+_MODEL = r"/v1(?:beta1)?/(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models/(?P<model>[^/:]+)"
+ROUTES: list[Route] = [
+    ("POST", _MODEL + ":predictLongRunning", predict_long_running),
+    ("POST", _MODEL + ":fetchPredictOperation", fetch_predict_operation),
+    ("POST", _MODEL + ":countTokens", count_tokens),
+]
