@@ -152,8 +152,9 @@ class WorkerPlan:
 
 
 def holds_model(backend: VideoBackend) -> bool:
-    """A local backend with a `load()` step keeps a model in (GPU) memory: one worker per GPU."""
-    return backend.capabilities().local and callable(getattr(backend, "load", None))
+    """A local backend that loads a model keeps it in (GPU) memory: one worker per GPU."""
+    caps = backend.capabilities()
+    return caps.local and caps.loads_model
 
 
 def parse_ray_devices(spec: str, *, available_gpus: int) -> tuple[int, int]:
@@ -291,9 +292,7 @@ class ShotWorker:
 
                 factory = video_backend
             self.backend = factory(recipe)
-            load = getattr(self.backend, "load", None)
-            if callable(load):
-                load()
+            self.backend.load()
         except Exception as error:  # reported with every shot, so the driver can say why
             self.error = _pack_error(error)
 

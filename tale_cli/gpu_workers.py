@@ -96,9 +96,7 @@ def _worker_main(device: str, recipe: Recipe, tasks: Any, results: Any, worker: 
         from tale_cli.backends import video_backend
 
         backend = video_backend(recipe)
-        load = getattr(backend, "load", None)
-        if callable(load):
-            load()
+        backend.load()
     except BaseException as error:
         results.put(("fatal", worker, None, _pack_error(error)))
         return

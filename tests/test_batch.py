@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tale_cli.backends.base import RenderResult, ShotRequest
+from tale_cli.backends.base import RenderResult, ShotRequest, VideoCapabilities
 from tale_cli.backends.preview import PreviewVideo
 from tale_cli.batch import BatchOptions, find_stories, run_batch
 from tale_cli.cli.app import app
@@ -67,7 +68,10 @@ class CountingPreview(PreviewVideo):
 
 
 class ModelPreview(CountingPreview):
-    """Looks like a local model backend (it has a load step), so Ray gives each worker a GPU."""
+    """Looks like a local model backend (it loads a model), so Ray gives each worker a GPU."""
+
+    def capabilities(self) -> VideoCapabilities:
+        return dataclasses.replace(super().capabilities(), loads_model=True)
 
     def load(self) -> None:
         self.loaded = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import socket
@@ -29,8 +30,8 @@ from tale_cli.runfolder import Manifest, RunFolder
 
 
 class ModelBackend(PreviewVideo):
-    def load(self) -> None:
-        return None
+    def capabilities(self) -> VideoCapabilities:
+        return dataclasses.replace(super().capabilities(), loads_model=True)
 
 
 class ApiBackend(PreviewVideo):
