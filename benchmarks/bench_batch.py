@@ -22,7 +22,7 @@ from tale_cli.backends.base import RenderResult, ShotRequest
 from tale_cli.backends.preview import PreviewVideo
 from tale_cli.batch import BatchOptions, run_batch
 from tale_cli.config import load_defaults, load_recipe
-from tale_cli.executors import ThreadExecutor
+from tale_cli.executors import open_executor
 from tale_cli.media import EncodeSettings, input_arg, run_ffmpeg
 
 STORIES = 4
@@ -101,7 +101,7 @@ def timed_batch(stories: list[Path], recipe: Any, executor: Any, out: Path) -> f
 
 
 def threads(stories: list[Path], recipe: Any, out: Path, workers: int) -> float:
-    executor = ThreadExecutor(recipe, jobs=workers, backend=WaitingBackend(recipe))
+    executor = open_executor(recipe, jobs=workers, backend=WaitingBackend(recipe))
     try:
         return timed_batch(stories, recipe, executor, out)
     finally:
@@ -112,7 +112,7 @@ def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     shot_s = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    from tale_cli.executors_ray import RayExecutor, RaySession
+    from tale_cli.executors.on_ray import RaySession
 
     one, two, on_ray = [], [], []
     with tempfile.TemporaryDirectory(prefix="tale-bench-batch-") as tmp:
@@ -122,7 +122,11 @@ def main() -> None:
         recipe_path.write_text(RECIPE.format(shots=SHOTS, clip=clip, shot_s=shot_s), encoding="utf-8")
         recipe = load_recipe(str(recipe_path))
         stories = write_stories(root / "stories")
-        with RaySession("local", num_cpus=2), RayExecutor(recipe, jobs=2, factory=WaitingBackend) as executor:
+        # A session of two CPUs opened here, which the executor then joins and leaves open.
+        with (
+            RaySession("local", num_cpus=2),
+            open_executor(recipe, ray="local", jobs=2, factory=WaitingBackend) as executor,
+        ):
             executor.wait_ready(timeout=300)
             for run in range(runs):
                 one.append(threads(stories, recipe, root / f"one-{run}", 1))

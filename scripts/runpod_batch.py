@@ -61,8 +61,7 @@ def main() -> int:
 
     from tale_cli.config import load_recipe, with_video_overrides
     from tale_cli.errors import TaleError
-    from tale_cli.executors import ThreadExecutor
-    from tale_cli.gpu_workers import make_executor
+    from tale_cli.executors import open_executor
     from tale_cli.local_models import check_local_models
     from tale_cli.pipeline import RenderOptions, render
 
@@ -74,7 +73,7 @@ def main() -> int:
     try:
         recipe = with_video_overrides(load_recipe(args.recipe), devices=devices)
         check_local_models(recipe, planning=True)
-        executor = make_executor(recipe, devices) or ThreadExecutor(recipe)
+        executor = open_executor(recipe, devices=devices)
     except TaleError as error:
         print(f"error: {error.message}" + (f"\nhint: {error.hint}" if error.hint else ""), file=sys.stderr)
         return 1

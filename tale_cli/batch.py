@@ -12,9 +12,8 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -277,13 +276,13 @@ def render_film(
 
 def run_batch(sources: Sequence[Path], options: BatchOptions, emit: BatchSink = _ignore) -> BatchReport:
     """Render every story; films in parallel, shots on one shared executor; never stop at a failed film."""
-    from tale_cli.executors import ThreadExecutor
+    from tale_cli.executors import open_executor
     from tale_cli.pipeline import default_out_root
 
     started = time.monotonic()
     out_root = (options.out_root if options.out_root is not None else default_out_root()).absolute()
     folders, unreadable = run_folders(sources, out_root)
-    executor = options.executor or ThreadExecutor(options.recipe, jobs=options.jobs)
+    executor = options.executor or open_executor(options.recipe, jobs=options.jobs)
     report = BatchReport(workers=executor.workers, executor=type(executor).__name__)
     results: dict[int, FilmResult] = {}
     for number, error in unreadable.items():
@@ -318,27 +317,3 @@ def run_batch(sources: Sequence[Path], options: BatchOptions, emit: BatchSink = 
     report.films = [results[n] for n in range(len(sources))]
     report.seconds = time.monotonic() - started
     return report
-
-
-@contextmanager
-def batch_executor(
-    recipe: Recipe, *, ray: str | None = None, devices: str | None = None, jobs: int | None = None
-) -> Iterator[ShotExecutor]:
-    """The executor `tale batch` asks for: threads here by default, one process per GPU with `--devices`,
-    Ray workers with `--ray`.
-    """
-    if ray is None:
-        from tale_cli.executors import ThreadExecutor
-        from tale_cli.gpu_workers import make_executor
-
-        executor: ShotExecutor = make_executor(recipe, devices) or ThreadExecutor(recipe, jobs=jobs)
-        try:
-            yield executor
-        finally:
-            executor.close()
-        return
-    from tale_cli.executors_ray import RayExecutor, RaySession
-
-    with RaySession(ray or "local"), RayExecutor(recipe, devices=devices, jobs=jobs) as ray_executor:
-        ray_executor.wait_ready(every=False)
-        yield ray_executor

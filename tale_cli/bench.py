@@ -132,7 +132,7 @@ def run_bench(recipe: Recipe, *, warmup: bool = True, backend: VideoBackend | No
     """Render one clip of the model's native length (after a warm-up clip that pays for loading)."""
     from tale_cli.backends import video_backend
     from tale_cli.backends.base import ShotRequest
-    from tale_cli.gpu_workers import NullJournal
+    from tale_cli.executors.processes import NullJournal
     from tale_cli.plan import Plan, Shot
 
     backend = backend or video_backend(recipe)

@@ -25,7 +25,7 @@ from tale_cli.backends.base import (
 )
 from tale_cli.config import Recipe
 from tale_cli.errors import InputError, KeysError, QuotaError, RecipeError, ShotRefusedError, TaleError
-from tale_cli.executors import ShotExecutor, ThreadExecutor
+from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.media import ClipCheckError, check_clip, extract_frame
 from tale_cli.plan import Plan, Shot, load_plan
 from tale_cli.privacy import check_private, private_files
@@ -734,7 +734,7 @@ def render_fallbacks(
 
     assert recipe.fallback is not None
     fallback = load_recipe(recipe.fallback)
-    executor = ThreadExecutor(fallback)
+    executor = open_executor(fallback)
     backend = executor.backend
     try:
         preflight(plan, fallback, backend)
@@ -925,7 +925,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
 
     refs = render_references(plan, recipe, folder, manifest, emit, audit)
     if executor is None:
-        executor = ThreadExecutor(recipe, jobs=options.jobs, backend=backend)
+        executor = open_executor(recipe, jobs=options.jobs, backend=backend)
     try:
         tasks = build_tasks(plan, recipe, folder, manifest, backend, refs)
         report.shots = run_shots(tasks, folder, manifest, executor, backend.name, emit, audit)

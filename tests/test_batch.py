@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tale_cli.backends.base import RenderResult, ShotRequest
+from tale_cli.backends.base import RenderResult, ShotRequest, VideoCapabilities
 from tale_cli.backends.preview import PreviewVideo
 from tale_cli.batch import BatchOptions, find_stories, run_batch
 from tale_cli.cli.app import app
@@ -67,7 +68,10 @@ class CountingPreview(PreviewVideo):
 
 
 class ModelPreview(CountingPreview):
-    """Looks like a local model backend (it has a load step), so Ray gives each worker a GPU."""
+    """Looks like a local model backend (it loads a model), so Ray gives each worker a GPU."""
+
+    def capabilities(self) -> VideoCapabilities:
+        return dataclasses.replace(super().capabilities(), loads_model=True)
 
     def load(self) -> None:
         self.loaded = True
@@ -210,11 +214,11 @@ def test_cli_batch_summary_and_exit_codes(setup: dict[str, Any]) -> None:
 
 
 def test_devices_without_ray_runs_one_worker_process_per_device(setup: dict[str, Any]) -> None:
-    from tale_cli.batch import batch_executor
+    from tale_cli.executors import open_executor
 
     recipe = load_recipe(str(setup["recipe"])).model_copy(deep=True)
     recipe.video.options = {}
-    with batch_executor(recipe, devices="cpu,cpu") as executor:
+    with open_executor(recipe, devices="cpu,cpu") as executor:
         assert type(executor).__name__ == "ProcessExecutor" and executor.workers == 2
         stories = [setup["stories"] / "north.md", setup["stories"] / "south.md"]
         report = run_batch(stories, BatchOptions(recipe=recipe, out_root=setup["tmp"] / "out", executor=executor))
@@ -262,7 +266,7 @@ def ray_session(_fake_provider_server: Any) -> Any:
 
 @pytest.mark.slow
 def test_ray_gpu_workers_render_every_shot_once_and_keep_going(ray_session: Any, setup: dict[str, Any]) -> None:
-    from tale_cli.executors_ray import RayExecutor
+    from tale_cli.executors.on_ray import RayExecutor
 
     stories = setup["stories"]
     write_story(stories, "refused", "Refused Film")
@@ -299,7 +303,7 @@ def test_ray_gpu_workers_render_every_shot_once_and_keep_going(ray_session: Any,
 
 @pytest.mark.slow
 def test_ray_worker_killed_mid_shot_still_finishes_every_film(ray_session: Any, tmp_path: Path) -> None:
-    from tale_cli.executors_ray import RayExecutor
+    from tale_cli.executors.on_ray import RayExecutor
 
     counter = tmp_path / "renders.txt"
     counter.touch()

@@ -14,7 +14,7 @@ import torch
 
 from tale_cli.backends.base import ShotRequest
 from tale_cli.config import ImageConfig, Recipe, VideoConfig
-from tale_cli.gpu_workers import NullJournal
+from tale_cli.executors.processes import NullJournal
 from tale_cli.plan import Plan, Shot
 
 _WORDS = [

@@ -28,6 +28,8 @@ class VideoCapabilities:
     audio: bool = False
     default_jobs: int = 2
     local: bool = True
+    # Holds a model in (GPU) memory once `load()` has run: Ray gives each of its workers a GPU.
+    loads_model: bool = False
 
     def supports_duration(self, seconds: float) -> bool:
         if self.durations is not None:

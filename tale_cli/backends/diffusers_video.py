@@ -283,6 +283,7 @@ class DiffusersVideo(VideoBackend):
             audio=False,
             default_jobs=1,
             local=True,
+            loads_model=True,
         )
 
     def fingerprint(self) -> dict[str, Any]:

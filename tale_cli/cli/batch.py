@@ -30,10 +30,11 @@ def batch(
     def action() -> None:
         from contextlib import nullcontext
 
-        from tale_cli.batch import BatchOptions, batch_executor, find_stories, run_batch
+        from tale_cli.batch import BatchOptions, find_stories, run_batch
         from tale_cli.cli.cost import spend_guard
         from tale_cli.cli.settings import resolve_out, resolve_recipe
         from tale_cli.errors import ExitCode, KeysError, ShotsFailedError
+        from tale_cli.executors import open_executor
 
         stories = find_stories(sources)
         chosen = resolve_recipe(recipe)
@@ -44,7 +45,7 @@ def batch(
             # Each film is held to the recipe's budget; a batch runs unattended, so it never stops to ask.
             before_spend=spend_guard(prices=None, max_cost=None, yes=True, quiet=json_output, pause=nullcontext),
         )
-        with batch_executor(chosen, ray=ray, devices=devices, jobs=jobs) as executor:
+        with open_executor(chosen, ray=ray, devices=devices, jobs=jobs) as executor:
             view = BatchView(json_mode=json_output, total=len(stories))
             view.say(f"{len(stories)} stories · {executor.workers} workers ({type(executor).__name__})")
             options.executor = executor

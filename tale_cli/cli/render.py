@@ -41,7 +41,7 @@ def render(
         from tale_cli.cli.settings import resolve_out, resolve_recipe
         from tale_cli.config import with_video_overrides
         from tale_cli.errors import InputError, ShotsFailedError
-        from tale_cli.gpu_workers import make_executor
+        from tale_cli.executors import open_executor
         from tale_cli.local_models import check_local_models
         from tale_cli.pipeline import RenderOptions, is_plan_file
         from tale_cli.pipeline import render as render_film
@@ -63,7 +63,9 @@ def render(
             audio=audio,
             private=private,
         )
-        options.executor = None if dry_run else make_executor(chosen, chosen.video.devices)
+        # Without --devices the pipeline opens the default executor itself, around the backend it checked.
+        if chosen.video.devices and not dry_run:
+            options.executor = open_executor(chosen, devices=chosen.video.devices)
         try:
             with ProgressView(json_mode=json_output) as view:
                 options.before_spend = spend_guard(

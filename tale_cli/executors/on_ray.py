@@ -1,7 +1,7 @@
 """Shots on Ray: one actor per GPU holding its loaded model, or CPU actors for API and preview backends.
 
-`RayExecutor` implements the same `ShotExecutor` interface as the in-process thread executor, so one
-executor can serve many films at once and their shots fan out across every worker in the cluster.
+`RayExecutor` is a `ShotExecutor` like the in-process thread executor, so one executor can serve
+many films at once and their shots fan out across every worker in the cluster.
 Videos never travel through Ray's object store: a worker writes the hash-named `*.part` file to the
 shared output folder (the same path on every node) and returns only the small `RenderResult`; the
 pipeline in the driver checks the file and renames it.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import json
 import logging
 import os
@@ -30,6 +29,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import BackendError, RecipeError, TaleError, missing_extra
+from tale_cli.executors.base import ShotExecutor
+from tale_cli.executors.devices import Devices
+from tale_cli.executors.errors import PackedError, pack_error, unpack_error
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import JobJournal, RenderResult, ShotRequest, VideoBackend
@@ -59,7 +61,7 @@ def import_ray() -> Any:
 
 
 class RaySession:
-    """`--ray auto|ADDRESS|local` as a context: connect (or start a private instance), disconnect after.
+    """`--ray auto|ADDRESS|local`: connect (or start a private instance) on open, disconnect on close; a context.
 
     auto joins the cluster named by RAY_ADDRESS, else the head running on this machine; ADDRESS joins
     that cluster; local starts a private Ray instance for this run and stops it at the end. When this
@@ -72,7 +74,7 @@ class RaySession:
         self.num_gpus = num_gpus
         self.owned = False
 
-    def __enter__(self) -> RaySession:
+    def open(self) -> RaySession:
         ray = import_ray()
         if ray.is_initialized():
             return self
@@ -107,10 +109,16 @@ class RaySession:
         self.owned = True
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+    def close(self) -> None:
         if self.owned:
             import_ray().shutdown()
             self.owned = False
+
+    def __enter__(self) -> RaySession:
+        return self.open()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -152,51 +160,34 @@ class WorkerPlan:
 
 
 def holds_model(backend: VideoBackend) -> bool:
-    """A local backend with a `load()` step keeps a model in (GPU) memory: one worker per GPU."""
-    return backend.capabilities().local and callable(getattr(backend, "load", None))
+    """A local backend that loads a model keeps it in (GPU) memory: one worker per GPU."""
+    caps = backend.capabilities()
+    return caps.local and caps.loads_model
 
 
-def parse_ray_devices(spec: str, *, available_gpus: int) -> tuple[int, int]:
-    """`--devices` for Ray: `all`, a list of GPU indices such as `0,1`, or `cpu` entries -> (GPU, CPU) workers.
-
-    Ray chooses which GPUs each worker gets; on Ray a list says how many GPU workers to start.
-    """
-    text = spec.strip().lower()
-    if text == "all":
+def ray_workers(devices: Devices, *, available_gpus: int) -> tuple[int, int]:
+    """`--devices` on Ray -> (GPU, CPU) workers. Ray chooses which GPUs each worker gets; a list says how many."""
+    if devices.all:
         if available_gpus == 0:
             raise RecipeError("--devices all: the Ray cluster has no GPU", hint="use --devices cpu to run on CPUs")
         return available_gpus, 0
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not parts:
-        raise RecipeError("--devices is empty", hint="use all, a list such as 0,1, or cpu")
-    gpus = cpus = 0
-    seen: set[str] = set()
-    for part in parts:
-        if part == "cpu":
-            cpus += 1
-        elif part.isdigit():
-            if part in seen:
-                raise RecipeError("--devices names the same GPU twice", hint="one worker per GPU: list each once")
-            seen.add(part)
-            gpus += 1
-        else:
-            raise RecipeError(f"--devices: '{part}' is not a GPU index", hint="use all, a list such as 0,1, or cpu")
+    gpus = len(devices.gpus)
     if gpus > available_gpus:
         raise RecipeError(
             f"--devices asks for {gpus} GPU workers; the Ray cluster has {available_gpus} GPUs",
             hint="use --devices all, or join more GPU nodes to the cluster",
         )
-    return gpus, cpus
+    return gpus, devices.cpus
 
 
 def plan_workers(
-    backend: VideoBackend, recipe: Recipe, *, devices: str | None, jobs: int | None, available_gpus: int
+    backend: VideoBackend, recipe: Recipe, *, devices: Devices | None, jobs: int | None, available_gpus: int
 ) -> WorkerPlan:
     caps = backend.capabilities()
     # Preview and CPU renders burn a core each; an API worker mostly waits on the network.
     cpus_per_actor = 1.0 if caps.local else 0.0
-    if devices:
-        gpus, cpus = parse_ray_devices(devices, available_gpus=available_gpus)
+    if devices is not None:
+        gpus, cpus = ray_workers(devices, available_gpus=available_gpus)
         return WorkerPlan(gpus=gpus, cpus=cpus, cpus_per_actor=cpus_per_actor)
     if holds_model(backend):
         if available_gpus == 0:
@@ -265,25 +256,11 @@ def portable_request(request: ShotRequest) -> ShotRequest:
 # The actor
 
 
-def _pack_error(error: BaseException) -> tuple[str, str, str, str | None]:
-    message = getattr(error, "message", None) or str(error) or type(error).__name__
-    return type(error).__module__, type(error).__qualname__, message, getattr(error, "hint", None)
-
-
-def _unpack_error(packed: tuple[str, str, str, str | None], where: str) -> TaleError:
-    module_name, class_name, message, hint = packed
-    with contextlib.suppress(ImportError, AttributeError):
-        cls = getattr(importlib.import_module(module_name), class_name)
-        if isinstance(cls, type) and issubclass(cls, TaleError):
-            return cls(message, hint=hint)
-    return BackendError(f"{class_name} on {where}: {message}", hint=hint)
-
-
 class ShotWorker:
     """Runs inside a Ray actor: builds the backend once (loading its model), then renders shots."""
 
     def __init__(self, recipe: Recipe, factory: BackendFactory | None) -> None:
-        self.error: tuple[str, str, str, str | None] | None = None
+        self.error: PackedError | None = None
         self.backend: VideoBackend | None = None
         try:
             if factory is None:
@@ -291,11 +268,9 @@ class ShotWorker:
 
                 factory = video_backend
             self.backend = factory(recipe)
-            load = getattr(self.backend, "load", None)
-            if callable(load):
-                load()
+            self.backend.load()
         except Exception as error:  # reported with every shot, so the driver can say why
-            self.error = _pack_error(error)
+            self.error = pack_error(error)
 
     def where(self) -> dict[str, Any]:
         import ray
@@ -316,7 +291,7 @@ class ShotWorker:
             check_clip(request.output, expected_s=request.duration_s, fps=request.fps)
             result.checked = True
         except Exception as error:  # one failed shot must not end the worker
-            return "failed", _pack_error(error), recorded
+            return "failed", pack_error(error), recorded
         result.notes["worker"] = self.where()
         return "done", result, recorded
 
@@ -345,21 +320,22 @@ class _Slot:
     actor: Any
 
 
-class RayExecutor:
+class RayExecutor(ShotExecutor):
     """Shots on Ray actors, one shot per actor at a time, from any number of films; a ShotExecutor.
 
-    Needs a connected Ray (see `RaySession`). `factory` builds the backend inside each worker
-    (default: the recipe's backend from the registry); it must pickle.
+    Needs a connected Ray (see `RaySession`); `session`, when given, is ended by `close`. `factory`
+    builds the backend inside each worker (default: the recipe's backend from the registry); it must pickle.
     """
 
     def __init__(
         self,
         recipe: Recipe,
         *,
-        devices: str | None = None,
+        devices: Devices | None = None,
         jobs: int | None = None,
         backend: VideoBackend | None = None,
         factory: BackendFactory | None = None,
+        session: RaySession | None = None,
     ) -> None:
         ray = import_ray()
         if not ray.is_initialized():
@@ -369,6 +345,7 @@ class RayExecutor:
         self._ray = ray
         self.recipe = recipe
         self.factory = factory
+        self.session = session
         # The driver's copy gives capabilities and the cache key; only the workers load models.
         self.backend = backend if backend is not None else (factory or video_backend)(recipe)
         self.plan = plan_workers(self.backend, recipe, devices=devices, jobs=jobs, available_gpus=cluster_gpus())
@@ -508,7 +485,7 @@ class RayExecutor:
             with contextlib.suppress(InvalidStateError):
                 job.future.set_result(payload)
         else:
-            self._fail(job, _unpack_error(payload, where))
+            self._fail(job, unpack_error(payload, where))
 
     def _release(self, slot: _Slot) -> None:
         with self._wake:
@@ -539,9 +516,33 @@ class RayExecutor:
             with contextlib.suppress(Exception):
                 self._ray.kill(slot.actor, no_restart=True)
         self.backend.close()
+        if self.session is not None:
+            self.session.close()
 
-    def __enter__(self) -> RayExecutor:
-        return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
+def open_on_ray(
+    recipe: Recipe,
+    address: str,
+    *,
+    devices: Devices | None = None,
+    jobs: int | None = None,
+    backend: VideoBackend | None = None,
+    factory: BackendFactory | None = None,
+) -> RayExecutor:
+    """Connect (`--ray auto|ADDRESS|local`; empty means local), start the workers, and wait for the first of them.
+
+    Waiting here turns a node without tale-cli into one error before any film is planned; the executor
+    disconnects when it closes.
+    """
+    session = RaySession(address or "local").open()
+    try:
+        executor = RayExecutor(recipe, devices=devices, jobs=jobs, backend=backend, factory=factory, session=session)
+    except BaseException:
+        session.close()
+        raise
+    try:
+        executor.wait_ready(every=False)
+    except BaseException:
+        executor.close()
+        raise
+    return executor

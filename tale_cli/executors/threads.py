@@ -1,26 +1,18 @@
-"""Where shots run: behind one small interface, in threads here, in one process per GPU, or on Ray."""
+"""Shots on a bounded thread pool in this process: the default, and all an API backend needs."""
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from tale_cli.executors.base import ShotExecutor
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend
     from tale_cli.config import Recipe
 
 
-class ShotExecutor(Protocol):
-    """Runs `render_shot` requests; the pipeline does ordering, checking and bookkeeping."""
-
-    workers: int
-
-    def submit(self, request: ShotRequest) -> Future[RenderResult]: ...
-
-    def close(self) -> None: ...
-
-
-class ThreadExecutor:
+class ThreadExecutor(ShotExecutor):
     """The default: one backend instance in this process, shots on a bounded thread pool."""
 
     def __init__(self, recipe: Recipe, *, jobs: int | None = None, backend: VideoBackend | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import socket
@@ -14,14 +15,15 @@ from tale_cli.backends.base import VideoCapabilities
 from tale_cli.backends.preview import PreviewVideo
 from tale_cli.config import Recipe
 from tale_cli.errors import BackendError, RecipeError
-from tale_cli.executors_ray import (
+from tale_cli.executors import parse_devices
+from tale_cli.executors.on_ray import (
     RaySession,
     SharedJournal,
     check_reachable,
     journal_path,
-    parse_ray_devices,
     plan_workers,
     portable_request,
+    ray_workers,
 )
 from tale_cli.pipeline import ShotJournal, build_tasks
 from tale_cli.plan import Plan
@@ -29,8 +31,8 @@ from tale_cli.runfolder import Manifest, RunFolder
 
 
 class ModelBackend(PreviewVideo):
-    def load(self) -> None:
-        return None
+    def capabilities(self) -> VideoCapabilities:
+        return dataclasses.replace(super().capabilities(), loads_model=True)
 
 
 class ApiBackend(PreviewVideo):
@@ -41,19 +43,13 @@ class ApiBackend(PreviewVideo):
 
 
 def test_devices_on_ray() -> None:
-    assert parse_ray_devices("all", available_gpus=4) == (4, 0)
-    assert parse_ray_devices("0,1", available_gpus=2) == (2, 0)
-    assert parse_ray_devices("cpu,cpu", available_gpus=0) == (0, 2)
-    assert parse_ray_devices("0, cpu", available_gpus=1) == (1, 1)
-    for spec, message in (
-        ("all", "no GPU"),
-        ("0,0", "twice"),
-        ("gpu0", "not a GPU index"),
-        ("0,1,2", "has 2 GPUs"),
-        (" , ", "empty"),
-    ):
+    assert ray_workers(parse_devices("all"), available_gpus=4) == (4, 0)
+    assert ray_workers(parse_devices("0,1"), available_gpus=2) == (2, 0)
+    assert ray_workers(parse_devices("cpu,cpu"), available_gpus=0) == (0, 2)
+    assert ray_workers(parse_devices("0, cpu"), available_gpus=1) == (1, 1)
+    for spec, message in (("all", "the Ray cluster has no GPU"), ("0,1,2", "has 2 GPUs")):
         with pytest.raises(RecipeError, match=message):
-            parse_ray_devices(spec, available_gpus=0 if spec == "all" else 2)
+            ray_workers(parse_devices(spec), available_gpus=0 if spec == "all" else 2)
 
 
 def test_worker_plans() -> None:
@@ -66,7 +62,9 @@ def test_worker_plans() -> None:
     model = plan_workers(ModelBackend(recipe), recipe, devices=None, jobs=None, available_gpus=3)
     assert (model.gpus, model.cpus) == (3, 0)  # one worker per GPU in the cluster
     assert plan_workers(ModelBackend(recipe), recipe, devices=None, jobs=2, available_gpus=3).gpus == 2
-    assert plan_workers(ModelBackend(recipe), recipe, devices="cpu", jobs=None, available_gpus=0).total == 1
+    assert (
+        plan_workers(ModelBackend(recipe), recipe, devices=parse_devices("cpu"), jobs=None, available_gpus=0).total == 1
+    )
     with pytest.raises(RecipeError, match="needs a GPU"):
         plan_workers(ModelBackend(recipe), recipe, devices=None, jobs=None, available_gpus=0)
 

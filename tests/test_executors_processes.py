@@ -1,4 +1,4 @@
-"""One worker process per device: parsing --devices, and two CPU workers rendering real shots."""
+"""One worker process per device: each worker's device from --devices, and two CPU workers rendering real shots."""
 
 from __future__ import annotations
 
@@ -10,25 +10,28 @@ from typer.testing import CliRunner
 
 from tale_cli.backends.base import ShotRequest
 from tale_cli.errors import BackendError, RecipeError
-from tale_cli.gpu_workers import NullJournal, ProcessExecutor, parse_devices
+from tale_cli.executors import parse_devices
+from tale_cli.executors.processes import NullJournal, ProcessExecutor, worker_devices
 from tale_cli.media import check_clip, probe
 from tale_cli.plan import Plan, Shot
 
 
-def test_parse_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    def devices(spec: str, count: int | None = None) -> list[str]:
+        return worker_devices(parse_devices(spec), count=count)
+
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    assert parse_devices("0,1") == ["0", "1"]
-    assert parse_devices("cpu, cpu") == ["", ""]
-    assert parse_devices("all", count=3) == ["0", "1", "2"]
+    assert devices("0,1") == ["0", "1"]
+    assert devices("cpu, cpu") == ["", ""]
+    assert devices("all", count=3) == ["0", "1", "2"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
-    assert parse_devices("all", count=2) == ["4", "6"]
-    assert parse_devices("1") == ["6"]
+    assert devices("all", count=2) == ["4", "6"]
+    assert devices("1") == ["6"]
+    assert devices("cpu,0") == ["", "4"]
     with pytest.raises(RecipeError, match="no CUDA GPU found"):
-        parse_devices("all", count=0)
-    with pytest.raises(RecipeError, match="same GPU twice"):
-        parse_devices("0,0")
-    with pytest.raises(RecipeError, match="'gpu1' is not a GPU index"):
-        parse_devices("gpu1")
+        devices("all", count=0)
+    with pytest.raises(RecipeError, match="same GPU twice"):  # index 1 is the visible GPU 6
+        devices("1,6")
 
 
 def _request(tmp_path: Path, number: int, *, first_frame: Path | None = None) -> ShotRequest:

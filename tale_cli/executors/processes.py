@@ -1,6 +1,6 @@
 """One worker process per GPU: each loads the video pipeline once and takes shots from a shared queue.
 
-`ProcessExecutor` implements the same `ShotExecutor` interface as the in-process thread executor.
+`ProcessExecutor` is a `ShotExecutor`, like the in-process thread executor.
 Each worker sees exactly one device (CUDA_VISIBLE_DEVICES is set before torch is imported in it);
 `cpu` entries give CPU workers, which is how the tests run it. Ordering of chained shots stays with
 the pipeline, which submits a shot only after the one it continues from has finished.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import itertools
 import multiprocessing
 import os
@@ -21,6 +20,9 @@ from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import BackendError, RecipeError, TaleError
+from tale_cli.executors.base import ShotExecutor
+from tale_cli.executors.devices import Devices, same_gpu_twice
+from tale_cli.executors.errors import pack_error, unpack_error
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend
@@ -48,45 +50,29 @@ def cuda_device_count() -> int:
     return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
-def parse_devices(spec: str, *, count: int | None = None) -> list[str]:
-    """`all`, `0,1,3` or `cpu,cpu` -> the CUDA_VISIBLE_DEVICES value of each worker ('' for a CPU worker)."""
-    text = spec.strip().lower()
-    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
-    if text == "all":
+def worker_devices(devices: Devices, *, count: int | None = None) -> list[str]:
+    """The CUDA_VISIBLE_DEVICES value of each worker ('' for a CPU worker)."""
+    listed = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+
+    def visible(index: int) -> str:
+        # An index counts the GPUs this process sees, so it names the entry CUDA_VISIBLE_DEVICES lists there.
+        return listed[index] if index < len(listed) else str(index)
+
+    if devices.all:
         found = cuda_device_count() if count is None else count
         if found == 0:
             raise RecipeError("--devices all: no CUDA GPU found", hint="leave --devices out to render in this process")
-        return [visible[i] if i < len(visible) else str(i) for i in range(found)]
-    devices: list[str] = []
-    for part in (p.strip() for p in text.split(",")):
-        if part == "cpu":
-            devices.append("")
-        elif part.isdigit():
-            index = int(part)
-            devices.append(visible[index] if index < len(visible) else str(index))
-        else:
-            raise RecipeError(f"--devices: '{part}' is not a GPU index", hint="use all, a list such as 0,1, or cpu")
-    gpus = [d for d in devices if d]
+        return [visible(index) for index in range(found)]
+    chosen = ["" if index is None else visible(index) for index in devices.workers]
+    gpus = [device for device in chosen if device]
+    # Two indices can still name one GPU: one beyond CUDA_VISIBLE_DEVICES and the entry that lists it.
     if len(set(gpus)) != len(gpus):
-        raise RecipeError("--devices names the same GPU twice", hint="one worker per GPU: list each index once")
-    if not devices:
-        raise RecipeError("--devices is empty", hint="use all, a list such as 0,1, or cpu")
-    return devices
+        raise same_gpu_twice()
+    return chosen
 
 
-def _pack_error(error: BaseException) -> tuple[str, str, str, str | None]:
-    message = getattr(error, "message", None) or str(error) or type(error).__name__
-    return type(error).__module__, type(error).__qualname__, message, getattr(error, "hint", None)
-
-
-def _unpack_error(packed: tuple[str, str, str, str | None], device: str) -> TaleError:
-    module_name, class_name, message, hint = packed
-    with contextlib.suppress(ImportError, AttributeError):
-        cls = getattr(importlib.import_module(module_name), class_name)
-        if isinstance(cls, type) and issubclass(cls, TaleError):
-            return cls(message, hint=hint)
-    where = f"GPU {device}" if device else "CPU worker"
-    return BackendError(f"{class_name} on {where}: {message}", hint=hint)
+def where(device: str) -> str:
+    return f"GPU {device}" if device else "CPU worker"
 
 
 def _worker_main(device: str, recipe: Recipe, tasks: Any, results: Any, worker: int) -> None:
@@ -96,11 +82,9 @@ def _worker_main(device: str, recipe: Recipe, tasks: Any, results: Any, worker: 
         from tale_cli.backends import video_backend
 
         backend = video_backend(recipe)
-        load = getattr(backend, "load", None)
-        if callable(load):
-            load()
+        backend.load()
     except BaseException as error:
-        results.put(("fatal", worker, None, _pack_error(error)))
+        results.put(("fatal", worker, None, pack_error(error)))
         return
     results.put(("ready", worker, None, None))
     try:
@@ -115,14 +99,14 @@ def _worker_main(device: str, recipe: Recipe, tasks: Any, results: Any, worker: 
                 result.notes["worker"] = {"device": device or "cpu", "pid": os.getpid()}
                 results.put(("done", worker, job, result))
             except BaseException as error:
-                results.put(("failed", worker, job, _pack_error(error)))
+                results.put(("failed", worker, job, pack_error(error)))
                 if isinstance(error, KeyboardInterrupt):
                     break
     finally:
         backend.close()
 
 
-class ProcessExecutor:
+class ProcessExecutor(ShotExecutor):
     """Shots on one worker process per device, each holding its own pipeline; a ShotExecutor."""
 
     def __init__(self, recipe: Recipe, devices: list[str], *, backend: VideoBackend | None = None) -> None:
@@ -220,9 +204,9 @@ class ProcessExecutor:
                 self._settle(job, result=payload)
             elif kind == "failed":
                 self._running.pop(worker, None)
-                self._settle(job, error=_unpack_error(payload, device))
+                self._settle(job, error=unpack_error(payload, where(device)))
             elif kind == "fatal":
-                self._fatal = _unpack_error(payload, device)
+                self._fatal = unpack_error(payload, where(device))
                 self._ready.add(worker)
 
     def _check_workers(self) -> bool:
@@ -233,10 +217,8 @@ class ProcessExecutor:
             self._dead.add(number)
             job = self._running.pop(number, None)
             if job is not None:
-                where = f"GPU {self.devices[number]}" if self.devices[number] else "CPU worker"
-                self._settle(
-                    job, error=BackendError(f"the worker on {where} stopped (exit code {process.exitcode}) mid-shot")
-                )
+                stopped = f"the worker on {where(self.devices[number])} stopped (exit code {process.exitcode}) mid-shot"
+                self._settle(job, error=BackendError(stopped))
         if len(self._dead) == len(self._processes):
             error = self._fatal or BackendError("every worker process has stopped")
             with self._lock:
@@ -263,10 +245,3 @@ class ProcessExecutor:
         for job in leftover:
             self._settle(job, error=BackendError("the render stopped before this shot ran"))
         self.backend.close()
-
-
-def make_executor(recipe: Recipe, devices: str | None) -> ProcessExecutor | None:
-    """The executor `--devices` asks for, or None for the default in-process one."""
-    if not devices:
-        return None
-    return ProcessExecutor(recipe, parse_devices(devices))
