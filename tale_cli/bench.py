@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import OutputError, RecipeError
+from tale_cli.registry import backend_runs_locally
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import VideoBackend
@@ -136,7 +137,7 @@ def run_bench(recipe: Recipe, *, warmup: bool = True, backend: VideoBackend | No
     from tale_cli.plan import Plan, Shot
 
     backend = backend or video_backend(recipe)
-    if not backend.capabilities().local:
+    if not backend_runs_locally(backend.name):
         raise RecipeError(f"tale bench measures local backends; '{backend.name}' runs elsewhere")
     settings = getattr(backend, "settings", None)
     seconds = round(settings.native_seconds, 3) if settings is not None else recipe.seconds

@@ -234,6 +234,11 @@ def create(role: Role, name: str, *args: Any, **kwargs: Any) -> Any:
     return provider(name, role).factory(role)(*args, **kwargs)
 
 
+def backend_runs_locally(name: str) -> bool:
+    """Whether the provider a backend instance is registered as keeps its requests on this machine."""
+    return provider(name).runs_locally()
+
+
 def module_installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None

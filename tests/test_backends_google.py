@@ -21,6 +21,7 @@ from tale_cli.errors import (
     RecipeError,
     ShotRefusedError,
 )
+from tale_cli.registry import backend_runs_locally
 
 
 def veo_recipe(**video):
@@ -306,7 +307,7 @@ def test_veo_recipe_checks(fake_providers):
     assert VeoVideo(with_options(person_generation="allow_adult", enhance_prompt=False, project="p")).options
     capabilities = video_backend(recipe).capabilities()
     assert capabilities.durations == (4.0, 6.0, 8.0) and capabilities.reference_durations == (8.0,)
-    assert capabilities.max_reference_images == 3 and not capabilities.local
+    assert capabilities.max_reference_images == 3 and not backend_runs_locally("veo")
 
 
 def test_google_backends_need_the_extra(fake_providers, monkeypatch):

@@ -12,6 +12,7 @@ from tale_cli.backends import video_backend
 from tale_cli.backends.runway import RunwayVideo, closest_ratio
 from tale_cli.config import load_recipe
 from tale_cli.errors import BackendError, KeysError, PollTimeoutError, RecipeError, ShotRefusedError
+from tale_cli.registry import backend_runs_locally
 
 
 def runway_recipe(name="runway-gen4-turbo", **video):
@@ -150,7 +151,7 @@ def test_runway_missing_key(fake_providers, monkeypatch):
 def test_runway_capabilities_and_recipe_checks():
     turbo = video_backend(load_recipe("runway-gen4-turbo")).capabilities()
     assert not turbo.text_to_video and turbo.image_to_video and turbo.supports_duration(8.0)
-    assert not turbo.supports_duration(8.5) and not turbo.local
+    assert not turbo.supports_duration(8.5) and not backend_runs_locally("runway")
     gen45 = video_backend(load_recipe("runway-gen4.5")).capabilities()
     assert gen45.text_to_video
     recipe = load_recipe("runway-gen4.5")

@@ -645,7 +645,7 @@ class FakePaidVideo(VideoBackend):
         self._clips = PreviewVideo(recipe)
 
     def capabilities(self) -> VideoCapabilities:
-        return VideoCapabilities(min_duration_s=1, max_duration_s=10, local=False)
+        return VideoCapabilities(min_duration_s=1, max_duration_s=10)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"model": self.model}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from providers import register
 
 from tale_cli.backends.base import VideoCapabilities
 from tale_cli.backends.preview import PreviewVideo
@@ -27,6 +28,7 @@ from tale_cli.executors.on_ray import (
 )
 from tale_cli.pipeline import ShotJournal, build_tasks
 from tale_cli.plan import Plan
+from tale_cli.registry import Role
 from tale_cli.runfolder import Manifest, RunFolder
 
 
@@ -39,7 +41,7 @@ class ApiBackend(PreviewVideo):
     name = "api"
 
     def capabilities(self) -> VideoCapabilities:
-        return VideoCapabilities(default_jobs=4, local=False)
+        return VideoCapabilities(default_jobs=4)
 
 
 def test_devices_on_ray() -> None:
@@ -52,7 +54,8 @@ def test_devices_on_ray() -> None:
             ray_workers(parse_devices(spec), available_gpus=0 if spec == "all" else 2)
 
 
-def test_worker_plans() -> None:
+def test_worker_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    register(monkeypatch, "api", Role.VIDEO, ApiBackend)
     recipe = Recipe()
     preview = plan_workers(PreviewVideo(recipe), recipe, devices=None, jobs=None, available_gpus=8)
     assert (preview.gpus, preview.cpus, preview.cpus_per_actor) == (0, 2, 1.0)  # the backend's default, no GPU

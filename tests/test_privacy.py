@@ -176,7 +176,7 @@ class CloudVideo(VideoBackend):
     def capabilities(self):
         from tale_cli.backends.base import VideoCapabilities
 
-        return VideoCapabilities(local=False)
+        return VideoCapabilities()
 
     def fingerprint(self):
         return {"model": "cloud-1"}
@@ -328,6 +328,10 @@ def test_every_shipped_cloud_recipe_is_refused_when_private(tmp_path, monkeypatc
         result = CliRunner().invoke(app, ["render", "story.md", "-r", name, "--private", "--dry-run"])
         if private_problems(recipe):
             assert result.exit_code == ExitCode.PRIVACY, (name, result.output)
+        elif recipe.planner.backend == "openai-compatible":
+            # Allowed (its server is on 127.0.0.1), and no such server runs here: the planner says so.
+            assert result.exit_code == ExitCode.BACKEND, (name, result.output)
+            assert "cannot reach openai-compatible planner" in result.output, (name, result.output)
         elif result.exit_code == ExitCode.MISSING_DEPENDENCY:
             # A local recipe whose planner model is not downloaded cannot plan, even for a dry run.
             assert "tale models pull" in result.output, (name, result.output)

@@ -67,7 +67,7 @@ class LeakyVideo(VideoBackend):
         self.recipe = recipe
 
     def capabilities(self):
-        return VideoCapabilities(local=False)
+        return VideoCapabilities()
 
     def fingerprint(self):
         return {"model": "leaky-1"}
@@ -95,7 +95,7 @@ class LeakyImage(ImageBackend):
         self.recipe = recipe
 
     def capabilities(self):
-        return ImageCapabilities(local=False)
+        return ImageCapabilities()
 
     def fingerprint(self):
         return {"model": "leaky-image"}

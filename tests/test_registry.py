@@ -75,7 +75,7 @@ def test_paid_providers_are_in_the_price_book(entry) -> None:
 def test_cloud_providers_have_a_key_and_a_fake_server(entry) -> None:
     assert entry.key in registry.key_services(), f"{entry.name} names no declared key service"
     fake = importlib.import_module(f"fakes.{entry.key}")
-    assert fake.KEY_PROVIDER == entry.key
+    assert entry.key == fake.KEY_PROVIDER
     assert fake.ROUTES, f"the fake {entry.key} server serves no route"
 
 

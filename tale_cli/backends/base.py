@@ -27,7 +27,6 @@ class VideoCapabilities:
     reference_durations: tuple[float, ...] | None = None
     audio: bool = False
     default_jobs: int = 2
-    local: bool = True
     # Holds a model in (GPU) memory once `load()` has run: Ray gives each of its workers a GPU.
     loads_model: bool = False
 
@@ -39,7 +38,7 @@ class VideoCapabilities:
 
 @dataclass(frozen=True)
 class ImageCapabilities:
-    local: bool = True
+    """What an image backend can do; nothing varies yet (whether it runs locally is the registry's to say)."""
 
 
 class JobJournal(Protocol):

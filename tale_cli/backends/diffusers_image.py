@@ -62,7 +62,7 @@ class DiffusersImage(ImageBackend):
         self.memory_plan: MemoryPlan | None = None
 
     def capabilities(self) -> ImageCapabilities:
-        return ImageCapabilities(local=True)
+        return ImageCapabilities()
 
     def fingerprint(self) -> dict[str, Any]:
         return {"model": self.model, "variant": self.variant.key, "steps": self.steps, "guidance": self.guidance,

@@ -282,7 +282,6 @@ class DiffusersVideo(VideoBackend):
             max_reference_images=0,
             audio=False,
             default_jobs=1,
-            local=True,
             loads_model=True,
         )
 

@@ -128,7 +128,6 @@ class VeoVideo(VideoBackend):
             reference_durations=(VEO_REFERENCE_DURATION,),
             audio=True,
             default_jobs=4,
-            local=False,
         )
 
     def fingerprint(self) -> dict[str, Any]:
@@ -319,7 +318,6 @@ class GeminiOmniVideo(VideoBackend):
             max_reference_images=VEO_MAX_REFERENCES,
             audio=True,
             default_jobs=4,
-            local=False,
         )
 
     def fingerprint(self) -> dict[str, Any]:
@@ -449,7 +447,7 @@ class GeminiImage(ImageBackend):
         self._lock = threading.Lock()
 
     def capabilities(self) -> ImageCapabilities:
-        return ImageCapabilities(local=False)
+        return ImageCapabilities()
 
     def fingerprint(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "size": self.recipe.image.size}

@@ -62,7 +62,7 @@ class OpenAIImage(ImageBackend):
         self._lock = threading.Lock()
 
     def capabilities(self) -> ImageCapabilities:
-        return ImageCapabilities(local=False)
+        return ImageCapabilities()
 
     def fingerprint(self) -> dict[str, Any]:
         return {

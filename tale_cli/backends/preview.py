@@ -140,7 +140,7 @@ class PreviewVideo(VideoBackend):
         )
 
     def capabilities(self) -> VideoCapabilities:
-        return VideoCapabilities(image_to_video=True, max_reference_images=8, audio=True, default_jobs=2, local=True)
+        return VideoCapabilities(image_to_video=True, max_reference_images=8, audio=True, default_jobs=2)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"model": MODEL, "preset": self.encode.preset, "crf": self.encode.crf}
@@ -255,7 +255,7 @@ class PreviewImage(ImageBackend):
         self.size = 768
 
     def capabilities(self) -> ImageCapabilities:
-        return ImageCapabilities(local=True)
+        return ImageCapabilities()
 
     def fingerprint(self) -> dict[str, Any]:
         return {"model": "card-1", "size": self.size}

@@ -102,7 +102,6 @@ class RunwayVideo(VideoBackend):
             last_frame=self.spec.last_frame,
             audio=self.spec.audio,
             default_jobs=4,
-            local=False,
         )
 
     def fingerprint(self) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from tale_cli.errors import BackendError, RecipeError, TaleError, missing_extra
 from tale_cli.executors.base import ShotExecutor
 from tale_cli.executors.devices import Devices
 from tale_cli.executors.errors import PackedError, pack_error, unpack_error
+from tale_cli.registry import backend_runs_locally
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import JobJournal, RenderResult, ShotRequest, VideoBackend
@@ -162,7 +163,7 @@ class WorkerPlan:
 def holds_model(backend: VideoBackend) -> bool:
     """A local backend that loads a model keeps it in (GPU) memory: one worker per GPU."""
     caps = backend.capabilities()
-    return caps.local and caps.loads_model
+    return caps.loads_model and backend_runs_locally(backend.name)
 
 
 def ray_workers(devices: Devices, *, available_gpus: int) -> tuple[int, int]:
@@ -185,7 +186,7 @@ def plan_workers(
 ) -> WorkerPlan:
     caps = backend.capabilities()
     # Preview and CPU renders burn a core each; an API worker mostly waits on the network.
-    cpus_per_actor = 1.0 if caps.local else 0.0
+    cpus_per_actor = 1.0 if backend_runs_locally(backend.name) else 0.0
     if devices is not None:
         gpus, cpus = ray_workers(devices, available_gpus=available_gpus)
         return WorkerPlan(gpus=gpus, cpus=cpus, cpus_per_actor=cpus_per_actor)

@@ -23,6 +23,7 @@ from tale_cli.errors import BackendError, RecipeError, TaleError
 from tale_cli.executors.base import ShotExecutor
 from tale_cli.executors.devices import Devices, same_gpu_twice
 from tale_cli.executors.errors import pack_error, unpack_error
+from tale_cli.registry import backend_runs_locally
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend
@@ -113,7 +114,7 @@ class ProcessExecutor(ShotExecutor):
         from tale_cli.backends import video_backend
 
         self.backend = backend if backend is not None else video_backend(recipe)
-        if not self.backend.capabilities().local:
+        if not backend_runs_locally(self.backend.name):
             raise RecipeError(f"--devices applies to local GPU backends, not '{self.backend.name}'")
         self.devices = devices
         self.workers = len(devices)
