@@ -771,7 +771,7 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
 
     from PIL import Image, ImageDraw
 
-    from tale_cli.backends.preview import _font, _wrap
+    from tale_cli.drawing import text_font, wrap_text
 
     columns = 4
     thumb_w, thumb_h = 400, round(400 * plan.height / plan.width)
@@ -786,9 +786,9 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
                 thumb = image.convert("RGB").resize((thumb_w, thumb_h))
             x, y = (number % columns) * thumb_w, (number // columns) * (thumb_h + caption_h)
             sheet.paste(thumb, (x, y))
-            label = _font(shot.prompt, 14)
-            draw.text((x + 8, y + thumb_h + 6), f"{shot.index}", font=_font("0", 22), fill=(255, 210, 120))
-            for line_no, line in enumerate(_wrap(shot.prompt, 46)[:4]):
+            label = text_font(shot.prompt, 14)
+            draw.text((x + 8, y + thumb_h + 6), f"{shot.index}", font=text_font("0", 22), fill=(255, 210, 120))
+            for line_no, line in enumerate(wrap_text(shot.prompt, 46)[:4]):
                 draw.text((x + 36, y + thumb_h + 8 + line_no * 21), line, font=label, fill=(230, 230, 230))
     part = output.with_name(output.name + ".part")
     sheet.save(part, format="PNG")
