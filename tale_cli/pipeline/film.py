@@ -12,14 +12,14 @@ from tale_cli.config import Recipe
 from tale_cli.errors import RecipeError
 from tale_cli.executors import ThreadExecutor
 from tale_cli.pipeline.options import RenderOptions
-from tale_cli.pipeline.planning import planner_record, prepare_plan, store_plan
+from tale_cli.pipeline.planning import PlanSource, planner_record, prepare_plan, store_plan
 from tale_cli.pipeline.references import render_references
-from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ignore_events
+from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ShotState, ignore_events
 from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
 from tale_cli.pipeline.storyboard import make_storyboard
 from tale_cli.plan import Plan
 from tale_cli.privacy import check_private, private_files
-from tale_cli.runfolder import Manifest, RunFolder, now_iso
+from tale_cli.runfolder import FallbackRecord, FilmRecord, Manifest, RunFolder, now_iso
 
 
 def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabilities, backend_name: str) -> None:
@@ -99,10 +99,9 @@ def render_fallbacks(
     finally:
         executor.close()
     for index, first in refused.items():
-        if redone[index].status == "done":
-            manifest.update_shot(
-                index, fallback={"recipe": fallback.name, "backend": backend.name, "reason": first.error}
-            )
+        if redone[index].status == ShotState.DONE:
+            with manifest.edit_shot(index) as entry:
+                entry.fallback = FallbackRecord(recipe=fallback.name, backend=backend.name, reason=first.error)
     return [redone.get(o.index, o) for o in outcomes], tasks
 
 
@@ -136,15 +135,13 @@ def finish_film(
     folder.secure(folder.film)
     folder.secure(folder.srt)
     make_storyboard(plan, shot_files, folder.storyboard, mode=folder.file_mode)
-    manifest.set(
-        "film",
-        {
-            "path": "film.mp4",
-            "duration_s": round(result.duration_s, 3),
-            "stitched_at": now_iso(),
-            "fast_path": result.fast_path,
-        },
-    )
+    with manifest.edit() as data:
+        data.film = FilmRecord(
+            path="film.mp4",
+            duration_s=round(result.duration_s, 3),
+            stitched_at=now_iso(),
+            fast_path=result.fast_path,
+        )
     return folder.film, result.srt, result.duration_s
 
 
@@ -170,7 +167,8 @@ def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events
 def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderReport:
     started = time.monotonic()
     recipe = options.recipe
-    plan, folder, how, origin = prepare_plan(source, options)
+    prepared = prepare_plan(source, options)
+    plan, folder = prepared.plan, prepared.folder
     folder.check_writable()
     executor = options.executor
     # An executor that keeps a driver-side backend (thread, process, Ray) lends it for checks and cache keys.
@@ -180,19 +178,21 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     check_capabilities(plan, recipe, backend.capabilities(), backend.name)
     preflight(plan, recipe, backend)
     manifest = Manifest.load(folder)
-    report = RenderReport(run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=how)
+    report = RenderReport(
+        run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=prepared.how
+    )
 
     if options.dry_run:
         refs = _expected_refs(plan, folder)
         for task in build_tasks(plan, recipe, folder, manifest, backend, refs):
-            status = "cached" if is_cached(task, manifest) else "would render"
+            status = ShotState.CACHED if is_cached(task, manifest) else ShotState.WOULD_RENDER
             report.shots.append(ShotOutcome(task.shot.index, status, task.params_hash))
         if executor is None:
             backend.close()
         report.seconds = time.monotonic() - started
         return report
 
-    emit(Event("message", detail=f"plan: {how}"))
+    emit(Event("message", detail=f"plan: {prepared.how}"))
     if options.before_spend is not None:
         pending = [
             task.shot.index
@@ -204,12 +204,14 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
     audit.write_deferred()
     store_plan(plan, folder, source)
-    manifest.data["run"].update({"slug": plan.slug, "recipe": recipe.name, "private": folder.private})
-    if origin is not None:
-        manifest.data["plan_origin"] = origin
-    if how.startswith("planned") or not manifest.data.get("planner"):
-        manifest.data["planner"] = planner_record(plan, recipe, options.planner, how)
-    manifest.save()
+    with manifest.edit() as data:
+        data.run.slug = plan.slug
+        data.run.recipe = recipe.name
+        data.run.private = folder.private
+        if prepared.origin is not None:
+            data.plan_origin = prepared.origin
+        if prepared.source is PlanSource.PLANNED or data.planner is None:
+            data.planner = planner_record(prepared, recipe, options.planner)
 
     refs = render_references(plan, recipe, folder, manifest, emit, audit)
     if executor is None:

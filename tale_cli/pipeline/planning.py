@@ -5,15 +5,16 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tale_cli.audit import AuditLog
 from tale_cli.errors import InputError
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.plan import Plan, load_plan
 from tale_cli.privacy import check_private, private_files
-from tale_cli.runfolder import Manifest, RunFolder, now_iso
+from tale_cli.runfolder import Manifest, PlannerRecord, PlanOrigin, RunFolder, now_iso
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -30,15 +31,33 @@ def is_plan_file(source: Path) -> bool:
     return source.suffix.lower() == ".json"
 
 
-def prepare_plan(source: Path, options: RenderOptions) -> tuple[Plan, RunFolder, str, dict[str, Any] | None]:
-    """Load or make the plan; choose the run folder. Returns (plan, folder, how, plan-origin record)."""
+class PlanSource(StrEnum):
+    """Where a render's plan came from."""
+
+    READ = "read"  # the plan.json given
+    REUSED = "reused"  # the run folder's plan.json, made from the same story with the same settings
+    PLANNED = "planned"  # the planner, just now
+
+
+@dataclass
+class PreparedPlan:
+    plan: Plan
+    folder: RunFolder
+    source: PlanSource
+    how: str  # said to the user and kept in the manifest: "planned with offline", "read plan.json"…
+    origin: PlanOrigin | None  # what a story's plan is made from; None for a plan.json
+
+
+def prepare_plan(source: Path, options: RenderOptions) -> PreparedPlan:
+    """Load or make the plan, and choose the run folder."""
     recipe = options.recipe
     if source.is_dir():
         raise InputError(f"{source} is a directory, not a story or plan file", hint="pass story.md or plan.json")
     if is_plan_file(source):
         plan = load_plan(source)
         root = options.run_dir or (source.parent if options.out_root is None else options.out_root / plan.slug)
-        return plan, RunFolder(root, private=options.private or recipe.private), f"read {source}", None
+        folder = RunFolder(root, private=options.private or recipe.private)
+        return PreparedPlan(plan, folder, PlanSource.READ, f"read {source}", None)
 
     from tale_cli.planners import shot_settings
     from tale_cli.story import read_story
@@ -46,26 +65,26 @@ def prepare_plan(source: Path, options: RenderOptions) -> tuple[Plan, RunFolder,
     story = read_story(source)
     planner_name = options.planner or recipe.planner.backend
     shots, seconds = shot_settings(story, recipe)
-    origin = {
-        "story_sha256": story.sha256,
-        "planner": planner_name,
-        "model": recipe.planner.model,
-        "shots": shots,
-        "seconds": seconds,
-        "size": [recipe.width, recipe.height, recipe.fps],
-    }
+    origin = PlanOrigin(
+        story_sha256=story.sha256,
+        planner=planner_name,
+        model=recipe.planner.model,
+        shots=shots,
+        seconds=seconds,
+        size=[recipe.width, recipe.height, recipe.fps],
+    )
     from tale_cli.plan import slugify
 
     slug = slugify(story.title, fallback=slugify(source.stem))
     out_root = options.out_root if options.out_root is not None else default_out_root()
     folder = RunFolder(options.run_dir or out_root / slug, private=options.private or recipe.private)
     folder.check_writable()
-    previous = Manifest.load(folder).data.get("plan_origin") if folder.manifest.is_file() else None
-    if previous == origin and folder.plan.is_file():
-        return load_plan(folder.plan), folder, f"reused {folder.plan} (story unchanged)", origin
+    if Manifest.load(folder).data.plan_origin == origin and folder.plan.is_file():
+        how = f"reused {folder.plan} (story unchanged)"
+        return PreparedPlan(load_plan(folder.plan), folder, PlanSource.REUSED, how, origin)
     plan = _plan_audited(story, recipe, planner_name, folder, dry_run=options.dry_run)
     _adopt_story_images(plan, story.path.parent, folder, dry_run=options.dry_run)
-    return plan, folder, f"planned with {planner_name}", origin
+    return PreparedPlan(plan, folder, PlanSource.PLANNED, f"planned with {planner_name}", origin)
 
 
 def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFolder, *, dry_run: bool) -> Plan:
@@ -126,19 +145,20 @@ def _adopt_story_images(plan: Plan, story_dir: Path, folder: RunFolder, *, dry_r
         character.reference_image = target
 
 
-def planner_record(plan: Plan, recipe: Recipe, planner: str | None, how: str) -> dict[str, Any]:
-    """Who planned this film and what that cost: free for local planners, else the price book's figure."""
+def planner_record(prepared: PreparedPlan, recipe: Recipe, planner: str | None) -> PlannerRecord:
+    """Who planned this film and what that cost: nothing unless planned now, else the price book's figure."""
     backend = planner or recipe.planner.backend
-    record: dict[str, Any] = {"backend": backend, "model": recipe.planner.model, "how": how, "finished_at": now_iso()}
-    if not how.startswith("planned"):
-        record["cost_usd"] = 0.0
+    record = PlannerRecord(
+        backend=backend, model=recipe.planner.model, how=prepared.how, finished_at=now_iso(), cost_usd=0.0
+    )
+    if prepared.source is not PlanSource.PLANNED:
         return record
     from tale_cli.cost import estimate_render
 
     planner_recipe = recipe.model_copy(update={"planner": recipe.planner.model_copy(update={"backend": backend})})
-    estimate = estimate_render(plan, planner_recipe)
-    record["cost_usd"] = round(estimate.planner_usd, 6)
-    record["estimated"] = estimate.planner_usd > 0
+    estimate = estimate_render(prepared.plan, planner_recipe)
+    record.cost_usd = round(estimate.planner_usd, 6)
+    record.estimated = estimate.planner_usd > 0
     return record
 
 
@@ -176,14 +196,15 @@ def write_plan(
 
 def _write_plan(story: Path, options: RenderOptions) -> PlanResult:
     recipe = options.recipe
-    plan, folder, how, origin = prepare_plan(story, options)
-    if how.startswith("reused"):
-        return PlanResult(plan, folder.plan, how)
+    prepared = prepare_plan(story, options)
+    plan, folder = prepared.plan, prepared.folder
+    if prepared.source is PlanSource.REUSED:
+        return PlanResult(plan, folder.plan, prepared.how)
     folder.create()
     AuditLog(folder.root, audit_prompts=recipe.audit_prompts).write_deferred()
     store_plan(plan, folder, story)
-    manifest = Manifest.load(folder)
-    manifest.data["plan_origin"] = origin
-    manifest.data["run"].update({"slug": plan.slug, "recipe": recipe.name})
-    manifest.save()
-    return PlanResult(plan, folder.plan, how)
+    with Manifest.load(folder).edit() as data:
+        data.plan_origin = prepared.origin
+        data.run.slug = plan.slug
+        data.run.recipe = recipe.name
+    return PlanResult(plan, folder.plan, prepared.how)

@@ -17,23 +17,26 @@ from tale_cli.pipeline.planning import inside_folder
 from tale_cli.pipeline.report import Event, EventSink
 from tale_cli.pipeline.shots import audit_request, digest
 from tale_cli.plan import Plan
-from tale_cli.runfolder import Manifest, RunFolder, now_iso
+from tale_cli.runfolder import Manifest, RefStatus, RunFolder, now_iso
 
 
 class RefJournal:
+    """The manifest's record of a provider job for one character's reference and one set of parameters."""
+
     def __init__(self, manifest: Manifest, character_id: str, params_hash: str) -> None:
         self.manifest = manifest
         self.character_id = character_id
         self.params_hash = params_hash
 
     def existing_job(self) -> dict[str, Any] | None:
-        job = self.manifest.ref(self.character_id).get("job")
-        if isinstance(job, dict) and job.get("params_hash") == self.params_hash:
+        job = self.manifest.ref(self.character_id).job
+        if job is not None and job.get("params_hash") == self.params_hash:
             return job
         return None
 
     def record_job(self, job: dict[str, Any]) -> None:
-        self.manifest.update_ref(self.character_id, job={**job, "params_hash": self.params_hash})
+        with self.manifest.edit_ref(self.character_id) as entry:
+            entry.job = {**job, "params_hash": self.params_hash}
 
 
 def render_references(
@@ -60,7 +63,7 @@ def render_references(
             }
             params_hash = digest(params)
             entry = manifest.ref(character.id)
-            if entry.get("params_hash") == params_hash and entry.get("status") == "done" and target.is_file():
+            if entry.params_hash == params_hash and entry.status == RefStatus.DONE and target.is_file():
                 refs[character.id] = target
                 continue
             emit(Event("message", detail=f"reference image for {character.name}"))
@@ -90,17 +93,15 @@ def render_references(
                 raise TaleError(f"the {backend.name} image backend wrote no reference for {character.name}")
             os.replace(part, target)
             folder.secure(target)
-            manifest.update_ref(
-                character.id,
-                backend=backend.name,
-                model=result.model,
-                params_hash=params_hash,
-                status="done",
-                path=str(target.relative_to(folder.root)),
-                cost_usd=result.cost_usd,
-                finished_at=now_iso(),
-                render_s=round(time.monotonic() - started, 3),
-            )
+            with manifest.edit_ref(character.id) as entry:
+                entry.backend = backend.name
+                entry.model = result.model
+                entry.params_hash = params_hash
+                entry.status = RefStatus.DONE
+                entry.path = str(target.relative_to(folder.root))
+                entry.cost_usd = result.cost_usd
+                entry.finished_at = now_iso()
+                entry.render_s = round(time.monotonic() - started, 3)
             refs[character.id] = target
     finally:
         if backend is not None:

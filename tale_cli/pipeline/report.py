@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,13 +12,24 @@ if TYPE_CHECKING:
     from tale_cli.plan import Plan
 
 
+class ShotState(StrEnum):
+    """Where a shot stands in this render, as events report it and the report counts it."""
+
+    QUEUED = "queued"
+    RENDERING = "rendering"
+    CACHED = "cached"
+    DONE = "done"
+    FAILED = "failed"
+    WOULD_RENDER = "would render"  # a dry run's shot that is not cached
+
+
 @dataclass
 class Event:
-    """Progress for the CLI: a shot's state change (`index` set) or a message."""
+    """Progress for the CLI: a shot's state change (`index` and `state` set) or a message."""
 
     kind: str
     index: int | None = None
-    state: str = ""
+    state: ShotState | None = None
     detail: str = ""
     seconds: float | None = None
 
@@ -32,7 +44,7 @@ def ignore_events(_: Event) -> None:
 @dataclass
 class ShotOutcome:
     index: int
-    status: str
+    status: ShotState
     params_hash: str
     path: Path | None = None
     error: str | None = None
@@ -56,15 +68,19 @@ class RenderReport:
 
     @property
     def cached(self) -> int:
-        return sum(1 for s in self.shots if s.status == "cached")
+        return sum(1 for s in self.shots if s.status == ShotState.CACHED)
 
     @property
     def rendered(self) -> int:
-        return sum(1 for s in self.shots if s.status == "done")
+        return sum(1 for s in self.shots if s.status == ShotState.DONE)
 
     @property
     def failed(self) -> list[ShotOutcome]:
-        return [s for s in self.shots if s.status == "failed"]
+        return [s for s in self.shots if s.status == ShotState.FAILED]
+
+    @property
+    def would_render(self) -> int:
+        return sum(1 for s in self.shots if s.status == ShotState.WOULD_RENDER)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -19,10 +19,10 @@ from tale_cli.config import Recipe
 from tale_cli.errors import KeysError, QuotaError, ShotRefusedError, TaleError
 from tale_cli.executors import ShotExecutor
 from tale_cli.media import ClipCheckError, check_clip, extract_frame
-from tale_cli.pipeline.report import Event, EventSink, ShotOutcome
+from tale_cli.pipeline.report import Event, EventSink, ShotOutcome, ShotState
 from tale_cli.plan import Plan, Shot
 from tale_cli.redact import redact
-from tale_cli.runfolder import Manifest, RunFolder, now_iso
+from tale_cli.runfolder import Manifest, RunFolder, ShotStatus, now_iso
 
 HASH_VERSION = 1
 
@@ -48,13 +48,14 @@ class ShotJournal:
         self.params_hash = params_hash
 
     def existing_job(self) -> dict[str, Any] | None:
-        job = self.manifest.shot(self.index).get("job")
-        if isinstance(job, dict) and job.get("params_hash") == self.params_hash:
+        job = self.manifest.shot(self.index).job
+        if job is not None and job.get("params_hash") == self.params_hash:
             return job
         return None
 
     def record_job(self, job: dict[str, Any]) -> None:
-        self.manifest.update_shot(self.index, job={**job, "params_hash": self.params_hash, "recorded_at": now_iso()})
+        with self.manifest.edit_shot(self.index) as entry:
+            entry.job = {**job, "params_hash": self.params_hash, "recorded_at": now_iso()}
 
 
 @dataclass
@@ -156,7 +157,8 @@ def is_cached(task: ShotTask, manifest: Manifest) -> bool:
     return (
         task.cached_file.is_file()
         and task.cached_file.stat().st_size > 0
-        and (entry.get("params_hash") == task.params_hash and entry.get("status") in ("done", "cached"))
+        and entry.params_hash == task.params_hash
+        and entry.status == ShotStatus.DONE
     )
 
 
@@ -189,12 +191,14 @@ def run_shots(
         index = task.shot.index
         if is_cached(task, manifest):
             _link(task.cached_file, folder.shot_file(index))
-            manifest.update_shot(index, status="done", path=str(folder.shot_file(index).relative_to(folder.root)))
-            outcomes[index] = ShotOutcome(index, "cached", task.params_hash, folder.shot_file(index))
-            emit(Event("shot", index=index, state="cached"))
+            with manifest.edit_shot(index) as entry:
+                entry.status = ShotStatus.DONE
+                entry.path = str(folder.shot_file(index).relative_to(folder.root))
+            outcomes[index] = ShotOutcome(index, ShotState.CACHED, task.params_hash, folder.shot_file(index))
+            emit(Event("shot", index=index, state=ShotState.CACHED))
         else:
             pending[index] = task
-            emit(Event("shot", index=index, state="queued"))
+            emit(Event("shot", index=index, state=ShotState.QUEUED))
 
     running: dict[Future[RenderResult], ShotTask] = {}
 
@@ -205,11 +209,14 @@ def run_shots(
         index = task.shot.index
         if task.predecessor is not None:
             before = outcomes[task.predecessor]
-            if before.status == "failed" or before.path is None:
+            if before.status == ShotState.FAILED or before.path is None:
                 message = f"not rendered: shot {task.predecessor} it continues from failed"
-                manifest.update_shot(index, status="failed", error=message, params_hash=task.params_hash)
-                outcomes[index] = ShotOutcome(index, "failed", task.params_hash, error=message)
-                emit(Event("shot", index=index, state="failed", detail=message))
+                with manifest.edit_shot(index) as entry:
+                    entry.status = ShotStatus.FAILED
+                    entry.error = message
+                    entry.params_hash = task.params_hash
+                outcomes[index] = ShotOutcome(index, ShotState.FAILED, task.params_hash, error=message)
+                emit(Event("shot", index=index, state=ShotState.FAILED, detail=message))
                 return
             last = folder.cache / f"{before.params_hash}.last.png"
             if not last.is_file():
@@ -218,17 +225,15 @@ def run_shots(
         with contextlib.suppress(FileNotFoundError):
             task.request.output.unlink()
         task.started = time.monotonic()
-        manifest.update_shot(
-            index,
-            backend=backend_name,
-            params_hash=task.params_hash,
-            seed=task.request.seed,
-            status="rendering",
-            started_at=now_iso(),
-            finished_at=None,
-            error=None,
-        )
-        emit(Event("shot", index=index, state="rendering"))
+        with manifest.edit_shot(index) as entry:
+            entry.backend = backend_name
+            entry.params_hash = task.params_hash
+            entry.seed = task.request.seed
+            entry.status = ShotStatus.RENDERING
+            entry.started_at = now_iso()
+            entry.finished_at = None
+            entry.error = None
+        emit(Event("shot", index=index, state=ShotState.RENDERING))
         running[executor.submit(task.request)] = task
 
     def launch_ready() -> None:
@@ -253,7 +258,8 @@ def run_shots(
     except BaseException:
         for future, task in running.items():
             future.cancel()
-            manifest.update_shot(task.shot.index, status="interrupted")
+            with manifest.edit_shot(task.shot.index) as entry:
+                entry.status = ShotStatus.INTERRUPTED
         raise
     return [outcomes[task.shot.index] for task in tasks]
 
@@ -328,25 +334,28 @@ def _finish(
         message = redact(getattr(error, "message", None) or str(error))
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
-        manifest.update_shot(index, status="failed", error=message, finished_at=now_iso(), render_s=elapsed)
-        emit(Event("shot", index=index, state="failed", detail=message, seconds=elapsed))
+        with manifest.edit_shot(index) as entry:
+            entry.status = ShotStatus.FAILED
+            entry.error = message
+            entry.finished_at = now_iso()
+            entry.render_s = elapsed
+        emit(Event("shot", index=index, state=ShotState.FAILED, detail=message, seconds=elapsed))
         if isinstance(error, KeysError):
             raise  # a rejected key fails every other shot too: stop the run (exit 10), spend nothing more
         refused = isinstance(error, (ShotRefusedError, QuotaError))
-        return ShotOutcome(index, "failed", task.params_hash, error=message, render_s=elapsed, refused=refused)
-    manifest.update_shot(
-        index,
-        status="done",
-        model=result.model,
-        path=str(folder.shot_file(index).relative_to(folder.root)),
-        provider_job_id=result.provider_job_id,
-        billed_seconds=result.billed_seconds,
-        billed_credits=result.billed_credits,
-        cost_usd=result.cost_usd,
-        finished_at=now_iso(),
-        render_s=elapsed,
-        error=None,
-        **({"notes": result.notes} if result.notes else {}),
-    )
-    emit(Event("shot", index=index, state="done", seconds=elapsed))
-    return ShotOutcome(index, "done", task.params_hash, folder.shot_file(index), render_s=elapsed)
+        return ShotOutcome(index, ShotState.FAILED, task.params_hash, error=message, render_s=elapsed, refused=refused)
+    with manifest.edit_shot(index) as entry:
+        entry.status = ShotStatus.DONE
+        entry.model = result.model
+        entry.path = str(folder.shot_file(index).relative_to(folder.root))
+        entry.provider_job_id = result.provider_job_id
+        entry.billed_seconds = result.billed_seconds
+        entry.billed_credits = result.billed_credits
+        entry.cost_usd = result.cost_usd
+        entry.finished_at = now_iso()
+        entry.render_s = elapsed
+        entry.error = None
+        if result.notes:
+            entry.notes = result.notes
+    emit(Event("shot", index=index, state=ShotState.DONE, seconds=elapsed))
+    return ShotOutcome(index, ShotState.DONE, task.params_hash, folder.shot_file(index), render_s=elapsed)
