@@ -22,8 +22,7 @@ from tale_cli.errors import ExitCode, InputError, KeysError, TaleError
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.executors import ShotExecutor
-    from tale_cli.pipeline import Event
+    from tale_cli.pipeline import BackendExecutor, Event
     from tale_cli.plan import Plan
     from tale_cli.runfolder import RunFolder
 
@@ -60,7 +59,7 @@ class BatchOptions:
     jobs: int | None = None
     films_at_once: int | None = None
     planner: str | None = None
-    executor: ShotExecutor | None = None
+    executor: BackendExecutor | None = None
     # Called once per film after its plan is known and before anything is spent (budget checks).
     before_spend: Callable[[Plan, Recipe, RunFolder, list[int]], None] | None = None
 
@@ -209,7 +208,7 @@ def render_film(
     source: Path,
     run_dir: Path,
     options: BatchOptions,
-    executor: ShotExecutor,
+    executor: BackendExecutor,
     emit: BatchSink,
     stop: threading.Event | None = None,
 ) -> FilmResult:
@@ -311,7 +310,7 @@ def run_batch(sources: Sequence[Path], options: BatchOptions, emit: BatchSink = 
 @contextmanager
 def batch_executor(
     recipe: Recipe, *, ray: str | None = None, devices: str | None = None, jobs: int | None = None
-) -> Iterator[ShotExecutor]:
+) -> Iterator[BackendExecutor]:
     """The executor `tale batch` asks for: threads here by default, one process per GPU with `--devices`,
     Ray workers with `--ray`.
     """
@@ -319,7 +318,7 @@ def batch_executor(
         from tale_cli.executors import ThreadExecutor
         from tale_cli.gpu_workers import make_executor
 
-        executor: ShotExecutor = make_executor(recipe, devices) or ThreadExecutor(recipe, jobs=jobs)
+        executor: BackendExecutor = make_executor(recipe, devices) or ThreadExecutor(recipe, jobs=jobs)
         try:
             yield executor
         finally:

@@ -171,10 +171,8 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     plan, folder = prepared.plan, prepared.folder
     folder.check_writable()
     executor = options.executor
-    # An executor that keeps a driver-side backend (thread, process, Ray) lends it for checks and cache keys.
-    backend: VideoBackend | None = getattr(executor, "backend", None)
-    if backend is None:
-        backend = video_backend(recipe)
+    # The executor's own backend, when one is given, so that checks and cache keys match what its workers run.
+    backend = executor.backend if executor is not None else video_backend(recipe)
     check_capabilities(plan, recipe, backend.capabilities(), backend.name)
     preflight(plan, recipe, backend)
     manifest = Manifest.load(folder)

@@ -5,13 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from tale_cli.executors import ShotExecutor
 
 if TYPE_CHECKING:
+    from tale_cli.backends.base import VideoBackend
     from tale_cli.config import Recipe
-    from tale_cli.executors import ShotExecutor
     from tale_cli.plan import Plan
     from tale_cli.runfolder import RunFolder
+
+
+class BackendExecutor(ShotExecutor, Protocol):
+    """An executor that holds the run's video backend in this process (threads, one process per GPU and Ray all
+    do); the render asks that backend for capabilities, checks and cache keys."""
+
+    backend: VideoBackend
 
 
 @dataclass
@@ -26,6 +35,6 @@ class RenderOptions:
     transition: str | None = None
     audio: Path | None = None
     private: bool = False
-    executor: ShotExecutor | None = None
+    executor: BackendExecutor | None = None
     # Called with the plan, recipe, run folder and the shots that will render (not cached), before spending.
     before_spend: Callable[[Plan, Recipe, RunFolder, list[int]], None] | None = None
