@@ -115,17 +115,17 @@ class VideoBackend(Protocol):
 
     def preflight(self) -> None:
         """Checks that cost nothing (key present, options valid), run before anything is spent."""
-        return None
+        return
 
     def load(self) -> None:
         """Loads the model ahead of the first shot (a GPU worker's warm-up); nothing to load by default."""
-        return None
+        return
 
     def render_shot(self, request: ShotRequest) -> RenderResult: ...
 
     def close(self) -> None:
         """Ends waits in flight and frees what the backend holds; called once, from the owning thread."""
-        return None
+        return
 
 
 class ImageBackend(Protocol):
@@ -139,7 +139,7 @@ class ImageBackend(Protocol):
 
     def preflight(self) -> None:
         """Checks that cost nothing, run before anything is spent."""
-        return None
+        return
 
     def render_reference(self, request: ReferenceRequest) -> RenderResult: ...
 
