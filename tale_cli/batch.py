@@ -9,7 +9,6 @@ the batch again finishes only what is missing, because every shot is cached by i
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -163,21 +162,10 @@ def _ignore(_: BatchEvent) -> None:
 
 def manifest_cost(run_dir: Path) -> float:
     """What a film cost: the planner, the references and the shots, as its manifest records them."""
-    try:
-        data = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return 0.0
-    total = 0.0
-    planner = data.get("planner")
-    entries = [planner] if isinstance(planner, dict) else []
-    for section in ("refs", "shots"):
-        if isinstance(data.get(section), dict):
-            entries += [e for e in data[section].values() if isinstance(e, dict)]
-    for entry in entries:
-        value = entry.get("cost_usd")
-        if isinstance(value, int | float):
-            total += float(value)
-    return total
+    from tale_cli.runfolder import Manifest
+
+    manifest = Manifest.read(run_dir / "manifest.json")
+    return manifest.cost_usd if manifest is not None else 0.0
 
 
 def _slug_of(source: Path) -> str:

@@ -1,4 +1,4 @@
-"""The run folder: paths, atomic writes that never follow planted symlinks, and the manifest."""
+"""The run folder: paths, atomic writes that never follow planted symlinks, and the manifest model."""
 
 from __future__ import annotations
 
@@ -7,9 +7,23 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from tale_cli import __version__
 from tale_cli.errors import OutputError
@@ -144,61 +158,253 @@ class RunFolder:
             path.chmod(0o600)
 
 
-class Manifest:
-    """manifest.json: what was rendered, how, what it cost; saved atomically after every change."""
+class ShotStatus(StrEnum):
+    """A shot's state in manifest.json."""
 
-    def __init__(self, folder: RunFolder, data: dict[str, Any]) -> None:
+    RENDERING = "rendering"
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # in flight when the run was stopped; the next run renders it again
+
+
+class RefStatus(StrEnum):
+    """A character reference's state in manifest.json (a reference that fails stops the run, unrecorded)."""
+
+    DONE = "done"
+
+
+class Record(BaseModel):
+    """One object of manifest.json: typed fields, unknown keys kept, and written back key for key.
+
+    Only keys that were read or set are written, in the order they first appeared, so a manifest
+    loaded and saved again reads exactly as before and a diff of two runs shows only what changed.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    _keys: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_key_order(cls, raw: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        record = handler(raw)
+        if isinstance(raw, dict):
+            # The keys as read, then those a default filled in (ManifestData's sections), then later assignments.
+            filled = [name for name in type(record).model_fields if name in record.model_fields_set and name not in raw]
+            record._keys = [*raw, *filled]
+        return record
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_") and name not in self._keys:
+            self._keys.append(name)
+        super().__setattr__(name, value)
+
+    @model_serializer(mode="wrap")
+    def _in_key_order(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        document: dict[str, Any] = handler(self)
+        return {**{key: document[key] for key in self._keys if key in document}, **document}
+
+    def __eq__(self, other: object) -> bool:
+        # The same record whatever order its keys were written in.
+        return isinstance(other, Record) and type(other) is type(self) and self.model_dump() == other.model_dump()
+
+
+class RunInfo(Record):
+    """The run: its slug, recipe and privacy, when it was created and last saved."""
+
+    created: str | None = None
+    slug: str | None = None
+    recipe: str | None = None
+    private: bool | None = None
+    updated: str | None = None
+
+
+class PlannerRecord(Record):
+    """Who planned the film and what planning cost."""
+
+    backend: str
+    model: str
+    how: str
+    finished_at: str
+    cost_usd: float
+    estimated: bool | None = None  # set for a planned story: True when the price book charged for it
+
+
+class PlanOrigin(Record):
+    """What a planned story's plan was made from: the same origin again reuses plan.json."""
+
+    story_sha256: str
+    planner: str
+    model: str
+    shots: int
+    seconds: float
+    size: list[int]
+
+
+class RefRecord(Record):
+    """One character's reference picture: its cache key, provider job, model and cost."""
+
+    job: dict[str, Any] | None = None
+    backend: str | None = None
+    model: str | None = None
+    params_hash: str | None = None
+    status: RefStatus | None = None
+    path: str | None = None
+    cost_usd: float | None = None
+    finished_at: str | None = None
+    render_s: float | None = None
+
+
+class FallbackRecord(Record):
+    """A refused shot rendered by the recipe's fallback recipe instead."""
+
+    recipe: str
+    backend: str
+    reason: str | None = None
+
+
+class ShotRecord(Record):
+    """One shot: its backend, cache key and seed, provider job, bill, timings, and why it failed."""
+
+    index: int
+    backend: str | None = None
+    params_hash: str | None = None
+    seed: int | None = None
+    status: ShotStatus | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    job: dict[str, Any] | None = None  # the provider job, recorded before polling (see JobJournal)
+    model: str | None = None
+    path: str | None = None
+    provider_job_id: str | None = None
+    billed_seconds: float | None = None
+    billed_credits: float | None = None
+    cost_usd: float | None = None
+    render_s: float | None = None
+    notes: dict[str, Any] | None = None
+    fallback: FallbackRecord | None = None
+
+
+class FilmRecord(Record):
+    """The stitched film."""
+
+    path: str
+    duration_s: float
+    stitched_at: str
+    fast_path: bool
+
+
+class ManifestData(Record):
+    """The whole of manifest.json."""
+
+    run: RunInfo = Field(default_factory=RunInfo)
+    planner: PlannerRecord | None = None
+    refs: dict[str, RefRecord] = Field(default_factory=dict)
+    shots: dict[str, ShotRecord] = Field(default_factory=dict)
+    film: FilmRecord | None = None
+    plan_origin: PlanOrigin | None = None
+    tale_version: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _always_written(cls, raw: Any) -> Any:
+        # Every manifest has had these five keys from its first save.
+        if isinstance(raw, dict):
+            raw = {"run": {"created": now_iso()}, "planner": None, "refs": {}, "shots": {}, "film": None, **raw}
+        return raw
+
+    @classmethod
+    def salvage(cls, raw: dict[str, Any]) -> ManifestData:
+        """What validates of a manifest: a damaged entry is dropped (it renders again), a damaged section reset."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError:
+            pass
+        kept = dict(raw)
+        for section, model in (("refs", RefRecord), ("shots", ShotRecord)):
+            entries = raw.get(section)
+            kept[section] = (
+                {key: entry for key, entry in entries.items() if _validates(model, entry)}
+                if isinstance(entries, dict)
+                else {}
+            )
+        return cls.model_validate({key: value for key, value in kept.items() if _validates(cls, {key: value})})
+
+    @property
+    def cost_usd(self) -> float:
+        """What the run cost as recorded: planning, references and shots."""
+        charges: list[PlannerRecord | RefRecord | ShotRecord] = [self.planner] if self.planner else []
+        charges += [*self.refs.values(), *self.shots.values()]
+        return sum(charge.cost_usd or 0.0 for charge in charges)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_unset=True), ensure_ascii=False, indent=2) + "\n"
+
+
+def _validates(model: type[BaseModel], raw: Any) -> bool:
+    try:
+        model.model_validate(raw)
+    except ValidationError:
+        return False
+    return True
+
+
+class Manifest:
+    """manifest.json of one run folder: what was rendered, how, what it cost; saved atomically after every change.
+
+    Shots finish on several threads, so every change happens under one lock and is saved before it is released.
+    """
+
+    def __init__(self, folder: RunFolder, data: ManifestData) -> None:
         self.folder = folder
         self.data = data
         self._lock = threading.RLock()
 
+    @staticmethod
+    def read(path: Path) -> ManifestData | None:
+        """A manifest.json file as its model; None when it is missing, unreadable or not a JSON object."""
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return ManifestData.salvage(loaded) if isinstance(loaded, dict) else None
+
     @classmethod
     def load(cls, folder: RunFolder) -> Manifest:
-        data: dict[str, Any] = {}
-        if folder.manifest.is_file() and not folder.manifest.is_symlink():
-            try:
-                loaded = json.loads(folder.manifest.read_text(encoding="utf-8"))
-                if isinstance(loaded, dict):
-                    data = loaded
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                data = {}
-        data.setdefault("run", {"created": now_iso()})
-        data.setdefault("planner", None)
-        data.setdefault("refs", {})
-        data.setdefault("shots", {})
-        data.setdefault("film", None)
-        if not isinstance(data["shots"], dict) or not isinstance(data["refs"], dict):
-            data["shots"], data["refs"] = {}, {}
-        return cls(folder, data)
+        """The folder's manifest, or a new one (also in place of a planted link or an unreadable file)."""
+        data = None if folder.manifest.is_symlink() else cls.read(folder.manifest)
+        return cls(folder, data or ManifestData())
 
-    def shot(self, index: int) -> dict[str, Any]:
+    def shot(self, index: int) -> ShotRecord:
         with self._lock:
-            entry: dict[str, Any] = self.data["shots"].setdefault(str(index), {"index": index})
-            return entry
+            return self.data.shots.setdefault(str(index), ShotRecord(index=index))
 
-    def ref(self, character_id: str) -> dict[str, Any]:
+    def ref(self, character_id: str) -> RefRecord:
         with self._lock:
-            entry: dict[str, Any] = self.data["refs"].setdefault(character_id, {})
-            return entry
+            return self.data.refs.setdefault(character_id, RefRecord())
 
-    def update_shot(self, index: int, **fields: Any) -> None:
+    @contextlib.contextmanager
+    def edit(self) -> Iterator[ManifestData]:
+        """Change the manifest in the `with` block; it is saved when the block ends."""
         with self._lock:
-            self.shot(index).update(fields)
+            yield self.data
             self.save()
 
-    def update_ref(self, character_id: str, **fields: Any) -> None:
+    @contextlib.contextmanager
+    def edit_shot(self, index: int) -> Iterator[ShotRecord]:
         with self._lock:
-            self.ref(character_id).update(fields)
+            yield self.shot(index)
             self.save()
 
-    def set(self, key: str, value: Any) -> None:
+    @contextlib.contextmanager
+    def edit_ref(self, character_id: str) -> Iterator[RefRecord]:
         with self._lock:
-            self.data[key] = value
+            yield self.ref(character_id)
             self.save()
 
     def save(self) -> None:
         with self._lock:
-            self.data["tale_version"] = __version__
-            self.data["run"]["updated"] = now_iso()
-            text = json.dumps(self.data, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
-            atomic_write_text(self.folder.manifest, text, mode=self.folder.file_mode)
+            self.data.tale_version = __version__
+            self.data.run.updated = now_iso()
+            atomic_write_text(self.folder.manifest, self.data.to_json(), mode=self.folder.file_mode)

@@ -265,3 +265,54 @@ def test_without_a_fallback_a_refused_shot_fails_alone(tmp_path: Path, story_fil
     report, _ = run(story_file, tiny_recipe, tmp_path / "out", backend=RefusesShotTwo(load_recipe(str(tiny_recipe))))
     assert [s.index for s in report.failed] == [2] and report.failed[0].refused
     assert report.film is None
+
+
+class JournalNotesRefusalFailure(CountingPreview):
+    """Records a provider job for every shot; notes and a bill on shot 1, refuses shot 2, fails shot 4."""
+
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        from tale_cli.errors import BackendError, ShotRefusedError
+
+        index = request.shot.index
+        request.journal.record_job({"provider": "fake", "id": f"job-{index}", "model": "fake-1"})
+        if index == 2:
+            raise ShotRefusedError("the provider's safety filter refused shot 2")
+        if index == 4:
+            raise BackendError("the provider is down")
+        result = super().render_shot(request)
+        if index == 1:
+            result.notes = {"resolution": "720p"}
+            result.provider_job_id, result.billed_seconds, result.cost_usd = "job-1", 1.0, 0.15
+        return result
+
+
+def _without_stamps(value: Any) -> Any:
+    """The manifest with what differs from run to run (times) blanked, keys kept in their order."""
+    stamps = {"created", "updated", "started_at", "finished_at", "recorded_at", "stitched_at", "render_s"}
+    if isinstance(value, dict):
+        return {key: None if key in stamps else _without_stamps(item) for key, item in value.items()}
+    return value
+
+
+def test_the_manifest_keeps_the_keys_values_and_order_it_always_had(tmp_path: Path) -> None:
+    # tests/data/manifest-fallback.json was written by this same render before the manifest had a model.
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text(
+        'description = "tiny"\nwidth = 160\nheight = 96\nfps = 12\nshots = 4\nseconds = 1.0\n'
+        '[video]\nbackend = "preview"\njobs = 1\n'
+    )
+    recipe = tmp_path / "with-fallback.toml"
+    recipe.write_text(tiny.read_text().replace("shots = 4", f'shots = 4\nfallback = "{tiny}"'))
+    story = tmp_path / "story.md"
+    story.write_text(
+        "---\ntitle: The Small Test\ncharacters:\n  - name: Ada\n    description: a tall woman in a green coat\n---\n\n"
+        "Ada walked to the harbour at dawn. The boats were still asleep.\n\n"
+        "Ada found a bottle with a letter inside. She read it twice.\n\n"
+        'The letter said: "Meet me at the lighthouse." Ada smiled.\n\nShe ran all the way.\n'
+    )
+    backend = JournalNotesRefusalFailure(load_recipe(str(recipe)))
+    report, _ = run(story, recipe, tmp_path / "out", backend=backend)
+    assert [s.status for s in report.shots] == ["done", "done", "done", "failed"]
+    written = json.loads((report.run_dir / "manifest.json").read_text())
+    before = json.loads((Path(__file__).parent / "data" / "manifest-fallback.json").read_text())
+    assert json.dumps(_without_stamps(written)) == json.dumps(_without_stamps(before))

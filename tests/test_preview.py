@@ -7,8 +7,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tale_cli.backends.base import ReferenceRequest, ShotRequest
-from tale_cli.backends.preview import PreviewImage, PreviewVideo, _font, palette
+from tale_cli.backends.preview import PreviewImage, PreviewVideo, palette
 from tale_cli.config import Recipe
+from tale_cli.drawing import text_font
 from tale_cli.fonts import cjk_font, font_for
 from tale_cli.media import check_clip, extract_frame
 from tale_cli.plan import Character, Plan, Shot
@@ -80,7 +81,7 @@ def test_colour_comes_from_the_content(tmp_path: Path) -> None:
 
 def glyph(text: str) -> np.ndarray:
     image = Image.new("L", (64, 64), 0)
-    ImageDraw.Draw(image).text((4, 4), text, font=_font(text, 48), fill=255)
+    ImageDraw.Draw(image).text((4, 4), text, font=text_font(text, 48), fill=255)
     return np.asarray(image)
 
 

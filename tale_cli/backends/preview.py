@@ -5,7 +5,6 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import tempfile
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +17,13 @@ from tale_cli.backends.base import (
     VideoBackend,
     VideoCapabilities,
 )
+from tale_cli.drawing import text_font, wrap_text
 from tale_cli.fonts import font_for
 from tale_cli.media import EncodeSettings, filter_escape, input_arg, run_ffmpeg
 from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
-    from PIL import ImageFont
 
     from tale_cli.config import Recipe
 
@@ -41,21 +40,6 @@ def palette(text: str) -> list[tuple[int, int, int]]:
         r, g, b = colorsys.hls_to_rgb((hue + offset) % 1.0, lightness, saturation)
         colours.append((int(r * 255), int(g * 255), int(b * 255)))
     return colours
-
-
-def _font(text: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    from PIL import ImageFont
-
-    path = font_for(text)
-    if path is None:
-        return ImageFont.load_default(size=size)
-    return ImageFont.truetype(path, size=size)
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    if any("\uac00" <= ch <= "\ud7a3" or "\u3040" <= ch <= "\u9fff" for ch in text):
-        width = max(8, width * 11 // 20)
-    return textwrap.wrap(text, width=width, break_long_words=True) or [""]
 
 
 def _background(width: int, height: int, text: str, seed: int, first_frame: Path | None) -> PILImage.Image:
@@ -95,9 +79,9 @@ def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
     draw = ImageDraw.Draw(layer)
     shot, plan = request.shot, request.plan
     margin = int(40 * scale)
-    big = _font(plan.title, int(44 * scale))
+    big = text_font(plan.title, int(44 * scale))
     draw.text((margin, margin), f"SHOT {shot.index}/{len(plan.shots)}", font=big, fill=(255, 255, 255, 235))
-    small = _font(request.prompt + " ".join(names), int(22 * scale))
+    small = text_font(request.prompt + " ".join(names), int(22 * scale))
     draw.text(
         (margin, margin + int(58 * scale)),
         f"{shot.camera}  ·  {request.duration_s:g} s",
@@ -105,15 +89,15 @@ def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
         fill=(255, 255, 255, 190),
     )
     y = margin + int(100 * scale)
-    for line in _wrap(request.prompt, int(70 / max(scale, 0.2) * scale * 1.4))[:6]:
+    for line in wrap_text(request.prompt, int(70 / max(scale, 0.2) * scale * 1.4))[:6]:
         draw.text((margin, y), line, font=small, fill=(255, 255, 255, 170))
         y += int(30 * scale)
     if names:
-        who = _font(" ".join(names), int(26 * scale))
+        who = text_font(" ".join(names), int(26 * scale))
         draw.text((margin, y + int(12 * scale)), "with " + ", ".join(names), font=who, fill=(255, 230, 150, 230))
     if shot.narration:
-        body = _font(shot.narration, int(30 * scale))
-        lines = _wrap(shot.narration, 60)[:3]
+        body = text_font(shot.narration, int(30 * scale))
+        lines = wrap_text(shot.narration, 60)[:3]
         box_top = height - margin - int(42 * scale) * len(lines) - int(20 * scale)
         draw.rectangle([0, box_top, width, height], fill=(0, 0, 0, 120))
         for number, line in enumerate(lines):
@@ -273,10 +257,10 @@ class PreviewImage(ImageBackend):
         )
         draw.rounded_rectangle([size * 0.2, size * 0.48, size * 0.8, size * 0.9], radius=40, fill=(*light, 200))
         draw.rectangle([0, size * 0.62, size, size], fill=(0, 0, 0, 150))
-        title = _font(character.name, 56)
+        title = text_font(character.name, 56)
         draw.text((40, size * 0.65), character.name, font=title, fill=(255, 255, 255, 255))
-        body = _font(character.description, 26)
-        for number, line in enumerate(_wrap(character.description, 44)[:5]):
+        body = text_font(character.description, 26)
+        for number, line in enumerate(wrap_text(character.description, 44)[:5]):
             draw.text((40, size * 0.65 + 76 + number * 34), line, font=body, fill=(255, 255, 255, 220))
         card.save(request.output, format="PNG")
         return RenderResult(model="card-1", cost_usd=0.0)

@@ -98,9 +98,8 @@ def _print_summary(report: object) -> None:
         from tale_cli.cli.plan import plan_table
 
         out.print(plan_table(report.plan))
-        would = sum(1 for s in report.shots if s.status == "would render")
         out.print(
-            f"dry run: {would} shots would render, {report.cached} cached; run folder {escape(str(report.run_dir))}"
+            f"dry run: {report.would_render} shots would render, {report.cached} cached; run folder {escape(str(report.run_dir))}"
         )
         return
     counts = f"{report.rendered} rendered, {report.cached} cached, {len(report.failed)} failed"

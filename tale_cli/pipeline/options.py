@@ -1,0 +1,32 @@
+"""What a render is asked to do: the recipe, where to write, and the executor to run shots on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tale_cli.executors import ShotExecutor
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+    from tale_cli.plan import Plan
+    from tale_cli.runfolder import RunFolder
+
+
+@dataclass
+class RenderOptions:
+    recipe: Recipe
+    out_root: Path | None = None
+    run_dir: Path | None = None
+    jobs: int | None = None
+    dry_run: bool = False
+    planner: str | None = None
+    burn_subtitles: bool = False
+    transition: str | None = None
+    audio: Path | None = None
+    private: bool = False
+    executor: ShotExecutor | None = None
+    # Called with the plan, recipe, run folder and the shots that will render (not cached), before spending.
+    before_spend: Callable[[Plan, Recipe, RunFolder, list[int]], None] | None = None

@@ -1,0 +1,211 @@
+"""Stage 1, the plan: read plan.json or plan the story, choose the run folder, write plan.json."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tale_cli.audit import AuditLog
+from tale_cli.errors import InputError
+from tale_cli.pipeline.options import RenderOptions
+from tale_cli.plan import Plan, load_plan
+from tale_cli.privacy import check_private, private_files
+from tale_cli.runfolder import Manifest, PlannerRecord, PlanOrigin, RunFolder, now_iso
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+    from tale_cli.story import Story
+
+
+def default_out_root() -> Path:
+    from tale_cli.config import load_defaults
+
+    return Path(load_defaults().out_dir)
+
+
+def is_plan_file(source: Path) -> bool:
+    return source.suffix.lower() == ".json"
+
+
+class PlanSource(StrEnum):
+    """Where a render's plan came from."""
+
+    READ = "read"  # the plan.json given
+    REUSED = "reused"  # the run folder's plan.json, made from the same story with the same settings
+    PLANNED = "planned"  # the planner, just now
+
+
+@dataclass
+class PreparedPlan:
+    plan: Plan
+    folder: RunFolder
+    source: PlanSource
+    how: str  # said to the user and kept in the manifest: "planned with offline", "read plan.json"…
+    origin: PlanOrigin | None  # what a story's plan is made from; None for a plan.json
+
+
+def prepare_plan(source: Path, options: RenderOptions) -> PreparedPlan:
+    """Load or make the plan, and choose the run folder."""
+    recipe = options.recipe
+    if source.is_dir():
+        raise InputError(f"{source} is a directory, not a story or plan file", hint="pass story.md or plan.json")
+    if is_plan_file(source):
+        plan = load_plan(source)
+        root = options.run_dir or (source.parent if options.out_root is None else options.out_root / plan.slug)
+        folder = RunFolder(root, private=options.private or recipe.private)
+        return PreparedPlan(plan, folder, PlanSource.READ, f"read {source}", None)
+
+    from tale_cli.planners import shot_settings
+    from tale_cli.story import read_story
+
+    story = read_story(source)
+    planner_name = options.planner or recipe.planner.backend
+    shots, seconds = shot_settings(story, recipe)
+    origin = PlanOrigin(
+        story_sha256=story.sha256,
+        planner=planner_name,
+        model=recipe.planner.model,
+        shots=shots,
+        seconds=seconds,
+        size=[recipe.width, recipe.height, recipe.fps],
+    )
+    from tale_cli.plan import slugify
+
+    slug = slugify(story.title, fallback=slugify(source.stem))
+    out_root = options.out_root if options.out_root is not None else default_out_root()
+    folder = RunFolder(options.run_dir or out_root / slug, private=options.private or recipe.private)
+    folder.check_writable()
+    if Manifest.load(folder).data.plan_origin == origin and folder.plan.is_file():
+        how = f"reused {folder.plan} (story unchanged)"
+        return PreparedPlan(load_plan(folder.plan), folder, PlanSource.REUSED, how, origin)
+    plan = _plan_audited(story, recipe, planner_name, folder, dry_run=options.dry_run)
+    _adopt_story_images(plan, story.path.parent, folder, dry_run=options.dry_run)
+    return PreparedPlan(plan, folder, PlanSource.PLANNED, f"planned with {planner_name}", origin)
+
+
+def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFolder, *, dry_run: bool) -> Plan:
+    """Plan the story and add the planner request to the run's audit log (not in a dry run, which writes nothing)."""
+    from tale_cli.planners import plan_story
+    from tale_cli.registry import Role, provider
+
+    started = time.monotonic()
+    remote = not provider(planner_name, Role.PLANNER).runs_locally(recipe.planner.base_url)
+
+    def audit(outcome: str, error: str | None = None) -> None:
+        # A remote planner's request is written at once (it may have been billed even if the render is then
+        # refused); a local planner's waits until the run folder is written.
+        if remote:
+            folder.create()
+        AuditLog(folder.root, audit_prompts=recipe.audit_prompts).record(
+            defer=not remote,
+            role="planner",
+            backend=planner_name,
+            model=recipe.planner.model,
+            shot=None,
+            prompt=story.body,
+            outcome=outcome,
+            duration_s=time.monotonic() - started,
+            error=error,
+        )
+
+    try:
+        plan = plan_story(story, recipe, planner_name=planner_name)
+    except Exception as error:
+        # A local planner that fails has sent nothing anywhere; a remote one may have been billed.
+        if not dry_run and remote:
+            audit("error", getattr(error, "message", None) or str(error))
+        raise
+    if not dry_run:
+        audit("ok")
+    return plan
+
+
+def inside_folder(base: Path, candidate: Path) -> Path:
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(base.resolve()):
+        raise InputError(f"{candidate} points outside {base}", hint="keep reference images beside the story or plan")
+    return resolved
+
+
+def _adopt_story_images(plan: Plan, story_dir: Path, folder: RunFolder, *, dry_run: bool) -> None:
+    """Front-matter images live beside the story: copy them into refs/ so the plan is self-contained."""
+    for character in plan.characters:
+        if not character.reference_image:
+            continue
+        source = inside_folder(story_dir, story_dir / character.reference_image)
+        if not source.is_file():
+            raise InputError(f"reference image not found for {character.name}: {character.reference_image}")
+        target = f"refs/{character.id}{source.suffix.lower() or '.png'}"
+        if not dry_run:
+            folder.create()
+            shutil.copyfile(source, folder.root / target)
+        character.reference_image = target
+
+
+def planner_record(prepared: PreparedPlan, recipe: Recipe, planner: str | None) -> PlannerRecord:
+    """Who planned this film and what that cost: nothing unless planned now, else the price book's figure."""
+    backend = planner or recipe.planner.backend
+    record = PlannerRecord(
+        backend=backend, model=recipe.planner.model, how=prepared.how, finished_at=now_iso(), cost_usd=0.0
+    )
+    if prepared.source is not PlanSource.PLANNED:
+        return record
+    from tale_cli.cost import estimate_render
+
+    planner_recipe = recipe.model_copy(update={"planner": recipe.planner.model_copy(update={"backend": backend})})
+    estimate = estimate_render(prepared.plan, planner_recipe)
+    record.cost_usd = round(estimate.planner_usd, 6)
+    record.estimated = estimate.planner_usd > 0
+    return record
+
+
+def store_plan(plan: Plan, folder: RunFolder, source: Path) -> None:
+    """Write plan.json; a planned story's earlier, different plan (perhaps hand-edited) is kept as plan.prev.json.
+
+    A plan.json being rendered in place is left exactly as it is.
+    """
+    if is_plan_file(source) and folder.plan.exists() and folder.plan.samefile(source):
+        return
+    text = plan.to_json()
+    replaced = folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") != text
+    if replaced and not is_plan_file(source):
+        shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
+    folder.write_text(folder.plan, text)
+
+
+@dataclass
+class PlanResult:
+    plan: Plan
+    path: Path
+    how: str
+
+
+def write_plan(
+    story: Path, *, recipe: Recipe, out_root: Path | None, planner: str | None = None, private: bool = False
+) -> PlanResult:
+    """`tale plan`: plan the story and write OUT/<slug>/plan.json (an edited one is kept as plan.prev.json)."""
+    if is_plan_file(story):
+        raise InputError(f"{story} is already a plan", hint="`tale render` renders a plan.json")
+    check_private(recipe, private=private, planner=planner)
+    with private_files(private or recipe.private):
+        return _write_plan(story, RenderOptions(recipe=recipe, out_root=out_root, planner=planner, private=private))
+
+
+def _write_plan(story: Path, options: RenderOptions) -> PlanResult:
+    recipe = options.recipe
+    prepared = prepare_plan(story, options)
+    plan, folder = prepared.plan, prepared.folder
+    if prepared.source is PlanSource.REUSED:
+        return PlanResult(plan, folder.plan, prepared.how)
+    folder.create()
+    AuditLog(folder.root, audit_prompts=recipe.audit_prompts).write_deferred()
+    store_plan(plan, folder, story)
+    with Manifest.load(folder).edit() as data:
+        data.plan_origin = prepared.origin
+        data.run.slug = plan.slug
+        data.run.recipe = recipe.name
+    return PlanResult(plan, folder.plan, prepared.how)

@@ -1,0 +1,41 @@
+"""The storyboard: a contact sheet of every shot's middle frame, numbered, with its prompt."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tale_cli.media import extract_frame
+from tale_cli.plan import Plan
+
+
+def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: int = 0o644) -> Path:
+    """A contact sheet of the shots' middle frames with shot numbers and prompts."""
+    import tempfile
+
+    from PIL import Image, ImageDraw
+
+    from tale_cli.drawing import text_font, wrap_text
+
+    columns = 4
+    thumb_w, thumb_h = 400, round(400 * plan.height / plan.width)
+    caption_h = 96
+    rows = (len(shot_files) + columns - 1) // columns
+    sheet = Image.new("RGB", (columns * thumb_w, rows * (thumb_h + caption_h)), (18, 18, 22))
+    draw = ImageDraw.Draw(sheet)
+    with tempfile.TemporaryDirectory(prefix="tale-board-") as tmp:
+        for number, (shot, clip) in enumerate(zip(plan.shots, shot_files, strict=True)):
+            frame = extract_frame(clip, Path(tmp) / f"{number}.png", at="middle")
+            with Image.open(frame) as image:
+                thumb = image.convert("RGB").resize((thumb_w, thumb_h))
+            x, y = (number % columns) * thumb_w, (number // columns) * (thumb_h + caption_h)
+            sheet.paste(thumb, (x, y))
+            label = text_font(shot.prompt, 14)
+            draw.text((x + 8, y + thumb_h + 6), f"{shot.index}", font=text_font("0", 22), fill=(255, 210, 120))
+            for line_no, line in enumerate(wrap_text(shot.prompt, 46)[:4]):
+                draw.text((x + 36, y + thumb_h + 8 + line_no * 21), line, font=label, fill=(230, 230, 230))
+    part = output.with_name(output.name + ".part")
+    sheet.save(part, format="PNG")
+    os.replace(part, output)
+    output.chmod(mode)
+    return output
