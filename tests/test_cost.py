@@ -144,6 +144,102 @@ def test_json_has_the_documented_keys(compared: dict[str, Any]) -> None:
     assert {"plan", "margin_per_user", "cost_per_user"} <= set(compared["unit_economics"][0])
 
 
+def key_orders(
+    value: Any, path: str = "", found: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Every object's keys, in order, by where it sits (`a1[]` for the items of `a1`); items of one list agree."""
+    found = {} if found is None else found
+    if isinstance(value, dict):
+        keys = tuple(value)
+        assert found.setdefault(path, keys) == keys, path
+        for key, item in value.items():
+            key_orders(item, f"{path}.{key}" if path else key, found)
+    elif isinstance(value, list):
+        for item in value:
+            key_orders(item, f"{path}[]", found)
+    return found
+
+
+COMPARE_KEYS = {
+    "": ("price_book", "inputs", "per_video", "fixed_infra", "a1", "a2", "b_gpu_pools", "b_gpu_monthly",
+         "b_strategies", "b_extras", "b_total", "b_tiers", "comparison", "break_even", "capacity", "unit_economics",
+         "notes", "warnings"),
+    "inputs": ("api", "shots", "seconds", "volumes", "users"),
+    "per_video[]": ("api", "label", "resolution", "usd_per_second", "usd_per_video", "by_shot_seconds", "verified",
+                    "source"),
+    "per_video[].by_shot_seconds": ("5", "8", "10"),
+    "fixed_infra": ("items", "total"),
+    "fixed_infra.items[]": ("item", "service", "usd"),
+    "a1[]": ("videos_per_month", "infra", "api", "total", "document"),
+    "a1[].document": ("infra", "api", "total"),
+    "a2[]": ("videos_per_month", "infra", "api", "total"),
+    "b_gpu_pools[]": ("role", "label", "gpu", "count", "usd_per_hour", "rate", "24x7", "12h"),
+    "b_gpu_monthly": ("24x7", "12h"),
+    "b_strategies[]": ("name", "label", "usd", "stated_by_document"),
+    "b_extras": ("items", "security"),
+    "b_extras.items[]": ("item", "service", "usd"),
+    "b_extras.security[]": ("item", "service", "usd"),
+    "b_total": ("lines", "usd"),
+    "b_total.lines[]": ("item", "usd"),
+    "b_tiers[]": ("videos_per_month", "tier", "infra", "extras", "gpu", "total", "fleet"),
+    "comparison[]": ("videos_per_month", "A-1", "A-2", "B", "cheapest", "document"),
+    "comparison[].document": ("A-1", "A-2", "B", "cheapest"),
+    "break_even": ("B_vs_A-1_videos_per_month", "A-1_usd_per_video", "B_first_tier_fixed_usd",
+                   "A-2_cheaper_than_B_at_every_volume", "fixed_B_vs_A-1_videos_per_month"),
+    "capacity[]": ("videos_per_month", "model", "gpu", "seconds_per_clip", "source", "gpu_hours_needed",
+                   "gpu_hours_available", "gpu_hours_autoscaled", "enough", "enough_with_autoscaled"),
+    "unit_economics[]": ("plan", "usd_per_month", "videos_per_user", "users", "videos_per_month", "cost_per_user",
+                         "margin_per_user", "byok_user_api_usd"),
+    "unit_economics[].cost_per_user": ("A-1", "A-2", "B"),
+    "unit_economics[].margin_per_user": ("A-1", "A-2", "B"),
+    "notes": ("per_video", "b_gpu", "shot_seconds", "fixed_infra", "a1", "a2", "strategies", "b_extras", "b_total",
+              "comparison"),
+}  # fmt: skip
+ESTIMATE_KEYS = {
+    "": ("price_book", "recipe", "video", "shots", "video_usd", "planner_usd", "references", "references_usd",
+         "total_usd", "paid", "unpriced", "notes"),
+    "video": ("backend", "model"),
+    "shots[]": ("index", "seconds", "billed_seconds", "usd", "price", "credits", "gpu_seconds"),
+}  # fmt: skip
+SPENT_LINE = ("items", "usd", "billed_seconds", "billed_credits", "gpu_seconds", "unrecorded")
+SPENT_KEYS = {
+    "": ("runs", "by_backend", "by_day", "total_usd", "unrecorded"),
+    "runs[]": ("run", *SPENT_LINE),
+    "by_backend[]": ("backend", *SPENT_LINE),
+    "by_day[]": ("day", *SPENT_LINE),
+}
+
+
+def test_compare_json_keeps_its_keys_and_their_order(compared: dict[str, Any]) -> None:
+    assert key_orders(compared) == COMPARE_KEYS
+    # A book without the document's printed figures has no "document" columns and only its own notes.
+    today = runner.invoke(cost_app, ["compare", "--json"])
+    assert today.exit_code == 0, today.output
+    without_document = {
+        path: tuple(key for key in keys if key != "document")
+        for path, keys in COMPARE_KEYS.items()
+        if not path.endswith(".document") and path != "notes"
+    }
+    shape = key_orders(json.loads(today.stdout))
+    assert set(shape.pop("notes")) <= set(COMPARE_KEYS["notes"])
+    assert shape == without_document
+
+
+def test_estimate_and_spent_json_keep_their_keys_and_their_order(
+    tmp_path: Path, story_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    veo = tmp_path / "veo.toml"
+    veo.write_text('shots = 2\n[video]\nbackend = "veo"\nmodel = "veo-3.1-fast-generate-001"\n', encoding="utf-8")
+    estimated = runner.invoke(cost_app, ["estimate", str(story_file), "-r", str(veo), "--json"])
+    assert estimated.exit_code == 0, estimated.output
+    assert key_orders(json.loads(estimated.stdout)) == ESTIMATE_KEYS
+    write_manifest(tmp_path / "out" / "a", {"1": shot(1, "veo", 0.8, "2026-11-03")})
+    monkeypatch.chdir(tmp_path)
+    report = runner.invoke(cost_app, ["spent", "--json"])
+    assert report.exit_code == 0, report.output
+    assert key_orders(json.loads(report.stdout)) == SPENT_KEYS
+
+
 def test_capacity_at_45000_is_short(compared: dict[str, Any]) -> None:
     rows = [r for r in compared["capacity"] if r["videos_per_month"] == 45000 and r["seconds_per_clip"] == 90]
     assert len(rows) == 1
