@@ -1,4 +1,4 @@
-"""Tests for tale_cli/cost.py and `tale cost`: the source document's figures, estimates, budgets, spend."""
+"""Tests for tale_cli/cost/ and `tale cost`: the source document's figures, estimates, budgets, spend."""
 
 from __future__ import annotations
 
@@ -249,6 +249,14 @@ def test_capacity_at_45000_is_short(compared: dict[str, Any]) -> None:
     slow = [r for r in compared["capacity"] if r["videos_per_month"] == 45000 and r["seconds_per_clip"] == 180]
     assert slow and slow[0]["gpu_hours_needed"] == 18000 and "huggingface.co" in slow[0]["source"]
     assert any("45,000 videos a month need 9,000 GPU-hours" in w and "5,760" in w for w in compared["warnings"])
+
+
+def test_free_autoscaled_gpus_give_endless_hours_in_json() -> None:
+    gpus = dict(DOCUMENT.gpus)
+    gpus["a100-80gb"] = gpus["a100-80gb"].model_copy(update={"spot_usd_per_hour": 0.0})
+    data = cost.compare(DOCUMENT.model_copy(update={"gpus": gpus}), volumes=[45000]).to_json()
+    assert data["capacity"][0]["gpu_hours_autoscaled"] == math.inf
+    assert "Infinity" in json.dumps(data)
 
 
 def test_break_even_matches_a_hand_computation(compared: dict[str, Any]) -> None:
