@@ -883,9 +883,9 @@ def test_render_unpriced_model_cannot_be_held_to_a_budget(paid: dict[str, Path],
 
 
 def test_render_asks_on_a_terminal(paid: dict[str, Path], story_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tale_cli.cli.cost as cost_cli
+    import tale_cli.cost.guard as guard
 
-    monkeypatch.setattr(cost_cli, "_interactive", lambda: True)
+    monkeypatch.setattr(guard, "interactive", lambda: True)
     args = [str(story_file), "-r", str(paid["recipe"]), "-o", str(paid["out"]), "--prices", str(paid["book"])]
     declined = tale_render(args, input="n\n")
     assert declined.exit_code == ExitCode.BUDGET and "Spend about $0.30?" in declined.output
@@ -893,6 +893,52 @@ def test_render_asks_on_a_terminal(paid: dict[str, Path], story_file: Path, monk
     accepted = tale_render(args, input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert sorted(FakePaidVideo.calls) == [1, 2, 3]
+
+
+def test_spend_guard_holds_the_budget_and_asks_through_its_callback(
+    paid: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tale_cli.config import load_recipe
+    from tale_cli.cost import guard
+    from tale_cli.runfolder import RunFolder
+
+    monkeypatch.setattr(guard, "interactive", lambda: True)
+    plan, folder = make_plan(shots=3, seconds=1.5), RunFolder(paid["out"] / "budget-test")
+    chosen = load_recipe(str(paid["recipe"])).model_copy(update={"budget_usd": 0.25})
+    assert guard.budget_for(None, chosen) == 0.25 and guard.budget_for(1.0, chosen) == 1.0
+    asked: list[str] = []
+    shown: list[guard.SpendCheck] = []
+
+    def check(
+        max_cost: float | None, *, yes: bool = False, reply: bool = True, pending: list[int] | None = None
+    ) -> None:
+        def confirm(question: str) -> bool:
+            asked.append(question)
+            return reply
+
+        before = guard.spend_guard(
+            prices=str(paid["book"]), max_cost=max_cost, yes=yes, confirm=confirm, show=shown.append
+        )
+        before(plan, chosen, folder, [1, 2, 3] if pending is None else pending)
+
+    # --max-cost wins over the recipe's budget, both ways; the estimate is shown and the question asked.
+    with pytest.raises(BudgetError, match="exceeds the budget"):
+        check(0.1)
+    assert asked == [] and shown[-1].budget == 0.1 and folder.plan.is_file()
+    check(1.0)
+    assert shown[-1].budget == 1.0 and asked == ["Spend about $0.30?"]
+    with pytest.raises(BudgetError, match=r"exceeds the budget \$0\.25"):
+        check(None)
+    # Only the shots left are priced; --yes does not ask; a refusal to confirm is a BudgetError.
+    check(None, pending=[1], yes=True)
+    assert shown[-1].estimate.total_usd == pytest.approx(0.10) and len(asked) == 1
+    with pytest.raises(BudgetError, match="not confirmed"):
+        check(1.0, reply=False)
+    assert len(asked) == 2
+    # Where no one can answer (--json), nothing is asked.
+    unattended = guard.spend_guard(prices=str(paid["book"]), max_cost=1.0, yes=False, confirm=None, show=shown.append)
+    unattended(plan, chosen, folder, [1, 2, 3])
+    assert len(asked) == 2 and shown[-1].estimate.paid
 
 
 def test_preview_render_estimates_and_spends_nothing(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:

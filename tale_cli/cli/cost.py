@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tale_cli.cli.common import console, errors_handled, escape, print_json
+from tale_cli.cli.common import errors_handled, print_json
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+    from tale_cli.plan import Plan
+    from tale_cli.runfolder import RunFolder
 
 app = typer.Typer(
     help="Costs: compare the scenarios, estimate a render, sum what runs spent.",
@@ -177,26 +182,6 @@ def spent(
 # ── The guard `tale render` runs after planning and before the first paid call ──────────────────────
 
 
-def _interactive() -> bool:
-    import sys
-
-    return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def _keep_plan(plan: Any, folder: Any) -> None:
-    """A refused render leaves only its plan behind, so it can be edited and rendered later."""
-    import shutil
-
-    text = plan.to_json()
-    if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") == text:
-        return
-    folder.check_writable()
-    folder.root.mkdir(parents=True, exist_ok=True, mode=0o700 if folder.private else 0o755)
-    if folder.plan.is_file():
-        shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
-    folder.write_text(folder.plan, text)
-
-
 def spend_guard(
     *,
     prices: str | None,
@@ -204,41 +189,20 @@ def spend_guard(
     yes: bool,
     quiet: bool,
     pause: Callable[[], AbstractContextManager[Any]],
-) -> Callable[[Any, Any, Any, list[int]], None]:
-    """Show a render's estimate, hold it to the budget (--max-cost, else the recipe's) and, on a terminal,
-    ask before a paid render starts (unless --yes). Refusing raises BudgetError with nothing spent."""
+) -> Callable[[Plan, Recipe, RunFolder, list[int]], None]:
+    """The library's spend guard at this terminal: its estimate printed here (on stderr under --json), its question
+    asked here with the progress display paused (never under --json or --yes)."""
+    from tale_cli.cli.cost_print import print_spend_check
+    from tale_cli.cost.guard import spend_guard as guard
 
-    def guard(plan: Any, recipe: Any, folder: Any, pending: list[int]) -> None:
-        from tale_cli import cost
-        from tale_cli.errors import BudgetError
+    def confirm(question: str) -> bool:
+        with pause():
+            return typer.confirm(question, default=False)
 
-        # Only the shots that will render: a resumed run pays nothing for its cached shots.
-        estimate = cost.estimate_render(
-            plan, recipe, book=cost.resolve_book(prices), include_planner=False, only_shots=pending
-        )
-        budget = max_cost if max_cost is not None else recipe.budget_usd
-        if estimate.paid or estimate.unpriced or budget is not None:
-            out = console(stderr=quiet)
-            count = len(estimate.shots)
-            parts = [f"{count} shot{'s' if count != 1 else ''} on {estimate.video.backend}"]
-            if estimate.references:
-                parts.append(f"{estimate.references} reference image{'s' if estimate.references != 1 else ''}")
-            limit = f"; budget ${budget:.2f}" if budget is not None else ""
-            out.print(
-                f"[bold]estimate ${estimate.total_usd:.2f}[/] ({', '.join(parts)}; "
-                f"price book {escape(estimate.price_book)}{limit})"
-            )
-            for item in estimate.unpriced:
-                out.print(f"[yellow]unpriced:[/] {escape(item)}")
-        try:
-            cost.check_budget(estimate, budget)
-            if estimate.paid and not yes and not quiet and _interactive():
-                with pause():
-                    confirmed = typer.confirm(f"Spend about ${estimate.total_usd:.2f}?", default=False)
-                if not confirmed:
-                    raise BudgetError("not confirmed; nothing was spent", hint="pass --yes to render without asking")
-        except BudgetError:
-            _keep_plan(plan, folder)
-            raise
-
-    return guard
+    return guard(
+        prices=prices,
+        max_cost=max_cost,
+        yes=yes,
+        confirm=None if quiet else confirm,
+        show=lambda check: print_spend_check(check, stderr=quiet),
+    )

@@ -1,4 +1,4 @@
-"""Rich tables for `tale cost`: the scenario comparison, a render's estimate, what runs spent."""
+"""Rich tables for `tale cost`: the scenario comparison, a render's estimate, what runs spent, the spend check."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from tale_cli.cli.common import console, escape
 
 if TYPE_CHECKING:
-    from tale_cli.cost import Comparison, RenderEstimate, SpendReport
+    from tale_cli.cost import Comparison, RenderEstimate, SpendCheck, SpendReport
 
 
 def _money(value: float) -> str:
@@ -383,3 +383,20 @@ def print_spend(report: SpendReport) -> None:
             f"[yellow]warning:[/] {report.unrecorded} finished item(s) on paid backends recorded no cost; "
             "the total leaves them out."
         )
+
+
+def print_spend_check(check: SpendCheck, *, stderr: bool) -> None:
+    """The line `tale render` prints before it spends: the estimate, what it covers, the book and the budget."""
+    estimate = check.estimate
+    out = console(stderr=stderr)
+    count = len(estimate.shots)
+    parts = [f"{count} shot{'s' if count != 1 else ''} on {estimate.video.backend}"]
+    if estimate.references:
+        parts.append(f"{estimate.references} reference image{'s' if estimate.references != 1 else ''}")
+    limit = f"; budget ${check.budget:.2f}" if check.budget is not None else ""
+    out.print(
+        f"[bold]estimate ${estimate.total_usd:.2f}[/] ({', '.join(parts)}; "
+        f"price book {escape(estimate.price_book)}{limit})"
+    )
+    for item in estimate.unpriced:
+        out.print(f"[yellow]unpriced:[/] {escape(item)}")

@@ -1,7 +1,7 @@
 """Costs: dated price books, the source document's scenario comparison, per-render estimates, spend.
 
 `book` loads price books; `scenarios` is the document's arithmetic; `compare` (with `comparison` and `notes`)
-builds `tale cost compare`; `estimate` prices a render and checks its budget; `ledger` sums what runs spent.
+builds `tale cost compare`; `estimate` prices a render; `guard` holds it to a budget; `ledger` sums what runs spent.
 """
 
 from tale_cli.cost.book import (
@@ -17,6 +17,7 @@ from tale_cli.cost.book import (
 from tale_cli.cost.compare import compare
 from tale_cli.cost.comparison import Comparison
 from tale_cli.cost.estimate import RenderEstimate, ShotEstimate, ShotPrice, check_budget, estimate_render, price_shot
+from tale_cli.cost.guard import SpendCheck, spend_guard
 from tale_cli.cost.ledger import SpendLine, SpendReport, find_runs, spent
 from tale_cli.cost.money import Range
 from tale_cli.cost.prices import GpuTime, VideoPrice, load_timings
@@ -43,6 +44,7 @@ __all__ = [
     "RenderEstimate",
     "ShotEstimate",
     "ShotPrice",
+    "SpendCheck",
     "SpendLine",
     "SpendReport",
     "SubscriptionPlan",
@@ -67,5 +69,6 @@ __all__ = [
     "pricing_dir",
     "resolve_book",
     "scenario_costs",
+    "spend_guard",
     "spent",
 ]
