@@ -1,4 +1,4 @@
-"""Tests for tale_cli/cost.py and `tale cost`: the source document's figures, estimates, budgets, spend."""
+"""Tests for tale_cli/cost/ and `tale cost`: the source document's figures, estimates, budgets, spend."""
 
 from __future__ import annotations
 
@@ -146,6 +146,102 @@ def test_json_has_the_documented_keys(compared: dict[str, Any]) -> None:
     assert {"plan", "margin_per_user", "cost_per_user"} <= set(compared["unit_economics"][0])
 
 
+def key_orders(
+    value: Any, path: str = "", found: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Every object's keys, in order, by where it sits (`a1[]` for the items of `a1`); items of one list agree."""
+    found = {} if found is None else found
+    if isinstance(value, dict):
+        keys = tuple(value)
+        assert found.setdefault(path, keys) == keys, path
+        for key, item in value.items():
+            key_orders(item, f"{path}.{key}" if path else key, found)
+    elif isinstance(value, list):
+        for item in value:
+            key_orders(item, f"{path}[]", found)
+    return found
+
+
+COMPARE_KEYS = {
+    "": ("price_book", "inputs", "per_video", "fixed_infra", "a1", "a2", "b_gpu_pools", "b_gpu_monthly",
+         "b_strategies", "b_extras", "b_total", "b_tiers", "comparison", "break_even", "capacity", "unit_economics",
+         "notes", "warnings"),
+    "inputs": ("api", "shots", "seconds", "volumes", "users"),
+    "per_video[]": ("api", "label", "resolution", "usd_per_second", "usd_per_video", "by_shot_seconds", "verified",
+                    "source"),
+    "per_video[].by_shot_seconds": ("5", "8", "10"),
+    "fixed_infra": ("items", "total"),
+    "fixed_infra.items[]": ("item", "service", "usd"),
+    "a1[]": ("videos_per_month", "infra", "api", "total", "document"),
+    "a1[].document": ("infra", "api", "total"),
+    "a2[]": ("videos_per_month", "infra", "api", "total"),
+    "b_gpu_pools[]": ("role", "label", "gpu", "count", "usd_per_hour", "rate", "24x7", "12h"),
+    "b_gpu_monthly": ("24x7", "12h"),
+    "b_strategies[]": ("name", "label", "usd", "stated_by_document"),
+    "b_extras": ("items", "security"),
+    "b_extras.items[]": ("item", "service", "usd"),
+    "b_extras.security[]": ("item", "service", "usd"),
+    "b_total": ("lines", "usd"),
+    "b_total.lines[]": ("item", "usd"),
+    "b_tiers[]": ("videos_per_month", "tier", "infra", "extras", "gpu", "total", "fleet"),
+    "comparison[]": ("videos_per_month", "A-1", "A-2", "B", "cheapest", "document"),
+    "comparison[].document": ("A-1", "A-2", "B", "cheapest"),
+    "break_even": ("B_vs_A-1_videos_per_month", "A-1_usd_per_video", "B_first_tier_fixed_usd",
+                   "A-2_cheaper_than_B_at_every_volume", "fixed_B_vs_A-1_videos_per_month"),
+    "capacity[]": ("videos_per_month", "model", "gpu", "seconds_per_clip", "source", "gpu_hours_needed",
+                   "gpu_hours_available", "gpu_hours_autoscaled", "enough", "enough_with_autoscaled"),
+    "unit_economics[]": ("plan", "usd_per_month", "videos_per_user", "users", "videos_per_month", "cost_per_user",
+                         "margin_per_user", "byok_user_api_usd"),
+    "unit_economics[].cost_per_user": ("A-1", "A-2", "B"),
+    "unit_economics[].margin_per_user": ("A-1", "A-2", "B"),
+    "notes": ("per_video", "b_gpu", "shot_seconds", "fixed_infra", "a1", "a2", "strategies", "b_extras", "b_total",
+              "comparison"),
+}  # fmt: skip
+ESTIMATE_KEYS = {
+    "": ("price_book", "recipe", "video", "shots", "video_usd", "planner_usd", "references", "references_usd",
+         "total_usd", "paid", "unpriced", "notes"),
+    "video": ("backend", "model"),
+    "shots[]": ("index", "seconds", "billed_seconds", "usd", "price", "credits", "gpu_seconds"),
+}  # fmt: skip
+SPENT_LINE = ("items", "usd", "billed_seconds", "billed_credits", "gpu_seconds", "unrecorded")
+SPENT_KEYS = {
+    "": ("runs", "by_backend", "by_day", "total_usd", "unrecorded"),
+    "runs[]": ("run", *SPENT_LINE),
+    "by_backend[]": ("backend", *SPENT_LINE),
+    "by_day[]": ("day", *SPENT_LINE),
+}
+
+
+def test_compare_json_keeps_its_keys_and_their_order(compared: dict[str, Any]) -> None:
+    assert key_orders(compared) == COMPARE_KEYS
+    # A book without the document's printed figures has no "document" columns and only its own notes.
+    today = runner.invoke(cost_app, ["compare", "--json"])
+    assert today.exit_code == 0, today.output
+    without_document = {
+        path: tuple(key for key in keys if key != "document")
+        for path, keys in COMPARE_KEYS.items()
+        if not path.endswith(".document") and path != "notes"
+    }
+    shape = key_orders(json.loads(today.stdout))
+    assert set(shape.pop("notes")) <= set(COMPARE_KEYS["notes"])
+    assert shape == without_document
+
+
+def test_estimate_and_spent_json_keep_their_keys_and_their_order(
+    tmp_path: Path, story_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    veo = tmp_path / "veo.toml"
+    veo.write_text('shots = 2\n[video]\nbackend = "veo"\nmodel = "veo-3.1-fast-generate-001"\n', encoding="utf-8")
+    estimated = runner.invoke(cost_app, ["estimate", str(story_file), "-r", str(veo), "--json"])
+    assert estimated.exit_code == 0, estimated.output
+    assert key_orders(json.loads(estimated.stdout)) == ESTIMATE_KEYS
+    write_manifest(tmp_path / "out" / "a", {"1": shot(1, "veo", 0.8, "2026-11-03")})
+    monkeypatch.chdir(tmp_path)
+    report = runner.invoke(cost_app, ["spent", "--json"])
+    assert report.exit_code == 0, report.output
+    assert key_orders(json.loads(report.stdout)) == SPENT_KEYS
+
+
 def test_capacity_at_45000_is_short(compared: dict[str, Any]) -> None:
     rows = [r for r in compared["capacity"] if r["videos_per_month"] == 45000 and r["seconds_per_clip"] == 90]
     assert len(rows) == 1
@@ -155,6 +251,14 @@ def test_capacity_at_45000_is_short(compared: dict[str, Any]) -> None:
     slow = [r for r in compared["capacity"] if r["videos_per_month"] == 45000 and r["seconds_per_clip"] == 180]
     assert slow and slow[0]["gpu_hours_needed"] == 18000 and "huggingface.co" in slow[0]["source"]
     assert any("45,000 videos a month need 9,000 GPU-hours" in w and "5,760" in w for w in compared["warnings"])
+
+
+def test_free_autoscaled_gpus_give_endless_hours_in_json() -> None:
+    gpus = dict(DOCUMENT.gpus)
+    gpus["a100-80gb"] = gpus["a100-80gb"].model_copy(update={"spot_usd_per_hour": 0.0})
+    data = cost.compare(DOCUMENT.model_copy(update={"gpus": gpus}), volumes=[45000]).to_json()
+    assert data["capacity"][0]["gpu_hours_autoscaled"] == math.inf
+    assert "Infinity" in json.dumps(data)
 
 
 def test_break_even_matches_a_hand_computation(compared: dict[str, Any]) -> None:
@@ -779,9 +883,9 @@ def test_render_unpriced_model_cannot_be_held_to_a_budget(paid: dict[str, Path],
 
 
 def test_render_asks_on_a_terminal(paid: dict[str, Path], story_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tale_cli.cli.cost as cost_cli
+    import tale_cli.cost.guard as guard
 
-    monkeypatch.setattr(cost_cli, "_interactive", lambda: True)
+    monkeypatch.setattr(guard, "interactive", lambda: True)
     args = [str(story_file), "-r", str(paid["recipe"]), "-o", str(paid["out"]), "--prices", str(paid["book"])]
     declined = tale_render(args, input="n\n")
     assert declined.exit_code == ExitCode.BUDGET and "Spend about $0.30?" in declined.output
@@ -789,6 +893,52 @@ def test_render_asks_on_a_terminal(paid: dict[str, Path], story_file: Path, monk
     accepted = tale_render(args, input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert sorted(FakePaidVideo.calls) == [1, 2, 3]
+
+
+def test_spend_guard_holds_the_budget_and_asks_through_its_callback(
+    paid: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tale_cli.config import load_recipe
+    from tale_cli.cost import guard
+    from tale_cli.runfolder import RunFolder
+
+    monkeypatch.setattr(guard, "interactive", lambda: True)
+    plan, folder = make_plan(shots=3, seconds=1.5), RunFolder(paid["out"] / "budget-test")
+    chosen = load_recipe(str(paid["recipe"])).model_copy(update={"budget_usd": 0.25})
+    assert guard.budget_for(None, chosen) == 0.25 and guard.budget_for(1.0, chosen) == 1.0
+    asked: list[str] = []
+    shown: list[guard.SpendCheck] = []
+
+    def check(
+        max_cost: float | None, *, yes: bool = False, reply: bool = True, pending: list[int] | None = None
+    ) -> None:
+        def confirm(question: str) -> bool:
+            asked.append(question)
+            return reply
+
+        before = guard.spend_guard(
+            prices=str(paid["book"]), max_cost=max_cost, yes=yes, confirm=confirm, show=shown.append
+        )
+        before(plan, chosen, folder, [1, 2, 3] if pending is None else pending)
+
+    # --max-cost wins over the recipe's budget, both ways; the estimate is shown and the question asked.
+    with pytest.raises(BudgetError, match="exceeds the budget"):
+        check(0.1)
+    assert asked == [] and shown[-1].budget == 0.1 and folder.plan.is_file()
+    check(1.0)
+    assert shown[-1].budget == 1.0 and asked == ["Spend about $0.30?"]
+    with pytest.raises(BudgetError, match=r"exceeds the budget \$0\.25"):
+        check(None)
+    # Only the shots left are priced; --yes does not ask; a refusal to confirm is a BudgetError.
+    check(None, pending=[1], yes=True)
+    assert shown[-1].estimate.total_usd == pytest.approx(0.10) and len(asked) == 1
+    with pytest.raises(BudgetError, match="not confirmed"):
+        check(1.0, reply=False)
+    assert len(asked) == 2
+    # Where no one can answer (--json), nothing is asked.
+    unattended = guard.spend_guard(prices=str(paid["book"]), max_cost=1.0, yes=False, confirm=None, show=shown.append)
+    unattended(plan, chosen, folder, [1, 2, 3])
+    assert len(asked) == 2 and shown[-1].estimate.paid
 
 
 def test_preview_render_estimates_and_spends_nothing(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:

@@ -1,0 +1,305 @@
+"""Per-render estimates: what a plan with a recipe will cost before anything is spent, and the budget check."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from pydantic import Field, model_validator
+
+from tale_cli.cost.book import PriceBook, default_book
+from tale_cli.cost.money import usd_range_text
+from tale_cli.cost.prices import GpuTime, ImagePrice, PlannerPrice, VideoPrice
+from tale_cli.cost.report import Cents, Report
+from tale_cli.errors import BudgetError, RecipeError
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+    from tale_cli.plan import Plan
+
+# Backends that cost nothing per call; local GPU backends are priced by GPU time instead.
+FREE_BACKENDS = frozenset({"preview", "offline", "local"})
+LOCAL_GPU_BACKENDS = frozenset({"diffusers"})
+
+
+def _is_private_url(url: str | None) -> bool:
+    """A server on this machine or a private network: a self-hosted planner there bills nothing."""
+    if not url:
+        return False
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback
+
+
+class ShotEstimate(Report):
+    index: int
+    seconds: float
+    billed_seconds: float | None
+    usd: Cents
+    price: str | None = None
+    credits: float | None = None
+    gpu_seconds: float | None = None
+
+
+def _unbilled(index: int, seconds: float) -> ShotEstimate:
+    """A shot with no price: a free backend's, or one the book cannot price (then listed in `unpriced`)."""
+    return ShotEstimate(index=index, seconds=seconds, billed_seconds=None, usd=0.0)
+
+
+class VideoChoice(Report):
+    backend: str
+    model: str
+
+
+class RenderEstimate(Report):
+    """What a render will cost before anything is spent: per shot, planner, references, total."""
+
+    price_book: str
+    recipe: str
+    video: VideoChoice
+    shots: list[ShotEstimate]
+    # Summed on validation and stored, so the JSON keeps each total beside the figures it adds up.
+    video_usd: Cents = 0.0
+    planner_usd: Cents
+    references: int
+    references_usd: Cents
+    total_usd: Cents = 0.0
+    paid: bool
+    unpriced: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _totals(self) -> RenderEstimate:
+        self.video_usd = sum(shot.usd for shot in self.shots)
+        self.total_usd = self.video_usd + self.planner_usd + self.references_usd
+        return self
+
+
+@dataclass
+class ShotPrice:
+    """A priced shot: what the provider will bill for a clip of some seconds."""
+
+    price: str
+    billed_seconds: float
+    usd: float
+    credits: float | None = None
+    note: str | None = None
+
+
+def _best(entries: Sequence[Any], backend: str, model: str) -> Any:
+    scored = [(entry.match(backend, model), position, entry) for position, entry in enumerate(entries)]
+    scored = [item for item in scored if item[0] > 0]
+    if not scored:
+        return None
+    return max(scored, key=lambda item: (item[0], -item[1]))[2]
+
+
+def price_shot(
+    backend: str,
+    model: str,
+    seconds: float,
+    *,
+    resolution: str | None = None,
+    audio: bool = False,
+    book: PriceBook | None = None,
+) -> ShotPrice | None:
+    """What a video API bills for one clip, from the book; None when the book does not price that model."""
+    book = book or default_book()
+    entry: VideoPrice | None = _best(book.video, backend, model)
+    if entry is None:
+        return None
+    rate, note = entry.rate(resolution, audio=audio)
+    billed = entry.billed_seconds(seconds)
+    credits = billed * entry.credits_per_second if entry.credits_per_second is not None else None
+    return ShotPrice(price=entry.id, billed_seconds=billed, usd=billed * rate, credits=credits, note=note)
+
+
+def _resolution(recipe: Recipe, plan: Plan) -> str:
+    if recipe.video.resolution:
+        return recipe.video.resolution
+    return f"{min(plan.width, plan.height)}p"
+
+
+def _gpu_timing(book: PriceBook, model: str, unit: str, gpu: str) -> tuple[GpuTime | None, str | None]:
+    timings = [t for t in book.gpu_time if t.unit == unit and t.matches(model)]
+    on_gpu = [t for t in timings if t.gpu == gpu]
+    if on_gpu:
+        return max(on_gpu, key=lambda t: t.seconds), None
+    if timings:
+        slowest = max(timings, key=lambda t: t.seconds)
+        return slowest, f"{model}: no timing on {gpu}; used {slowest.seconds:g} s measured on {slowest.gpu}"
+    return None, None
+
+
+def _local_seconds(timing: GpuTime, steps: int | None) -> float:
+    if steps is not None and timing.steps is not None:
+        return timing.seconds * steps / timing.steps
+    return timing.seconds
+
+
+def estimate_render(
+    plan: Plan,
+    recipe: Recipe,
+    *,
+    book: PriceBook | None = None,
+    include_planner: bool = True,
+    gpu: str | None = None,
+    only_shots: Iterable[int] | None = None,
+) -> RenderEstimate:
+    """What rendering this plan with this recipe will cost, before anything is spent.
+
+    API video is priced per billed second from the book; local (diffusers) video as GPU-seconds per clip ×
+    the hourly price of the local GPU; preview is free. A paid model the book does not know is listed in
+    `unpriced` (never counted as free). `include_planner=False` when the plan already exists;
+    `only_shots` limits the estimate to the shots that will render (e.g. not the cached ones).
+    """
+    book = book or default_book()
+    wanted = None if only_shots is None else set(only_shots)
+    plan_shots = [shot for shot in plan.shots if wanted is None or shot.index in wanted]
+    gpu = gpu or book.local.gpu
+    if gpu not in book.gpus:
+        raise RecipeError(
+            f"price book {book.id} has no hourly price for gpu '{gpu}'", hint="valid names are: " + ", ".join(book.gpus)
+        )
+    hourly = book.gpus[gpu].usd_per_hour
+    unpriced: list[str] = []
+    notes: list[str] = []
+    paid = False
+    video = recipe.video
+    shots: list[ShotEstimate] = []
+
+    if video.backend in FREE_BACKENDS:
+        shots = [_unbilled(shot.index, shot.duration_s) for shot in plan_shots]
+    elif video.backend in LOCAL_GPU_BACKENDS:
+        timing, note = _gpu_timing(book, video.model, "clip", gpu)
+        if note:
+            notes.append(note)
+        if timing is None:
+            unpriced.append(f"video {video.backend}/{video.model or '(no model)'}: no GPU time in price book {book.id}")
+            shots = [_unbilled(shot.index, shot.duration_s) for shot in plan_shots]
+        else:
+            seconds = _local_seconds(timing, video.steps)
+            usd = seconds / 3600 * hourly
+            shots = [
+                ShotEstimate(
+                    index=s.index,
+                    seconds=s.duration_s,
+                    billed_seconds=None,
+                    usd=usd,
+                    price=timing.model,
+                    gpu_seconds=seconds,
+                )
+                for s in plan_shots
+            ]
+            notes.append(f"local video: {seconds:g} GPU-seconds per clip × ${hourly:.2f}/h ({book.gpus[gpu].label})")
+    else:
+        paid = True
+        resolution = _resolution(recipe, plan)
+        for shot in plan_shots:
+            priced = (
+                price_shot(
+                    video.backend, video.model, shot.duration_s, resolution=resolution, audio=video.audio, book=book
+                )
+                if video.model
+                else None
+            )
+            if priced is None:
+                shots.append(_unbilled(shot.index, shot.duration_s))
+                continue
+            if priced.note and priced.note not in notes:
+                notes.append(priced.note)
+            shots.append(
+                ShotEstimate(
+                    index=shot.index,
+                    seconds=shot.duration_s,
+                    billed_seconds=priced.billed_seconds,
+                    usd=priced.usd,
+                    price=priced.price,
+                    credits=priced.credits,
+                )
+            )
+        if not video.model:
+            unpriced.append(f"video {video.backend}: the recipe names no model, so it cannot be priced")
+        elif any(shot.price is None for shot in shots):
+            unpriced.append(f"video {video.backend}/{video.model}: not in price book {book.id}")
+
+    # Character references that will be generated (characters without an image of their own).
+    to_draw = sum(1 for character in plan.characters if character.reference_image is None)
+    image = recipe.image
+    references_usd = 0.0
+    if to_draw and image.backend not in FREE_BACKENDS:
+        if image.backend in LOCAL_GPU_BACKENDS:
+            timing, note = _gpu_timing(book, image.model, "image", gpu)
+            if note:
+                notes.append(note)
+            if timing is None:
+                unpriced.append(
+                    f"image {image.backend}/{image.model or '(no model)'}: no GPU time in price book {book.id}"
+                )
+            else:
+                references_usd = to_draw * _local_seconds(timing, image.steps) / 3600 * hourly
+        else:
+            paid = True
+            entry: ImagePrice | None = _best(book.image, image.backend, image.model) if image.model else None
+            if entry is None:
+                unpriced.append(f"image {image.backend}/{image.model or '(no model)'}: not in price book {book.id}")
+            else:
+                each, note = entry.price(image.quality)
+                if note:
+                    notes.append(note)
+                references_usd = to_draw * each
+
+    planner_usd = 0.0
+    planner = recipe.planner
+    if include_planner and planner.backend not in FREE_BACKENDS:
+        if planner.backend == "openai-compatible" and _is_private_url(planner.base_url):
+            notes.append("planner: a self-hosted server on a private address, not billed")
+        else:
+            paid = True
+            planner_entry: PlannerPrice | None = _best(book.planner, planner.backend, planner.model or "")
+            if planner_entry is None:
+                unpriced.append(
+                    f"planner {planner.backend}/{planner.model or '(no model)'}: not in price book {book.id}"
+                )
+            else:
+                planner_usd = planner_entry.usd_per_plan.high
+                if planner_entry.usd_per_plan.low != planner_entry.usd_per_plan.high:
+                    notes.append(f"planner: the high end of {usd_range_text(planner_entry.usd_per_plan)} per plan")
+
+    return RenderEstimate(
+        price_book=book.id,
+        recipe=recipe.name,
+        video=VideoChoice(backend=video.backend, model=video.model),
+        shots=shots,
+        planner_usd=planner_usd,
+        references=to_draw if image.backend not in FREE_BACKENDS else 0,
+        references_usd=references_usd,
+        paid=paid,
+        unpriced=unpriced,
+        notes=notes,
+    )
+
+
+def check_budget(estimate: RenderEstimate, max_cost_usd: float | None) -> None:
+    """Refuse (BudgetError, exit code 9) when the estimate exceeds the budget or cannot be fully priced."""
+    if max_cost_usd is None:
+        return
+    if estimate.unpriced:
+        raise BudgetError(
+            f"cannot hold the render to ${max_cost_usd:.2f}: {estimate.unpriced[0]}",
+            hint="price it in your own book (--prices FILE, see configs/pricing/) or drop the budget",
+        )
+    if estimate.total_usd > max_cost_usd + 1e-9:
+        raise BudgetError(
+            f"the estimate ${estimate.total_usd:.2f} exceeds the budget ${max_cost_usd:.2f}; nothing was spent",
+            hint="raise --max-cost (or the recipe's budget_usd), render fewer or shorter shots, "
+            "or pick a cheaper recipe",
+        )

@@ -1,0 +1,85 @@
+"""The spend guard a render runs after planning and before its first paid call: estimate, budget, confirmation."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tale_cli.cost.book import resolve_book
+from tale_cli.cost.estimate import RenderEstimate, check_budget, estimate_render
+from tale_cli.errors import BudgetError
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+    from tale_cli.plan import Plan
+    from tale_cli.runfolder import RunFolder
+
+
+@dataclass(frozen=True)
+class SpendCheck:
+    """What a render is about to spend: the estimate for the shots left to render, and the budget holding it."""
+
+    estimate: RenderEstimate
+    budget: float | None
+
+    @property
+    def worth_showing(self) -> bool:
+        """Free renders with no budget pass silently; anything paid, unpriced or held to a budget is shown."""
+        return self.estimate.paid or bool(self.estimate.unpriced) or self.budget is not None
+
+
+def budget_for(max_cost: float | None, recipe: Recipe) -> float | None:
+    """The budget a render is held to: --max-cost, else the recipe's budget_usd, else none."""
+    return max_cost if max_cost is not None else recipe.budget_usd
+
+
+def interactive() -> bool:
+    """Someone at a terminal can answer a question."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def keep_plan(plan: Plan, folder: RunFolder) -> None:
+    """A refused render leaves only its plan behind, so it can be edited and rendered later."""
+    text = plan.to_json()
+    if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") == text:
+        return
+    folder.check_writable()
+    folder.root.mkdir(parents=True, exist_ok=True, mode=0o700 if folder.private else 0o755)
+    if folder.plan.is_file():
+        shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
+    folder.write_text(folder.plan, text)
+
+
+def spend_guard(
+    *,
+    prices: str | None,
+    max_cost: float | None,
+    yes: bool,
+    confirm: Callable[[str], bool] | None,
+    show: Callable[[SpendCheck], None],
+) -> Callable[[Plan, Recipe, RunFolder, list[int]], None]:
+    """The check to run before a render spends: estimate the shots left, `show` it, hold it to the budget and,
+    for a paid render on a terminal, ask `confirm` (unless `yes`; `confirm=None` where no one can answer).
+
+    Refusing raises BudgetError with nothing spent and only the plan written.
+    """
+
+    def guard(plan: Plan, recipe: Recipe, folder: RunFolder, pending: list[int]) -> None:
+        # Only the shots that will render: a resumed run pays nothing for its cached shots.
+        estimate = estimate_render(plan, recipe, book=resolve_book(prices), include_planner=False, only_shots=pending)
+        check = SpendCheck(estimate, budget_for(max_cost, recipe))
+        if check.worth_showing:
+            show(check)
+        try:
+            check_budget(estimate, check.budget)
+            question = f"Spend about ${estimate.total_usd:.2f}?"
+            if estimate.paid and not yes and confirm is not None and interactive() and not confirm(question):
+                raise BudgetError("not confirmed; nothing was spent", hint="pass --yes to render without asking")
+        except BudgetError:
+            keep_plan(plan, folder)
+            raise
+
+    return guard
