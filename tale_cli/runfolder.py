@@ -223,10 +223,10 @@ class PlannerRecord(Record):
     """Who planned the film and what planning cost."""
 
     backend: str
-    model: str
-    how: str
-    finished_at: str
-    cost_usd: float
+    model: str | None = None
+    how: str | None = None
+    finished_at: str | None = None
+    cost_usd: float | None = None
     estimated: bool | None = None  # set for a planned story: True when the price book charged for it
 
 

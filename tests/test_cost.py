@@ -508,8 +508,10 @@ def test_preview_is_free_and_unknown_paid_models_are_flagged_not_zero() -> None:
     free = cost.estimate_render(make_plan(), recipe())
     assert free.total_usd == 0 and not free.paid and not free.unpriced
     cost.check_budget(free, 0.0)
-    omni = cost.estimate_render(make_plan(), recipe("gemini-omni", "gemini-omni-1.1-flash"))
+    omni = cost.estimate_render(make_plan(), recipe("gemini-omni", "gemini-omni-9-ultra"))
     assert omni.paid and omni.unpriced and "gemini-omni" in omni.unpriced[0]
+    priced = cost.estimate_render(make_plan(), recipe("gemini-omni", "gemini-omni-1.1-flash"))
+    assert priced.paid and not priced.unpriced and priced.total_usd > 0
     nameless = cost.estimate_render(make_plan(), recipe("veo"))
     assert nameless.unpriced and "names no model" in nameless.unpriced[0]
     with pytest.raises(BudgetError) as error:

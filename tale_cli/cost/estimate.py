@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from pydantic import Field, model_validator
 
-from tale_cli.cost.book import PriceBook, default_book
+from tale_cli.cost.book import PriceBook, default_book, resolve_book
 from tale_cli.cost.money import usd_range_text
 from tale_cli.cost.prices import GpuTime, ImagePrice, PlannerPrice, VideoPrice
 from tale_cli.cost.report import Cents, Report
 from tale_cli.errors import BudgetError, RecipeError
+from tale_cli.registry import Pricing, Role, provider
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.plan import Plan
 
-# Backends that cost nothing per call; local GPU backends are priced by GPU time instead.
-FREE_BACKENDS = frozenset({"preview", "offline", "local"})
-LOCAL_GPU_BACKENDS = frozenset({"diffusers"})
 
-
-def _is_private_url(url: str | None) -> bool:
-    """A server on this machine or a private network: a self-hosted planner there bills nothing."""
-    if not url:
-        return False
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_private or address.is_loopback
+def _pricing(name: str, role: Role, base_url: str | None = None) -> Pricing:
+    """How the registry says this role's provider is priced; a self-hosted server on a private address is free."""
+    entry = provider(name, role)
+    return Pricing.FREE if entry.is_free(base_url) else entry.priced_by
 
 
 class ShotEstimate(Report):
@@ -160,8 +147,9 @@ def estimate_render(
     the hourly price of the local GPU; preview is free. A paid model the book does not know is listed in
     `unpriced` (never counted as free). `include_planner=False` when the plan already exists;
     `only_shots` limits the estimate to the shots that will render (e.g. not the cached ones).
+    Without `book`, the run's own book: the recipe's `prices`, else TALE_PRICES, else the newest.
     """
-    book = book or default_book()
+    book = book or resolve_book(recipe.prices)
     wanted = None if only_shots is None else set(only_shots)
     plan_shots = [shot for shot in plan.shots if wanted is None or shot.index in wanted]
     gpu = gpu or book.local.gpu
@@ -176,9 +164,10 @@ def estimate_render(
     video = recipe.video
     shots: list[ShotEstimate] = []
 
-    if video.backend in FREE_BACKENDS:
+    video_pricing = _pricing(video.backend, Role.VIDEO)
+    if video_pricing is Pricing.FREE:
         shots = [_unbilled(shot.index, shot.duration_s) for shot in plan_shots]
-    elif video.backend in LOCAL_GPU_BACKENDS:
+    elif video_pricing is Pricing.GPU_TIME:
         timing, note = _gpu_timing(book, video.model, "clip", gpu)
         if note:
             notes.append(note)
@@ -235,8 +224,9 @@ def estimate_render(
     to_draw = sum(1 for character in plan.characters if character.reference_image is None)
     image = recipe.image
     references_usd = 0.0
-    if to_draw and image.backend not in FREE_BACKENDS:
-        if image.backend in LOCAL_GPU_BACKENDS:
+    image_pricing = _pricing(image.backend, Role.IMAGE)
+    if to_draw and image_pricing is not Pricing.FREE:
+        if image_pricing is Pricing.GPU_TIME:
             timing, note = _gpu_timing(book, image.model, "image", gpu)
             if note:
                 notes.append(note)
@@ -259,8 +249,9 @@ def estimate_render(
 
     planner_usd = 0.0
     planner = recipe.planner
-    if include_planner and planner.backend not in FREE_BACKENDS:
-        if planner.backend == "openai-compatible" and _is_private_url(planner.base_url):
+    planner_provider = provider(planner.backend, Role.PLANNER)
+    if include_planner and planner_provider.priced_by is not Pricing.FREE:
+        if planner_provider.is_free(planner.base_url):
             notes.append("planner: a self-hosted server on a private address, not billed")
         else:
             paid = True
@@ -280,7 +271,7 @@ def estimate_render(
         video=VideoChoice(backend=video.backend, model=video.model),
         shots=shots,
         planner_usd=planner_usd,
-        references=to_draw if image.backend not in FREE_BACKENDS else 0,
+        references=to_draw if image_pricing is not Pricing.FREE else 0,
         references_usd=references_usd,
         paid=paid,
         unpriced=unpriced,

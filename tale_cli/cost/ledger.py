@@ -4,51 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+from pydantic import Field, computed_field
 
-from tale_cli.cost.estimate import FREE_BACKENDS, LOCAL_GPU_BACKENDS
 from tale_cli.cost.report import Cents, OneDecimal, Report, ThreeDecimals
 from tale_cli.errors import InputError
-from tale_cli.plan import describe_validation_error
+from tale_cli.registry import Pricing, providers
+from tale_cli.runfolder import ManifestData, ShotStatus
 
 
-class _Charge(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    backend: str = "unknown"
-    model: str | None = ""
-    status: str | None = None
-    cost_usd: float | None = Field(default=None, ge=0)
-    billed_seconds: float | None = Field(default=None, ge=0)
-    billed_credits: float | None = Field(default=None, ge=0)
-    render_s: float | None = Field(default=None, ge=0)
-    started_at: str | None = None
-    finished_at: str | None = None
-
-
-class _RunInfo(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    slug: str = ""
-    recipe: str | None = None
-    created: str | None = None
-    updated: str | None = None
-
-
-class _Manifest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    run: _RunInfo = Field(default_factory=_RunInfo)
-    planner: _Charge | None = None
-    refs: dict[str, _Charge] = Field(default_factory=dict)
-    shots: dict[str, _Charge] = Field(default_factory=dict)
-
-
-def _read_manifest(run_dir: Path) -> _Manifest:
-    """The part of a run's manifest.json the ledger reads: the run's dates and every item's charge."""
+def _read_manifest(run_dir: Path) -> ManifestData:
+    """A run's manifest.json through the run folder's model, with one clear error when it cannot be read."""
     path = run_dir / "manifest.json" if run_dir.is_dir() else run_dir
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -58,10 +27,54 @@ def _read_manifest(run_dir: Path) -> _Manifest:
         raise InputError(f"cannot read {path}: {error.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError(f"{path} is not valid JSON: {error}") from None
-    try:
-        return _Manifest.model_validate(data)
-    except ValidationError as error:
-        raise InputError(f"{path}: {describe_validation_error(error)}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is not a manifest (a JSON object)")
+    return ManifestData.salvage(data)
+
+
+@dataclass(frozen=True)
+class _Charge:
+    """One billed item of a manifest (the plan, a reference, a shot), as the ledger counts it."""
+
+    backend: str | None
+    cost_usd: float | None
+    status: str | None = None
+    billed_seconds: float | None = None
+    billed_credits: float | None = None
+    render_s: float | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+def _charges(manifest: ManifestData) -> list[_Charge]:
+    charges: list[_Charge] = []
+    if manifest.planner is not None:
+        planner = manifest.planner
+        charges.append(_Charge(planner.backend, planner.cost_usd, finished_at=planner.finished_at))
+    for ref in manifest.refs.values():
+        charges.append(
+            _Charge(ref.backend, ref.cost_usd, ref.status, render_s=ref.render_s, finished_at=ref.finished_at)
+        )
+    for shot in manifest.shots.values():
+        charges.append(
+            _Charge(
+                shot.backend,
+                shot.cost_usd,
+                shot.status,
+                shot.billed_seconds,
+                shot.billed_credits,
+                shot.render_s,
+                shot.started_at,
+                shot.finished_at,
+            )
+        )
+    return charges
+
+
+def _priced_by(backend: str | None) -> Pricing | None:
+    """How the registry prices a backend a manifest names; None for one it no longer knows."""
+    entry = providers().get(backend or "")
+    return None if entry is None else entry.priced_by
 
 
 class SpendLine(Report):
@@ -129,25 +142,25 @@ def spent(run_dirs: Sequence[Path] = (), *, root: Path | None = None) -> SpendRe
     for run_dir in dirs:
         manifest = _read_manifest(run_dir)
         run = RunSpend(key=manifest.run.slug or run_dir.name)
-        charges = [manifest.planner] if manifest.planner else []
-        charges += [*manifest.refs.values(), *manifest.shots.values()]
-        for charge in charges:
-            attempted = charge.cost_usd is not None or charge.status in {"done", "failed"}
+        for charge in _charges(manifest):
+            attempted = charge.cost_usd is not None or charge.status in {ShotStatus.DONE, ShotStatus.FAILED}
             if not attempted:
                 continue
             day = _day(charge.finished_at, charge.started_at, manifest.run.updated, manifest.run.created)
-            local = charge.backend in FREE_BACKENDS or charge.backend in LOCAL_GPU_BACKENDS
-            missing = charge.cost_usd is None and not local and charge.status == "done"
+            backend = charge.backend or "unknown"
+            pricing = _priced_by(charge.backend)
+            local = pricing in (Pricing.FREE, Pricing.GPU_TIME)
+            missing = charge.cost_usd is None and not local and charge.status == ShotStatus.DONE
             for line in (
                 run,
-                backends.setdefault(charge.backend, BackendSpend(key=charge.backend)),
+                backends.setdefault(backend, BackendSpend(key=backend)),
                 days.setdefault(day, DaySpend(key=day)),
             ):
                 line.items += 1
                 line.usd += charge.cost_usd or 0.0
                 line.billed_seconds += charge.billed_seconds or 0.0
                 line.billed_credits += charge.billed_credits or 0.0
-                if charge.backend in LOCAL_GPU_BACKENDS:
+                if pricing is Pricing.GPU_TIME:
                     line.gpu_seconds += charge.render_s or 0.0
                 line.unrecorded += int(missing)
         runs.append(run)
