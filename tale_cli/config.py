@@ -122,6 +122,20 @@ def with_video_overrides(
     return _validate(Recipe, data, Path(f"{recipe.name} (with command-line overrides)"))
 
 
+def with_prices(recipe: Recipe, prices: str | None) -> Recipe:
+    """The recipe with --prices for one run (flag > recipe). The book is loaded here, so a bad one stops the run
+    before anything starts; a book file is kept by its absolute path, so every part of the run reads the same book."""
+    chosen = prices or recipe.prices
+    if chosen is None:
+        return recipe
+    from tale_cli.cost import load_book
+
+    book = load_book(chosen)
+    is_file = chosen.endswith(".toml") or "/" in chosen
+    kept = str(book.path.resolve()) if is_file and book.path is not None else chosen
+    return recipe.model_copy(update={"prices": kept})
+
+
 def read_toml(path: Path, *, error: type[RecipeError] = RecipeError) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:

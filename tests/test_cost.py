@@ -906,7 +906,7 @@ def test_spend_guard_holds_the_budget_and_asks_through_its_callback(
 
     monkeypatch.setattr(guard, "interactive", lambda: True)
     plan, folder = make_plan(shots=3, seconds=1.5), RunFolder(paid["out"] / "budget-test")
-    chosen = load_recipe(str(paid["recipe"])).model_copy(update={"budget_usd": 0.25})
+    chosen = load_recipe(str(paid["recipe"])).model_copy(update={"budget_usd": 0.25, "prices": str(paid["book"])})
     assert guard.budget_for(None, chosen) == 0.25 and guard.budget_for(1.0, chosen) == 1.0
     asked: list[str] = []
     shown: list[guard.SpendCheck] = []
@@ -918,9 +918,7 @@ def test_spend_guard_holds_the_budget_and_asks_through_its_callback(
             asked.append(question)
             return reply
 
-        before = guard.spend_guard(
-            prices=str(paid["book"]), max_cost=max_cost, yes=yes, confirm=confirm, show=shown.append
-        )
+        before = guard.spend_guard(max_cost=max_cost, yes=yes, confirm=confirm, show=shown.append)
         before(plan, chosen, folder, [1, 2, 3] if pending is None else pending)
 
     # --max-cost wins over the recipe's budget, both ways; the estimate is shown and the question asked.
@@ -938,7 +936,7 @@ def test_spend_guard_holds_the_budget_and_asks_through_its_callback(
         check(1.0, reply=False)
     assert len(asked) == 2
     # Where no one can answer (--json), nothing is asked.
-    unattended = guard.spend_guard(prices=str(paid["book"]), max_cost=1.0, yes=False, confirm=None, show=shown.append)
+    unattended = guard.spend_guard(max_cost=1.0, yes=False, confirm=None, show=shown.append)
     unattended(plan, chosen, folder, [1, 2, 3])
     assert len(asked) == 2 and shown[-1].estimate.paid
 

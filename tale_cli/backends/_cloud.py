@@ -119,8 +119,10 @@ def is_connection_error(exc: BaseException, *, unsent_only: bool = False) -> boo
 class Cloud:
     """One provider's calls: retried, translated into Tale errors with keys scrubbed, cancellable."""
 
-    def __init__(self, provider: str, *, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, provider: str, *, policy: RetryPolicy | None = None, key_hint: str | None = None) -> None:
         self.provider = provider
+        # What to tell the user when the key is refused; by default, the key service named `provider`.
+        self.key_hint = key_hint or f"check it with `tale keys set {provider}`"
         self.policy = policy or RetryPolicy()
         self.secret: str | None = None  # the key in use, for Files API downloads; scrubbed from messages
         self.stopped = threading.Event()
@@ -185,7 +187,7 @@ class Cloud:
         if status in (401, 403) or (status == 400 and "api key" in lowered):
             self._auth_error = KeysError(
                 f"{self.provider} rejected the API key ({status}): {message}",
-                hint=f"check it with `tale keys set {self.provider}`",
+                hint=self.key_hint,
             )
             return self._auth_error
         if (
@@ -384,6 +386,14 @@ def shot_cost(
     if credits is not None and price.credits:
         return price.billed_seconds, round(credits * price.usd / price.credits, 4)
     return price.billed_seconds, round(price.usd, 4)
+
+
+def image_cost(recipe: Recipe, backend: str, model: str) -> float | None:
+    """USD for one reference image from the run's price book; None for a model it does not price."""
+    from tale_cli.cost import price_image, resolve_book
+
+    priced = price_image(backend, model, recipe.image.quality, book=resolve_book(recipe.prices))
+    return None if priced is None else round(priced[0], 4)
 
 
 def write_png(data: bytes, output: Path) -> None:

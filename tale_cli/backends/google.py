@@ -16,6 +16,7 @@ from tale_cli.backends._cloud import (
     RetryPolicy,
     aspect_ratio,
     conform_into,
+    image_cost,
     image_payload,
     raw_path,
     run_job,
@@ -488,7 +489,9 @@ class GeminiImage(ImageBackend):
                     write_png(blob.data, request.output)
                     notes: dict[str, Any] = {"edited": request.source_image is not None}
                     return RenderResult(
-                        model=self.model, notes={**notes, ATTEMPTS_NOTE: attempts} if attempts else notes
+                        model=self.model,
+                        cost_usd=image_cost(self.recipe, self.name, self.model),
+                        notes={**notes, ATTEMPTS_NOTE: attempts} if attempts else notes,
                     )
         feedback = getattr(response, "prompt_feedback", None)
         reasons = [str(getattr(feedback, "block_reason", "") or "")]

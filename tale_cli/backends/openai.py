@@ -7,7 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.audit import ATTEMPTS_NOTE
-from tale_cli.backends._cloud import Cloud, write_png
+from tale_cli.backends._cloud import Cloud, image_cost, write_png
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, RenderResult
 from tale_cli.errors import BackendError, RecipeError, missing_extra
 from tale_cli.keys import require_key
@@ -109,7 +109,11 @@ class OpenAIImage(ImageBackend):
             raise BackendError(f"OpenAI returned no image for {request.character.name}")
         write_png(base64.b64decode(data), request.output)
         notes: dict[str, Any] = {"edited": source is not None}
-        return RenderResult(model=self.model, notes={**notes, ATTEMPTS_NOTE: attempts} if attempts else notes)
+        return RenderResult(
+            model=self.model,
+            cost_usd=image_cost(self.recipe, self.name, self.model),
+            notes={**notes, ATTEMPTS_NOTE: attempts} if attempts else notes,
+        )
 
     def close(self) -> None:
         self.cloud.stopped.set()

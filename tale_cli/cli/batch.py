@@ -43,7 +43,7 @@ def batch(
             out_root=resolve_out(out),
             jobs=jobs,
             # Each film is held to the recipe's budget; a batch runs unattended, so it never stops to ask.
-            before_spend=spend_guard(prices=None, max_cost=None, yes=True, quiet=json_output, pause=nullcontext),
+            before_spend=spend_guard(max_cost=None, yes=True, quiet=json_output, pause=nullcontext),
         )
         with open_executor(chosen, ray=ray, devices=devices, jobs=jobs) as executor:
             view = BatchView(json_mode=json_output, total=len(stories))

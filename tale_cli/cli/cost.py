@@ -148,7 +148,7 @@ def estimate(
             plan = plan_story(read_story(source), chosen, planner_name="offline")
         else:
             plan = load_plan(source)
-        book = cost.resolve_book(prices)
+        book = cost.resolve_book(prices or chosen.prices)
         result = cost.estimate_render(plan, chosen, book=book, include_planner=from_story, gpu=gpu)
         if as_json:
             print_json(result.to_json())
@@ -184,7 +184,6 @@ def spent(
 
 def spend_guard(
     *,
-    prices: str | None,
     max_cost: float | None,
     yes: bool,
     quiet: bool,
@@ -200,7 +199,6 @@ def spend_guard(
             return typer.confirm(question, default=False)
 
     return guard(
-        prices=prices,
         max_cost=max_cost,
         yes=yes,
         confirm=None if quiet else confirm,

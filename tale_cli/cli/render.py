@@ -23,7 +23,9 @@ def render(
     private: bool = typer.Option(False, "--private", help="Only local backends; the run folder is owner-only."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start a paid render without asking."),
     max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Refuse to start above this estimate (USD)."),
-    prices: str | None = typer.Option(None, "--prices", help="Price book for the estimate: an id or a .toml file."),
+    prices: str | None = typer.Option(
+        None, "--prices", help="Price book for this run (estimate, guard, recorded costs): an id or a .toml file."
+    ),
     model: str | None = typer.Option(None, "--model", help="Video model for this run: hub id or local folder."),
     steps: int | None = typer.Option(
         None, "--steps", min=1, max=200, help="Denoising steps for this run (local models)."
@@ -39,7 +41,7 @@ def render(
         from tale_cli.cli.cost import spend_guard
         from tale_cli.cli.progress import ProgressView
         from tale_cli.cli.settings import resolve_out, resolve_recipe
-        from tale_cli.config import with_video_overrides
+        from tale_cli.config import with_prices, with_video_overrides
         from tale_cli.errors import InputError, ShotsFailedError
         from tale_cli.executors import open_executor
         from tale_cli.local_models import check_local_models
@@ -49,6 +51,7 @@ def render(
         if audio is not None and not audio.is_file():
             raise InputError(f"audio file not found: {audio}")
         chosen = with_video_overrides(resolve_recipe(recipe), model=model, steps=steps, memory=memory, devices=devices)
+        chosen = with_prices(chosen, prices)
         if not dry_run:
             check_local_models(chosen, planning=not is_plan_file(source), planner=planner)
         options = RenderOptions(
@@ -68,9 +71,7 @@ def render(
             options.executor = open_executor(chosen, devices=chosen.video.devices)
         try:
             with ProgressView(json_mode=json_output) as view:
-                options.before_spend = spend_guard(
-                    prices=prices, max_cost=max_cost, yes=yes, quiet=json_output, pause=view.paused
-                )
+                options.before_spend = spend_guard(max_cost=max_cost, yes=yes, quiet=json_output, pause=view.paused)
                 report = render_film(source, options, view)
         finally:
             if options.executor is not None:

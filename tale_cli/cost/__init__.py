@@ -16,7 +16,15 @@ from tale_cli.cost.book import (
 )
 from tale_cli.cost.compare import compare
 from tale_cli.cost.comparison import Comparison
-from tale_cli.cost.estimate import RenderEstimate, ShotEstimate, ShotPrice, check_budget, estimate_render, price_shot
+from tale_cli.cost.estimate import (
+    RenderEstimate,
+    ShotEstimate,
+    ShotPrice,
+    check_budget,
+    estimate_render,
+    price_image,
+    price_shot,
+)
 from tale_cli.cost.guard import SpendCheck, spend_guard
 from tale_cli.cost.ledger import SpendLine, SpendReport, find_runs, spent
 from tale_cli.cost.money import Range
@@ -65,6 +73,7 @@ __all__ = [
     "per_video_api_usd",
     "pool_gpu_hours",
     "pool_monthly",
+    "price_image",
     "price_shot",
     "pricing_dir",
     "resolve_book",

@@ -109,6 +109,21 @@ def price_shot(
     return ShotPrice(price=entry.id, billed_seconds=billed, usd=billed * rate, credits=credits, note=note)
 
 
+def price_image(
+    backend: str, model: str, quality: str | None, *, book: PriceBook | None = None
+) -> tuple[float, str | None] | None:
+    """(USD, note) for one image from the book; None when the book does not price that model."""
+    book = book or default_book()
+    entry: ImagePrice | None = _best(book.image, backend, model) if model else None
+    return None if entry is None else entry.price(quality)
+
+
+def image_model(recipe: Recipe) -> str:
+    """The image model a recipe draws with: its own, else its provider's default (the registry's first model)."""
+    models = provider(recipe.image.backend, Role.IMAGE).models
+    return recipe.image.model or (models[0] if models else "")
+
+
 def _resolution(recipe: Recipe, plan: Plan) -> str:
     if recipe.video.resolution:
         return recipe.video.resolution
@@ -238,11 +253,12 @@ def estimate_render(
                 references_usd = to_draw * _local_seconds(timing, image.steps) / 3600 * hourly
         else:
             paid = True
-            entry: ImagePrice | None = _best(book.image, image.backend, image.model) if image.model else None
-            if entry is None:
-                unpriced.append(f"image {image.backend}/{image.model or '(no model)'}: not in price book {book.id}")
+            model = image_model(recipe)
+            priced_image = price_image(image.backend, model, image.quality, book=book)
+            if priced_image is None:
+                unpriced.append(f"image {image.backend}/{model or '(no model)'}: not in price book {book.id}")
             else:
-                each, note = entry.price(image.quality)
+                each, note = priced_image
                 if note:
                     notes.append(note)
                 references_usd = to_draw * each

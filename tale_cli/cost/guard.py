@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tale_cli.cost.book import resolve_book
 from tale_cli.cost.estimate import RenderEstimate, check_budget, estimate_render
 from tale_cli.errors import BudgetError
 
@@ -55,7 +54,6 @@ def keep_plan(plan: Plan, folder: RunFolder) -> None:
 
 def spend_guard(
     *,
-    prices: str | None,
     max_cost: float | None,
     yes: bool,
     confirm: Callable[[str], bool] | None,
@@ -68,8 +66,8 @@ def spend_guard(
     """
 
     def guard(plan: Plan, recipe: Recipe, folder: RunFolder, pending: list[int]) -> None:
-        # Only the shots that will render: a resumed run pays nothing for its cached shots.
-        estimate = estimate_render(plan, recipe, book=resolve_book(prices), include_planner=False, only_shots=pending)
+        # Only the shots that will render: a resumed run pays nothing for its cached shots. The run's own book.
+        estimate = estimate_render(plan, recipe, include_planner=False, only_shots=pending)
         check = SpendCheck(estimate, budget_for(max_cost, recipe))
         if check.worth_showing:
             show(check)

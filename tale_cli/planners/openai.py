@@ -89,7 +89,7 @@ def plan_story_compatible(story: Story, recipe: Recipe, *, shots: int, seconds: 
             "the openai-compatible planner needs a model name", hint="set model in the recipe's [planner] section"
         )
     key = os.environ.get("TALE_PLANNER_API_KEY")
-    cloud = Cloud("openai-compatible planner")
+    cloud = Cloud("openai-compatible planner", key_hint="set TALE_PLANNER_API_KEY to the key your server expects")
     if key:
         cloud.use_key(key)
     client = openai_client(key or UNCHECKED_KEY, base_url=base_url)
