@@ -139,8 +139,8 @@ def run_bench(recipe: Recipe, *, warmup: bool = True, backend: VideoBackend | No
     backend = backend or video_backend(recipe)
     if not backend_runs_locally(backend.name):
         raise RecipeError(f"tale bench measures local backends; '{backend.name}' runs elsewhere")
-    settings = getattr(backend, "settings", None)
-    seconds = round(settings.native_seconds, 3) if settings is not None else recipe.seconds
+    native = backend.capabilities().native_seconds
+    seconds = round(native, 3) if native is not None else recipe.seconds
     fps = recipe.fps
     prompt = "A red fox runs through a snowy forest at dawn, cinematic, detailed fur, soft light"
     shot = Shot(index=1, duration_s=seconds, prompt=prompt)

@@ -27,6 +27,8 @@ class VideoCapabilities:
     reference_durations: tuple[float, ...] | None = None
     audio: bool = False
     default_jobs: int = 2
+    # The clip a model renders in one go, for a model that has a native length (what `tale bench` times).
+    native_seconds: float | None = None
     # Holds a model in (GPU) memory once `load()` has run: Ray gives each of its workers a GPU.
     loads_model: bool = False
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tale_cli.backends._diffusers import require_local_extra, stderr_line
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, ReferenceRequest, RenderResult
-from tale_cli.backends.diffusers_video import require_local_extra, stderr_line
 from tale_cli.errors import BackendError, RecipeError
 from tale_cli.local_models import (
     component_config,

@@ -121,7 +121,7 @@ class TransformersChat:
     """A chat model loaded once with transformers; the weights come from a folder or the HF cache."""
 
     def __init__(self, config: PlannerConfig, *, seed: int = 0) -> None:
-        from tale_cli.backends.diffusers_video import require_local_extra
+        from tale_cli.backends._diffusers import require_local_extra
         from tale_cli.local_models import resolve_model
 
         require_local_extra()

@@ -1,0 +1,219 @@
+"""Shared pieces of the diffusers backends: native clip settings, segment planning, frame fitting, step timing."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tale_cli.errors import BackendError, RecipeError, missing_extra
+from tale_cli.local_models import (
+    VideoVariant,
+)
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+
+# A text-to-video-only model fills a longer shot by slowing its clip down, at most this much.
+MAX_STRETCH = 1.5
+CACHE_NAMES = ("none", "first-block", "pab", "faster-cache", "magcache")
+
+
+def require_local_extra() -> None:
+    for module, package in (("torch", "torch"), ("diffusers", "diffusers"), ("transformers", "transformers")):
+        if importlib.util.find_spec(module) is None:
+            raise missing_extra("local", package)
+
+
+def stderr_line(text: str) -> None:
+    print(f"tale: {text}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """What a recipe (and the CLI overrides folded into it) asks of a local video model."""
+
+    width: int
+    height: int
+    frames: int
+    fps: int
+    steps: int
+    guidance: float
+    memory: str
+    cache: str
+    compile: bool
+    attention: str | None
+    dtype: str | None
+    options: dict[str, Any]
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe, variant: VideoVariant) -> VideoSettings:
+        video = recipe.video
+        options = dict(video.options)
+        known = {"native_width", "native_height", "native_frames", "native_fps", "dtype", "cache_threshold",
+                 "mag_ratios", "mag_calibrate", "max_sequence_length", "compile_mode"}  # fmt: skip
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise RecipeError(
+                f"unknown [video.options] key '{unknown[0]}' for the diffusers backend",
+                hint="valid keys are: " + ", ".join(sorted(known)),
+            )
+        frames = int(options.get("native_frames", variant.frames))
+        settings = cls(
+            width=int(options.get("native_width", variant.width)),
+            height=int(options.get("native_height", variant.height)),
+            frames=frames,
+            fps=int(options.get("native_fps", variant.fps)),
+            steps=video.steps or variant.steps,
+            guidance=variant.guidance if video.guidance is None else video.guidance,
+            memory=video.memory,
+            cache=video.cache,
+            compile=video.compile,
+            attention=video.attention,
+            dtype=options.get("dtype"),
+            options=options,
+        )
+        settings.check(variant)
+        return settings
+
+    def check(self, variant: VideoVariant) -> None:
+        if self.frames != variant.valid_frames(self.frames) and not variant.fixed_frames:
+            raise RecipeError(
+                f"{variant.key} renders {variant.frame_step}k+1 frames; native_frames = {self.frames} is not one",
+                hint=f"use {variant.valid_frames(self.frames)}",
+            )
+        if self.width % 16 or self.height % 16:
+            raise RecipeError(f"native size {self.width}x{self.height} must be a multiple of 16 on both sides")
+        if self.cache != "none" and self.cache not in variant.caches:
+            raise RecipeError(
+                f"cache '{self.cache}' does not apply to {variant.key}",
+                hint="caches for this family: " + ", ".join(variant.caches),
+            )
+        if self.cache == "magcache" and not (self.options.get("mag_ratios") or self.options.get("mag_calibrate")):
+            raise RecipeError(
+                "cache 'magcache' needs the model's magnitude ratios in [video.options] mag_ratios",
+                hint="render once with mag_calibrate = true to print them, then paste them into the recipe",
+            )
+        if self.attention is not None and (self.attention.endswith("_hub") or self.attention.startswith("_")):
+            raise RecipeError(
+                f"attention backend '{self.attention}' is not allowed",
+                hint="use one that needs no download: native, flash, flex, sage or xformers",
+            )
+        if self.dtype not in (None, "bfloat16", "float16", "float32"):
+            raise RecipeError(f"dtype '{self.dtype}' is not one of bfloat16, float16, float32")
+
+    @property
+    def native_seconds(self) -> float:
+        return self.frames / self.fps
+
+
+def plan_segments(
+    duration_s: float, settings: VideoSettings, variant: VideoVariant, *, can_chain: bool
+) -> tuple[list[int], float]:
+    """Frame counts of the segments that cover `duration_s`, and the slow-down factor when chaining is impossible."""
+    needed = max(1, math.ceil(duration_s * settings.fps - 1e-6))
+    if needed <= settings.frames:
+        return [settings.frames], 1.0
+    if not can_chain:
+        return [settings.frames], duration_s / settings.native_seconds
+    segments = [settings.frames]
+    covered = settings.frames
+    while covered < needed:
+        # A continuation repeats its conditioning frame, so it adds one frame fewer than it renders.
+        wanted = min(settings.frames, needed - covered + 1)
+        frames = settings.frames if variant.fixed_frames else variant.valid_frames(wanted)
+        segments.append(min(frames, settings.frames))
+        covered += segments[-1] - 1
+    return segments, 1.0
+
+
+def fit_image(path_or_image: Any, width: int, height: int) -> Any:
+    """An RGB PIL image filling `width`x`height`, centre-cropped rather than distorted."""
+    from PIL import Image, ImageOps
+
+    if isinstance(path_or_image, Path):
+        try:
+            with Image.open(path_or_image) as opened:
+                image = opened.convert("RGB")
+        except OSError as error:
+            raise BackendError(f"cannot read the first frame {path_or_image.name}: {error}") from None
+    else:
+        image = path_or_image.convert("RGB")
+    return ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS)
+
+
+def build_companion(pipe: Any, class_name: str) -> Any:
+    """Another pipeline class over the same loaded components (no copy, no dtype change)."""
+    import diffusers
+
+    cls = getattr(diffusers, class_name)
+    components = pipe.components
+    config = dict(pipe.config)
+    kwargs: dict[str, Any] = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+            continue
+        if name in components:
+            kwargs[name] = components[name]
+        elif name in config and not isinstance(config[name], (list, tuple)):
+            kwargs[name] = config[name]
+        elif parameter.default is inspect.Parameter.empty:
+            kwargs[name] = None
+    companion = cls(**kwargs)
+    companion.set_progress_bar_config(disable=True)
+    return companion
+
+
+class StepTimer:
+    """Times denoising steps from `callback_on_step_end`, synchronising CUDA so the times are real."""
+
+    def __init__(self, cuda: bool) -> None:
+        self.cuda = cuda
+        self.marks: list[float] = []
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.marks = []
+        self.started = time.perf_counter()
+
+    def __call__(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+        self.marks.append(time.perf_counter())
+        return callback_kwargs
+
+    def seconds_per_step(self) -> float | None:
+        if len(self.marks) >= 2:
+            return (self.marks[-1] - self.marks[0]) / (len(self.marks) - 1)
+        return None
+
+    def denoise_seconds(self) -> float | None:
+        return (self.marks[-1] - self.started) if self.marks else None
+
+
+def to_image(frame: Any) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(frame)
+
+
+def compile_regions(module: Any, *, mode: str | None = None) -> None:
+    """Regional torch.compile: the repeated transformer blocks, compiled once and reused by every block."""
+    kwargs: dict[str, Any] = {"fullgraph": False}
+    if mode:
+        kwargs["mode"] = mode
+    if getattr(module, "_repeated_blocks", None):
+        module.compile_repeated_blocks(**kwargs)
+        return
+    blocks = getattr(module, "transformer_blocks", None)
+    if blocks is None:
+        raise BackendError(f"{type(module).__name__} has no repeated blocks to compile")
+    for block in blocks:
+        block.compile(**kwargs)
