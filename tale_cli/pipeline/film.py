@@ -176,6 +176,8 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     check_capabilities(plan, recipe, backend.capabilities(), backend.name)
     preflight(plan, recipe, backend)
     manifest = Manifest.load(folder)
+    if manifest.repaired:
+        emit(Event("message", detail=manifest.repaired))
     report = RenderReport(
         run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=prepared.how
     )
