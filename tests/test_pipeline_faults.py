@@ -87,6 +87,26 @@ def test_a_lost_or_damaged_manifest_pays_for_nothing_again(fake_providers, tmp_p
     assert all(shot["provider_job_id"] for shot in rebuilt["shots"].values())
 
 
+def test_undoing_an_edit_pays_nothing(fake_providers, tmp_path):
+    first, _ = render_veo(out=tmp_path)
+    plan_path = first.run_dir / "plan.json"
+    original = plan_path.read_text(encoding="utf-8")
+    edited = json.loads(original)
+    edited["shots"][2]["prompt"] += " The sky turns violet."
+    plan_path.write_text(json.dumps(edited, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    after_edit, _ = render_veo(plan_path)
+    assert (after_edit.rendered, after_edit.cached, fake_providers.creates["veo"]) == (1, 7, 9)
+
+    plan_path.write_text(original, encoding="utf-8")
+    undone, _ = render_veo(plan_path)
+
+    assert (undone.rendered, undone.cached) == (0, 8)
+    assert fake_providers.creates["veo"] == 9, "the clip from before the edit was paid for again"
+    assert film_seconds(undone) == pytest.approx(64.0, abs=0.1)
+    assert manifest_of(undone)["shots"]["3"]["params_hash"] == manifest_of(first)["shots"]["3"]["params_hash"]
+
+
 KILLED_AFTER_CREATE = textwrap.dedent(
     """
     import os, signal, sys
