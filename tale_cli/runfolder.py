@@ -1,13 +1,14 @@
-"""The run folder: paths, atomic writes that never follow planted symlinks, and the manifest model."""
+"""The run folder: paths, atomic writes that never follow planted symlinks, the manifest model and the job journal."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -72,8 +73,20 @@ def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """`target` as a hard link to `source` (a copy where links are not allowed); a planted link is replaced."""
+    if target.is_symlink() or target.exists():
+        if not target.is_symlink() and target.samefile(source):
+            return
+        target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
 class RunFolder:
-    """`out/<slug>/`: plan.json, refs/, shots/, film.mp4, film.srt, storyboard.png, manifest.json."""
+    """`out/<slug>/`: plan.json, refs/, shots/, film.mp4, film.srt, storyboard.png, manifest.json, jobs.jsonl."""
 
     def __init__(self, root: Path, *, private: bool = False) -> None:
         self.root = root
@@ -89,8 +102,16 @@ class RunFolder:
         return self.root / "manifest.json"
 
     @property
+    def journal(self) -> Path:
+        return self.root / "jobs.jsonl"
+
+    @property
     def refs(self) -> Path:
         return self.root / "refs"
+
+    @property
+    def ref_cache(self) -> Path:
+        return self.root / "refs" / "by-hash"
 
     @property
     def shots(self) -> Path:
@@ -141,11 +162,11 @@ class RunFolder:
             planted = find_symlink(self.root)
             if planted is not None:
                 _refuse_symlink(planted)
-            for sub in (self.refs, self.shots, self.cache):
+            for sub in (self.refs, self.ref_cache, self.shots, self.cache):
                 _refuse_symlink(sub)
                 sub.mkdir(exist_ok=True, mode=dir_mode)
             if self.private:
-                for sub in (self.root, self.refs, self.shots, self.cache):
+                for sub in (self.root, self.refs, self.ref_cache, self.shots, self.cache):
                     sub.chmod(0o700)
         except OSError as error:
             raise OutputError(f"cannot create {self.root}: {error.strerror}") from None
@@ -241,8 +262,15 @@ class PlanOrigin(Record):
     size: list[int]
 
 
+class FileRecord(Record):
+    """A finished file's size and SHA-256, to tell before reusing it that it is still the file that was made."""
+
+    size: int
+    sha256: str
+
+
 class RefRecord(Record):
-    """One character's reference picture: its cache key, provider job, model and cost."""
+    """One character's reference picture: its cache key, provider job, model, cost and file."""
 
     job: dict[str, Any] | None = None
     backend: str | None = None
@@ -253,6 +281,7 @@ class RefRecord(Record):
     cost_usd: float | None = None
     finished_at: str | None = None
     render_s: float | None = None
+    file: FileRecord | None = None
 
 
 class FallbackRecord(Record):
@@ -264,7 +293,7 @@ class FallbackRecord(Record):
 
 
 class ShotRecord(Record):
-    """One shot: its backend, cache key and seed, provider job, bill, timings, and why it failed."""
+    """One shot: its backend, cache key and seed, provider job, bill, timings, file, and why it failed."""
 
     index: int
     backend: str | None = None
@@ -284,6 +313,7 @@ class ShotRecord(Record):
     render_s: float | None = None
     notes: dict[str, Any] | None = None
     fallback: FallbackRecord | None = None
+    file: FileRecord | None = None
 
 
 class FilmRecord(Record):
@@ -331,6 +361,25 @@ class ManifestData(Record):
             )
         return cls.model_validate({key: value for key, value in kept.items() if _validates(cls, {key: value})})
 
+    def restore(self, lines: Iterable[JournalLine]) -> None:
+        """Fill in from the job journal what this manifest lost: each shot's and reference's last finished entry,
+        the plan's origin and planner. Entries it still holds are kept."""
+        shots: dict[str, ShotRecord] = {}
+        refs: dict[str, RefRecord] = {}
+        for line in lines:
+            if line.shot is not None and line.shot_done is not None:
+                shots[str(line.shot)] = line.shot_done
+            if line.ref is not None and line.ref_done is not None:
+                refs[line.ref] = line.ref_done
+            if line.plan_origin is not None and self.plan_origin is None:
+                self.plan_origin = line.plan_origin.model_copy(deep=True)
+            if line.planner is not None and self.planner is None:
+                self.planner = line.planner.model_copy(deep=True)
+        for key, shot in sorted(shots.items(), key=lambda item: int(item[0])):
+            self.shots.setdefault(key, shot.model_copy(deep=True))
+        for key, ref in refs.items():
+            self.refs.setdefault(key, ref.model_copy(deep=True))
+
     @property
     def cost_usd(self) -> float:
         """What the run cost as recorded: planning, references and shots."""
@@ -350,31 +399,150 @@ def _validates(model: type[BaseModel], raw: Any) -> bool:
     return True
 
 
+class JournalLine(BaseModel):
+    """One line of jobs.jsonl: a provider job as it was accepted, a finished shot or reference, or the plan's origin."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    at: str
+    shot: int | None = None
+    ref: str | None = None
+    job: dict[str, Any] | None = None  # written the moment the provider accepted the job; carries its params_hash
+    shot_done: ShotRecord | None = None  # the shot's manifest entry as its clip was finished (or found again)
+    ref_done: RefRecord | None = None  # the reference's manifest entry as its picture was finished
+    plan_origin: PlanOrigin | None = None
+    planner: PlannerRecord | None = None
+
+    def encode(self) -> bytes:
+        fields = self.model_dump(mode="json", exclude_unset=True)
+        line = {key: value for key, value in fields.items() if value is not None}
+        return (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+class Journal:
+    """jobs.jsonl beside the manifest: what was paid for and what was finished, appended and never rewritten.
+
+    manifest.json is rewritten after every change, so one damaged or lost copy of it would forget every
+    paid job; this file keeps them. Each line is a single write to the file opened O_APPEND, flushed to
+    disk (fsync) before the caller goes on; a line torn by a crash is skipped when read back.
+    """
+
+    def __init__(self, path: Path, *, mode: int = 0o644) -> None:
+        self.path = path
+        self.mode = mode
+        self._lock = threading.Lock()
+        self.lines: list[JournalLine] = self._read()
+
+    def _read(self) -> list[JournalLine]:
+        if self.path.is_symlink():
+            return []
+        try:
+            raw = self.path.read_bytes()
+        except OSError:
+            return []
+        lines: list[JournalLine] = []
+        for text in raw.splitlines():
+            with contextlib.suppress(ValidationError):
+                lines.append(JournalLine.model_validate_json(text))
+        return lines
+
+    def append(self, line: JournalLine) -> None:
+        data = line.encode()
+        with self._lock:
+            _refuse_symlink(self.path)
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(self.path, flags, self.mode)
+            try:
+                end = os.fstat(fd).st_size
+                if end:
+                    os.lseek(fd, end - 1, os.SEEK_SET)
+                    if os.read(fd, 1) != b"\n":
+                        data = b"\n" + data  # the torn end of a crashed write: this line starts a line of its own
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.lines.append(line)
+
+    def job_for(self, params_hash: str) -> dict[str, Any] | None:
+        """The last provider job recorded for these parameters, whichever shot or reference it was for."""
+        for line in reversed(self.lines):
+            if line.job is not None and line.job.get("params_hash") == params_hash:
+                return line.job
+        return None
+
+    def finished_shot(self, params_hash: str) -> ShotRecord | None:
+        """The last entry of a shot finished with these parameters."""
+        for line in reversed(self.lines):
+            if line.shot_done is not None and line.shot_done.params_hash == params_hash:
+                return line.shot_done
+        return None
+
+    def finished_ref(self, params_hash: str) -> RefRecord | None:
+        """The last entry of a reference finished with these parameters."""
+        for line in reversed(self.lines):
+            if line.ref_done is not None and line.ref_done.params_hash == params_hash:
+                return line.ref_done
+        return None
+
+    def plan_origin(self) -> PlanOrigin | None:
+        return next((line.plan_origin for line in reversed(self.lines) if line.plan_origin is not None), None)
+
+
 class Manifest:
     """manifest.json of one run folder: what was rendered, how, what it cost; saved atomically after every change.
 
     Shots finish on several threads, so every change happens under one lock and is saved before it is released.
     """
 
-    def __init__(self, folder: RunFolder, data: ManifestData) -> None:
+    def __init__(
+        self, folder: RunFolder, data: ManifestData, *, journal: Journal | None = None, repaired: str | None = None
+    ) -> None:
         self.folder = folder
         self.data = data
+        self.journal = journal if journal is not None else Journal(folder.journal, mode=folder.file_mode)
+        self.repaired = repaired  # what to tell the user when manifest.json was damaged or lost and rebuilt
         self._lock = threading.RLock()
+        self._journaled_origin = self.journal.plan_origin()
 
     @staticmethod
     def read(path: Path) -> ManifestData | None:
         """A manifest.json file as its model; None when it is missing, unreadable or not a JSON object."""
+        return Manifest._parse(path)[0]
+
+    @staticmethod
+    def _parse(path: Path) -> tuple[ManifestData | None, bool]:
+        """The file's model (what validates of it) and whether all of it validated."""
         try:
             loaded = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return None
-        return ManifestData.salvage(loaded) if isinstance(loaded, dict) else None
+            return None, False
+        if not isinstance(loaded, dict):
+            return None, False
+        try:
+            return ManifestData.model_validate(loaded), True
+        except ValidationError:
+            return ManifestData.salvage(loaded), False
 
     @classmethod
     def load(cls, folder: RunFolder) -> Manifest:
-        """The folder's manifest, or a new one (also in place of a planted link or an unreadable file)."""
-        data = None if folder.manifest.is_symlink() else cls.read(folder.manifest)
-        return cls(folder, data or ManifestData())
+        """The folder's manifest, or a new one; one damaged, lost or replaced by a planted link is rebuilt from the
+        job journal (its shots' clips are then found by their hash in shots/by-hash)."""
+        journal = Journal(folder.journal, mode=folder.file_mode)
+        planted = folder.manifest.is_symlink()
+        data, intact = (None, False) if planted else cls._parse(folder.manifest)
+        if data is not None and intact:
+            return cls(folder, data, journal=journal)
+        present = planted or folder.manifest.exists()
+        if not present and not journal.lines:
+            return cls(folder, ManifestData(), journal=journal)
+        data = data or ManifestData()
+        data.restore(journal.lines)
+        word = "damaged" if present else "missing"
+        repaired = f"manifest.json was {word}; rebuilt from shots/by-hash and the job journal"
+        return cls(folder, data, journal=journal, repaired=repaired)
 
     def shot(self, index: int) -> ShotRecord:
         with self._lock:
@@ -403,8 +571,55 @@ class Manifest:
             yield self.ref(character_id)
             self.save()
 
+    def record_shot_job(self, index: int, job: dict[str, Any]) -> None:
+        """A shot's provider job the moment it was accepted: in the journal first, then in the manifest.
+
+        The journal line is one small fsynced append that waits for no other shot's manifest save, so a
+        kill right after the provider's answer still leaves the job for the next run to poll.
+        """
+        try:
+            self.journal.append(JournalLine(at=now_iso(), shot=index, job=job))
+        finally:
+            with self.edit_shot(index) as entry:
+                entry.job = job
+
+    def record_ref_job(self, character_id: str, job: dict[str, Any]) -> None:
+        """A reference's provider job the moment it was accepted: in the journal first, then in the manifest."""
+        try:
+            self.journal.append(JournalLine(at=now_iso(), ref=character_id, job=job))
+        finally:
+            with self.edit_ref(character_id) as entry:
+                entry.job = job
+
+    @contextlib.contextmanager
+    def finish_shot(self, index: int, *, start_from: ShotRecord | None = None) -> Iterator[ShotRecord]:
+        """Change a finished shot's entry (replaced first by `start_from` when given); the journal keeps a copy."""
+        with self._lock:
+            if start_from is not None:
+                self.data.shots[str(index)] = start_from.model_copy(deep=True, update={"index": index})
+            entry = self.shot(index)
+            yield entry
+            self.journal.append(JournalLine(at=now_iso(), shot=index, shot_done=entry.model_copy(deep=True)))
+            self.save()
+
+    @contextlib.contextmanager
+    def finish_ref(self, character_id: str, *, start_from: RefRecord | None = None) -> Iterator[RefRecord]:
+        """Change a finished reference's entry (replaced first by `start_from` when given); the journal keeps a copy."""
+        with self._lock:
+            if start_from is not None:
+                self.data.refs[character_id] = start_from.model_copy(deep=True)
+            entry = self.ref(character_id)
+            yield entry
+            self.journal.append(JournalLine(at=now_iso(), ref=character_id, ref_done=entry.model_copy(deep=True)))
+            self.save()
+
     def save(self) -> None:
         with self._lock:
             self.data.tale_version = __version__
             self.data.run.updated = now_iso()
+            origin = self.data.plan_origin
+            if origin is not None and origin != self._journaled_origin:
+                # The plan's origin goes to the journal too: a lost manifest must not plan (and pay for) the story again.
+                self.journal.append(JournalLine(at=now_iso(), plan_origin=origin, planner=self.data.planner))
+                self._journaled_origin = origin.model_copy(deep=True)
             atomic_write_text(self.folder.manifest, self.data.to_json(), mode=self.folder.file_mode)

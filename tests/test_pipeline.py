@@ -315,4 +315,8 @@ def test_the_manifest_keeps_the_keys_values_and_order_it_always_had(tmp_path: Pa
     assert [s.status for s in report.shots] == ["done", "done", "done", "failed"]
     written = json.loads((report.run_dir / "manifest.json").read_text())
     before = json.loads((Path(__file__).parent / "data" / "manifest-fallback.json").read_text())
+    # The one key added since: each finished shot and reference records its file's size and SHA-256.
+    finished = [written["refs"]["ada"], *(written["shots"][key] for key in ("1", "2", "3"))]
+    assert all(len(entry.pop("file")["sha256"]) == 64 for entry in finished)
+    assert "file" not in written["shots"]["4"]
     assert json.dumps(_without_stamps(written)) == json.dumps(_without_stamps(before))

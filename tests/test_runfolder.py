@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from tale_cli.runfolder import Manifest, ManifestData, RefStatus, RunFolder, ShotRecord, ShotStatus
+from tale_cli.runfolder import (
+    Journal,
+    JournalLine,
+    Manifest,
+    ManifestData,
+    PlanOrigin,
+    RefStatus,
+    RunFolder,
+    ShotRecord,
+    ShotStatus,
+)
 
 DATA = Path(__file__).parent / "data"
 # Written by `tale render` before the manifest had a model: the README's example film, and a run with a job
@@ -137,3 +147,64 @@ def test_a_planted_link_is_not_read_as_the_manifest(tmp_path: Path) -> None:
     folder.create()
     folder.manifest.symlink_to(DATA / "manifest-example.json")
     assert Manifest.load(folder).data.shots == {}
+
+
+def test_the_journal_skips_a_torn_last_line_and_the_next_line_starts_on_its_own(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run")
+    folder.create()
+    Journal(folder.journal).append(JournalLine(at="t1", shot=1, job={"id": "job-1", "params_hash": "a"}))
+    with folder.journal.open("ab") as handle:
+        handle.write(b'{"at": "t2", "shot": 2, "job": {"id": "jo')  # killed in the middle of a write
+    assert [line.job for line in Journal(folder.journal).lines] == [{"id": "job-1", "params_hash": "a"}]
+
+    Journal(folder.journal).append(JournalLine(at="t3", shot=3, job={"id": "job-3", "params_hash": "c"}))
+
+    journal = Journal(folder.journal)
+    assert [line.shot for line in journal.lines] == [1, 3]
+    assert journal.job_for("c") == {"id": "job-3", "params_hash": "c"} and journal.job_for("b") is None
+
+
+def test_a_job_is_in_the_journal_before_the_manifest_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = RunFolder(tmp_path / "run")
+    folder.create()
+    manifest = Manifest.load(folder)
+
+    def killed(*_: object, **__: object) -> None:
+        raise SystemExit("killed while writing manifest.json")
+
+    monkeypatch.setattr("tale_cli.runfolder.atomic_write_text", killed)
+    with pytest.raises(SystemExit):
+        manifest.record_shot_job(4, {"provider": "vertex-veo", "id": "op-4", "params_hash": "h4"})
+
+    assert Manifest.read(folder.manifest) is None
+    assert Manifest.load(folder).journal.job_for("h4") == {"provider": "vertex-veo", "id": "op-4", "params_hash": "h4"}
+
+
+def test_a_lost_manifest_is_rebuilt_from_the_journal(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run")
+    folder.create()
+    manifest = Manifest.load(folder)
+    with manifest.edit() as data:
+        data.plan_origin = PlanOrigin(story_sha256="s", planner="offline", model="", shots=2, seconds=8.0, size=[1, 2])
+    for index in (1, 2):
+        manifest.record_shot_job(index, {"id": f"job-{index}", "params_hash": f"h{index}"})
+        with manifest.finish_shot(index) as shot:
+            shot.params_hash = f"h{index}"
+            shot.status = ShotStatus.DONE
+            shot.cost_usd = 0.8
+    with manifest.finish_ref("ada") as ref:
+        ref.params_hash = "r"
+        ref.status = RefStatus.DONE
+    kept = json.loads(folder.manifest.read_text(encoding="utf-8"))
+    folder.manifest.write_text(folder.manifest.read_text(encoding="utf-8")[:200], encoding="utf-8")
+
+    rebuilt = Manifest.load(folder)
+
+    assert rebuilt.repaired == "manifest.json was damaged; rebuilt from shots/by-hash and the job journal"
+    written = json.loads(rebuilt.data.to_json())
+    for section in ("shots", "refs", "plan_origin"):
+        assert written[section] == kept[section]
+    folder.manifest.unlink()
+    assert Manifest.load(folder).repaired == "manifest.json was missing; rebuilt from shots/by-hash and the job journal"

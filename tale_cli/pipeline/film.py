@@ -15,7 +15,7 @@ from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import PlanSource, planner_record, prepare_plan, store_plan
 from tale_cli.pipeline.references import render_references
 from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ShotState, ignore_events
-from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
+from tale_cli.pipeline.shots import build_tasks, is_cached, run_shots
 from tale_cli.pipeline.storyboard import make_storyboard
 from tale_cli.plan import Plan
 from tale_cli.privacy import check_private, private_files
@@ -72,7 +72,7 @@ def render_fallbacks(
     outcomes: list[ShotOutcome],
     emit: EventSink,
     audit: AuditLog | None,
-) -> tuple[list[ShotOutcome], list[ShotTask]]:
+) -> list[ShotOutcome]:
     """Shots the provider refused (or had no quota for) rendered with the recipe's `fallback` recipe, marked so."""
     from tale_cli.config import load_recipe
 
@@ -89,7 +89,7 @@ def render_fallbacks(
             if o.refused and capabilities.supports_duration(plan.shots[o.index - 1].duration_s)
         }
         if not refused:
-            return outcomes, []
+            return outcomes
         emit(Event("message", detail=f"fallback: {len(refused)} refused shot(s) with recipe {fallback.name}"))
         tasks = [t for t in build_tasks(plan, fallback, folder, manifest, backend, refs) if t.shot.index in refused]
         known = {o.index: o for o in outcomes if o.index not in refused}
@@ -102,7 +102,7 @@ def render_fallbacks(
         if redone[index].status == ShotState.DONE:
             with manifest.edit_shot(index) as entry:
                 entry.fallback = FallbackRecord(recipe=fallback.name, backend=backend.name, reason=first.error)
-    return [redone.get(o.index, o) for o in outcomes], tasks
+    return [redone.get(o.index, o) for o in outcomes]
 
 
 def finish_film(
@@ -145,13 +145,6 @@ def finish_film(
     return folder.film, result.srt, result.duration_s
 
 
-def _prune_cache(folder: RunFolder, keep: set[str]) -> None:
-    for path in folder.cache.iterdir():
-        key = path.name.split(".")[0]
-        if key not in keep and path.is_file() and not path.is_symlink():
-            path.unlink()
-
-
 def _expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
     """Where each character's reference is (or will be), to tell cached shots before references are drawn."""
     return {c.id: folder.root / (c.reference_image or f"refs/{c.id}.png") for c in plan.characters}
@@ -176,6 +169,8 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     check_capabilities(plan, recipe, backend.capabilities(), backend.name)
     preflight(plan, recipe, backend)
     manifest = Manifest.load(folder)
+    if manifest.repaired:
+        emit(Event("message", detail=manifest.repaired))
     report = RenderReport(
         run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=prepared.how
     )
@@ -221,13 +216,11 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
         if options.executor is None:
             executor.close()
     if recipe.fallback and any(s.refused for s in report.shots):
-        report.shots, fallback_tasks = render_fallbacks(plan, recipe, folder, manifest, refs, report.shots, emit, audit)
-        tasks = [*tasks, *fallback_tasks]
+        report.shots = render_fallbacks(plan, recipe, folder, manifest, refs, report.shots, emit, audit)
     if report.failed:
         report.seconds = time.monotonic() - started
         return report
     report.film, report.srt, report.duration_s = finish_film(plan, folder, manifest, options, emit)
     report.storyboard = folder.storyboard
-    _prune_cache(folder, {task.params_hash for task in tasks})
     report.seconds = time.monotonic() - started
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,13 @@ from tale_cli.config import Recipe
 from tale_cli.errors import TaleError
 from tale_cli.pipeline.planning import inside_folder
 from tale_cli.pipeline.report import Event, EventSink
-from tale_cli.pipeline.shots import audit_request, digest
+from tale_cli.pipeline.shots import audit_request, digest, file_damage, file_record
 from tale_cli.plan import Plan
-from tale_cli.runfolder import Manifest, RefStatus, RunFolder, now_iso
+from tale_cli.runfolder import FileRecord, Manifest, RefRecord, RefStatus, RunFolder, link_or_copy, now_iso
 
 
 class RefJournal:
-    """The manifest's record of a provider job for one character's reference and one set of parameters."""
+    """The job journal for one character's reference and one set of parameters: jobs.jsonl first, then the manifest."""
 
     def __init__(self, manifest: Manifest, character_id: str, params_hash: str) -> None:
         self.manifest = manifest
@@ -32,11 +33,60 @@ class RefJournal:
         job = self.manifest.ref(self.character_id).job
         if job is not None and job.get("params_hash") == self.params_hash:
             return job
-        return None
+        return self.manifest.journal.job_for(self.params_hash)
 
     def record_job(self, job: dict[str, Any]) -> None:
-        with self.manifest.edit_ref(self.character_id) as entry:
-            entry.job = {**job, "params_hash": self.params_hash}
+        self.manifest.record_ref_job(self.character_id, {**job, "params_hash": self.params_hash})
+
+
+def _decodes(path: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception:  # Pillow raises many kinds of error for a broken file
+        return False
+    return True
+
+
+def _cached_reference(
+    manifest: Manifest, character_id: str, params_hash: str, target: Path, stored: Path
+) -> FileRecord | None:
+    """The reference's picture in refs/by-hash, verified as shots' clips are; None when it must be drawn."""
+    entry = manifest.ref(character_id)
+    current = entry.params_hash == params_hash and entry.status == RefStatus.DONE
+    if current and not stored.exists() and target.is_file() and not target.is_symlink():
+        link_or_copy(target, stored)  # a run folder from an earlier version keeps it as refs/<id>.png only
+    try:
+        info = stored.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    finished = manifest.journal.finished_ref(params_hash)
+    known = finished.file if finished is not None else None
+    if known is None and current:
+        known = entry.file
+    if known is not None:
+        return None if file_damage(stored, known) else known
+    return file_record(stored) if _decodes(stored) else None
+
+
+def _use_cached_reference(
+    manifest: Manifest, character_id: str, params_hash: str, picture: FileRecord, path: str, backend: str
+) -> None:
+    entry = manifest.ref(character_id)
+    if entry.params_hash == params_hash and entry.status == RefStatus.DONE and entry.file == picture:
+        return
+    # Found by its hash rather than through the manifest: the entry written when it was drawn, when the journal has it.
+    start_from = manifest.journal.finished_ref(params_hash)
+    if start_from is None and entry.params_hash != params_hash:
+        start_from = RefRecord(backend=backend, params_hash=params_hash)
+    with manifest.finish_ref(character_id, start_from=start_from) as entry:
+        entry.status = RefStatus.DONE
+        entry.path = path
+        entry.file = picture
 
 
 def render_references(
@@ -62,8 +112,12 @@ def render_references(
                 "seed": seed,
             }
             params_hash = digest(params)
-            entry = manifest.ref(character.id)
-            if entry.params_hash == params_hash and entry.status == RefStatus.DONE and target.is_file():
+            stored = folder.ref_cache / f"{params_hash}.png"
+            path = str(target.relative_to(folder.root))
+            picture = _cached_reference(manifest, character.id, params_hash, target, stored)
+            if picture is not None:
+                link_or_copy(stored, target)
+                _use_cached_reference(manifest, character.id, params_hash, picture, path, backend.name)
                 refs[character.id] = target
                 continue
             emit(Event("message", detail=f"reference image for {character.name}"))
@@ -91,17 +145,20 @@ def render_references(
             audit_request(audit, "image", backend.name, None, prompt, result, started, character=character.id)
             if not part.is_file() or part.stat().st_size == 0:
                 raise TaleError(f"the {backend.name} image backend wrote no reference for {character.name}")
-            os.replace(part, target)
-            folder.secure(target)
-            with manifest.edit_ref(character.id) as entry:
+            os.replace(part, stored)
+            folder.secure(stored)
+            link_or_copy(stored, target)
+            picture = file_record(stored)
+            with manifest.finish_ref(character.id) as entry:
                 entry.backend = backend.name
                 entry.model = result.model
                 entry.params_hash = params_hash
                 entry.status = RefStatus.DONE
-                entry.path = str(target.relative_to(folder.root))
+                entry.path = path
                 entry.cost_usd = result.cost_usd
                 entry.finished_at = now_iso()
                 entry.render_s = round(time.monotonic() - started, 3)
+                entry.file = picture
             refs[character.id] = target
     finally:
         if backend is not None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
-import shutil
+import stat
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from tale_cli.media import ClipCheckError, check_clip, extract_frame
 from tale_cli.pipeline.report import Event, EventSink, ShotOutcome, ShotState
 from tale_cli.plan import Plan, Shot
 from tale_cli.redact import redact
-from tale_cli.runfolder import Manifest, RunFolder, ShotStatus, now_iso
+from tale_cli.runfolder import FileRecord, Manifest, RunFolder, ShotRecord, ShotStatus, link_or_copy, now_iso
 
 HASH_VERSION = 1
 
@@ -39,8 +40,35 @@ def file_digest(path: Path) -> str:
     return sha.hexdigest()
 
 
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    # A render checks each cached file twice (before spending, then before use): hash it once.
+    return file_digest(Path(path))
+
+
+def file_record(path: Path) -> FileRecord:
+    """What a finished file is: its size and SHA-256, recorded to tell later that it is still the same file."""
+    info = path.stat()
+    return FileRecord(size=info.st_size, sha256=_digest_of(str(path), info.st_size, info.st_mtime_ns, info.st_ino))
+
+
+def file_damage(path: Path, known: FileRecord) -> str | None:
+    """Why `path` is no longer the file `known` describes, or None when it is."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return "it is gone"
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a plain file"
+    if info.st_size != known.size:
+        return f"{info.st_size} bytes where {known.size} were written"
+    if _digest_of(str(path), info.st_size, info.st_mtime_ns, info.st_ino) != known.sha256:
+        return "its content changed after it was written"
+    return None
+
+
 class ShotJournal:
-    """The manifest's record of a provider job for one shot and one set of parameters."""
+    """The job journal for one shot and one set of parameters: jobs.jsonl first, then the manifest."""
 
     def __init__(self, manifest: Manifest, index: int, params_hash: str) -> None:
         self.manifest = manifest
@@ -51,11 +79,12 @@ class ShotJournal:
         job = self.manifest.shot(self.index).job
         if job is not None and job.get("params_hash") == self.params_hash:
             return job
-        return None
+        # Not in the manifest: killed before it was saved, rebuilt without it, or a clip of these parameters
+        # rendered earlier (an edit undone) whose job the provider may still hold.
+        return self.manifest.journal.job_for(self.params_hash)
 
     def record_job(self, job: dict[str, Any]) -> None:
-        with self.manifest.edit_shot(self.index) as entry:
-            entry.job = {**job, "params_hash": self.params_hash, "recorded_at": now_iso()}
+        self.manifest.record_shot_job(self.index, {**job, "params_hash": self.params_hash, "recorded_at": now_iso()})
 
 
 @dataclass
@@ -152,26 +181,67 @@ def build_tasks(
     return tasks
 
 
-def is_cached(task: ShotTask, manifest: Manifest) -> bool:
+def _known_clip(task: ShotTask, manifest: Manifest) -> FileRecord | None:
+    """What the shot's hash-named clip was when it was written: the journal's last word, else the manifest's."""
+    finished = manifest.journal.finished_shot(task.params_hash)
+    if finished is not None and finished.file is not None:
+        return finished.file
     entry = manifest.shot(task.shot.index)
-    return (
-        task.cached_file.is_file()
-        and task.cached_file.stat().st_size > 0
-        and entry.params_hash == task.params_hash
-        and entry.status == ShotStatus.DONE
-    )
+    if entry.params_hash == task.params_hash and entry.status == ShotStatus.DONE:
+        return entry.file
+    return None
 
 
-def _link(source: Path, target: Path) -> None:
-    """shots/shot-NN.mp4 as a hard link to its hash-named file (a copy where links are not allowed)."""
-    if target.is_symlink() or target.exists():
-        if not target.is_symlink() and target.samefile(source):
-            return
-        target.unlink()
+def check_cached(task: ShotTask, manifest: Manifest) -> tuple[FileRecord | None, str | None]:
+    """The shot's clip in shots/by-hash, verified: (its file record, None) when it can be used as it is,
+    (None, why) when it is there but damaged, (None, None) when there is none.
+
+    A clip is found by its hash whatever the manifest says; one with a recorded size and SHA-256 must
+    still match them, and one without (a run folder from an earlier version, or manifest and journal
+    both lost) must pass the clip check once.
+    """
+    path = task.cached_file
     try:
-        os.link(source, target)
+        info = path.lstat()
     except OSError:
-        shutil.copyfile(source, target)
+        return None, None
+    if not stat.S_ISREG(info.st_mode):
+        return None, None
+    known = _known_clip(task, manifest)
+    if known is not None:
+        damage = file_damage(path, known)
+        return (None, damage) if damage else (known, None)
+    try:
+        check_clip(path, expected_s=task.request.duration_s, fps=task.request.fps)
+    except TaleError as error:
+        return None, redact(error.message)
+    return file_record(path), None
+
+
+def is_cached(task: ShotTask, manifest: Manifest) -> bool:
+    return check_cached(task, manifest)[0] is not None
+
+
+def _use_cached(task: ShotTask, clip: FileRecord, folder: RunFolder, manifest: Manifest, backend_name: str) -> None:
+    """Make the verified hash-named clip the shot's current one, and the manifest's entry say so."""
+    index = task.shot.index
+    link_or_copy(task.cached_file, folder.shot_file(index))
+    path = str(folder.shot_file(index).relative_to(folder.root))
+    entry = manifest.shot(index)
+    if entry.params_hash == task.params_hash and entry.status == ShotStatus.DONE and entry.file == clip:
+        with manifest.edit_shot(index) as entry:
+            entry.path = path
+        return
+    # Found by its hash rather than through the manifest (an edit undone, a manifest rebuilt, a clip from an
+    # earlier version): the entry becomes the one written when this clip was finished, when the journal has it.
+    start_from = manifest.journal.finished_shot(task.params_hash)
+    if start_from is None and entry.params_hash != task.params_hash:
+        start_from = ShotRecord(index=index, backend=backend_name, params_hash=task.params_hash, seed=task.request.seed)
+    with manifest.finish_shot(index, start_from=start_from) as entry:
+        entry.status = ShotStatus.DONE
+        entry.path = path
+        entry.file = clip
+        entry.error = None
 
 
 def run_shots(
@@ -189,14 +259,15 @@ def run_shots(
     pending: dict[int, ShotTask] = {}
     for task in tasks:
         index = task.shot.index
-        if is_cached(task, manifest):
-            _link(task.cached_file, folder.shot_file(index))
-            with manifest.edit_shot(index) as entry:
-                entry.status = ShotStatus.DONE
-                entry.path = str(folder.shot_file(index).relative_to(folder.root))
+        clip, damage = check_cached(task, manifest)
+        if clip is not None:
+            _use_cached(task, clip, folder, manifest, backend_name)
             outcomes[index] = ShotOutcome(index, ShotState.CACHED, task.params_hash, folder.shot_file(index))
             emit(Event("shot", index=index, state=ShotState.CACHED))
         else:
+            if damage is not None:
+                where = task.cached_file.relative_to(folder.root)
+                emit(Event("message", detail=f"shot {index}: {where} is damaged ({damage}); rendering it again"))
             pending[index] = task
             emit(Event("shot", index=index, state=ShotState.QUEUED))
 
@@ -329,7 +400,8 @@ def _finish(
             check_clip(part, expected_s=task.request.duration_s, fps=task.request.fps)
         os.replace(part, task.cached_file)
         folder.secure(task.cached_file)
-        _link(task.cached_file, folder.shot_file(index))
+        link_or_copy(task.cached_file, folder.shot_file(index))
+        clip = file_record(task.cached_file)
     except (TaleError, ClipCheckError, OSError) as error:
         message = redact(getattr(error, "message", None) or str(error))
         with contextlib.suppress(FileNotFoundError):
@@ -344,7 +416,7 @@ def _finish(
             raise  # a rejected key fails every other shot too: stop the run (exit 10), spend nothing more
         refused = isinstance(error, (ShotRefusedError, QuotaError))
         return ShotOutcome(index, ShotState.FAILED, task.params_hash, error=message, render_s=elapsed, refused=refused)
-    with manifest.edit_shot(index) as entry:
+    with manifest.finish_shot(index) as entry:
         entry.status = ShotStatus.DONE
         entry.model = result.model
         entry.path = str(folder.shot_file(index).relative_to(folder.root))
@@ -357,5 +429,6 @@ def _finish(
         entry.error = None
         if result.notes:
             entry.notes = result.notes
+        entry.file = clip
     emit(Event("shot", index=index, state=ShotState.DONE, seconds=elapsed))
     return ShotOutcome(index, ShotState.DONE, task.params_hash, folder.shot_file(index), render_s=elapsed)

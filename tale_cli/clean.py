@@ -1,0 +1,135 @@
+"""`tale clean`: remove the clips a run folder keeps but no current shot uses, and say how much space that frees.
+
+A render keeps every clip it paid for (shots/by-hash/<hash>.mp4), so that undoing an edit finds the old
+clip instead of paying for it again; only this command removes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import stat
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tale_cli.errors import InputError, OutputError, TaleError
+from tale_cli.runfolder import Manifest, RunFolder
+
+
+@dataclass
+class CleanReport:
+    """What `tale clean` removed (or, in a dry run, would remove) and the space that frees."""
+
+    run_dir: Path
+    dry_run: bool
+    keep_current: bool
+    removed: list[Path] = field(default_factory=list)  # relative to run_dir
+    kept: int = 0  # hash-named clips and pictures kept because a current shot or reference uses them
+    bytes_freed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "dry_run": self.dry_run,
+            "keep_current": self.keep_current,
+            "files_removed": len(self.removed),
+            "bytes_freed": self.bytes_freed,
+            "kept": self.kept,
+            "files": [str(path) for path in self.removed],
+        }
+
+
+def _plain_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.iterdir() if stat.S_ISREG(path.lstat().st_mode))
+
+
+def _current(folder: RunFolder, manifest: Manifest) -> tuple[set[int], set[str], set[str]]:
+    """The plan's shot numbers, and the hashes of the clips and pictures its shots and characters use now."""
+    from tale_cli.plan import load_plan
+
+    try:
+        plan = load_plan(folder.plan) if folder.plan.is_file() else None
+    except TaleError:
+        plan = None  # an unreadable plan: every shot and reference the manifest names counts as current
+    shot_entries = manifest.data.shots.values()
+    indexes = {shot.index for shot in plan.shots} if plan else {entry.index for entry in shot_entries}
+    characters = {character.id for character in plan.characters} if plan else set(manifest.data.refs)
+    shots = {entry.params_hash for entry in shot_entries if entry.index in indexes and entry.params_hash}
+    refs = {entry.params_hash for key, entry in manifest.data.refs.items() if key in characters and entry.params_hash}
+    # What shots/shot-NN.mp4 and refs/<id>.png are hard links to is current too, whatever the manifest says.
+    in_use = [folder.shot_file(index) for index in indexes] + [folder.refs / f"{cid}.png" for cid in characters]
+    linked = {_inode(path) for path in in_use if path.is_file() and not path.is_symlink()}
+    for found, hashes in ((_plain_files(folder.cache), shots), (_plain_files(folder.ref_cache), refs)):
+        hashes.update(path.name.split(".")[0] for path in found if _inode(path) in linked)
+    return indexes, shots, refs
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino
+
+
+def _shot_number(path: Path) -> int | None:
+    stem = path.name.removesuffix(".mp4")
+    if path.name.endswith(".mp4") and stem.startswith("shot-") and stem[5:].isdigit():
+        return int(stem[5:])
+    return None
+
+
+def clean_run(run_dir: Path, *, keep_current: bool = True, dry_run: bool = False) -> CleanReport:
+    """Remove hash-named clips (and their last frames) and pictures that no current shot or reference uses,
+    and shots/shot-NN.mp4 of shots the plan no longer has. With keep_current=False the current shots'
+    clips go too (film.mp4 stays; the next render renders those shots again). Job records and files of a
+    render in progress (*.part, *.job.json), plan, manifest, journal, audit log and film are never touched."""
+    folder = RunFolder(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir} is not a folder", hint="give a run folder written by `tale render`")
+    if not any(path.exists() for path in (folder.manifest, folder.plan, folder.journal)):
+        raise InputError(
+            f"{run_dir} is not a run folder (no manifest.json or plan.json)",
+            hint="give a run folder written by `tale render`",
+        )
+    for path in (folder.root, folder.shots, folder.cache, folder.refs, folder.ref_cache):
+        if path.is_symlink():
+            raise OutputError(f"{path} is a symbolic link; Tale does not remove files through links in a run folder")
+    manifest = Manifest.load(folder)
+    indexes, shots, refs = _current(folder, manifest)
+    report = CleanReport(run_dir=run_dir, dry_run=dry_run, keep_current=keep_current)
+    doomed: list[Path] = []
+    for path in _plain_files(folder.cache):
+        kind = path.name.split(".", 1)[-1]
+        if kind not in ("mp4", "last.png"):
+            continue  # a render's own work in progress, or a shot's job record
+        if keep_current and path.name.split(".")[0] in shots:
+            report.kept += 1
+        else:
+            doomed.append(path)
+    for path in _plain_files(folder.ref_cache):
+        if path.suffix != ".png":
+            continue
+        if path.name.split(".")[0] in refs:
+            report.kept += 1
+        else:
+            doomed.append(path)
+    for path in _plain_files(folder.shots):
+        number = _shot_number(path)
+        if number is not None and (number not in indexes or not keep_current):
+            doomed.append(path)
+    # A file frees its space only when every one of its hard links goes.
+    infos = {path: path.stat() for path in doomed}
+    going = Counter((info.st_dev, info.st_ino) for info in infos.values())
+    counted: set[tuple[int, int]] = set()
+    for info in infos.values():
+        inode = (info.st_dev, info.st_ino)
+        if going[inode] >= info.st_nlink and inode not in counted:
+            counted.add(inode)
+            report.bytes_freed += info.st_size
+    report.removed = [path.relative_to(folder.root) for path in doomed]
+    if not dry_run:
+        for path in doomed:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return report
