@@ -35,7 +35,21 @@ def root(
 
 def _register() -> None:
     # Each module imports only typer at top level; the library is imported inside the commands.
-    from tale_cli.cli import audit, batch, bench, cost, doctor, keys, models, plan, providers, recipes, render, stitch
+    from tale_cli.cli import (
+        audit,
+        batch,
+        bench,
+        cost,
+        doctor,
+        keys,
+        models,
+        plan,
+        providers,
+        recipes,
+        render,
+        review,
+        stitch,
+    )
 
     app.command("plan")(plan.plan)
     app.command("render")(render.render)
@@ -49,6 +63,7 @@ def _register() -> None:
     app.add_typer(models.app, name="models")
     app.command("bench")(bench.bench)
     app.command("batch")(batch.batch)
+    app.command("review")(review.review)
 
 
 _register()
