@@ -106,6 +106,7 @@ class BatchReport:
     seconds: float = 0.0
     workers: int = 0
     executor: str = ""
+    index: Path | None = None  # index.html: every film linked to its review page
 
     @property
     def failed(self) -> list[FilmResult]:
@@ -138,6 +139,7 @@ class BatchReport:
             },
             "cost_usd": round(self.cost_usd, 6),
             "exit_code": self.exit_code,
+            "index": str(self.index) if self.index else None,
             "films": [film.to_json() for film in self.films],
         }
 
@@ -304,4 +306,7 @@ def run_batch(sources: Sequence[Path], options: BatchOptions, emit: BatchSink = 
     films.shutdown(wait=True)
     report.films = [results[n] for n in range(len(sources))]
     report.seconds = time.monotonic() - started
+    from tale_cli.review import write_batch_index
+
+    report.index = write_batch_index(out_root, report.films, private=options.recipe.private)
     return report

@@ -28,6 +28,7 @@ HEAVY = (
     "numpy",
     "PIL",
     "yaml",
+    "matplotlib",
 )
 
 

@@ -48,6 +48,7 @@ def _register() -> None:
         providers,
         recipes,
         render,
+        review,
         stitch,
     )
 
@@ -64,6 +65,7 @@ def _register() -> None:
     app.command("bench")(bench.bench)
     app.command("batch")(batch.batch)
     app.command("clean")(clean.clean)
+    app.command("review")(review.review)
 
 
 _register()

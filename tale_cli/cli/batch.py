@@ -130,3 +130,5 @@ def _print_summary(report: Any) -> None:
     out.print(table)
     done = len(report.films) - len(report.failed)
     out.print(f"{done} of {len(report.films)} films done · total cost ${report.cost_usd:.2f}")
+    if report.index is not None:
+        out.print(f"index {escape(_short(report.index))}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tale_cli.cli.common import errors_handled, print_json
+from tale_cli.cli.common import console, errors_handled, escape, print_json
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -81,6 +81,10 @@ def compare(
         typer.Option("--benchmark", help='Measured GPU time: JSON {"model", "gpu", "seconds_per_clip"} or a list.'),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", metavar="FILE.svg|.png", help="Also draw the comparison as a chart (the plot extra)."),
+    ] = None,
 ) -> None:
     """Recompute the source document's cost comparison, then break-even, capacity and unit economics."""
     parsed_volumes = _volumes(volumes)
@@ -108,12 +112,19 @@ def compare(
             plans=subscriptions,
             timings=timings,
         )
+        chart = None
+        if plot is not None:
+            from tale_cli.cost.plot import plot_comparison
+
+            chart = plot_comparison(book, result, plot)
     if as_json:
         print_json(result.to_json())
     else:
         from tale_cli.cli.cost_print import print_comparison
 
         print_comparison(result)
+    if chart is not None:
+        console(stderr=as_json).print(f"chart {escape(str(chart))}")
 
 
 @app.command("estimate")

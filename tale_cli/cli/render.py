@@ -111,3 +111,5 @@ def _print_summary(report: object) -> None:
         )
     else:
         out.print(f"shots: {counts}; no film stitched")
+    if report.review is not None:
+        out.print(f"review page {escape(str(report.review))}")

@@ -53,7 +53,12 @@ def stitch(
             audio=audio,
             audio_volume=audio_volume,
         )
-        return stitch_clips(resolved.clips, resolved.output, options), options
+        result = stitch_clips(resolved.clips, resolved.output, options)
+        if resolved.run_dir is not None:
+            from tale_cli.review import write_review
+
+            write_review(resolved.run_dir)
+        return result, options
 
     result, options = run(action)
     if json_output:

@@ -19,6 +19,7 @@ from tale_cli.pipeline.shots import build_tasks, is_cached, run_shots
 from tale_cli.pipeline.storyboard import make_storyboard
 from tale_cli.plan import Plan
 from tale_cli.privacy import check_private, private_files
+from tale_cli.review import write_review
 from tale_cli.runfolder import FallbackRecord, FilmRecord, Manifest, RunFolder, now_iso
 
 
@@ -219,8 +220,10 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
         report.shots = render_fallbacks(plan, recipe, folder, manifest, refs, report.shots, emit, audit)
     if report.failed:
         report.seconds = time.monotonic() - started
+        report.review = write_review(folder.root, report)
         return report
     report.film, report.srt, report.duration_s = finish_film(plan, folder, manifest, options, emit)
     report.storyboard = folder.storyboard
     report.seconds = time.monotonic() - started
+    report.review = write_review(folder.root, report)
     return report

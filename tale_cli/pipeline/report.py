@@ -62,6 +62,7 @@ class RenderReport:
     film: Path | None = None
     srt: Path | None = None
     storyboard: Path | None = None
+    review: Path | None = None
     duration_s: float | None = None
     seconds: float = 0.0
     plan_source: str = ""
@@ -92,6 +93,7 @@ class RenderReport:
             "film": str(self.film) if self.film else None,
             "srt": str(self.srt) if self.srt else None,
             "storyboard": str(self.storyboard) if self.storyboard else None,
+            "review": str(self.review) if self.review else None,
             "duration_s": self.duration_s,
             "seconds": round(self.seconds, 3),
             "counts": {
