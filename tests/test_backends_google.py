@@ -11,7 +11,8 @@ from fakes import REFUSAL_REASON, png_bytes
 from tale_cli import media
 from tale_cli.backends import image_backend, video_backend
 from tale_cli.backends.base import ReferenceRequest
-from tale_cli.backends.google import GeminiImage, GeminiOmniVideo, VeoVideo
+from tale_cli.backends.google_image import GeminiImage
+from tale_cli.backends.google_video import GeminiOmniVideo, VeoVideo
 from tale_cli.config import Recipe, load_recipe
 from tale_cli.errors import (
     BackendError,
