@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
-from cloudrender import CrashAfterRecord, DictJournal, one_shot_plan, render_film, shot_request, small
+from cloudrender import EXAMPLE_STORY, CrashAfterRecord, DictJournal, one_shot_plan, render_film, shot_request, small
 from fakes import REFUSAL_REASON, png_bytes
 
 from tale_cli import media
@@ -15,13 +16,14 @@ from tale_cli.backends.google_image import GeminiImage
 from tale_cli.backends.google_video import GeminiOmniVideo, VeoVideo
 from tale_cli.config import Recipe, load_recipe
 from tale_cli.errors import (
-    BackendError,
+    ExitCode,
     KeysError,
     MissingDependencyError,
     PollTimeoutError,
     RecipeError,
     ShotRefusedError,
 )
+from tale_cli.pipeline import RenderOptions, render
 from tale_cli.registry import backend_runs_locally
 
 
@@ -56,16 +58,94 @@ def test_veo_recipe_renders_the_example_story(fake_providers, tmp_path, recipe_n
     recipe = load_recipe(recipe_name)
     assert {e["model"] for e in entries} == {recipe.video.model}
     assert all(e["cost_usd"] == pytest.approx(cost) for e in entries)
-    # continuity = "references": every shot with a character sent its reference as an ASSET image.
-    sent = [r["json"] for r in veo_creates(fake_providers)]
-    with_refs = [
-        body["instances"][0]["referenceImages"] for body in sent if body["instances"][0].get("referenceImages")
-    ]
-    assert len(with_refs) == 8 and all(ref["referenceType"] == "ASSET" for refs in with_refs for ref in refs)
-    assert {body["parameters"]["resolution"] for body in sent} == {recipe.video.resolution}
+    sent = [r["json"]["instances"][0] for r in veo_creates(fake_providers)]
+    if recipe.continuity == "references":
+        # Every shot with a character sent its reference as an ASSET image.
+        with_refs = [instance["referenceImages"] for instance in sent if instance.get("referenceImages")]
+        assert len(with_refs) == 8 and all(ref["referenceType"] == "ASSET" for refs in with_refs for ref in refs)
+    else:
+        # Veo 3.1 Lite takes no reference images: every shot starts from its first character's reference.
+        assert recipe.continuity == "first-frame"
+        assert all(instance.get("image") and not instance.get("referenceImages") for instance in sent)
+        assert {e["notes"]["conditioning"] for e in entries} == {"first-frame"}
+    bodies = [r["json"] for r in veo_creates(fake_providers)]
+    assert {body["parameters"]["resolution"] for body in bodies} == {recipe.video.resolution}
 
     again, _ = render_film(recipe_name, tmp_path)  # a second run pays for nothing
     assert [s.status for s in again.shots] == ["cached"] * 8 and fake_providers.creates["veo"] == 8
+
+
+def test_veo_capabilities_follow_the_model_and_the_films_shape():
+    def capabilities(model, width=1280, height=720):
+        recipe = Recipe(continuity="first-frame", width=width, height=height, video={"backend": "veo", "model": model})
+        return VeoVideo(recipe).capabilities()
+
+    for model in ("veo-3.1-generate-001", "veo-3.1-fast-generate-001"):
+        assert capabilities(model).max_reference_images == 3 and capabilities(model).reference_durations == (8.0,)
+    lite = capabilities("veo-3.1-lite-generate-001")
+    assert lite.max_reference_images == 0 and lite.reference_durations is None and lite.image_to_video
+    vertical = capabilities("veo-3.1-fast-generate-001", width=720, height=1280)
+    assert vertical.max_reference_images == 0 and vertical.reference_durations is None
+    assert vertical.durations == (4.0, 6.0, 8.0)
+
+
+def test_a_recipe_asking_veo_lite_for_references_is_refused_before_anything_is_spent(fake_providers, tmp_path):
+    lite = load_recipe("veo-3.1-lite").model_copy(update={"continuity": "references"})
+
+    with pytest.raises(RecipeError, match=r"veo-3\.1-lite-generate-001 takes no reference images") as caught:
+        render(EXAMPLE_STORY, RenderOptions(recipe=lite, out_root=tmp_path))
+
+    assert caught.value.exit_code == ExitCode.RECIPE
+    assert 'continuity = "first-frame"' in caught.value.hint and "veo-3.1-fast-generate-001" in caught.value.hint
+    assert fake_providers.requests == []  # not even the planner was asked
+
+
+def test_veo_lite_never_sends_reference_images(fake_providers, tmp_path):
+    recipe = small(load_recipe("veo-3.1-lite"))
+    plan = one_shot_plan(recipe)
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(png_bytes(3))
+
+    # Chained continuity hands an unchained shot its references; Lite turns them into a first frame.
+    result = VeoVideo(recipe).render_shot(
+        shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", reference_images=[ref])
+    )
+
+    instance = veo_creates(fake_providers)[0]["json"]["instances"][0]
+    assert instance["image"]["bytesBase64Encoded"] and "referenceImages" not in instance
+    assert result.notes["conditioning"] == "first-frame"
+    assert "takes no reference images" in result.notes["references_skipped"]
+
+
+def test_a_vertical_film_on_veo_starts_from_first_frames_and_says_so(fake_providers, tmp_path, caplog):
+    fake_providers.clip_size = (180, 320)
+    recipe = small(load_recipe("veo-3.1-fast")).model_copy(update={"width": 180, "height": 320})
+
+    with caplog.at_level(logging.WARNING, logger="tale"):
+        report = render(EXAMPLE_STORY, RenderOptions(recipe=recipe, out_root=tmp_path))
+
+    assert report.film is not None and [s.status for s in report.shots] == ["done"] * 8
+    assert (media.probe(report.film).width, media.probe(report.film).height) == (180, 320)
+    bodies = [r["json"] for r in veo_creates(fake_providers)]
+    assert len(bodies) == 8 and {b["parameters"]["aspectRatio"] for b in bodies} == {"9:16"}
+    assert all(b["instances"][0].get("image") and "referenceImages" not in b["instances"][0] for b in bodies)
+    said = [r.getMessage() for r in caplog.records if "reference images only for 16:9 films" in r.getMessage()]
+    assert len(said) == 1 and "first frame" in said[0]
+
+
+def test_veo_sends_allow_all_only_without_an_image(fake_providers, tmp_path):
+    recipe = veo_recipe(options={"person_generation": "allow_all"})
+    plan = one_shot_plan(recipe)
+    first = tmp_path / "first.png"
+    first.write_bytes(png_bytes(1))
+    backend = VeoVideo(recipe)
+
+    text = backend.render_shot(shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part"))
+    framed = backend.render_shot(shot_request(plan, plan.shots[0], tmp_path / "b.mp4.part", first_frame=first))
+
+    sent = [r["json"]["parameters"]["personGeneration"] for r in veo_creates(fake_providers)]
+    assert sent == ["allow_all", "allow_adult"]
+    assert "person_generation" not in text.notes and framed.notes["person_generation"] == "allow_adult"
 
 
 def test_a_refused_shot_fails_alone_and_only_it_is_tried_again(fake_providers, tmp_path):
@@ -265,15 +345,19 @@ def test_veo_without_any_credentials_says_how_to_set_them(fake_providers, monkey
     assert fake_providers.requests == []
 
 
-def test_veo_references_need_eight_second_shots_before_any_spend(fake_providers, tmp_path):
+def test_a_shot_veo_takes_no_references_for_starts_from_its_first_reference(fake_providers, tmp_path):
     recipe = veo_recipe()
     plan = one_shot_plan(recipe, seconds=6.0)
     ref = tmp_path / "ref.png"
     ref.write_bytes(png_bytes())
 
-    with pytest.raises(BackendError, match="only for 8 s shots"):
-        VeoVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", reference_images=[ref]))
-    assert fake_providers.creates["veo"] == 0
+    result = VeoVideo(recipe).render_shot(
+        shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", reference_images=[ref])
+    )
+
+    instance = veo_creates(fake_providers)[0]["json"]["instances"][0]
+    assert instance["image"] and "referenceImages" not in instance  # Vertex refuses references on a 6 s clip
+    assert result.notes["conditioning"] == "first-frame" and "only for 8 s shots" in result.notes["references_skipped"]
 
 
 def test_veo_resamples_a_clip_of_another_size_and_rate(fake_providers, tmp_path):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +31,35 @@ if TYPE_CHECKING:
     from tale_cli.backends.base import ShotRequest
     from tale_cli.config import Recipe
 
-DEFAULT_VEO_MODEL = "veo-3.1-fast-generate-001"
+log = logging.getLogger("tale")
+
+
+@dataclass(frozen=True)
+class VeoModel:
+    """What one Veo model takes beyond text, first and last frame (Vertex model pages, November 2026)."""
+
+    references: bool  # up to three ASSET reference images, for 16:9 and 8 s clips only
+
+
+# The first model is the default.
+VEO_MODELS: dict[str, VeoModel] = {
+    "veo-3.1-fast-generate-001": VeoModel(references=True),
+    "veo-3.1-generate-001": VeoModel(references=True),
+    "veo-3.1-lite-generate-001": VeoModel(references=False),
+}
+DEFAULT_VEO_MODEL = next(iter(VEO_MODELS))
+# A model Tale does not know is sent no reference images: only the two above list them.
+UNKNOWN_VEO_MODEL = VeoModel(references=False)
+REFERENCE_MODELS = tuple(name for name, spec in VEO_MODELS.items() if spec.references)
 DEFAULT_OMNI_MODEL = "gemini-omni-1.1-flash"
 VEO_DURATIONS = (4.0, 6.0, 8.0)
 VEO_REFERENCE_DURATION = 8.0
+VEO_REFERENCE_ASPECT = "16:9"
 VEO_MAX_REFERENCES = 3
 VEO_OPTIONS = frozenset({"project", "location", "person_generation", "enhance_prompt"})
+# `allow_all` is for text-to-video only: a shot sent with an image asks for `allow_adult` instead.
 PERSON_GENERATION = ("allow_adult", "allow_all", "dont_allow")
+PERSON_GENERATION_WITH_IMAGE = "allow_adult"
 OMNI_OPTIONS = frozenset({"delivery"})
 
 
@@ -53,7 +77,11 @@ def _check_veo_options(options: dict[str, Any]) -> None:
 
 
 class VeoVideo(VideoBackend):
-    """Veo 3.1 (Fast, Lite): T2V, I2V, first + last frame, up to three asset references, 4/6/8 s, audio."""
+    """Veo 3.1 (Fast, Lite): T2V, I2V, first + last frame, up to three asset references (not Lite), 4/6/8 s, audio.
+
+    A shot whose reference images Veo would refuse (a 9:16 film, a shot that is not 8 s long) starts from
+    its first character's reference instead, and the backend says so once.
+    """
 
     name = "veo"
     provider = "vertex-veo"
@@ -61,6 +89,13 @@ class VeoVideo(VideoBackend):
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
         self.model = recipe.video.model or DEFAULT_VEO_MODEL
+        self.spec = VEO_MODELS.get(self.model, UNKNOWN_VEO_MODEL)
+        if recipe.continuity == "references" and not self.spec.references:
+            raise RecipeError(
+                f"Veo model {self.model} takes no reference images, and the recipe asks for continuity = 'references'",
+                hint='set continuity = "first-frame" in the recipe, or a model that takes references: '
+                + ", ".join(REFERENCE_MODELS),
+            )
         self.resolution = video_resolution(recipe)
         self.options = dict(recipe.video.options)
         check_options(self.options, VEO_OPTIONS, self.name)
@@ -68,18 +103,40 @@ class VeoVideo(VideoBackend):
         self.cloud = Cloud("vertex", policy=RetryPolicy(retries=recipe.video.retries))
         self._client: Any = None
         self._lock = threading.Lock()
+        self._said: set[str] = set()
 
     def capabilities(self) -> VideoCapabilities:
+        references = (
+            self.spec.references and aspect_ratio(self.recipe.width, self.recipe.height) == VEO_REFERENCE_ASPECT
+        )
         return VideoCapabilities(
             durations=VEO_DURATIONS,
             text_to_video=True,
             image_to_video=True,
             last_frame=True,
-            max_reference_images=VEO_MAX_REFERENCES,
-            reference_durations=(VEO_REFERENCE_DURATION,),
+            max_reference_images=VEO_MAX_REFERENCES if references else 0,
+            reference_durations=(VEO_REFERENCE_DURATION,) if references else None,
             audio=True,
             default_jobs=4,
         )
+
+    def _say_once(self, message: str) -> None:
+        with self._lock:
+            if message in self._said:
+                return
+            self._said.add(message)
+        log.warning(message)
+
+    def _why_no_references(self, request: ShotRequest) -> str | None:
+        """Why Veo would refuse this shot's reference images, or None when it takes them."""
+        if not self.spec.references:
+            return f"{self.model} takes no reference images"
+        shape = aspect_ratio(request.width, request.height)
+        if shape != VEO_REFERENCE_ASPECT:
+            return f"Veo takes reference images only for {VEO_REFERENCE_ASPECT} films, and this one is {shape}"
+        if abs(request.duration_s - VEO_REFERENCE_DURATION) > 1e-6:
+            return f"Veo takes reference images only for {VEO_REFERENCE_DURATION:g} s shots"
+        return None
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -130,12 +187,19 @@ class VeoVideo(VideoBackend):
         seconds = request.duration_s
         if not any(abs(seconds - allowed) < 1e-6 for allowed in VEO_DURATIONS):
             raise BackendError(f"Veo renders 4, 6 or 8 s shots; shot {request.shot.index} asks for {seconds:g} s")
-        references = [] if request.first_frame else request.reference_images[:VEO_MAX_REFERENCES]
-        if references and abs(seconds - VEO_REFERENCE_DURATION) > 1e-6:
-            raise BackendError(
-                f"Veo uses reference images only for 8 s shots; shot {request.shot.index} is {seconds:g} s",
-                hint="use 8 s shots, or continuity = 'first-frame' in the recipe",
-            )
+        first_frame = request.first_frame
+        references = [] if first_frame else request.reference_images[:VEO_MAX_REFERENCES]
+        notes: dict[str, Any] = {}
+        refused = self._why_no_references(request) if references else None
+        if refused:
+            first_frame, references = references[0], []
+            notes["references_skipped"] = refused
+            self._say_once(f"{refused}: those shots start from their first character's reference (first frame)")
+        person = self.options.get("person_generation")
+        if person == "allow_all" and (first_frame or references):
+            person = PERSON_GENERATION_WITH_IMAGE
+            notes["person_generation"] = person
+            self._say_once(f"person_generation 'allow_all' is text-to-video only: shots from an image send '{person}'")
 
         def image(path: Path) -> Any:
             data, mime = image_payload(path)
@@ -143,7 +207,7 @@ class VeoVideo(VideoBackend):
 
         def create() -> str:
             source = types.GenerateVideosSource(
-                prompt=request.prompt, image=image(request.first_frame) if request.first_frame else None
+                prompt=request.prompt, image=image(first_frame) if first_frame else None
             )
             config = types.GenerateVideosConfig(
                 number_of_videos=1,
@@ -153,13 +217,13 @@ class VeoVideo(VideoBackend):
                 negative_prompt=request.negative_prompt or None,
                 seed=request.seed,
                 generate_audio=self.recipe.video.audio,
-                last_frame=image(request.last_frame) if request.first_frame and request.last_frame else None,
+                last_frame=image(request.last_frame) if first_frame and request.last_frame else None,
                 reference_images=[
                     types.VideoGenerationReferenceImage(image=image(path), reference_type="ASSET")
                     for path in references
                 ]
                 or None,
-                person_generation=self.options.get("person_generation"),
+                person_generation=person,
                 enhance_prompt=self.options.get("enhance_prompt"),
             )
             operation = self.cloud.call(
@@ -182,12 +246,12 @@ class VeoVideo(VideoBackend):
             )
             return self._save(request, operation, name)
 
-        conditioning = "first-frame" if request.first_frame else "references" if references else "text"
+        conditioning = "first-frame" if first_frame else "references" if references else "text"
         attempts: list[dict[str, Any]] = []
         result = run_job(
             request, provider=self.provider, model=self.model, create=create, finish=finish, attempts=attempts
         )
-        result.notes["conditioning"] = conditioning
+        result.notes.update(conditioning=conditioning, **notes)
         return result
 
     def _save(self, request: ShotRequest, operation: Any, name: str) -> RenderResult:
@@ -396,7 +460,7 @@ PROVIDERS = (
         Pricing.PRICE_BOOK,
         key="vertex",
         extra="google",
-        models=(DEFAULT_VEO_MODEL, "veo-3.1-generate-001", "veo-3.1-lite-generate-001"),
+        models=tuple(VEO_MODELS),
     ),
     Provider(
         "gemini-omni",
