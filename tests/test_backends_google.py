@@ -515,3 +515,31 @@ def test_sdk_retries_are_off_so_tales_policy_decides(fake_providers, tmp_path):
     with pytest.raises(QuotaError):
         GeminiOmniVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part"))
     assert [r["path"] for r in fake_providers.requests].count("/v1/interactions") == 1
+
+
+# Over 2**31: fits Veo's and Runway's unsigned 32-bit seed, not the Gemini API's signed one.
+BIG_SEED = 3_000_000_000
+
+
+def test_seeds_fit_each_google_apis_field(fake_providers, tmp_path):
+    from tale_cli.plan import Character
+
+    recipe = small(load_recipe("gemini-omni"))
+    plan = one_shot_plan(recipe)
+    plan.shots[0].seed = BIG_SEED
+    character = Character(id="mira", name="Mira", description="a keeper in a yellow raincoat")
+
+    GeminiImage(recipe).render_reference(
+        ReferenceRequest(plan, character, "a keeper", BIG_SEED, tmp_path / "mira.png", DictJournal())
+    )
+    omni = shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part")
+    GeminiOmniVideo(recipe).render_shot(omni)
+    veo = shot_request(plan, plan.shots[0], tmp_path / "b.mp4.part")
+    VeoVideo(veo_recipe()).render_shot(veo)
+
+    image = next(r["json"] for r in fake_providers.requests if r["path"].endswith(":generateContent"))
+    interaction = next(r["json"] for r in fake_providers.requests if r["path"] == "/v1/interactions")
+    assert image["generationConfig"]["seed"] == BIG_SEED % 2**31
+    assert interaction["generation_config"]["seed"] == BIG_SEED % 2**31
+    assert veo_creates(fake_providers)[0]["json"]["parameters"]["seed"] == BIG_SEED
+    assert omni.seed == veo.seed == BIG_SEED  # what the cache key is made of stays the full seed

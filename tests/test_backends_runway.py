@@ -182,3 +182,13 @@ def test_large_first_frames_are_shrunk_under_the_data_uri_limit(fake_providers, 
 
     uri = creates(fake_providers)[0]["json"]["promptImage"]
     assert uri.startswith("data:image/jpeg;base64,") and len(uri) <= 5_000_000
+
+
+def test_runway_takes_the_full_unsigned_seed(fake_providers, tmp_path, frame):
+    recipe = runway_recipe()
+    plan = one_shot_plan(recipe)
+    plan.shots[0].seed = 2**32 - 1
+
+    RunwayVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", first_frame=frame))
+
+    assert creates(fake_providers)[0]["json"]["seed"] == 2**32 - 1

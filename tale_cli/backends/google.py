@@ -41,6 +41,14 @@ def gemini_client(key: str) -> Any:
     return genai.Client(api_key=key, http_options=http_options(types))
 
 
+def gemini_seed(seed: int) -> int:
+    """The seed as the Gemini API takes it: generateContent and Interactions hold a signed 32-bit integer.
+
+    Tale's seeds are unsigned 32-bit (Veo and Runway take them whole); the cache key keeps the full seed.
+    """
+    return seed % 2**31
+
+
 def check_options(options: dict[str, Any], allowed: frozenset[str], backend: str) -> None:
     unknown = sorted(set(options) - allowed)
     if unknown:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from tale_cli.audit import ATTEMPTS_NOTE
 from tale_cli.backends._cloud import Cloud, image_payload, write_png
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, RenderResult
-from tale_cli.backends.google import gemini_client, is_refusal, sdk
+from tale_cli.backends.google import gemini_client, gemini_seed, is_refusal, sdk
 from tale_cli.errors import BackendError, ShotRefusedError
 from tale_cli.keys import require_key
 from tale_cli.registry import Locality, Pricing, Provider, Role
@@ -59,7 +59,7 @@ class GeminiImage(ImageBackend):
         config = types.GenerateContentConfig(
             response_modalities=["IMAGE"],
             image_config=types.ImageConfig(aspect_ratio=_image_aspect(self.recipe.image.size)),
-            seed=request.seed,
+            seed=gemini_seed(request.seed),
         )
         attempts: list[dict[str, Any]] = []
         response = self.cloud.call(

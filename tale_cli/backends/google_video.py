@@ -22,7 +22,15 @@ from tale_cli.backends._cloud import (
     shot_cost,
 )
 from tale_cli.backends.base import RenderResult, VideoBackend, VideoCapabilities
-from tale_cli.backends.google import check_options, gemini_client, http_options, is_refusal, sdk, video_resolution
+from tale_cli.backends.google import (
+    check_options,
+    gemini_client,
+    gemini_seed,
+    http_options,
+    is_refusal,
+    sdk,
+    video_resolution,
+)
 from tale_cli.errors import BackendError, KeysError, RecipeError, ShotRefusedError
 from tale_cli.keys import get_key, require_key
 from tale_cli.registry import Locality, Pricing, Provider, Role
@@ -388,7 +396,7 @@ class GeminiOmniVideo(VideoBackend):
                         "duration": f"{round(seconds)}s",
                         "delivery": self.options.get("delivery", "inline"),
                     },
-                    generation_config={"seed": request.seed, "video_config": {"task": task}},
+                    generation_config={"seed": gemini_seed(request.seed), "video_config": {"task": task}},
                     background=True,
                 ),
                 creates=True,

@@ -63,6 +63,24 @@ def _key_refused(call: Call) -> bool:
     return True
 
 
+def invalid_value(field: str, proto_type: str, value: Any) -> Any:
+    """The 400 Google's JSON transcoding answers for a value its protobuf field cannot hold."""
+    message = f"Invalid value at '{field}' ({proto_type}), {value}"
+    violation = {"field": field, "description": message}
+    error = rpc_error(400, message)
+    error["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [violation]}]
+    return error
+
+
+def bad_seed(call: Call, field: str, config: dict[str, Any]) -> bool:
+    """True, after a 400, when a generation config's seed does not fit its signed 32-bit field."""
+    seed = config.get("seed")
+    if seed is None or (isinstance(seed, int) and -(2**31) <= seed < 2**31):
+        return False
+    call.send(400, invalid_value(field, "TYPE_INT32", seed))
+    return True
+
+
 def generate_content(call: Call, match: re.Match[str]) -> None:
     if _key_refused(call) or call.throttled(busy_error):
         return
@@ -72,6 +90,8 @@ def generate_content(call: Call, match: re.Match[str]) -> None:
         return
     fake = call.fake
     config = body.get("generationConfig", {})
+    if bad_seed(call, "generation_config.seed", config):
+        return
     prompt = " ".join(part.get("text", "") for content in body["contents"] for part in content.get("parts", []))
     if "IMAGE" in [m.upper() for m in config.get("responseModalities", [])]:
         fake.count("gemini-image")
@@ -99,6 +119,8 @@ def create_interaction(call: Call, match: re.Match[str]) -> None:
     body = call.json or {}
     if not body.get("model") or not body.get("input"):
         call.send(400, rpc_error(400, "Request contains an invalid argument: model and input are required."))
+        return
+    if bad_seed(call, "generation_config.seed", body.get("generation_config") or {}):
         return
     texts = [
         item.get("text", "") for step in body["input"] for item in step.get("content", []) if item.get("type") == "text"

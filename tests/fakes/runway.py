@@ -15,6 +15,7 @@ KEY_PROVIDER = "runway"
 FAKE_KEY = "test-runway-key-not-real-1234"
 CLEARED_ENV: tuple[str, ...] = ("RUNWAYML_API_SECRET", "TALE_RUNWAY_API_KEY")
 _BUSY = {429: "Too many requests", 503: "Service unavailable"}
+MAX_SEED = 2**32 - 1
 
 
 def environment(url: str) -> dict[str, str]:
@@ -56,6 +57,11 @@ def create_task(call: Call, match: re.Match[str]) -> None:
         return
     if endpoint == "image_to_video" and not body.get("promptImage"):
         call.send(400, error("promptImage is required"))
+        return
+    seed = body.get("seed", 0)
+    if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        issue = {"path": ["seed"], "message": f"Number must be less than or equal to {MAX_SEED}"}
+        call.send(400, error("Validation of body failed", issues=[issue]))
         return
     job = call.fake.new_job(
         "runway", body.get("promptText", ""), float(body.get("duration", 5)), bool(body.get("audio"))
