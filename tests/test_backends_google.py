@@ -467,7 +467,7 @@ def test_gemini_image_writes_a_png_and_reports_refusals(fake_providers, tmp_path
     )
 
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert result.model == "gemini-3.1-flash-image"
+    assert result.model == "gemini-nano-banana-2.1"
     body = next(r["json"] for r in fake_providers.requests if "generateContent" in r["path"])
     assert body["generationConfig"]["responseModalities"] == ["IMAGE"]
     assert body["generationConfig"]["imageConfig"]["aspectRatio"] == "1:1"
@@ -543,3 +543,42 @@ def test_seeds_fit_each_google_apis_field(fake_providers, tmp_path):
     assert interaction["generation_config"]["seed"] == BIG_SEED % 2**31
     assert veo_creates(fake_providers)[0]["json"]["parameters"]["seed"] == BIG_SEED
     assert omni.seed == veo.seed == BIG_SEED  # what the cache key is made of stays the full seed
+
+
+def test_the_default_gemini_image_model_is_one_the_api_serves(fake_providers, tmp_path):
+    from tale_cli.backends.google_image import DEFAULT_IMAGE_MODEL
+    from tale_cli.plan import Character
+    from tale_cli.registry import provider
+
+    backend = GeminiImage(Recipe(image={"backend": "gemini"}))
+    assert backend.model == DEFAULT_IMAGE_MODEL == "gemini-nano-banana-2.1"
+    assert DEFAULT_IMAGE_MODEL in provider("gemini").models
+
+    plan = one_shot_plan(backend.recipe)
+    character = Character(id="pip", name="Pip", description="a grey cat")
+    backend.render_reference(ReferenceRequest(plan, character, "a grey cat", 1, tmp_path / "pip.png", DictJournal()))
+
+    assert fake_providers.creates["gemini-image"] == 1
+
+
+def test_a_retired_image_model_is_one_recipe_error_and_nothing_else_is_spent(fake_providers, tmp_path):
+    from typer.testing import CliRunner
+
+    from tale_cli.cli.app import app
+    from tale_cli.config import recipe_path
+
+    shipped = recipe_path("veo-3.1-fast").read_text(encoding="utf-8")
+    retired = shipped.replace('model = "gemini-nano-banana-2.1"', 'model = "gemini-3.1-flash-image"')
+    assert retired != shipped
+    (tmp_path / "veo.toml").write_text(retired, encoding="utf-8")
+
+    result = CliRunner().invoke(
+        app, ["render", str(EXAMPLE_STORY), "-r", str(tmp_path / "veo.toml"), "-o", str(tmp_path), "--yes"]
+    )
+
+    assert result.exit_code == ExitCode.RECIPE, result.output
+    said = " ".join(result.output.split())
+    assert "model gemini-3.1-flash-image is not served (retired?) — set [image] model in the recipe" in said
+    images = [r for r in fake_providers.requests if r["path"].endswith("gemini-3.1-flash-image:generateContent")]
+    assert len(images) == 1  # the first character's reference; the second is not asked for
+    assert fake_providers.creates["gemini-image"] == 0 and fake_providers.creates["veo"] == 0

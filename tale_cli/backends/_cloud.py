@@ -19,6 +19,7 @@ from tale_cli.errors import (
     KeysError,
     PollTimeoutError,
     QuotaError,
+    RecipeError,
     ShotRefusedError,
     TaleError,
 )
@@ -117,14 +118,23 @@ def is_connection_error(exc: BaseException, *, unsent_only: bool = False) -> boo
 
 
 class Cloud:
-    """One provider's calls: retried, translated into Tale errors with keys scrubbed, cancellable."""
+    """One provider's calls: retried, translated into Tale errors with keys scrubbed, cancellable.
 
-    def __init__(self, provider: str, *, policy: RetryPolicy | None = None) -> None:
+    `model` and `section` name the model the calls use and the recipe section that chose it, so that a
+    404 on a call is the recipe error "model X is not served" instead of a failed shot.
+    """
+
+    def __init__(
+        self, provider: str, *, policy: RetryPolicy | None = None, model: str | None = None, section: str = "video"
+    ) -> None:
         self.provider = provider
         self.policy = policy or RetryPolicy()
+        self.model = model
+        self.section = section
         self.secret: str | None = None  # the key in use, for Files API downloads; scrubbed from messages
         self.stopped = threading.Event()
-        self._auth_error: KeysError | None = None
+        # A rejected key or a model the provider does not serve: every later call would fail the same way.
+        self._fatal: KeysError | RecipeError | None = None
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0 and self.stopped.wait(seconds):
@@ -153,8 +163,8 @@ class Cloud:
 
         Each failed try that is retried is appended to `attempts` (for the audit log).
         """
-        if self._auth_error is not None:
-            raise self._auth_error
+        if self._fatal is not None:
+            raise self._fatal
         attempt = 0
         while True:
             if self.stopped.is_set():
@@ -183,11 +193,17 @@ class Cloud:
         lowered = message.lower()
         after = f" after {tries} tries" if tries > 1 else ""
         if status in (401, 403) or (status == 400 and "api key" in lowered):
-            self._auth_error = KeysError(
+            self._fatal = KeysError(
                 f"{self.provider} rejected the API key ({status}): {message}",
                 hint=f"check it with `tale keys set {self.provider}`",
             )
-            return self._auth_error
+            return self._fatal
+        if status == 404 and self.model is not None and what not in ("poll", "download"):
+            self._fatal = RecipeError(
+                f"model {self.model} is not served (retired?) — set [{self.section}] model in the recipe",
+                hint=f"{self.provider} answered: {message}; `tale providers` lists the models Tale knows",
+            )
+            return self._fatal
         if (
             status == 429
             or (status == 402)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from tale_cli.backends.base import ReferenceRequest
     from tale_cli.config import Recipe
 
-DEFAULT_IMAGE_MODEL = "gemini-3.1-flash-image"
+# gemini-3.1-flash-image was shut down on the Gemini API on 2026-10-29 in favour of this one.
+DEFAULT_IMAGE_MODEL = "gemini-nano-banana-2.1"
 
 
 class GeminiImage(ImageBackend):
@@ -28,7 +29,7 @@ class GeminiImage(ImageBackend):
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
         self.model = recipe.image.model or DEFAULT_IMAGE_MODEL
-        self.cloud = Cloud("google")
+        self.cloud = Cloud("google", model=self.model, section="image")
         self._client: Any = None
         self._lock = threading.Lock()
 

@@ -108,7 +108,7 @@ class VeoVideo(VideoBackend):
         self.options = dict(recipe.video.options)
         check_options(self.options, VEO_OPTIONS, self.name)
         _check_veo_options(self.options)
-        self.cloud = Cloud("vertex", policy=RetryPolicy(retries=recipe.video.retries))
+        self.cloud = Cloud("vertex", policy=RetryPolicy(retries=recipe.video.retries), model=self.model)
         self._client: Any = None
         self._lock = threading.Lock()
         self._said: set[str] = set()
@@ -329,7 +329,7 @@ class GeminiOmniVideo(VideoBackend):
         self.resolution = video_resolution(recipe)
         self.options = dict(recipe.video.options)
         check_options(self.options, OMNI_OPTIONS, self.name)
-        self.cloud = Cloud("google", policy=RetryPolicy(retries=recipe.video.retries))
+        self.cloud = Cloud("google", policy=RetryPolicy(retries=recipe.video.retries), model=self.model)
         self._client: Any = None
         self._lock = threading.Lock()
 

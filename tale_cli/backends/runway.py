@@ -90,7 +90,7 @@ class RunwayVideo(VideoBackend):
         if recipe.video.options:
             raise RecipeError(f"the runway backend takes no [video.options] (got '{sorted(recipe.video.options)[0]}')")
         self.spec = MODELS[self.model]
-        self.cloud = Cloud("runway", policy=RetryPolicy(retries=recipe.video.retries))
+        self.cloud = Cloud("runway", policy=RetryPolicy(retries=recipe.video.retries), model=self.model)
         self._client: Any = None
         self._lock = threading.Lock()
 

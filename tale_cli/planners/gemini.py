@@ -22,10 +22,10 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
 
     _, types = sdk()
     key = require_key("google", role="gemini planner")
-    cloud = Cloud("google")
+    model = recipe.planner.model or DEFAULT_MODEL
+    cloud = Cloud("google", model=model, section="planner")
     cloud.use_key(key)
     client = gemini_client(key)
-    model = recipe.planner.model or DEFAULT_MODEL
 
     def ask(system: str, conversation: list[Message], schema: dict[str, Any]) -> str:
         contents = [

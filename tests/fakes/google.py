@@ -15,8 +15,26 @@ from fakes.server import REFUSAL_REASON, Call, Route, png_bytes
 KEY_PROVIDER = "google"
 FAKE_KEY = "test-gemini-key-not-real-1234"
 CLEARED_ENV: tuple[str, ...] = ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_API_VERSION", "TALE_GOOGLE_API_KEY")
-# The models the free listing names; generateContent answers for any model name.
+# The models the free listing names.
 LISTED_MODELS = ("gemini-2.5-flash", "gemini-2.5-flash-image")
+# What generateContent serves (from google-genai 3.6's model list); any other name is a 404, as on the real API.
+SERVED_MODELS = frozenset(
+    {
+        "gemini-2.5-flash",
+        "gemini-2.5-flash-image",
+        "gemini-3.5-flash",
+        "gemini-3.6-flash",
+        "gemini-3.7-flash",
+        "gemini-3.8-flash",
+        "gemini-flash-latest",
+        "gemini-3-pro-image",
+        "gemini-3.1-flash-lite-image",
+        "gemini-nano-banana-2.1",
+    }
+)
+# Still in the SDK's list, but shut down on the Gemini API on 2026-10-29 (gemini-nano-banana-2.1 replaces it).
+RETIRED_MODELS = frozenset({"gemini-3.1-flash-image"})
+OMNI_MODELS = frozenset({"gemini-omni-1.1-flash", "gemini-omni-1.2-flash", "gemini-omni-flash-preview"})
 
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -81,8 +99,23 @@ def bad_seed(call: Call, field: str, config: dict[str, Any]) -> bool:
     return True
 
 
+def _not_served(call: Call, model: str, served: frozenset[str], method: str) -> bool:
+    """True, after the Gemini API's 404 NOT_FOUND, for a model it does not serve (unknown or shut down)."""
+    if model in served and model not in RETIRED_MODELS:
+        return False
+    version = call.path.split("/", 2)[1]
+    message = (
+        f"models/{model} is not found for API version {version}, or is not supported for {method}."
+        " Call ListModels to see the list of available models and their supported methods."
+    )
+    call.send(404, rpc_error(404, message))
+    return True
+
+
 def generate_content(call: Call, match: re.Match[str]) -> None:
-    if _key_refused(call) or call.throttled(busy_error):
+    if _key_refused(call) or _not_served(call, match["model"], SERVED_MODELS, "generateContent"):
+        return
+    if call.throttled(busy_error):
         return
     body = call.json or {}
     if not body.get("contents"):
@@ -119,6 +152,8 @@ def create_interaction(call: Call, match: re.Match[str]) -> None:
     body = call.json or {}
     if not body.get("model") or not body.get("input"):
         call.send(400, rpc_error(400, "Request contains an invalid argument: model and input are required."))
+        return
+    if _not_served(call, body["model"], OMNI_MODELS, "interactions"):
         return
     if bad_seed(call, "generation_config.seed", body.get("generation_config") or {}):
         return
