@@ -34,8 +34,11 @@ def test_gemini_planner_plans_the_example_story(fake_providers):
     schema = config["responseJsonSchema"]
     assert config["responseMimeType"] == "application/json"
     assert schema["properties"]["shots"]["minItems"] == schema["properties"]["shots"]["maxItems"] == 8
-    # Veo with reference images renders 8 s shots only: the schema allows nothing else.
-    assert schema["properties"]["shots"]["items"]["properties"]["duration_s"]["enum"] == [8.0]
+    # Veo with reference images renders 8 s shots only: the schema allows nothing else, without a numeric enum.
+    duration = schema["properties"]["shots"]["items"]["properties"]["duration_s"]
+    assert (duration["minimum"], duration["maximum"]) == (8.0, 8.0) and "enum" not in duration
+    # Sampling settings are deprecated for gemini-3 models: none is sent.
+    assert not {"temperature", "topP", "topK"} & set(config)
     prompt = sent["json"]["contents"][0]["parts"][0]["text"]
     assert "a small grey cat with white paws and one torn ear" in prompt and "Plan exactly 8 shots" in prompt
     assert "SAME words every time" in sent["json"]["systemInstruction"]["parts"][0]["text"]
@@ -45,7 +48,8 @@ def test_durations_follow_the_video_backend(fake_providers):
     recipe = load_recipe("veo-3.1-fast").model_copy(update={"continuity": "first-frame"})
     plan_story(read_story(EXAMPLE_STORY), recipe)
     schema = plan_requests(fake_providers)[0]["json"]["generationConfig"]["responseJsonSchema"]
-    assert schema["properties"]["shots"]["items"]["properties"]["duration_s"]["enum"] == [4.0, 6.0, 8.0]
+    duration = schema["properties"]["shots"]["items"]["properties"]["duration_s"]
+    assert (duration["minimum"], duration["maximum"]) == (4.0, 8.0) and duration["description"].endswith("4, 6, 8")
 
 
 def test_malformed_answer_is_repaired_once(fake_providers):
@@ -80,8 +84,8 @@ def test_openai_planner_uses_the_responses_api_with_a_strict_schema(fake_provide
     body = first["json"]
     assert body["model"] == "gpt-5.4-mini" and "temperature" not in body
     assert body["text"]["format"]["type"] == "json_schema" and body["text"]["format"]["strict"] is True
-    durations = body["text"]["format"]["schema"]["properties"]["shots"]["items"]["properties"]["duration_s"]["enum"]
-    assert durations == [float(s) for s in range(2, 11)]  # what gen4_turbo renders
+    duration = body["text"]["format"]["schema"]["properties"]["shots"]["items"]["properties"]["duration_s"]
+    assert (duration["minimum"], duration["maximum"]) == (2.0, 10.0)  # what gen4_turbo renders
     assert [m["role"] for m in repair["json"]["input"]] == ["user", "assistant", "user"]
     assert first["headers"]["authorization"] == "Bearer test-openai-key-not-real-1234"
 
@@ -147,6 +151,24 @@ def test_response_schema_is_strict():
 
     walk(schema)
     assert json.dumps(schema)
+
+
+def test_response_schema_has_no_numeric_enum():
+    """The Gemini API's Schema.enum is a list of strings: a number there is a 400 (TYPE_STRING)."""
+    from fakes.google import numeric_enum
+
+    for durations in [(8.0,), (4.0, 6.0, 8.0), tuple(float(s) for s in range(2, 11))]:
+        assert numeric_enum(response_schema(8, durations), "schema") is None
+    assert numeric_enum({"properties": {"d": {"type": "number", "enum": [8.0]}}}, "s") == ("s.properties[d].enum[0]", 8)
+
+
+def test_gemini_2_models_still_get_the_recipes_temperature(fake_providers):
+    recipe = load_recipe("gemini-omni")
+    recipe = recipe.model_copy(update={"planner": recipe.planner.model_copy(update={"model": "gemini-2.5-flash"})})
+
+    plan_story(read_story(EXAMPLE_STORY), recipe)
+
+    assert plan_requests(fake_providers)[0]["json"]["generationConfig"]["temperature"] == 0.4
 
 
 def test_wrong_key_is_a_keys_error(fake_providers, monkeypatch):

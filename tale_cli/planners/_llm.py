@@ -73,7 +73,10 @@ def allowed_durations(recipe: Recipe, seconds: float) -> tuple[float, ...]:
 
 
 def response_schema(shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
-    """The JSON schema the model must answer in: exactly `shots` shots, durations from the allowed list."""
+    """The JSON schema the model must answer in: exactly `shots` shots, durations within the allowed range.
+
+    Only what every structured-output API accepts: no numeric enum (Gemini's is a list of strings).
+    """
 
     def text(description: str) -> dict[str, Any]:
         return {"type": "string", "description": description}
@@ -93,7 +96,13 @@ def response_schema(shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["duration_s", "prompt", "negative_prompt", "camera", "characters", "narration", "continuity"],
         "properties": {
-            "duration_s": {"type": "number", "enum": list(durations), "description": "seconds"},
+            # Bounds, not an enum: the Gemini API's Schema.enum holds strings only. Off-list values are snapped after.
+            "duration_s": {
+                "type": "number",
+                "minimum": min(durations),
+                "maximum": max(durations),
+                "description": "seconds, one of: " + ", ".join(f"{d:g}" for d in durations),
+            },
             "prompt": text("visual, model-ready description of the shot"),
             "negative_prompt": text("what must not appear"),
             "camera": text("one camera move"),

@@ -90,6 +90,30 @@ def invalid_value(field: str, proto_type: str, value: Any) -> Any:
     return error
 
 
+def numeric_enum(schema: Any, path: str) -> tuple[str, Any] | None:
+    """The first enum value in a response schema that is not a string (Schema.enum is a list of strings)."""
+    if isinstance(schema, dict):
+        for position, value in enumerate(schema.get("enum") or []):
+            if not isinstance(value, str):
+                return f"{path}.enum[{position}]", value
+        for key, child in schema.items():
+            if key == "properties" and isinstance(child, dict):
+                for name, node in child.items():
+                    found = numeric_enum(node, f"{path}.properties[{name}]")
+                    if found:
+                        return found
+            elif key in ("items", "anyOf") and child:
+                found = numeric_enum(child, f"{path}.{key}")
+                if found:
+                    return found
+    elif isinstance(schema, list):
+        for position, node in enumerate(schema):
+            found = numeric_enum(node, f"{path}[{position}]")
+            if found:
+                return found
+    return None
+
+
 def bad_seed(call: Call, field: str, config: dict[str, Any]) -> bool:
     """True, after a 400, when a generation config's seed does not fit its signed 32-bit field."""
     seed = config.get("seed")
@@ -125,6 +149,11 @@ def generate_content(call: Call, match: re.Match[str]) -> None:
     config = body.get("generationConfig", {})
     if bad_seed(call, "generation_config.seed", config):
         return
+    for name in ("responseJsonSchema", "responseSchema"):
+        found = numeric_enum(config.get(name), "generation_config.response_schema")
+        if found:
+            call.send(400, invalid_value(found[0], "TYPE_STRING", found[1]))
+            return
     prompt = " ".join(part.get("text", "") for content in body["contents"] for part in content.get("parts", []))
     if "IMAGE" in [m.upper() for m in config.get("responseModalities", [])]:
         fake.count("gemini-image")

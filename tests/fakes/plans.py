@@ -12,12 +12,20 @@ from fakes.server import FakeProviders
 CUT_OFF_PLAN = '{"title": "The Lighthouse Keeper\'s Cat", "shots": [{"duration_s": 8, "prompt": '
 
 
+def allowed_durations(schema: dict[str, Any], prompt: str) -> list[float]:
+    """The shot lengths the request allows, read as a model would: from the prompt, else the schema's bounds."""
+    said = re.search(r"Allowed shot durations in seconds: ([\d., ]+);", prompt)
+    if said:
+        return [float(value) for value in said.group(1).replace(" ", "").split(",") if value]
+    duration = schema["properties"]["shots"]["items"]["properties"]["duration_s"]
+    return [float(value) for value in duration.get("enum") or [duration.get("maximum", 8)]]
+
+
 def plan_answer(schema: dict[str, Any], prompt: str) -> dict[str, Any]:
     """A valid plan for the structured-output schema Tale sent: its shot count and allowed durations."""
     shots_schema = schema["properties"]["shots"]
     count = shots_schema.get("minItems", 8)
-    duration = shots_schema["items"]["properties"]["duration_s"]
-    allowed = duration.get("enum") or [duration.get("minimum", 8)]
+    allowed = allowed_durations(schema, prompt)
     preferred = re.search(r"prefer (\d+(?:\.\d+)?) s", prompt)
     seconds = float(preferred.group(1)) if preferred and float(preferred.group(1)) in allowed else allowed[-1]
     names = re.findall(r"\b(Mira|Pip)\b", prompt) or ["Mira"]
