@@ -410,6 +410,7 @@ def test_gemini_omni_recipe_renders_the_example_story(fake_providers, tmp_path):
     assert fake_providers.creates["gemini-image"] == 2
     bodies = [r["json"] for r in fake_providers.requests if r["path"] == "/v1/interactions"]
     assert all(body["background"] is True and body["response_format"]["duration"] == "8s" for body in bodies)
+    assert not any("response_modalities" in body for body in bodies)  # deprecated: response_format says video
     assert {body["generation_config"]["video_config"]["task"] for body in bodies} == {"reference_to_video"}
     images = [c for body in bodies for step in body["input"] for c in step["content"] if c["type"] == "image"]
     assert images and images[0]["mime_type"] == "image/png"
@@ -430,6 +431,47 @@ def test_gemini_omni_refusal_and_resume(fake_providers, tmp_path):
     result = GeminiOmniVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "b.mp4.part", journal))
     assert fake_providers.creates["omni"] == creates
     assert result.provider_job_id == crashing.job["id"]
+
+
+def test_gemini_omni_answering_in_words_without_a_video_is_a_refusal(fake_providers, tmp_path):
+    recipe = small(load_recipe("gemini-omni"))
+    plan = one_shot_plan(recipe, prompt="a forbidden scene")
+
+    with pytest.raises(ShotRefusedError) as caught:
+        GeminiOmniVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part"))
+
+    assert caught.value.message == f"Gemini Omni refused shot 1: I can't make that video. {REFUSAL_REASON}"
+
+
+def test_gemini_omni_fetches_a_file_uri_with_alt_media(fake_providers, tmp_path):
+    recipe = small(load_recipe("gemini-omni"), options={"delivery": "uri"})
+    plan = one_shot_plan(recipe)
+    request = shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part")
+
+    GeminiOmniVideo(recipe).render_shot(request)
+
+    media.check_clip(request.output, expected_s=8.0, fps=24)
+    (fetched,) = [r for r in fake_providers.requests if r["path"].startswith("/v1beta/files/")]
+    assert fetched["query"] == {"alt": ["media"]}  # without it the Files API answers with the file's metadata
+    assert fetched["headers"]["x-goog-api-key"] == "test-gemini-key-not-real-1234"
+
+
+def test_retry_after_is_read_from_the_interactions_clients_own_errors():
+    import httpx2
+    from google.genai._gaos.errors.genaierror import GenAiError
+
+    from tale_cli.backends._cloud import http_status, retry_after_s
+
+    answer = httpx2.Response(
+        429,
+        headers={"Retry-After": "7"},
+        json={"error": {"message": "busy"}},
+        request=httpx2.Request("POST", "http://x"),
+    )
+    error = GenAiError("busy", answer)
+
+    assert not hasattr(error, "response")  # the headers are on the error itself
+    assert http_status(error) == 429 and retry_after_s(error) == 7.0
 
 
 def test_gemini_omni_rate_limited_then_succeeds(fake_providers, tmp_path):

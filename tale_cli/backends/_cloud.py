@@ -81,8 +81,14 @@ def http_status(exc: BaseException) -> int | None:
 
 
 def retry_after_s(exc: BaseException) -> float | None:
-    """Seconds the provider asked us to wait (Retry-After: seconds or an HTTP date), if it said."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
+    """Seconds the provider asked us to wait (Retry-After: seconds or an HTTP date), if it said.
+
+    Most SDK errors carry the answer's headers on `.response`; the Interactions client's own errors carry
+    them on `.headers`.
+    """
+    headers = getattr(exc, "headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
     if headers is None:
         return None
     try:
@@ -312,12 +318,7 @@ class _DownloadError(Exception):
     def __init__(self, status: int, reason: str, headers: Any) -> None:
         super().__init__(f"download failed: {status} {reason}")
         self.status_code = status
-        self.response = _Headers(headers)
-
-
-@dataclass
-class _Headers:
-    headers: Any
+        self.headers = headers
 
 
 def conform_into(request: ShotRequest, raw: Path) -> bool:

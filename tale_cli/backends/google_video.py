@@ -388,7 +388,6 @@ class GeminiOmniVideo(VideoBackend):
                 lambda: client.interactions.create(
                     model=self.model,
                     input=content,
-                    response_modalities=["video"],
                     response_format={
                         "type": "video",
                         "aspect_ratio": aspect_ratio(request.width, request.height),
@@ -425,6 +424,10 @@ class GeminiOmniVideo(VideoBackend):
     def _save(self, request: ShotRequest, interaction: Any, interaction_id: str) -> RenderResult:
         status = str(getattr(interaction, "status", ""))
         video = getattr(interaction, "output_video", None)
+        said = " ".join(str(getattr(interaction, "output_text", None) or "").split())
+        if status == "completed" and video is None and said:
+            # The model declined in words instead of rendering: a refusal, its reason in its own text.
+            raise ShotRefusedError(f"Gemini Omni refused shot {request.shot.index}: {self.cloud.clean(said)[:400]}")
         if status != "completed" or video is None:
             errors = getattr(interaction, "errors", None) or []
             message = "; ".join(str(getattr(e, "message", None) or e) for e in errors) or f"status {status}"
@@ -440,13 +443,23 @@ class GeminiOmniVideo(VideoBackend):
         elif uri:
             # Files API links need the key; send it only to the host the client itself talks to.
             headers = {"x-goog-api-key": self.cloud.secret or ""} if _same_host(str(uri)) else {}
-            self.cloud.download(str(uri), raw, headers=headers)
+            self.cloud.download(_media_url(str(uri)), raw, headers=headers)
         else:
             raise JobFailedError(f"Gemini Omni finished shot {request.shot.index} without a video")
         return _clip_result(self, request, raw, interaction_id)
 
     def close(self) -> None:
         self.cloud.stopped.set()
+
+
+def _media_url(uri: str) -> str:
+    """A Files API link asks for the file's bytes with alt=media; without it the answer is the file's metadata."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(uri)
+    if "alt" in parse_qs(parts.query):
+        return uri
+    return parts._replace(query=f"{parts.query}&alt=media" if parts.query else "alt=media").geturl()
 
 
 def _same_host(uri: str) -> bool:

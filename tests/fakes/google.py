@@ -189,12 +189,21 @@ def create_interaction(call: Call, match: re.Match[str]) -> None:
     texts = [
         item.get("text", "") for step in body["input"] for item in step.get("content", []) if item.get("type") == "text"
     ]
-    seconds = float(str(body.get("response_format", {}).get("duration", "8s")).rstrip("s"))
-    job = call.fake.new_job("omni", " ".join(texts), seconds, True)
+    response_format = body.get("response_format") or {}
+    duration = response_format.get("duration", "8s")
+    if not isinstance(duration, str):
+        call.send(400, invalid_value("response_format.duration", "TYPE_STRING", duration))
+        return
+    job = call.fake.new_job("omni", " ".join(texts), float(duration.rstrip("s")), True)
+    job.extra["delivery"] = response_format.get("delivery", "inline")
     call.send(200, {"id": job.id, "status": "in_progress", "model": body["model"]})
 
 
 def get_interaction(call: Call, match: re.Match[str]) -> None:
+    """A finished video comes inline (base64) or, with delivery "uri", as a Files API link on this server.
+
+    A refused prompt completes like a chat turn: the model's words and no video.
+    """
     if _key_refused(call):
         return
     job = call.fake.jobs.get(match["id"])
@@ -204,12 +213,29 @@ def get_interaction(call: Call, match: re.Match[str]) -> None:
     state = call.fake.state(job)
     if state == "running":
         call.send(200, {"id": job.id, "status": "in_progress"})
-    elif state == "refused":
-        call.send(200, {"id": job.id, "status": "failed", "errors": [{"code": "SAFETY", "message": REFUSAL_REASON}]})
+        return
+    if state == "refused":
+        content: list[dict[str, Any]] = [{"type": "text", "text": f"I can't make that video. {REFUSAL_REASON}"}]
+    elif job.extra.get("delivery") == "uri":
+        content = [{"type": "video", "uri": f"{call.fake.url}/v1beta/files/{job.id}", "mime_type": "video/mp4"}]
     else:
-        video = base64.b64encode(call.fake.clip(job)).decode()
-        content = [{"type": "video", "data": video, "mime_type": "video/mp4"}]
-        call.send(200, {"id": job.id, "status": "completed", "steps": [{"type": "model_output", "content": content}]})
+        content = [{"type": "video", "data": base64.b64encode(call.fake.clip(job)).decode(), "mime_type": "video/mp4"}]
+    call.send(200, {"id": job.id, "status": "completed", "steps": [{"type": "model_output", "content": content}]})
+
+
+def get_file(call: Call, match: re.Match[str]) -> None:
+    """The Files API: a file's metadata, or with alt=media its bytes (the key is needed either way)."""
+    if _key_refused(call):
+        return
+    job = call.fake.jobs.get(match["id"])
+    if job is None:
+        call.send(404, rpc_error(404, f"File files/{match['id']} not found."))
+        return
+    if call.query.get("alt") == ["media"]:
+        call.send(200, call.fake.clip(job), content_type="video/mp4")
+        return
+    uri = f"{call.fake.url}/v1beta/files/{job.id}"
+    call.send(200, {"name": f"files/{job.id}", "mimeType": "video/mp4", "state": "ACTIVE", "uri": uri})
 
 
 def list_models(call: Call, match: re.Match[str]) -> None:
@@ -225,6 +251,7 @@ ROUTES: list[Route] = [
     ("POST", r"/v1(?:beta)?/models/(?P<model>[^/:]+):generateContent", generate_content),
     ("POST", r"/v1(?:beta)?/interactions", create_interaction),
     ("GET", r"/v1(?:beta)?/interactions/(?P<id>[\w-]+)", get_interaction),
+    ("GET", r"/v1beta/files/(?P<id>[\w-]+)(?::download)?", get_file),
     # v1beta only: GET /v1/models is OpenAI's listing on this same server.
     ("GET", r"/v1beta/models", list_models),
 ]

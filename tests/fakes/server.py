@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 REFUSAL_REASON = "The prompt could not be submitted: it violates the usage guidelines (safety filter)."
 
@@ -58,6 +59,8 @@ class Job:
     created: float
     refused: bool = False
     polls: int = 0
+    # What one provider's job remembers beyond these (how Gemini Omni delivers its video, …).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -129,6 +132,7 @@ class Call(BaseHTTPRequestHandler):
     server: FakeServer
     raw: bytes
     json: Any
+    query: dict[str, list[str]]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -176,12 +180,14 @@ class Call(BaseHTTPRequestHandler):
         self.raw = self.rfile.read(length) if length else b""
         is_json = self.headers.get("Content-Type", "").startswith("application/json")
         self.json = json.loads(self.raw) if is_json and self.raw else None
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
+        self.query = parse_qs(query)
         with self.fake.lock:
             self.fake.requests.append(
                 {
                     "method": method,
                     "path": path,
+                    "query": self.query,
                     "json": self.json,
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                 }
