@@ -398,8 +398,8 @@ def shot_cost(
     price = price_shot(backend, model, seconds, resolution=resolution, audio=audio, book=resolve_book(recipe.prices))
     if price is None:
         return seconds, None
-    if credits is not None and price.credits:
-        return price.billed_seconds, round(credits * price.usd / price.credits, 4)
+    if credits is not None and price.usd_per_credit:
+        return price.billed_seconds, round(credits * price.usd_per_credit, 4)
     return price.billed_seconds, round(price.usd, 4)
 
 

@@ -219,7 +219,7 @@ class RunwayVideo(VideoBackend):
             self.model,
             request.duration_s,
             resolution=self.recipe.video.resolution,
-            audio=False,
+            audio=self.recipe.video.audio and self.spec.audio,
             credits=credits,
         )
         return RenderResult(

@@ -76,6 +76,8 @@ class FakeProviders:
     refuse_word: str = "forbidden"
     never_finish: bool = False
     malformed_plans: int = 0
+    # Runway: whether a finished task says what it cost (when it does not, Tale prices it from the book).
+    task_cost_reported: bool = True
     keys: dict[str, str] = field(default_factory=dict)
     creates: Counter[str] = field(default_factory=Counter)
     polls: Counter[str] = field(default_factory=Counter)
