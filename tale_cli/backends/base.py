@@ -26,6 +26,8 @@ class VideoCapabilities:
     # Durations allowed for a shot conditioned on reference images, when narrower than `durations`.
     reference_durations: tuple[float, ...] | None = None
     audio: bool = False
+    # The longest prompt the provider takes, when it has a limit of its own (planners trim to it).
+    max_prompt_chars: int | None = None
     default_jobs: int = 2
     # Holds a model in (GPU) memory once `load()` has run: Ray gives each of its workers a GPU.
     loads_model: bool = False

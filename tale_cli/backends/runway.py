@@ -101,6 +101,7 @@ class RunwayVideo(VideoBackend):
             image_to_video=True,
             last_frame=self.spec.last_frame,
             audio=self.spec.audio,
+            max_prompt_chars=MAX_PROMPT_CHARS,
             default_jobs=4,
         )
 

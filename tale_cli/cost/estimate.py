@@ -122,7 +122,12 @@ def price_shot(
     # Credits follow the rate: a clip with audio costs more of them.
     credits = billed * entry.credits_per_second * rate / entry.usd_per_second if entry.credits_per_second else None
     return ShotPrice(
-        price=entry.id, billed_seconds=billed, usd=billed * rate, credits=credits, usd_per_credit=entry.usd_per_credit, note=note
+        price=entry.id,
+        billed_seconds=billed,
+        usd=billed * rate,
+        credits=credits,
+        usd_per_credit=entry.usd_per_credit,
+        note=note,
     )
 
 

@@ -76,6 +76,9 @@ class FakeProviders:
     refuse_word: str = "forbidden"
     never_finish: bool = False
     malformed_plans: int = 0
+    # Planner answers: schema-valid nonsense, or this many shots whatever the schema asks.
+    nonsense_plans: bool = False
+    plan_shots: int | None = None
     # Runway: whether a finished task says what it cost (when it does not, Tale prices it from the book).
     task_cost_reported: bool = True
     keys: dict[str, str] = field(default_factory=dict)
