@@ -15,6 +15,15 @@ PLAN_SCHEMA_VERSION = 1
 MAX_SHOTS = 64
 MAX_SHOT_SECONDS = 60.0
 MAX_PLAN_BYTES = 4_000_000
+MAX_NOTES = 500
+# Text limits of a plan's fields (a planner trims its model's answer to them).
+NAME_CHARS = 80
+DESCRIPTION_CHARS = 2000
+PROMPT_CHARS = 4000
+NEGATIVE_PROMPT_CHARS = 2000
+CAMERA_CHARS = 200
+NARRATION_CHARS = 2000
+STYLE_CHARS = 1000
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
 
 
@@ -36,8 +45,8 @@ class Character(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=ID_PATTERN)
-    name: str = Field(min_length=1, max_length=80)
-    description: str = Field(default="", max_length=2000)
+    name: str = Field(min_length=1, max_length=NAME_CHARS)
+    description: str = Field(default="", max_length=DESCRIPTION_CHARS)
     reference_image: str | None = None
 
     @field_validator("reference_image")
@@ -53,11 +62,11 @@ class Shot(BaseModel):
 
     index: int = Field(ge=1)
     duration_s: float = Field(gt=0, le=MAX_SHOT_SECONDS)
-    prompt: str = Field(min_length=1, max_length=4000)
-    negative_prompt: str = Field(default="", max_length=2000)
-    camera: str = Field(default="static", max_length=200)
+    prompt: str = Field(min_length=1, max_length=PROMPT_CHARS)
+    negative_prompt: str = Field(default="", max_length=NEGATIVE_PROMPT_CHARS)
+    camera: str = Field(default="static", max_length=CAMERA_CHARS)
     characters: list[str] = Field(default_factory=list)
-    narration: str = Field(default="", max_length=2000)
+    narration: str = Field(default="", max_length=NARRATION_CHARS)
     continuity: bool = False
     seed: int | None = Field(default=None, ge=0, lt=2**32)
 
@@ -71,7 +80,7 @@ class Plan(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     slug: str = Field(pattern=r"^[\w][\w-]{0,79}$")
     language: str = Field(default="en", max_length=16)
-    style: str = Field(default="", max_length=1000)
+    style: str = Field(default="", max_length=STYLE_CHARS)
     aspect: str = Field(default="16:9", pattern=r"^\d{1,2}:\d{1,2}$")
     width: int = Field(default=1280, ge=64, le=4096, multiple_of=2)
     height: int = Field(default=720, ge=64, le=4096, multiple_of=2)
@@ -79,6 +88,8 @@ class Plan(BaseModel):
     seed: int = Field(default=0, ge=0, lt=2**32)
     characters: list[Character] = Field(default_factory=list)
     shots: list[Shot] = Field(min_length=1, max_length=MAX_SHOTS)
+    # What the planner repaired in its model's answer (a dropped character name, a snapped duration…).
+    notes: list[str] = Field(default_factory=list, max_length=MAX_NOTES)
 
     @field_validator("slug")
     @classmethod
@@ -113,7 +124,10 @@ class Plan(BaseModel):
         return next(c for c in self.characters if c.id == character_id)
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
+        data = self.model_dump(mode="json")
+        if not data["notes"]:
+            del data["notes"]  # only a planner that repaired something writes notes
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
 def describe_validation_error(error: ValidationError) -> str:

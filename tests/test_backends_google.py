@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
-from cloudrender import CrashAfterRecord, DictJournal, one_shot_plan, render_film, shot_request, small
+from cloudrender import EXAMPLE_STORY, CrashAfterRecord, DictJournal, one_shot_plan, render_film, shot_request, small
 from fakes import REFUSAL_REASON, png_bytes
 
 from tale_cli import media
 from tale_cli.backends import image_backend, video_backend
 from tale_cli.backends.base import ReferenceRequest
-from tale_cli.backends.google import GeminiImage, GeminiOmniVideo, VeoVideo
+from tale_cli.backends.google_image import GeminiImage
+from tale_cli.backends.google_video import GeminiOmniVideo, VeoVideo
 from tale_cli.config import Recipe, load_recipe
 from tale_cli.errors import (
-    BackendError,
+    ExitCode,
     KeysError,
     MissingDependencyError,
     PollTimeoutError,
     RecipeError,
     ShotRefusedError,
 )
+from tale_cli.pipeline import RenderOptions, render
 from tale_cli.registry import backend_runs_locally
 
 
@@ -55,16 +58,94 @@ def test_veo_recipe_renders_the_example_story(fake_providers, tmp_path, recipe_n
     recipe = load_recipe(recipe_name)
     assert {e["model"] for e in entries} == {recipe.video.model}
     assert all(e["cost_usd"] == pytest.approx(cost) for e in entries)
-    # continuity = "references": every shot with a character sent its reference as an ASSET image.
-    sent = [r["json"] for r in veo_creates(fake_providers)]
-    with_refs = [
-        body["instances"][0]["referenceImages"] for body in sent if body["instances"][0].get("referenceImages")
-    ]
-    assert len(with_refs) == 8 and all(ref["referenceType"] == "ASSET" for refs in with_refs for ref in refs)
-    assert {body["parameters"]["resolution"] for body in sent} == {recipe.video.resolution}
+    sent = [r["json"]["instances"][0] for r in veo_creates(fake_providers)]
+    if recipe.continuity == "references":
+        # Every shot with a character sent its reference as an ASSET image.
+        with_refs = [instance["referenceImages"] for instance in sent if instance.get("referenceImages")]
+        assert len(with_refs) == 8 and all(ref["referenceType"] == "ASSET" for refs in with_refs for ref in refs)
+    else:
+        # Veo 3.1 Lite takes no reference images: every shot starts from its first character's reference.
+        assert recipe.continuity == "first-frame"
+        assert all(instance.get("image") and not instance.get("referenceImages") for instance in sent)
+        assert {e["notes"]["conditioning"] for e in entries} == {"first-frame"}
+    bodies = [r["json"] for r in veo_creates(fake_providers)]
+    assert {body["parameters"]["resolution"] for body in bodies} == {recipe.video.resolution}
 
     again, _ = render_film(recipe_name, tmp_path)  # a second run pays for nothing
     assert [s.status for s in again.shots] == ["cached"] * 8 and fake_providers.creates["veo"] == 8
+
+
+def test_veo_capabilities_follow_the_model_and_the_films_shape():
+    def capabilities(model, width=1280, height=720):
+        recipe = Recipe(continuity="first-frame", width=width, height=height, video={"backend": "veo", "model": model})
+        return VeoVideo(recipe).capabilities()
+
+    for model in ("veo-3.1-generate-001", "veo-3.1-fast-generate-001"):
+        assert capabilities(model).max_reference_images == 3 and capabilities(model).reference_durations == (8.0,)
+    lite = capabilities("veo-3.1-lite-generate-001")
+    assert lite.max_reference_images == 0 and lite.reference_durations is None and lite.image_to_video
+    vertical = capabilities("veo-3.1-fast-generate-001", width=720, height=1280)
+    assert vertical.max_reference_images == 0 and vertical.reference_durations is None
+    assert vertical.durations == (4.0, 6.0, 8.0)
+
+
+def test_a_recipe_asking_veo_lite_for_references_is_refused_before_anything_is_spent(fake_providers, tmp_path):
+    lite = load_recipe("veo-3.1-lite").model_copy(update={"continuity": "references"})
+
+    with pytest.raises(RecipeError, match=r"veo-3\.1-lite-generate-001 takes no reference images") as caught:
+        render(EXAMPLE_STORY, RenderOptions(recipe=lite, out_root=tmp_path))
+
+    assert caught.value.exit_code == ExitCode.RECIPE
+    assert 'continuity = "first-frame"' in caught.value.hint and "veo-3.1-fast-generate-001" in caught.value.hint
+    assert fake_providers.requests == []  # not even the planner was asked
+
+
+def test_veo_lite_never_sends_reference_images(fake_providers, tmp_path):
+    recipe = small(load_recipe("veo-3.1-lite"))
+    plan = one_shot_plan(recipe)
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(png_bytes(3))
+
+    # Chained continuity hands an unchained shot its references; Lite turns them into a first frame.
+    result = VeoVideo(recipe).render_shot(
+        shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", reference_images=[ref])
+    )
+
+    instance = veo_creates(fake_providers)[0]["json"]["instances"][0]
+    assert instance["image"]["bytesBase64Encoded"] and "referenceImages" not in instance
+    assert result.notes["conditioning"] == "first-frame"
+    assert "takes no reference images" in result.notes["references_skipped"]
+
+
+def test_a_vertical_film_on_veo_starts_from_first_frames_and_says_so(fake_providers, tmp_path, caplog):
+    fake_providers.clip_size = (180, 320)
+    recipe = small(load_recipe("veo-3.1-fast")).model_copy(update={"width": 180, "height": 320})
+
+    with caplog.at_level(logging.WARNING, logger="tale"):
+        report = render(EXAMPLE_STORY, RenderOptions(recipe=recipe, out_root=tmp_path))
+
+    assert report.film is not None and [s.status for s in report.shots] == ["done"] * 8
+    assert (media.probe(report.film).width, media.probe(report.film).height) == (180, 320)
+    bodies = [r["json"] for r in veo_creates(fake_providers)]
+    assert len(bodies) == 8 and {b["parameters"]["aspectRatio"] for b in bodies} == {"9:16"}
+    assert all(b["instances"][0].get("image") and "referenceImages" not in b["instances"][0] for b in bodies)
+    said = [r.getMessage() for r in caplog.records if "reference images only for 16:9 films" in r.getMessage()]
+    assert len(said) == 1 and "first frame" in said[0]
+
+
+def test_veo_sends_allow_all_only_without_an_image(fake_providers, tmp_path):
+    recipe = veo_recipe(options={"person_generation": "allow_all"})
+    plan = one_shot_plan(recipe)
+    first = tmp_path / "first.png"
+    first.write_bytes(png_bytes(1))
+    backend = VeoVideo(recipe)
+
+    text = backend.render_shot(shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part"))
+    framed = backend.render_shot(shot_request(plan, plan.shots[0], tmp_path / "b.mp4.part", first_frame=first))
+
+    sent = [r["json"]["parameters"]["personGeneration"] for r in veo_creates(fake_providers)]
+    assert sent == ["allow_all", "allow_adult"]
+    assert "person_generation" not in text.notes and framed.notes["person_generation"] == "allow_adult"
 
 
 def test_a_refused_shot_fails_alone_and_only_it_is_tried_again(fake_providers, tmp_path):
@@ -264,15 +345,19 @@ def test_veo_without_any_credentials_says_how_to_set_them(fake_providers, monkey
     assert fake_providers.requests == []
 
 
-def test_veo_references_need_eight_second_shots_before_any_spend(fake_providers, tmp_path):
+def test_a_shot_veo_takes_no_references_for_starts_from_its_first_reference(fake_providers, tmp_path):
     recipe = veo_recipe()
     plan = one_shot_plan(recipe, seconds=6.0)
     ref = tmp_path / "ref.png"
     ref.write_bytes(png_bytes())
 
-    with pytest.raises(BackendError, match="only for 8 s shots"):
-        VeoVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", reference_images=[ref]))
-    assert fake_providers.creates["veo"] == 0
+    result = VeoVideo(recipe).render_shot(
+        shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", reference_images=[ref])
+    )
+
+    instance = veo_creates(fake_providers)[0]["json"]["instances"][0]
+    assert instance["image"] and "referenceImages" not in instance  # Vertex refuses references on a 6 s clip
+    assert result.notes["conditioning"] == "first-frame" and "only for 8 s shots" in result.notes["references_skipped"]
 
 
 def test_veo_resamples_a_clip_of_another_size_and_rate(fake_providers, tmp_path):
@@ -325,6 +410,7 @@ def test_gemini_omni_recipe_renders_the_example_story(fake_providers, tmp_path):
     assert fake_providers.creates["gemini-image"] == 2
     bodies = [r["json"] for r in fake_providers.requests if r["path"] == "/v1/interactions"]
     assert all(body["background"] is True and body["response_format"]["duration"] == "8s" for body in bodies)
+    assert not any("response_modalities" in body for body in bodies)  # deprecated: response_format says video
     assert {body["generation_config"]["video_config"]["task"] for body in bodies} == {"reference_to_video"}
     images = [c for body in bodies for step in body["input"] for c in step["content"] if c["type"] == "image"]
     assert images and images[0]["mime_type"] == "image/png"
@@ -345,6 +431,47 @@ def test_gemini_omni_refusal_and_resume(fake_providers, tmp_path):
     result = GeminiOmniVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "b.mp4.part", journal))
     assert fake_providers.creates["omni"] == creates
     assert result.provider_job_id == crashing.job["id"]
+
+
+def test_gemini_omni_answering_in_words_without_a_video_is_a_refusal(fake_providers, tmp_path):
+    recipe = small(load_recipe("gemini-omni"))
+    plan = one_shot_plan(recipe, prompt="a forbidden scene")
+
+    with pytest.raises(ShotRefusedError) as caught:
+        GeminiOmniVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part"))
+
+    assert caught.value.message == f"Gemini Omni refused shot 1: I can't make that video. {REFUSAL_REASON}"
+
+
+def test_gemini_omni_fetches_a_file_uri_with_alt_media(fake_providers, tmp_path):
+    recipe = small(load_recipe("gemini-omni"), options={"delivery": "uri"})
+    plan = one_shot_plan(recipe)
+    request = shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part")
+
+    GeminiOmniVideo(recipe).render_shot(request)
+
+    media.check_clip(request.output, expected_s=8.0, fps=24)
+    (fetched,) = [r for r in fake_providers.requests if r["path"].startswith("/v1beta/files/")]
+    assert fetched["query"] == {"alt": ["media"]}  # without it the Files API answers with the file's metadata
+    assert fetched["headers"]["x-goog-api-key"] == "test-gemini-key-not-real-1234"
+
+
+def test_retry_after_is_read_from_the_interactions_clients_own_errors():
+    import httpx2
+    from google.genai._gaos.errors.genaierror import GenAiError
+
+    from tale_cli.backends._cloud import http_status, retry_after_s
+
+    answer = httpx2.Response(
+        429,
+        headers={"Retry-After": "7"},
+        json={"error": {"message": "busy"}},
+        request=httpx2.Request("POST", "http://x"),
+    )
+    error = GenAiError("busy", answer)
+
+    assert not hasattr(error, "response")  # the headers are on the error itself
+    assert http_status(error) == 429 and retry_after_s(error) == 7.0
 
 
 def test_gemini_omni_rate_limited_then_succeeds(fake_providers, tmp_path):
@@ -382,7 +509,7 @@ def test_gemini_image_writes_a_png_and_reports_refusals(fake_providers, tmp_path
     )
 
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert result.model == "gemini-3.1-flash-image"
+    assert result.model == "gemini-nano-banana-2.1"
     body = next(r["json"] for r in fake_providers.requests if "generateContent" in r["path"])
     assert body["generationConfig"]["responseModalities"] == ["IMAGE"]
     assert body["generationConfig"]["imageConfig"]["aspectRatio"] == "1:1"
@@ -430,3 +557,70 @@ def test_sdk_retries_are_off_so_tales_policy_decides(fake_providers, tmp_path):
     with pytest.raises(QuotaError):
         GeminiOmniVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part"))
     assert [r["path"] for r in fake_providers.requests].count("/v1/interactions") == 1
+
+
+# Over 2**31: fits Veo's and Runway's unsigned 32-bit seed, not the Gemini API's signed one.
+BIG_SEED = 3_000_000_000
+
+
+def test_seeds_fit_each_google_apis_field(fake_providers, tmp_path):
+    from tale_cli.plan import Character
+
+    recipe = small(load_recipe("gemini-omni"))
+    plan = one_shot_plan(recipe)
+    plan.shots[0].seed = BIG_SEED
+    character = Character(id="mira", name="Mira", description="a keeper in a yellow raincoat")
+
+    GeminiImage(recipe).render_reference(
+        ReferenceRequest(plan, character, "a keeper", BIG_SEED, tmp_path / "mira.png", DictJournal())
+    )
+    omni = shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part")
+    GeminiOmniVideo(recipe).render_shot(omni)
+    veo = shot_request(plan, plan.shots[0], tmp_path / "b.mp4.part")
+    VeoVideo(veo_recipe()).render_shot(veo)
+
+    image = next(r["json"] for r in fake_providers.requests if r["path"].endswith(":generateContent"))
+    interaction = next(r["json"] for r in fake_providers.requests if r["path"] == "/v1/interactions")
+    assert image["generationConfig"]["seed"] == BIG_SEED % 2**31
+    assert interaction["generation_config"]["seed"] == BIG_SEED % 2**31
+    assert veo_creates(fake_providers)[0]["json"]["parameters"]["seed"] == BIG_SEED
+    assert omni.seed == veo.seed == BIG_SEED  # what the cache key is made of stays the full seed
+
+
+def test_the_default_gemini_image_model_is_one_the_api_serves(fake_providers, tmp_path):
+    from tale_cli.backends.google_image import DEFAULT_IMAGE_MODEL
+    from tale_cli.plan import Character
+    from tale_cli.registry import provider
+
+    backend = GeminiImage(Recipe(image={"backend": "gemini"}))
+    assert backend.model == DEFAULT_IMAGE_MODEL == "gemini-nano-banana-2.1"
+    assert DEFAULT_IMAGE_MODEL in provider("gemini").models
+
+    plan = one_shot_plan(backend.recipe)
+    character = Character(id="pip", name="Pip", description="a grey cat")
+    backend.render_reference(ReferenceRequest(plan, character, "a grey cat", 1, tmp_path / "pip.png", DictJournal()))
+
+    assert fake_providers.creates["gemini-image"] == 1
+
+
+def test_a_retired_image_model_is_one_recipe_error_and_nothing_else_is_spent(fake_providers, tmp_path):
+    from typer.testing import CliRunner
+
+    from tale_cli.cli.app import app
+    from tale_cli.config import recipe_path
+
+    shipped = recipe_path("veo-3.1-fast").read_text(encoding="utf-8")
+    retired = shipped.replace('model = "gemini-nano-banana-2.1"', 'model = "gemini-3.1-flash-image"')
+    assert retired != shipped
+    (tmp_path / "veo.toml").write_text(retired, encoding="utf-8")
+
+    result = CliRunner().invoke(
+        app, ["render", str(EXAMPLE_STORY), "-r", str(tmp_path / "veo.toml"), "-o", str(tmp_path), "--yes"]
+    )
+
+    assert result.exit_code == ExitCode.RECIPE, result.output
+    said = " ".join(result.output.split())
+    assert "model gemini-3.1-flash-image is not served (retired?) — set [image] model in the recipe" in said
+    images = [r for r in fake_providers.requests if r["path"].endswith("gemini-3.1-flash-image:generateContent")]
+    assert len(images) == 1  # the first character's reference; the second is not asked for
+    assert fake_providers.creates["gemini-image"] == 0 and fake_providers.creates["veo"] == 0

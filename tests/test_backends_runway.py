@@ -182,3 +182,26 @@ def test_large_first_frames_are_shrunk_under_the_data_uri_limit(fake_providers, 
 
     uri = creates(fake_providers)[0]["json"]["promptImage"]
     assert uri.startswith("data:image/jpeg;base64,") and len(uri) <= 5_000_000
+
+
+def test_runway_takes_the_full_unsigned_seed(fake_providers, tmp_path, frame):
+    recipe = runway_recipe()
+    plan = one_shot_plan(recipe)
+    plan.shots[0].seed = 2**32 - 1
+
+    RunwayVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part", first_frame=frame))
+
+    assert creates(fake_providers)[0]["json"]["seed"] == 2**32 - 1
+
+
+@pytest.mark.parametrize("reported", [True, False], ids=["credits-reported", "priced-from-the-book"])
+def test_runway_prices_a_clip_with_the_recipes_audio(fake_providers, tmp_path, reported):
+    fake_providers.task_cost_reported = reported
+    recipe = runway_recipe("runway-gen4.5", model="veo3.1", audio=True)
+    plan = one_shot_plan(recipe)
+
+    result = RunwayVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part"))
+
+    assert creates(fake_providers)[0]["json"]["audio"] is True and result.has_audio
+    assert result.cost_usd == pytest.approx(3.20)  # 8 s of Veo 3.1 with audio: 40 credits/s at $0.01
+    assert result.billed_credits == (320 if reported else None)

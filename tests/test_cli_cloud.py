@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 from cloudrender import EXAMPLE_STORY
 from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
+from tale_cli.config import recipe_path
 from tale_cli.errors import ExitCode
 from tale_cli.media import probe
 
@@ -54,3 +57,38 @@ def test_a_refused_shot_ends_the_run_with_a_summary(fake_providers, tmp_path):
     assert result.exit_code == ExitCode.SHOTS_FAILED
     assert "1 of 8 shots failed (shot 5: Veo refused shot 5" in " ".join(result.output.split())
     assert "run the same command again" in result.output
+
+
+# Each shipped cloud recipe and the fake server's create counter its video jobs go to.
+CLOUD_RECIPES = {
+    "veo-3.1-fast": "veo",
+    "veo-3.1-lite": "veo",
+    "gemini-omni": "omni",
+    "runway-gen4-turbo": "runway",
+    "runway-gen4.5": "runway",
+}
+
+
+def shrunk(name: str, folder) -> str:
+    """The shipped recipe as a file, at the fake's clip size and polling fast; everything else as shipped."""
+    text = recipe_path(name).read_text(encoding="utf-8")
+    for key, value in (("width", "320"), ("height", "180"), ("poll_interval_s", "0.02")):
+        text, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+        assert found == 1, key
+    path = folder / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("name", list(CLOUD_RECIPES))
+def test_each_cloud_recipe_renders_the_example_story(fake_providers, tmp_path, name):
+    out = tmp_path / "out"
+
+    result = CliRunner().invoke(
+        app, ["render", str(EXAMPLE_STORY), "--recipe", shrunk(name, tmp_path), "--out", str(out), "--yes"]
+    )
+
+    assert result.exit_code == 0, result.output
+    film = out / "the-lighthouse-keeper-s-cat" / "film.mp4"
+    assert film.is_file() and abs(probe(film).duration_s - 64.0) < 0.1
+    assert fake_providers.creates[CLOUD_RECIPES[name]] == 8

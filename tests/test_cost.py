@@ -57,7 +57,8 @@ def make_plan(shots: int = 8, seconds: float = 8.0, characters: int = 2) -> Plan
 
 
 def recipe(video: str = "preview", model: str = "", **extra: Any) -> Recipe:
-    return Recipe(name="test", video={"backend": video, "model": model}, **extra)
+    # With audio: Google prices Veo clips with audio, and today's book has no rate without.
+    return Recipe(name="test", video={"backend": video, "model": model, "audio": True}, **extra)
 
 
 # ── The source document's figures, recomputed from the 2026-02 book ─────────────────────────────────
@@ -231,7 +232,9 @@ def test_estimate_and_spent_json_keep_their_keys_and_their_order(
     tmp_path: Path, story_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     veo = tmp_path / "veo.toml"
-    veo.write_text('shots = 2\n[video]\nbackend = "veo"\nmodel = "veo-3.1-fast-generate-001"\n', encoding="utf-8")
+    veo.write_text(
+        'shots = 2\n[video]\nbackend = "veo"\nmodel = "veo-3.1-fast-generate-001"\naudio = true\n', encoding="utf-8"
+    )
     estimated = runner.invoke(cost_app, ["estimate", str(story_file), "-r", str(veo), "--json"])
     assert estimated.exit_code == 0, estimated.output
     assert key_orders(json.loads(estimated.stdout)) == ESTIMATE_KEYS
@@ -447,7 +450,7 @@ def test_estimate_api_recipe_per_shot_planner_and_references() -> None:
     today = cost.load_book("2026-11")
     veo = Recipe(
         name="veo",
-        video={"backend": "veo", "model": "veo-3.1-fast-generate-001"},
+        video={"backend": "veo", "model": "veo-3.1-fast-generate-001", "audio": True},
         image={"backend": "openai", "model": "gpt-image-2", "quality": "medium"},
         planner={"backend": "gemini", "model": "gemini-3.8-flash"},
     )
@@ -470,9 +473,9 @@ def test_estimate_api_recipe_per_shot_planner_and_references() -> None:
 @pytest.mark.parametrize(
     ("video", "model", "image", "image_model", "planner", "planner_model"),
     [
-        ("veo", "veo-3.1-fast-generate-001", "gemini", "gemini-3.1-flash-image", "gemini", "gemini-3.8-flash"),
-        ("veo", "veo-3.1-lite-generate-001", "gemini", "gemini-3.1-flash-image", "gemini", "gemini-3.8-flash"),
-        ("veo", "veo-3.1-generate-001", "gemini", "gemini-3.1-flash-image", "gemini", "gemini-3.8-flash"),
+        ("veo", "veo-3.1-fast-generate-001", "gemini", "gemini-nano-banana-2.1", "gemini", "gemini-3.8-flash"),
+        ("veo", "veo-3.1-lite-generate-001", "gemini", "gemini-nano-banana-2.1", "gemini", "gemini-3.8-flash"),
+        ("veo", "veo-3.1-generate-001", "gemini", "gemini-nano-banana-2.1", "gemini", "gemini-3.8-flash"),
         ("runway", "gen4_turbo", "openai", "gpt-image-2", "openai", "gpt-5.4-mini"),
         ("runway", "gen4.5", "openai", "gpt-image-2", "openai", "gpt-5.4-mini"),
         ("runway", "veo3.1_fast", "openai", "gpt-image-2", "openai", "gpt-5.4-mini"),
@@ -494,14 +497,31 @@ def test_todays_book_prices_every_cloud_recipe(
 
 def test_billed_seconds_follow_the_provider_steps() -> None:
     today = cost.load_book("2026-11")
-    veo = cost.price_shot("veo", "veo-3.1-generate-001", 5.0, book=today)
+    veo = cost.price_shot("veo", "veo-3.1-generate-001", 5.0, audio=True, book=today)
     assert veo is not None and veo.billed_seconds == 6 and veo.usd == pytest.approx(2.40)
     runway = cost.price_shot("runway", "gen4_turbo", 1.2, book=today)
     assert runway is not None and runway.billed_seconds == 2 and runway.credits == 10
     assert cost.price_shot("runway", "gen4_turbo", 7.3, book=today).billed_seconds == 8  # type: ignore[union-attr]
     audio = cost.price_shot("runway", "veo3.1", 8, audio=True, book=today)
-    assert audio is not None and audio.usd == pytest.approx(3.20)
+    assert audio is not None and audio.usd == pytest.approx(3.20) and audio.credits == pytest.approx(320)
+    assert audio.usd_per_credit == pytest.approx(0.01)  # a credit costs the same with or without audio
     assert cost.price_shot("veo", "veo-9-ultra", 8, book=today) is None
+
+
+def test_veo_is_priced_only_with_audio_and_only_first_hand_prices_are_verified() -> None:
+    today = cost.load_book("2026-11")
+    for model in ("veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001"):
+        assert cost.price_shot("veo", model, 8, audio=True, book=today) is not None
+        assert cost.price_shot("veo", model, 8, audio=False, book=today) is None
+    silent = Recipe(name="silent", video={"backend": "veo", "model": "veo-3.1-lite-generate-001", "audio": False})
+    estimate = cost.estimate_render(make_plan(), silent, book=today, include_planner=False)
+    assert estimate.paid and estimate.video_usd == 0
+    assert estimate.unpriced == [
+        "video veo/veo-3.1-lite-generate-001: price book 2026-11 prices Veo 3.1 Lite only with audio (audio = true)"
+    ]
+    first_hand = {entry.id for entry in today.video if entry.verified}
+    assert first_hand == {"veo-3.1", "runway-gen4-turbo"}
+    assert not any(entry.verified for entry in today.image)
 
 
 def test_preview_is_free_and_unknown_paid_models_are_flagged_not_zero() -> None:
@@ -572,7 +592,8 @@ def test_estimate_command_from_a_story_and_a_plan(
 ) -> None:
     veo = tmp_path / "veo.toml"
     veo.write_text(
-        'shots = 3\nseconds = 8.0\n[video]\nbackend = "veo"\nmodel = "veo-3.1-fast-generate-001"\n', encoding="utf-8"
+        'shots = 3\nseconds = 8.0\n[video]\nbackend = "veo"\nmodel = "veo-3.1-fast-generate-001"\naudio = true\n',
+        encoding="utf-8",
     )
     result = runner.invoke(cost_app, ["estimate", str(story_file), "--recipe", str(veo), "--json"])
     assert result.exit_code == 0, result.output

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from cloudrender import EXAMPLE_STORY
+from typer.testing import CliRunner
 
+from tale_cli.cli.app import app
 from tale_cli.config import Recipe, load_recipe
 from tale_cli.errors import KeysError, PlanError, RecipeError
+from tale_cli.plan import load_plan, parse_plan
 from tale_cli.planners import plan_story, planner
-from tale_cli.planners._llm import chunk_story, response_schema
+from tale_cli.planners._llm import PlanSettings, chunk_story, parse_answer, repair_answer, response_schema, trim_text
 from tale_cli.story import read_story
 
 
@@ -34,8 +38,11 @@ def test_gemini_planner_plans_the_example_story(fake_providers):
     schema = config["responseJsonSchema"]
     assert config["responseMimeType"] == "application/json"
     assert schema["properties"]["shots"]["minItems"] == schema["properties"]["shots"]["maxItems"] == 8
-    # Veo with reference images renders 8 s shots only: the schema allows nothing else.
-    assert schema["properties"]["shots"]["items"]["properties"]["duration_s"]["enum"] == [8.0]
+    # Veo with reference images renders 8 s shots only: the schema allows nothing else, without a numeric enum.
+    duration = schema["properties"]["shots"]["items"]["properties"]["duration_s"]
+    assert (duration["minimum"], duration["maximum"]) == (8.0, 8.0) and "enum" not in duration
+    # Sampling settings are deprecated for gemini-3 models: none is sent.
+    assert not {"temperature", "topP", "topK"} & set(config)
     prompt = sent["json"]["contents"][0]["parts"][0]["text"]
     assert "a small grey cat with white paws and one torn ear" in prompt and "Plan exactly 8 shots" in prompt
     assert "SAME words every time" in sent["json"]["systemInstruction"]["parts"][0]["text"]
@@ -45,7 +52,8 @@ def test_durations_follow_the_video_backend(fake_providers):
     recipe = load_recipe("veo-3.1-fast").model_copy(update={"continuity": "first-frame"})
     plan_story(read_story(EXAMPLE_STORY), recipe)
     schema = plan_requests(fake_providers)[0]["json"]["generationConfig"]["responseJsonSchema"]
-    assert schema["properties"]["shots"]["items"]["properties"]["duration_s"]["enum"] == [4.0, 6.0, 8.0]
+    duration = schema["properties"]["shots"]["items"]["properties"]["duration_s"]
+    assert (duration["minimum"], duration["maximum"]) == (4.0, 8.0) and duration["description"].endswith("4, 6, 8")
 
 
 def test_malformed_answer_is_repaired_once(fake_providers):
@@ -80,8 +88,8 @@ def test_openai_planner_uses_the_responses_api_with_a_strict_schema(fake_provide
     body = first["json"]
     assert body["model"] == "gpt-5.4-mini" and "temperature" not in body
     assert body["text"]["format"]["type"] == "json_schema" and body["text"]["format"]["strict"] is True
-    durations = body["text"]["format"]["schema"]["properties"]["shots"]["items"]["properties"]["duration_s"]["enum"]
-    assert durations == [float(s) for s in range(2, 11)]  # what gen4_turbo renders
+    duration = body["text"]["format"]["schema"]["properties"]["shots"]["items"]["properties"]["duration_s"]
+    assert (duration["minimum"], duration["maximum"]) == (2.0, 10.0)  # what gen4_turbo renders
     assert [m["role"] for m in repair["json"]["input"]] == ["user", "assistant", "user"]
     assert first["headers"]["authorization"] == "Bearer test-openai-key-not-real-1234"
 
@@ -149,6 +157,24 @@ def test_response_schema_is_strict():
     assert json.dumps(schema)
 
 
+def test_response_schema_has_no_numeric_enum():
+    """The Gemini API's Schema.enum is a list of strings: a number there is a 400 (TYPE_STRING)."""
+    from fakes.google import numeric_enum
+
+    for durations in [(8.0,), (4.0, 6.0, 8.0), tuple(float(s) for s in range(2, 11))]:
+        assert numeric_enum(response_schema(8, durations), "schema") is None
+    assert numeric_enum({"properties": {"d": {"type": "number", "enum": [8.0]}}}, "s") == ("s.properties[d].enum[0]", 8)
+
+
+def test_gemini_2_models_still_get_the_recipes_temperature(fake_providers):
+    recipe = load_recipe("gemini-omni")
+    recipe = recipe.model_copy(update={"planner": recipe.planner.model_copy(update={"model": "gemini-2.5-flash"})})
+
+    plan_story(read_story(EXAMPLE_STORY), recipe)
+
+    assert plan_requests(fake_providers)[0]["json"]["generationConfig"]["temperature"] == 0.4
+
+
 def test_wrong_key_is_a_keys_error(fake_providers, monkeypatch):
     monkeypatch.setenv("TALE_GOOGLE_API_KEY", "wrong-gemini-key-not-real-1111")
     with pytest.raises(KeysError, match="google rejected the API key") as caught:
@@ -164,3 +190,102 @@ def test_missing_key_is_a_keys_error_before_any_call(fake_providers, monkeypatch
         plan_story(read_story(EXAMPLE_STORY), load_recipe("runway-gen4.5"))
     assert "tale keys set openai" in caught.value.hint
     assert fake_providers.requests == []
+
+
+# ---------------------------------------------------------------- repair
+
+
+def test_schema_valid_nonsense_still_gives_a_valid_eight_shot_plan(fake_providers, caplog):
+    fake_providers.nonsense_plans = True
+
+    with caplog.at_level(logging.WARNING, logger="tale"):
+        plan = plan_story(read_story(EXAMPLE_STORY), load_recipe("veo-3.1-fast"))
+
+    assert fake_providers.creates["plan"] == 1  # repaired, not asked for again
+    assert parse_plan(json.loads(plan.to_json())) == plan
+    assert len(plan.shots) == 8 and {s.duration_s for s in plan.shots} == {8.0}  # references: 8 s only
+    ids = {c.id for c in plan.characters}
+    assert all(set(shot.characters) <= ids for shot in plan.shots)
+    assert all(len(c.name) <= 80 for c in plan.characters) and all(len(s.camera) <= 200 for s in plan.shots)
+    assert all(len(s.prompt) <= 4000 and s.prompt.endswith((".", "?")) for s in plan.shots)
+    assert any("who is not among the characters" in note for note in plan.notes)
+    assert [r.getMessage() for r in caplog.records] == [f"gemini planner: {note}" for note in plan.notes]
+
+
+def test_nonsense_for_runway_is_trimmed_to_its_prompt_limit_and_snapped_to_whole_seconds(fake_providers):
+    fake_providers.nonsense_plans = True
+
+    plan = plan_story(read_story(EXAMPLE_STORY), load_recipe("runway-gen4-turbo"))
+
+    assert len(plan.shots) == 8 and {s.duration_s for s in plan.shots} == {5.0}  # 2 + 8 × 0.37 = 4.96 → 5
+    assert "shot 8: 4.96 s is not a length the video model renders; 5 s instead" in plan.notes
+    assert all(900 < len(s.prompt) <= 1000 and s.prompt.endswith((".", "?")) for s in plan.shots)
+    (sent,) = plan_requests(fake_providers)
+    assert "under 1000 characters" in sent["json"]["input"][0]["content"]
+
+
+@pytest.mark.parametrize("given", [7, 9])
+def test_a_plan_with_a_shot_too_few_or_too_many_is_fitted_to_eight(fake_providers, given):
+    fake_providers.plan_shots = given
+
+    plan = plan_story(read_story(EXAMPLE_STORY), load_recipe("gemini-omni"))
+
+    assert [s.index for s in plan.shots] == list(range(1, 9)) and fake_providers.creates["plan"] == 1
+    how = "split the fullest shots in two" if given < 8 else "merged neighbouring shots"
+    assert plan.notes == [f"the planner gave {given} shots instead of 8: {how}"]
+    narration = " ".join(s.narration for s in plan.shots)
+    assert all(f"Line {n} of the story." in narration for n in range(1, given + 1))  # nothing is lost
+
+
+def test_repair_matches_characters_by_id_or_name_in_any_spelling_and_drops_the_rest():
+    settings = PlanSettings(shots=2, seconds=8.0, durations=(4.0, 6.0, 8.0), max_prompt_chars=60)
+    answer = {
+        "style": "ink",
+        "characters": [
+            {"id": "Mira Keeper", "name": "Mira", "description": "a keeper"},
+            {"id": "pip", "name": "Pip", "description": "a cat"},
+            {"id": "pip", "name": "Pip again", "description": "the same id twice"},
+        ],
+        "shots": [
+            {"duration_s": 7, "prompt": "A lamp. " * 20, "characters": ["MIRA", "pip the cat", "Captain Ahab"]},
+            {"duration_s": "4", "prompt": "", "narration": "Dawn.", "characters": ["mira-keeper", "Tom"]},
+        ],
+    }
+    known = [{"id": "tom", "name": "Tom", "description": "a fisherman from an earlier part"}]
+
+    repaired = repair_answer(answer, settings, known, first_index=3)
+
+    assert [c["id"] for c in repaired.characters] == ["mira-keeper", "pip", "tom"]
+    assert [s["characters"] for s in repaired.shots] == [["mira-keeper", "pip"], ["mira-keeper", "tom"]]
+    assert [s["duration_s"] for s in repaired.shots] == [8.0, 4.0]
+    assert repaired.shots[0]["prompt"] == ("A lamp. " * 7).strip() and repaired.shots[1]["prompt"] == "Dawn."
+    assert repaired.notes == [
+        "shot 3: dropped 'Captain Ahab', who is not among the characters",
+        "shot 3: 7 s is not a length the video model renders; 8 s instead",
+        "shot 3: prompt cut to 55 characters at a sentence end",
+    ]
+
+
+def test_only_an_answer_without_a_plan_is_asked_for_again():
+    with pytest.raises(PlanError, match="not valid JSON"):
+        parse_answer('{"shots": [')
+    with pytest.raises(PlanError, match="has no shots"):
+        parse_answer('{"characters": [], "shots": []}')
+    assert parse_answer('```json\n{"shots": [{}]}\n```') == {"shots": [{}]}
+
+
+def test_trim_text_keeps_whole_sentences_and_else_whole_words():
+    assert trim_text("One. Two three. Four.", 16) == "One. Two three."
+    assert trim_text("an unbroken clause without any end", 20) == "an unbroken clause"
+    assert trim_text("short", 20) == "short"
+
+
+def test_tale_plan_turns_nonsense_into_a_valid_plan(fake_providers, tmp_path):
+    fake_providers.nonsense_plans = True
+
+    result = CliRunner().invoke(app, ["plan", str(EXAMPLE_STORY), "--recipe", "veo-3.1-fast", "--out", str(tmp_path)])
+
+    assert result.exit_code == 0, result.output
+    plan = load_plan(tmp_path / "the-lighthouse-keeper-s-cat" / "plan.json")
+    assert len(plan.shots) == 8 and plan.notes and fake_providers.creates["plan"] == 1
+    assert "warning: gemini planner: shot 1: dropped" in " ".join(result.output.split())

@@ -1,4 +1,4 @@
-"""The local planner: answers validated into a Plan, one repair round, and a real (tiny) transformers model."""
+"""The local planner: answers repaired into a Plan like every LLM planner's, and a real (tiny) transformers model."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from tale_cli.config import PlannerConfig, Recipe
 from tale_cli.errors import PlanError
-from tale_cli.planners.local import Messages, build_plan, extract_json, plan_with_chat
+from tale_cli.planners._llm import extract_json
+from tale_cli.planners.local import Messages, build_plan, plan_with_chat
 from tale_cli.story import read_story
 
 
@@ -44,33 +45,41 @@ def test_a_valid_answer_becomes_the_plan(story_file: Path) -> None:
     chat = ScriptedChat(answer())
     plan = plan_with_chat(chat, story, Recipe(width=640, height=360), shots=3, seconds=4.0)
     assert [s.index for s in plan.shots] == [1, 2, 3] and {s.duration_s for s in plan.shots} == {4.0}
-    assert plan.characters[0].id == "ada-lovelace" and plan.shots[0].characters == ["ada-lovelace"]
+    # The model's "Ada Lovelace" is the story's Ada: one character, under the author's description.
+    assert [c.id for c in plan.characters] == ["ada"] and plan.shots[0].characters == ["ada"]
+    assert plan.characters[0].description == "a tall woman in a green coat" and not plan.notes
     assert (plan.width, plan.height, plan.slug) == (640, 360, "the-small-test")
     assert len(chat.conversations) == 1
     assert "exactly 3 shots" in chat.conversations[0][0]["content"]
     assert "Ada walked to the harbour" in chat.conversations[0][1]["content"]
 
 
-def test_one_repair_round_fixes_a_wrong_shot_count(story_file: Path) -> None:
-    chat = ScriptedChat(answer(shots=2), answer(shots=3))
+def test_a_wrong_shot_count_is_repaired_without_asking_again(story_file: Path) -> None:
+    chat = ScriptedChat(answer(shots=2))
     plan = plan_with_chat(chat, read_story(story_file), Recipe(), shots=3, seconds=8.0)
-    assert len(plan.shots) == 3
-    repair = chat.conversations[1][-1]["content"]
-    assert "exactly 3 shots, not 2" in repair and chat.conversations[1][-2]["role"] == "assistant"
+    assert len(plan.shots) == 3 and len(chat.conversations) == 1
+    assert plan.notes == ["the planner gave 2 shots instead of 3: split the fullest shots in two"]
 
 
-def test_two_bad_answers_are_a_plan_error(story_file: Path) -> None:
+def test_an_answer_without_a_plan_is_asked_for_once_more(story_file: Path) -> None:
     chat = ScriptedChat("no json here", answer(shots=3, characters=False))
-    with pytest.raises(PlanError, match=r"after one repair round: .*unknown character"):
+    plan = plan_with_chat(chat, read_story(story_file), Recipe(), shots=3, seconds=8.0)
+    assert len(plan.shots) == 3 and len(chat.conversations) == 2
+    assert "contains no JSON object" in chat.conversations[1][-1]["content"]
+
+
+def test_two_answers_without_a_plan_are_a_plan_error(story_file: Path) -> None:
+    chat = ScriptedChat("no json here", '{"shots": []}')
+    with pytest.raises(PlanError, match=r"after one repair round: the answer has no shots"):
         plan_with_chat(chat, read_story(story_file), Recipe(), shots=3, seconds=8.0)
     assert len(chat.conversations) == 2
 
 
 def test_extract_json_and_build_plan_errors(story_file: Path) -> None:
     assert extract_json('chatter {"a": [1, 2]} trailing') == {"a": [1, 2]}
-    with pytest.raises(PlanError, match="does not parse"):
+    with pytest.raises(PlanError, match="not valid JSON"):
         extract_json('{"a": ')
-    with pytest.raises(PlanError, match="shot 1 is not an object"):
+    with pytest.raises(PlanError, match="has no shots"):
         build_plan('{"shots": [1]}', read_story(story_file), Recipe(), shots=1, seconds=8.0)
 
 

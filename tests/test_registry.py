@@ -71,6 +71,19 @@ def test_paid_providers_are_in_the_price_book(entry) -> None:
         assert priced, f"price book {book.id} has no {role} entry for {entry.name}"
 
 
+@pytest.mark.parametrize("name", recipe_names())
+def test_shipped_recipes_name_only_declared_and_priced_cloud_models(name) -> None:
+    """A model a provider retires is changed in its declaration, and no shipped recipe keeps naming the old one."""
+    recipe = load_recipe(name)
+    book = default_book()
+    for role, section, prices in ((Role.IMAGE, recipe.image, book.image), (Role.VIDEO, recipe.video, book.video)):
+        entry = registry.provider(section.backend, role)
+        if entry.locality is not Locality.CLOUD:
+            continue
+        assert section.model in entry.models, f"{name}: [{role}] model {section.model} is not declared by {entry.name}"
+        assert any(price.match(entry.name, section.model) for price in prices), f"{name}: {section.model} unpriced"
+
+
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.locality is Locality.CLOUD], ids=lambda entry: entry.name)
 def test_cloud_providers_have_a_key_and_a_fake_server(entry) -> None:
     assert entry.key in registry.key_services(), f"{entry.name} names no declared key service"

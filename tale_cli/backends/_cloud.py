@@ -19,6 +19,7 @@ from tale_cli.errors import (
     KeysError,
     PollTimeoutError,
     QuotaError,
+    RecipeError,
     ShotRefusedError,
     TaleError,
 )
@@ -80,8 +81,14 @@ def http_status(exc: BaseException) -> int | None:
 
 
 def retry_after_s(exc: BaseException) -> float | None:
-    """Seconds the provider asked us to wait (Retry-After: seconds or an HTTP date), if it said."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
+    """Seconds the provider asked us to wait (Retry-After: seconds or an HTTP date), if it said.
+
+    Most SDK errors carry the answer's headers on `.response`; the Interactions client's own errors carry
+    them on `.headers`.
+    """
+    headers = getattr(exc, "headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
     if headers is None:
         return None
     try:
@@ -117,16 +124,31 @@ def is_connection_error(exc: BaseException, *, unsent_only: bool = False) -> boo
 
 
 class Cloud:
-    """One provider's calls: retried, translated into Tale errors with keys scrubbed, cancellable."""
+    """One provider's calls: retried, translated into Tale errors with keys scrubbed, cancellable.
 
-    def __init__(self, provider: str, *, policy: RetryPolicy | None = None, key_hint: str | None = None) -> None:
+    `model` and `section` name the model the calls use and the recipe section that chose it, so that a
+    404 on a call is the recipe error "model X is not served" instead of a failed shot.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        policy: RetryPolicy | None = None,
+        model: str | None = None,
+        section: str = "video",
+        key_hint: str | None = None,
+    ) -> None:
         self.provider = provider
         # What to tell the user when the key is refused; by default, the key service named `provider`.
         self.key_hint = key_hint or f"check it with `tale keys set {provider}`"
         self.policy = policy or RetryPolicy()
+        self.model = model
+        self.section = section
         self.secret: str | None = None  # the key in use, for Files API downloads; scrubbed from messages
         self.stopped = threading.Event()
-        self._auth_error: KeysError | None = None
+        # A rejected key or a model the provider does not serve: every later call would fail the same way.
+        self._fatal: KeysError | RecipeError | None = None
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0 and self.stopped.wait(seconds):
@@ -155,8 +177,8 @@ class Cloud:
 
         Each failed try that is retried is appended to `attempts` (for the audit log).
         """
-        if self._auth_error is not None:
-            raise self._auth_error
+        if self._fatal is not None:
+            raise self._fatal
         attempt = 0
         while True:
             if self.stopped.is_set():
@@ -185,11 +207,17 @@ class Cloud:
         lowered = message.lower()
         after = f" after {tries} tries" if tries > 1 else ""
         if status in (401, 403) or (status == 400 and "api key" in lowered):
-            self._auth_error = KeysError(
+            self._fatal = KeysError(
                 f"{self.provider} rejected the API key ({status}): {message}",
                 hint=self.key_hint,
             )
-            return self._auth_error
+            return self._fatal
+        if status == 404 and self.model is not None and what not in ("poll", "download"):
+            self._fatal = RecipeError(
+                f"model {self.model} is not served (retired?) — set [{self.section}] model in the recipe",
+                hint=f"{self.provider} answered: {message}; `tale providers` lists the models Tale knows",
+            )
+            return self._fatal
         if (
             status == 429
             or (status == 402)
@@ -298,12 +326,7 @@ class _DownloadError(Exception):
     def __init__(self, status: int, reason: str, headers: Any) -> None:
         super().__init__(f"download failed: {status} {reason}")
         self.status_code = status
-        self.response = _Headers(headers)
-
-
-@dataclass
-class _Headers:
-    headers: Any
+        self.headers = headers
 
 
 def conform_into(request: ShotRequest, raw: Path) -> bool:
@@ -383,8 +406,8 @@ def shot_cost(
     price = price_shot(backend, model, seconds, resolution=resolution, audio=audio, book=resolve_book(recipe.prices))
     if price is None:
         return seconds, None
-    if credits is not None and price.credits:
-        return price.billed_seconds, round(credits * price.usd / price.credits, 4)
+    if credits is not None and price.usd_per_credit:
+        return price.billed_seconds, round(credits * price.usd_per_credit, 4)
     return price.billed_seconds, round(price.usd, 4)
 
 

@@ -26,6 +26,8 @@ class VideoCapabilities:
     # Durations allowed for a shot conditioned on reference images, when narrower than `durations`.
     reference_durations: tuple[float, ...] | None = None
     audio: bool = False
+    # The longest prompt the provider takes, when it has a limit of its own (planners trim to it).
+    max_prompt_chars: int | None = None
     default_jobs: int = 2
     # The clip a model renders in one go, for a model that has a native length (what `tale bench` times).
     native_seconds: float | None = None

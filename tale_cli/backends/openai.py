@@ -57,7 +57,7 @@ class OpenAIImage(ImageBackend):
             raise RecipeError(
                 f"image quality '{recipe.image.quality}' is not offered", hint="use one of: " + ", ".join(QUALITIES)
             )
-        self.cloud = Cloud("openai")
+        self.cloud = Cloud("openai", model=self.model, section="image")
         self._client: Any = None
         self._lock = threading.Lock()
 

@@ -90,7 +90,7 @@ class RunwayVideo(VideoBackend):
         if recipe.video.options:
             raise RecipeError(f"the runway backend takes no [video.options] (got '{sorted(recipe.video.options)[0]}')")
         self.spec = MODELS[self.model]
-        self.cloud = Cloud("runway", policy=RetryPolicy(retries=recipe.video.retries))
+        self.cloud = Cloud("runway", policy=RetryPolicy(retries=recipe.video.retries), model=self.model)
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -101,6 +101,7 @@ class RunwayVideo(VideoBackend):
             image_to_video=True,
             last_frame=self.spec.last_frame,
             audio=self.spec.audio,
+            max_prompt_chars=MAX_PROMPT_CHARS,
             default_jobs=4,
         )
 
@@ -219,7 +220,7 @@ class RunwayVideo(VideoBackend):
             self.model,
             request.duration_s,
             resolution=self.recipe.video.resolution,
-            audio=False,
+            audio=self.recipe.video.audio and self.spec.audio,
             credits=credits,
         )
         return RenderResult(

@@ -78,6 +78,7 @@ class ShotPrice:
     billed_seconds: float
     usd: float
     credits: float | None = None
+    usd_per_credit: float | None = None
     note: str | None = None
 
 
@@ -101,12 +102,27 @@ def price_shot(
     """What a video API bills for one clip, from the book; None when the book does not price that model."""
     book = book or default_book()
     entry: VideoPrice | None = _best(book.video, backend, model)
-    if entry is None:
+    if entry is None or not entry.prices_audio(audio):
         return None
     rate, note = entry.rate(resolution, audio=audio)
     billed = entry.billed_seconds(seconds)
-    credits = billed * entry.credits_per_second if entry.credits_per_second is not None else None
-    return ShotPrice(price=entry.id, billed_seconds=billed, usd=billed * rate, credits=credits, note=note)
+    # Credits follow the rate: a clip with audio costs more of them.
+    credits = billed * entry.credits_per_second * rate / entry.usd_per_second if entry.credits_per_second else None
+    return ShotPrice(
+        price=entry.id,
+        billed_seconds=billed,
+        usd=billed * rate,
+        credits=credits,
+        usd_per_credit=entry.usd_per_credit,
+        note=note,
+    )
+
+
+def _unpriced_video(book: PriceBook, backend: str, model: str, audio: bool) -> str:
+    entry: VideoPrice | None = _best(book.video, backend, model)
+    if entry is not None and not entry.prices_audio(audio):
+        return f"video {backend}/{model}: price book {book.id} prices {entry.label} only with audio (audio = true)"
+    return f"video {backend}/{model}: not in price book {book.id}"
 
 
 def price_image(
@@ -233,7 +249,7 @@ def estimate_render(
         if not video.model:
             unpriced.append(f"video {video.backend}: the recipe names no model, so it cannot be priced")
         elif any(shot.price is None for shot in shots):
-            unpriced.append(f"video {video.backend}/{video.model}: not in price book {book.id}")
+            unpriced.append(_unpriced_video(book, video.backend, video.model, video.audio))
 
     # Character references that will be generated (characters without an image of their own).
     to_draw = sum(1 for character in plan.characters if character.reference_image is None)

@@ -54,6 +54,8 @@ class VideoPrice(_Matched):
     usd_per_second: Usd
     by_resolution: dict[str, Usd] = Field(default_factory=dict)
     usd_per_second_audio: Usd | None = None
+    # The per-second rates are for clips with audio, and the book knows no rate without: a silent clip is unpriced.
+    audio_included: bool = False
     credits_per_second: float | None = Field(default=None, ge=0)
     billed_durations: list[float] | None = None
     min_billed_seconds: float = Field(default=0, ge=0)
@@ -68,6 +70,17 @@ class VideoPrice(_Matched):
             return prices.get(resolution or self.resolution, self.usd_per_second), None
         highest = max(prices, key=lambda key: prices[key])
         return prices[highest], f"{self.label} has no {resolution} price; priced at {highest} (its highest)"
+
+    def prices_audio(self, audio: bool) -> bool:
+        """Whether the book has a rate for clips with (or without) audio."""
+        return audio or not self.audio_included
+
+    @property
+    def usd_per_credit(self) -> float | None:
+        """What one provider credit costs, from the silent rate (credits are the provider's own unit)."""
+        if not self.credits_per_second:
+            return None
+        return self.usd_per_second / self.credits_per_second
 
     def billed_seconds(self, seconds: float) -> float:
         if self.billed_durations:

@@ -1,19 +1,42 @@
-"""What the LLM planners share: prompt, response schema, chunking of long stories, validation, one repair round."""
+"""What the LLM planners share: prompt, response schema, chunking of long stories, and the repair of answers.
+
+A model's answer can follow the schema and still contradict itself: a shot names a character the list
+lacks, the shot count is off by one, a duration the video model cannot render, a prompt over the
+provider's limit. Every LLM planner hands its answers to `repair_answer`, which fixes all of that and
+says what it changed in the plan's notes; the model is asked again only for an answer with no plan in it.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from tale_cli.config import Recipe
 from tale_cli.errors import PlanError
-from tale_cli.plan import ID_PATTERN, Plan, describe_validation_error, slugify
+from tale_cli.plan import (
+    CAMERA_CHARS,
+    DESCRIPTION_CHARS,
+    ID_PATTERN,
+    NAME_CHARS,
+    NARRATION_CHARS,
+    NEGATIVE_PROMPT_CHARS,
+    PROMPT_CHARS,
+    STYLE_CHARS,
+    Plan,
+    describe_validation_error,
+    slugify,
+)
+from tale_cli.planners.offline import character_id, split_sentences
 from tale_cli.story import Story
+
+log = logging.getLogger("tale")
 
 # One turn of a conversation: ("user" | "assistant", text).
 Message = tuple[str, str]
@@ -43,15 +66,27 @@ clothes, colours) that never changes.
 """
 
 
+_TEXT_LIMITS = {"negative_prompt": NEGATIVE_PROMPT_CHARS, "camera": CAMERA_CHARS, "narration": NARRATION_CHARS}
+# A shorter name or id is not looked for inside a longer reference (too easily found by chance).
+_MIN_WORD_MATCH = 3
+
+
 @dataclass(frozen=True)
 class PlanSettings:
+    """What a plan (or one part of it) must hold: its shot count, the durations and prompt length the video model takes."""
+
     shots: int
     seconds: float
     durations: tuple[float, ...]
+    max_prompt_chars: int = PROMPT_CHARS
+
+    @property
+    def preferred(self) -> float:
+        return _nearest(self.seconds, self.durations)
 
 
-def allowed_durations(recipe: Recipe, seconds: float) -> tuple[float, ...]:
-    """The shot durations the recipe's video backend renders; `seconds` alone when it takes any length."""
+def plan_settings(recipe: Recipe, shots: int, seconds: float) -> PlanSettings:
+    """The shot durations and prompt length the recipe's video backend renders; `seconds` alone when it takes any length."""
     from tale_cli.backends import video_backend
 
     backend = video_backend(recipe)
@@ -59,21 +94,25 @@ def allowed_durations(recipe: Recipe, seconds: float) -> tuple[float, ...]:
         capabilities = backend.capabilities()
     finally:
         backend.close()
+    prompt_chars = min(PROMPT_CHARS, capabilities.max_prompt_chars or PROMPT_CHARS)
     durations = capabilities.durations
     if recipe.continuity == "references" and capabilities.reference_durations:
         durations = capabilities.reference_durations
     if durations:
-        return tuple(sorted(durations))
+        return PlanSettings(shots, seconds, tuple(sorted(durations)), prompt_chars)
     if not capabilities.supports_duration(seconds):
         raise PlanError(
             f"{seconds:g} s shots are not supported by the {recipe.video.backend} video backend",
             hint=f"use seconds between {capabilities.min_duration_s:g} and {capabilities.max_duration_s:g}",
         )
-    return (seconds,)
+    return PlanSettings(shots, seconds, (seconds,), prompt_chars)
 
 
 def response_schema(shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
-    """The JSON schema the model must answer in: exactly `shots` shots, durations from the allowed list."""
+    """The JSON schema the model must answer in: exactly `shots` shots, durations within the allowed range.
+
+    Only what every structured-output API accepts: no numeric enum (Gemini's is a list of strings).
+    """
 
     def text(description: str) -> dict[str, Any]:
         return {"type": "string", "description": description}
@@ -93,7 +132,13 @@ def response_schema(shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["duration_s", "prompt", "negative_prompt", "camera", "characters", "narration", "continuity"],
         "properties": {
-            "duration_s": {"type": "number", "enum": list(durations), "description": "seconds"},
+            # Bounds, not an enum: the Gemini API's Schema.enum holds strings only. Off-list values are snapped after.
+            "duration_s": {
+                "type": "number",
+                "minimum": min(durations),
+                "maximum": max(durations),
+                "description": "seconds, one of: " + ", ".join(f"{d:g}" for d in durations),
+            },
             "prompt": text("visual, model-ready description of the shot"),
             "negative_prompt": text("what must not appear"),
             "camera": text("one camera move"),
@@ -168,7 +213,8 @@ def _user_prompt(
         lines.extend(f"- {c.name}: {c.description}" for c in story.meta.characters)
     lines += [
         f"Plan exactly {settings.shots} shots. Allowed shot durations in seconds: {allowed}; "
-        f"prefer {_nearest(settings.seconds, settings.durations):g} s unless a beat clearly needs another length.",
+        f"prefer {settings.preferred:g} s unless a beat clearly needs another length.",
+        f"Keep each shot's prompt under {settings.max_prompt_chars} characters.",
         "",
         "Story:",
         part,
@@ -180,43 +226,240 @@ def _nearest(seconds: float, durations: tuple[float, ...]) -> float:
     return min(durations, key=lambda d: (abs(d - seconds), -d))
 
 
-def check_answer(text: str, shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
-    """Parse and check one answer; raises ValueError with a message the model can act on."""
-    cleaned = text.strip()
-    if cleaned.startswith("```"):
-        cleaned = cleaned.strip("`").removeprefix("json").strip()
+def extract_json(text: str) -> Any:
+    """The first JSON object in a model's answer, tolerating code fences and chatter around it."""
+    cleaned = re.sub(r"```(?:json)?", "", text)
+    start = cleaned.find("{")
+    if start < 0:
+        raise PlanError("the answer contains no JSON object")
     try:
-        data = json.loads(cleaned)
+        value, _end = json.JSONDecoder().raw_decode(cleaned[start:])
     except json.JSONDecodeError as error:
-        raise ValueError(
+        raise PlanError(
             f"the answer is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
         ) from None
+    return value
+
+
+def parse_answer(text: str) -> dict[str, Any]:
+    """An answer that holds a plan: a JSON object with at least one shot. Anything less is worth asking again."""
+    data = extract_json(text)
     if not isinstance(data, dict) or not isinstance(data.get("shots"), list):
-        raise ValueError("the answer must be a JSON object with a 'shots' list")
-    if len(data["shots"]) != shots:
-        raise ValueError(f"the plan must have exactly {shots} shots, it has {len(data['shots'])}")
-    for number, shot in enumerate(data["shots"], start=1):
-        duration = shot.get("duration_s") if isinstance(shot, dict) else None
-        if not isinstance(duration, (int, float)) or not any(abs(duration - d) < 1e-6 for d in durations):
-            allowed = ", ".join(f"{d:g}" for d in durations)
-            raise ValueError(f"shot {number} has duration {duration!r}; allowed durations are {allowed}")
+        raise PlanError("the answer must be a JSON object with a 'shots' list")
+    if not any(isinstance(shot, dict) for shot in data["shots"]):
+        raise PlanError("the answer has no shots")
     return data
 
 
-def _assemble(story: Story, recipe: Recipe, parts: list[dict[str, Any]]) -> Plan:
+# ---------------------------------------------------------------- repair
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def trim_text(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: whole sentences while they fit, else cut at a word."""
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for sentence in split_sentences(text):
+        joined = f"{kept} {sentence}" if kept else sentence
+        if len(joined) > limit:
+            break
+        kept = joined
+    if kept:
+        return kept
+    cut = text.rfind(" ", 0, limit + 1)
+    return text[: cut if cut > limit // 2 else limit].rstrip()
+
+
+def _short(text: str) -> str:
+    """A name as quoted in a note."""
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+@dataclass
+class _Cast:
+    """The characters a shot may name, each findable by id or name whatever the case or spelling of spaces."""
+
+    characters: dict[str, dict[str, str]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+
+    def add(self, raw_id: str, name: str, description: str) -> str:
+        """The id of the character known by `raw_id` or `name`, added under an id the plan accepts if new."""
+        known = self.exact(raw_id) or self.exact(name)
+        if known is not None:
+            return known
+        wanted = raw_id if re.fullmatch(ID_PATTERN, raw_id) and raw_id not in self.used else ""
+        if wanted:
+            self.used.add(wanted)
+        ident = wanted or character_id(raw_id or name, self.used, len(self.characters) + 1)
+        self.characters[ident] = {"id": ident, "name": trim_text(name or ident, NAME_CHARS), "description": description}
+        for key in (raw_id, ident, name):
+            for form in (key.casefold(), slugify(key, fallback="")):
+                if form:
+                    self.keys.setdefault(form, ident)
+        return ident
+
+    def exact(self, reference: str) -> str | None:
+        for form in (reference.casefold(), slugify(reference, fallback="")):
+            if form and form in self.keys:
+                return self.keys[form]
+        return None
+
+    def find(self, reference: str) -> str | None:
+        """The id a shot's reference means: an exact id or name, else the one character whose id or name
+        appears word for word in it ("Pip the cat" is pip)."""
+        found = self.exact(reference)
+        if found is not None:
+            return found
+        words = slugify(reference, fallback="").split("-")
+        hits = set()
+        for key, ident in self.keys.items():
+            parts = slugify(key, fallback="").split("-")
+            if len("".join(parts)) >= _MIN_WORD_MATCH and any(
+                words[i : i + len(parts)] == parts for i in range(len(words) - len(parts) + 1)
+            ):
+                hits.add(ident)
+        return hits.pop() if len(hits) == 1 else None
+
+
+@dataclass
+class Repaired:
+    """One answer made consistent: its characters and shots, and what was changed to get there."""
+
+    characters: list[dict[str, str]]
+    shots: list[dict[str, Any]]
+    style: str
+    notes: list[str]
+
+
+def _shot_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    characters = raw.get("characters")
+    duration = raw.get("duration_s")
+    if isinstance(duration, str):
+        try:
+            duration = float(duration.strip().removesuffix("s"))
+        except ValueError:
+            duration = None
+    return {
+        "duration_s": duration,
+        "prompt": _text(raw.get("prompt")),
+        "negative_prompt": _text(raw.get("negative_prompt")),
+        "camera": _text(raw.get("camera")),
+        "characters": [_text(c) for c in characters if _text(c)] if isinstance(characters, list) else [],
+        "narration": _text(raw.get("narration")),
+        "continuity": raw.get("continuity") is True,
+    }
+
+
+def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **first,
+        "prompt": f"{first['prompt']} {second['prompt']}".strip(),
+        "characters": list(dict.fromkeys([*first["characters"], *second["characters"]])),
+        "narration": f"{first['narration']} {second['narration']}".strip(),
+    }
+
+
+def _split(shot: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    sentences = split_sentences(shot["narration"])
+    half = (len(sentences) + 1) // 2
+    return (
+        {**shot, "narration": " ".join(sentences[:half])},
+        {**shot, "narration": " ".join(sentences[half:]), "continuity": True},
+    )
+
+
+def _fit_count(shots: list[dict[str, Any]], wanted: int, notes: list[str]) -> list[dict[str, Any]]:
+    """Exactly `wanted` shots: the lightest neighbours merged, or the fullest shots split in two."""
+    given = len(shots)
+    weight = [len(shot["narration"]) or len(shot["prompt"]) for shot in shots]
+    while len(shots) > wanted:
+        i = min(range(len(shots) - 1), key=lambda i: (weight[i] + weight[i + 1], i))
+        shots[i : i + 2] = [_merge(shots[i], shots[i + 1])]
+        weight[i : i + 2] = [weight[i] + weight[i + 1]]
+    while len(shots) < wanted:
+        i = max(range(len(shots)), key=lambda i: (weight[i], -i))
+        shots[i : i + 1] = list(_split(shots[i]))
+        weight[i : i + 1] = [weight[i] // 2, weight[i] - weight[i] // 2]
+    if given != wanted:
+        how = "merged neighbouring shots" if given > wanted else "split the fullest shots in two"
+        notes.append(f"the planner gave {given} shots instead of {wanted}: {how}")
+    return shots
+
+
+def _snap(value: Any, settings: PlanSettings) -> float:
+    """The allowed duration nearest to what the model said (the preferred one when it said nothing usable)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return settings.preferred
+    return min(settings.durations, key=lambda d: (abs(d - value), abs(d - settings.preferred)))
+
+
+def repair_answer(
+    data: dict[str, Any], settings: PlanSettings, known: list[dict[str, str]], *, first_index: int = 1
+) -> Repaired:
+    """Make a parsed answer consistent with itself and with what the video model renders.
+
+    `known` are the characters a shot may name besides the answer's own (earlier parts', the author's);
+    the answer's own characters that match one of them are that one. `first_index` numbers the shots in the notes.
+    """
+    notes: list[str] = []
+    cast = _Cast()
+    for character in known:
+        cast.add(character["id"], character["name"], character["description"])
+    own: list[str] = []
+    for raw in data.get("characters") or []:
+        if not isinstance(raw, dict):
+            continue
+        name, raw_id = _text(raw.get("name")), _text(raw.get("id"))
+        if name or raw_id:
+            description = trim_text(_text(raw.get("description")), DESCRIPTION_CHARS)
+            ident = cast.add(raw_id, name, description)
+            own.extend([ident] if ident not in own else [])
+    shots = [_shot_fields(raw) for raw in data["shots"] if isinstance(raw, dict)]
+    shots = _fit_count(shots, settings.shots, notes)
+    for number, shot in enumerate(shots, start=first_index):
+        present: list[str] = []
+        for reference in shot["characters"]:
+            found = cast.find(reference)
+            if found is None:
+                notes.append(f"shot {number}: dropped '{_short(reference)}', who is not among the characters")
+            elif found not in present:
+                present.append(found)
+                own.extend([found] if found not in own else [])
+        shot["characters"] = present
+        said, duration = shot["duration_s"], _snap(shot["duration_s"], settings)
+        if isinstance(said, (int, float)) and not isinstance(said, bool) and abs(duration - said) > 1e-6:
+            notes.append(f"shot {number}: {said:g} s is not a length the video model renders; {duration:g} s instead")
+        shot["duration_s"] = duration
+        prompt = shot["prompt"] or shot["narration"] or str(data.get("style") or "") or "a scene of the story"
+        shot["prompt"] = trim_text(prompt, settings.max_prompt_chars)
+        if len(shot["prompt"]) < len(prompt):
+            notes.append(f"shot {number}: prompt cut to {len(shot['prompt'])} characters at a sentence end")
+        for key, limit in _TEXT_LIMITS.items():
+            shot[key] = trim_text(shot[key], limit)
+        shot["camera"] = shot["camera"] or "static"
+    style = trim_text(_text(data.get("style")), STYLE_CHARS)
+    return Repaired([cast.characters[ident] for ident in own], shots, style, notes)
+
+
+def assemble_plan(story: Story, recipe: Recipe, parts: list[Repaired], *, planner: str) -> Plan:
+    """The plan from its repaired parts; each note is also said once as a warning."""
     characters: dict[str, dict[str, Any]] = {}
     shots: list[dict[str, Any]] = []
+    notes: list[str] = []
     for part in parts:
-        for character in part.get("characters") or []:
-            if isinstance(character, dict) and character.get("id") not in characters:
-                characters[str(character.get("id"))] = {
-                    "id": character.get("id"),
-                    "name": character.get("name"),
-                    "description": character.get("description", ""),
-                }
-        for shot in part["shots"]:
-            if isinstance(shot, dict):
-                shots.append({**shot, "index": len(shots) + 1})
+        for character in part.characters:
+            characters.setdefault(character["id"], dict(character))
+        shots.extend({**shot, "index": len(shots) + 1} for shot in part.shots)
+        notes.extend(part.notes)
     images = {spec.name.casefold(): spec.image for spec in story.meta.characters if spec.image}
     for character in characters.values():
         image = images.get(str(character.get("name", "")).casefold())
@@ -226,7 +469,7 @@ def _assemble(story: Story, recipe: Recipe, parts: list[dict[str, Any]]) -> Plan
         "title": story.title,
         "slug": slugify(story.title, fallback=slugify(story.path.stem)),
         "language": story.language,
-        "style": story.meta.style or str(parts[0].get("style") or ""),
+        "style": story.meta.style or parts[0].style,
         "aspect": story.meta.aspect or "16:9",
         "width": recipe.width,
         "height": recipe.height,
@@ -234,64 +477,56 @@ def _assemble(story: Story, recipe: Recipe, parts: list[dict[str, Any]]) -> Plan
         "seed": story.meta.seed if story.meta.seed is not None else recipe.seed,
         "characters": list(characters.values()),
         "shots": shots,
+        "notes": notes,
     }
     try:
-        return Plan.model_validate(data)
+        plan = Plan.model_validate(data)
     except ValidationError as error:
-        raise ValueError(describe_validation_error(error)) from None
+        raise PlanError(
+            f"the {planner} planner's answer does not form a valid plan: {describe_validation_error(error)}",
+            hint="run again, choose another planner model, or plan with --planner offline",
+        ) from None
+    for note in notes:
+        log.warning("%s planner: %s", planner, note)
+    return plan
+
+
+def author_characters(story: Story) -> list[dict[str, str]]:
+    """The characters of the story's front matter, under the ids the offline planner would give them."""
+    used: set[str] = set()
+    return [
+        {"id": character_id(c.name, used, n), "name": c.name, "description": c.description}
+        for n, c in enumerate(story.meta.characters, start=1)
+    ]
 
 
 def plan_with(ask: Ask, story: Story, recipe: Recipe, *, shots: int, seconds: float, planner: str) -> Plan:
-    """Plan a story part by part through `ask`; each answer is validated and repaired once, else PlanError."""
-    settings = PlanSettings(shots=shots, seconds=seconds, durations=allowed_durations(recipe, seconds))
+    """Plan a story part by part through `ask`; each answer is repaired, and asked for again only when it holds no plan."""
+    settings = plan_settings(recipe, shots, seconds)
     chunks = chunk_story(story, recipe.planner.max_chunk_chars, shots)
-    answers: list[dict[str, Any]] = []
+    parts: list[Repaired] = []
     known: list[dict[str, str]] = []
     for index, (part, share) in enumerate(chunks, start=1):
-        part_settings = PlanSettings(shots=share, seconds=seconds, durations=settings.durations)
+        part_settings = PlanSettings(share, seconds, settings.durations, settings.max_prompt_chars)
         schema = response_schema(share, settings.durations)
         conversation: list[Message] = [("user", _user_prompt(story, part, part_settings, index, len(chunks), known))]
-        answer = _ask_valid(ask, conversation, schema, share, settings.durations, story, recipe, answers, planner)
-        answers.append(answer)
-        seen: dict[str, dict[str, str]] = {}
-        for character in answer.get("characters") or []:
-            if isinstance(character, dict):
-                key = str(character.get("id"))
-                seen.setdefault(
-                    key,
-                    {
-                        "id": key,
-                        "name": str(character.get("name")),
-                        "description": str(character.get("description", "")),
-                    },
-                )
-        known = [*known, *(c for c in seen.values() if c["id"] not in {k["id"] for k in known})]
-    try:
-        return _assemble(story, recipe, answers)
-    except ValueError as error:
-        raise PlanError(f"the {planner} planner's parts do not form a valid plan: {error}") from None
+        answer = _ask_for_plan(ask, conversation, schema, planner)
+        first = 1 + sum(len(p.shots) for p in parts)
+        repaired = repair_answer(answer, part_settings, [*known, *author_characters(story)], first_index=first)
+        parts.append(repaired)
+        known = [*known, *(c for c in repaired.characters if c["id"] not in {k["id"] for k in known})]
+    return assemble_plan(story, recipe, parts, planner=planner)
 
 
-def _ask_valid(
-    ask: Ask,
-    conversation: list[Message],
-    schema: dict[str, Any],
-    shots: int,
-    durations: tuple[float, ...],
-    story: Story,
-    recipe: Recipe,
-    earlier: list[dict[str, Any]],
-    planner: str,
-) -> dict[str, Any]:
+def _ask_for_plan(ask: Ask, conversation: list[Message], schema: dict[str, Any], planner: str) -> dict[str, Any]:
+    """One answer that holds a plan; a second chance, with the problem spelled out, only for one that does not."""
     problem = ""
     for attempt in range(2):
         text = ask(SYSTEM_PROMPT, conversation, schema)
         try:
-            answer = check_answer(text, shots, durations)
-            _assemble(story, recipe, [*earlier, answer])
-            return answer
-        except ValueError as error:
-            problem = str(error)
+            return parse_answer(text)
+        except PlanError as error:
+            problem = error.message
         if attempt == 0:
             conversation = [
                 *conversation,

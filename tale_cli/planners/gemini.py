@@ -15,6 +15,13 @@ if TYPE_CHECKING:
     from tale_cli.story import Story
 
 DEFAULT_MODEL = "gemini-3.8-flash"
+# Models that still take temperature, top_p and top_k: deprecated for the Gemini API on 2026-07-21 and not
+# sent to gemini-3 and later.
+SAMPLING_MODEL_PREFIXES = ("gemini-1.", "gemini-2.")
+
+
+def takes_sampling(model: str) -> bool:
+    return model.removeprefix("models/").startswith(SAMPLING_MODEL_PREFIXES)
 
 
 def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
@@ -22,10 +29,10 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
 
     _, types = sdk()
     key = require_key("google", role="gemini planner")
-    cloud = Cloud("google")
+    model = recipe.planner.model or DEFAULT_MODEL
+    cloud = Cloud("google", model=model, section="planner")
     cloud.use_key(key)
     client = gemini_client(key)
-    model = recipe.planner.model or DEFAULT_MODEL
 
     def ask(system: str, conversation: list[Message], schema: dict[str, Any]) -> str:
         contents = [
@@ -34,7 +41,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         ]
         config = types.GenerateContentConfig(
             system_instruction=system,
-            temperature=recipe.planner.temperature,
+            temperature=recipe.planner.temperature if takes_sampling(model) else None,
             response_mime_type="application/json",
             response_json_schema=schema,
         )

@@ -1,19 +1,18 @@
 """The `local` planner: a transformers chat model on this machine writes the plan JSON.
 
-The story never leaves the machine. The model's answer is parsed and validated like a hand-written
-plan.json; if it does not validate, the model gets the error back once and one more try.
+The story never leaves the machine. The model's answer is repaired like every LLM planner's
+(tale_cli/planners/_llm.py); one that holds no plan at all goes back to the model once with the problem.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 from tale_cli.config import PlannerConfig, Recipe
 from tale_cli.errors import PlanError, RecipeError
-from tale_cli.plan import Plan, parse_plan, slugify
+from tale_cli.plan import Plan
+from tale_cli.planners._llm import PlanSettings, assemble_plan, author_characters, parse_answer, repair_answer
 from tale_cli.registry import Locality, Pricing, Provider, Role
 from tale_cli.story import Story
 
@@ -37,62 +36,15 @@ REPAIR = (
 )
 
 
-def extract_json(text: str) -> Any:
-    """The first JSON object in a model's answer, tolerating code fences and chatter around it."""
-    cleaned = re.sub(r"```(?:json)?", "", text)
-    start = cleaned.find("{")
-    if start < 0:
-        raise PlanError("the answer contains no JSON object")
-    try:
-        value, _end = json.JSONDecoder().raw_decode(cleaned[start:])
-    except json.JSONDecodeError as error:
-        raise PlanError(f"the JSON does not parse: {error.msg} at character {error.pos}") from None
-    return value
-
-
 def build_plan(answer: str, story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
-    """Validate a model's answer into a Plan; PlanError names the first problem."""
-    data = extract_json(answer)
-    if not isinstance(data, dict):
-        raise PlanError("the answer is not a JSON object")
-    raw_shots = data.get("shots")
-    if not isinstance(raw_shots, list) or len(raw_shots) != shots:
-        count = len(raw_shots) if isinstance(raw_shots, list) else 0
-        raise PlanError(f"the plan must have exactly {shots} shots, not {count}")
-    characters = data.get("characters") or []
-    if not isinstance(characters, list):
-        raise PlanError("characters must be a list")
-    ids = {}
-    for character in characters:
-        if isinstance(character, dict) and character.get("id") is not None:
-            ids[str(character["id"])] = slugify(str(character["id"]), fallback="character")[:48]
-            character["id"] = ids[str(character["id"])]
-    built = []
-    for index, shot in enumerate(raw_shots, start=1):
-        if not isinstance(shot, dict):
-            raise PlanError(f"shot {index} is not an object")
-        shot = {key: value for key, value in shot.items() if key not in ("index", "duration_s", "seed")}
-        shot["characters"] = [ids.get(str(c), str(c)) for c in shot.get("characters") or []]
-        built.append({"index": index, "duration_s": seconds, **shot})
-    title = str(data.get("title") or story.title)[:200]
-    plan_data = {
-        "title": title,
-        "slug": slugify(story.title, fallback=slugify(story.path.stem)),
-        "language": story.language,
-        "style": str(data.get("style") or story.meta.style or "")[:1000],
-        "aspect": story.meta.aspect or "16:9",
-        "width": recipe.width,
-        "height": recipe.height,
-        "fps": recipe.fps,
-        "seed": story.meta.seed if story.meta.seed is not None else recipe.seed,
-        "characters": characters,
-        "shots": built,
-    }
-    return parse_plan(plan_data, source="the local planner's answer")
+    """The plan in a model's answer, repaired like every LLM planner's; PlanError when it holds no plan."""
+    settings = PlanSettings(shots=shots, seconds=seconds, durations=(seconds,))
+    repaired = repair_answer(parse_answer(answer), settings, author_characters(story))
+    return assemble_plan(story, recipe, [repaired], planner="local")
 
 
 def plan_with_chat(chat: Chat, story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
-    """Ask, validate, and on failure ask once more with the problem spelled out."""
+    """Ask and repair; ask once more, with the problem spelled out, only for an answer that holds no plan."""
     body = story.body[: recipe.planner.max_chunk_chars]
     messages: Messages = [
         {"role": "system", "content": SYSTEM.format(shots=shots, seconds=seconds)},

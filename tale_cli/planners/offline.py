@@ -218,7 +218,8 @@ def find_characters(story: Story) -> list[tuple[str, str]]:
     return [(name, "") for name in names[:4]]
 
 
-def _character_id(name: str, used: set[str], number: int) -> str:
+def character_id(name: str, used: set[str], number: int) -> str:
+    """A plan id (lowercase ASCII letters, digits, dashes) for a name, unique among `used`, which it joins."""
     ascii_slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-")
     candidate = ascii_slug or f"character-{number}"
     while candidate in used:
@@ -247,7 +248,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
     """Same story and settings, same plan, byte for byte."""
     used: set[str] = set()
     characters = [
-        Character(id=_character_id(name, used, number), name=name, description=description)
+        Character(id=character_id(name, used, number), name=name, description=description)
         for number, (name, description) in enumerate(find_characters(story), start=1)
     ]
     for spec, character in zip(story.meta.characters, characters, strict=False):

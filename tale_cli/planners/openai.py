@@ -57,7 +57,8 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
     from tale_cli.backends.openai import openai_client
 
     key = require_key("openai", role="openai planner")
-    cloud = Cloud("openai")
+    model = recipe.planner.model or DEFAULT_MODEL
+    cloud = Cloud("openai", model=model, section="planner")
     cloud.use_key(key)
     client = openai_client(key)
     # Reasoning models refuse a temperature; OpenAI's own planner leaves it to the model.
@@ -68,7 +69,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         seconds=seconds,
         client=client,
         cloud=cloud,
-        model=recipe.planner.model or DEFAULT_MODEL,
+        model=model,
         planner="openai",
         temperature=None,
     )
@@ -89,7 +90,12 @@ def plan_story_compatible(story: Story, recipe: Recipe, *, shots: int, seconds: 
             "the openai-compatible planner needs a model name", hint="set model in the recipe's [planner] section"
         )
     key = os.environ.get("TALE_PLANNER_API_KEY")
-    cloud = Cloud("openai-compatible planner", key_hint="set TALE_PLANNER_API_KEY to the key your server expects")
+    cloud = Cloud(
+        "openai-compatible planner",
+        model=recipe.planner.model,
+        section="planner",
+        key_hint="set TALE_PLANNER_API_KEY to the key your server expects",
+    )
     if key:
         cloud.use_key(key)
     client = openai_client(key or UNCHECKED_KEY, base_url=base_url)

@@ -15,8 +15,26 @@ from fakes.server import REFUSAL_REASON, Call, Route, png_bytes
 KEY_PROVIDER = "google"
 FAKE_KEY = "test-gemini-key-not-real-1234"
 CLEARED_ENV: tuple[str, ...] = ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_API_VERSION", "TALE_GOOGLE_API_KEY")
-# The models the free listing names; generateContent answers for any model name.
+# The models the free listing names.
 LISTED_MODELS = ("gemini-2.5-flash", "gemini-2.5-flash-image")
+# What generateContent serves (from google-genai 3.6's model list); any other name is a 404, as on the real API.
+SERVED_MODELS = frozenset(
+    {
+        "gemini-2.5-flash",
+        "gemini-2.5-flash-image",
+        "gemini-3.5-flash",
+        "gemini-3.6-flash",
+        "gemini-3.7-flash",
+        "gemini-3.8-flash",
+        "gemini-flash-latest",
+        "gemini-3-pro-image",
+        "gemini-3.1-flash-lite-image",
+        "gemini-nano-banana-2.1",
+    }
+)
+# Still in the SDK's list, but shut down on the Gemini API on 2026-10-29 (gemini-nano-banana-2.1 replaces it).
+RETIRED_MODELS = frozenset({"gemini-3.1-flash-image"})
+OMNI_MODELS = frozenset({"gemini-omni-1.1-flash", "gemini-omni-1.2-flash", "gemini-omni-flash-preview"})
 
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -63,8 +81,65 @@ def _key_refused(call: Call) -> bool:
     return True
 
 
+def invalid_value(field: str, proto_type: str, value: Any) -> Any:
+    """The 400 Google's JSON transcoding answers for a value its protobuf field cannot hold."""
+    message = f"Invalid value at '{field}' ({proto_type}), {value}"
+    violation = {"field": field, "description": message}
+    error = rpc_error(400, message)
+    error["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [violation]}]
+    return error
+
+
+def numeric_enum(schema: Any, path: str) -> tuple[str, Any] | None:
+    """The first enum value in a response schema that is not a string (Schema.enum is a list of strings)."""
+    if isinstance(schema, dict):
+        for position, value in enumerate(schema.get("enum") or []):
+            if not isinstance(value, str):
+                return f"{path}.enum[{position}]", value
+        for key, child in schema.items():
+            if key == "properties" and isinstance(child, dict):
+                for name, node in child.items():
+                    found = numeric_enum(node, f"{path}.properties[{name}]")
+                    if found:
+                        return found
+            elif key in ("items", "anyOf") and child:
+                found = numeric_enum(child, f"{path}.{key}")
+                if found:
+                    return found
+    elif isinstance(schema, list):
+        for position, node in enumerate(schema):
+            found = numeric_enum(node, f"{path}[{position}]")
+            if found:
+                return found
+    return None
+
+
+def bad_seed(call: Call, field: str, config: dict[str, Any]) -> bool:
+    """True, after a 400, when a generation config's seed does not fit its signed 32-bit field."""
+    seed = config.get("seed")
+    if seed is None or (isinstance(seed, int) and -(2**31) <= seed < 2**31):
+        return False
+    call.send(400, invalid_value(field, "TYPE_INT32", seed))
+    return True
+
+
+def _not_served(call: Call, model: str, served: frozenset[str], method: str) -> bool:
+    """True, after the Gemini API's 404 NOT_FOUND, for a model it does not serve (unknown or shut down)."""
+    if model in served and model not in RETIRED_MODELS:
+        return False
+    version = call.path.split("/", 2)[1]
+    message = (
+        f"models/{model} is not found for API version {version}, or is not supported for {method}."
+        " Call ListModels to see the list of available models and their supported methods."
+    )
+    call.send(404, rpc_error(404, message))
+    return True
+
+
 def generate_content(call: Call, match: re.Match[str]) -> None:
-    if _key_refused(call) or call.throttled(busy_error):
+    if _key_refused(call) or _not_served(call, match["model"], SERVED_MODELS, "generateContent"):
+        return
+    if call.throttled(busy_error):
         return
     body = call.json or {}
     if not body.get("contents"):
@@ -72,6 +147,13 @@ def generate_content(call: Call, match: re.Match[str]) -> None:
         return
     fake = call.fake
     config = body.get("generationConfig", {})
+    if bad_seed(call, "generation_config.seed", config):
+        return
+    for name in ("responseJsonSchema", "responseSchema"):
+        found = numeric_enum(config.get(name), "generation_config.response_schema")
+        if found:
+            call.send(400, invalid_value(found[0], "TYPE_STRING", found[1]))
+            return
     prompt = " ".join(part.get("text", "") for content in body["contents"] for part in content.get("parts", []))
     if "IMAGE" in [m.upper() for m in config.get("responseModalities", [])]:
         fake.count("gemini-image")
@@ -100,15 +182,28 @@ def create_interaction(call: Call, match: re.Match[str]) -> None:
     if not body.get("model") or not body.get("input"):
         call.send(400, rpc_error(400, "Request contains an invalid argument: model and input are required."))
         return
+    if _not_served(call, body["model"], OMNI_MODELS, "interactions"):
+        return
+    if bad_seed(call, "generation_config.seed", body.get("generation_config") or {}):
+        return
     texts = [
         item.get("text", "") for step in body["input"] for item in step.get("content", []) if item.get("type") == "text"
     ]
-    seconds = float(str(body.get("response_format", {}).get("duration", "8s")).rstrip("s"))
-    job = call.fake.new_job("omni", " ".join(texts), seconds, True)
+    response_format = body.get("response_format") or {}
+    duration = response_format.get("duration", "8s")
+    if not isinstance(duration, str):
+        call.send(400, invalid_value("response_format.duration", "TYPE_STRING", duration))
+        return
+    job = call.fake.new_job("omni", " ".join(texts), float(duration.rstrip("s")), True)
+    job.extra["delivery"] = response_format.get("delivery", "inline")
     call.send(200, {"id": job.id, "status": "in_progress", "model": body["model"]})
 
 
 def get_interaction(call: Call, match: re.Match[str]) -> None:
+    """A finished video comes inline (base64) or, with delivery "uri", as a Files API link on this server.
+
+    A refused prompt completes like a chat turn: the model's words and no video.
+    """
     if _key_refused(call):
         return
     job = call.fake.jobs.get(match["id"])
@@ -118,12 +213,29 @@ def get_interaction(call: Call, match: re.Match[str]) -> None:
     state = call.fake.state(job)
     if state == "running":
         call.send(200, {"id": job.id, "status": "in_progress"})
-    elif state == "refused":
-        call.send(200, {"id": job.id, "status": "failed", "errors": [{"code": "SAFETY", "message": REFUSAL_REASON}]})
+        return
+    if state == "refused":
+        content: list[dict[str, Any]] = [{"type": "text", "text": f"I can't make that video. {REFUSAL_REASON}"}]
+    elif job.extra.get("delivery") == "uri":
+        content = [{"type": "video", "uri": f"{call.fake.url}/v1beta/files/{job.id}", "mime_type": "video/mp4"}]
     else:
-        video = base64.b64encode(call.fake.clip(job)).decode()
-        content = [{"type": "video", "data": video, "mime_type": "video/mp4"}]
-        call.send(200, {"id": job.id, "status": "completed", "steps": [{"type": "model_output", "content": content}]})
+        content = [{"type": "video", "data": base64.b64encode(call.fake.clip(job)).decode(), "mime_type": "video/mp4"}]
+    call.send(200, {"id": job.id, "status": "completed", "steps": [{"type": "model_output", "content": content}]})
+
+
+def get_file(call: Call, match: re.Match[str]) -> None:
+    """The Files API: a file's metadata, or with alt=media its bytes (the key is needed either way)."""
+    if _key_refused(call):
+        return
+    job = call.fake.jobs.get(match["id"])
+    if job is None:
+        call.send(404, rpc_error(404, f"File files/{match['id']} not found."))
+        return
+    if call.query.get("alt") == ["media"]:
+        call.send(200, call.fake.clip(job), content_type="video/mp4")
+        return
+    uri = f"{call.fake.url}/v1beta/files/{job.id}"
+    call.send(200, {"name": f"files/{job.id}", "mimeType": "video/mp4", "state": "ACTIVE", "uri": uri})
 
 
 def list_models(call: Call, match: re.Match[str]) -> None:
@@ -139,6 +251,7 @@ ROUTES: list[Route] = [
     ("POST", r"/v1(?:beta)?/models/(?P<model>[^/:]+):generateContent", generate_content),
     ("POST", r"/v1(?:beta)?/interactions", create_interaction),
     ("GET", r"/v1(?:beta)?/interactions/(?P<id>[\w-]+)", get_interaction),
+    ("GET", r"/v1beta/files/(?P<id>[\w-]+)(?::download)?", get_file),
     # v1beta only: GET /v1/models is OpenAI's listing on this same server.
     ("GET", r"/v1beta/models", list_models),
 ]

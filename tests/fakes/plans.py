@@ -1,4 +1,8 @@
-"""The fake planners' answer, shared by the Gemini and OpenAI fakes: a valid plan for the schema Tale sent."""
+"""The fake planners' answer, shared by the Gemini and OpenAI fakes: a plan for the schema Tale sent.
+
+By default a sensible plan; the server's knobs make it cut off (`malformed_plans`), the wrong length
+(`plan_shots`), or schema-valid nonsense (`nonsense_plans`): what a real model sometimes sends.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,74 @@ from fakes.server import FakeProviders
 CUT_OFF_PLAN = '{"title": "The Lighthouse Keeper\'s Cat", "shots": [{"duration_s": 8, "prompt": '
 
 
-def plan_answer(schema: dict[str, Any], prompt: str) -> dict[str, Any]:
-    """A valid plan for the structured-output schema Tale sent: its shot count and allowed durations."""
-    shots_schema = schema["properties"]["shots"]
-    count = shots_schema.get("minItems", 8)
-    duration = shots_schema["items"]["properties"]["duration_s"]
-    allowed = duration.get("enum") or [duration.get("minimum", 8)]
+def allowed_durations(schema: dict[str, Any], prompt: str) -> list[float]:
+    """The shot lengths the request allows, read as a model would: from the prompt, else the schema's bounds."""
+    said = re.search(r"Allowed shot durations in seconds: ([\d., ]+);", prompt)
+    if said:
+        return [float(value) for value in said.group(1).replace(" ", "").split(",") if value]
+    duration = schema["properties"]["shots"]["items"]["properties"]["duration_s"]
+    return [float(value) for value in duration.get("enum") or [duration.get("maximum", 8)]]
+
+
+# Sentences that have nothing to do with any story.
+UNRELATED = (
+    "The quarterly report was filed in triplicate before lunch.",
+    "Bees tell each other the distance to flowers by dancing.",
+    "A spreadsheet of tide tables was left open on the kitchen table.",
+    "Copper conducts heat better than stainless steel does.",
+    "The committee postponed the vote until the following spring.",
+    "Volcanic soil is unusually rich in minerals.",
+    "Her library card expired during the long winter.",
+    "Most parking garages are painted in pale, forgettable colours.",
+    "Is the printer on the third floor still out of toner?",
+)
+
+
+def unrelated(start: int, count: int) -> str:
+    """`count` unrelated sentences, from the `start`-th on."""
+    return " ".join(UNRELATED[(start + i) % len(UNRELATED)] for i in range(count))
+
+
+def nonsense_answer(schema: dict[str, Any], count: int) -> dict[str, Any]:
+    """Valid for the schema Tale sent and nonsense in every field.
+
+    Every string is unrelated sentences (names and cameras too long for a plan, prompts too long for
+    any video model), shots name characters that do not exist, and durations sit between the allowed ones.
+    """
+    duration = schema["properties"]["shots"]["items"]["properties"]["duration_s"]
+    low = float(duration.get("minimum", 1))
+    high = float(duration.get("maximum", low))
+    off_grid = round(low + (high - low) * 0.37, 2)
+    characters = [
+        {
+            "id": "-".join(UNRELATED[n].lower().rstrip(".?").split()[:4]),
+            "name": unrelated(n, 2),
+            "description": unrelated(n + 1, 3),
+        }
+        for n in range(2)
+    ]
+    return {
+        "title": unrelated(3, 1),
+        "style": unrelated(4, 30),
+        "characters": characters,
+        "shots": [
+            {
+                "duration_s": off_grid,
+                "prompt": unrelated(n, 90),
+                "negative_prompt": unrelated(n + 2, 50),
+                "camera": unrelated(n + 5, 6),
+                "characters": [unrelated(n + 6, 1), unrelated(n + 7, 2)],
+                "narration": unrelated(n + 1, 2),
+                "continuity": n % 2 == 0,
+            }
+            for n in range(count)
+        ],
+    }
+
+
+def plan_answer(schema: dict[str, Any], prompt: str, count: int) -> dict[str, Any]:
+    """A sensible plan for the structured-output schema Tale sent: `count` shots of an allowed duration."""
+    allowed = allowed_durations(schema, prompt)
     preferred = re.search(r"prefer (\d+(?:\.\d+)?) s", prompt)
     seconds = float(preferred.group(1)) if preferred and float(preferred.group(1)) in allowed else allowed[-1]
     names = re.findall(r"\b(Mira|Pip)\b", prompt) or ["Mira"]
@@ -53,4 +119,7 @@ def plan_text(fake: FakeProviders, schema: Any, prompt: str) -> str:
             fake.malformed_plans -= 1
     if malformed:
         return CUT_OFF_PLAN
-    return json.dumps(plan_answer(schema, prompt))
+    count = fake.plan_shots or schema["properties"]["shots"].get("minItems", 8)
+    if fake.nonsense_plans:
+        return json.dumps(nonsense_answer(schema, count))
+    return json.dumps(plan_answer(schema, prompt, count))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fakes.server import REFUSAL_REASON, Call, Route
+from fakes.server import REFUSAL_REASON, Call, Job, Route
 
 KEY_PROVIDER = "runway"
 FAKE_KEY = "test-runway-key-not-real-1234"
 CLEARED_ENV: tuple[str, ...] = ("RUNWAYML_API_SECRET", "TALE_RUNWAY_API_KEY")
 _BUSY = {429: "Too many requests", 503: "Service unavailable"}
+MAX_SEED = 2**32 - 1
 
 
 def environment(url: str) -> dict[str, str]:
@@ -41,8 +42,13 @@ def _refused(call: Call) -> bool:
     return False
 
 
-def _credits(seconds: float) -> int:
-    return int(seconds * 5)
+# Credits per second of output by model, (without audio, with audio): the runwayml 5.24 API reference.
+CREDITS_PER_SECOND = {"gen4_turbo": (5, 5), "gen4.5": (12, 12), "veo3.1": (20, 40), "veo3.1_fast": (10, 15)}
+
+
+def _credits(job: Job) -> int:
+    rates = CREDITS_PER_SECOND.get(job.extra.get("model", ""), (5, 5))
+    return int(job.seconds * rates[job.audio])
 
 
 def create_task(call: Call, match: re.Match[str]) -> None:
@@ -57,10 +63,16 @@ def create_task(call: Call, match: re.Match[str]) -> None:
     if endpoint == "image_to_video" and not body.get("promptImage"):
         call.send(400, error("promptImage is required"))
         return
+    seed = body.get("seed", 0)
+    if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        issue = {"path": ["seed"], "message": f"Number must be less than or equal to {MAX_SEED}"}
+        call.send(400, error("Validation of body failed", issues=[issue]))
+        return
     job = call.fake.new_job(
         "runway", body.get("promptText", ""), float(body.get("duration", 5)), bool(body.get("audio"))
     )
-    call.send(200, {"id": job.id, "estimatedCost": {"credits": _credits(job.seconds)}})
+    job.extra["model"] = body.get("model", "")
+    call.send(200, {"id": job.id, "estimatedCost": {"credits": _credits(job)}})
 
 
 def get_task(call: Call, match: re.Match[str]) -> None:
@@ -73,7 +85,7 @@ def get_task(call: Call, match: re.Match[str]) -> None:
     state = call.fake.state(job)
     task: dict[str, Any] = {"id": job.id, "createdAt": "2026-11-01T00:00:00.000Z"}
     if state == "running":
-        task |= {"status": "RUNNING", "progress": 0.5, "estimatedCost": {"credits": _credits(job.seconds)}}
+        task |= {"status": "RUNNING", "progress": 0.5, "estimatedCost": {"credits": _credits(job)}}
     elif state == "refused":
         task |= {
             "status": "FAILED",
@@ -83,7 +95,9 @@ def get_task(call: Call, match: re.Match[str]) -> None:
         }
     else:
         output = [f"{call.fake.url}/files/{job.id}.mp4"]
-        task |= {"status": "SUCCEEDED", "output": output, "cost": {"credits": _credits(job.seconds)}}
+        task |= {"status": "SUCCEEDED", "output": output}
+        if call.fake.task_cost_reported:
+            task["cost"] = {"credits": _credits(job)}
     call.send(200, task)
 
 

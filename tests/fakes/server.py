@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 REFUSAL_REASON = "The prompt could not be submitted: it violates the usage guidelines (safety filter)."
 
@@ -58,6 +59,8 @@ class Job:
     created: float
     refused: bool = False
     polls: int = 0
+    # What one provider's job remembers beyond these (how Gemini Omni delivers its video, …).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +76,11 @@ class FakeProviders:
     refuse_word: str = "forbidden"
     never_finish: bool = False
     malformed_plans: int = 0
+    # Planner answers: schema-valid nonsense, or this many shots whatever the schema asks.
+    nonsense_plans: bool = False
+    plan_shots: int | None = None
+    # Runway: whether a finished task says what it cost (when it does not, Tale prices it from the book).
+    task_cost_reported: bool = True
     keys: dict[str, str] = field(default_factory=dict)
     creates: Counter[str] = field(default_factory=Counter)
     polls: Counter[str] = field(default_factory=Counter)
@@ -129,6 +137,7 @@ class Call(BaseHTTPRequestHandler):
     server: FakeServer
     raw: bytes
     json: Any
+    query: dict[str, list[str]]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -176,12 +185,14 @@ class Call(BaseHTTPRequestHandler):
         self.raw = self.rfile.read(length) if length else b""
         is_json = self.headers.get("Content-Type", "").startswith("application/json")
         self.json = json.loads(self.raw) if is_json and self.raw else None
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
+        self.query = parse_qs(query)
         with self.fake.lock:
             self.fake.requests.append(
                 {
                     "method": method,
                     "path": path,
+                    "query": self.query,
                     "json": self.json,
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                 }

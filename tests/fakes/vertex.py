@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import re
+from typing import Any
 
 from fakes.google import busy_error, rpc_error
 from fakes.server import REFUSAL_REASON, Call, Route
@@ -23,6 +24,12 @@ CLEARED_ENV: tuple[str, ...] = (
 )
 _SERVICE = "aiplatform.googleapis.com"
 _VIDEO_RESPONSE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
+# What the Veo 3.1 model pages list: reference images only on these two (16:9 and 8 s only), durations 4/6/8.
+REFERENCE_MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001")
+DURATIONS = (4, 6, 8)
+RESOLUTIONS = ("720p", "1080p", "4k")
+PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
+MAX_REFERENCES = 3
 
 
 def environment(url: str) -> dict[str, str]:
@@ -45,6 +52,39 @@ def _key_refused(call: Call) -> bool:
     return True
 
 
+def invalid_veo_request(model: str, instance: dict[str, Any], parameters: dict[str, Any]) -> str | None:
+    """Why Vertex refuses this Veo request with 400 INVALID_ARGUMENT, or None when it takes it."""
+    duration = parameters.get("durationSeconds", 8)
+    if duration not in DURATIONS:
+        return f"Unsupported duration {duration}s for {model}; supported durations are 4, 6 and 8 seconds."
+    if parameters.get("resolution", "720p") not in RESOLUTIONS:
+        return f"Unsupported resolution {parameters['resolution']!r} for {model}."
+    seed = parameters.get("seed", 0)
+    if not isinstance(seed, int) or not 0 <= seed < 2**32:
+        return f"Invalid value at 'parameters.seed' (TYPE_UINT32), {seed}"
+    person = parameters.get("personGeneration")
+    if person is not None and person not in PERSON_GENERATION:
+        return f"Unsupported personGeneration {person!r}; supported values are dont_allow, allow_adult, allow_all."
+    has_image = bool(instance.get("image") or instance.get("video"))
+    references = instance.get("referenceImages") or []
+    if instance.get("lastFrame") and not instance.get("image"):
+        return "lastFrame requires image."
+    if person == "allow_all" and (has_image or references):
+        return "personGeneration allow_all is only supported for text-to-video; use allow_adult or dont_allow."
+    if references:
+        if model not in REFERENCE_MODELS:
+            return f"Reference images are not supported for {model}."
+        if has_image or instance.get("lastFrame"):
+            return "referenceImages cannot be combined with image, lastFrame or video."
+        if len(references) > MAX_REFERENCES:
+            return f"At most {MAX_REFERENCES} reference images are supported."
+        if parameters.get("aspectRatio", "16:9") != "16:9":
+            return "Reference images are only supported with aspect ratio 16:9."
+        if duration != 8:
+            return "Reference images are only supported with a duration of 8 seconds."
+    return None
+
+
 def predict_long_running(call: Call, match: re.Match[str]) -> None:
     """Start a Veo job; the operation name carries the job id, as Vertex's does."""
     if _key_refused(call) or call.throttled(busy_error):
@@ -54,6 +94,10 @@ def predict_long_running(call: Call, match: re.Match[str]) -> None:
         call.send(400, rpc_error(400, "Request contains an invalid argument."))
         return
     parameters = body.get("parameters", {})
+    problem = invalid_veo_request(match["model"], body["instances"][0], parameters)
+    if problem:
+        call.send(400, rpc_error(400, problem))
+        return
     job = call.fake.new_job(
         "veo",
         body["instances"][0].get("prompt", ""),
