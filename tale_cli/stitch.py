@@ -22,7 +22,7 @@ from tale_cli.media import (
     probe_many,
     run_ffmpeg,
 )
-from tale_cli.mp4 import mp4_facts
+from tale_cli.mp4 import mp4_extent, mp4_facts
 
 DEFAULT_FADE_S = 0.5
 DEFAULT_BED_VOLUME = 0.3
@@ -150,6 +150,7 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
     _check_options(clips, options)
     srt_path = _srt_destination(output, options)
     container = _check_output(output, srt_path, clips)
+    _refuse_cut_short(clips)
 
     # Clips that already match the film join as one stream (concat demuxer): by copy when nothing else is
     # asked, else with only the burn or the music bed applied to that one stream.
@@ -269,6 +270,22 @@ def _check_options(clips: Sequence[Path], options: StitchOptions) -> None:
         raise InputError(f"{len(options.captions)} captions for {len(clips)} clips; give one per clip")
     if options.burn_subtitles and options.captions is None:
         raise InputError("--burn-subtitles needs captions", hint="stitch a run folder, whose plan has the narration")
+
+
+def _refuse_cut_short(clips: Sequence[Path]) -> None:
+    """A clip whose index promises more than its file holds (a partial copy or download) is refused.
+
+    Its container still claims the whole length, which a stream copy would report and a re-encode would
+    pad with a frozen frame; so each clip is measured by where its samples lie, not by what it claims.
+    """
+    for clip in clips:
+        extent = mp4_extent(clip)
+        if extent is not None and not extent.complete:
+            raise InputError(
+                f"{clip} is cut short: its index promises {extent.promised_s:.2f} s, "
+                f"the file holds {extent.held_s:.2f} s of video",
+                hint="copy, download or render that clip again",
+            )
 
 
 def _srt_destination(output: Path, options: StitchOptions) -> Path | None:

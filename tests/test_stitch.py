@@ -310,6 +310,33 @@ def test_awkward_file_names(clips: dict[str, Path], tmp_path: Path, transition: 
     assert result.srt.is_file()
 
 
+@pytest.fixture(scope="module")
+def cut_short(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A whole clip with its index first, as Tale writes shots, and a copy of its first 60 % of bytes.
+
+    The copy's index still promises the whole 2 s; only about half of its frames are in the file.
+    """
+    folder = tmp_path_factory.mktemp("cut")
+    whole = make_clip(folder / "whole.mp4", seconds=2.0, width=W, height=H, color="testsrc", faststart=True)
+    cut = folder / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    return {"whole": whole, "cut": cut}
+
+
+@pytest.mark.parametrize("transition", [None, "fade:0.25"])
+def test_a_clip_cut_short_is_measured_not_believed(
+    cut_short: dict[str, Path], tmp_path: Path, transition: str | None
+) -> None:
+    output = tmp_path / "film.mp4"
+    options = StitchOptions(width=W, height=H, fps=FPS, transition=transition)
+    promised = r"cut\.mp4 is cut short: its index promises 2\.00 s, the file holds 1\.\d\d s"
+    with pytest.raises(InputError, match=promised):
+        stitch([cut_short["whole"], cut_short["cut"]], output, options)
+    assert not output.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_non_video_clip_is_named_and_nothing_is_written(clips: dict[str, Path], tmp_path: Path) -> None:
     bad = tmp_path / "notes.mp4"
     bad.write_text("these are not frames", encoding="utf-8")
@@ -475,6 +502,18 @@ def test_cli_bad_clip_exits_with_the_input_code(
 
     assert result.exit_code == int(ExitCode.INPUT)
     assert "song.txt is not a video" in " ".join(result.stderr.split())
+    assert not out.exists()
+
+
+def test_cli_does_not_report_a_cut_clip_as_whole(
+    cli: Callable[..., Any], cut_short: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "film.mp4"
+    result = cli(cut_short["whole"], cut_short["cut"], "-o", out, "--width", W, "--height", H, "--fps", FPS, "--json")
+
+    assert result.exit_code == int(ExitCode.INPUT), result.output
+    assert result.stdout == ""
+    assert "cut.mp4 is cut short" in " ".join(result.stderr.split())
     assert not out.exists()
 
 
