@@ -8,6 +8,7 @@ video it promises is really in the file, and whether each H.264 frame's units ad
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,6 +96,54 @@ def mp4_extent(path: Path) -> Extent | None:
         held_s=sum(deltas[:held]) / timescale,
         complete=all(offset + length <= size for track in spans for offset, length in track),
     )
+
+
+def mp4_damage(path: Path) -> str | None:
+    """Why an MP4's frames cannot all be read, judged from its index and every H.264 frame's units; None if sound.
+
+    A sample past the end of the file, or an H.264 frame whose length-prefixed units do not add up to it (what
+    a decoder reports as "Invalid NAL unit size"): how a file cut short, or written by two processes at once,
+    looks. It reads only the units' length prefixes, so a minute of film takes milliseconds, not a decode.
+    """
+    try:
+        moov = _read_moov(path)
+        if moov is None:
+            return "it has no index (moov)"
+        tracks = list(_tracks(moov))
+        spans = [_sample_spans(moov, track.stbl) for track in tracks]
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            for track, samples in zip(tracks, spans, strict=True):
+                if any(offset + size > len(data) for offset, size in samples):
+                    return "its index points past the end of the file"
+                length_size = _nal_length_size(moov, track.stbl) if track.handler == b"vide" else None
+                bad = _first_broken_frame(data, samples, length_size) if length_size else None
+                if bad is not None:
+                    return f"video frame {bad + 1} of {len(samples)} does not hold whole H.264 units"
+    except (OSError, ValueError, struct.error, _Unsupported, IndexError, KeyError):
+        return "its index cannot be read"
+    return None
+
+
+def _nal_length_size(data: bytes, stbl: tuple[int, int]) -> int | None:
+    """Bytes in each H.264 unit's length prefix (from avcC), or None for another codec."""
+    kind, start, end = _sample_entry(data, stbl)
+    if kind not in (b"avc1", b"avc3"):
+        return None
+    config = _child(data, (start + 78, end), b"avcC")[0]
+    return (data[config + 4] & 3) + 1
+
+
+def _first_broken_frame(data: mmap.mmap, samples: list[tuple[int, int]], length_size: int) -> int | None:
+    for number, (offset, size) in enumerate(samples):
+        position, end = offset, offset + size
+        while position < end:
+            unit = int.from_bytes(data[position : position + length_size], "big")
+            header = position + length_size
+            # Empty, overrunning, or with the forbidden_zero_bit set: not an H.264 unit.
+            if unit == 0 or header + unit > end or data[header] & 0x80:
+                return number
+            position = header + unit
+    return None
 
 
 def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:

@@ -162,3 +162,41 @@ def test_doctor_json() -> None:
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert checks["ffmpeg"]["ok"] and checks["python"]["ok"]
     assert "extra: local" in checks
+
+
+def test_sighup_and_sigterm_stop_a_command_as_ctrl_c_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stop's exit code is 128 + the signal: the shell's own convention, which supervisors read."""
+    import os
+    import signal
+
+    from tests.videos import make_clip
+
+    clip = make_clip(tmp_path / "a.mp4", seconds=0.5, width=64, height=64)
+
+    for signum, code, line in ((signal.SIGHUP, 129, "stopped by SIGHUP"), (signal.SIGTERM, 143, "stopped by SIGTERM")):
+
+        def hang_up(args: list[str], signum: int = signum) -> str:
+            os.kill(os.getpid(), signum)
+            raise AssertionError("the signal did not stop the stitch")
+
+        monkeypatch.setattr("tale_cli.stitch.run_ffmpeg", hang_up)
+        result = CliRunner().invoke(app, ["stitch", str(clip), "-o", str(tmp_path / "film.mp4"), "--fps", "12"])
+        assert result.exit_code == code, result.output
+        assert line in result.stderr
+        assert not list(tmp_path.glob("film*"))
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back as it was
+
+
+def test_a_signal_ignored_at_start_stays_ignored() -> None:
+    import os
+    import signal
+
+    from tale_cli.cli.common import stop_on_signals
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_on_signals():
+            os.kill(os.getpid(), signal.SIGHUP)  # as under nohup: nothing happens
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)

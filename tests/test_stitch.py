@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tale_cli.errors import ExitCode, InputError, OutputError
-from tale_cli.media import FFmpegError, count_frames, probe
+from tale_cli.media import ClipCheckError, FFmpegError, count_frames, probe
 from tale_cli.stitch import (
     Cue,
     StitchOptions,
@@ -363,6 +363,45 @@ def test_a_failing_encode_leaves_the_earlier_film(
     monkeypatch.setattr("tale_cli.stitch.run_ffmpeg", dies_half_way)
     with pytest.raises(FFmpegError, match="No space left"):
         stitch([clips["red"], clips["big_silent"]], output, StitchOptions(width=W, height=H, captions=["a", "b"]))
+
+    assert output.read_bytes() == b"an earlier film"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["film.mp4"]
+
+
+@pytest.fixture(scope="module")
+def patterns(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Matching clips whose pictures change every frame, so most of a film's bytes are video."""
+    folder = tmp_path_factory.mktemp("patterns")
+    return [make_clip(folder / f"p{n}.mp4", seconds=1.0, width=W, height=H, color="testsrc") for n in range(3)]
+
+
+@pytest.mark.parametrize("transition", [None, "fade:0.25"])
+@pytest.mark.parametrize("damage", ["cut short", "zeroed"])
+def test_a_film_that_fails_its_check_never_replaces_the_earlier_one(
+    patterns: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transition: str | None, damage: str
+) -> None:
+    """ffmpeg says it succeeded, but the film it left is not whole (as when another writer shared the file)."""
+    from tale_cli import stitch as stitch_module
+
+    output = tmp_path / "film.mp4"
+    output.write_bytes(b"an earlier film")
+    real = stitch_module.run_ffmpeg
+
+    def damaging(args: list[str]) -> str:
+        stderr = real(args)
+        part = Path(args[-1])
+        data = bytearray(part.read_bytes())
+        if damage == "cut short":
+            del data[len(data) * 2 // 3 :]
+        else:
+            third = len(data) // 3
+            data[third : 2 * third] = bytes(third)
+        part.write_bytes(bytes(data))
+        return stderr
+
+    monkeypatch.setattr(stitch_module, "run_ffmpeg", damaging)
+    with pytest.raises(ClipCheckError, match=r"the stitched film failed its check .*film\.mp4 was left as it was"):
+        stitch(patterns, output, StitchOptions(width=W, height=H, fps=FPS, transition=transition))
 
     assert output.read_bytes() == b"an earlier film"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["film.mp4"]
