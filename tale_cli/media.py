@@ -102,9 +102,23 @@ def _kill_leftovers() -> None:
             _kill(process)
 
 
+# Every input is read from files, pipes or descriptors only, and playlists or concat lists opened from it
+# inherit that: whatever a clip names (an HLS playlist, an ffconcat list), ffmpeg never opens a connection.
+LOCAL_PROTOCOLS = ["-protocol_whitelist", "file,pipe,fd"]
+
+
+def _local_inputs(args: Sequence[str]) -> list[str]:
+    held: list[str] = []
+    for arg in args:
+        if arg == "-i":
+            held += LOCAL_PROTOCOLS
+        held.append(arg)
+    return held
+
+
 def _run(args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None) -> tuple[int, str]:
     """Run ffmpeg to its end; returns its exit code and stderr. Interrupted if Tale is stopping or stops meanwhile."""
-    command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *args]
+    command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *_local_inputs(args)]
     with _children_lock:
         if _stopping.is_set():
             raise Interrupted
