@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import functools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tale_cli.errors import InputError, Interrupted, MissingDependencyError, TaleError
+from tale_cli.errors import InputError, Interrupted, MissingDependencyError, OutputError, TaleError
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,42 @@ def input_arg(path: Path) -> str:
 
 class FFmpegError(TaleError):
     """ffmpeg exited with an error."""
+
+
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_LINES = ("No space left on device", "Disk quota exceeded")
+
+
+class NoSpaceError(OutputError):
+    """A disk (or quota) filled while Tale wrote to `folder`."""
+
+    def __init__(self, folder: Path, *, needed_bytes: int | None = None, what: str = "this") -> None:
+        try:
+            free = f"{human_bytes(shutil.disk_usage(folder).free)} free"
+        except OSError:
+            free = "no free space"
+        needed = f"; {what} needs about {human_bytes(needed_bytes)}" if needed_bytes else ""
+        super().__init__(
+            f"no space left on device: {folder} has {free}{needed}",
+            hint="free some space there, or write somewhere else (--out)",
+        )
+        self.folder = folder
+
+
+def no_space_folder(error: OSError, default: Path) -> Path | None:
+    """The folder a full-disk OSError was writing to (its file's, else `default`); None for any other OSError."""
+    if error.errno not in NO_SPACE_ERRNOS:
+        return None
+    return Path(os.fsdecode(error.filename)).parent if error.filename else default
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
 
 
 # Every ffmpeg this process has running, each in its own process group: a Ctrl-C at the terminal reaches
@@ -151,6 +189,10 @@ def run_ffmpeg(args: Sequence[str], *, stdin: bytes | None = None, timeout: floa
     except subprocess.TimeoutExpired:
         raise FFmpegError(f"ffmpeg took longer than {timeout:.0f} s") from None
     if code != 0:
+        if any(line in stderr for line in _NO_SPACE_LINES):
+            # The output is always the last argument; its "Conversion failed!" would hide the reason.
+            output = Path(args[-1]) if args and Path(args[-1]).is_absolute() else Path.cwd() / "-"
+            raise NoSpaceError(output.parent)
         lines = [line for line in stderr.strip().splitlines() if line.strip()]
         raise FFmpegError(f"ffmpeg failed: {lines[-1] if lines else 'exit code ' + str(code)}")
     return stderr

@@ -17,9 +17,11 @@ from tale_cli.media import (
     ClipCheckError,
     ClipInfo,
     EncodeSettings,
+    NoSpaceError,
     check_clip,
     filter_escape,
     input_arg,
+    no_space_folder,
     probe_audio,
     probe_many,
     run_ffmpeg,
@@ -194,6 +196,13 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
             srt_part.replace(srt_path)
         elif srt_path is not None and srt_path.is_file():
             srt_path.unlink()  # the captions of an earlier film would now be wrong
+    except NoSpaceError as error:
+        raise NoSpaceError(error.folder, needed_bytes=_film_bytes(clips, options), what="the film") from None
+    except OSError as error:
+        folder = no_space_folder(error, output.parent)
+        if folder is None:
+            raise
+        raise NoSpaceError(folder, needed_bytes=_film_bytes(clips, options), what="the film") from None
     finally:
         part.unlink(missing_ok=True)
         if srt_part is not None:
@@ -273,6 +282,12 @@ def _check_options(clips: Sequence[Path], options: StitchOptions) -> None:
         raise InputError(f"{len(options.captions)} captions for {len(clips)} clips; give one per clip")
     if options.burn_subtitles and options.captions is None:
         raise InputError("--burn-subtitles needs captions", hint="stitch a run folder, whose plan has the narration")
+
+
+def _film_bytes(clips: Sequence[Path], options: StitchOptions) -> int:
+    """About what the film takes on disk: its clips' bytes (what a stream copy writes), plus the music bed."""
+    sources = [*clips, *([Path(options.audio)] if options.audio is not None else [])]
+    return sum(path.stat().st_size for path in sources if path.is_file())
 
 
 def _refuse_cut_short(clips: Sequence[Path]) -> None:

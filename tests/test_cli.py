@@ -200,3 +200,20 @@ def test_a_signal_ignored_at_start_stays_ignored() -> None:
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_full_disk_is_one_clear_line_whatever_was_being_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, story_file: Path, tiny_recipe: Path
+) -> None:
+    import errno
+
+    def full(path: Path, data: bytes, **_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path) + ".part")
+
+    monkeypatch.setattr("tale_cli.runfolder.atomic_write_bytes", full)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["plan", str(story_file), "-r", str(tiny_recipe), "-o", str(out)])
+    assert result.exit_code == int(ExitCode.OUTPUT), result.output
+    line = " ".join(result.stderr.split())
+    assert f"error: no space left on device: {out / 'the-small-test'} has " in line
+    assert "Errno" not in line and "unexpected" not in line

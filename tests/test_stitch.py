@@ -556,6 +556,49 @@ def test_cli_does_not_report_a_cut_clip_as_whole(
     assert not out.exists()
 
 
+def _full_disk_ffmpeg(folder: Path) -> Path:
+    """An ffmpeg that fails as the real one does when the disk fills while it writes the film."""
+    from tale_cli.media import ffmpeg_exe
+
+    script = folder / "full-disk-ffmpeg"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *.mp4.part*) echo "[out#0/mp4 @ 0x1] Error writing trailer: No space left on device" >&2;\n'
+        '  echo "Conversion failed!" >&2; exit 228;; esac\n'
+        f'exec {ffmpeg_exe()} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.parametrize("where", ["ffmpeg", "subtitles"])
+def test_cli_a_full_disk_names_the_folder_and_the_space_needed(
+    cli: Callable[..., Any], clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    run = _run_folder(tmp_path / "run", clips)
+    (run / "film.mp4").write_bytes(b"an earlier film")
+    if where == "ffmpeg":
+        full_disk = str(_full_disk_ffmpeg(tmp_path))
+        monkeypatch.setattr("tale_cli.media.ffmpeg_exe", lambda: full_disk)
+    else:
+        write_text = Path.write_text
+
+        def full(path: Path, *args: Any, **kwargs: Any) -> int:
+            if path.name.endswith(".srt.part"):
+                raise OSError(28, "No space left on device", str(path))
+            return write_text(path, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "write_text", full)
+    result = cli(run)
+
+    assert result.exit_code == int(ExitCode.OUTPUT), result.output
+    line = " ".join(result.stderr.split())
+    assert f"error: no space left on device: {run} has " in line and " free; the film needs about " in line
+    assert "Conversion failed" not in line and "Errno" not in line and "unexpected" not in line
+    assert (run / "film.mp4").read_bytes() == b"an earlier film"
+    assert sorted(p.name for p in run.glob("film*")) == ["film.mp4"]
+
+
 def test_cli_refuses_a_bad_transition(cli: Callable[..., Any], clips: dict[str, Path], tmp_path: Path) -> None:
     result = cli(clips["red"], "--transition", "spin", "--out", tmp_path / "film.mp4")
     assert result.exit_code == int(ExitCode.INPUT)

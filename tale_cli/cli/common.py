@@ -87,10 +87,22 @@ def errors_handled() -> Iterator[None]:
     except Exception as error:
         if _is_usage_error(error):
             raise  # bad options and the like: Typer prints its own usage message (exit 2)
+        if isinstance(error, OSError) and (full := _no_space(error)) is not None:
+            abort(full)
         # An unexpected failure (often an SDK's): one redacted line, the traceback only with --debug.
         if debug_enabled():
             print_traceback()
         abort(TaleError(f"unexpected {type(error).__name__}: {error}", hint="run again with --debug for the traceback"))
+
+
+def _no_space(error: OSError) -> TaleError | None:
+    """A full disk met anywhere as one line naming the folder, not `unexpected OSError: [Errno 28]`."""
+    from pathlib import Path
+
+    from tale_cli.media import NoSpaceError, no_space_folder
+
+    folder = no_space_folder(error, Path.cwd())
+    return NoSpaceError(folder) if folder is not None else None
 
 
 def _is_usage_error(error: Exception) -> bool:
