@@ -217,3 +217,30 @@ def test_a_full_disk_is_one_clear_line_whatever_was_being_written(
     line = " ".join(result.stderr.split())
     assert f"error: no space left on device: {out / 'the-small-test'} has " in line
     assert "Errno" not in line and "unexpected" not in line
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_a_dumb_terminal_gets_the_plain_progress_lines(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    """TERM=dumb: a terminal that cannot move the cursor gets one line per event, as a log would."""
+    import os
+    import pty
+
+    main, child = pty.openpty()
+    env = {**os.environ, "TERM": "dumb", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "tale_cli", "render", str(story_file), "-r", str(tiny_recipe), "-o", str(tmp_path)]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=child, stderr=child, env=env)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    assert process.wait(timeout=60) == 0
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "shot  1 done" in text and "shot  3 done" in text, text
+    assert "\x1b[" not in text, text
