@@ -172,6 +172,7 @@ def test_sighup_and_sigterm_stop_a_command_as_ctrl_c_does(tmp_path: Path, monkey
     from tests.videos import make_clip
 
     clip = make_clip(tmp_path / "a.mp4", seconds=0.5, width=64, height=64)
+    before = signal.getsignal(signal.SIGTERM)
 
     for signum, code, line in ((signal.SIGHUP, 129, "stopped by SIGHUP"), (signal.SIGTERM, 143, "stopped by SIGTERM")):
 
@@ -184,7 +185,7 @@ def test_sighup_and_sigterm_stop_a_command_as_ctrl_c_does(tmp_path: Path, monkey
         assert result.exit_code == code, result.output
         assert line in result.stderr
         assert not list(tmp_path.glob("film*"))
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back as it was
+    assert signal.getsignal(signal.SIGTERM) is before  # put back as it was
 
 
 def test_a_signal_ignored_at_start_stays_ignored() -> None:
