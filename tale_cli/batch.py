@@ -4,29 +4,34 @@ Films run in parallel (each in a thread of this process that plans, checks, stit
 their shots to ONE shared executor — threads here, or Ray workers across a cluster — so shots from
 every film fan out over every worker. A film that fails is recorded and the others go on; running
 the batch again finishes only what is missing, because every shot is cached by its content hash.
+One interrupt stops the whole batch within seconds, each film's state recorded for that next run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.errors import ExitCode, InputError, KeysError, TaleError
+from tale_cli.errors import BackendError, ExitCode, InputError, Interrupted, KeysError, TaleError
+from tale_cli.executors.base import ShotExecutor
 
 if TYPE_CHECKING:
+    from tale_cli.backends.base import RenderResult, ShotRequest
     from tale_cli.config import Recipe
-    from tale_cli.executors import ShotExecutor
     from tale_cli.pipeline import Event
     from tale_cli.plan import Plan
     from tale_cli.runfolder import RunFolder
 
 STORY_SUFFIXES = (".md", ".markdown", ".txt")
+# After an interrupt, how long films may take to record their interrupted shots before the batch exits anyway.
+STOP_GRACE_S = 3.0
 
 
 def find_stories(inputs: Sequence[Path]) -> list[Path]:
@@ -264,6 +269,67 @@ def render_film(
     return result
 
 
+class _Stopping:
+    """The batch's stop: once set, every shot a film waits for ends at once with Interrupted, and no film starts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: set[Future[RenderResult]] = set()
+        self.stopped = False
+
+    def watch(self, shot: Future[RenderResult]) -> Future[RenderResult]:
+        """A future of the film's own that follows the shared executor's `shot` until the batch stops."""
+        seen: Future[RenderResult] = Future()
+        with self._lock:
+            if self.stopped:
+                shot.cancel()
+                raise Interrupted
+            self._waiting.add(seen)
+
+        def follow(done: Future[RenderResult]) -> None:
+            with self._lock:
+                if seen.done():
+                    return
+                self._waiting.discard(seen)
+                if done.cancelled():
+                    seen.set_exception(BackendError("the shot was cancelled before it ran"))
+                elif (error := done.exception()) is not None:
+                    seen.set_exception(error)
+                else:
+                    seen.set_result(done.result())
+
+        shot.add_done_callback(follow)
+        return seen
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            for seen in self._waiting:
+                seen.set_exception(Interrupted())
+            self._waiting.clear()
+
+
+class _FilmShots(ShotExecutor):
+    """The shared executor as one film sees it: its shots end the moment the batch stops.
+
+    A film cannot wait on the shared executor's futures directly: the executor cancels queued shots when
+    it closes, and concurrent.futures never wakes a `wait()` on a future cancelled that way, so a film
+    waiting on one would keep the interrupted batch from ever exiting.
+    """
+
+    def __init__(self, shared: ShotExecutor, stopping: _Stopping) -> None:
+        self.shared = shared
+        self.stopping = stopping
+        self.workers = shared.workers
+        self.backend = shared.backend
+
+    def submit(self, request: ShotRequest) -> Future[RenderResult]:
+        return self.stopping.watch(self.shared.submit(request))
+
+    def close(self) -> None:
+        return None  # the batch closes the shared executor, once, after every film
+
+
 def run_batch(sources: Sequence[Path], options: BatchOptions, emit: BatchSink = _ignore) -> BatchReport:
     """Render every story; films in parallel, shots on one shared executor; never stop at a failed film."""
     from tale_cli.executors import open_executor
@@ -287,23 +353,42 @@ def run_batch(sources: Sequence[Path], options: BatchOptions, emit: BatchSink = 
     runnable = [n for n in range(len(sources)) if n in folders]
     # Enough films at once to keep every worker busy even when shots must wait for the one before.
     at_once = max(1, min(len(runnable) or 1, options.films_at_once or max(2, 2 * executor.workers)))
-    films = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="tale-film")
+    pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for number in runnable:
+        pending.put(number)
+    stopping = _Stopping()
+    shots = _FilmShots(executor, stopping)
     stop = threading.Event()
+
+    def films() -> None:
+        while not stopping.stopped:
+            try:
+                number = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[number] = render_film(number, sources[number], folders[number], options, shots, emit, stop)
+            except KeyboardInterrupt:
+                return  # the batch is stopping: its thread reports the interrupt
+
+    # Daemon threads: a film stuck in a slow request after an interrupt must not hold the exit.
+    threads = [threading.Thread(target=films, name=f"tale-film-{n}", daemon=True) for n in range(at_once)]
     try:
-        futures = {
-            number: films.submit(render_film, number, sources[number], folders[number], options, executor, emit, stop)
-            for number in runnable
-        }
-        for number, future in futures.items():
-            results[number] = future.result()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     except BaseException:
-        # Interrupted: start no more films; closing the executor fails the shots the others wait for.
-        films.shutdown(wait=False, cancel_futures=True)
+        # Interrupted: start no more films, end the shots they wait for, and let them record it.
+        stopping.stop()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
         raise
     finally:
         if options.executor is None:
             executor.close()
-    films.shutdown(wait=True)
     report.films = [results[n] for n in range(len(sources))]
     report.seconds = time.monotonic() - started
     from tale_cli.review import write_batch_index

@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from tale_cli.errors import RecipeError
 from tale_cli.plan import describe_validation_error
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+# Numbers as TOML writes them: `shots = true` or `fps = "24"` is an error naming the key, not one shot or 24 fps.
+Count = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]  # an integer is a number too: `seconds = 8`
 
 
 def data_dir(name: str) -> Path:
@@ -29,9 +33,9 @@ class PlannerConfig(BaseModel):
     backend: str = "offline"
     model: str = ""
     base_url: str | None = None
-    temperature: float = Field(default=0.4, ge=0, le=2)
-    max_chunk_chars: int = Field(default=12_000, ge=500)
-    max_tokens: int = Field(default=4096, ge=1, le=32_768)
+    temperature: Number = Field(default=0.4, ge=0, le=2)
+    max_chunk_chars: Count = Field(default=12_000, ge=500)
+    max_tokens: Count = Field(default=4096, ge=1, le=32_768)
 
 
 class ImageConfig(BaseModel):
@@ -41,8 +45,8 @@ class ImageConfig(BaseModel):
     model: str = ""
     size: str = "1024x1024"
     quality: str = "medium"
-    steps: int | None = Field(default=None, ge=1, le=200)
-    guidance: float | None = Field(default=None, ge=0, le=50)
+    steps: Count | None = Field(default=None, ge=1, le=200)
+    guidance: Number | None = Field(default=None, ge=0, le=50)
 
 
 class VideoConfig(BaseModel):
@@ -50,14 +54,14 @@ class VideoConfig(BaseModel):
 
     backend: str = "preview"
     model: str = ""
-    steps: int | None = Field(default=None, ge=1, le=200)
-    guidance: float | None = Field(default=None, ge=0, le=50)
+    steps: Count | None = Field(default=None, ge=1, le=200)
+    guidance: Number | None = Field(default=None, ge=0, le=50)
     resolution: str | None = None
     audio: bool = False
-    jobs: int | None = Field(default=None, ge=1, le=64)
-    poll_interval_s: float = Field(default=10.0, gt=0)
-    poll_timeout_s: float = Field(default=900.0, gt=0)
-    retries: int = Field(default=5, ge=0, le=20)
+    jobs: Count | None = Field(default=None, ge=1, le=64)
+    poll_interval_s: Number = Field(default=10.0, gt=0)
+    poll_timeout_s: Number = Field(default=900.0, gt=0)
+    retries: Count = Field(default=5, ge=0, le=20)
     memory: Literal["auto", "speed", "low-vram"] = "auto"
     cache: Literal["none", "first-block", "pab", "faster-cache", "magcache"] = "none"
     compile: bool = False
@@ -75,14 +79,14 @@ class Recipe(BaseModel):
     description: str = ""
     private: bool = False
     audit_prompts: bool = False
-    width: int = Field(default=1280, ge=64, le=4096, multiple_of=2)
-    height: int = Field(default=720, ge=64, le=4096, multiple_of=2)
-    fps: int = Field(default=24, ge=1, le=60)
-    shots: int = Field(default=8, ge=1, le=64)
-    seconds: float = Field(default=8.0, gt=0, le=60)
-    seed: int = Field(default=0, ge=0, lt=2**32)
+    width: Count = Field(default=1280, ge=64, le=4096, multiple_of=2)
+    height: Count = Field(default=720, ge=64, le=4096, multiple_of=2)
+    fps: Count = Field(default=24, ge=1, le=60)
+    shots: Count = Field(default=8, ge=1, le=64)
+    seconds: Number = Field(default=8.0, gt=0, le=60)
+    seed: Count = Field(default=0, ge=0, lt=2**32)
     continuity: Literal["references", "first-frame", "chain"] = "references"
-    budget_usd: float | None = Field(default=None, ge=0)
+    budget_usd: Number | None = Field(default=None, ge=0)
     # The price book every estimate, guard, backend and ledger of a run uses (--prices overrides it;
     # unset: TALE_PRICES, else the newest book in configs/pricing/).
     prices: str | None = None
@@ -100,7 +104,7 @@ class Defaults(BaseModel):
     recipe: str = "preview"
     out_dir: str = "out"
     x264_preset: str = "veryfast"
-    x264_crf: int = Field(default=20, ge=0, le=51)
+    x264_crf: Count = Field(default=20, ge=0, le=51)
     audio_bitrate: str = "128k"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from enum import IntEnum
 
 
@@ -21,7 +22,25 @@ class ExitCode(IntEnum):
     KEYS = 10
     PRIVACY = 11
     MISSING_DEPENDENCY = 12
+    HANGUP = 129
     INTERRUPTED = 130
+    TERMINATED = 143
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop asked for by a signal: Ctrl-C (SIGINT), `kill` (SIGTERM) or a closed terminal (SIGHUP).
+
+    A KeyboardInterrupt, so every place that already stops cleanly on Ctrl-C stops the same way on all three;
+    the exit code is the shell's 128 + the signal's number (130, 143, 129).
+    """
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 class TaleError(Exception):

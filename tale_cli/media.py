@@ -1,15 +1,22 @@
-"""ffmpeg as a subprocess (never a shell): locate it, run it, probe and check clips."""
+"""ffmpeg as a subprocess (never a shell): locate it, run it, stop it with Tale, probe and check clips."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import errno
 import functools
+import os
 import re
+import shutil
+import signal
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tale_cli.errors import InputError, MissingDependencyError, TaleError
+from tale_cli.errors import InputError, Interrupted, MissingDependencyError, OutputError, TaleError
 
 
 @dataclass(frozen=True)
@@ -64,17 +71,130 @@ class FFmpegError(TaleError):
     """ffmpeg exited with an error."""
 
 
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_LINES = ("No space left on device", "Disk quota exceeded")
+
+
+class NoSpaceError(OutputError):
+    """A disk (or quota) filled while Tale wrote to `folder`."""
+
+    def __init__(self, folder: Path, *, needed_bytes: int | None = None, what: str = "this") -> None:
+        try:
+            free = f"{human_bytes(shutil.disk_usage(folder).free)} free"
+        except OSError:
+            free = "no free space"
+        needed = f"; {what} needs about {human_bytes(needed_bytes)}" if needed_bytes else ""
+        super().__init__(
+            f"no space left on device: {folder} has {free}{needed}",
+            hint="free some space there, or write somewhere else (--out)",
+        )
+        self.folder = folder
+
+
+def no_space_folder(error: OSError, default: Path) -> Path | None:
+    """The folder a full-disk OSError was writing to (its file's, else `default`); None for any other OSError."""
+    if error.errno not in NO_SPACE_ERRNOS:
+        return None
+    return Path(os.fsdecode(error.filename)).parent if error.filename else default
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+# Every ffmpeg this process has running, each in its own process group: a Ctrl-C at the terminal reaches
+# Tale alone, and Tale decides (stop_children) instead of each ffmpeg ending its file half-written on its own.
+_children: set[subprocess.Popen[bytes]] = set()
+_children_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def stop_children() -> None:
+    """Kill every running ffmpeg (its whole process group) and start no more: Tale is stopping."""
+    with _children_lock:
+        _stopping.set()
+        for process in _children:
+            _kill(process)
+
+
+def resume_children() -> None:
+    """Allow ffmpeg to start again after a stop: for a process that goes on (a test runner), not for Tale."""
+    _stopping.clear()
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Whatever exits this interpreter, no ffmpeg it started goes on writing."""
+    with _children_lock:
+        for process in _children:
+            _kill(process)
+
+
+# Every input is read from files, pipes or descriptors only, and playlists or concat lists opened from it
+# inherit that: whatever a clip names (an HLS playlist, an ffconcat list), ffmpeg never opens a connection.
+LOCAL_PROTOCOLS = ["-protocol_whitelist", "file,pipe,fd"]
+
+
+def _local_inputs(args: Sequence[str]) -> list[str]:
+    held: list[str] = []
+    for arg in args:
+        if arg == "-i":
+            held += LOCAL_PROTOCOLS
+        held.append(arg)
+    return held
+
+
+def _run(args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None) -> tuple[int, str]:
+    """Run ffmpeg to its end; returns its exit code and stderr. Interrupted if Tale is stopping or stops meanwhile."""
+    command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *_local_inputs(args)]
+    with _children_lock:
+        if _stopping.is_set():
+            raise Interrupted
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            process_group=0,
+        )
+        _children.add(process)
+    try:
+        _, stderr = process.communicate(stdin, timeout=timeout)
+    except BaseException:
+        _kill(process)
+        process.wait()
+        raise
+    finally:
+        with _children_lock:
+            _children.discard(process)
+    if _stopping.is_set():
+        raise Interrupted  # killed by stop_children: its file is unfinished, not failed
+    return process.returncode, stderr.decode("utf-8", "replace")
+
+
 def run_ffmpeg(args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None) -> str:
     """Run ffmpeg with the given arguments; returns its stderr; raises FFmpegError with its last line."""
-    command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), "-y", *args]
     try:
-        completed = subprocess.run(command, input=stdin, capture_output=True, timeout=timeout, check=False)
+        code, stderr = _run(["-y", *args], stdin=stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise FFmpegError(f"ffmpeg took longer than {timeout:.0f} s") from None
-    stderr = completed.stderr.decode("utf-8", "replace")
-    if completed.returncode != 0:
+    if code != 0:
+        if any(line in stderr for line in _NO_SPACE_LINES):
+            # The output is always the last argument; its "Conversion failed!" would hide the reason.
+            output = Path(args[-1]) if args and Path(args[-1]).is_absolute() else Path.cwd() / "-"
+            raise NoSpaceError(output.parent)
         lines = [line for line in stderr.strip().splitlines() if line.strip()]
-        raise FFmpegError(f"ffmpeg failed: {lines[-1] if lines else 'exit code ' + str(completed.returncode)}")
+        raise FFmpegError(f"ffmpeg failed: {lines[-1] if lines else 'exit code ' + str(code)}")
     return stderr
 
 
@@ -123,10 +243,8 @@ def probe(path: Path) -> ClipInfo:
     """Container facts from `ffmpeg -i` (the bundled ffmpeg has no ffprobe)."""
     if not path.is_file():
         raise InputError(f"clip not found: {path}")
-    completed = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", input_arg(path)], capture_output=True, check=False
-    )
-    info = _clip_info(path, completed.stderr.decode("utf-8", "replace"))
+    _, text = _run(["-i", input_arg(path)])
+    info = _clip_info(path, text)
     if info is None:
         raise InputError(f"{path} is not a video file ffmpeg can read")
     return info
@@ -140,8 +258,7 @@ def probe_many(paths: Sequence[Path]) -> list[ClipInfo]:
         if not path.is_file():
             raise InputError(f"clip not found: {path}")
     args = [arg for path in paths for arg in ("-i", input_arg(path))]
-    completed = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True, check=False)
-    text = completed.stderr.decode("utf-8", "replace")
+    _, text = _run(args)
     starts = list(_INPUT.finditer(text))
     ends = [match.start() for match in starts[1:]] + [len(text)]
     sections = [text[match.start() : end] for match, end in zip(starts, ends, strict=True)]
@@ -303,10 +420,7 @@ def probe_audio(path: Path) -> float:
     """Seconds of a file with an audio stream (music, a voice-over); InputError if it has none."""
     if not path.is_file():
         raise InputError(f"audio file not found: {path}")
-    completed = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", input_arg(path)], capture_output=True, check=False
-    )
-    text = completed.stderr.decode("utf-8", "replace")
+    _, text = _run(["-i", input_arg(path)])
     duration = _DURATION.search(text)
     if not duration or not _AUDIO.search(text):
         raise InputError(f"{path} has no audio ffmpeg can read")

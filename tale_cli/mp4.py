@@ -1,12 +1,14 @@
-"""Read an MP4's index (the moov box) in Python: tracks, codecs, sizes, rates and decoder configuration.
+"""Read an MP4's index (the moov box) in Python: tracks, codecs, sizes, rates, decoder configuration, extent.
 
 It answers, in about a millisecond and without starting ffmpeg, whether clips can be joined by stream
 copy. It describes only plain H.264 + AAC files and returns None for anything else, so that callers fall
-back to ffmpeg's own probe.
+back to ffmpeg's own probe. It also measures what an index cannot be trusted to say: how much of the
+video it promises is really in the file, and whether each H.264 frame's units add up to the frame.
 """
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +47,18 @@ class _Audio:
     profile: str
 
 
+@dataclass(frozen=True)
+class Extent:
+    """How much video an MP4 holds, measured from where its samples lie rather than from its claims."""
+
+    promised_s: float
+    """What the video track's samples add up to: the length a player is told."""
+    held_s: float
+    """The video whose samples all lie inside the file: what can really be shown."""
+    complete: bool
+    """Every sample of every track lies inside the file."""
+
+
 class _Unsupported(Exception):
     """Something this reader does not describe; ffmpeg's probe will."""
 
@@ -56,6 +70,80 @@ def mp4_facts(path: Path) -> Mp4Facts | None:
         return _describe(path, moov) if moov is not None else None
     except (OSError, struct.error, _Unsupported, IndexError, KeyError, ZeroDivisionError):
         return None
+
+
+def mp4_extent(path: Path) -> Extent | None:
+    """The extent of an MP4 or MOV's first video track, whatever its codec; None if the index cannot be read."""
+    try:
+        moov = _read_moov(path)
+        if moov is None:
+            return None
+        size = path.stat().st_size
+        tracks = list(_tracks(moov))
+        spans = [_sample_spans(moov, track.stbl) for track in tracks]
+        video = next((number for number, track in enumerate(tracks) if track.handler == b"vide"), None)
+        if video is None:
+            return None
+        deltas = _sample_deltas(moov, tracks[video].stbl)
+    except (OSError, struct.error, _Unsupported, IndexError, KeyError, ZeroDivisionError):
+        return None
+    video_spans, timescale = spans[video], tracks[video].timescale
+    if len(deltas) != len(video_spans) or timescale == 0:
+        return None
+    held = next((n for n, (offset, length) in enumerate(video_spans) if offset + length > size), len(video_spans))
+    return Extent(
+        promised_s=sum(deltas) / timescale,
+        held_s=sum(deltas[:held]) / timescale,
+        complete=all(offset + length <= size for track in spans for offset, length in track),
+    )
+
+
+def mp4_damage(path: Path) -> str | None:
+    """Why an MP4's frames cannot all be read, judged from its index and every H.264 frame's units; None if sound.
+
+    A sample past the end of the file, or an H.264 frame whose length-prefixed units do not add up to it (what
+    a decoder reports as "Invalid NAL unit size"): how a file cut short, or written by two processes at once,
+    looks. It reads only the units' length prefixes, so a minute of film takes milliseconds, not a decode.
+    """
+    try:
+        moov = _read_moov(path)
+        if moov is None:
+            return "it has no index (moov)"
+        tracks = list(_tracks(moov))
+        spans = [_sample_spans(moov, track.stbl) for track in tracks]
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            for track, samples in zip(tracks, spans, strict=True):
+                if any(offset + size > len(data) for offset, size in samples):
+                    return "its index points past the end of the file"
+                length_size = _nal_length_size(moov, track.stbl) if track.handler == b"vide" else None
+                bad = _first_broken_frame(data, samples, length_size) if length_size else None
+                if bad is not None:
+                    return f"video frame {bad + 1} of {len(samples)} does not hold whole H.264 units"
+    except (OSError, ValueError, struct.error, _Unsupported, IndexError, KeyError):
+        return "its index cannot be read"
+    return None
+
+
+def _nal_length_size(data: bytes, stbl: tuple[int, int]) -> int | None:
+    """Bytes in each H.264 unit's length prefix (from avcC), or None for another codec."""
+    kind, start, end = _sample_entry(data, stbl)
+    if kind not in (b"avc1", b"avc3"):
+        return None
+    config = _child(data, (start + 78, end), b"avcC")[0]
+    return (data[config + 4] & 3) + 1
+
+
+def _first_broken_frame(data: mmap.mmap, samples: list[tuple[int, int]], length_size: int) -> int | None:
+    for number, (offset, size) in enumerate(samples):
+        position, end = offset, offset + size
+        while position < end:
+            unit = int.from_bytes(data[position : position + length_size], "big")
+            header = position + length_size
+            # Empty, overrunning, or with the forbidden_zero_bit set: not an H.264 unit.
+            if unit == 0 or header + unit > end or data[header] & 0x80:
+                return number
+            position = header + unit
+    return None
 
 
 def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
@@ -116,22 +204,72 @@ def _timing(data: bytes, span: tuple[int, int]) -> tuple[int, int]:
     return timescale, duration
 
 
-def _describe(path: Path, moov: bytes) -> Mp4Facts:
-    whole = (0, len(moov))
-    timescale, duration = _timing(moov, _child(moov, whole, b"mvhd"))
-    video: _Video | None = None
-    audio: _Audio | None = None
-    for kind, start, end in _boxes(moov, *whole):
+@dataclass(frozen=True)
+class _Track:
+    handler: bytes
+    stbl: tuple[int, int]
+    timescale: int
+
+
+def _tracks(moov: bytes) -> Iterator[_Track]:
+    for kind, start, end in _boxes(moov, 0, len(moov)):
         if kind != b"trak":
             continue
         mdia = _child(moov, (start, end), b"mdia")
         hdlr = _child(moov, mdia, b"hdlr")[0]
-        handler = moov[hdlr + 8 : hdlr + 12]
-        stbl = _child(moov, mdia, b"minf", b"stbl")
-        if handler == b"vide" and video is None:
-            video = _video_track(moov, mdia, stbl)
-        elif handler == b"soun" and audio is None:
-            audio = _audio_track(moov, stbl)
+        timescale, _ = _timing(moov, _child(moov, mdia, b"mdhd"))
+        yield _Track(moov[hdlr + 8 : hdlr + 12], _child(moov, mdia, b"minf", b"stbl"), timescale)
+
+
+def _sample_spans(data: bytes, stbl: tuple[int, int]) -> list[tuple[int, int]]:
+    """(file offset, size) of every sample of a track, in decoding order, from stsz, stsc and stco/co64."""
+    stsz = _child(data, stbl, b"stsz")[0]
+    fixed, count = struct.unpack_from(">II", data, stsz + 4)
+    sizes = [fixed] * count if fixed else list(struct.unpack_from(f">{count}I", data, stsz + 12))
+    try:
+        stco, wide = _child(data, stbl, b"stco")[0], False
+    except _Unsupported:
+        stco, wide = _child(data, stbl, b"co64")[0], True
+    chunks = struct.unpack_from(">I", data, stco + 4)[0]
+    offsets = struct.unpack_from(f">{chunks}{'Q' if wide else 'I'}", data, stco + 8)
+    stsc = _child(data, stbl, b"stsc")[0]
+    runs = [
+        struct.unpack_from(">II", data, stsc + 8 + 12 * run)
+        for run in range(struct.unpack_from(">I", data, stsc + 4)[0])
+    ]
+    spans: list[tuple[int, int]] = []
+    for run, (first_chunk, per_chunk) in enumerate(runs):
+        last_chunk = runs[run + 1][0] - 1 if run + 1 < len(runs) else chunks
+        for chunk in range(first_chunk, last_chunk + 1):
+            offset = offsets[chunk - 1]
+            for size in sizes[len(spans) : len(spans) + per_chunk]:
+                spans.append((offset, size))
+                offset += size
+    if len(spans) != count:
+        raise _Unsupported("the sample tables do not agree")
+    return spans
+
+
+def _sample_deltas(data: bytes, stbl: tuple[int, int]) -> list[int]:
+    """Each sample's duration in the track's timescale (stts)."""
+    stts = _child(data, stbl, b"stts")[0]
+    entries = struct.unpack_from(">I", data, stts + 4)[0]
+    deltas: list[int] = []
+    for entry in range(entries):
+        count, delta = struct.unpack_from(">II", data, stts + 8 + 8 * entry)
+        deltas.extend([delta] * count)
+    return deltas
+
+
+def _describe(path: Path, moov: bytes) -> Mp4Facts:
+    timescale, duration = _timing(moov, _child(moov, (0, len(moov)), b"mvhd"))
+    video: _Video | None = None
+    audio: _Audio | None = None
+    for track in _tracks(moov):
+        if track.handler == b"vide" and video is None:
+            video = _video_track(moov, track)
+        elif track.handler == b"soun" and audio is None:
+            audio = _audio_track(moov, track.stbl)
     if video is None or timescale == 0:
         raise _Unsupported("no video track")
     info = ClipInfo(
@@ -157,7 +295,8 @@ def _sample_entry(data: bytes, stbl: tuple[int, int]) -> tuple[bytes, int, int]:
     return next(_boxes(data, stsd[0] + 8, stsd[1]))
 
 
-def _video_track(data: bytes, mdia: tuple[int, int], stbl: tuple[int, int]) -> _Video:
+def _video_track(data: bytes, track: _Track) -> _Video:
+    stbl = track.stbl
     kind, start, end = _sample_entry(data, stbl)
     if kind != b"avc1":
         raise _Unsupported(f"video codec {kind!r}")
@@ -165,14 +304,13 @@ def _video_track(data: bytes, mdia: tuple[int, int], stbl: tuple[int, int]) -> _
     config_start, config_end = _child(data, (start + 78, end), b"avcC")
     config = data[config_start:config_end]
     profile, pixel_format = _avc_profile(config)
-    timescale, _ = _timing(data, _child(data, mdia, b"mdhd"))
     stts = _child(data, stbl, b"stts")
     count = struct.unpack_from(">I", data, stts[0] + 4)[0]
     deltas = [struct.unpack_from(">I", data, stts[0] + 12 + 8 * index)[0] for index in range(count)]
     # Constant frame rate: every sample has the same duration (the last one may differ).
     if not deltas or any(delta != deltas[0] for delta in deltas[:-1]):
         raise _Unsupported("variable frame rate")
-    return _Video(width, height, round(timescale / deltas[0], 3), profile, pixel_format, config)
+    return _Video(width, height, round(track.timescale / deltas[0], 3), profile, pixel_format, config)
 
 
 def _avc_profile(config: bytes) -> tuple[str, str]:

@@ -14,15 +14,19 @@ from pathlib import Path
 
 from tale_cli.errors import InputError, OutputError
 from tale_cli.media import (
+    ClipCheckError,
     ClipInfo,
     EncodeSettings,
+    NoSpaceError,
+    check_clip,
     filter_escape,
     input_arg,
+    no_space_folder,
     probe_audio,
     probe_many,
     run_ffmpeg,
 )
-from tale_cli.mp4 import mp4_facts
+from tale_cli.mp4 import mp4_damage, mp4_extent, mp4_facts
 
 DEFAULT_FADE_S = 0.5
 DEFAULT_BED_VOLUME = 0.3
@@ -141,7 +145,7 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
     Clips that already match the target exactly are read as one stream: joined by stream copy when
     nothing else is asked, else only the burn or the music bed is applied (the untouched stream is
     copied). Anything else is normalised and encoded by one ffmpeg process with one filter graph.
-    The film is written as *.part and renamed, so a failure leaves an earlier film untouched.
+    The film is written as *.part, checked, and only then renamed, so a failure leaves an earlier film untouched.
     """
     began = time.perf_counter()
     clips = [Path(clip) for clip in clips]
@@ -150,6 +154,7 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
     _check_options(clips, options)
     srt_path = _srt_destination(output, options)
     container = _check_output(output, srt_path, clips)
+    _refuse_cut_short(clips)
 
     # Clips that already match the film join as one stream (concat demuxer): by copy when nothing else is
     # asked, else with only the burn or the music bed applied to that one stream.
@@ -185,11 +190,19 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
             else:
                 args = _encode_args(infos, durations, cues, transition_s, srt_part, Path(work), options)
             run_ffmpeg([*args, "-movflags", "+faststart", "-f", container, input_arg(part)])
+        _check_film(part, output, film_s, options.fps, decode=not fast)
         part.replace(output)
         if srt_part is not None and srt_path is not None:
             srt_part.replace(srt_path)
         elif srt_path is not None and srt_path.is_file():
             srt_path.unlink()  # the captions of an earlier film would now be wrong
+    except NoSpaceError as error:
+        raise NoSpaceError(error.folder, needed_bytes=_film_bytes(clips, options), what="the film") from None
+    except OSError as error:
+        folder = no_space_folder(error, output.parent)
+        if folder is None:
+            raise
+        raise NoSpaceError(folder, needed_bytes=_film_bytes(clips, options), what="the film") from None
     finally:
         part.unlink(missing_ok=True)
         if srt_part is not None:
@@ -269,6 +282,47 @@ def _check_options(clips: Sequence[Path], options: StitchOptions) -> None:
         raise InputError(f"{len(options.captions)} captions for {len(clips)} clips; give one per clip")
     if options.burn_subtitles and options.captions is None:
         raise InputError("--burn-subtitles needs captions", hint="stitch a run folder, whose plan has the narration")
+
+
+def _film_bytes(clips: Sequence[Path], options: StitchOptions) -> int:
+    """About what the film takes on disk: its clips' bytes (what a stream copy writes), plus the music bed."""
+    sources = [*clips, *([Path(options.audio)] if options.audio is not None else [])]
+    return sum(path.stat().st_size for path in sources if path.is_file())
+
+
+def _refuse_cut_short(clips: Sequence[Path]) -> None:
+    """A clip whose index promises more than its file holds (a partial copy or download) is refused.
+
+    Its container still claims the whole length, which a stream copy would report and a re-encode would
+    pad with a frozen frame; so each clip is measured by where its samples lie, not by what it claims.
+    """
+    for clip in clips:
+        extent = mp4_extent(clip)
+        if extent is not None and not extent.complete:
+            raise InputError(
+                f"{clip} is cut short: its index promises {extent.promised_s:.2f} s, "
+                f"the file holds {extent.held_s:.2f} s of video",
+                hint="copy, download or render that clip again",
+            )
+
+
+def _check_film(part: Path, output: Path, film_s: float, fps: int, *, decode: bool) -> None:
+    """The written film is checked like a shot before it may replace `output`: every frame's bytes in the file
+    and whole, as long as planned within a frame, and (when it was encoded here) decodable at both ends.
+
+    A stream copy is not decoded: its frames are the clips' own, and starting ffmpeg would cost more than the copy.
+    """
+    extent = mp4_extent(part)
+    problem = mp4_damage(part)
+    if problem is None and extent is not None and abs(extent.held_s - film_s) > 1 / fps + 1e-6:
+        problem = f"it lasts {extent.held_s:.3f} s, not {film_s:.3f} s"
+    if problem is None and decode:
+        try:
+            check_clip(part, expected_s=film_s, fps=fps)
+        except ClipCheckError as error:
+            problem = error.message
+    if problem is not None:
+        raise ClipCheckError(f"the stitched film failed its check ({problem}); {output} was left as it was")
 
 
 def _srt_destination(output: Path, options: StitchOptions) -> Path | None:

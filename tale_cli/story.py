@@ -10,10 +10,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tale_cli.config import Count, Number
 from tale_cli.errors import InputError
 from tale_cli.plan import check_relative_path, describe_validation_error
 
 MAX_STORY_BYTES = 1_000_000
+# No video backend renders a shot shorter than this; a story asking for less is the story's mistake.
+MIN_SHOT_SECONDS = 0.5
 
 
 class CharacterSpec(BaseModel):
@@ -38,9 +41,9 @@ class FrontMatter(BaseModel):
     language: str | None = Field(default=None, max_length=16)
     style: str | None = Field(default=None, max_length=1000)
     aspect: str | None = Field(default=None, pattern=r"^\d{1,2}:\d{1,2}$")
-    shots: int | None = Field(default=None, ge=1, le=64)
-    seconds: float | None = Field(default=None, gt=0, le=60, alias="seconds_per_shot")
-    seed: int | None = Field(default=None, ge=0, lt=2**32)
+    shots: Count | None = Field(default=None, ge=1, le=64)
+    seconds: Number | None = Field(default=None, ge=MIN_SHOT_SECONDS, le=60, alias="seconds_per_shot")
+    seed: Count | None = Field(default=None, ge=0, lt=2**32)
     characters: list[CharacterSpec] = Field(default_factory=list)
 
     @field_validator("characters", mode="before")

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -182,6 +183,83 @@ def test_a_rejected_key_stops_the_batch_from_starting_more_films(setup: dict[str
     assert "rejected the key" in (first.error or "") and first.shots == 0
     assert all("not started" in (film.error or "") and film.exit_code == 10 for film in rest)
     assert not (setup["tmp"] / "out" / "the-south-film").exists()  # never planned, nothing written
+
+
+SLOWER = """
+width = 320
+height = 192
+fps = 12
+shots = 4
+seconds = 2.0
+
+[video]
+backend = "preview"
+jobs = 2
+"""
+
+
+def _done_shots(out: Path) -> int:
+    done = 0
+    for path in out.glob("*/manifest.json"):
+        try:
+            done += sum(1 for shot in json.loads(path.read_text())["shots"].values() if shot.get("status") == "done")
+        except (OSError, ValueError, KeyError):
+            continue
+    return done
+
+
+def _running_with(text: str) -> list[int]:
+    """Live processes (not zombies) whose command line mentions `text`."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            mentions = text in (proc / "cmdline").read_bytes().decode("utf-8", "replace")
+            if mentions and (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                found.append(int(proc.name))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from /proc")
+def test_one_ctrl_c_stops_a_batch_in_seconds_and_the_rerun_finishes_it(tmp_path: Path) -> None:
+    """SIGINT to the batch's process group while films render: exit 130 within seconds, no ffmpeg left behind,
+    and the same command then finishes every film, reusing the shots done before the stop."""
+    stories = tmp_path / "stories"
+    for name in ("north", "south", "east"):
+        write_story(stories, name, f"The {name.title()} Film")
+    recipe = tmp_path / "slower.toml"
+    recipe.write_text(SLOWER)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tale_cli", "batch", str(stories), "--recipe", str(recipe), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None and _done_shots(out) < 1:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)
+    signalled = time.monotonic()
+    try:
+        _, stderr = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate()
+        pytest.fail(f"one Ctrl-C did not stop the batch in 30 s: {stderr.decode()[-2000:]}")
+    stopped_s = time.monotonic() - signalled
+    text = stderr.decode()
+
+    assert process.returncode == 130, text
+    assert stopped_s < 5, f"the batch took {stopped_s:.1f} s to stop"
+    assert "interrupted" in text and "Traceback" not in text and "RuntimeError" not in text
+    assert _running_with(str(out)) == []  # no ffmpeg goes on writing into the run folders
+    done_before = _done_shots(out)
+    assert 1 <= done_before < 12
+
+    again = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    counts = json.loads(again.stdout)["counts"]
+    assert counts["done"] == 3 and counts["shots_cached"] >= done_before
+    assert counts["shots_cached"] + counts["shots_rendered"] == 12
 
 
 def test_stories_with_the_same_title_get_their_own_folders(setup: dict[str, Any]) -> None:

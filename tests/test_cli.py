@@ -163,3 +163,86 @@ def test_doctor_json() -> None:
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert checks["ffmpeg"]["ok"] and checks["python"]["ok"]
     assert "extra: local" in checks
+
+
+def test_sighup_and_sigterm_stop_a_command_as_ctrl_c_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stop's exit code is 128 + the signal: the shell's own convention, which supervisors read."""
+    import os
+    import signal
+
+    from tests.videos import make_clip
+
+    clip = make_clip(tmp_path / "a.mp4", seconds=0.5, width=64, height=64)
+    before = signal.getsignal(signal.SIGTERM)
+
+    for signum, code, line in ((signal.SIGHUP, 129, "stopped by SIGHUP"), (signal.SIGTERM, 143, "stopped by SIGTERM")):
+
+        def hang_up(args: list[str], signum: int = signum) -> str:
+            os.kill(os.getpid(), signum)
+            raise AssertionError("the signal did not stop the stitch")
+
+        monkeypatch.setattr("tale_cli.stitch.run_ffmpeg", hang_up)
+        result = CliRunner().invoke(app, ["stitch", str(clip), "-o", str(tmp_path / "film.mp4"), "--fps", "12"])
+        assert result.exit_code == code, result.output
+        assert line in result.stderr
+        assert not list(tmp_path.glob("film*"))
+    assert signal.getsignal(signal.SIGTERM) is before  # put back as it was
+
+
+def test_a_signal_ignored_at_start_stays_ignored() -> None:
+    import os
+    import signal
+
+    from tale_cli.cli.common import stop_on_signals
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_on_signals():
+            os.kill(os.getpid(), signal.SIGHUP)  # as under nohup: nothing happens
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_full_disk_is_one_clear_line_whatever_was_being_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, story_file: Path, tiny_recipe: Path
+) -> None:
+    import errno
+
+    def full(path: Path, data: bytes, **_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path) + ".part")
+
+    monkeypatch.setattr("tale_cli.runfolder.atomic_write_bytes", full)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["plan", str(story_file), "-r", str(tiny_recipe), "-o", str(out)])
+    assert result.exit_code == int(ExitCode.OUTPUT), result.output
+    line = " ".join(result.stderr.split())
+    assert f"error: no space left on device: {out / 'the-small-test'} has " in line
+    assert "Errno" not in line and "unexpected" not in line
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_a_dumb_terminal_gets_the_plain_progress_lines(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    """TERM=dumb: a terminal that cannot move the cursor gets one line per event, as a log would."""
+    import os
+    import pty
+
+    main, child = pty.openpty()
+    env = {**os.environ, "TERM": "dumb", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "tale_cli", "render", str(story_file), "-r", str(tiny_recipe), "-o", str(tmp_path)]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=child, stderr=child, env=env)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    assert process.wait(timeout=60) == 0
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "shot  1 done" in text and "shot  3 done" in text, text
+    assert "\x1b[" not in text, text

@@ -199,6 +199,31 @@ def test_broken_story_files(workdir, data, message):
     assert message in one_error_line(text)
 
 
+# ---------------------------------------------------------------- numbers that are not numbers
+
+
+@pytest.mark.parametrize("setting", ["shots = true", "fps = true", "seconds = true", "seed = false", 'shots = "3"'])
+def test_a_recipe_number_given_as_true_or_text_is_a_recipe_error(workdir, setting):
+    """TOML's `true` is no count: without this, `shots = true` quietly rendered one shot."""
+    key = setting.split()[0]
+    kept = [line for line in TINY_RECIPE.splitlines() if not line.startswith(key + " ")]
+    (workdir / "bad.toml").write_text("\n".join([*kept, setting, ""]), encoding="utf-8")
+    (workdir / "story.md").write_text(story(), encoding="utf-8")
+    code, text = tale("render", "story.md", "-o", "out", "-r", "bad.toml", "--dry-run")
+    assert code == ExitCode.RECIPE
+    assert key in one_error_line(text)
+
+
+@pytest.mark.parametrize("front_matter", ["seconds: 0.01", "seconds: 0.4", "shots: true", "seconds: yes"])
+def test_front_matter_a_backend_cannot_honour_is_the_storys_error(workdir, front_matter):
+    """The story asked for it, so the story is named (exit 3), not the recipe (exit 5)."""
+    (workdir / "story.md").write_text(story(front_matter), encoding="utf-8")
+    code, text = tale("render", "story.md", "-o", "out", "-r", "tiny.toml", "--dry-run")
+    assert code == ExitCode.INPUT
+    line = one_error_line(text)
+    assert "story.md: front matter" in line and front_matter.split(":")[0] in line
+
+
 # ---------------------------------------------------------------- fuzz: never a traceback
 
 

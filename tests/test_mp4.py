@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tale_cli.media import EncodeSettings, input_arg, probe, run_ffmpeg
-from tale_cli.mp4 import mp4_facts
+from tale_cli.mp4 import Extent, mp4_extent, mp4_facts
 from tests.videos import make_clip
 
 
@@ -62,3 +62,15 @@ def test_non_mp4_files_are_left_to_ffmpeg(tmp_path: Path) -> None:
     assert mp4_facts(truncated) is None
     assert mp4_facts(tmp_path / "missing.mp4") is None
     assert mp4_facts(tmp_path) is None
+
+
+def test_extent_measures_what_the_file_holds_not_what_its_index_promises(tmp_path: Path) -> None:
+    whole = make_clip(tmp_path / "whole.mp4", seconds=2.0, width=160, height=90, color="testsrc", faststart=True)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    assert mp4_extent(whole) == Extent(promised_s=2.0, held_s=2.0, complete=True)
+    extent = mp4_extent(cut)
+    assert extent is not None and not extent.complete
+    assert extent.promised_s == 2.0 and 0.5 < extent.held_s < 1.5
+    assert mp4_extent(tmp_path / "missing.mp4") is None

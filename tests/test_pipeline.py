@@ -188,6 +188,76 @@ def test_killed_render_resumes(tmp_path: Path, story_file: Path) -> None:
     check_clip(out / "the-small-test" / "film.mp4", expected_s=12.0, fps=24)
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _children_of(pid: int) -> list[int]:
+    """Processes whose parent is `pid`, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from /proc")
+def test_a_stitch_killed_by_sigterm_takes_its_ffmpeg_along(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
+    """`kill PID` during the stitch: Tale exits 143 and its ffmpeg with it, leaves no film, no *.part, no
+    temporary folder; the next run makes a film that decodes cleanly from end to end."""
+    from tale_cli.media import ffmpeg_exe
+
+    # The stitch's ffmpeg reads its first clip at a quarter of real time, so it is surely caught mid-film.
+    slow = tmp_path / "slow-ffmpeg"
+    slow.write_text(f'#!/bin/sh\ncase "$*" in *film.mp4.part*) exec {ffmpeg_exe()} -readrate 0.25 "$@";; esac\n'
+                    f'exec {ffmpeg_exe()} "$@"\n')  # fmt: skip
+    slow.chmod(0o755)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "IMAGEIO_FFMPEG_EXE": str(slow), "TMPDIR": str(temp)}
+    out = tmp_path / "out"
+    run_dir = out / "the-small-test"
+    command = [sys.executable, "-m", "tale_cli", "render", str(story_file), "--recipe", str(tiny_recipe),
+               "--out", str(out), "--transition", "fade:0.25", "--burn-subtitles"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stitching: list[int] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None and not stitching:
+        if (run_dir / "film.mp4.part").exists():
+            stitching = _children_of(process.pid)
+        time.sleep(0.02)
+    assert stitching, "the stitch was never seen running"
+    os.kill(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=20)
+
+    assert process.returncode == 143, stderr
+    time.sleep(0.5)
+    assert not [pid for pid in stitching if _running(pid)], "ffmpeg outlived the Tale that started it"
+    assert sorted(p.name for p in run_dir.glob("film.*")) == []
+    assert list(temp.iterdir()) == []
+
+    again = subprocess.run(command, env={**env, "IMAGEIO_FFMPEG_EXE": ffmpeg_exe()}, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    check_clip(run_dir / "film.mp4", expected_s=2.5, fps=12)
+    decoded = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(run_dir / "film.mp4"), "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert decoded.stderr == ""
+
+
 class NeedsKey(CountingPreview):
     def preflight(self) -> None:
         from tale_cli.errors import KeysError

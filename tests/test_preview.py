@@ -113,3 +113,31 @@ def test_reference_card(tmp_path: Path) -> None:
     )
     with Image.open(output) as card:
         assert card.size == (768, 768) and card.format == "PNG"
+
+
+def _white_in_bottom_quarter(path: Path, at: float) -> int:
+    """Near-white pixels (caption text) in the lowest quarter of the frame shown at `at` seconds."""
+    from tests.videos import frame_at
+
+    frame = frame_at(path, at)
+    band = frame[frame.shape[0] * 3 // 4 :]
+    return int((band.min(axis=2) >= 200).sum())
+
+
+def test_burned_subtitles_are_the_only_caption_on_the_animatic(tmp_path: Path) -> None:
+    """With --burn-subtitles the narration is drawn once, by the stitch: the animatic leaves its own caption out."""
+    from tale_cli.pipeline import RenderOptions
+    from tale_cli.pipeline import render as render_film
+
+    plan = make_plan(narration="Ada walks to the harbour.").model_copy(update={"width": 480, "height": 272})
+    (tmp_path / "plan.json").write_text(plan.model_dump_json(), encoding="utf-8")
+    recipe = Recipe(width=480, height=272, fps=12)
+    plain = render_film(tmp_path / "plan.json", RenderOptions(recipe=recipe, run_dir=tmp_path / "plain"))
+    burned = render_film(
+        tmp_path / "plan.json", RenderOptions(recipe=recipe, run_dir=tmp_path / "burned", burn_subtitles=True)
+    )
+    assert plain.film is not None and burned.film is not None
+
+    assert _white_in_bottom_quarter(tmp_path / "plain" / "shots" / "shot-01.mp4", 0.75) > 50  # the animatic's caption
+    assert _white_in_bottom_quarter(tmp_path / "burned" / "shots" / "shot-01.mp4", 0.75) == 0  # left to the stitch
+    assert _white_in_bottom_quarter(burned.film, 0.75) > 50  # drawn once, burned into the film

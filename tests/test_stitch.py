@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tale_cli.errors import ExitCode, InputError, OutputError
-from tale_cli.media import FFmpegError, count_frames, probe
+from tale_cli.media import ClipCheckError, FFmpegError, count_frames, probe
 from tale_cli.stitch import (
     Cue,
     StitchOptions,
@@ -310,6 +310,33 @@ def test_awkward_file_names(clips: dict[str, Path], tmp_path: Path, transition: 
     assert result.srt.is_file()
 
 
+@pytest.fixture(scope="module")
+def cut_short(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A whole clip with its index first, as Tale writes shots, and a copy of its first 60 % of bytes.
+
+    The copy's index still promises the whole 2 s; only about half of its frames are in the file.
+    """
+    folder = tmp_path_factory.mktemp("cut")
+    whole = make_clip(folder / "whole.mp4", seconds=2.0, width=W, height=H, color="testsrc", faststart=True)
+    cut = folder / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    return {"whole": whole, "cut": cut}
+
+
+@pytest.mark.parametrize("transition", [None, "fade:0.25"])
+def test_a_clip_cut_short_is_measured_not_believed(
+    cut_short: dict[str, Path], tmp_path: Path, transition: str | None
+) -> None:
+    output = tmp_path / "film.mp4"
+    options = StitchOptions(width=W, height=H, fps=FPS, transition=transition)
+    promised = r"cut\.mp4 is cut short: its index promises 2\.00 s, the file holds 1\.\d\d s"
+    with pytest.raises(InputError, match=promised):
+        stitch([cut_short["whole"], cut_short["cut"]], output, options)
+    assert not output.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_non_video_clip_is_named_and_nothing_is_written(clips: dict[str, Path], tmp_path: Path) -> None:
     bad = tmp_path / "notes.mp4"
     bad.write_text("these are not frames", encoding="utf-8")
@@ -336,6 +363,45 @@ def test_a_failing_encode_leaves_the_earlier_film(
     monkeypatch.setattr("tale_cli.stitch.run_ffmpeg", dies_half_way)
     with pytest.raises(FFmpegError, match="No space left"):
         stitch([clips["red"], clips["big_silent"]], output, StitchOptions(width=W, height=H, captions=["a", "b"]))
+
+    assert output.read_bytes() == b"an earlier film"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["film.mp4"]
+
+
+@pytest.fixture(scope="module")
+def patterns(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Matching clips whose pictures change every frame, so most of a film's bytes are video."""
+    folder = tmp_path_factory.mktemp("patterns")
+    return [make_clip(folder / f"p{n}.mp4", seconds=1.0, width=W, height=H, color="testsrc") for n in range(3)]
+
+
+@pytest.mark.parametrize("transition", [None, "fade:0.25"])
+@pytest.mark.parametrize("damage", ["cut short", "zeroed"])
+def test_a_film_that_fails_its_check_never_replaces_the_earlier_one(
+    patterns: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transition: str | None, damage: str
+) -> None:
+    """ffmpeg says it succeeded, but the film it left is not whole (as when another writer shared the file)."""
+    from tale_cli import stitch as stitch_module
+
+    output = tmp_path / "film.mp4"
+    output.write_bytes(b"an earlier film")
+    real = stitch_module.run_ffmpeg
+
+    def damaging(args: list[str]) -> str:
+        stderr = real(args)
+        part = Path(args[-1])
+        data = bytearray(part.read_bytes())
+        if damage == "cut short":
+            del data[len(data) * 2 // 3 :]
+        else:
+            third = len(data) // 3
+            data[third : 2 * third] = bytes(third)
+        part.write_bytes(bytes(data))
+        return stderr
+
+    monkeypatch.setattr(stitch_module, "run_ffmpeg", damaging)
+    with pytest.raises(ClipCheckError, match=r"the stitched film failed its check .*film\.mp4 was left as it was"):
+        stitch(patterns, output, StitchOptions(width=W, height=H, fps=FPS, transition=transition))
 
     assert output.read_bytes() == b"an earlier film"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["film.mp4"]
@@ -476,6 +542,61 @@ def test_cli_bad_clip_exits_with_the_input_code(
     assert result.exit_code == int(ExitCode.INPUT)
     assert "song.txt is not a video" in " ".join(result.stderr.split())
     assert not out.exists()
+
+
+def test_cli_does_not_report_a_cut_clip_as_whole(
+    cli: Callable[..., Any], cut_short: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "film.mp4"
+    result = cli(cut_short["whole"], cut_short["cut"], "-o", out, "--width", W, "--height", H, "--fps", FPS, "--json")
+
+    assert result.exit_code == int(ExitCode.INPUT), result.output
+    assert result.stdout == ""
+    assert "cut.mp4 is cut short" in " ".join(result.stderr.split())
+    assert not out.exists()
+
+
+def _full_disk_ffmpeg(folder: Path) -> Path:
+    """An ffmpeg that fails as the real one does when the disk fills while it writes the film."""
+    from tale_cli.media import ffmpeg_exe
+
+    script = folder / "full-disk-ffmpeg"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *.mp4.part*) echo "[out#0/mp4 @ 0x1] Error writing trailer: No space left on device" >&2;\n'
+        '  echo "Conversion failed!" >&2; exit 228;; esac\n'
+        f'exec {ffmpeg_exe()} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.parametrize("where", ["ffmpeg", "subtitles"])
+def test_cli_a_full_disk_names_the_folder_and_the_space_needed(
+    cli: Callable[..., Any], clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    run = _run_folder(tmp_path / "run", clips)
+    (run / "film.mp4").write_bytes(b"an earlier film")
+    if where == "ffmpeg":
+        full_disk = str(_full_disk_ffmpeg(tmp_path))
+        monkeypatch.setattr("tale_cli.media.ffmpeg_exe", lambda: full_disk)
+    else:
+        write_text = Path.write_text
+
+        def full(path: Path, *args: Any, **kwargs: Any) -> int:
+            if path.name.endswith(".srt.part"):
+                raise OSError(28, "No space left on device", str(path))
+            return write_text(path, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "write_text", full)
+    result = cli(run)
+
+    assert result.exit_code == int(ExitCode.OUTPUT), result.output
+    line = " ".join(result.stderr.split())
+    assert f"error: no space left on device: {run} has " in line and " free; the film needs about " in line
+    assert "Conversion failed" not in line and "Errno" not in line and "unexpected" not in line
+    assert (run / "film.mp4").read_bytes() == b"an earlier film"
+    assert sorted(p.name for p in run.glob("film*")) == ["film.mp4"]
 
 
 def test_cli_refuses_a_bad_transition(cli: Callable[..., Any], clips: dict[str, Path], tmp_path: Path) -> None:

@@ -20,10 +20,12 @@ def make_clip(
     fps: int = 24,
     audio: bool = True,
     color: str = "red",
+    faststart: bool = False,
 ) -> Path:
     """An H.264 (+ AAC) MP4 encoded with Tale's own settings, so matching clips join by stream copy.
 
-    color="testsrc" draws ffmpeg's moving test pattern; any other value is a solid colour.
+    color="testsrc" draws ffmpeg's moving test pattern; any other value is a solid colour. `faststart` puts
+    the index first, as Tale's own shots have it (a file cut short then still has its index).
     """
     if color == "testsrc":
         video = f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}"
@@ -35,7 +37,8 @@ def make_clip(
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={settings.audio_rate}:duration={seconds}"]
         args += settings.audio_args()
     path.parent.mkdir(parents=True, exist_ok=True)
-    run_ffmpeg([*args, *settings.video_args(fps), "-t", f"{seconds}", input_arg(path)])
+    index = ["-movflags", "+faststart"] if faststart else []
+    run_ffmpeg([*args, *settings.video_args(fps), "-t", f"{seconds}", *index, input_arg(path)])
     return path
 
 

@@ -1,18 +1,21 @@
-"""What every command shares: error handling, JSON output, the console. Imports stay light."""
+"""What every command shares: error handling, stopping on signals, JSON output, the console. Imports stay light."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any, NoReturn
 
 import typer
 
-from tale_cli.errors import ExitCode, TaleError
+from tale_cli.errors import ExitCode, Interrupted, TaleError
 
 _DEBUG = {"on": False}
 
@@ -74,18 +77,32 @@ def errors_handled() -> Iterator[None]:
         if debug_enabled():
             print_traceback()
         abort(error)
-    except KeyboardInterrupt:
-        console(stderr=True).print("[yellow]interrupted[/]: run the same command again to resume")
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except KeyboardInterrupt as stop:
+        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        console(stderr=True).print(f"[yellow]{how}[/]: run the same command again to resume")
+        raise typer.Exit(stop.exit_code if isinstance(stop, Interrupted) else int(ExitCode.INTERRUPTED)) from None
     except (typer.Exit, typer.Abort):
         raise
     except Exception as error:
         if _is_usage_error(error):
             raise  # bad options and the like: Typer prints its own usage message (exit 2)
+        if isinstance(error, OSError) and (full := _no_space(error)) is not None:
+            abort(full)
         # An unexpected failure (often an SDK's): one redacted line, the traceback only with --debug.
         if debug_enabled():
             print_traceback()
         abort(TaleError(f"unexpected {type(error).__name__}: {error}", hint="run again with --debug for the traceback"))
+
+
+def _no_space(error: OSError) -> TaleError | None:
+    """A full disk met anywhere as one line naming the folder, not `unexpected OSError: [Errno 28]`."""
+    from pathlib import Path
+
+    from tale_cli.media import NoSpaceError, no_space_folder
+
+    folder = no_space_folder(error, Path.cwd())
+    return NoSpaceError(folder) if folder is not None else None
 
 
 def _is_usage_error(error: Exception) -> bool:
@@ -108,6 +125,44 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP stop a command the same clean way, then exit 128 + the signal's number.
+
+    The first signal kills every ffmpeg Tale started and raises Interrupted in the main thread, which unwinds
+    like Ctrl-C always has: shots in flight are marked, manifests and journals written, *.part files and
+    temporary folders removed. A second signal ends Tale at once. A signal the caller set to be ignored
+    (`nohup`, a shell's background job) stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from tale_cli.media import resume_children, stop_children
+
+    received: list[int] = []
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        stop_children()
+        if received:
+            os._exit(128 + signum)  # asked twice: no more cleaning up
+        received.append(signum)
+        raise Interrupted(signum)
+
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    for number, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(number, stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        resume_children()
+
+
 def run(action: Callable[[], Any]) -> Any:
-    with errors_handled():
+    with stop_on_signals(), errors_handled():
         return action()

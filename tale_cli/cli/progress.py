@@ -1,7 +1,8 @@
-"""Render progress: a live Rich table on a terminal, plain lines in logs and CI."""
+"""Render progress: a live Rich table on a terminal, plain lines in logs, CI and dumb terminals."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -16,10 +17,15 @@ if TYPE_CHECKING:
 _STYLES = {"queued": "dim", "rendering": "yellow", "cached": "cyan", "done": "green", "failed": "bold red"}
 
 
+def can_redraw() -> bool:
+    """stdout is a terminal that can move its cursor: not a pipe or file, and not TERM=dumb (Emacs shells, CI)."""
+    return sys.stdout.isatty() and os.environ.get("TERM", "").lower() not in ("dumb", "unknown")
+
+
 class ProgressView:
     def __init__(self, *, json_mode: bool) -> None:
         self.json_mode = json_mode
-        self.live_mode = sys.stdout.isatty() and not json_mode
+        self.live_mode = can_redraw() and not json_mode
         self.states: dict[int, dict[str, Any]] = {}
         self.messages: list[str] = []
         self.started = time.monotonic()

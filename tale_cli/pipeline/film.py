@@ -146,6 +146,14 @@ def finish_film(
     return folder.film, result.srt, result.duration_s
 
 
+def _shot_plan(plan: Plan, options: RenderOptions) -> Plan:
+    """The plan as the shots see it. Burned subtitles carry the narration, so the shots are not given it too:
+    the animatic would draw its own caption under the one the stitch burns in, and a shot's cache key follows."""
+    if not options.burn_subtitles:
+        return plan
+    return plan.model_copy(update={"shots": [shot.model_copy(update={"narration": ""}) for shot in plan.shots]})
+
+
 def _expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
     """Where each character's reference is (or will be), to tell cached shots before references are drawn."""
     return {c.id: folder.root / (c.reference_image or f"refs/{c.id}.png") for c in plan.characters}
@@ -172,13 +180,14 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     manifest = Manifest.load(folder)
     if manifest.repaired:
         emit(Event("message", detail=manifest.repaired))
+    shot_plan = _shot_plan(plan, options)
     report = RenderReport(
         run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=prepared.how
     )
 
     if options.dry_run:
         refs = _expected_refs(plan, folder)
-        for task in build_tasks(plan, recipe, folder, manifest, backend, refs):
+        for task in build_tasks(shot_plan, recipe, folder, manifest, backend, refs):
             status = ShotState.CACHED if is_cached(task, manifest) else ShotState.WOULD_RENDER
             report.shots.append(ShotOutcome(task.shot.index, status, task.params_hash))
         if executor is None:
@@ -190,7 +199,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     if options.before_spend is not None:
         pending = [
             task.shot.index
-            for task in build_tasks(plan, recipe, folder, manifest, backend, _expected_refs(plan, folder))
+            for task in build_tasks(shot_plan, recipe, folder, manifest, backend, _expected_refs(plan, folder))
             if not is_cached(task, manifest)
         ]
         options.before_spend(plan, recipe, folder, pending)
@@ -211,13 +220,13 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     if executor is None:
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
     try:
-        tasks = build_tasks(plan, recipe, folder, manifest, backend, refs)
+        tasks = build_tasks(shot_plan, recipe, folder, manifest, backend, refs)
         report.shots = run_shots(tasks, folder, manifest, executor, backend.name, emit, audit)
     finally:
         if options.executor is None:
             executor.close()
     if recipe.fallback and any(s.refused for s in report.shots):
-        report.shots = render_fallbacks(plan, recipe, folder, manifest, refs, report.shots, emit, audit)
+        report.shots = render_fallbacks(shot_plan, recipe, folder, manifest, refs, report.shots, emit, audit)
     if report.failed:
         report.seconds = time.monotonic() - started
         report.review = write_review(folder.root, report)
