@@ -32,6 +32,9 @@ def render(
     devices: str | None = typer.Option(
         None, "--devices", help="One worker process per GPU: all, or 0,1,… (local models)."
     ),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="If another command is writing the run folder, exit (code 13) instead of waiting."
+    ),
 ) -> None:
     """Render a story (or a plan.json) into a one-minute film."""
 
@@ -62,6 +65,7 @@ def render(
             transition=transition,
             audio=audio,
             private=private,
+            wait=not no_wait,
         )
         # Without --devices the pipeline opens the default executor itself, around the backend it checked.
         if chosen.video.devices and not dry_run:

@@ -12,7 +12,7 @@ from tale_cli.config import Recipe
 from tale_cli.errors import RecipeError
 from tale_cli.executors import open_executor
 from tale_cli.pipeline.options import RenderOptions
-from tale_cli.pipeline.planning import PlanSource, planner_record, prepare_plan, store_plan
+from tale_cli.pipeline.planning import PlanSource, choose_folder, planner_record, prepare_plan, store_plan
 from tale_cli.pipeline.references import render_references
 from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ShotState, ignore_events
 from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
@@ -158,16 +158,28 @@ def _expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
 
 
 def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events) -> RenderReport:
-    """story.md or plan.json -> run folder with film.mp4. Validates everything before spending."""
+    """story.md or plan.json -> run folder with film.mp4. Validates everything before spending.
+
+    The run folder is held from before planning to the end (tale_cli.lock): a second render of it waits,
+    then finds everything cached. A dry run writes nothing, so it holds nothing.
+    """
+    from tale_cli.lock import run_folder_lock
+
     check_private(options.recipe, private=options.private, planner=options.planner)
     with private_files(options.private or options.recipe.private):
-        return _render(source, options, emit)
+        folder = choose_folder(source, options)
+        if options.dry_run:
+            return _render(source, options, emit, folder)
+        with run_folder_lock(
+            folder, "rendering", wait=options.wait, on_wait=lambda text: emit(Event("message", detail=text))
+        ):
+            return _render(source, options, emit, folder)
 
 
-def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderReport:
+def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFolder) -> RenderReport:
     started = time.monotonic()
     recipe = options.recipe
-    prepared = prepare_plan(source, options)
+    prepared = prepare_plan(source, options, folder)
     plan, folder = prepared.plan, prepared.folder
     folder.check_writable()
     executor = options.executor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -48,16 +49,29 @@ class PreparedPlan:
     origin: PlanOrigin | None  # what a story's plan is made from; None for a plan.json
 
 
-def prepare_plan(source: Path, options: RenderOptions) -> PreparedPlan:
-    """Load or make the plan, and choose the run folder."""
-    recipe = options.recipe
+def choose_folder(source: Path, options: RenderOptions) -> RunFolder:
+    """The run folder a render or plan of `source` writes: the plan.json's own (or OUT/<slug>), else OUT/<story-slug>."""
     if source.is_dir():
         raise InputError(f"{source} is a directory, not a story or plan file", hint="pass story.md or plan.json")
+    private = options.private or options.recipe.private
     if is_plan_file(source):
         plan = load_plan(source)
         root = options.run_dir or (source.parent if options.out_root is None else options.out_root / plan.slug)
-        folder = RunFolder(root, private=options.private or recipe.private)
-        return PreparedPlan(plan, folder, PlanSource.READ, f"read {source}", None)
+        return RunFolder(root, private=private)
+    from tale_cli.plan import slugify
+    from tale_cli.story import read_story
+
+    slug = slugify(read_story(source).title, fallback=slugify(source.stem))
+    out_root = options.out_root if options.out_root is not None else default_out_root()
+    return RunFolder(options.run_dir or out_root / slug, private=private)
+
+
+def prepare_plan(source: Path, options: RenderOptions, folder: RunFolder | None = None) -> PreparedPlan:
+    """Load or make the plan, in the run folder given or chosen here."""
+    recipe = options.recipe
+    folder = folder or choose_folder(source, options)
+    if is_plan_file(source):
+        return PreparedPlan(load_plan(source), folder, PlanSource.READ, f"read {source}", None)
 
     from tale_cli.planners import shot_settings
     from tale_cli.story import read_story
@@ -73,11 +87,6 @@ def prepare_plan(source: Path, options: RenderOptions) -> PreparedPlan:
         seconds=seconds,
         size=[recipe.width, recipe.height, recipe.fps],
     )
-    from tale_cli.plan import slugify
-
-    slug = slugify(story.title, fallback=slugify(source.stem))
-    out_root = options.out_root if options.out_root is not None else default_out_root()
-    folder = RunFolder(options.run_dir or out_root / slug, private=options.private or recipe.private)
     folder.check_writable()
     if Manifest.load(folder).data.plan_origin == origin and folder.plan.is_file():
         how = f"reused {folder.plan} (story unchanged)"
@@ -185,19 +194,34 @@ class PlanResult:
 
 
 def write_plan(
-    story: Path, *, recipe: Recipe, out_root: Path | None, planner: str | None = None, private: bool = False
+    story: Path,
+    *,
+    recipe: Recipe,
+    out_root: Path | None,
+    planner: str | None = None,
+    private: bool = False,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> PlanResult:
-    """`tale plan`: plan the story and write OUT/<slug>/plan.json (an edited one is kept as plan.prev.json)."""
+    """`tale plan`: plan the story and write OUT/<slug>/plan.json (an edited one is kept as plan.prev.json).
+
+    Another command writing the run folder is waited for (`on_wait` hears why), or with `wait=False` refused.
+    """
+    from tale_cli.lock import run_folder_lock
+
     if is_plan_file(story):
         raise InputError(f"{story} is already a plan", hint="`tale render` renders a plan.json")
     check_private(recipe, private=private, planner=planner)
+    options = RenderOptions(recipe=recipe, out_root=out_root, planner=planner, private=private)
     with private_files(private or recipe.private):
-        return _write_plan(story, RenderOptions(recipe=recipe, out_root=out_root, planner=planner, private=private))
+        folder = choose_folder(story, options)
+        with run_folder_lock(folder, "planning", wait=wait, on_wait=on_wait):
+            return _write_plan(story, options, folder)
 
 
-def _write_plan(story: Path, options: RenderOptions) -> PlanResult:
+def _write_plan(story: Path, options: RenderOptions, folder: RunFolder) -> PlanResult:
     recipe = options.recipe
-    prepared = prepare_plan(story, options)
+    prepared = prepare_plan(story, options, folder)
     plan, folder = prepared.plan, prepared.folder
     if prepared.source is PlanSource.REUSED:
         return PlanResult(plan, folder.plan, prepared.how)
