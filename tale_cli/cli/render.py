@@ -102,6 +102,8 @@ def _print_summary(report: object) -> None:
         from tale_cli.cli.plan import plan_table
 
         out.print(plan_table(report.plan))
+        if report.planning_usd is not None:
+            out.print(f"{escape(report.plan_source)}; planning would cost about ${report.planning_usd:.2f}")
         out.print(
             f"dry run: {report.would_render} shots would render, {report.cached} cached; run folder {escape(str(report.run_dir))}"
         )

@@ -193,6 +193,8 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     )
 
     if options.dry_run:
+        if prepared.source is PlanSource.NOT_PLANNED:
+            report.planning_usd = planner_record(prepared, recipe, options.planner).cost_usd
         refs = _expected_refs(plan, folder)
         for task in build_tasks(plan, recipe, folder, manifest, backend, refs):
             status = ShotState.CACHED if is_cached(task, manifest) else ShotState.WOULD_RENDER

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ class PlanSource(StrEnum):
     READ = "read"  # the plan.json given
     REUSED = "reused"  # the run folder's plan.json, made from the same story with the same settings
     PLANNED = "planned"  # the planner, just now
+    NOT_PLANNED = "not planned"  # a dry run's stand-in: a planner that sends the story away is not called
 
 
 @dataclass
@@ -91,18 +93,42 @@ def prepare_plan(source: Path, options: RenderOptions, folder: RunFolder | None 
     if Manifest.load(folder).data.plan_origin == origin and folder.plan.is_file():
         how = f"reused {folder.plan} (story unchanged)"
         return PreparedPlan(load_plan(folder.plan), folder, PlanSource.REUSED, how, origin)
+    if options.dry_run and _is_remote(planner_name, recipe):
+        plan, shown = _not_planned(story, recipe, folder)
+        how = f"not planned: a dry run does not call {planner_name}; showing {shown}"
+        return PreparedPlan(plan, folder, PlanSource.NOT_PLANNED, how, origin)
     plan = _plan_audited(story, recipe, planner_name, folder, dry_run=options.dry_run)
     _adopt_story_images(plan, story.path.parent, folder, dry_run=options.dry_run)
     return PreparedPlan(plan, folder, PlanSource.PLANNED, f"planned with {planner_name}", origin)
 
 
+def _is_remote(planner_name: str, recipe: Recipe) -> bool:
+    """A planner that sends the story off this machine (and may bill for it)."""
+    from tale_cli.registry import Role, provider
+
+    return not provider(planner_name, Role.PLANNER).runs_locally(recipe.planner.base_url)
+
+
+def _not_planned(story: Story, recipe: Recipe, folder: RunFolder) -> tuple[Plan, str]:
+    """What a dry run shows instead of calling a remote planner: the run folder's plan.json when it has a valid
+    one, else the offline planner's sketch of the same shots (what the estimate needs)."""
+    from tale_cli.errors import PlanError
+    from tale_cli.planners import plan_story
+
+    if folder.plan.is_file():
+        with contextlib.suppress(PlanError):
+            return load_plan(folder.plan), str(folder.plan)
+    plan = plan_story(story, recipe, planner_name="offline")
+    _adopt_story_images(plan, story.path.parent, folder, dry_run=True)
+    return plan, "the offline planner's sketch of its shots"
+
+
 def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFolder, *, dry_run: bool) -> Plan:
     """Plan the story and add the planner request to the run's audit log (not in a dry run, which writes nothing)."""
     from tale_cli.planners import plan_story
-    from tale_cli.registry import Role, provider
 
     started = time.monotonic()
-    remote = not provider(planner_name, Role.PLANNER).runs_locally(recipe.planner.base_url)
+    remote = _is_remote(planner_name, recipe)
 
     def audit(outcome: str, error: str | None = None) -> None:
         # A remote planner's request is written at once (it may have been billed even if the render is then
@@ -156,12 +182,13 @@ def _adopt_story_images(plan: Plan, story_dir: Path, folder: RunFolder, *, dry_r
 
 
 def planner_record(prepared: PreparedPlan, recipe: Recipe, planner: str | None) -> PlannerRecord:
-    """Who planned this film and what that cost: nothing unless planned now, else the price book's figure."""
+    """Who planned this film and what that cost: nothing unless planned now (or, in a dry run, about to be),
+    else the price book's figure."""
     backend = planner or recipe.planner.backend
     record = PlannerRecord(
         backend=backend, model=recipe.planner.model, how=prepared.how, finished_at=now_iso(), cost_usd=0.0
     )
-    if prepared.source is not PlanSource.PLANNED:
+    if prepared.source not in (PlanSource.PLANNED, PlanSource.NOT_PLANNED):
         return record
     from tale_cli.cost import estimate_render
 
