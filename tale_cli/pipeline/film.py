@@ -10,7 +10,7 @@ from tale_cli.backends import image_backend, video_backend
 from tale_cli.backends.base import VideoBackend, VideoCapabilities
 from tale_cli.config import Recipe
 from tale_cli.errors import RecipeError
-from tale_cli.executors import open_executor
+from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import PlanSource, choose_folder, planner_record, prepare_plan, store_plan
 from tale_cli.pipeline.references import render_references
@@ -63,6 +63,18 @@ def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
             images.close()
 
 
+def refused_before(tasks: list[ShotTask], manifest: Manifest) -> dict[int, ShotOutcome]:
+    """Shots this recipe's provider refused with these very parameters in an earlier run, as the manifest's
+    fallback records say: the fallback renders them (or has them cached) without asking the provider again."""
+    refused: dict[int, ShotOutcome] = {}
+    for task in tasks:
+        record = manifest.shot(task.shot.index).fallback
+        if record is not None and record.refused_hash == task.params_hash:
+            index = task.shot.index
+            refused[index] = ShotOutcome(index, ShotState.FAILED, task.params_hash, error=record.reason, refused=True)
+    return refused
+
+
 def render_fallbacks(
     plan: Plan,
     recipe: Recipe,
@@ -70,39 +82,94 @@ def render_fallbacks(
     manifest: Manifest,
     refs: dict[str, Path],
     outcomes: list[ShotOutcome],
+    tasks: list[ShotTask],
+    executor: ShotExecutor,
     emit: EventSink,
     audit: AuditLog | None,
 ) -> tuple[list[ShotOutcome], list[ShotTask]]:
-    """Shots the provider refused (or had no quota for) rendered with the recipe's `fallback` recipe, marked so."""
+    """Shots the provider refused (or had no quota for) rendered with the recipe's `fallback` recipe, marked so.
+
+    A shot chained after one the fallback rendered starts from the fallback's last frame, so it renders
+    (again) on `executor`, the recipe's own; if the provider refuses one of those, the fallback takes it too.
+    Returns every outcome and every task whose file the run keeps.
+    """
     from tale_cli.config import load_recipe
 
     assert recipe.fallback is not None
     fallback = load_recipe(recipe.fallback)
-    executor = open_executor(fallback)
-    backend = executor.backend
+    fallback_executor = open_executor(fallback)
+    fallback_backend = fallback_executor.backend
+    by_index = {o.index: o for o in outcomes}
+    own = {task.shot.index: task for task in tasks}
+    fallback_tasks: list[ShotTask] = []
+    handed_over: set[int] = set()
     try:
-        preflight(plan, fallback, backend)
-        capabilities = backend.capabilities()
-        refused = {
-            o.index: o
-            for o in outcomes
-            if o.refused and capabilities.supports_duration(plan.shots[o.index - 1].duration_s)
-        }
-        if not refused:
-            return outcomes, []
-        emit(Event("message", detail=f"fallback: {len(refused)} refused shot(s) with recipe {fallback.name}"))
-        tasks = [t for t in build_tasks(plan, fallback, folder, manifest, backend, refs) if t.shot.index in refused]
-        known = {o.index: o for o in outcomes if o.index not in refused}
-        redone = {
-            o.index: o for o in run_shots(tasks, folder, manifest, executor, backend.name, emit, audit, known=known)
-        }
+        preflight(plan, fallback, fallback_backend)
+        capabilities = fallback_backend.capabilities()
+        while True:
+            refused = {
+                i: o
+                for i, o in by_index.items()
+                if o.refused and i not in handed_over and capabilities.supports_duration(plan.shots[i - 1].duration_s)
+            }
+            if not refused:
+                break
+            handed_over |= refused.keys()
+            emit(Event("message", detail=f"fallback: {len(refused)} refused shot(s) with recipe {fallback.name}"))
+            batch = [
+                t
+                for t in build_tasks(plan, fallback, folder, manifest, fallback_backend, refs)
+                if t.shot.index in refused
+            ]
+            known = {i: o for i, o in by_index.items() if i not in refused}
+            redone = run_shots(batch, folder, manifest, fallback_executor, fallback_backend.name, emit, audit, known)
+            for outcome in redone:
+                by_index[outcome.index] = outcome
+                if outcome.status == ShotState.DONE:
+                    with manifest.edit_shot(outcome.index) as entry:
+                        entry.fallback = FallbackRecord(
+                            recipe=fallback.name,
+                            backend=fallback_backend.name,
+                            reason=refused[outcome.index].error,
+                            refused_hash=own[outcome.index].params_hash,
+                        )
+            fallback_tasks += batch
+            again = _chained_after(plan, recipe, folder, manifest, executor, refs, own, by_index, handed_over)
+            if again:
+                redo = {t.shot.index for t in again}
+                known = {i: o for i, o in by_index.items() if i not in redo}
+                for outcome in run_shots(again, folder, manifest, executor, executor.backend.name, emit, audit, known):
+                    by_index[outcome.index] = outcome
     finally:
-        executor.close()
-    for index, first in refused.items():
-        if redone[index].status == ShotState.DONE:
-            with manifest.edit_shot(index) as entry:
-                entry.fallback = FallbackRecord(recipe=fallback.name, backend=backend.name, reason=first.error)
-    return [redone.get(o.index, o) for o in outcomes], tasks
+        fallback_executor.close()
+    return [by_index[o.index] for o in outcomes], [*own.values(), *fallback_tasks]
+
+
+def _chained_after(
+    plan: Plan,
+    recipe: Recipe,
+    folder: RunFolder,
+    manifest: Manifest,
+    executor: ShotExecutor,
+    refs: dict[str, Path],
+    own: dict[int, ShotTask],
+    outcomes: dict[int, ShotOutcome],
+    handed_over: set[int],
+) -> list[ShotTask]:
+    """The recipe's own shots to render again because they continue from a shot the fallback now has: those that
+    could not start (their predecessor had failed) or whose cache key changed with it. `own` is updated."""
+    moved = {i for i in handed_over if outcomes[i].path is not None}
+    again: list[ShotTask] = []
+    for task in build_tasks(plan, recipe, folder, manifest, executor.backend, refs):
+        index = task.shot.index
+        if index in handed_over:
+            continue
+        follows = task.predecessor in moved or any(t.shot.index == task.predecessor for t in again)
+        stale = outcomes[index].status == ShotState.FAILED or task.params_hash != own[index].params_hash
+        if follows and stale:
+            again.append(task)
+        own[index] = task
+    return again
 
 
 def finish_film(
@@ -230,13 +297,17 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
     try:
         tasks = build_tasks(plan, recipe, folder, manifest, backend, refs)
-        report.shots = run_shots(tasks, folder, manifest, executor, backend.name, emit, audit)
+        known = refused_before(tasks, manifest) if recipe.fallback else {}
+        to_run = [task for task in tasks if task.shot.index not in known]
+        ran = run_shots(to_run, folder, manifest, executor, backend.name, emit, audit, known=known)
+        report.shots = sorted([*known.values(), *ran], key=lambda outcome: outcome.index)
+        if recipe.fallback and any(s.refused for s in report.shots):
+            report.shots, tasks = render_fallbacks(
+                plan, recipe, folder, manifest, refs, report.shots, tasks, executor, emit, audit
+            )
     finally:
         if options.executor is None:
             executor.close()
-    if recipe.fallback and any(s.refused for s in report.shots):
-        report.shots, fallback_tasks = render_fallbacks(plan, recipe, folder, manifest, refs, report.shots, emit, audit)
-        tasks = [*tasks, *fallback_tasks]
     if report.failed:
         report.seconds = time.monotonic() - started
         return report
