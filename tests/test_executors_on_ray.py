@@ -73,7 +73,7 @@ def test_worker_plans(monkeypatch: pytest.MonkeyPatch) -> None:
         plan_workers(ModelBackend(recipe), recipe, devices=None, jobs=None, available_gpus=0)
 
 
-def _request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Manifest]:
+def _request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, private: bool = False) -> tuple[Any, Manifest]:
     from tale_cli.planners import plan_story
     from tale_cli.story import read_story
 
@@ -82,7 +82,7 @@ def _request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Mani
     recipe = Recipe(width=160, height=96, fps=12, shots=2, seconds=1.0)
     plan: Plan = plan_story(read_story(story), recipe, planner_name="offline")
     monkeypatch.chdir(tmp_path)
-    folder = RunFolder(Path("out") / "journal")  # relative, as `--out out` gives
+    folder = RunFolder(Path("out") / "journal", private=private)  # relative, as `--out out` gives
     folder.create()
     manifest = Manifest.load(folder)
     tasks = build_tasks(plan, recipe, folder, manifest, PreviewVideo(recipe), {})
@@ -172,3 +172,30 @@ def test_this_machines_token_stays_here_and_an_explicit_mode_stands(
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     use_this_machines_token("127.0.0.1:6379")
     assert os.environ["RAY_AUTH_MODE"] == "disabled"
+
+
+class ModeOfPart(PreviewVideo):
+    """The preview backend, noting the mode its *.part file was created with."""
+
+    def render_shot(self, request: Any) -> Any:
+        result = super().render_shot(request)
+        result.notes["mode"] = request.output.stat().st_mode & 0o777
+        return result
+
+
+@pytest.mark.parametrize("private", [True, False])
+def test_a_ray_worker_writes_a_private_runs_shot_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private: bool
+) -> None:
+    from tale_cli.executors.on_ray import ShotWorker
+
+    request, _ = _request(tmp_path, monkeypatch, private=private)
+    worker = ShotWorker(Recipe(width=160, height=96, fps=12, shots=2, seconds=1.0), ModeOfPart)
+    monkeypatch.setattr(ShotWorker, "where", lambda self: {"pid": os.getpid()})
+    umask = os.umask(0o022)  # the umask a worker inherits from Ray, whatever the driver had
+    try:
+        kind, result, _ = worker.render(portable_request(request))
+    finally:
+        os.umask(umask)
+    assert kind == "done", result
+    assert result.notes["mode"] == (0o600 if private else 0o644)

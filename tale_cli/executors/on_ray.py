@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import BackendError, RecipeError, TaleError, missing_extra
-from tale_cli.executors.base import ShotExecutor
+from tale_cli.executors.base import ShotExecutor, private_like_its_folder
 from tale_cli.executors.devices import Devices
 from tale_cli.executors.errors import PackedError, pack_error, unpack_error
 from tale_cli.registry import backend_runs_locally
@@ -327,7 +327,8 @@ class ShotWorker:
         if self.error is not None or self.backend is None:
             return "failed", self.error, recorded
         try:
-            result = self.backend.render_shot(request)
+            with private_like_its_folder(request.output):
+                result = self.backend.render_shot(request)
             # Checked here, where it was written: the driver then only renames it.
             from tale_cli.media import check_clip
 
