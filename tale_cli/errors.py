@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     KEYS = 10
     PRIVACY = 11
     MISSING_DEPENDENCY = 12
+    BUSY = 13
     HANGUP = 129
     INTERRUPTED = 130
     TERMINATED = 143
@@ -120,6 +121,12 @@ def missing_extra(extra: str, package: str) -> MissingDependencyError:
         f"{package} is not installed",
         hint=f"pip install 'tale-cli[{extra}]'",
     )
+
+
+class BusyError(TaleError):
+    """A run folder another command is writing (`--no-wait`); the message names its pid."""
+
+    exit_code = ExitCode.BUSY
 
 
 class ShotRefusedError(BackendError):

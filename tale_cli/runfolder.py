@@ -290,6 +290,8 @@ class FallbackRecord(Record):
     recipe: str
     backend: str
     reason: str | None = None
+    # The recipe's own cache key its provider refused: while the shot keeps it, runs go straight to the fallback.
+    refused_hash: str | None = None
 
 
 class ShotRecord(Record):

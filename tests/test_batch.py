@@ -460,3 +460,19 @@ def test_api_backend_on_ray_workers(ray_session: Any, fake_providers: Any, tmp_p
     assert fake_providers.creates["runway"] == 3  # one paid job per shot, none twice
     shots = manifest(out / "the-north-film")["shots"]
     assert all(s["job"]["id"] == s["provider_job_id"] and s["notes"]["worker"]["pid"] for s in shots.values())
+
+
+def test_the_same_story_given_twice_is_rendered_once(setup: dict[str, Any]) -> None:
+    recipe = load_recipe(str(setup["recipe"]))
+    story = setup["stories"] / "north.md"
+    executor = ThreadExecutor(recipe, jobs=2, backend=CountingPreview(recipe))
+    try:
+        report = run_batch(
+            [story, story], BatchOptions(recipe=recipe, out_root=setup["tmp"] / "out", executor=executor)
+        )
+    finally:
+        executor.close()
+    assert renders(setup["counter"]) == expected_shots("The North Film")  # each shot once, not twice
+    assert [film.status for film in report.films] == ["done", "done"]
+    assert sorted((film.rendered, film.cached) for film in report.films) == [(0, 3), (3, 0)]
+    assert report.films[0].run_dir == report.films[1].run_dir

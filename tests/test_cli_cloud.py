@@ -92,3 +92,40 @@ def test_each_cloud_recipe_renders_the_example_story(fake_providers, tmp_path, n
     film = out / "the-lighthouse-keeper-s-cat" / "film.mp4"
     assert film.is_file() and abs(probe(film).duration_s - 64.0) < 0.1
     assert fake_providers.creates[CLOUD_RECIPES[name]] == 8
+
+
+@pytest.mark.parametrize("planner", ["gemini", "openai"])
+def test_a_dry_run_never_calls_a_paid_planner(fake_providers, tmp_path, planner):
+    recipe = tmp_path / "veo-small.toml"
+    recipe.write_text(SMALL_VEO, encoding="utf-8")
+    out = tmp_path / "out"
+    dry_run = ["render", str(EXAMPLE_STORY), "--recipe", str(recipe), "--out", str(out), "--planner", planner]
+    dry_run.append("--dry-run")
+
+    result = CliRunner().invoke(app, [*dry_run, "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert fake_providers.requests == []  # the planner was not asked, nor anything else
+    report = json.loads(result.stdout)
+    assert report["planning_usd"] == 0.2  # the price book's high end for a hosted planner
+    assert report["plan_source"].startswith(f"not planned: a dry run does not call {planner}")
+    assert report["counts"] == {"shots": 8, "cached": 0, "rendered": 0, "failed": 0}
+    assert not out.exists()
+
+    # A plan already in the run folder is the one shown.
+    planned = CliRunner().invoke(
+        app, ["plan", str(EXAMPLE_STORY), "--recipe", str(recipe), "--planner", "offline", "--out", str(out)]
+    )
+    assert planned.exit_code == 0, planned.output
+    plan_file = out / "the-lighthouse-keeper-s-cat" / "plan.json"
+    edited = json.loads(plan_file.read_text(encoding="utf-8"))
+    edited["title"] = "The Keeper, Edited"
+    plan_file.write_text(json.dumps(edited), encoding="utf-8")
+
+    shown = CliRunner().invoke(app, dry_run)
+
+    assert shown.exit_code == 0, shown.output
+    assert fake_providers.requests == []
+    text = " ".join(shown.stdout.split())
+    assert "The Keeper, Edited" in text and f"showing {plan_file}" in text
+    assert "planning would cost about $0.20" in text and "8 shots would render" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import socket
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_worker_plans(monkeypatch: pytest.MonkeyPatch) -> None:
         plan_workers(ModelBackend(recipe), recipe, devices=None, jobs=None, available_gpus=0)
 
 
-def _request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Manifest]:
+def _request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, private: bool = False) -> tuple[Any, Manifest]:
     from tale_cli.planners import plan_story
     from tale_cli.story import read_story
 
@@ -81,7 +82,7 @@ def _request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Mani
     recipe = Recipe(width=160, height=96, fps=12, shots=2, seconds=1.0)
     plan: Plan = plan_story(read_story(story), recipe, planner_name="offline")
     monkeypatch.chdir(tmp_path)
-    folder = RunFolder(Path("out") / "journal")  # relative, as `--out out` gives
+    folder = RunFolder(Path("out") / "journal", private=private)  # relative, as `--out out` gives
     folder.create()
     manifest = Manifest.load(folder)
     tasks = build_tasks(plan, recipe, folder, manifest, PreviewVideo(recipe), {})
@@ -123,3 +124,78 @@ def test_an_address_nobody_answers_fails_fast() -> None:
         return
     with pytest.raises(BackendError, match="no Ray head answers"), RaySession(f"127.0.0.1:{free_port}"):
         pass
+
+
+def test_auto_sends_this_machines_token_to_a_head_on_this_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray = pytest.importorskip("ray")
+    # `ray start --head` with RAY_AUTH_MODE unset guards the cluster with ~/.ray/auth_token (here a fake one).
+    home = tmp_path / "home"
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text("0123456789abcdef" * 4)
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)  # restored after the test, whatever connecting set
+    refreshed: list[str] = []
+    monkeypatch.setattr(ray._raylet, "Config", type("Config", (), {"initialize": staticmethod(refreshed.append)}))
+    modes: list[str | None] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **_: modes.append(os.environ.get("RAY_AUTH_MODE")))
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    with socket.socket() as head:
+        head.bind(("127.0.0.1", 0))
+        head.listen()
+        monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{head.getsockname()[1]}")  # as `ray start` suggests
+        with RaySession("auto"):
+            pass
+    assert modes == ["token"] and refreshed == [""]
+
+
+def test_this_machines_token_stays_here_and_an_explicit_mode_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tale_cli.executors.on_ray import is_this_machine, use_this_machines_token
+
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("0123456789abcdef" * 4)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("RAY_AUTH_MODE", "")
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    assert is_this_machine("auto") and is_this_machine("127.0.0.1:6379") and is_this_machine("localhost:6379")
+    assert not is_this_machine("203.0.113.7:6379")  # a documentation address: never this machine's
+    use_this_machines_token("203.0.113.7:6379")
+    assert "RAY_AUTH_MODE" not in os.environ
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    use_this_machines_token("127.0.0.1:6379")
+    assert os.environ["RAY_AUTH_MODE"] == "disabled"
+
+
+class ModeOfPart(PreviewVideo):
+    """The preview backend, noting the mode its *.part file was created with."""
+
+    def render_shot(self, request: Any) -> Any:
+        result = super().render_shot(request)
+        result.notes["mode"] = request.output.stat().st_mode & 0o777
+        return result
+
+
+@pytest.mark.parametrize("private", [True, False])
+def test_a_ray_worker_writes_a_private_runs_shot_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private: bool
+) -> None:
+    from tale_cli.executors.on_ray import ShotWorker
+
+    request, _ = _request(tmp_path, monkeypatch, private=private)
+    worker = ShotWorker(Recipe(width=160, height=96, fps=12, shots=2, seconds=1.0), ModeOfPart)
+    monkeypatch.setattr(ShotWorker, "where", lambda self: {"pid": os.getpid()})
+    umask = os.umask(0o022)  # the umask a worker inherits from Ray, whatever the driver had
+    try:
+        kind, result, _ = worker.render(portable_request(request))
+    finally:
+        os.umask(umask)
+    assert kind == "done", result
+    assert result.notes["mode"] == (0o600 if private else 0o644)

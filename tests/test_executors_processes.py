@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +131,38 @@ def test_null_journal_records_nothing() -> None:
     journal = NullJournal()
     journal.record_job({"id": "x"})
     assert journal.existing_job() is None
+
+
+def test_a_private_render_on_worker_processes_writes_owner_only_parts(
+    tmp_path: Path, story_file: Path, tiny_recipe: Path
+) -> None:
+    from tale_cli.config import load_recipe
+    from tale_cli.pipeline import RenderOptions, render
+
+    recipe = load_recipe(str(tiny_recipe))
+    out = tmp_path / "out"
+    cache = out / "the-small-test" / "shots" / "by-hash"
+    modes: dict[str, int] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        # Each shot's *.part as it first appears: owner-only from the first byte, not only once renamed.
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                for part in cache.glob("*.part"):
+                    with contextlib.suppress(OSError):
+                        modes.setdefault(part.name, part.stat().st_mode & 0o777)
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    # Started before the render, as `tale render --devices` starts it: the workers keep this process's umask.
+    executor = ProcessExecutor(recipe, ["", ""])
+    try:
+        report = render(story_file, RenderOptions(recipe=recipe, out_root=out, private=True, executor=executor))
+    finally:
+        executor.close()
+        stop.set()
+        watcher.join()
+    assert report.film is not None and report.rendered == 3
+    assert len(modes) == 3 and set(modes.values()) == {0o600}, modes

@@ -331,6 +331,35 @@ def test_refused_shot_is_rendered_by_the_fallback_recipe(tmp_path: Path, story_f
     assert "safety filter" in shot["fallback"]["reason"]
 
 
+class PickyPreview(RefusesShotTwo):
+    """Refuses shot 2; a model of its own, so its cache keys are not those of the fallback's preview."""
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {**super().fingerprint(), "variant": "picky"}
+
+
+def test_shots_chained_after_a_refused_shot_follow_the_fallback(tmp_path: Path, story_file: Path) -> None:
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text("width = 160\nheight = 96\nfps = 12\nshots = 4\nseconds = 1.0\n")
+    recipe = tmp_path / "chain.toml"
+    recipe.write_text(tiny.read_text() + f'continuity = "chain"\nfallback = "{tiny}"\n')
+    story_file.write_text("One paragraph only. It has four sentences. They are one scene. It ends here.\n")
+
+    report, backend = run(story_file, recipe, tmp_path / "out", backend=PickyPreview(load_recipe(str(recipe))))
+
+    assert report.failed == [] and report.film is not None
+    assert sorted(r.shot.index for r in backend.requests) == [1, 2, 3, 4]
+    shot = json.loads((report.run_dir / "manifest.json").read_text())["shots"]["2"]
+    assert shot["fallback"]["recipe"] == "tiny" and shot["fallback"]["refused_hash"] != shot["params_hash"]
+    third = next(r for r in backend.requests if r.shot.index == 3)
+    assert third.first_frame is not None and third.first_frame.name == f"{shot['params_hash']}.last.png"
+
+    again, backend = run(story_file, recipe, tmp_path / "out", backend=PickyPreview(load_recipe(str(recipe))))
+
+    assert backend.requests == []  # shot 2 is not offered again to the provider that refused it
+    assert again.cached == 4 and again.failed == [] and again.film is not None
+
+
 def test_without_a_fallback_a_refused_shot_fails_alone(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
     report, _ = run(story_file, tiny_recipe, tmp_path / "out", backend=RefusesShotTwo(load_recipe(str(tiny_recipe))))
     assert [s.index for s in report.failed] == [2] and report.failed[0].refused
@@ -384,6 +413,9 @@ def test_the_manifest_keeps_the_keys_values_and_order_it_always_had(tmp_path: Pa
     report, _ = run(story, recipe, tmp_path / "out", backend=backend)
     assert [s.status for s in report.shots] == ["done", "done", "done", "failed"]
     written = json.loads((report.run_dir / "manifest.json").read_text())
+    # One key came later: the refused shot's own cache key, which sends later runs straight to the fallback.
+    refused_hash = written["shots"]["2"]["fallback"].pop("refused_hash")
+    assert refused_hash == written["shots"]["2"]["job"]["params_hash"]
     before = json.loads((Path(__file__).parent / "data" / "manifest-fallback.json").read_text())
     # The one key added since: each finished shot and reference records its file's size and SHA-256.
     finished = [written["refs"]["ada"], *(written["shots"][key] for key in ("1", "2", "3"))]

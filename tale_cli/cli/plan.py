@@ -20,6 +20,9 @@ def plan(
     planner: str | None = typer.Option(None, "--planner", help="Override the recipe's planner."),
     json_output: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     private: bool = typer.Option(False, "--private", help="Only a local planner; the run folder is owner-only."),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="If another command is writing the run folder, exit (code 13) instead of waiting."
+    ),
 ) -> None:
     """Split a story into characters and shots; write a hand-editable plan.json."""
 
@@ -28,7 +31,13 @@ def plan(
         from tale_cli.pipeline import write_plan
 
         result = write_plan(
-            story, recipe=resolve_recipe(recipe), out_root=resolve_out(out), planner=planner, private=private
+            story,
+            recipe=resolve_recipe(recipe),
+            out_root=resolve_out(out),
+            planner=planner,
+            private=private,
+            wait=not no_wait,
+            on_wait=lambda text: console(stderr=True).print(f"[dim]{escape(text)}[/]"),
         )
         if json_output:
             print_json({"plan_file": str(result.path), "plan": result.plan.model_dump(mode="json")})

@@ -34,6 +34,9 @@ def render(
     devices: str | None = typer.Option(
         None, "--devices", help="One worker process per GPU: all, or 0,1,… (local models)."
     ),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="If another command is writing the run folder, exit (code 13) instead of waiting."
+    ),
 ) -> None:
     """Render a story (or a plan.json) into a one-minute film."""
 
@@ -65,6 +68,7 @@ def render(
             transition=transition,
             audio=audio,
             private=private,
+            wait=not no_wait,
         )
         # Without --devices the pipeline opens the default executor itself, around the backend it checked.
         if chosen.video.devices and not dry_run:
@@ -99,6 +103,8 @@ def _print_summary(report: object) -> None:
         from tale_cli.cli.plan import plan_table
 
         out.print(plan_table(report.plan))
+        if report.planning_usd is not None:
+            out.print(f"{escape(report.plan_source)}; planning would cost about ${report.planning_usd:.2f}")
         out.print(
             f"dry run: {report.would_render} shots would render, {report.cached} cached; run folder {escape(str(report.run_dir))}"
         )

@@ -35,30 +35,50 @@ def stitch(
     height: Annotated[int | None, typer.Option("--height", help="Film height (default: the plan's, or 720).")] = None,
     fps: Annotated[int | None, typer.Option("--fps", help="Frames per second (default: the plan's, or 24).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait", help="If another command is writing the run folder, exit (code 13) instead of waiting."
+        ),
+    ] = False,
 ) -> None:
     """Join clips into one film: same size and fps, subtitles, fades, a music bed."""
 
     def action() -> tuple[Any, Any]:
+        from contextlib import AbstractContextManager, nullcontext
+
+        from tale_cli.lock import run_folder_lock
+        from tale_cli.runfolder import RunFolder
         from tale_cli.stitch import StitchOptions, resolve_inputs
         from tale_cli.stitch import stitch as stitch_clips
 
-        resolved = resolve_inputs(inputs, output=out)
-        options = StitchOptions(
-            width=width or resolved.width or 1280,
-            height=height or resolved.height or 720,
-            fps=fps or resolved.fps or 24,
-            captions=resolved.captions,
-            burn_subtitles=burn_subtitles,
-            transition=transition,
-            audio=audio,
-            audio_volume=audio_volume,
-        )
-        result = stitch_clips(resolved.clips, resolved.output, options)
-        if resolved.run_dir is not None:
-            from tale_cli.review import write_review
+        # A run folder is held while its shots are read and its film written, as a render holds it.
+        held: AbstractContextManager[None] = nullcontext()
+        if len(inputs) == 1 and inputs[0].is_dir():
+            held = run_folder_lock(
+                RunFolder(inputs[0]),
+                "stitching",
+                wait=not no_wait,
+                on_wait=lambda text: console(stderr=True).print(f"[dim]{escape(text)}[/]"),
+            )
+        with held:
+            resolved = resolve_inputs(inputs, output=out)
+            options = StitchOptions(
+                width=width or resolved.width or 1280,
+                height=height or resolved.height or 720,
+                fps=fps or resolved.fps or 24,
+                captions=resolved.captions,
+                burn_subtitles=burn_subtitles,
+                transition=transition,
+                audio=audio,
+                audio_volume=audio_volume,
+            )
+            result = stitch_clips(resolved.clips, resolved.output, options)
+            if resolved.run_dir is not None:
+                from tale_cli.review import write_review
 
-            write_review(resolved.run_dir)
-        return result, options
+                write_review(resolved.run_dir)
+            return result, options
 
     result, options = run(action)
     if json_output:

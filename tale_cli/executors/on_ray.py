@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import BackendError, RecipeError, TaleError, missing_extra
-from tale_cli.executors.base import ShotExecutor
+from tale_cli.executors.base import ShotExecutor, private_like_its_folder
 from tale_cli.executors.devices import Devices
 from tale_cli.executors.errors import PackedError, pack_error, unpack_error
 from tale_cli.registry import backend_runs_locally
@@ -92,8 +93,10 @@ class RaySession:
                     **quiet,
                 )
             elif self.spec == "auto":
-                # Ray reads RAY_ADDRESS itself, and only then uses this machine's cluster token.
-                check_reachable(os.environ.get("RAY_ADDRESS") or "auto")
+                # Ray reads RAY_ADDRESS itself.
+                address = os.environ.get("RAY_ADDRESS") or "auto"
+                check_reachable(address)
+                use_this_machines_token(address)
                 ray.init(address="auto", **quiet)
             else:
                 check_reachable(self.spec)
@@ -137,6 +140,45 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
             f"no Ray head answers at {address} ({error.strerror or type(error).__name__})",
             hint="check the address `ray start --head` printed, and that this machine can reach it",
         ) from None
+
+
+def default_token_path() -> Path:
+    """Where `ray start --head` and `ray get-auth-token --generate` keep this machine's cluster token."""
+    return Path.home() / ".ray" / "auth_token"
+
+
+def use_this_machines_token(address: str) -> None:
+    """Send this machine's token to a head on this machine when nothing says how to authenticate.
+
+    With RAY_AUTH_MODE unset, `ray start --head` guards its cluster with the token in the default place
+    if there is one, but Ray itself sends that token only when it finds the head on its own, not when
+    RAY_ADDRESS names it: the connection then fails to authenticate. A head elsewhere never gets this
+    machine's token, and a cluster without authentication ignores it.
+    """
+    if os.environ.get("RAY_AUTH_MODE") is not None or not is_this_machine(address):
+        return
+    token_file = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    has_token = bool(os.environ.get("RAY_AUTH_TOKEN")) or Path(token_file or default_token_path()).is_file()
+    if not has_token:
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    # Ray caches its settings the first time it reads them; read them again, as Ray does when it turns this on.
+    with contextlib.suppress(ImportError, AttributeError):
+        importlib.import_module("ray._raylet").Config.initialize("")
+
+
+def is_this_machine(address: str) -> bool:
+    """`auto`, or HOST:PORT whose host is an address of this machine (something here can listen on it)."""
+    if address == "auto":
+        return True
+    host = address.split("://", 1)[-1].rpartition(":")[0].strip("[]")
+    try:
+        family, _, _, _, where = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((where[0], 0))
+    except OSError:
+        return False
+    return True
 
 
 def cluster_gpus() -> int:
@@ -285,7 +327,8 @@ class ShotWorker:
         if self.error is not None or self.backend is None:
             return "failed", self.error, recorded
         try:
-            result = self.backend.render_shot(request)
+            with private_like_its_folder(request.output):
+                result = self.backend.render_shot(request)
             # Checked here, where it was written: the driver then only renames it.
             from tale_cli.media import check_clip
 

@@ -20,7 +20,7 @@ from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import BackendError, RecipeError, TaleError
-from tale_cli.executors.base import ShotExecutor
+from tale_cli.executors.base import ShotExecutor, private_like_its_folder
 from tale_cli.executors.devices import Devices, same_gpu_twice
 from tale_cli.executors.errors import pack_error, unpack_error
 from tale_cli.registry import backend_runs_locally
@@ -96,7 +96,8 @@ def _worker_main(device: str, recipe: Recipe, tasks: Any, results: Any, worker: 
             job, request = item
             results.put(("started", worker, job, None))
             try:
-                result = backend.render_shot(request)
+                with private_like_its_folder(request.output):
+                    result = backend.render_shot(request)
                 result.notes["worker"] = {"device": device or "cpu", "pid": os.getpid()}
                 results.put(("done", worker, job, result))
             except BaseException as error:

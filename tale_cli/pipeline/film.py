@@ -10,12 +10,12 @@ from tale_cli.backends import image_backend, video_backend
 from tale_cli.backends.base import VideoBackend, VideoCapabilities
 from tale_cli.config import Recipe
 from tale_cli.errors import RecipeError
-from tale_cli.executors import open_executor
+from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.pipeline.options import RenderOptions
-from tale_cli.pipeline.planning import PlanSource, planner_record, prepare_plan, store_plan
+from tale_cli.pipeline.planning import PlanSource, choose_folder, planner_record, prepare_plan, store_plan
 from tale_cli.pipeline.references import render_references
 from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ShotState, ignore_events
-from tale_cli.pipeline.shots import build_tasks, is_cached, run_shots
+from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
 from tale_cli.pipeline.storyboard import make_storyboard
 from tale_cli.plan import Plan
 from tale_cli.privacy import check_private, private_files
@@ -64,6 +64,18 @@ def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
             images.close()
 
 
+def refused_before(tasks: list[ShotTask], manifest: Manifest) -> dict[int, ShotOutcome]:
+    """Shots this recipe's provider refused with these very parameters in an earlier run, as the manifest's
+    fallback records say: the fallback renders them (or has them cached) without asking the provider again."""
+    refused: dict[int, ShotOutcome] = {}
+    for task in tasks:
+        record = manifest.shot(task.shot.index).fallback
+        if record is not None and record.refused_hash == task.params_hash:
+            index = task.shot.index
+            refused[index] = ShotOutcome(index, ShotState.FAILED, task.params_hash, error=record.reason, refused=True)
+    return refused
+
+
 def render_fallbacks(
     plan: Plan,
     recipe: Recipe,
@@ -71,39 +83,91 @@ def render_fallbacks(
     manifest: Manifest,
     refs: dict[str, Path],
     outcomes: list[ShotOutcome],
+    tasks: list[ShotTask],
+    executor: ShotExecutor,
     emit: EventSink,
     audit: AuditLog | None,
 ) -> list[ShotOutcome]:
-    """Shots the provider refused (or had no quota for) rendered with the recipe's `fallback` recipe, marked so."""
+    """Shots the provider refused (or had no quota for) rendered with the recipe's `fallback` recipe, marked so.
+
+    A shot chained after one the fallback rendered starts from the fallback's last frame, so it renders
+    (again) on `executor`, the recipe's own; if the provider refuses one of those, the fallback takes it too.
+    """
     from tale_cli.config import load_recipe
 
     assert recipe.fallback is not None
     fallback = load_recipe(recipe.fallback)
-    executor = open_executor(fallback)
-    backend = executor.backend
+    fallback_executor = open_executor(fallback)
+    fallback_backend = fallback_executor.backend
+    by_index = {o.index: o for o in outcomes}
+    own = {task.shot.index: task for task in tasks}
+    handed_over: set[int] = set()
     try:
-        preflight(plan, fallback, backend)
-        capabilities = backend.capabilities()
-        refused = {
-            o.index: o
-            for o in outcomes
-            if o.refused and capabilities.supports_duration(plan.shots[o.index - 1].duration_s)
-        }
-        if not refused:
-            return outcomes
-        emit(Event("message", detail=f"fallback: {len(refused)} refused shot(s) with recipe {fallback.name}"))
-        tasks = [t for t in build_tasks(plan, fallback, folder, manifest, backend, refs) if t.shot.index in refused]
-        known = {o.index: o for o in outcomes if o.index not in refused}
-        redone = {
-            o.index: o for o in run_shots(tasks, folder, manifest, executor, backend.name, emit, audit, known=known)
-        }
+        preflight(plan, fallback, fallback_backend)
+        capabilities = fallback_backend.capabilities()
+        while True:
+            refused = {
+                i: o
+                for i, o in by_index.items()
+                if o.refused and i not in handed_over and capabilities.supports_duration(plan.shots[i - 1].duration_s)
+            }
+            if not refused:
+                break
+            handed_over |= refused.keys()
+            emit(Event("message", detail=f"fallback: {len(refused)} refused shot(s) with recipe {fallback.name}"))
+            batch = [
+                t
+                for t in build_tasks(plan, fallback, folder, manifest, fallback_backend, refs)
+                if t.shot.index in refused
+            ]
+            known = {i: o for i, o in by_index.items() if i not in refused}
+            redone = run_shots(batch, folder, manifest, fallback_executor, fallback_backend.name, emit, audit, known)
+            for outcome in redone:
+                by_index[outcome.index] = outcome
+                if outcome.status == ShotState.DONE:
+                    with manifest.edit_shot(outcome.index) as entry:
+                        entry.fallback = FallbackRecord(
+                            recipe=fallback.name,
+                            backend=fallback_backend.name,
+                            reason=refused[outcome.index].error,
+                            refused_hash=own[outcome.index].params_hash,
+                        )
+            again = _chained_after(plan, recipe, folder, manifest, executor, refs, own, by_index, handed_over)
+            if again:
+                redo = {t.shot.index for t in again}
+                known = {i: o for i, o in by_index.items() if i not in redo}
+                for outcome in run_shots(again, folder, manifest, executor, executor.backend.name, emit, audit, known):
+                    by_index[outcome.index] = outcome
     finally:
-        executor.close()
-    for index, first in refused.items():
-        if redone[index].status == ShotState.DONE:
-            with manifest.edit_shot(index) as entry:
-                entry.fallback = FallbackRecord(recipe=fallback.name, backend=backend.name, reason=first.error)
-    return [redone.get(o.index, o) for o in outcomes]
+        fallback_executor.close()
+    return [by_index[o.index] for o in outcomes]
+
+
+def _chained_after(
+    plan: Plan,
+    recipe: Recipe,
+    folder: RunFolder,
+    manifest: Manifest,
+    executor: ShotExecutor,
+    refs: dict[str, Path],
+    own: dict[int, ShotTask],
+    outcomes: dict[int, ShotOutcome],
+    handed_over: set[int],
+) -> list[ShotTask]:
+    """The recipe's own shots to render again because they continue from a shot the fallback now has: those that
+    could not start (their predecessor had failed) or whose cache key changed with it. `own` is updated."""
+    moved = {i for i in handed_over if outcomes[i].path is not None}
+    again: list[ShotTask] = []
+    for task in build_tasks(plan, recipe, folder, manifest, executor.backend, refs):
+        index = task.shot.index
+        if index in handed_over:
+            continue
+        follows = task.predecessor in moved or any(t.shot.index == task.predecessor for t in again)
+        stale = outcomes[index].status == ShotState.FAILED or task.params_hash != own[index].params_hash
+        if follows and stale:
+            again.append(task)
+        own[index] = task
+    return again
 
 
 def finish_film(
@@ -160,16 +224,28 @@ def _expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
 
 
 def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events) -> RenderReport:
-    """story.md or plan.json -> run folder with film.mp4. Validates everything before spending."""
+    """story.md or plan.json -> run folder with film.mp4. Validates everything before spending.
+
+    The run folder is held from before planning to the end (tale_cli.lock): a second render of it waits,
+    then finds everything cached. A dry run writes nothing, so it holds nothing.
+    """
+    from tale_cli.lock import run_folder_lock
+
     check_private(options.recipe, private=options.private, planner=options.planner)
     with private_files(options.private or options.recipe.private):
-        return _render(source, options, emit)
+        folder = choose_folder(source, options)
+        if options.dry_run:
+            return _render(source, options, emit, folder)
+        with run_folder_lock(
+            folder, "rendering", wait=options.wait, on_wait=lambda text: emit(Event("message", detail=text))
+        ):
+            return _render(source, options, emit, folder)
 
 
-def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderReport:
+def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFolder) -> RenderReport:
     started = time.monotonic()
     recipe = options.recipe
-    prepared = prepare_plan(source, options)
+    prepared = prepare_plan(source, options, folder)
     plan, folder = prepared.plan, prepared.folder
     folder.check_writable()
     executor = options.executor
@@ -186,6 +262,8 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
     )
 
     if options.dry_run:
+        if prepared.source is PlanSource.NOT_PLANNED:
+            report.planning_usd = planner_record(prepared, recipe, options.planner).cost_usd
         refs = _expected_refs(plan, folder)
         for task in build_tasks(shot_plan, recipe, folder, manifest, backend, refs):
             status = ShotState.CACHED if is_cached(task, manifest) else ShotState.WOULD_RENDER
@@ -221,12 +299,17 @@ def _render(source: Path, options: RenderOptions, emit: EventSink) -> RenderRepo
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
     try:
         tasks = build_tasks(shot_plan, recipe, folder, manifest, backend, refs)
-        report.shots = run_shots(tasks, folder, manifest, executor, backend.name, emit, audit)
+        known = refused_before(tasks, manifest) if recipe.fallback else {}
+        to_run = [task for task in tasks if task.shot.index not in known]
+        ran = run_shots(to_run, folder, manifest, executor, backend.name, emit, audit, known=known)
+        report.shots = sorted([*known.values(), *ran], key=lambda outcome: outcome.index)
+        if recipe.fallback and any(s.refused for s in report.shots):
+            report.shots = render_fallbacks(
+                shot_plan, recipe, folder, manifest, refs, report.shots, tasks, executor, emit, audit
+            )
     finally:
         if options.executor is None:
             executor.close()
-    if recipe.fallback and any(s.refused for s in report.shots):
-        report.shots = render_fallbacks(shot_plan, recipe, folder, manifest, refs, report.shots, emit, audit)
     if report.failed:
         report.seconds = time.monotonic() - started
         report.review = write_review(folder.root, report)

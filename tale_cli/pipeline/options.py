@@ -27,6 +27,8 @@ class RenderOptions:
     transition: str | None = None
     audio: Path | None = None
     private: bool = False
+    # Whether to wait for another command writing the same run folder (False: refuse at once, exit code 13).
+    wait: bool = True
     executor: ShotExecutor | None = None
     # Called with the plan, recipe, run folder and the shots that will render (not cached), before spending.
     before_spend: Callable[[Plan, Recipe, RunFolder, list[int]], None] | None = None

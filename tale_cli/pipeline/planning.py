@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -37,6 +39,7 @@ class PlanSource(StrEnum):
     READ = "read"  # the plan.json given
     REUSED = "reused"  # the run folder's plan.json, made from the same story with the same settings
     PLANNED = "planned"  # the planner, just now
+    NOT_PLANNED = "not planned"  # a dry run's stand-in: a planner that sends the story away is not called
 
 
 @dataclass
@@ -48,16 +51,29 @@ class PreparedPlan:
     origin: PlanOrigin | None  # what a story's plan is made from; None for a plan.json
 
 
-def prepare_plan(source: Path, options: RenderOptions) -> PreparedPlan:
-    """Load or make the plan, and choose the run folder."""
-    recipe = options.recipe
+def choose_folder(source: Path, options: RenderOptions) -> RunFolder:
+    """The run folder a render or plan of `source` writes: the plan.json's own (or OUT/<slug>), else OUT/<story-slug>."""
     if source.is_dir():
         raise InputError(f"{source} is a directory, not a story or plan file", hint="pass story.md or plan.json")
+    private = options.private or options.recipe.private
     if is_plan_file(source):
         plan = load_plan(source)
         root = options.run_dir or (source.parent if options.out_root is None else options.out_root / plan.slug)
-        folder = RunFolder(root, private=options.private or recipe.private)
-        return PreparedPlan(plan, folder, PlanSource.READ, f"read {source}", None)
+        return RunFolder(root, private=private)
+    from tale_cli.plan import slugify
+    from tale_cli.story import read_story
+
+    slug = slugify(read_story(source).title, fallback=slugify(source.stem))
+    out_root = options.out_root if options.out_root is not None else default_out_root()
+    return RunFolder(options.run_dir or out_root / slug, private=private)
+
+
+def prepare_plan(source: Path, options: RenderOptions, folder: RunFolder | None = None) -> PreparedPlan:
+    """Load or make the plan, in the run folder given or chosen here."""
+    recipe = options.recipe
+    folder = folder or choose_folder(source, options)
+    if is_plan_file(source):
+        return PreparedPlan(load_plan(source), folder, PlanSource.READ, f"read {source}", None)
 
     from tale_cli.planners import shot_settings
     from tale_cli.story import read_story
@@ -73,27 +89,46 @@ def prepare_plan(source: Path, options: RenderOptions) -> PreparedPlan:
         seconds=seconds,
         size=[recipe.width, recipe.height, recipe.fps],
     )
-    from tale_cli.plan import slugify
-
-    slug = slugify(story.title, fallback=slugify(source.stem))
-    out_root = options.out_root if options.out_root is not None else default_out_root()
-    folder = RunFolder(options.run_dir or out_root / slug, private=options.private or recipe.private)
     folder.check_writable()
     if Manifest.load(folder).data.plan_origin == origin and folder.plan.is_file():
         how = f"reused {folder.plan} (story unchanged)"
         return PreparedPlan(load_plan(folder.plan), folder, PlanSource.REUSED, how, origin)
+    if options.dry_run and _is_remote(planner_name, recipe):
+        plan, shown = _not_planned(story, recipe, folder)
+        how = f"not planned: a dry run does not call {planner_name}; showing {shown}"
+        return PreparedPlan(plan, folder, PlanSource.NOT_PLANNED, how, origin)
     plan = _plan_audited(story, recipe, planner_name, folder, dry_run=options.dry_run)
     _adopt_story_images(plan, story.path.parent, folder, dry_run=options.dry_run)
     return PreparedPlan(plan, folder, PlanSource.PLANNED, f"planned with {planner_name}", origin)
 
 
+def _is_remote(planner_name: str, recipe: Recipe) -> bool:
+    """A planner that sends the story off this machine (and may bill for it)."""
+    from tale_cli.registry import Role, provider
+
+    return not provider(planner_name, Role.PLANNER).runs_locally(recipe.planner.base_url)
+
+
+def _not_planned(story: Story, recipe: Recipe, folder: RunFolder) -> tuple[Plan, str]:
+    """What a dry run shows instead of calling a remote planner: the run folder's plan.json when it has a valid
+    one, else the offline planner's sketch of the same shots (what the estimate needs)."""
+    from tale_cli.errors import PlanError
+    from tale_cli.planners import plan_story
+
+    if folder.plan.is_file():
+        with contextlib.suppress(PlanError):
+            return load_plan(folder.plan), str(folder.plan)
+    plan = plan_story(story, recipe, planner_name="offline")
+    _adopt_story_images(plan, story.path.parent, folder, dry_run=True)
+    return plan, "the offline planner's sketch of its shots"
+
+
 def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFolder, *, dry_run: bool) -> Plan:
     """Plan the story and add the planner request to the run's audit log (not in a dry run, which writes nothing)."""
     from tale_cli.planners import plan_story
-    from tale_cli.registry import Role, provider
 
     started = time.monotonic()
-    remote = not provider(planner_name, Role.PLANNER).runs_locally(recipe.planner.base_url)
+    remote = _is_remote(planner_name, recipe)
 
     def audit(outcome: str, error: str | None = None) -> None:
         # A remote planner's request is written at once (it may have been billed even if the render is then
@@ -147,12 +182,13 @@ def _adopt_story_images(plan: Plan, story_dir: Path, folder: RunFolder, *, dry_r
 
 
 def planner_record(prepared: PreparedPlan, recipe: Recipe, planner: str | None) -> PlannerRecord:
-    """Who planned this film and what that cost: nothing unless planned now, else the price book's figure."""
+    """Who planned this film and what that cost: nothing unless planned now (or, in a dry run, about to be),
+    else the price book's figure."""
     backend = planner or recipe.planner.backend
     record = PlannerRecord(
         backend=backend, model=recipe.planner.model, how=prepared.how, finished_at=now_iso(), cost_usd=0.0
     )
-    if prepared.source is not PlanSource.PLANNED:
+    if prepared.source not in (PlanSource.PLANNED, PlanSource.NOT_PLANNED):
         return record
     from tale_cli.cost import estimate_render
 
@@ -185,19 +221,34 @@ class PlanResult:
 
 
 def write_plan(
-    story: Path, *, recipe: Recipe, out_root: Path | None, planner: str | None = None, private: bool = False
+    story: Path,
+    *,
+    recipe: Recipe,
+    out_root: Path | None,
+    planner: str | None = None,
+    private: bool = False,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> PlanResult:
-    """`tale plan`: plan the story and write OUT/<slug>/plan.json (an edited one is kept as plan.prev.json)."""
+    """`tale plan`: plan the story and write OUT/<slug>/plan.json (an edited one is kept as plan.prev.json).
+
+    Another command writing the run folder is waited for (`on_wait` hears why), or with `wait=False` refused.
+    """
+    from tale_cli.lock import run_folder_lock
+
     if is_plan_file(story):
         raise InputError(f"{story} is already a plan", hint="`tale render` renders a plan.json")
     check_private(recipe, private=private, planner=planner)
+    options = RenderOptions(recipe=recipe, out_root=out_root, planner=planner, private=private)
     with private_files(private or recipe.private):
-        return _write_plan(story, RenderOptions(recipe=recipe, out_root=out_root, planner=planner, private=private))
+        folder = choose_folder(story, options)
+        with run_folder_lock(folder, "planning", wait=wait, on_wait=on_wait):
+            return _write_plan(story, options, folder)
 
 
-def _write_plan(story: Path, options: RenderOptions) -> PlanResult:
+def _write_plan(story: Path, options: RenderOptions, folder: RunFolder) -> PlanResult:
     recipe = options.recipe
-    prepared = prepare_plan(story, options)
+    prepared = prepare_plan(story, options, folder)
     plan, folder = prepared.plan, prepared.folder
     if prepared.source is PlanSource.REUSED:
         return PlanResult(plan, folder.plan, prepared.how)

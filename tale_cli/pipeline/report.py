@@ -66,6 +66,8 @@ class RenderReport:
     duration_s: float | None = None
     seconds: float = 0.0
     plan_source: str = ""
+    # A dry run that did not call the planner: what planning would cost, from the price book.
+    planning_usd: float | None = None
 
     @property
     def cached(self) -> int:
@@ -90,6 +92,7 @@ class RenderReport:
             "recipe": self.recipe,
             "dry_run": self.dry_run,
             "plan_source": self.plan_source,
+            "planning_usd": self.planning_usd,
             "film": str(self.film) if self.film else None,
             "srt": str(self.srt) if self.srt else None,
             "storyboard": str(self.storyboard) if self.storyboard else None,

@@ -163,7 +163,7 @@ def build_tasks(
             reference_images=present,
         )
         if chained:
-            first_key = "after:" + tasks[-1].params_hash
+            first_key = "after:" + _clip_key(tasks[-1], manifest)
         params_hash = shot_params_hash(
             backend, request, refs=[ref_hashes.get(c, "") for c in shot.characters], first_frame=first_key
         )
@@ -179,6 +179,15 @@ def build_tasks(
             )
         )
     return tasks
+
+
+def _clip_key(task: ShotTask, manifest: Manifest) -> str:
+    """The cache key of the clip a shot's file will be: the fallback's, when this backend refused the shot with
+    these parameters and the fallback rendered it (a chained shot then starts from the fallback's last frame)."""
+    entry = manifest.shot(task.shot.index)
+    if entry.fallback is not None and entry.fallback.refused_hash == task.params_hash and entry.params_hash:
+        return entry.params_hash
+    return task.params_hash
 
 
 def _known_clip(task: ShotTask, manifest: Manifest) -> FileRecord | None:
