@@ -33,6 +33,8 @@ def check_relative_path(value: str | None) -> str | None:
         return None
     if "\x00" in value or "\\" in value:
         raise ValueError("path must be a plain relative path")
+    if "://" in value:
+        raise ValueError("a URL: Tale reads pictures from files only (save it beside the story or plan)")
     path = PurePosixPath(value)
     if path.is_absolute() or ".." in path.parts or not path.parts:
         raise ValueError("path must be relative to the run folder, without '..'")

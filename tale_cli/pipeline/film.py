@@ -13,7 +13,7 @@ from tale_cli.errors import RecipeError
 from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import PlanSource, choose_folder, planner_record, prepare_plan, store_plan
-from tale_cli.pipeline.references import render_references
+from tale_cli.pipeline.references import check_reference_pictures, render_references
 from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ShotState, ignore_events
 from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
 from tale_cli.pipeline.storyboard import make_storyboard
@@ -248,6 +248,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     prepared = prepare_plan(source, options, folder)
     plan, folder = prepared.plan, prepared.folder
     folder.check_writable()
+    check_reference_pictures(plan, folder, dry_run=options.dry_run)
     executor = options.executor
     # The executor's own backend, when one is given, so that checks and cache keys match what its workers run.
     backend = executor.backend if executor is not None else video_backend(recipe)

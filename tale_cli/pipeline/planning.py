@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from tale_cli.audit import AuditLog
 from tale_cli.errors import InputError
+from tale_cli.pictures import check_picture
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.plan import Plan, load_plan
 from tale_cli.privacy import check_private, private_files
@@ -172,8 +173,7 @@ def _adopt_story_images(plan: Plan, story_dir: Path, folder: RunFolder, *, dry_r
         if not character.reference_image:
             continue
         source = inside_folder(story_dir, story_dir / character.reference_image)
-        if not source.is_file():
-            raise InputError(f"reference image not found for {character.name}: {character.reference_image}")
+        check_picture(source, f"reference image for {character.name} ({character.reference_image})")
         target = f"refs/{character.id}{source.suffix.lower() or '.png'}"
         if not dry_run:
             folder.create()

@@ -14,6 +14,7 @@ from tale_cli.backends import image_backend
 from tale_cli.backends.base import ReferenceRequest
 from tale_cli.config import Recipe
 from tale_cli.errors import TaleError
+from tale_cli.pictures import check_picture
 from tale_cli.pipeline.planning import inside_folder
 from tale_cli.pipeline.report import Event, EventSink
 from tale_cli.pipeline.shots import audit_request, digest, file_damage, file_record
@@ -87,6 +88,18 @@ def _use_cached_reference(
         entry.status = RefStatus.DONE
         entry.path = path
         entry.file = picture
+
+
+def check_reference_pictures(plan: Plan, folder: RunFolder, *, dry_run: bool) -> None:
+    """Every picture the plan names, checked before the first paid request (a story's own pictures were checked
+    where they lie, and a dry run does not copy them into the run folder)."""
+    for character in plan.characters:
+        if not character.reference_image:
+            continue
+        path = inside_folder(folder.root, folder.root / character.reference_image)
+        if dry_run and not path.exists():
+            continue
+        check_picture(path, f"reference image for {character.name} ({character.reference_image})")
 
 
 def render_references(

@@ -1,0 +1,35 @@
+"""Pictures a user hands Tale (character references): checked before anything is spent on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tale_cli.errors import InputError
+
+MAX_PICTURE_BYTES = 20 * 1024 * 1024
+MIN_SIDE, MAX_SIDE = 16, 8192
+PICTURE_HINT = "use a PNG, JPEG or WebP file of at most 20 MB and 16 to 8192 pixels a side"
+
+
+def check_picture(path: Path, what: str) -> None:
+    """Refuse (InputError) anything a provider would choke on: not a regular file, too big, not a readable
+    picture, or an absurd size. Reading the header is enough; nothing is decoded in full."""
+    try:
+        is_file = path.is_file()
+        size = path.stat().st_size if is_file else 0
+    except OSError as error:
+        raise InputError(f"{what} cannot be read: {error.strerror}", hint=PICTURE_HINT) from None
+    if not is_file:
+        raise InputError(f"{what} not found", hint=PICTURE_HINT)
+    if size > MAX_PICTURE_BYTES:
+        raise InputError(f"{what} is {size / 1024 / 1024:.0f} MB, too big for a reference", hint=PICTURE_HINT)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            width, height = picture.size
+            picture.verify()
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        raise InputError(f"{what} is not a picture Tale can read", hint=PICTURE_HINT) from None
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise InputError(f"{what} is {width}×{height} pixels", hint=PICTURE_HINT)
