@@ -410,6 +410,13 @@ def _copyable_clips(clips: Sequence[Path], options: StitchOptions) -> list[ClipI
 # ffmpeg arguments
 
 
+def _write_listing(listing: Path, infos: Sequence[ClipInfo]) -> None:
+    # Under a locale that is not UTF-8, Python holds a non-ASCII path's bytes as surrogates; writing them back
+    # with surrogateescape gives ffmpeg the file's real name, byte for byte.
+    text = "".join(_concat_list_line(info.path) for info in infos)
+    listing.write_text(text, encoding="utf-8", errors="surrogateescape")
+
+
 def _concat_list_line(path: Path) -> str:
     quoted = input_arg(path).replace("'", "'\\''")
     return f"file '{quoted}'\n"
@@ -417,7 +424,7 @@ def _concat_list_line(path: Path) -> str:
 
 def _copy_args(infos: Sequence[ClipInfo], srt: Path | None, work: Path) -> list[str]:
     listing = work / "clips.txt"
-    listing.write_text("".join(_concat_list_line(info.path) for info in infos), encoding="utf-8")
+    _write_listing(listing, infos)
     args = ["-f", "concat", "-safe", "0", "-i", input_arg(listing)]
     maps = ["-map", "0:v:0", "-map", "0:a:0"]
     if srt is not None:
@@ -523,7 +530,7 @@ def _uniform_args(
 ) -> list[str]:
     """Matching clips read as one stream: only what was asked (burn, music) is filtered and re-encoded."""
     listing = work / "clips.txt"
-    listing.write_text("".join(_concat_list_line(info.path) for info in infos), encoding="utf-8")
+    _write_listing(listing, infos)
     inputs = ["-f", "concat", "-safe", "0", "-i", input_arg(listing)]
     chains: list[str] = []
     maps: list[str] = []

@@ -246,3 +246,30 @@ def test_a_dumb_terminal_gets_the_plain_progress_lines(tmp_path: Path, story_fil
     text = b"".join(chunks).decode("utf-8", "replace")
     assert "shot  1 done" in text and "shot  3 done" in text, text
     assert "\x1b[" not in text, text
+
+
+def test_a_hangul_path_renders_under_a_locale_that_is_not_utf8(tmp_path: Path, story_file: Path, tiny_recipe: Path):
+    import os
+
+    folder = tmp_path / "한글 폴더"
+    folder.mkdir()
+    story = folder / "이야기.md"
+    story.write_bytes(story_file.read_bytes())
+    # Python then sees file names through ASCII with surrogates, and prints to an ASCII terminal.
+    env = {**os.environ, "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "LC_ALL": "C", "LANG": "C"}
+    env.pop("PYTHONIOENCODING", None)
+    command = [
+        sys.executable,
+        "-m",
+        "tale_cli",
+        "render",
+        str(story),
+        "-r",
+        str(tiny_recipe),
+        "-o",
+        str(folder / "출력"),
+    ]
+    result = subprocess.run(command, capture_output=True, env=env, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
+    films = list((folder / "출력").glob("*/film.mp4"))
+    assert len(films) == 1 and probe(films[0]).duration_s > 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import typer
 
 from tale_cli import __version__
@@ -71,5 +74,13 @@ def _register() -> None:
 _register()
 
 
+def _tolerant_streams() -> None:
+    """A terminal whose locale cannot show every character (LANG=C without UTF-8) gets '?' for those, never a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            stream.reconfigure(errors="replace")
+
+
 def main() -> None:
+    _tolerant_streams()
     app(prog_name="tale")
