@@ -423,12 +423,12 @@ class GeminiOmniVideo(VideoBackend):
 
     def _save(self, request: ShotRequest, interaction: Any, interaction_id: str) -> RenderResult:
         status = str(getattr(interaction, "status", ""))
-        video = getattr(interaction, "output_video", None)
+        clip = getattr(interaction, "output_video", None)
         said = " ".join(str(getattr(interaction, "output_text", None) or "").split())
-        if status == "completed" and video is None and said:
+        if status == "completed" and clip is None and said:
             # The model declined in words instead of rendering: a refusal, its reason in its own text.
             raise ShotRefusedError(f"Gemini Omni refused shot {request.shot.index}: {self.cloud.clean(said)[:400]}")
-        if status != "completed" or video is None:
+        if status != "completed" or clip is None:
             errors = getattr(interaction, "errors", None) or []
             message = "; ".join(str(getattr(e, "message", None) or e) for e in errors) or f"status {status}"
             message = self.cloud.clean(message)[:400]
@@ -436,8 +436,8 @@ class GeminiOmniVideo(VideoBackend):
                 raise ShotRefusedError(f"Gemini Omni refused shot {request.shot.index}: {message}")
             raise JobFailedError(f"Gemini Omni did not render shot {request.shot.index}: {message}")
         raw = raw_path(request)
-        data = getattr(video, "data", None)
-        uri = getattr(video, "uri", None)
+        data = getattr(clip, "data", None)
+        uri = getattr(clip, "uri", None)
         if data:
             raw.write_bytes(base64.b64decode(data) if isinstance(data, str) else bytes(data))
         elif uri:
