@@ -13,6 +13,22 @@ from tale_cli.pipeline import RenderOptions, RenderReport, render
 from tale_cli.plan import Plan, Shot
 
 EXAMPLE_STORY = Path(__file__).resolve().parent.parent / "examples" / "story.md"
+# The veo-3.1-fast recipe, shrunk to the fake server's clip size and polling fast.
+SMALL_VEO = """
+description = "veo-3.1-fast, shrunk for tests"
+width = 320
+height = 180
+continuity = "references"
+[planner]
+backend = "gemini"
+[image]
+backend = "gemini"
+[video]
+backend = "veo"
+model = "veo-3.1-fast-generate-001"
+audio = true
+poll_interval_s = 0.02
+"""
 
 
 @dataclass

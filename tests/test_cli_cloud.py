@@ -6,29 +6,13 @@ import json
 import re
 
 import pytest
-from cloudrender import EXAMPLE_STORY
+from cloudrender import EXAMPLE_STORY, SMALL_VEO
 from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.config import recipe_path
 from tale_cli.errors import ExitCode
 from tale_cli.media import probe
-
-SMALL_VEO = """
-description = "veo-3.1-fast, shrunk for tests"
-width = 320
-height = 180
-continuity = "references"
-[planner]
-backend = "gemini"
-[image]
-backend = "gemini"
-[video]
-backend = "veo"
-model = "veo-3.1-fast-generate-001"
-audio = true
-poll_interval_s = 0.02
-"""
 
 
 def test_render_with_a_cloud_recipe(fake_providers, tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudrender import EXAMPLE_STORY
+from cloudrender import EXAMPLE_STORY, SMALL_VEO
 from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
@@ -22,22 +22,6 @@ from tale_cli.lock import lock_path, run_folder_lock
 from tale_cli.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parent.parent
-
-SMALL_VEO = """
-description = "veo-3.1-fast, shrunk for tests"
-width = 320
-height = 180
-continuity = "references"
-[planner]
-backend = "gemini"
-[image]
-backend = "gemini"
-[video]
-backend = "veo"
-model = "veo-3.1-fast-generate-001"
-audio = true
-poll_interval_s = 0.02
-"""
 
 
 def tale(*args: str, **kw: Any) -> subprocess.Popen[str]:

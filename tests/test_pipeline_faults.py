@@ -15,27 +15,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cloudrender import EXAMPLE_STORY, small
+from cloudrender import EXAMPLE_STORY, SMALL_VEO, small
 
 from tale_cli import media
 from tale_cli.config import load_recipe
 from tale_cli.pipeline import Event, RenderOptions, RenderReport, render
-
-SMALL_VEO = """
-description = "veo-3.1-fast, shrunk for tests"
-width = 320
-height = 180
-continuity = "references"
-[planner]
-backend = "gemini"
-[image]
-backend = "gemini"
-[video]
-backend = "veo"
-model = "veo-3.1-fast-generate-001"
-audio = true
-poll_interval_s = 0.02
-"""
 
 
 def render_veo(source: Path = EXAMPLE_STORY, out: Path | None = None, **options: object) -> tuple[RenderReport, str]:
