@@ -101,16 +101,22 @@ def _open(folder: RunFolder, created: list[Path]) -> int:
 
 
 def _make_folders(folder: RunFolder, created: list[Path]) -> None:
-    missing = [path for path in (folder.root, *folder.root.parents) if not path.exists()]
-    for path in reversed(missing):
+    while True:
+        missing = [path for path in (folder.root, *folder.root.parents) if not path.exists()]
         try:
-            path.mkdir(mode=0o700 if folder.private else 0o755)
-        except FileExistsError:
+            for path in reversed(missing):
+                try:
+                    path.mkdir(mode=0o700 if folder.private else 0o755)
+                except FileExistsError:
+                    continue
+                if path not in created:
+                    created.append(path)
+            return
+        except FileNotFoundError:
+            # A holder letting go removed a parent it had made, between our look and our mkdir: look again.
             continue
         except OSError as error:
-            raise OutputError(f"cannot create {path}: {error.strerror}") from None
-        if path not in created:
-            created.append(path)
+            raise OutputError(f"cannot create {folder.root}: {error.strerror}") from None
 
 
 def _still_linked(fd: int, path: Path) -> bool:
