@@ -221,3 +221,14 @@ def test_an_unknown_shape_flag_names_the_valid_ones(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["plan", str(story), "--out", str(tmp_path), "--aspect", "3:2"])
 
     assert result.exit_code == 2 and "16:9" in result.output and "4:5" in result.output
+
+
+def test_the_estimate_prices_the_films_own_resolution(tmp_path: Path) -> None:
+    story = tmp_path / "story.md"
+    story.write_text(TALL_STORY.replace("shots: 2", "shots: 8\nresolution: 1080p"), encoding="utf-8")
+
+    result = CliRunner().invoke(app, ["cost", "estimate", str(story), "--recipe", "veo-3.1-fast", "--json"])
+
+    assert result.exit_code == 0, result.output
+    # 8 shots of 8 s on Veo 3.1 Fast at 1080p ($0.12/s in the book), not at the recipe's 720p ($0.10/s).
+    assert json.loads(result.stdout)["video_usd"] == pytest.approx(8 * 8 * 0.12)
