@@ -42,6 +42,7 @@ def _register() -> None:
         clean,
         cost,
         doctor,
+        export,
         keys,
         models,
         plan,
@@ -66,6 +67,7 @@ def _register() -> None:
     app.command("batch")(batch.batch)
     app.command("clean")(clean.clean)
     app.command("review")(review.review)
+    app.command("export")(export.export)
 
 
 _register()
