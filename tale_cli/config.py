@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from tale_cli.errors import RecipeError
 from tale_cli.plan import describe_validation_error
+from tale_cli.shape import Aspect, Resolution
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -81,6 +82,10 @@ class Recipe(BaseModel):
     audit_prompts: bool = False
     width: Count = Field(default=1280, ge=64, le=4096, multiple_of=2)
     height: Count = Field(default=720, ge=64, le=4096, multiple_of=2)
+    # The film's shape when the story and the command line do not choose one: an aspect turns width x height
+    # (a vertical film from 1280x720 is 720x1280), a resolution sets the short side (1080p: 1920x1080, 1080x1920).
+    aspect: Aspect | None = None
+    resolution: Resolution | None = None
     fps: Count = Field(default=24, ge=1, le=60)
     shots: Count = Field(default=8, ge=1, le=64)
     seconds: Number = Field(default=8.0, gt=0, le=60)

@@ -43,6 +43,8 @@ class VideoVariant:
     guidance: float
     frame_step: int = 4
     fixed_frames: bool = False
+    # Renders its native size only (learned position embeddings): a film of another shape gets its clip fitted in.
+    fixed_size: bool = False
     i2v_from_t2v: bool = False
     last_frame: bool = False
     caches: tuple[str, ...] = ("first-block", "pab", "faster-cache", "magcache")
@@ -117,6 +119,7 @@ def _cogvideox(pipeline: str, transformer: dict[str, Any], hint: str) -> VideoVa
         t2v=None if image else pipeline,
         i2v=pipeline if image else None,
         key=f"cogvideox-{size}{'-i2v' if image else ''}",
+        fixed_size=bool(transformer.get("use_learned_positional_embeddings")),
     )
     if transformer.get("patch_size_t"):  # CogVideoX 1.5: 16k+1 frames at 16 fps
         return replace(
@@ -195,7 +198,8 @@ def _variant_hv15(transformer: dict[str, Any], *, image: bool) -> VideoVariant:
 _KNOWN_IDS: tuple[tuple[tuple[str, ...], str, dict[str, Any], dict[str, Any]], ...] = (
     (("cogvideox1.5", "i2v"), "CogVideoXImageToVideoPipeline", {}, {"num_layers": 42, "patch_size_t": 2}),
     (("cogvideox1.5",), "CogVideoXPipeline", {}, {"num_layers": 42, "patch_size_t": 2}),
-    (("cogvideox-5b", "i2v"), "CogVideoXImageToVideoPipeline", {}, {"num_layers": 42}),
+    (("cogvideox-5b", "i2v"), "CogVideoXImageToVideoPipeline", {}, {"num_layers": 42,
+                                                                    "use_learned_positional_embeddings": True}),
     (("cogvideox-5b",), "CogVideoXPipeline", {}, {"num_layers": 42}),
     (("cogvideox-2b",), "CogVideoXPipeline", {}, {"num_layers": 30}),
     (("wan2.2-ti2v",), "WanPipeline", {"expand_timesteps": True}, {"in_channels": 48}),

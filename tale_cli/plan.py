@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tale_cli.errors import PlanError
+from tale_cli.shape import orientation
 
 PLAN_SCHEMA_VERSION = 1
 MAX_SHOTS = 64
@@ -99,6 +100,19 @@ class Plan(BaseModel):
         if value.startswith(("-", ".")) or ".." in value:
             raise ValueError("slug must be a plain folder name")
         return value
+
+    @model_validator(mode="after")
+    def _shape_agrees(self) -> Plan:
+        """An aspect that contradicts the frame (9:16 on 1280x720) is refused rather than rendered sideways."""
+        across, down = (int(part) for part in self.aspect.split(":"))
+        if not across or not down:
+            raise ValueError(f"aspect {self.aspect} must be W:H with both sides above zero")
+        if orientation(across, down) != orientation(self.width, self.height):
+            raise ValueError(
+                f"aspect {self.aspect} is {orientation(across, down)} but {self.width}x{self.height} is "
+                f"{orientation(self.width, self.height)}: make aspect, width and height agree"
+            )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:

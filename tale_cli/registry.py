@@ -31,6 +31,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "runway": ("runwayml",),
     "local": ("torch", "diffusers", "transformers"),
     "ray": ("ray",),
+    "plot": ("matplotlib",),
+    "export": ("opentimelineio",),
 }
 
 

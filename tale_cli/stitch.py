@@ -648,13 +648,14 @@ def _caption_font(cues: Sequence[Cue], work: Path) -> tuple[str, Path | None]:
 
 
 def _ass_text(cues: Sequence[Cue], width: int, height: int, font_name: str = "Sans") -> str:
-    """Burned captions as an ASS script laid out for the film's size (libass wraps long lines)."""
-    size = max(12, round(height * 0.05))
-    outline = max(1, round(height / 360))
-    margin_v = round(height * 0.05)
-    margin_h = round(width * 0.05)
+    """Burned captions as an ASS script laid out for the film's size and shape (tale_cli.captions)."""
+    from tale_cli.captions import caption_layout, wrap_caption
+
+    layout = caption_layout(width, height)
+    size, outline, margin_h, margin_v = layout.font_size, layout.outline, layout.margin_h, layout.margin_v
     events = "".join(
-        f"Dialogue: 0,{_ass_time(cue.start_s)},{_ass_time(cue.end_s)},Narration,,0,0,0,,{_ass_escape(cue.text)}\n"
+        f"Dialogue: 0,{_ass_time(cue.start_s)},{_ass_time(cue.end_s)},Narration,,0,0,0,,"
+        f"{_ass_escape(wrap_caption(cue.text, layout))}\n"
         for cue in cues
     )
     return (

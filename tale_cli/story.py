@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tale_cli.config import Count, Number
 from tale_cli.errors import InputError
 from tale_cli.plan import check_relative_path, describe_validation_error
+from tale_cli.shape import Aspect, Resolution
 
 MAX_STORY_BYTES = 1_000_000
 # No video backend renders a shot shorter than this; a story asking for less is the story's mistake.
@@ -40,7 +41,8 @@ class FrontMatter(BaseModel):
     title: str | None = Field(default=None, max_length=200)
     language: str | None = Field(default=None, max_length=16)
     style: str | None = Field(default=None, max_length=1000)
-    aspect: str | None = Field(default=None, pattern=r"^\d{1,2}:\d{1,2}$")
+    aspect: Aspect | None = None
+    resolution: Resolution | None = None
     shots: Count | None = Field(default=None, ge=1, le=64)
     seconds: Number | None = Field(default=None, ge=MIN_SHOT_SECONDS, le=60, alias="seconds_per_shot")
     seed: Count | None = Field(default=None, ge=0, lt=2**32)

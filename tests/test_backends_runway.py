@@ -166,6 +166,9 @@ def test_closest_ratio():
     assert closest_ratio(1280, 720, ratios, resolution="1080p") == "1920:1080"
     assert closest_ratio(720, 1280, ratios) == "720:1280"
     assert closest_ratio(1000, 1000, ("1280:720", "960:960")) == "960:960"
+    # A square film is as far from 16:9 as from 9:16: the first offered, not the tall one by a quirk of subtraction.
+    assert closest_ratio(720, 720, ("1280:720", "720:1280")) == "1280:720"
+    assert closest_ratio(720, 900, ("1280:720", "720:1280", "1104:832", "832:1104", "960:960")) == "832:1104"
 
 
 def test_large_first_frames_are_shrunk_under_the_data_uri_limit(fake_providers, tmp_path):

@@ -29,6 +29,7 @@ HEAVY = (
     "PIL",
     "yaml",
     "matplotlib",
+    "opentimelineio",
 )
 
 

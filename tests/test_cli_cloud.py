@@ -113,3 +113,66 @@ def test_a_dry_run_never_calls_a_paid_planner(fake_providers, tmp_path, planner)
     text = " ".join(shown.stdout.split())
     assert "The Keeper, Edited" in text and f"showing {plan_file}" in text
     assert "planning would cost about $0.20" in text and "8 shots would render" in text
+
+
+def shape_asked(fake, kind: str) -> set[str]:
+    """The shapes the video creates of one provider asked for, as each provider names them."""
+    if kind == "veo":
+        bodies = [r["json"] for r in fake.requests if r["path"].endswith(":predictLongRunning")]
+        return {body["parameters"]["aspectRatio"] for body in bodies}
+    if kind == "omni":
+        bodies = [r["json"] for r in fake.requests if r["method"] == "POST" and r["path"].endswith("/interactions")]
+        return {body["response_format"]["aspect_ratio"] for body in bodies}
+    bodies = [r["json"] for r in fake.requests if r["method"] == "POST" and r["path"].endswith("_to_video")]
+    return {body["ratio"] for body in bodies}
+
+
+# What each recipe's provider is asked for a tall film and a square one: a tall film is tall at the provider;
+# a square one is square where the model has a square ratio (gen4_turbo, and gen4.5 from an image), else 16:9.
+SHAPES_ASKED = {
+    "veo-3.1-fast": ({"9:16"}, {"16:9"}),
+    "veo-3.1-lite": ({"9:16"}, {"16:9"}),
+    "gemini-omni": ({"9:16"}, {"16:9"}),
+    "runway-gen4-turbo": ({"720:1280"}, {"960:960"}),
+    "runway-gen4.5": ({"720:1280"}, {"1280:720", "960:960"}),
+}
+
+
+@pytest.mark.parametrize("name", list(CLOUD_RECIPES))
+@pytest.mark.parametrize(("aspect", "size"), [("9:16", (720, 1280)), ("1:1", (720, 720))])
+def test_each_cloud_recipe_renders_tall_and_square_films(fake_providers, tmp_path, name, aspect, size):
+    story = tmp_path / "story.md"
+    text = EXAMPLE_STORY.read_text(encoding="utf-8").replace("shots: 8\nseconds: 8\n", "shots: 2\nseconds: 4\n")
+    story.write_text(text.replace("---\ntitle:", f'---\naspect: "{aspect}"\nresolution: 720p\ntitle:', 1))
+    out = tmp_path / "out"
+
+    result = CliRunner().invoke(app, ["render", str(story), "--recipe", shrunk(name, tmp_path), "--out", str(out)])
+
+    assert result.exit_code == 0, result.output
+    film = probe(out / "the-lighthouse-keeper-s-cat" / "film.mp4")
+    assert (film.width, film.height) == size
+    kind = CLOUD_RECIPES[name]
+    assert fake_providers.creates[kind] == 2
+    tall, square = SHAPES_ASKED[name]
+    assert shape_asked(fake_providers, kind) <= (tall if aspect == "9:16" else square)
+    said = " ".join(result.output.split())
+    if name.startswith(("veo", "gemini")):
+        assert ("renders 16:9 and 9:16 only: this 1:1 film's shots are rendered 16:9" in said) == (aspect == "1:1")
+
+
+def test_a_1080p_vertical_film_is_rendered_at_1080p_by_veo(fake_providers, tmp_path):
+    story = tmp_path / "story.md"
+    text = EXAMPLE_STORY.read_text(encoding="utf-8").replace("shots: 8\nseconds: 8\n", "shots: 1\nseconds: 4\n")
+    story.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    recipe = shrunk("veo-3.1-fast", tmp_path)
+
+    result = CliRunner().invoke(
+        app, ["render", str(story), "-r", recipe, "-o", str(out), "--aspect", "9:16", "--resolution", "1080p", "--yes"]
+    )
+
+    assert result.exit_code == 0, result.output
+    film = probe(out / "the-lighthouse-keeper-s-cat" / "film.mp4")
+    assert (film.width, film.height) == (1080, 1920)
+    bodies = [r["json"] for r in fake_providers.requests if r["path"].endswith(":predictLongRunning")]
+    assert [(b["parameters"]["aspectRatio"], b["parameters"]["resolution"]) for b in bodies] == [("9:16", "1080p")]

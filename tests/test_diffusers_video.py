@@ -181,3 +181,69 @@ def test_a_well_known_missing_model_can_still_be_planned(monkeypatch: pytest.Mon
     assert backend.fingerprint()["native"] == "720x480x49@8"
     with pytest.raises(ModelMissingError, match="THUDM/CogVideoX-5b-I2V is not downloaded"):
         backend.render_shot(shot_request(tmp_path, first_frame=red_png(tmp_path / "f.png")))
+
+
+# ---------------------------------------------------------------- the film's shape
+
+
+def test_the_native_size_turns_to_the_films_shape() -> None:
+    wan = detect_video_variant("WanPipeline", {}, {"num_layers": 30})
+    settings = VideoSettings.from_recipe(
+        local_recipe("unused", options={"native_width": 832, "native_height": 480}), wan
+    )
+
+    def native(width: int, height: int) -> tuple[int, int]:
+        turned = settings.facing(width, height, wan)
+        return turned.width, turned.height
+
+    assert native(1280, 720) == (832, 480)  # the model's own way round
+    assert native(720, 1280) == (480, 832)  # on its side, exactly
+    assert native(720, 720) == (480, 480)
+    assert native(720, 900) == (480, 608)  # 4:5 is far from 480x832: the short side kept, multiples of 16
+    cogvideox_i2v = detect_video_variant(
+        "CogVideoXImageToVideoPipeline", {}, {"use_learned_positional_embeddings": True}
+    )
+    assert cogvideox_i2v.fixed_size and settings.facing(720, 1280, cogvideox_i2v) is settings
+
+
+def test_a_tall_shot_is_rendered_tall(tiny_model, tmp_path: Path) -> None:
+    backend = DiffusersVideo(local_recipe(tiny_model("wan"), options={"native_width": 48, "native_height": 32}))
+    request = shot_request(tmp_path)
+    request.width, request.height = 64, 96
+
+    notes = render(backend, request)
+
+    assert notes["native"] == "32x48@8"
+
+
+def test_a_fixed_size_model_says_before_rendering_that_a_tall_film_gets_bars() -> None:
+    from tale_cli.config import Recipe, VideoConfig
+
+    said: list[str] = []
+    recipe = Recipe(width=720, height=1280, aspect="9:16")
+    recipe.video = VideoConfig(backend="diffusers", model="THUDM/CogVideoX-5b-I2V")
+    backend = DiffusersVideo(recipe, say=said.append)
+
+    backend.preflight()
+
+    assert said == ["cogvideox-5b-i2v renders 720x480 only: this 9:16 film's shots are fitted into 720x1280 with bars"]
+
+
+@pytest.mark.parametrize(("aspect", "size"), [("9:16", (720, 1280)), ("1:1", (720, 720))])
+def test_tall_and_square_films_on_a_tiny_pipeline(
+    tiny_model, tmp_path: Path, story_file: Path, aspect: str, size: tuple[int, int]
+) -> None:
+    from tale_cli.pipeline import RenderOptions
+    from tale_cli.pipeline import render as render_film
+
+    recipe = local_recipe(tiny_model("wan"), options={"native_width": 48, "native_height": 32})
+    recipe = recipe.model_copy(update={"shots": 2, "seconds": 1.0})
+    options = RenderOptions(recipe=recipe, out_root=tmp_path / "out", aspect=aspect, resolution="720p")
+
+    report = render_film(story_file, options)
+
+    assert not report.failed and report.film is not None
+    assert (probe(report.film).width, probe(report.film).height) == size
+    assert (report.plan.aspect, report.plan.width, report.plan.height) == (aspect, *size)
+    manifest = (report.run_dir / "manifest.json").read_text(encoding="utf-8")
+    assert ('"native": "32x48@8"' if aspect == "9:16" else '"native": "32x32@8"') in manifest

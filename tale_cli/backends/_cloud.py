@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import io
+import logging
 import random
 import threading
 import time
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from tale_cli.config import Recipe
 
 T = TypeVar("T")
+log = logging.getLogger("tale")
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # Exception class names (anywhere in the MRO or the cause chain) that mean the request never got an answer.
@@ -383,8 +385,25 @@ def image_payload(path: Path, *, max_bytes: int | None = None) -> tuple[bytes, s
 
 
 def aspect_ratio(width: int, height: int) -> str:
-    """'16:9' for landscape, '9:16' for portrait: the two every video provider here accepts."""
+    """'16:9' for landscape, '9:16' for portrait: the two every video provider here accepts.
+
+    A square film is rendered 16:9 (equally near both; Veo takes reference images only for 16:9) and a 4:5 one
+    9:16, then cropped to fill the film's frame (conform_into).
+    """
     return "16:9" if width >= height else "9:16"
+
+
+def say_cropped(provider: str, recipe: Recipe) -> None:
+    """Said before anything is spent: a film shape the provider does not render, and what Tale does instead."""
+    from tale_cli.shape import film_aspect
+
+    aspect = film_aspect(recipe)
+    if aspect not in ("16:9", "9:16"):
+        rendered = aspect_ratio(recipe.width, recipe.height)
+        log.warning(
+            f"{provider} renders 16:9 and 9:16 only: this {aspect} film's shots are rendered {rendered} "
+            f"and cropped to fill {recipe.width}x{recipe.height}"
+        )
 
 
 def shot_cost(

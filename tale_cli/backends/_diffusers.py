@@ -7,7 +7,7 @@ import inspect
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +110,29 @@ class VideoSettings:
     @property
     def native_seconds(self) -> float:
         return self.frames / self.fps
+
+    def facing(self, width: int, height: int, variant: VideoVariant) -> VideoSettings:
+        """The native size turned to a film of `width`x`height`.
+
+        A film the native size's way round keeps it. A tall film on a wide model gets the native size on its
+        side (Wan's 832x480 becomes 480x832), unless the film's shape is far from that (a 4:5 film: the short
+        side kept, the long side cut to the film's ratio in multiples of 16); a square film gets the short side
+        squared. A model that renders its native size only (CogVideoX 1.0 image-to-video) keeps it.
+        """
+        from tale_cli.shape import orientation
+
+        film, own = orientation(width, height), orientation(self.width, self.height)
+        if variant.fixed_size or film == own or own == "square":
+            return self
+        short = min(self.width, self.height)
+        if film == "square":
+            return replace(self, width=short, height=short)
+        target = width / height
+        if abs(math.log(target) - math.log(self.height / self.width)) <= 0.2:
+            return replace(self, width=self.height, height=self.width)
+        long = max(16, round(short * max(target, 1 / target) / 16) * 16)
+        size = (long, short) if film == "wide" else (short, long)
+        return replace(self, width=size[0], height=size[1])
 
 
 def plan_segments(

@@ -1,7 +1,7 @@
 """Local video models through diffusers: CogVideoX, Wan 2.1/2.2, HunyuanVideo (1.5), LTX-Video.
 
-A shot is rendered at the model's native size, frame count and fps, then resampled by ffmpeg to the
-request's size, fps and duration. A shot longer than the native clip is a chain of image-to-video
+A shot is rendered at the model's native size (turned to the film's shape: Wan's 832x480 is 480x832 for a
+tall film), frame count and fps, then resampled by ffmpeg to the request's size, fps and duration. A shot longer than the native clip is a chain of image-to-video
 segments, each starting from the previous segment's last frame. Weights load once, on first use.
 """
 
@@ -132,6 +132,17 @@ class DiffusersVideo(VideoBackend):
         if s.dtype:
             data["dtype"] = s.dtype
         return data
+
+    def preflight(self) -> None:
+        """Said before any GPU work: a model that renders one size only has its clips fitted into another shape."""
+        from tale_cli.shape import film_aspect, orientation
+
+        film, s = self.recipe, self.settings
+        if self.variant.fixed_size and orientation(film.width, film.height) != orientation(s.width, s.height):
+            self.say(
+                f"{self.variant.key} renders {s.width}x{s.height} only: this {film_aspect(film)} film's shots are "
+                f"fitted into {film.width}x{film.height} with bars"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -338,9 +349,8 @@ class DiffusersVideo(VideoBackend):
             "total_s": total,
         }
 
-    def _first_image(self, request: ShotRequest) -> tuple[Any, str]:
+    def _first_image(self, request: ShotRequest, s: VideoSettings) -> tuple[Any, str]:
         """The image the first segment starts from (None for text-to-video) and where it came from."""
-        s = self.settings
         if request.first_frame is not None and self.can_i2v:
             return fit_image(request.first_frame, s.width, s.height), "first-frame"
         if self.can_t2v:
@@ -348,20 +358,19 @@ class DiffusersVideo(VideoBackend):
         if request.reference_images:
             return fit_image(request.reference_images[0], s.width, s.height), "reference"
         if self.keyframes_from_images:
-            return fit_image(self._keyframe(request), s.width, s.height), "key-frame"
+            return fit_image(self._keyframe(request, s), s.width, s.height), "key-frame"
         raise BackendError(
             f"shot {request.shot.index} has no first frame, and {self.variant.key} is image-to-video only",
             hint='give the shot a character with a reference image, or set [image] backend = "diffusers" to draw key frames',
         )
 
-    def _keyframe(self, request: ShotRequest) -> Any:
+    def _keyframe(self, request: ShotRequest, s: VideoSettings) -> Any:
         from tale_cli.backends.diffusers_image import DiffusersImage
 
         if self._keyframer is None:
             self._keyframer = DiffusersImage(self.recipe, say=self.say)
         return self._keyframer.draw(
-            request.prompt, negative_prompt=request.negative_prompt, seed=request.seed,
-            width=self.settings.width, height=self.settings.height,
+            request.prompt, negative_prompt=request.negative_prompt, seed=request.seed, width=s.width, height=s.height,
         )  # fmt: skip
 
     def _render(self, request: ShotRequest) -> RenderResult:
@@ -370,9 +379,10 @@ class DiffusersVideo(VideoBackend):
 
         from tale_cli.media import encode_frames
 
-        first_image, start = self._first_image(request)
+        # The model's native size turned to the film's shape: a tall film is rendered tall, not fitted in bars.
+        s = self.settings.facing(request.width, request.height, self.variant)
+        first_image, start = self._first_image(request, s)
         self.load()
-        s = self.settings
         segments, stretch = plan_segments(request.duration_s, s, self.variant, can_chain=self.can_i2v)
         cuda = self.memory_plan is not None and self.memory_plan.device == "cuda"
         if cuda:
@@ -390,7 +400,7 @@ class DiffusersVideo(VideoBackend):
             modes.append("t2v" if condition is None else "i2v")
             video = self._call(
                 condition, frames=frames, prompt=request.prompt, negative_prompt=request.negative_prompt,
-                seed=(request.seed + number * 7919) % 2**32, last_image=last, timer=timer,
+                seed=(request.seed + number * 7919) % 2**32, last_image=last, timer=timer, settings=s,
             )  # fmt: skip
             if timer.seconds_per_step() is not None:
                 step_times.append(float(timer.seconds_per_step() or 0.0))
@@ -438,12 +448,13 @@ class DiffusersVideo(VideoBackend):
         last_image: Path | None,
         timer: StepTimer,
         decode: bool = True,
+        settings: VideoSettings | None = None,
     ) -> Any:
         """One pipeline call; returns uint8 frames shaped (frames, height, width, 3), or latents without `decode`."""
         import numpy as np
         import torch
 
-        s = self.settings
+        s = settings or self.settings
         name = self.variant.t2v if image is None else self.variant.i2v
         pipe = self._pipes.get(str(name))
         if pipe is None:

@@ -19,6 +19,7 @@ from tale_cli.backends._cloud import (
     image_payload,
     raw_path,
     run_job,
+    say_cropped,
     shot_cost,
 )
 from tale_cli.backends.base import RenderResult, VideoBackend, VideoCapabilities
@@ -157,6 +158,7 @@ class VeoVideo(VideoBackend):
 
     def preflight(self) -> None:
         """Resolve credentials and build the client now, so a missing key stops the run before any spend."""
+        say_cropped("Veo", self.recipe)
         self._get_client()
 
     def _get_client(self) -> Any:
@@ -352,6 +354,7 @@ class GeminiOmniVideo(VideoBackend):
         }
 
     def preflight(self) -> None:
+        say_cropped("Gemini Omni", self.recipe)
         self._get_client()
 
     def _get_client(self) -> Any:

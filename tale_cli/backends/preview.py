@@ -70,11 +70,20 @@ def _background(width: int, height: int, text: str, seed: int, first_frame: Path
 
 
 def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
-    """Shot number, wrapped prompt, characters and narration on a transparent layer."""
+    """Shot number, wrapped prompt, characters and narration on a transparent layer.
+
+    Sizes follow the frame's short side, so a 720x1280 frame has the type of a 1280x720 one; a tall or square
+    frame has less width and more height, so its lines are shorter and it has room for more of them.
+    """
     from PIL import Image, ImageDraw
 
     width, height = request.width, request.height
-    scale = height / 720
+    scale = min(width, height) / 720
+    wide = width > height
+    # Characters per line at the two type sizes: what a wide frame has always drawn, else what fits the width.
+    room = width / scale - 80
+    prompt_chars = int(70 / max(scale, 0.2) * scale * 1.4) if wide else max(16, int(room / 12))
+    narration_chars = 60 if wide else max(12, int(room / 17))
     layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     shot, plan = request.shot, request.plan
@@ -89,7 +98,7 @@ def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
         fill=(255, 255, 255, 190),
     )
     y = margin + int(100 * scale)
-    for line in wrap_text(request.prompt, int(70 / max(scale, 0.2) * scale * 1.4))[:6]:
+    for line in wrap_text(request.prompt, prompt_chars)[: 6 if wide else 12]:
         draw.text((margin, y), line, font=small, fill=(255, 255, 255, 170))
         y += int(30 * scale)
     if names:
@@ -97,9 +106,11 @@ def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
         draw.text((margin, y + int(12 * scale)), "with " + ", ".join(names), font=who, fill=(255, 230, 150, 230))
     if shot.narration:
         body = text_font(shot.narration, int(30 * scale))
-        lines = wrap_text(shot.narration, 60)[:3]
-        box_top = height - margin - int(42 * scale) * len(lines) - int(20 * scale)
-        draw.rectangle([0, box_top, width, height], fill=(0, 0, 0, 120))
+        lines = wrap_text(shot.narration, narration_chars)[: 3 if wide else 6]
+        # A tall frame keeps its caption above the bottom fifth, where phone apps draw their own buttons and text.
+        bottom = height - margin if wide else height - int(height * 0.2)
+        box_top = bottom - int(42 * scale) * len(lines) - int(20 * scale)
+        draw.rectangle([0, box_top, width, height if wide else bottom], fill=(0, 0, 0, 120))
         for number, line in enumerate(lines):
             draw.text(
                 (margin, box_top + int(12 * scale) + number * int(42 * scale)),
@@ -164,11 +175,12 @@ class PreviewVideo(VideoBackend):
                 f"[1:v]format=yuva420p,{hold}[text];[bg][text]overlay=0:0:format=yuv420"
             )
             font = font_for("0123456789")
+            short = min(width, height)
             if font is not None:
                 graph += (
                     f",drawtext=fontfile='{filter_escape(font)}':text='%{{pts\\:hms\\:{start:.3f}}}'"
-                    f":x=w-tw-{int(30 * height / 720)}:y={int(30 * height / 720)}"
-                    f":fontsize={int(26 * height / 720)}:fontcolor=white@0.85:box=1:boxcolor=black@0.35:boxborderw=8"
+                    f":x=w-tw-{int(30 * short / 720)}:y={int(30 * short / 720)}"
+                    f":fontsize={int(26 * short / 720)}:fontcolor=white@0.85:box=1:boxcolor=black@0.35:boxborderw=8"
                 )
             graph += "[v]"
             run_ffmpeg(

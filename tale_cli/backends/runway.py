@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import logging
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provi
 if TYPE_CHECKING:
     from tale_cli.backends.base import ShotRequest
     from tale_cli.config import Recipe
+
+log = logging.getLogger("tale")
 
 # A data: URI may carry at most 5 MB; base64 grows bytes by 4/3.
 MAX_IMAGE_BYTES = 3_700_000
@@ -58,13 +62,17 @@ MODELS: dict[str, RunwayModel] = {
 
 
 def closest_ratio(width: int, height: int, ratios: tuple[str, ...], *, resolution: str | None = None) -> str:
-    """The offered ratio nearest the film's shape; at 1080p the larger of two equal shapes."""
-    target = width / height
+    """The offered ratio nearest the film's shape; at 1080p the larger of two equal shapes.
+
+    Nearness is measured on the ratio's logarithm, so a square film is as far from 16:9 as from 9:16 and gets
+    the first one offered, not the portrait one by a quirk of subtraction.
+    """
+    target = math.log(width / height)
 
     def score(ratio: str) -> tuple[float, int]:
         w, h = (int(part) for part in ratio.split(":"))
         size_pref = -w * h if resolution == "1080p" else w * h
-        return abs(w / h - target), size_pref
+        return round(abs(math.log(w / h) - target), 9), size_pref
 
     return min(ratios, key=score)
 
@@ -109,7 +117,24 @@ class RunwayVideo(VideoBackend):
         return {"backend": self.name, "model": self.model, "audio": self.recipe.video.audio and self.spec.audio}
 
     def preflight(self) -> None:
+        self._say_cropped()
         self._get_client()
+
+    def _say_cropped(self) -> None:
+        """Said before anything is spent: the film shapes this model has no ratio for, and what it renders instead."""
+        from tale_cli.shape import film_aspect
+
+        width, height = self.recipe.width, self.recipe.height
+        for kind, ratios in (("text-to-video", self.spec.text_ratios), ("image-to-video", self.spec.image_ratios)):
+            if not ratios:
+                continue
+            ratio = closest_ratio(width, height, ratios, resolution=self.recipe.video.resolution)
+            w, h = (int(part) for part in ratio.split(":"))
+            if abs(math.log(w / h) - math.log(width / height)) > 0.01:
+                log.warning(
+                    f"Runway {self.model} has no {film_aspect(self.recipe)} ratio for {kind}: those shots are "
+                    f"rendered {ratio} and cropped to fill {width}x{height}"
+                )
 
     def _get_client(self) -> Any:
         with self._lock:

@@ -45,6 +45,7 @@ def _register() -> None:
         clean,
         cost,
         doctor,
+        export,
         keys,
         models,
         plan,
@@ -69,6 +70,7 @@ def _register() -> None:
     app.command("batch")(batch.batch)
     app.command("clean")(clean.clean)
     app.command("review")(review.review)
+    app.command("export")(export.export)
 
 
 _register()

@@ -148,8 +148,11 @@ def estimate(
         from tale_cli import cost
         from tale_cli.cli.settings import resolve_recipe
         from tale_cli.plan import load_plan
+        from tale_cli.shape import shaped_recipe, source_shape
 
         chosen = resolve_recipe(recipe)
+        # Priced at the film's own shape: a story asking for 1080p is a 1080p render.
+        chosen = shaped_recipe(chosen, source_shape(source, chosen))
         from_story = source.suffix.lower() != ".json"
         if from_story:
             from tale_cli.planners import plan_story

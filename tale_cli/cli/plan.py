@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from tale_cli.cli.common import console, escape, print_json, run
+from tale_cli.shape import Aspect, Resolution
 
 if TYPE_CHECKING:
     from tale_cli.plan import Plan
@@ -18,6 +19,10 @@ def plan(
     recipe: str | None = typer.Option(None, "--recipe", "-r", help="Recipe name or TOML file [default: preview]."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output root; plan.json goes to OUT/<story-slug>/."),
     planner: str | None = typer.Option(None, "--planner", help="Override the recipe's planner."),
+    aspect: Aspect | None = typer.Option(None, "--aspect", help="Film shape, over the story's and the recipe's."),
+    resolution: Resolution | None = typer.Option(
+        None, "--resolution", help="Film resolution (the frame's short side), over the story's and the recipe's."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     private: bool = typer.Option(False, "--private", help="Only a local planner; the run folder is owner-only."),
     no_wait: bool = typer.Option(
@@ -27,17 +32,21 @@ def plan(
     """Split a story into characters and shots; write a hand-editable plan.json."""
 
     def action() -> None:
-        from tale_cli.cli.settings import resolve_out, resolve_recipe
+        from tale_cli.cli.settings import resolve_out, resolve_recipe, say_shape
         from tale_cli.pipeline import write_plan
 
+        chosen = resolve_recipe(recipe)
+        say_shape(story, chosen, aspect=aspect, resolution=resolution)
         result = write_plan(
             story,
-            recipe=resolve_recipe(recipe),
+            recipe=chosen,
             out_root=resolve_out(out),
             planner=planner,
             private=private,
             wait=not no_wait,
             on_wait=lambda text: console(stderr=True).print(f"[dim]{escape(text)}[/]"),
+            aspect=aspect,
+            resolution=resolution,
         )
         if json_output:
             print_json({"plan_file": str(result.path), "plan": result.plan.model_dump(mode="json")})
@@ -53,7 +62,8 @@ def plan_table(plan: Plan) -> Any:
     from rich.table import Table
 
     names = {c.id: c.name for c in plan.characters}
-    table = Table(title=f"{plan.title} · {len(plan.shots)} shots · {plan.duration_s:g} s", title_justify="left")
+    title = f"{plan.title} · {len(plan.shots)} shots · {plan.duration_s:g} s · {plan.aspect} {plan.width}×{plan.height}"
+    table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("s", justify="right")
     table.add_column("camera")

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from tale_cli.cli.common import console, escape, print_json, run
+from tale_cli.shape import Aspect, Resolution
 
 
 def render(
@@ -15,6 +16,12 @@ def render(
     out: Path | None = typer.Option(None, "--out", "-o", help="Output root; the run folder is OUT/<story-slug>."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, max=64, help="Shots rendered at once."),
     planner: str | None = typer.Option(None, "--planner", help="Override the recipe's planner for this run."),
+    aspect: Aspect | None = typer.Option(
+        None, "--aspect", help="Film shape, over the story's (or plan's) and recipe's."
+    ),
+    resolution: Resolution | None = typer.Option(
+        None, "--resolution", help="Film resolution (the frame's short side), over the story's and the recipe's."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and what would run; write nothing."),
     burn_subtitles: bool = typer.Option(False, "--burn-subtitles", help="Burn the narration into the picture."),
     transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
@@ -43,7 +50,7 @@ def render(
     def action() -> None:
         from tale_cli.cli.cost import spend_guard
         from tale_cli.cli.progress import ProgressView
-        from tale_cli.cli.settings import resolve_out, resolve_recipe
+        from tale_cli.cli.settings import resolve_out, resolve_recipe, say_shape
         from tale_cli.config import with_prices, with_video_overrides
         from tale_cli.errors import InputError, ShotsFailedError
         from tale_cli.executors import open_executor
@@ -55,6 +62,7 @@ def render(
             raise InputError(f"audio file not found: {audio}")
         chosen = with_video_overrides(resolve_recipe(recipe), model=model, steps=steps, memory=memory, devices=devices)
         chosen = with_prices(chosen, prices)
+        shaped = say_shape(source, chosen, aspect=aspect, resolution=resolution)
         if not dry_run:
             check_local_models(chosen, planning=not is_plan_file(source), planner=planner)
         options = RenderOptions(
@@ -69,10 +77,13 @@ def render(
             audio=audio,
             private=private,
             wait=not no_wait,
+            aspect=aspect,
+            resolution=resolution,
         )
-        # Without --devices the pipeline opens the default executor itself, around the backend it checked.
+        # Without --devices the pipeline opens the default executor itself, around the backend it checked; with
+        # them, the workers' backends are made for the film's shape, as the pipeline's own would be.
         if chosen.video.devices and not dry_run:
-            options.executor = open_executor(chosen, devices=chosen.video.devices)
+            options.executor = open_executor(shaped, devices=chosen.video.devices)
         try:
             with ProgressView(json_mode=json_output) as view:
                 options.before_spend = spend_guard(max_cost=max_cost, yes=yes, quiet=json_output, pause=view.paused)

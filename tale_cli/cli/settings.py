@@ -24,6 +24,16 @@ def resolve_recipe(flag: str | None) -> Recipe:
     return load_recipe(str(name))
 
 
+def say_shape(source: Path, recipe: Recipe, *, aspect: str | None, resolution: str | None) -> Recipe:
+    """The recipe made for the film's shape (flag > story or plan.json > recipe), saying where each half came from."""
+    from tale_cli.shape import shaped_recipe, source_shape
+
+    shape = source_shape(source, recipe, aspect=aspect, resolution=resolution)
+    _say("aspect", f"{shape.aspect} ({shape.width}x{shape.height})", shape.aspect_from)
+    _say("resolution", shape.resolution or f"{min(shape.width, shape.height)} lines", shape.resolution_from)
+    return shaped_recipe(recipe, shape)
+
+
 def resolve_out(flag: Path | None) -> Path | None:
     """The output root, or None for the default (a plan.json then renders in its own folder)."""
     import os

@@ -12,7 +12,14 @@ from tale_cli.config import Recipe
 from tale_cli.errors import RecipeError
 from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.pipeline.options import RenderOptions
-from tale_cli.pipeline.planning import PlanSource, choose_folder, planner_record, prepare_plan, store_plan
+from tale_cli.pipeline.planning import (
+    PlanSource,
+    choose_folder,
+    planner_record,
+    prepare_plan,
+    shaped_options,
+    store_plan,
+)
 from tale_cli.pipeline.references import check_reference_pictures, render_references
 from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ShotState, ignore_events
 from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
@@ -234,6 +241,7 @@ def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events
     check_private(options.recipe, private=options.private, planner=options.planner)
     with private_files(options.private or options.recipe.private):
         folder = choose_folder(source, options)
+        options = shaped_options(source, options)
         if options.dry_run:
             return _render(source, options, emit, folder)
         with run_folder_lock(

@@ -27,6 +27,9 @@ class RenderOptions:
     transition: str | None = None
     audio: Path | None = None
     private: bool = False
+    # --aspect and --resolution: over the story's front matter (or the plan.json's shape) and the recipe.
+    aspect: str | None = None
+    resolution: str | None = None
     # Whether to wait for another command writing the same run folder (False: refuse at once, exit code 13).
     wait: bool = True
     executor: ShotExecutor | None = None

@@ -6,7 +6,7 @@ import contextlib
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +39,7 @@ class PlanSource(StrEnum):
 
     READ = "read"  # the plan.json given
     REUSED = "reused"  # the run folder's plan.json, made from the same story with the same settings
+    RESHAPED = "reshaped"  # that plan.json at the film's new aspect or resolution: nothing to plan again
     PLANNED = "planned"  # the planner, just now
     NOT_PLANNED = "not planned"  # a dry run's stand-in: a planner that sends the story away is not called
 
@@ -74,7 +75,16 @@ def prepare_plan(source: Path, options: RenderOptions, folder: RunFolder | None 
     recipe = options.recipe
     folder = folder or choose_folder(source, options)
     if is_plan_file(source):
-        return PreparedPlan(load_plan(source), folder, PlanSource.READ, f"read {source}", None)
+        plan = load_plan(source)
+        how = f"read {source}"
+        if options.aspect or options.resolution:
+            from tale_cli.shape import plan_shape, reshape
+
+            shape = plan_shape(plan, aspect=options.aspect, resolution=options.resolution)
+            if (shape.width, shape.height) != (plan.width, plan.height):
+                plan = reshape(plan, shape.width, shape.height, shape.aspect)
+                how += f", reshaped to {shape.aspect} {shape.width}x{shape.height}"
+        return PreparedPlan(plan, folder, PlanSource.READ, how, None)
 
     from tale_cli.planners import shot_settings
     from tale_cli.story import read_story
@@ -91,9 +101,14 @@ def prepare_plan(source: Path, options: RenderOptions, folder: RunFolder | None 
         size=[recipe.width, recipe.height, recipe.fps],
     )
     folder.check_writable()
-    if Manifest.load(folder).data.plan_origin == origin and folder.plan.is_file():
+    earlier = Manifest.load(folder).data.plan_origin
+    if earlier == origin and folder.plan.is_file():
         how = f"reused {folder.plan} (story unchanged)"
         return PreparedPlan(load_plan(folder.plan), folder, PlanSource.REUSED, how, origin)
+    reshaped = _reshaped(folder, earlier, origin, recipe)
+    if reshaped is not None:
+        how = f"reused {folder.plan} (story unchanged) at {reshaped.aspect} {reshaped.width}x{reshaped.height}"
+        return PreparedPlan(reshaped, folder, PlanSource.RESHAPED, how, origin)
     if options.dry_run and _is_remote(planner_name, recipe):
         plan, shown = _not_planned(story, recipe, folder)
         how = f"not planned: a dry run does not call {planner_name}; showing {shown}"
@@ -101,6 +116,29 @@ def prepare_plan(source: Path, options: RenderOptions, folder: RunFolder | None 
     plan = _plan_audited(story, recipe, planner_name, folder, dry_run=options.dry_run)
     _adopt_story_images(plan, story.path.parent, folder, dry_run=options.dry_run)
     return PreparedPlan(plan, folder, PlanSource.PLANNED, f"planned with {planner_name}", origin)
+
+
+def _reshaped(folder: RunFolder, earlier: PlanOrigin | None, origin: PlanOrigin, recipe: Recipe) -> Plan | None:
+    """The run folder's plan at the film's new shape, when only the shape changed since it was planned: a new
+    aspect needs no new prompts, and changing it back then finds every clip of the first shape cached."""
+    from tale_cli.errors import PlanError
+    from tale_cli.shape import film_aspect, reshape
+
+    if earlier is None or earlier.model_copy(update={"size": origin.size}) != origin or not folder.plan.is_file():
+        return None
+    try:
+        plan = load_plan(folder.plan)
+    except PlanError:
+        return None
+    return reshape(plan, recipe.width, recipe.height, film_aspect(recipe))
+
+
+def shaped_options(source: Path, options: RenderOptions) -> RenderOptions:
+    """The options with the recipe made for the film's shape: flag > story front matter (or plan.json) > recipe."""
+    from tale_cli.shape import shaped_recipe, source_shape
+
+    shape = source_shape(source, options.recipe, aspect=options.aspect, resolution=options.resolution)
+    return replace(options, recipe=shaped_recipe(options.recipe, shape))
 
 
 def _is_remote(planner_name: str, recipe: Recipe) -> bool:
@@ -202,13 +240,17 @@ def planner_record(prepared: PreparedPlan, recipe: Recipe, planner: str | None) 
 def store_plan(plan: Plan, folder: RunFolder, source: Path) -> None:
     """Write plan.json; a planned story's earlier, different plan (perhaps hand-edited) is kept as plan.prev.json.
 
-    A plan.json being rendered in place is left exactly as it is.
+    A plan.json being rendered in place is left exactly as it is, unless --aspect or --resolution gave the film
+    another shape: then it says the new one, and the earlier file is kept as plan.prev.json.
     """
-    if is_plan_file(source) and folder.plan.exists() and folder.plan.samefile(source):
-        return
+    in_place = is_plan_file(source) and folder.plan.exists() and folder.plan.samefile(source)
+    if in_place:
+        kept = load_plan(source)
+        if (kept.aspect, kept.width, kept.height) == (plan.aspect, plan.width, plan.height):
+            return
     text = plan.to_json()
     replaced = folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") != text
-    if replaced and not is_plan_file(source):
+    if replaced and (in_place or not is_plan_file(source)):
         shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
     folder.write_text(folder.plan, text)
 
@@ -229,19 +271,25 @@ def write_plan(
     private: bool = False,
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
+    aspect: str | None = None,
+    resolution: str | None = None,
 ) -> PlanResult:
     """`tale plan`: plan the story and write OUT/<slug>/plan.json (an edited one is kept as plan.prev.json).
 
     Another command writing the run folder is waited for (`on_wait` hears why), or with `wait=False` refused.
+    `aspect` and `resolution` (the flags) win over the story's front matter, which wins over the recipe.
     """
     from tale_cli.lock import run_folder_lock
 
     if is_plan_file(story):
         raise InputError(f"{story} is already a plan", hint="`tale render` renders a plan.json")
     check_private(recipe, private=private, planner=planner)
-    options = RenderOptions(recipe=recipe, out_root=out_root, planner=planner, private=private)
+    options = RenderOptions(
+        recipe=recipe, out_root=out_root, planner=planner, private=private, aspect=aspect, resolution=resolution
+    )
     with private_files(private or recipe.private):
         folder = choose_folder(story, options)
+        options = shaped_options(story, options)
         with run_folder_lock(folder, "planning", wait=wait, on_wait=on_wait):
             return _write_plan(story, options, folder)
 

@@ -18,8 +18,13 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
     from tale_cli.drawing import text_font, wrap_text
 
     columns = 4
-    thumb_w, thumb_h = 400, round(400 * plan.height / plan.width)
-    caption_h = 96
+    # A tall or square film gets narrower thumbnails (a 9:16 one 300x533, not 400x711) and more, shorter caption
+    # lines under each, so the sheet stays about as wide as it is tall and every prompt keeps its room.
+    wide = plan.width > plan.height
+    thumb_w = 400 if wide else 300
+    thumb_h = round(thumb_w * plan.height / plan.width)
+    lines, chars = (4, 46) if wide else (6, 33)
+    caption_h = 12 + lines * 21
     rows = (len(shot_files) + columns - 1) // columns
     sheet = Image.new("RGB", (columns * thumb_w, rows * (thumb_h + caption_h)), (18, 18, 22))
     draw = ImageDraw.Draw(sheet)
@@ -32,7 +37,7 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
             sheet.paste(thumb, (x, y))
             label = text_font(shot.prompt, 14)
             draw.text((x + 8, y + thumb_h + 6), f"{shot.index}", font=text_font("0", 22), fill=(255, 210, 120))
-            for line_no, line in enumerate(wrap_text(shot.prompt, 46)[:4]):
+            for line_no, line in enumerate(wrap_text(shot.prompt, chars)[:lines]):
                 draw.text((x + 36, y + thumb_h + 8 + line_no * 21), line, font=label, fill=(230, 230, 230))
     part = output.with_name(output.name + ".part")
     sheet.save(part, format="PNG")

@@ -27,5 +27,6 @@ def shot_settings(story: Story, recipe: Recipe) -> tuple[int, float]:
 
 
 def plan_story(story: Story, recipe: Recipe, *, planner_name: str | None = None) -> Plan:
+    """The story's plan; its aspect and size are the recipe's, so shape the recipe first (tale_cli.shape)."""
     shots, seconds = shot_settings(story, recipe)
     return planner(planner_name or recipe.planner.backend)(story, recipe, shots=shots, seconds=seconds)

@@ -34,6 +34,7 @@ from tale_cli.plan import (
     slugify,
 )
 from tale_cli.planners.offline import character_id, split_sentences
+from tale_cli.shape import film_aspect
 from tale_cli.story import Story
 
 log = logging.getLogger("tale")
@@ -470,7 +471,7 @@ def assemble_plan(story: Story, recipe: Recipe, parts: list[Repaired], *, planne
         "slug": slugify(story.title, fallback=slugify(story.path.stem)),
         "language": story.language,
         "style": story.meta.style or parts[0].style,
-        "aspect": story.meta.aspect or "16:9",
+        "aspect": film_aspect(recipe),
         "width": recipe.width,
         "height": recipe.height,
         "fps": recipe.fps,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from tale_cli.config import Recipe
 from tale_cli.plan import Character, Plan, Shot, parse_plan, slugify
 from tale_cli.registry import Locality, Pricing, Provider, Role
+from tale_cli.shape import film_aspect
 from tale_cli.story import Story
 
 NEGATIVE_PROMPT = "blurry, low quality, distorted faces, extra limbs, text, watermark, logo"
@@ -277,7 +278,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         "slug": slugify(story.title, fallback=slugify(story.path.stem)),
         "language": story.language,
         "style": style,
-        "aspect": story.meta.aspect or "16:9",
+        "aspect": film_aspect(recipe),
         "width": recipe.width,
         "height": recipe.height,
         "fps": recipe.fps,

@@ -194,8 +194,13 @@ def create_interaction(call: Call, match: re.Match[str]) -> None:
     if not isinstance(duration, str):
         call.send(400, invalid_value("response_format.duration", "TYPE_STRING", duration))
         return
+    shape = response_format.get("aspect_ratio", "16:9")
+    if shape not in ("16:9", "9:16"):
+        call.send(400, rpc_error(400, f"Unsupported aspect_ratio {shape!r}; supported are 16:9 and 9:16."))
+        return
     job = call.fake.new_job("omni", " ".join(texts), float(duration.rstrip("s")), True)
     job.extra["delivery"] = response_format.get("delivery", "inline")
+    job.extra["shape"] = shape
     call.send(200, {"id": job.id, "status": "in_progress", "model": body["model"]})
 
 

@@ -16,6 +16,11 @@ FAKE_KEY = "test-runway-key-not-real-1234"
 CLEARED_ENV: tuple[str, ...] = ("RUNWAYML_API_SECRET", "TALE_RUNWAY_API_KEY")
 _BUSY = {429: "Too many requests", 503: "Service unavailable"}
 MAX_SEED = 2**32 - 1
+# The ratios each model takes, (text-to-video, image-to-video): the runwayml 5.24 API reference.
+_GEN4 = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
+_VEO = ("1280:720", "720:1280", "1920:1080", "1080:1920")
+RATIOS = {"gen4_turbo": ((), _GEN4), "gen4.5": (("1280:720", "720:1280"), _GEN4), "veo3.1": (_VEO, _VEO),
+          "veo3.1_fast": (_VEO, _VEO)}  # fmt: skip
 
 
 def environment(url: str) -> dict[str, str]:
@@ -63,6 +68,11 @@ def create_task(call: Call, match: re.Match[str]) -> None:
     if endpoint == "image_to_video" and not body.get("promptImage"):
         call.send(400, error("promptImage is required"))
         return
+    offered = RATIOS.get(body.get("model", ""), ((), ()))[endpoint == "image_to_video"]
+    if body.get("ratio") not in offered:
+        issue = {"path": ["ratio"], "message": f"Invalid enum value. Expected {' | '.join(offered)}"}
+        call.send(400, error("Validation of body failed", issues=[issue]))
+        return
     seed = body.get("seed", 0)
     if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         issue = {"path": ["seed"], "message": f"Number must be less than or equal to {MAX_SEED}"}
@@ -72,6 +82,7 @@ def create_task(call: Call, match: re.Match[str]) -> None:
         "runway", body.get("promptText", ""), float(body.get("duration", 5)), bool(body.get("audio"))
     )
     job.extra["model"] = body.get("model", "")
+    job.extra["shape"] = body.get("ratio", "1280:720")
     call.send(200, {"id": job.id, "estimatedCost": {"credits": _credits(job)}})
 
 

@@ -126,7 +126,13 @@ class FakeProviders:
         return "done"
 
     def clip(self, job: Job) -> bytes:
+        """The job's clip at `clip_size`, turned to the shape the request asked for (`shape`: "9:16", "720:1280")."""
         width, height = self.clip_size
+        if "shape" in job.extra:
+            across, down = (int(part) for part in job.extra["shape"].split(":"))
+            short = min(width, height)
+            long = round(short * max(across, down) / min(across, down) / 2) * 2
+            width, height = (long, short) if across >= down else (short, long)
         return clip_bytes(width, height, self.clip_fps, job.seconds, job.audio, self.workdir)
 
 

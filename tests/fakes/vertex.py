@@ -28,6 +28,7 @@ _VIDEO_RESPONSE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVide
 REFERENCE_MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001")
 DURATIONS = (4, 6, 8)
 RESOLUTIONS = ("720p", "1080p", "4k")
+ASPECT_RATIOS = ("16:9", "9:16")
 PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
 MAX_REFERENCES = 3
 
@@ -57,6 +58,8 @@ def invalid_veo_request(model: str, instance: dict[str, Any], parameters: dict[s
     duration = parameters.get("durationSeconds", 8)
     if duration not in DURATIONS:
         return f"Unsupported duration {duration}s for {model}; supported durations are 4, 6 and 8 seconds."
+    if parameters.get("aspectRatio", "16:9") not in ASPECT_RATIOS:
+        return f"Unsupported aspect ratio {parameters['aspectRatio']!r} for {model}; supported are 16:9 and 9:16."
     if parameters.get("resolution", "720p") not in RESOLUTIONS:
         return f"Unsupported resolution {parameters['resolution']!r} for {model}."
     seed = parameters.get("seed", 0)
@@ -104,6 +107,7 @@ def predict_long_running(call: Call, match: re.Match[str]) -> None:
         float(parameters.get("durationSeconds", 8)),
         bool(parameters.get("generateAudio")),
     )
+    job.extra["shape"] = parameters.get("aspectRatio", "16:9")
     name = f"projects/fake-project/locations/us-central1/publishers/google/models/{match['model']}/operations/{job.id}"
     call.send(200, {"name": name})
 

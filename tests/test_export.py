@@ -1,0 +1,166 @@
+"""`tale export`: the cut as an editorial timeline, read back with OpenTimelineIO and its adapters."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from conftest import STORY
+from typer.testing import CliRunner
+from videos import make_audio
+
+from tale_cli.cli.app import app
+from tale_cli.errors import ExitCode
+
+otio = pytest.importorskip("opentimelineio")
+
+SHOTS, SECONDS, FPS = 8, 1.5, 24
+# What each format is read back with, and whether it carries the audio tracks (an EDL is the picture cut).
+FORMATS = {"otio": ("film.otio", True), "fcpxml": ("film.fcpxml", True), "premiere": ("film.xml", True),
+           "edl": ("film.edl", False)}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An 8-shot preview run with two voice files (for shots 2 and 5) and a music bed."""
+    root = tmp_path_factory.mktemp("export")
+    story = root / "story.md"
+    story.write_text(STORY.replace("title: The Small Test\n", f"title: The Small Test\nshots: {SHOTS}\n"))
+    recipe = root / "tiny.toml"
+    recipe.write_text(f'width = 160\nheight = 96\nfps = {FPS}\nseconds = {SECONDS}\n[video]\nbackend = "preview"\n')
+    result = CliRunner().invoke(app, ["render", str(story), "-r", str(recipe), "-o", str(root / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    run = Path(json.loads(result.stdout)["run_dir"])
+    make_audio(run / "voice" / "shot-02.wav", seconds=1.0)
+    make_audio(run / "voice" / "shot-05.wav", seconds=2.0, frequency=440)
+    make_audio(run / "music.m4a", seconds=30.0, frequency=220)
+    return run
+
+
+def export(run: Path, fmt: str, *args: str) -> dict[str, object]:
+    result = CliRunner().invoke(app, ["export", str(run), "--format", fmt, "--json", *args])
+    assert result.exit_code == 0, result.output
+    report: dict[str, object] = json.loads(result.stdout)
+    return report
+
+
+def read_back(path: Path) -> object:
+    if path.suffix == ".edl":
+        return otio.adapters.read_from_file(str(path), rate=FPS)
+    return otio.adapters.read_from_file(str(path))
+
+
+def check_timeline(path: Path, *, audio: bool) -> None:
+    timeline = read_back(path)
+    video = [track for track in timeline.tracks if track.kind == otio.schema.TrackKind.Video]
+    clips = list(video[0].find_clips())
+    assert len(video) == 1 and len(clips) == SHOTS
+    frames = round(SECONDS * FPS)
+    cuts = [video[0].range_of_child(clip).start_time.rescaled_to(FPS).value for clip in clips]
+    assert cuts == [n * frames for n in range(SHOTS)]
+    assert timeline.duration().rescaled_to(FPS).value == SHOTS * frames
+    assert sum(len(clip.markers) for clip in clips) == SHOTS  # every shot narrates
+    named = [unquote(clip.media_reference.target_url) for clip in timeline.find_clips()]
+    assert all(not Path(name).is_absolute() for name in named)
+    assert all((path.parent / name).is_file() for name in named), named
+    assert [Path(unquote(clip.media_reference.target_url)).name for clip in clips] == [
+        f"shot-{n:02d}.mp4" for n in range(1, SHOTS + 1)
+    ]
+    sounds = [
+        Path(unquote(clip.media_reference.target_url)).name
+        for track in timeline.tracks
+        if track.kind == otio.schema.TrackKind.Audio
+        for clip in track.find_clips()
+    ]
+    assert sorted(sounds) == (["music.m4a", "shot-02.wav", "shot-05.wav"] if audio else [])
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_each_format_reads_back_as_the_cut(run_dir: Path, fmt: str) -> None:
+    name, audio = FORMATS[fmt]
+
+    report = export(run_dir, fmt)
+
+    assert report["timeline"] == str(run_dir / name) and report["clips"] == SHOTS
+    assert report["srt"] == str(run_dir / "film.srt") and report["markers"] == SHOTS
+    check_timeline(run_dir / name, audio=audio)
+
+
+def test_voice_starts_with_its_shot(run_dir: Path) -> None:
+    export(run_dir, "otio")
+    timeline = read_back(run_dir / "film.otio")
+    voice = next(track for track in timeline.tracks if track.name == "Voice")
+    starts = {clip.name: voice.range_of_child(clip).start_time.to_seconds() for clip in voice.find_clips()}
+    assert starts == {"shot-02": pytest.approx(SECONDS), "shot-05": pytest.approx(4 * SECONDS)}
+    music = next(track for track in timeline.tracks if track.name == "Music")
+    assert music.duration().to_seconds() == pytest.approx(SHOTS * SECONDS)  # the bed is cut at the film's end
+
+
+def test_a_vertical_film_exports_its_frame_size(tmp_path: Path) -> None:
+    story = tmp_path / "story.md"
+    story.write_text(STORY.replace("title: The Small Test\n", 'title: The Small Test\naspect: "9:16"\nshots: 2\n'))
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text('width = 160\nheight = 96\nfps = 24\nseconds = 1\n[video]\nbackend = "preview"\n')
+    result = CliRunner().invoke(app, ["render", str(story), "-r", str(recipe), "-o", str(tmp_path), "--json"])
+    run = Path(json.loads(result.stdout)["run_dir"])
+
+    export(run, "fcpxml")
+    export(run, "premiere")
+
+    assert 'width="96" height="160"' in (run / "film.fcpxml").read_text(encoding="utf-8")
+    assert "<width>96</width><height>160</height>" in (run / "film.xml").read_text(encoding="utf-8")
+
+
+def test_a_timeline_elsewhere_names_the_run_by_relative_paths_and_moves_with_it(run_dir: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(run_dir, project / "run")
+    out = project / "cuts" / "cut.xml"
+
+    report = export(project / "run", "premiere", "--out", str(out))
+
+    assert report["srt"] == str(project / "cuts" / "cut.srt") and (project / "cuts" / "cut.srt").is_file()
+    moved = tmp_path / "moved"
+    shutil.move(str(project), str(moved))
+    check_timeline(moved / "cuts" / "cut.xml", audio=True)
+
+
+def test_a_run_without_a_film_still_exports_with_its_subtitles(run_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "film.srt").unlink()
+
+    report = export(copy, "edl")
+
+    assert report["srt"] == str(copy / "film.srt")
+    assert "Ada walked to the harbour at dawn." in (copy / "film.srt").read_text(encoding="utf-8")
+
+
+def test_final_cut_xml_refuses_a_rate_final_cut_has_no_project_for(run_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "film.fcpxml").unlink(missing_ok=True)
+    plan = json.loads((copy / "plan.json").read_text(encoding="utf-8"))
+    (copy / "plan.json").write_text(json.dumps({**plan, "fps": 12}), encoding="utf-8")
+
+    result = CliRunner().invoke(app, ["export", str(copy), "--format", "fcpxml"])
+
+    assert result.exit_code == ExitCode.INPUT and "this film is 12 fps" in result.output
+    assert not (copy / "film.fcpxml").exists()
+
+
+def test_not_a_run_folder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["export", str(tmp_path), "--format", "otio"])
+    assert result.exit_code == ExitCode.INPUT and "not a run folder" in result.output
+
+
+def test_without_the_extra_one_line_says_what_to_install(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "opentimelineio", None)
+
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--format", "premiere"])
+
+    assert result.exit_code == ExitCode.MISSING_DEPENDENCY
+    assert "opentimelineio is not installed" in result.output and "pip install 'tale-cli[export]'" in result.output
