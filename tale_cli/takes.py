@@ -84,7 +84,7 @@ class TakesReport:
     film: Path | None = None
     fast_path: bool | None = None
     review: Path | None = None
-    note: str = ""  # why no film was stitched
+    notes: list[str] = field(default_factory=list)  # what the user should know: why no film was stitched…
 
     @property
     def failed(self) -> list[ShotChange]:
@@ -97,7 +97,7 @@ class TakesReport:
             "film": str(self.film) if self.film else None,
             "fast_path": self.fast_path,
             "review": str(self.review) if self.review else None,
-            "note": self.note or None,
+            "notes": self.notes,
         }
 
 
@@ -203,7 +203,7 @@ def _cut(
         or not folder.shot_file(shot.index).is_file()
     ]
     if without:
-        report.note = f"no film stitched: shot {without[0]} has no clip yet (`tale render` makes it)"
+        report.notes.append(f"no film stitched: shot {without[0]} has no clip yet (`tale render` makes it)")
     else:
         report.film, _, _ = finish_film(plan, folder, manifest, stitching, emit)
         report.fast_path = manifest.data.film.fast_path if manifest.data.film is not None else None
@@ -244,6 +244,12 @@ def pick(run_dir: Path, shot: int, take: int, *, emit: EventSink = ignore_events
         stitching = film_options(manifest, None)
         use_take(folder, manifest, index, chosen)
         report = TakesReport(folder.root, [ShotChange(index, take, take, "picked", seed=chosen.seed)])
+        # The last take was made for the shot as the plan has it now (as far as this run knows).
+        if chosen.plan_hash != takes[-1].plan_hash and not manifest.shot(index).locked:
+            report.notes.append(
+                f"take {take} was made for an earlier version of shot {index}: `tale render` makes the plan's "
+                f"clip again unless the shot is locked (`tale lock {run_dir} {index}`)"
+            )
         _cut(plan, folder, manifest, stitching, report, emit)
     return report
 

@@ -249,6 +249,10 @@ def test_an_unlocked_chosen_take_gives_way_to_a_plan_edit(run_dir: Path, tiny_re
 
     shot = manifest(run_dir)["shots"]["3"]
     assert [take["take"] for take in shot["takes"]] == [1, 2, 3] and shot["take"] == 3
+    picked = tale("pick", str(run_dir), "3", "2")
+    assert "take 2 was made for an earlier version of shot 3" in " ".join(picked.output.split())
+    assert render(plan_path, tiny_recipe)["counts"]["rendered"] == 0  # the plan's clip is found again
+    assert manifest(run_dir)["shots"]["3"]["take"] == 3
 
 
 def test_a_failed_retake_keeps_the_take_the_shot_had(

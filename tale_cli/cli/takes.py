@@ -202,8 +202,8 @@ def _print(report: TakesReport, json_output: bool) -> None:
             out.print(
                 f"[green]film[/] {escape(str(report.film))} cut again{' (fast path)' if report.fast_path else ''}"
             )
-        elif report.note:
-            out.print(escape(report.note))
+        for note in report.notes:
+            out.print(escape(note))
         if report.review is not None:
             out.print(f"review page {escape(str(report.review))}")
     if report.failed:
