@@ -301,22 +301,6 @@ class FallbackRecord(Record):
     refused_hash: str | None = None
 
 
-# What a shot's entry and each of its takes say alike about one clip: who made it, its key, its bill, its file.
-CLIP_FIELDS = (
-    "backend",
-    "model",
-    "params_hash",
-    "seed",
-    "provider_job_id",
-    "billed_seconds",
-    "billed_credits",
-    "cost_usd",
-    "render_s",
-    "notes",
-    "file",
-)
-
-
 class TakeRecord(Record):
     """One take of a shot: a clip the shot has had (rendered, retaken, or the user's own), in shots/takes/."""
 
@@ -339,14 +323,6 @@ class TakeRecord(Record):
     render_s: float | None = None
     notes: dict[str, Any] | None = None
     file: FileRecord | None = None
-
-
-def copy_clip_fields(source: Record, target: Record) -> None:
-    """`target` describes the clip `source` describes; a field neither has set stays out of the file."""
-    for name in CLIP_FIELDS:
-        value = getattr(source, name)
-        if value is not None or name in target.model_fields_set:
-            setattr(target, name, value)
 
 
 class ShotRecord(Record):
@@ -386,9 +362,20 @@ class ShotRecord(Record):
     @property
     def spent_usd(self) -> float:
         """What the shot cost as recorded: every take, or for a shot from before takes, its one clip."""
-        if self.takes:
-            return sum(take.cost_usd or 0.0 for take in self.takes)
-        return self.cost_usd or 0.0
+        return sum(take.cost_usd or 0.0 for take in self.takes) if self.takes else self.cost_usd or 0.0
+
+
+# What a shot's entry and each of its takes say alike about one clip (who made it, its key, bill and file): the
+# fields they share but the take's number and the file's place.
+CLIP_FIELDS = tuple(n for n in TakeRecord.model_fields if n in ShotRecord.model_fields and n not in ("take", "path"))
+
+
+def copy_clip_fields(source: Record, target: Record) -> None:
+    """`target` describes the clip `source` describes; a field neither has set stays out of the file."""
+    for name in CLIP_FIELDS:
+        value = getattr(source, name)
+        if value is not None or name in target.model_fields_set:
+            setattr(target, name, value)
 
 
 class FilmRecord(Record):
