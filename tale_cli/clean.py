@@ -67,7 +67,7 @@ def _current(folder: RunFolder, manifest: Manifest) -> tuple[set[int], set[str],
     for found, hashes in ((_plain_files(folder.cache), shots), (_plain_files(folder.ref_cache), refs)):
         hashes.update(path.name.split(".")[0] for path in found if _inode(path) in linked)
     takes = {
-        Path(take.path).name
+        folder.take_file(entry.index, take.take).name
         for entry in shot_entries
         if entry.index in indexes and (take := entry.current_take()) is not None
     }

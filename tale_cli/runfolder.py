@@ -305,7 +305,7 @@ class TakeRecord(Record):
     """One take of a shot: a clip the shot has had (rendered, retaken, or the user's own), in shots/takes/."""
 
     take: int  # numbered from 1 in the order the takes were made
-    path: str
+    path: str  # for the reader: Tale finds the file by shot and take number alone (RunFolder.take_file)
     made_at: str
     # The cache key of the plan's shot this take was made for: a render keeps a chosen take while the key holds.
     plan_hash: str | None = None

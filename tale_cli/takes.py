@@ -177,7 +177,8 @@ def list_takes(run_dir: Path, shot: int | None = None) -> TakesListing:
                 cost_usd=take.cost_usd,
                 made_at=take.made_at,
                 path=take.path,
-                on_disk=take_source(folder, take)[0] is not None,
+                # A shot from before takes were kept has its clip in shots/shot-NN.mp4 only.
+                on_disk=take_source(folder, index, take)[0] is not None if entry and entry.takes else True,
                 recipe=take.recipe,
                 prompt=take.prompt,
                 source=take.source,

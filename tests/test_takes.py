@@ -291,6 +291,18 @@ def test_a_run_from_before_takes_has_its_clips_as_take_one(run_dir: Path, tiny_r
     assert (run_dir / "shots" / "takes" / "shot-01-take-1.mp4").is_file()
 
 
+def test_a_path_in_the_manifest_is_never_where_a_take_is_read_or_written(run_dir: Path, tiny_recipe: Path) -> None:
+    tale("retake", str(run_dir), "2", "--recipe", str(tiny_recipe), "--keep")
+    document = manifest(run_dir)
+    document["shots"]["2"]["takes"][1]["path"] = "../../outside.mp4"
+    (run_dir / "manifest.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
+
+    tale("pick", str(run_dir), "2", "2")
+
+    assert not (run_dir.parent.parent / "outside.mp4").exists()
+    assert shot_bytes(run_dir, 2) == (run_dir / "shots" / "takes" / "shot-02-take-2.mp4").read_bytes()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

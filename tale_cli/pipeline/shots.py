@@ -203,16 +203,16 @@ def build_tasks(
     return tasks
 
 
-def take_source(folder: RunFolder, take: TakeRecord) -> tuple[Path | None, str]:
+def take_source(folder: RunFolder, index: int, take: TakeRecord) -> tuple[Path | None, str]:
     """The take's clip as it was made: its file in shots/takes/, else its clip in shots/by-hash; (None, why) when
-    neither is."""
-    where = folder.root / take.path
+    neither is. The places are Tale's own, never paths read from the manifest."""
+    where = folder.take_file(index, take.take)
     if take.file is None:
         return (where, "") if where.is_file() else (None, "it is gone")
     damage = file_damage(where, take.file)
     if damage is None:
         return where, ""
-    if take.params_hash:
+    if take.params_hash and take.params_hash.isalnum():
         cached = folder.cache / f"{take.params_hash}.mp4"
         if file_damage(cached, take.file) is None:
             return cached, ""
@@ -229,7 +229,7 @@ def kept_take(task: ShotTask, folder: RunFolder, manifest: Manifest) -> tuple[Ta
         return None, ""
     if not (entry.locked or take.plan_hash == task.params_hash):
         return None, ""
-    source, damage = take_source(folder, take)
+    source, damage = take_source(folder, task.shot.index, take)
     if source is None:
         return None, f"shot {task.shot.index}: its take {take.take} is damaged ({damage}); rendering the plan's shot"
     return take, ""
@@ -247,9 +247,9 @@ def record_take(folder: RunFolder, entry: ShotRecord, *, plan_hash: str | None, 
         link_or_copy(clip, target)
         copy_clip_fields(entry, take)
         entry.takes = [*(entry.takes or []), take]
-    elif take.file != entry.file or take_source(folder, take)[0] is None:
+    elif take.file != entry.file or take_source(folder, entry.index, take)[0] is None:
         # The take's clip was made again (its file had been damaged): the take is the new file.
-        link_or_copy(clip, folder.root / take.path)
+        link_or_copy(clip, folder.take_file(entry.index, take.take))
         copy_clip_fields(entry, take)
     take.plan_hash = plan_hash
     entry.take = take.take
@@ -258,10 +258,10 @@ def record_take(folder: RunFolder, entry: ShotRecord, *, plan_hash: str | None, 
 
 def use_take(folder: RunFolder, manifest: Manifest, index: int, take: TakeRecord) -> None:
     """Make `take` the shot's current clip: shots/shot-NN.mp4 becomes it and the shot's entry describes it."""
-    source, damage = take_source(folder, take)
+    source, damage = take_source(folder, index, take)
     if source is None:
         raise OutputError(f"shot {index}: take {take.take} cannot be used ({damage})", hint="pick another take")
-    target = folder.root / take.path
+    target = folder.take_file(index, take.take)
     if source != target:
         link_or_copy(source, target)
     link_or_copy(target, folder.shot_file(index))
