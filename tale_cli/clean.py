@@ -1,7 +1,8 @@
 """`tale clean`: remove the clips a run folder keeps but no current shot uses, and say how much space that frees.
 
-A render keeps every clip it paid for (shots/by-hash/<hash>.mp4), so that undoing an edit finds the old
-clip instead of paying for it again; only this command removes them.
+A render keeps every clip it paid for (shots/by-hash/<hash>.mp4, and each shot's takes in shots/takes/), so that
+undoing an edit or picking an earlier take finds the old clip instead of paying for it again; only this command
+removes them. The manifest keeps its record of a removed take; `tale pick` then says its clip is gone.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def _plain_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if stat.S_ISREG(path.lstat().st_mode))
 
 
-def _current(folder: RunFolder, manifest: Manifest) -> tuple[set[int], set[str], set[str]]:
-    """The plan's shot numbers, and the hashes of the clips and pictures its shots and characters use now."""
+def _current(folder: RunFolder, manifest: Manifest) -> tuple[set[int], set[str], set[str], set[str]]:
+    """The plan's shot numbers, the hashes of the clips and pictures its shots and characters use now, and the
+    names of the files in shots/takes/ of its shots' current takes."""
     from tale_cli.plan import load_plan
 
     try:
@@ -64,7 +66,12 @@ def _current(folder: RunFolder, manifest: Manifest) -> tuple[set[int], set[str],
     linked = {_inode(path) for path in in_use if path.is_file() and not path.is_symlink()}
     for found, hashes in ((_plain_files(folder.cache), shots), (_plain_files(folder.ref_cache), refs)):
         hashes.update(path.name.split(".")[0] for path in found if _inode(path) in linked)
-    return indexes, shots, refs
+    takes = {
+        folder.take_file(entry.index, take.take).name
+        for entry in shot_entries
+        if entry.index in indexes and (take := entry.current_take()) is not None
+    }
+    return indexes, shots, refs, takes
 
 
 def _inode(path: Path) -> tuple[int, int]:
@@ -79,10 +86,16 @@ def _shot_number(path: Path) -> int | None:
     return None
 
 
+def _is_take(path: Path) -> bool:
+    """shots/takes/shot-NN-take-K.mp4."""
+    shot, _, take = path.name.removesuffix(".mp4").partition("-take-")
+    return path.name.endswith(".mp4") and _shot_number(Path(shot + ".mp4")) is not None and take.isdigit()
+
+
 def clean_run(run_dir: Path, *, keep_current: bool = True, dry_run: bool = False) -> CleanReport:
-    """Remove hash-named clips (and their last frames) and pictures that no current shot or reference uses,
-    and shots/shot-NN.mp4 of shots the plan no longer has. With keep_current=False the current shots'
-    clips go too (film.mp4 stays; the next render renders those shots again). Job records and files of a
+    """Remove hash-named clips (and their last frames) and pictures that no current shot or reference uses, takes
+    that are not current, and shots/shot-NN.mp4 of shots the plan no longer has. With keep_current=False the
+    current shots' clips and takes go too (film.mp4 stays; the next render renders those shots again). Job records and files of a
     render in progress (*.part, *.job.json), plan, manifest, journal, audit log and film are never touched."""
     folder = RunFolder(run_dir)
     if not run_dir.is_dir():
@@ -92,11 +105,11 @@ def clean_run(run_dir: Path, *, keep_current: bool = True, dry_run: bool = False
             f"{run_dir} is not a run folder (no manifest.json or plan.json)",
             hint="give a run folder written by `tale render`",
         )
-    for path in (folder.root, folder.shots, folder.cache, folder.refs, folder.ref_cache):
+    for path in (folder.root, folder.shots, folder.cache, folder.takes, folder.refs, folder.ref_cache):
         if path.is_symlink():
             raise OutputError(f"{path} is a symbolic link; Tale does not remove files through links in a run folder")
     manifest = Manifest.load(folder)
-    indexes, shots, refs = _current(folder, manifest)
+    indexes, shots, refs, takes = _current(folder, manifest)
     report = CleanReport(run_dir=run_dir, dry_run=dry_run, keep_current=keep_current)
     doomed: list[Path] = []
     for path in _plain_files(folder.cache):
@@ -117,6 +130,9 @@ def clean_run(run_dir: Path, *, keep_current: bool = True, dry_run: bool = False
     for path in _plain_files(folder.shots):
         number = _shot_number(path)
         if number is not None and (number not in indexes or not keep_current):
+            doomed.append(path)
+    for path in _plain_files(folder.takes):
+        if _is_take(path) and not (keep_current and path.name in takes):
             doomed.append(path)
     # A file frees its space only when every one of its hard links goes.
     infos = {path: path.stat() for path in doomed}

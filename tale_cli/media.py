@@ -450,8 +450,12 @@ def conform_clip(
     fps: int,
     duration_s: float,
     settings: EncodeSettings | None = None,
+    silence: bool = False,
 ) -> None:
-    """Re-encode a clip to exactly width x height @ fps and duration_s: fill and crop, resample, pad or trim."""
+    """Re-encode a clip to exactly width x height @ fps and duration_s: fill and crop, resample, pad or trim.
+
+    With `silence`, a clip without sound gets a silent track, so it joins clips that have one by stream copy.
+    """
     settings = settings or EncodeSettings()
     frames = max(1, round(duration_s * fps))
     video_filter = (
@@ -459,10 +463,14 @@ def conform_clip(
         f"fps={fps},tpad=stop_mode=clone:stop_duration={duration_s:.3f}"
     )
     has_audio = probe(source).has_audio
-    audio = ["-map", "0:a:0", "-af", f"apad=whole_dur={duration_s:.3f}", *settings.audio_args()] if has_audio else []
+    quiet = ["-f", "lavfi", "-i", f"anullsrc=channel_layout=stereo:sample_rate={settings.audio_rate}"]
+    inputs = ["-i", input_arg(source), *(quiet if silence and not has_audio else [])]
+    sound = "0:a:0" if has_audio else "1:a:0"
+    pad = ["-map", sound, "-af", f"apad=whole_dur={duration_s:.3f}", *settings.audio_args()]
+    audio = pad if has_audio or silence else []
     run_ffmpeg(
         [
-            "-i", input_arg(source), "-map", "0:v:0", "-vf", video_filter, *settings.video_args(fps),
+            *inputs, "-map", "0:v:0", "-vf", video_filter, *settings.video_args(fps),
             "-frames:v", str(frames), *audio, "-t", f"{frames / fps:.6f}",
             "-movflags", "+faststart", "-f", "mp4", input_arg(output),
         ]

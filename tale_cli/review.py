@@ -213,6 +213,9 @@ def _shot_card(
     facts: list[tuple[str, object]] = [("seed", "—" if seed is None else seed)]
     if record and record.backend:
         facts.append(("backend", f"{record.backend} · {record.model or '—'}"))
+    if record and record.takes:
+        locked = " · locked" if record.locked else ""
+        facts.append(("take", f"{record.take or '—'} of {len(record.takes)}{locked}"))
     facts.append(("camera", shot.camera))
     facts.append(("render time", _seconds(record.render_s if record else None)))
     facts.append(("estimated", _usd(usd)))

@@ -122,6 +122,10 @@ class RunFolder:
         return self.root / "shots" / "by-hash"
 
     @property
+    def takes(self) -> Path:
+        return self.root / "shots" / "takes"
+
+    @property
     def film(self) -> Path:
         return self.root / "film.mp4"
 
@@ -135,6 +139,9 @@ class RunFolder:
 
     def shot_file(self, index: int) -> Path:
         return self.shots / f"shot-{index:02d}.mp4"
+
+    def take_file(self, index: int, take: int) -> Path:
+        return self.takes / f"shot-{index:02d}-take-{take}.mp4"
 
     def check_writable(self) -> None:
         """Refuse, before any work, an output folder that is a file, a link or cannot be written."""
@@ -162,11 +169,11 @@ class RunFolder:
             planted = find_symlink(self.root)
             if planted is not None:
                 _refuse_symlink(planted)
-            for sub in (self.refs, self.ref_cache, self.shots, self.cache):
+            for sub in (self.refs, self.ref_cache, self.shots, self.cache, self.takes):
                 _refuse_symlink(sub)
                 sub.mkdir(exist_ok=True, mode=dir_mode)
             if self.private:
-                for sub in (self.root, self.refs, self.ref_cache, self.shots, self.cache):
+                for sub in (self.root, self.refs, self.ref_cache, self.shots, self.cache, self.takes):
                     sub.chmod(0o700)
         except OSError as error:
             raise OutputError(f"cannot create {self.root}: {error.strerror}") from None
@@ -294,8 +301,33 @@ class FallbackRecord(Record):
     refused_hash: str | None = None
 
 
+class TakeRecord(Record):
+    """One take of a shot: a clip the shot has had (rendered, retaken, or the user's own), in shots/takes/."""
+
+    take: int  # numbered from 1 in the order the takes were made
+    path: str  # for the reader: Tale finds the file by shot and take number alone (RunFolder.take_file)
+    made_at: str
+    # The cache key of the plan's shot this take was made for: a render keeps a chosen take while the key holds.
+    plan_hash: str | None = None
+    backend: str | None = None
+    model: str | None = None
+    params_hash: str | None = None  # its clip in shots/by-hash
+    seed: int | None = None
+    recipe: str | None = None
+    prompt: str | None = None  # a retake's own prompt, when it was given one instead of the plan's
+    source: str | None = None  # the file the user gave, for a take made from one
+    provider_job_id: str | None = None
+    billed_seconds: float | None = None
+    billed_credits: float | None = None
+    cost_usd: float | None = None
+    render_s: float | None = None
+    notes: dict[str, Any] | None = None
+    file: FileRecord | None = None
+
+
 class ShotRecord(Record):
-    """One shot: its backend, cache key and seed, provider job, bill, timings, file, and why it failed."""
+    """One shot: its current clip's backend, cache key and seed, provider job, bill, timings, file, why it failed,
+    and every take it has had."""
 
     index: int
     backend: str | None = None
@@ -316,15 +348,46 @@ class ShotRecord(Record):
     notes: dict[str, Any] | None = None
     fallback: FallbackRecord | None = None
     file: FileRecord | None = None
+    takes: list[TakeRecord] | None = None
+    take: int | None = None  # the current take's number
+    locked: bool | None = None  # keep the current take whatever the plan or recipe says (`tale lock`)
+
+    def current_take(self) -> TakeRecord | None:
+        return next((take for take in self.takes or [] if take.take == self.take), None)
+
+    def take_of(self, params_hash: str | None) -> TakeRecord | None:
+        """The take whose clip has this cache key."""
+        return next((take for take in self.takes or [] if params_hash and take.params_hash == params_hash), None)
+
+    @property
+    def spent_usd(self) -> float:
+        """What the shot cost as recorded: every take, or for a shot from before takes, its one clip."""
+        return sum(take.cost_usd or 0.0 for take in self.takes) if self.takes else self.cost_usd or 0.0
+
+
+# What a shot's entry and each of its takes say alike about one clip (who made it, its key, bill and file): the
+# fields they share but the take's number and the file's place.
+CLIP_FIELDS = tuple(n for n in TakeRecord.model_fields if n in ShotRecord.model_fields and n not in ("take", "path"))
+
+
+def copy_clip_fields(source: Record, target: Record) -> None:
+    """`target` describes the clip `source` describes; a field neither has set stays out of the file."""
+    for name in CLIP_FIELDS:
+        value = getattr(source, name)
+        if value is not None or name in target.model_fields_set:
+            setattr(target, name, value)
 
 
 class FilmRecord(Record):
-    """The stitched film."""
+    """The stitched film, and how it was stitched (so a new take can be cut into it the same way)."""
 
     path: str
     duration_s: float
     stitched_at: str
     fast_path: bool
+    burn_subtitles: bool | None = None
+    transition: str | None = None
+    audio: str | None = None  # the music bed's path
 
 
 class ManifestData(Record):
@@ -384,10 +447,10 @@ class ManifestData(Record):
 
     @property
     def cost_usd(self) -> float:
-        """What the run cost as recorded: planning, references and shots."""
-        charges: list[PlannerRecord | RefRecord | ShotRecord] = [self.planner] if self.planner else []
-        charges += [*self.refs.values(), *self.shots.values()]
-        return sum(charge.cost_usd or 0.0 for charge in charges)
+        """What the run cost as recorded: planning, references and shots (every take of each)."""
+        charges: list[PlannerRecord | RefRecord] = [self.planner] if self.planner else []
+        charges += self.refs.values()
+        return sum(charge.cost_usd or 0.0 for charge in charges) + sum(shot.spent_usd for shot in self.shots.values())
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json", exclude_unset=True), ensure_ascii=False, indent=2) + "\n"
@@ -595,10 +658,18 @@ class Manifest:
 
     @contextlib.contextmanager
     def finish_shot(self, index: int, *, start_from: ShotRecord | None = None) -> Iterator[ShotRecord]:
-        """Change a finished shot's entry (replaced first by `start_from` when given); the journal keeps a copy."""
+        """Change a finished shot's entry (replaced first by `start_from` when given, keeping the shot's takes and
+        lock); the journal keeps a copy."""
         with self._lock:
             if start_from is not None:
-                self.data.shots[str(index)] = start_from.model_copy(deep=True, update={"index": index})
+                before = self.data.shots.get(str(index))
+                entry = start_from.model_copy(deep=True, update={"index": index})
+                # An entry from the journal is as it was then: the takes made since and the lock are today's.
+                if before is not None and before.takes is not None:
+                    entry.takes = [take.model_copy(deep=True) for take in before.takes]
+                if before is not None and before.locked is not None:
+                    entry.locked = before.locked
+                self.data.shots[str(index)] = entry
             entry = self.shot(index)
             yield entry
             self.journal.append(JournalLine(at=now_iso(), shot=index, shot_done=entry.model_copy(deep=True)))

@@ -47,13 +47,16 @@ def test_clean_removes_the_clips_no_current_shot_uses(tmp_path: Path, story_file
     assert len(clips(run_dir)) == 4  # every rendered clip is kept until the user removes it
     size = (run_dir / "shots" / "by-hash" / f"{before}.mp4").stat().st_size
 
+    # The clip from before the edit is also shot 2's take 1; the take rendered after the edit is current.
+    old_take = "shots/takes/shot-02-take-1.mp4"
     dry = clean(str(run_dir), "--dry-run")
-    assert dry["files"] == [f"shots/by-hash/{before}.mp4"] and dry["bytes_freed"] == size and dry["dry_run"]
-    assert len(clips(run_dir)) == 4
+    assert dry["files"] == [f"shots/by-hash/{before}.mp4", old_take] and dry["bytes_freed"] == size
+    assert dry["dry_run"] and len(clips(run_dir)) == 4
 
     done = clean(str(run_dir))
-    assert (done["files_removed"], done["bytes_freed"], done["kept"]) == (1, size, 4)  # 3 clips and 1 reference
+    assert (done["files_removed"], done["bytes_freed"], done["kept"]) == (2, size, 4)  # 3 clips and 1 reference
     assert f"{before}.mp4" not in clips(run_dir) and len(clips(run_dir)) == 3
+    assert not (run_dir / old_take).exists() and (run_dir / "shots/takes/shot-02-take-2.mp4").is_file()
     assert render(plan_path, tiny_recipe)["counts"] == {"shots": 3, "cached": 3, "rendered": 0, "failed": 0}
 
 
@@ -63,10 +66,10 @@ def test_clean_says_what_it_freed(tmp_path: Path, story_file: Path, tiny_recipe:
 
     listed = runner.invoke(app, ["clean", str(run_dir), "--dry-run"])
     assert listed.exit_code == 0 and f"would remove shots/by-hash/{before}.mp4" in listed.output
-    assert f"would remove 1 file(s), would free {size} bytes" in listed.output
+    assert f"would remove 2 file(s), would free {size} bytes" in listed.output
 
     result = runner.invoke(app, ["clean", str(run_dir)])
-    assert result.exit_code == 0 and f"removed 1 file(s), freed {size} bytes" in result.output
+    assert result.exit_code == 0 and f"removed 2 file(s), freed {size} bytes" in result.output
 
 
 def test_clean_all_removes_the_current_clips_too_and_keeps_the_film(
@@ -77,8 +80,9 @@ def test_clean_all_removes_the_current_clips_too_and_keeps_the_film(
 
     done = clean(str(run_dir), "--all")
 
-    assert done["keep_current"] is False and done["bytes_freed"] == total and done["files_removed"] == 4 + 3
-    assert clips(run_dir) == [] and list((run_dir / "shots").glob("shot-*.mp4")) == []
+    # 4 clips, 3 shot files and 4 takes (shot 2 has two).
+    assert done["keep_current"] is False and done["bytes_freed"] == total and done["files_removed"] == 4 + 3 + 4
+    assert clips(run_dir) == [] and list((run_dir / "shots").glob("**/shot-*.mp4")) == []
     assert (run_dir / "film.mp4").is_file() and (run_dir / "refs" / "ada.png").is_file()
     assert render(plan_path, tiny_recipe)["counts"] == {"shots": 3, "cached": 0, "rendered": 3, "failed": 0}
 

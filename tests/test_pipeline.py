@@ -421,4 +421,12 @@ def test_the_manifest_keeps_the_keys_values_and_order_it_always_had(tmp_path: Pa
     finished = [written["refs"]["ada"], *(written["shots"][key] for key in ("1", "2", "3"))]
     assert all(len(entry.pop("file")["sha256"]) == 64 for entry in finished)
     assert "file" not in written["shots"]["4"]
+    # And since takes: each finished shot's clip is its take 1, current, in shots/takes/.
+    for key in ("1", "2", "3"):
+        shot = written["shots"][key]
+        assert shot.pop("take") == 1
+        [take] = shot.pop("takes")
+        assert take["path"] == f"shots/takes/shot-0{key}-take-1.mp4" and take["params_hash"] == shot["params_hash"]
+        assert (report.run_dir / take["path"]).samefile(report.run_dir / shot["path"])
+    assert "takes" not in written["shots"]["4"]
     assert json.dumps(_without_stamps(written)) == json.dumps(_without_stamps(before))

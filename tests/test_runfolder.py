@@ -60,7 +60,9 @@ def test_saving_a_loaded_manifest_changes_only_its_stamps(tmp_path: Path) -> Non
 def test_unknown_keys_are_kept(tmp_path: Path) -> None:
     document = json.loads((DATA / "manifest-example.json").read_text(encoding="utf-8"))
     document["review"] = {"page": "review.html"}
-    document["shots"]["3"]["takes"] = [{"take": 1, "score": 0.8}]
+    document["shots"]["3"]["takes"] = [
+        {"take": 1, "path": "shots/takes/shot-03-take-1.mp4", "made_at": "2026-11-30T01:53:21+00:00", "score": 0.8}
+    ]
     document["film"]["loudness_lufs"] = -16.0
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -242,6 +242,38 @@ def _camera_expression(camera: str, duration: float) -> str:
     return f"x=(iw-ow)*{progress}:y={centre_y}"
 
 
+def animate_still(
+    image: Path,
+    output: Path,
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    duration_s: float,
+    camera: str,
+    encode: EncodeSettings,
+) -> Path:
+    """A clip of one picture under the animatic's slow camera move for `camera`, with a silent track like the
+    animatic's own clips: how a user's still becomes a shot."""
+    big_w = int(width * (1 + PAN_MARGIN)) // 2 * 2
+    big_h = int(height * (1 + PAN_MARGIN)) // 2 * 2
+    frames = max(1, round(duration_s * fps))
+    # No sample aspect ratio is written (setsar=0), as in the animatic's clips: the still joins them by stream copy.
+    graph = (
+        f"[0:v]scale={big_w}:{big_h}:force_original_aspect_ratio=increase,crop={big_w}:{big_h},setsar=0,"
+        f"format=yuv420p,loop=loop={frames - 1}:size=1:start=0,setpts=N/{fps}/TB,"
+        f"crop={width}:{height}:{_camera_expression(camera, duration_s)}[v]"
+    )
+    run_ffmpeg(
+        [
+            "-i", input_arg(image), "-f", "lavfi", "-i", f"anullsrc=channel_layout=stereo:sample_rate={encode.audio_rate}",
+            "-filter_complex", graph, "-map", "[v]", "-map", "1:a", "-frames:v", str(frames), "-t", f"{frames / fps:.6f}",
+            *encode.video_args(fps), *encode.audio_args(), "-movflags", "+faststart", "-f", "mp4", input_arg(output),
+        ]
+    )  # fmt: skip
+    return output
+
+
 class PreviewImage(ImageBackend):
     """Character reference cards: the name, the description and a colour that stays the character's."""
 

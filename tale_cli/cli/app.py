@@ -54,6 +54,7 @@ def _register() -> None:
         render,
         review,
         stitch,
+        takes,
     )
 
     app.command("plan")(plan.plan)
@@ -71,6 +72,12 @@ def _register() -> None:
     app.command("clean")(clean.clean)
     app.command("review")(review.review)
     app.command("export")(export.export)
+    app.command("retake")(takes.retake)
+    app.command("takes")(takes.takes)
+    app.command("pick")(takes.pick)
+    app.command("replace")(takes.replace)
+    app.command("lock")(takes.lock)
+    app.command("unlock")(takes.unlock)
 
 
 _register()

@@ -29,8 +29,8 @@ def clean(
     """Reclaim space: remove the clips no current shot uses, and say how much that frees.
 
     A render keeps every clip it made in shots/by-hash/, so undoing an edit costs nothing. This removes those clips
-    and reference pictures that no shot or character of the current plan uses, and shots/shot-NN.mp4 of shots the
-    plan no longer has. Plan, manifest, job journal, audit log, film.mp4, current references and files of a render
+    and reference pictures that no shot or character of the current plan uses, the takes in shots/takes/ that are
+    not current, and shots/shot-NN.mp4 of shots the plan no longer has. Plan, manifest, job journal, audit log, film.mp4, current references and files of a render
     in progress stay.
     """
 

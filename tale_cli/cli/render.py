@@ -121,6 +121,8 @@ def _print_summary(report: object) -> None:
         )
         return
     counts = f"{report.rendered} rendered, {report.cached} cached, {len(report.failed)} failed"
+    if report.locked:
+        counts += f"; {report.locked} kept locked"
     if report.film is not None:
         out.print(
             f"[green]film[/] {escape(str(report.film))} · {report.duration_s:.1f} s · "

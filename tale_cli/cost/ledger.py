@@ -56,6 +56,21 @@ def _charges(manifest: ManifestData) -> list[_Charge]:
             _Charge(ref.backend, ref.cost_usd, ref.status, render_s=ref.render_s, finished_at=ref.finished_at)
         )
     for shot in manifest.shots.values():
+        if shot.takes:
+            # Every take was paid for, the current one and those set aside.
+            charges += [
+                _Charge(
+                    take.backend,
+                    take.cost_usd,
+                    ShotStatus.DONE,
+                    take.billed_seconds,
+                    take.billed_credits,
+                    take.render_s,
+                    finished_at=take.made_at,
+                )
+                for take in shot.takes
+            ]
+            continue
         charges.append(
             _Charge(
                 shot.backend,

@@ -76,6 +76,8 @@ def refused_before(tasks: list[ShotTask], manifest: Manifest) -> dict[int, ShotO
     fallback records say: the fallback renders them (or has them cached) without asking the provider again."""
     refused: dict[int, ShotOutcome] = {}
     for task in tasks:
+        if task.kept is not None:
+            continue  # the shot keeps its chosen take; nothing is asked of any provider
         record = manifest.shot(task.shot.index).fallback
         if record is not None and record.refused_hash == task.params_hash:
             index = task.shot.index
@@ -213,11 +215,14 @@ def finish_film(
             duration_s=round(result.duration_s, 3),
             stitched_at=now_iso(),
             fast_path=result.fast_path,
+            burn_subtitles=options.burn_subtitles,
+            transition=options.transition,
+            audio=str(options.audio.resolve()) if options.audio is not None else None,
         )
     return folder.film, result.srt, result.duration_s
 
 
-def _shot_plan(plan: Plan, options: RenderOptions) -> Plan:
+def plan_for_shots(plan: Plan, options: RenderOptions) -> Plan:
     """The plan as the shots see it. Burned subtitles carry the narration, so the shots are not given it too:
     the animatic would draw its own caption under the one the stitch burns in, and a shot's cache key follows."""
     if not options.burn_subtitles:
@@ -225,7 +230,7 @@ def _shot_plan(plan: Plan, options: RenderOptions) -> Plan:
     return plan.model_copy(update={"shots": [shot.model_copy(update={"narration": ""}) for shot in plan.shots]})
 
 
-def _expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
+def expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
     """Where each character's reference is (or will be), to tell cached shots before references are drawn."""
     return {c.id: folder.root / (c.reference_image or f"refs/{c.id}.png") for c in plan.characters}
 
@@ -265,7 +270,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     manifest = Manifest.load(folder)
     if manifest.repaired:
         emit(Event("message", detail=manifest.repaired))
-    shot_plan = _shot_plan(plan, options)
+    shot_plan = plan_for_shots(plan, options)
     report = RenderReport(
         run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=prepared.how
     )
@@ -273,7 +278,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     if options.dry_run:
         if prepared.source is PlanSource.NOT_PLANNED:
             report.planning_usd = planner_record(prepared, recipe, options.planner).cost_usd
-        refs = _expected_refs(plan, folder)
+        refs = expected_refs(plan, folder)
         for task in build_tasks(shot_plan, recipe, folder, manifest, backend, refs):
             status = ShotState.CACHED if is_cached(task, manifest) else ShotState.WOULD_RENDER
             report.shots.append(ShotOutcome(task.shot.index, status, task.params_hash))
@@ -286,7 +291,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     if options.before_spend is not None:
         pending = [
             task.shot.index
-            for task in build_tasks(shot_plan, recipe, folder, manifest, backend, _expected_refs(plan, folder))
+            for task in build_tasks(shot_plan, recipe, folder, manifest, backend, expected_refs(plan, folder))
             if not is_cached(task, manifest)
         ]
         options.before_spend(plan, recipe, folder, pending)
@@ -319,6 +324,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     finally:
         if options.executor is None:
             executor.close()
+    report.locked = sum(1 for shot in plan.shots if manifest.shot(shot.index).locked)
     if report.failed:
         report.seconds = time.monotonic() - started
         report.review = write_review(folder.root, report)

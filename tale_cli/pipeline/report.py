@@ -68,6 +68,7 @@ class RenderReport:
     plan_source: str = ""
     # A dry run that did not call the planner: what planning would cost, from the price book.
     planning_usd: float | None = None
+    locked: int = 0  # shots locked to their current take (`tale lock`), kept whatever the plan or recipe says
 
     @property
     def cached(self) -> int:
@@ -99,6 +100,7 @@ class RenderReport:
             "review": str(self.review) if self.review else None,
             "duration_s": self.duration_s,
             "seconds": round(self.seconds, 3),
+            "locked": self.locked,
             "counts": {
                 "shots": len(self.shots),
                 "cached": self.cached,

@@ -1,4 +1,4 @@
-"""Stage 4, the shots: content-hash cache keys, the job journal, bounded launches, checks, audit lines."""
+"""Stage 4, the shots: content-hash cache keys, the job journal, bounded launches, checks, takes, audit lines."""
 
 from __future__ import annotations
 
@@ -17,13 +17,23 @@ from typing import Any
 from tale_cli.audit import ATTEMPTS_NOTE, AuditLog
 from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend
 from tale_cli.config import Recipe
-from tale_cli.errors import KeysError, QuotaError, ShotRefusedError, TaleError
+from tale_cli.errors import KeysError, OutputError, QuotaError, ShotRefusedError, TaleError
 from tale_cli.executors import ShotExecutor
 from tale_cli.media import ClipCheckError, check_clip, extract_frame
 from tale_cli.pipeline.report import Event, EventSink, ShotOutcome, ShotState
 from tale_cli.plan import Plan, Shot
 from tale_cli.redact import redact
-from tale_cli.runfolder import FileRecord, Manifest, RunFolder, ShotRecord, ShotStatus, link_or_copy, now_iso
+from tale_cli.runfolder import (
+    FileRecord,
+    Manifest,
+    RunFolder,
+    ShotRecord,
+    ShotStatus,
+    TakeRecord,
+    copy_clip_fields,
+    link_or_copy,
+    now_iso,
+)
 
 HASH_VERSION = 1
 
@@ -95,6 +105,11 @@ class ShotTask:
     predecessor: int | None
     cached_file: Path
     started: float = 0.0
+    # The cache key of the plan's own shot, recorded on the take this task makes (a retake's differs from its own).
+    plan_hash: str = ""
+    # The shot's current take, when the render keeps it instead of the plan's clip (see kept_take).
+    kept: TakeRecord | None = None
+    notice: str = ""  # what the render says before it runs this task (a chosen take it could not keep)
 
 
 def _prompt_hash_fields(request: ShotRequest) -> dict[str, Any]:
@@ -130,18 +145,24 @@ def build_tasks(
     manifest: Manifest,
     backend: VideoBackend,
     refs: dict[str, Path],
+    *,
+    first_frames: dict[int, Path] | None = None,
 ) -> list[ShotTask]:
-    """One task per shot, with its cache key: chained shots key on their predecessor's key."""
+    """One task per shot, with its cache key: chained shots key on their predecessor's key. `first_frames` are
+    pictures given for some shots (a user's still), used whatever the continuity."""
     image_optional = backend.capabilities().text_to_video
     ref_hashes = {cid: file_digest(path) for cid, path in refs.items() if path.is_file()}
     tasks: list[ShotTask] = []
     for shot in plan.shots:
-        chained = shot.index > 1 and (recipe.continuity == "chain" and shot.continuity)
+        given = (first_frames or {}).get(shot.index)
+        chained = shot.index > 1 and (recipe.continuity == "chain" and shot.continuity) and given is None
         present_ids = [c for c in shot.characters if c in refs]
         present = [refs[c] for c in present_ids]
         first_frame: Path | None = None
         first_key: str | None = None
-        if recipe.continuity == "first-frame" and present:
+        if given is not None:
+            first_frame, first_key = given, "user:" + file_digest(given)
+        elif recipe.continuity == "first-frame" and present:
             first_frame, first_key = present[0], ref_hashes.get(present_ids[0])
         elif not chained and not image_optional and refs:
             # An image-to-video-only model needs a picture for every shot: the film's first reference.
@@ -169,21 +190,112 @@ def build_tasks(
         )
         request.journal = ShotJournal(manifest, shot.index, params_hash)
         request.output = folder.cache / f"{params_hash}.mp4.part"
-        tasks.append(
-            ShotTask(
-                shot=shot,
-                params_hash=params_hash,
-                request=request,
-                predecessor=shot.index - 1 if chained else None,
-                cached_file=folder.cache / f"{params_hash}.mp4",
-            )
+        task = ShotTask(
+            shot=shot,
+            params_hash=params_hash,
+            request=request,
+            predecessor=shot.index - 1 if chained else None,
+            cached_file=folder.cache / f"{params_hash}.mp4",
+            plan_hash=params_hash,
         )
+        task.kept, task.notice = kept_take(task, folder, manifest)
+        tasks.append(task)
     return tasks
+
+
+def take_source(folder: RunFolder, index: int, take: TakeRecord) -> tuple[Path | None, str]:
+    """The take's clip as it was made: its file in shots/takes/, else its clip in shots/by-hash; (None, why) when
+    neither is. The places are Tale's own, never paths read from the manifest."""
+    where = folder.take_file(index, take.take)
+    if take.file is None:
+        return (where, "") if where.is_file() else (None, "it is gone")
+    damage = file_damage(where, take.file)
+    if damage is None:
+        return where, ""
+    if take.params_hash and take.params_hash.isalnum():
+        cached = folder.cache / f"{take.params_hash}.mp4"
+        if file_damage(cached, take.file) is None:
+            return cached, ""
+    return None, damage
+
+
+def kept_take(task: ShotTask, folder: RunFolder, manifest: Manifest) -> tuple[TakeRecord | None, str]:
+    """The shot's current take when a render keeps it instead of the plan's clip: the shot is locked, or the take
+    was chosen (retaken, picked, replaced) for the plan's shot as it still is. A take chosen for an earlier plan
+    or recipe gives way to the plan's clip. Returns (take, "") or (None, what to say when a kept take is damaged)."""
+    entry = manifest.data.shots.get(str(task.shot.index))
+    take = entry.current_take() if entry is not None else None
+    if entry is None or take is None or take.params_hash == task.params_hash:
+        return None, ""
+    if not (entry.locked or take.plan_hash == task.params_hash):
+        return None, ""
+    source, damage = take_source(folder, task.shot.index, take)
+    if source is None:
+        return None, f"shot {task.shot.index}: its take {take.take} is damaged ({damage}); rendering the plan's shot"
+    return take, ""
+
+
+def record_take(folder: RunFolder, entry: ShotRecord, *, plan_hash: str | None, clip: Path) -> TakeRecord:
+    """Make the clip `entry` now describes (`clip`, its file) the shot's current take: the take already made of it,
+    else a new one in shots/takes/ (a hard link to `clip`). Called while the entry is being changed."""
+    take = entry.take_of(entry.params_hash)
+    if take is None:
+        number = len(entry.takes or []) + 1
+        target = folder.take_file(entry.index, number)
+        made_at = entry.finished_at or now_iso()
+        take = TakeRecord(take=number, path=target.relative_to(folder.root).as_posix(), made_at=made_at)
+        link_or_copy(clip, target)
+        copy_clip_fields(entry, take)
+        entry.takes = [*(entry.takes or []), take]
+    elif take.file != entry.file or take_source(folder, entry.index, take)[0] is None:
+        # The take's clip was made again (its file had been damaged): the take is the new file.
+        link_or_copy(clip, folder.take_file(entry.index, take.take))
+        copy_clip_fields(entry, take)
+    take.plan_hash = plan_hash
+    entry.take = take.take
+    return take
+
+
+def use_take(folder: RunFolder, manifest: Manifest, index: int, take: TakeRecord) -> None:
+    """Make `take` the shot's current clip: shots/shot-NN.mp4 becomes it and the shot's entry describes it."""
+    source, damage = take_source(folder, index, take)
+    if source is None:
+        raise OutputError(f"shot {index}: take {take.take} cannot be used ({damage})", hint="pick another take")
+    target = folder.take_file(index, take.take)
+    if source != target:
+        link_or_copy(source, target)
+    link_or_copy(target, folder.shot_file(index))
+    entry = manifest.shot(index)
+    if entry.take == take.take and entry.status == ShotStatus.DONE and entry.params_hash == take.params_hash:
+        return
+    with manifest.finish_shot(index) as entry:
+        copy_clip_fields(take, entry)
+        entry.take = take.take
+        entry.status = ShotStatus.DONE
+        entry.path = str(folder.shot_file(index).relative_to(folder.root))
+        entry.finished_at = take.made_at
+        entry.error = None
+
+
+def adopt_current(folder: RunFolder, manifest: Manifest, index: int) -> None:
+    """A shot rendered before takes were kept: its clip becomes its take 1."""
+    entry = manifest.data.shots.get(str(index))
+    clip = folder.shot_file(index)
+    if entry is None or entry.takes or entry.status != ShotStatus.DONE or not clip.is_file():
+        return
+    if entry.file is not None and file_damage(clip, entry.file) is not None:
+        return
+    with manifest.finish_shot(index) as entry:
+        entry.file = entry.file or file_record(clip)
+        record_take(folder, entry, plan_hash=entry.params_hash, clip=clip)
 
 
 def _clip_key(task: ShotTask, manifest: Manifest) -> str:
     """The cache key of the clip a shot's file will be: the fallback's, when this backend refused the shot with
-    these parameters and the fallback rendered it (a chained shot then starts from the fallback's last frame)."""
+    these parameters and the fallback rendered it (a chained shot then starts from the fallback's last frame).
+
+    A take the shot keeps does not count: a retake would otherwise make every shot chained after it render
+    again, and pay again, at the next render."""
     entry = manifest.shot(task.shot.index)
     if entry.fallback is not None and entry.fallback.refused_hash == task.params_hash and entry.params_hash:
         return entry.params_hash
@@ -228,7 +340,8 @@ def check_cached(task: ShotTask, manifest: Manifest) -> tuple[FileRecord | None,
 
 
 def is_cached(task: ShotTask, manifest: Manifest) -> bool:
-    return check_cached(task, manifest)[0] is not None
+    """The shot needs no render: it keeps its take, or its clip is in shots/by-hash."""
+    return task.kept is not None or check_cached(task, manifest)[0] is not None
 
 
 def _use_cached(task: ShotTask, clip: FileRecord, folder: RunFolder, manifest: Manifest, backend_name: str) -> None:
@@ -237,7 +350,14 @@ def _use_cached(task: ShotTask, clip: FileRecord, folder: RunFolder, manifest: M
     link_or_copy(task.cached_file, folder.shot_file(index))
     path = str(folder.shot_file(index).relative_to(folder.root))
     entry = manifest.shot(index)
-    if entry.params_hash == task.params_hash and entry.status == ShotStatus.DONE and entry.file == clip:
+    current = entry.current_take()
+    if (
+        entry.params_hash == task.params_hash
+        and entry.status == ShotStatus.DONE
+        and entry.file == clip
+        and current is not None
+        and current.params_hash == task.params_hash
+    ):
         with manifest.edit_shot(index) as entry:
             entry.path = path
         return
@@ -251,6 +371,7 @@ def _use_cached(task: ShotTask, clip: FileRecord, folder: RunFolder, manifest: M
         entry.path = path
         entry.file = clip
         entry.error = None
+        record_take(folder, entry, plan_hash=task.plan_hash, clip=task.cached_file)
 
 
 def run_shots(
@@ -268,6 +389,14 @@ def run_shots(
     pending: dict[int, ShotTask] = {}
     for task in tasks:
         index = task.shot.index
+        if task.notice:
+            emit(Event("message", detail=task.notice))
+        if task.kept is not None:
+            use_take(folder, manifest, index, task.kept)
+            locked = " (locked)" if manifest.shot(index).locked else ""
+            outcomes[index] = ShotOutcome(index, ShotState.CACHED, task.kept.params_hash or "", folder.shot_file(index))
+            emit(Event("shot", index=index, state=ShotState.CACHED, detail=f"kept take {task.kept.take}{locked}"))
+            continue
         clip, damage = check_cached(task, manifest)
         if clip is not None:
             _use_cached(task, clip, folder, manifest, backend_name)
@@ -436,8 +565,9 @@ def _finish(
         entry.finished_at = now_iso()
         entry.render_s = elapsed
         entry.error = None
-        if result.notes:
-            entry.notes = result.notes
+        if result.notes or entry.notes is not None:
+            entry.notes = result.notes or None  # an earlier clip's notes are not this one's
         entry.file = clip
+        record_take(folder, entry, plan_hash=task.plan_hash, clip=task.cached_file)
     emit(Event("shot", index=index, state=ShotState.DONE, seconds=elapsed))
     return ShotOutcome(index, ShotState.DONE, task.params_hash, folder.shot_file(index), render_s=elapsed)
