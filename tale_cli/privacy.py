@@ -51,6 +51,7 @@ def private_problems(recipe: Recipe, *, planner: str | None = None) -> list[str]
         (Role.PLANNER, planner_name, recipe.planner.base_url),
         (Role.IMAGE, recipe.image.backend, None),
         (Role.VIDEO, recipe.video.backend, None),
+        *([(Role.VOICE, recipe.voice.backend, None)] if recipe.voice.enabled else []),
     )
     for role, name, base_url in roles:
         entry = provider(name, role)

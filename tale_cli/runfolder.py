@@ -327,6 +327,41 @@ class FilmRecord(Record):
     fast_path: bool
 
 
+class VoiceClipRecord(Record):
+    """One clip of the voice track: its cache key, who spoke it, what it cost, where it plays in the film."""
+
+    shot: int
+    params_hash: str
+    path: str
+    backend: str
+    model: str | None = None
+    voice: str | None = None
+    seconds: float
+    tempo: float = 1.0
+    start_s: float
+    cost_usd: float | None = None
+
+
+class VoiceRecord(Record):
+    """The voice track (voice/track.wav) and its clips."""
+
+    backend: str
+    track: str
+    clips: list[VoiceClipRecord] = Field(default_factory=list)
+    made_at: str | None = None
+
+
+class MixRecord(Record):
+    """The film's sound as mixed: what went in, and its loudness measured on the finished film."""
+
+    voice: bool
+    music: str | None = None
+    target_lufs: float
+    integrated_lufs: float
+    true_peak_db: float
+    mixed_at: str | None = None
+
+
 class ManifestData(Record):
     """The whole of manifest.json."""
 
@@ -336,6 +371,8 @@ class ManifestData(Record):
     shots: dict[str, ShotRecord] = Field(default_factory=dict)
     film: FilmRecord | None = None
     plan_origin: PlanOrigin | None = None
+    voice: VoiceRecord | None = None
+    mix: MixRecord | None = None
     tale_version: str | None = None
 
     @model_validator(mode="before")
@@ -384,9 +421,9 @@ class ManifestData(Record):
 
     @property
     def cost_usd(self) -> float:
-        """What the run cost as recorded: planning, references and shots."""
-        charges: list[PlannerRecord | RefRecord | ShotRecord] = [self.planner] if self.planner else []
-        charges += [*self.refs.values(), *self.shots.values()]
+        """What the run cost as recorded: planning, references, shots and voice clips."""
+        charges: list[PlannerRecord | RefRecord | ShotRecord | VoiceClipRecord] = [self.planner] if self.planner else []
+        charges += [*self.refs.values(), *self.shots.values(), *(self.voice.clips if self.voice else [])]
         return sum(charge.cost_usd or 0.0 for charge in charges)
 
     def to_json(self) -> str:
