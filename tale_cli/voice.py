@@ -19,16 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tale_cli.backends.base import Speaker, SpeechRequest, VoiceBackend
+from tale_cli.backends.base import Speaker, SpeechRequest, VoiceBackend, VoiceInfo
 from tale_cli.errors import BackendError, PlanError
 from tale_cli.media import input_arg, run_ffmpeg
 from tale_cli.plan import NARRATOR, Plan, Shot
 from tale_cli.registry import Role, create, provider
+from tale_cli.registry import names as registry_names
 from tale_cli.runfolder import VoiceClipRecord, VoiceRecord, now_iso
 
 if TYPE_CHECKING:
     from tale_cli.audit import AuditLog
-    from tale_cli.config import Recipe
+    from tale_cli.config import Recipe, VoiceConfig
     from tale_cli.runfolder import Manifest, RunFolder
 
 HASH_VERSION = 1
@@ -103,6 +104,40 @@ class SpeechTooLongError(PlanError):
     """A shot whose narration and lines cannot be spoken inside it, even sped up."""
 
 
+@dataclass(frozen=True)
+class VoiceCatalogue:
+    """One voice backend's voices, as `tale voices` lists them."""
+
+    backend: str
+    model: str
+    local: bool
+    voices: list[VoiceInfo]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "local": self.local,
+            "voices": [{"name": v.name, "languages": list(v.languages), "description": v.description}
+                       for v in self.voices],
+        }  # fmt: skip
+
+
+def list_voices(backend: str | None = None) -> list[VoiceCatalogue]:
+    """The voices of one voice backend, or of every one the registry knows (no key needed: nothing is asked)."""
+    from tale_cli.config import Recipe, VoiceConfig
+
+    names = [provider(backend, Role.VOICE).name] if backend is not None else registry_names(Role.VOICE)
+    catalogues: list[VoiceCatalogue] = []
+    for name in names:
+        speaker = voice_backend(Recipe(voice=VoiceConfig(backend=name)))
+        try:
+            catalogues.append(VoiceCatalogue(name, speaker.model, provider(name).runs_locally(), speaker.voices()))
+        finally:
+            speaker.close()
+    return catalogues
+
+
 def voice_backend(recipe: Recipe) -> VoiceBackend:
     backend: VoiceBackend = create(Role.VOICE, recipe.voice.backend, recipe)
     return backend
@@ -125,6 +160,11 @@ def _voice_of(plan: Plan, speaker: str, narrator: str) -> str:
     if speaker == NARRATOR:
         return narrator
     return plan.character(speaker).voice or narrator
+
+
+def shot_texts(shot: Shot) -> list[str]:
+    """Every text a shot speaks: its narration, then its lines."""
+    return [text for text in (shot.narration.strip(), *(line.text.strip() for line in shot.lines)) if text]
 
 
 def _utterances(plan: Plan, shot: Shot, narrator: str, max_speakers: int) -> list[Utterance]:
@@ -214,6 +254,15 @@ def clip_hash(backend: VoiceBackend, recipe: Recipe, utterance: Utterance, langu
     return digest(fields)[:32]
 
 
+def write_wav(path: Path, pcm: bytes, rate: int) -> None:
+    """16-bit little-endian mono samples (what every voice backend gets or makes) as a WAV file."""
+    with wave.open(str(path), "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(rate)
+        clip.writeframes(pcm)
+
+
 def wav_seconds(path: Path) -> float:
     """A 16-bit PCM WAV's length; BackendError when the file is not one."""
     try:
@@ -267,6 +316,23 @@ def _usable(path: Path) -> bool:
     except BackendError:
         return False
     return True
+
+
+def unspoken(plan: Plan, recipe: Recipe, folder: RunFolder) -> list[str]:
+    """The texts of the clips a render still has to speak (none for a recipe without a voice): what it will pay for."""
+    if not recipe.voice.enabled:
+        return []
+    backend = voice_backend(recipe)
+    try:
+        store = voice_dir(folder) / "by-hash"
+        return [
+            utterance.text
+            for entry in plan_speech(plan, recipe, backend)
+            for utterance in entry.utterances
+            if not _usable(store / f"{clip_hash(backend, recipe, utterance, plan.language)}.wav")
+        ]
+    finally:
+        backend.close()
 
 
 def make_voice_track(
@@ -350,6 +416,8 @@ def _speak(
         shot=shot,
         speakers=list(utterance.speakers),
     )
+    from tale_cli.pipeline.shots import audit_request
+
     started = time.monotonic()
     try:
         result = backend.speak(request)
@@ -357,25 +425,10 @@ def _speak(
         wav_seconds(part)
     except Exception as error:
         part.unlink(missing_ok=True)
-        if audit is not None:
-            message = getattr(error, "message", None) or str(error) or type(error).__name__
-            audit.record(role="voice", backend=backend.name, model="", shot=shot, prompt=utterance.text,
-                         outcome="error", duration_s=time.monotonic() - started, error=message)  # fmt: skip
+        audit_request(audit, "voice", backend.name, shot, utterance.text, None, started, error=error)
         raise
     os.replace(part, stored)
-    if audit is not None:
-        audit.record(
-            role="voice",
-            backend=backend.name,
-            model=result.model,
-            shot=shot,
-            prompt=utterance.text,
-            outcome="ok",
-            billed_units=result.billed_units,
-            unit=result.unit,
-            cost_usd=result.cost_usd,
-            duration_s=time.monotonic() - started,
-        )
+    audit_request(audit, "voice", backend.name, shot, utterance.text, result, started)
     return result.cost_usd, result.model
 
 

@@ -62,7 +62,7 @@ def test_every_role_has_a_recipe_and_keeps_the_contract(entry) -> None:
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry.name)
 def test_paid_providers_are_in_the_price_book(entry) -> None:
     book = default_book()
-    tables = {Role.VIDEO: book.video, Role.IMAGE: book.image, Role.PLANNER: book.planner}
+    tables = {Role.VIDEO: book.video, Role.IMAGE: book.image, Role.PLANNER: book.planner, Role.VOICE: book.voice}
     if entry.priced_by is not Pricing.PRICE_BOOK:
         assert entry.locality is Locality.LOCAL or entry.priced_by is Pricing.GPU_TIME or entry.is_free()
         return
@@ -76,7 +76,10 @@ def test_shipped_recipes_name_only_declared_and_priced_cloud_models(name) -> Non
     """A model a provider retires is changed in its declaration, and no shipped recipe keeps naming the old one."""
     recipe = load_recipe(name)
     book = default_book()
-    for role, section, prices in ((Role.IMAGE, recipe.image, book.image), (Role.VIDEO, recipe.video, book.video)):
+    sections = ((Role.IMAGE, recipe.image, book.image), (Role.VIDEO, recipe.video, book.video))
+    if recipe.voice.enabled:
+        sections += ((Role.VOICE, recipe.voice, book.voice),)
+    for role, section, prices in sections:
         entry = registry.provider(section.backend, role)
         if entry.locality is not Locality.CLOUD:
             continue

@@ -260,3 +260,22 @@ def test_korean_narration_is_spoken_in_every_shot(tmp_path: Path) -> None:
         assert sounding_s(film, index * 8.0, index * 8.0 + 8.0) > 3.0
     loudness = measure_loudness(film)
     assert abs(loudness.integrated_lufs - -16.0) <= 1.0 and loudness.true_peak_db <= -1.5
+
+
+# ---------------------------------------------------------------------------------------------- tale voices
+
+
+def test_tale_voices_lists_every_backend_and_one_on_request() -> None:
+    result = CliRunner().invoke(app, ["voices", "--json"])
+    assert result.exit_code == ExitCode.OK, result.output
+    catalogues = {entry["backend"]: entry for entry in json.loads(result.stdout)["backends"]}
+    assert set(catalogues) == {"espeak", "openai", "gemini"}
+    assert catalogues["espeak"]["local"] is True and catalogues["openai"]["local"] is False
+    espeak = {voice["name"]: voice for voice in catalogues["espeak"]["voices"]}
+    assert espeak["ko"]["description"] == "Korean" and "en-us" in espeak
+    assert {"marin", "coral", "onyx"} <= {voice["name"] for voice in catalogues["openai"]["voices"]}
+    assert {"Kore", "Puck", "Sulafat"} <= {voice["name"] for voice in catalogues["gemini"]["voices"]}
+    table = CliRunner().invoke(app, ["voices", "--backend", "openai"], env={"COLUMNS": "120"})
+    assert table.exit_code == ExitCode.OK and "marin" in table.output and "Korean" not in table.output
+    unknown = CliRunner().invoke(app, ["voices", "--backend", "sora"])
+    assert unknown.exit_code == ExitCode.RECIPE and "valid names are: espeak, gemini, openai" in unknown.output

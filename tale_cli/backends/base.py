@@ -201,21 +201,11 @@ class SpeechRequest:
     speakers: list[Speaker] = field(default_factory=list)
 
 
-@dataclass
-class SpeechResult:
-    """What a voice backend reports after writing its clip; billing fields stay None when free."""
-
-    model: str = ""
-    cost_usd: float | None = None
-    billed_units: float | None = None
-    unit: str | None = None
-    notes: dict[str, Any] = field(default_factory=dict)
-
-
 class VoiceBackend(Protocol):
     """Speaks one clip at a time (subclassed like VideoBackend: methods with a body are defaults)."""
 
     name: str
+    model: str
 
     def capabilities(self) -> VoiceCapabilities: ...
 
@@ -245,7 +235,9 @@ class VoiceBackend(Protocol):
         """Checks that cost nothing (key present, library loads), run before anything is spent."""
         return
 
-    def speak(self, request: SpeechRequest) -> SpeechResult: ...
+    def speak(self, request: SpeechRequest) -> RenderResult:
+        """Write the clip; the result's `billed_seconds` are the seconds of speech a paid provider bills."""
+        ...
 
     def close(self) -> None:
         return

@@ -6,13 +6,13 @@ from __future__ import annotations
 import ctypes
 import functools
 import threading
-import wave
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends.base import SpeechResult, VoiceBackend, VoiceCapabilities, VoiceInfo
+from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
 from tale_cli.errors import BackendError, MissingDependencyError, RecipeError
 from tale_cli.registry import Locality, Pricing, Provider, Role
+from tale_cli.voice import write_wav
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import SpeechRequest
@@ -137,6 +137,7 @@ class EspeakVoice(VoiceBackend):
     """eSpeak NG through ctypes: one clip in about a hundredth of its length, on any CPU, offline."""
 
     name = "espeak"
+    model = MODEL
 
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
@@ -174,7 +175,7 @@ class EspeakVoice(VoiceBackend):
     def preflight(self) -> None:
         engine()
 
-    def speak(self, request: SpeechRequest) -> SpeechResult:
+    def speak(self, request: SpeechRequest) -> RenderResult:
         speech = engine()
         rate = round(min(MAX_RATE_WPM, max(MIN_RATE_WPM, BASE_RATE_WPM * request.speed)))
         text = request.text.encode("utf-8") + b"\0"
@@ -192,12 +193,8 @@ class EspeakVoice(VoiceBackend):
             speech.chunks.clear()
         if status != 0 or not samples:
             raise BackendError(f"eSpeak NG spoke nothing for shot {request.shot} (status {status})")
-        with wave.open(str(request.output), "wb") as clip:
-            clip.setnchannels(1)
-            clip.setsampwidth(2)
-            clip.setframerate(speech.sample_rate)
-            clip.writeframes(samples)
-        return SpeechResult(model=MODEL, notes={"rate_wpm": rate})
+        write_wav(request.output, samples, speech.sample_rate)
+        return RenderResult(model=MODEL, notes={"rate_wpm": rate})
 
 
 PROVIDERS = (

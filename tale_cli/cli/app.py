@@ -50,6 +50,7 @@ def _register() -> None:
         render,
         review,
         stitch,
+        voices,
     )
 
     app.command("plan")(plan.plan)
@@ -66,6 +67,7 @@ def _register() -> None:
     app.command("batch")(batch.batch)
     app.command("clean")(clean.clean)
     app.command("review")(review.review)
+    app.command("voices")(voices.voices)
 
 
 _register()

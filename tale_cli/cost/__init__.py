@@ -24,6 +24,7 @@ from tale_cli.cost.estimate import (
     estimate_render,
     price_image,
     price_shot,
+    price_voice,
 )
 from tale_cli.cost.guard import SpendCheck, spend_guard
 from tale_cli.cost.ledger import SpendLine, SpendReport, find_runs, spent
@@ -75,6 +76,7 @@ __all__ = [
     "pool_monthly",
     "price_image",
     "price_shot",
+    "price_voice",
     "pricing_dir",
     "resolve_book",
     "scenario_costs",

@@ -68,6 +68,8 @@ def _charges(manifest: ManifestData) -> list[_Charge]:
                 shot.finished_at,
             )
         )
+    for clip in manifest.voice.clips if manifest.voice else []:
+        charges.append(_Charge(clip.backend, clip.cost_usd, ShotStatus.DONE))
     return charges
 
 

@@ -1,4 +1,5 @@
-"""Fake Gemini API (generativelanguage.googleapis.com): generateContent for plans and images, Interactions, models.
+"""Fake Gemini API (generativelanguage.googleapis.com): generateContent for plans, images and speech, Interactions,
+models.
 
 Keys come in `x-goog-api-key`; errors are google.rpc.Status bodies, the shape Vertex AI shares.
 """
@@ -10,7 +11,7 @@ import re
 from typing import Any
 
 from fakes.plans import plan_text
-from fakes.server import REFUSAL_REASON, Call, Route, png_bytes
+from fakes.server import REFUSAL_REASON, Call, Route, png_bytes, speech_pcm
 
 KEY_PROVIDER = "google"
 FAKE_KEY = "test-gemini-key-not-real-1234"
@@ -32,6 +33,17 @@ SERVED_MODELS = frozenset(
         "gemini-nano-banana-2.1",
     }
 )
+# Speech models: they answer only in audio, and only they do.
+TTS_MODELS = frozenset({"gemini-3.8-flash-tts", "gemini-3.8-flash-lite-tts"})
+TTS_VOICES = frozenset(
+    {"Achernar", "Achird", "Algenib", "Algieba", "Alnilam", "Aoede", "Autonoe", "Callirrhoe", "Charon", "Despina",
+     "Enceladus", "Erinome", "Fenrir", "Gacrux", "Iapetus", "Kore", "Laomedeia", "Leda", "Orus", "Puck", "Pulcherrima",
+     "Rasalgethi", "Sadachbia", "Sadaltager", "Schedar", "Sulafat", "Umbriel", "Vindemiatrix", "Zephyr",
+     "Zubenelgenubi"}
+)  # fmt: skip
+TTS_RATE = 24_000
+# Gemini counts audio at 25 tokens a second.
+AUDIO_TOKENS_PER_S = 25
 # Still in the SDK's list, but shut down on the Gemini API on 2026-10-29 (gemini-nano-banana-2.1 replaces it).
 RETIRED_MODELS = frozenset({"gemini-3.1-flash-image"})
 OMNI_MODELS = frozenset({"gemini-omni-1.1-flash", "gemini-omni-1.2-flash", "gemini-omni-flash-preview"})
@@ -136,8 +148,68 @@ def _not_served(call: Call, model: str, served: frozenset[str], method: str) -> 
     return True
 
 
+def camel(value: Any) -> Any:
+    """A JSON body with every key in lowerCamelCase: Google's JSON parsing takes a proto field by either name, and
+    google-genai sends speech_config's fields in snake_case."""
+    if isinstance(value, dict):
+        return {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key): camel(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [camel(item) for item in value]
+    return value
+
+
+def _voice_name(config: Any) -> str | None:
+    return ((config or {}).get("prebuiltVoiceConfig") or {}).get("voiceName")
+
+
+def _bad_speech(call: Call, speech: dict[str, Any], prompt: str) -> bool:
+    """True, after the API's 400, for a speech config it refuses: a voice it does not have, a dialogue without
+    exactly two speakers (each named in the text), or both kinds of voice config at once."""
+    single, multi = speech.get("voiceConfig"), speech.get("multiSpeakerVoiceConfig")
+    if single and multi:
+        call.send(400, rpc_error(400, "voice_config and multi_speaker_voice_config are mutually exclusive."))
+        return True
+    configs = (multi or {}).get("speakerVoiceConfigs") or []
+    if multi and len(configs) != 2:
+        call.send(400, rpc_error(400, f"Multi-speaker voice config must have exactly 2 speakers, got {len(configs)}."))
+        return True
+    voices = [_voice_name(c.get("voiceConfig")) for c in configs] if multi else [_voice_name(single)]
+    for voice in voices:
+        if voice is not None and voice not in TTS_VOICES:
+            call.send(400, rpc_error(400, f"Voice name {voice} is not supported."))
+            return True
+    for config in configs:
+        if f"{config.get('speaker')}:" not in prompt:
+            call.send(400, rpc_error(400, f"Speaker {config.get('speaker')} is not in the prompt."))
+            return True
+    return False
+
+
+def _speak(call: Call, model: str, config: dict[str, Any], prompt: str) -> None:
+    """A speech model's answer: 24 kHz 16-bit PCM inline, as long as the text takes to say."""
+    modalities = [m.upper() for m in config.get("responseModalities", [])]
+    if modalities != ["AUDIO"]:
+        message = "The requested combination of response modalities is not supported by the model."
+        call.send(400, rpc_error(400, message))
+        return
+    if _bad_speech(call, camel(config.get("speechConfig") or {}), prompt):
+        return
+    call.fake.count("gemini-speech")
+    if call.fake.refuses(prompt):
+        call.send(200, {"candidates": [{"finishReason": "PROHIBITED_CONTENT"}]})
+        return
+    said = prompt.split(":\n", 1)[-1]  # the words, after any spoken direction
+    pcm = speech_pcm(said, TTS_RATE)
+    inline = {"mimeType": f"audio/L16;codec=pcm;rate={TTS_RATE}", "data": base64.b64encode(pcm).decode()}
+    content = {"role": "model", "parts": [{"inlineData": inline}]}
+    tokens = round(len(pcm) / 2 / TTS_RATE * AUDIO_TOKENS_PER_S)
+    usage = {"promptTokenCount": len(prompt) // 4 + 1, "candidatesTokenCount": tokens}
+    call.send(200, {"candidates": [{"content": content, "finishReason": "STOP"}], "usageMetadata": usage})
+
+
 def generate_content(call: Call, match: re.Match[str]) -> None:
-    if _key_refused(call) or _not_served(call, match["model"], SERVED_MODELS, "generateContent"):
+    served = SERVED_MODELS | TTS_MODELS
+    if _key_refused(call) or _not_served(call, match["model"], served, "generateContent"):
         return
     if call.throttled(busy_error):
         return
@@ -155,6 +227,14 @@ def generate_content(call: Call, match: re.Match[str]) -> None:
             call.send(400, invalid_value(found[0], "TYPE_STRING", found[1]))
             return
     prompt = " ".join(part.get("text", "") for content in body["contents"] for part in content.get("parts", []))
+    if match["model"] in TTS_MODELS:
+        _speak(call, match["model"], config, prompt)
+        return
+    if "AUDIO" in [m.upper() for m in config.get("responseModalities", [])]:
+        call.send(
+            400, rpc_error(400, f"Model {match['model']} does not support the requested response modalities: audio")
+        )
+        return
     if "IMAGE" in [m.upper() for m in config.get("responseModalities", [])]:
         fake.count("gemini-image")
         if fake.refuses(prompt):
