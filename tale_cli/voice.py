@@ -29,7 +29,7 @@ from tale_cli.runfolder import VoiceClipRecord, VoiceRecord, now_iso
 
 if TYPE_CHECKING:
     from tale_cli.audit import AuditLog
-    from tale_cli.config import Recipe, VoiceConfig
+    from tale_cli.config import Recipe
     from tale_cli.runfolder import Manifest, RunFolder
 
 HASH_VERSION = 1
@@ -298,6 +298,18 @@ def voice_dir(folder: RunFolder) -> Path:
     return folder.root / "voice"
 
 
+def track_file(folder: RunFolder) -> Path:
+    return voice_dir(folder) / "track.wav"
+
+
+def voice_track(run_dir: Path) -> Path | None:
+    """A run folder's voice track, when a render made one."""
+    from tale_cli.runfolder import RunFolder
+
+    track = track_file(RunFolder(run_dir))
+    return track if track.is_file() and not track.is_symlink() else None
+
+
 def _prepare_dirs(folder: RunFolder) -> Path:
     store = voice_dir(folder) / "by-hash"
     mode = 0o700 if folder.private else 0o755
@@ -357,7 +369,7 @@ def make_voice_track(
             return None
         store = _prepare_dirs(folder)
         known = {clip.params_hash: clip for clip in (manifest.data.voice.clips if manifest.data.voice else [])}
-        track = VoiceTrack(voice_dir(folder) / "track.wav", backend.name)
+        track = VoiceTrack(track_file(folder), backend.name)
         for entry in speech:
             made: list[tuple[Utterance, str, Path, float | None, str]] = []
             for utterance in entry.utterances:

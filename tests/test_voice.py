@@ -279,3 +279,18 @@ def test_tale_voices_lists_every_backend_and_one_on_request() -> None:
     assert table.exit_code == ExitCode.OK and "marin" in table.output and "Korean" not in table.output
     unknown = CliRunner().invoke(app, ["voices", "--backend", "sora"])
     assert unknown.exit_code == ExitCode.RECIPE and "valid names are: espeak, gemini, openai" in unknown.output
+
+
+def test_stitching_a_run_folder_again_keeps_its_voice(tmp_path: Path, story_file: Path, voice_recipe: Path) -> None:
+    code, output = _render(str(story_file), "--recipe", str(voice_recipe), "--out", str(tmp_path))
+    assert code == ExitCode.OK, output
+    run_dir = tmp_path / "the-small-test"
+    result = CliRunner().invoke(app, ["stitch", str(run_dir), "--loudness", "-20"])
+    assert result.exit_code == ExitCode.OK, result.output
+    film = run_dir / "film.mp4"
+    assert abs(measure_loudness(film).integrated_lufs - -20.0) <= 1.0
+    first = _manifest(run_dir)["voice"]["clips"][0]
+    assert sounding_s(film, first["start_s"], first["start_s"] + first["seconds"]) > 0.6 * first["seconds"]
+    silent = CliRunner().invoke(app, ["stitch", str(run_dir), "--no-voice"])
+    assert silent.exit_code == ExitCode.OK, silent.output
+    assert sounding_spans(film) == []
