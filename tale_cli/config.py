@@ -89,17 +89,26 @@ class VoiceConfig(BaseModel):
 
 
 class MusicConfig(BaseModel):
-    """[music]: the bed under the film ("none", or an audio file), ducked under the voice."""
+    """[music]: the bed under the film ("none", an audio file, or a music backend such as "lyria" that composes a
+    score for the film), ducked under the voice."""
 
     model_config = ConfigDict(extra="forbid")
 
     source: str = "none"
+    # For a music backend: its model ("" for its default) and what to compose ("" for a prompt from the plan).
+    model: str = ""
+    prompt: str = Field(default="", max_length=2000)
     # Where the bed sits under the voice before ducking, in LU below the film's loudness target.
     level_lu: Number = Field(default=-14.0, ge=-40, le=0)
 
     @property
     def enabled(self) -> bool:
         return self.source != "none"
+
+    @property
+    def backend(self) -> str:
+        """The source as a backend name (the registry says whether it is one, or a file)."""
+        return self.source
 
 
 class Recipe(BaseModel):

@@ -351,6 +351,18 @@ class VoiceRecord(Record):
     made_at: str | None = None
 
 
+class MusicRecord(Record):
+    """The score a music backend composed for the film: its cache key, model, file and cost."""
+
+    backend: str
+    model: str | None = None
+    params_hash: str
+    path: str
+    seconds: float | None = None
+    cost_usd: float | None = None
+    made_at: str | None = None
+
+
 class MixRecord(Record):
     """The film's sound as mixed: what went in, and its loudness measured on the finished film."""
 
@@ -372,6 +384,7 @@ class ManifestData(Record):
     film: FilmRecord | None = None
     plan_origin: PlanOrigin | None = None
     voice: VoiceRecord | None = None
+    music: MusicRecord | None = None
     mix: MixRecord | None = None
     tale_version: str | None = None
 
@@ -421,9 +434,12 @@ class ManifestData(Record):
 
     @property
     def cost_usd(self) -> float:
-        """What the run cost as recorded: planning, references, shots and voice clips."""
-        charges: list[PlannerRecord | RefRecord | ShotRecord | VoiceClipRecord] = [self.planner] if self.planner else []
+        """What the run cost as recorded: planning, references, shots, voice clips and the composed score."""
+        charges: list[PlannerRecord | RefRecord | ShotRecord | VoiceClipRecord | MusicRecord] = (
+            [self.planner] if self.planner else []
+        )
         charges += [*self.refs.values(), *self.shots.values(), *(self.voice.clips if self.voice else [])]
+        charges += [self.music] if self.music else []
         return sum(charge.cost_usd or 0.0 for charge in charges)
 
     def to_json(self) -> str:

@@ -227,3 +227,47 @@ def test_gemini_refuses_voices_it_does_not_have(fake_providers, tmp_path: Path) 
             contents="Hello",
             config=types.GenerateContentConfig(response_modalities=["AUDIO"]),
         )
+
+
+# ---------------------------------------------------------------------------------------------- Lyria
+
+
+def test_lyria_composes_a_bed_once_priced_and_ducked(fake_providers, tmp_path: Path, story_file: Path) -> None:
+    recipe = _recipe(tmp_path, "espeak", '[music]\nsource = "lyria"\nmodel = "lyria-3-clip-preview"')
+    code, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
+    assert code == ExitCode.OK, output
+    asked = [r for r in fake_providers.requests if r["path"].endswith("/interactions")]
+    assert len(asked) == 1
+    body = asked[0]["json"]
+    assert body["model"] == "lyria-3-clip-preview" and body["response_format"]["type"] == "audio"
+    assert "instrumental" in body["input"] and "The Small Test" in body["input"]
+    run_dir = tmp_path / "the-small-test"
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["music"]["cost_usd"] == 0.06 and manifest["music"]["seconds"] == 30.0
+    assert manifest["mix"]["music"] == str(run_dir / manifest["music"]["path"])
+    film = run_dir / "film.mp4"
+    assert sounding_s(film, 0.0, 15.0) > 14.5  # the bed under and between the lines
+    loudness = measure_loudness(film)
+    assert abs(loudness.integrated_lufs - -16.0) <= 1.0 and loudness.true_peak_db <= -1.5
+    music_lines = [line for line in map(json.loads, (run_dir / "audit.jsonl").read_text().splitlines())
+                   if line["role"] == "music"]  # fmt: skip
+    assert [(line["backend"], line["cost_usd"]) for line in music_lines] == [("lyria", 0.06)]
+
+    again, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
+    assert again == ExitCode.OK, output
+    assert len([r for r in fake_providers.requests if r["path"].endswith("/interactions")]) == 1
+
+    estimate = CliRunner().invoke(app, ["cost", "estimate", str(story_file), "-r", str(recipe), "--json"])
+    assert estimate.exit_code == 0, estimate.output
+    assert json.loads(estimate.stdout)["music_usd"] == 0.06
+
+
+def test_music_lyria_on_the_command_line_and_in_private_mode(fake_providers, tmp_path: Path, story_file: Path) -> None:
+    recipe = _recipe(tmp_path, "espeak")
+    code, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path), "--music", "lyria", "--private")
+    assert code == ExitCode.PRIVACY and "music backend 'lyria' is a cloud service" in output
+    assert fake_providers.requests == []
+    fake_providers.refuse_word = "small test"
+    code, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path), "--music", "lyria")
+    assert code == ExitCode.BACKEND and "Lyria composed no music" in output
+    assert not list((tmp_path / "the-small-test" / "shots").glob("shot-*.mp4"))  # stopped before the pictures

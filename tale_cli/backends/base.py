@@ -241,3 +241,42 @@ class VoiceBackend(Protocol):
 
     def close(self) -> None:
         return
+
+
+@dataclass(frozen=True)
+class MusicCapabilities:
+    """What a music backend composes: the longest track one request returns (the mix loops a shorter one)."""
+
+    max_seconds: float = 30.0
+
+
+@dataclass
+class MusicRequest:
+    """A score for the film: `prompt` says what to compose, `seconds` how long the film is; written to `output`
+    (a `*.part` path) as a WAV file."""
+
+    prompt: str
+    seconds: float
+    output: Path
+
+
+class MusicBackend(Protocol):
+    """Composes the film's music bed (subclassed like VideoBackend: methods with a body are defaults)."""
+
+    name: str
+    model: str
+
+    def capabilities(self) -> MusicCapabilities: ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings beyond the request that change the music (model…): part of the score's cache key."""
+        ...
+
+    def preflight(self) -> None:
+        """Checks that cost nothing (key present), run before anything is spent."""
+        return
+
+    def compose(self, request: MusicRequest) -> RenderResult: ...
+
+    def close(self) -> None:
+        return

@@ -23,7 +23,7 @@ def render(
     ),
     no_voice: bool = typer.Option(False, "--no-voice", help="No voice track: the narration is subtitles only."),
     music: str | None = typer.Option(
-        None, "--music", help="Music bed under the film, ducked under the voice: FILE or none."
+        None, "--music", help="Music bed under the film, ducked under the voice: FILE, lyria (composed) or none."
     ),
     audio: Path | None = typer.Option(None, "--audio", help="The same as --music FILE."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
@@ -55,12 +55,13 @@ def render(
         from tale_cli.errors import InputError, ShotsFailedError
         from tale_cli.executors import open_executor
         from tale_cli.local_models import check_local_models
+        from tale_cli.music import composes
         from tale_cli.pipeline import RenderOptions, is_plan_file
         from tale_cli.pipeline import render as render_film
 
         bed = music if music is not None else (str(audio) if audio is not None else None)
-        if bed not in (None, "none") and not Path(bed).expanduser().is_file():
-            raise InputError(f"music file not found: {bed}", hint="give an audio file, or --music none")
+        if bed not in (None, "none") and not composes(bed) and not Path(bed).expanduser().is_file():
+            raise InputError(f"music file not found: {bed}", hint="give an audio file, lyria, or --music none")
         chosen = with_video_overrides(resolve_recipe(recipe), model=model, steps=steps, memory=memory, devices=devices)
         chosen = with_sound_overrides(chosen, voice=voice, no_voice=no_voice, music=bed)
         chosen = with_prices(chosen, prices)

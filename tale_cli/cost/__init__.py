@@ -23,6 +23,7 @@ from tale_cli.cost.estimate import (
     check_budget,
     estimate_render,
     price_image,
+    price_music,
     price_shot,
     price_voice,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "pool_gpu_hours",
     "pool_monthly",
     "price_image",
+    "price_music",
     "price_shot",
     "price_voice",
     "pricing_dir",

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from tale_cli.cost.book import PriceBook, default_book, resolve_book
 from tale_cli.cost.money import usd_range_text
-from tale_cli.cost.prices import GpuTime, ImagePrice, PlannerPrice, VideoPrice, VoicePrice
+from tale_cli.cost.prices import GpuTime, ImagePrice, MusicPrice, PlannerPrice, VideoPrice, VoicePrice
 from tale_cli.cost.report import Cents, Report
 from tale_cli.errors import BudgetError, RecipeError
 from tale_cli.registry import Pricing, Role, provider
@@ -61,6 +61,8 @@ class RenderEstimate(Report):
     # Speech a paid voice will say (estimated from the words at a natural pace), and what it costs.
     voice_seconds: float = 0.0
     voice_usd: Cents = 0.0
+    # A score a music backend will compose.
+    music_usd: Cents = 0.0
     total_usd: Cents = 0.0
     paid: bool
     unpriced: list[str] = Field(default_factory=list)
@@ -69,7 +71,7 @@ class RenderEstimate(Report):
     @model_validator(mode="after")
     def _totals(self) -> RenderEstimate:
         self.video_usd = sum(shot.usd for shot in self.shots)
-        self.total_usd = self.video_usd + self.planner_usd + self.references_usd + self.voice_usd
+        self.total_usd = self.video_usd + self.planner_usd + self.references_usd + self.voice_usd + self.music_usd
         return self
 
 
@@ -144,11 +146,28 @@ def price_voice(backend: str, model: str, seconds: float, *, book: PriceBook | N
     return None if entry is None else entry.usd_per_minute * seconds / 60
 
 
+def price_music(backend: str, model: str, *, book: PriceBook | None = None) -> float | None:
+    """USD for one composed track from the book; None when the book does not price that model."""
+    book = book or default_book()
+    entry: MusicPrice | None = _best(book.music, backend, model) if model else None
+    return None if entry is None else entry.usd_per_track
+
+
 def voice_model(recipe: Recipe) -> str:
     """The voice model a recipe speaks with: its own, else its backend's default."""
     from tale_cli.voice import voice_backend
 
     backend = voice_backend(recipe)
+    try:
+        return backend.model
+    finally:
+        backend.close()
+
+
+def _music_model(recipe: Recipe) -> str:
+    from tale_cli.music import music_backend
+
+    backend = music_backend(recipe)
     try:
         return backend.model
     finally:
@@ -193,6 +212,7 @@ def estimate_render(
     gpu: str | None = None,
     only_shots: Iterable[int] | None = None,
     spoken: Sequence[str] | None = None,
+    compose: bool = True,
 ) -> RenderEstimate:
     """What rendering this plan with this recipe will cost, before anything is spent.
 
@@ -200,7 +220,8 @@ def estimate_render(
     the hourly price of the local GPU; preview is free. A paid model the book does not know is listed in
     `unpriced` (never counted as free). `include_planner=False` when the plan already exists;
     `only_shots` limits the estimate to the shots that will render (e.g. not the cached ones); `spoken`, to the
-    voice clips that will be spoken (default: every narration and line of those shots).
+    voice clips that will be spoken (default: every narration and line of those shots); `compose=False` when the
+    score a music backend would compose is already made.
     Without `book`, the run's own book: the recipe's `prices`, else TALE_PRICES, else the newest.
     """
     book = book or resolve_book(recipe.prices)
@@ -337,6 +358,18 @@ def estimate_render(
                 voice_usd = priced_voice
                 notes.append(f"voice: about {voice_seconds:.0f} s of speech, estimated from the words")
 
+    music_usd = 0.0
+    from tale_cli.music import composes
+
+    if compose and composes(recipe.music.source) and _pricing(recipe.music.source, Role.MUSIC) is not Pricing.FREE:
+        paid = True
+        model = _music_model(recipe)
+        priced_music = price_music(recipe.music.source, model, book=book)
+        if priced_music is None:
+            unpriced.append(f"music {recipe.music.source}/{model}: not in price book {book.id}")
+        else:
+            music_usd = priced_music
+
     return RenderEstimate(
         price_book=book.id,
         recipe=recipe.name,
@@ -347,6 +380,7 @@ def estimate_render(
         references_usd=references_usd,
         voice_seconds=round(voice_seconds, 1),
         voice_usd=voice_usd,
+        music_usd=music_usd,
         paid=paid,
         unpriced=unpriced,
         notes=notes,

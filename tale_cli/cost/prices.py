@@ -121,6 +121,12 @@ class VoicePrice(_Matched):
     usd_per_minute: Usd
 
 
+class MusicPrice(_Matched):
+    """A music API, priced per track it composes."""
+
+    usd_per_track: Usd
+
+
 class PlannerPrice(_Matched):
     """A hosted LLM planner, priced per plan (one story)."""
 

@@ -14,6 +14,7 @@ from tale_cli.config import Recipe
 from tale_cli.errors import RecipeError
 from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.mix import MixOptions, mix_film
+from tale_cli.music import check_composer, composes, make_score
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import PlanSource, choose_folder, planner_record, prepare_plan, store_plan
 from tale_cli.pipeline.references import render_references
@@ -181,6 +182,7 @@ def finish_film(
     options: RenderOptions,
     emit: EventSink,
     voice: VoiceTrack | None = None,
+    score: Path | None = None,
 ) -> tuple[Path, Path | None, float]:
     """Stitch the shots into film.mp4; with a voice track or music, the stitched film's sound is then mixed
     with them to the recipe's loudness (the unmixed film lives only in a temporary folder of the run)."""
@@ -191,7 +193,7 @@ def finish_film(
     defaults = load_defaults()
     encode = EncodeSettings(preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate)
     shot_files = [folder.shot_file(shot.index) for shot in plan.shots]
-    music = music_file(options)
+    music = score or music_file(options)
     mixing = voice is not None or music is not None
     emit(Event("message", detail="stitching the film"))
     with contextlib.ExitStack() as stack:
@@ -248,11 +250,12 @@ def finish_film(
 
 
 def music_file(options: RenderOptions) -> Path | None:
-    """The music bed: the render's own (--music, --audio), else the recipe's [music] source; None for none."""
+    """The music bed's file: the render's own (--music, --audio), else the recipe's [music] source when it is a
+    file; None for none, or for a score a music backend composes."""
     if options.audio is not None:
         return options.audio
     source = options.recipe.music.source
-    return Path(source).expanduser() if options.recipe.music.enabled else None
+    return Path(source).expanduser() if options.recipe.music.enabled and not composes(source) else None
 
 
 def check_sound(plan: Plan, options: RenderOptions) -> None:
@@ -264,6 +267,8 @@ def check_sound(plan: Plan, options: RenderOptions) -> None:
     music = music_file(options)
     if music is not None:
         probe_audio(music)
+    elif options.audio is None and composes(options.recipe.music.source):
+        check_composer(options.recipe)
 
 
 def _shot_plan(plan: Plan, options: RenderOptions) -> Plan:
@@ -365,6 +370,10 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
             audit=audit,
             say=lambda text: emit(Event("message", detail=text)),
         )
+    score = None
+    if options.audio is None and composes(recipe.music.source):
+        emit(Event("message", detail=f"music: composing a score with {recipe.music.source}"))
+        score = make_score(plan, recipe, folder, manifest, audit)
     refs = render_references(plan, recipe, folder, manifest, emit, audit)
     if executor is None:
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
@@ -385,7 +394,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
         report.seconds = time.monotonic() - started
         report.review = write_review(folder.root, report)
         return report
-    report.film, report.srt, report.duration_s = finish_film(plan, folder, manifest, options, emit, voice)
+    report.film, report.srt, report.duration_s = finish_film(plan, folder, manifest, options, emit, voice, score)
     report.storyboard = folder.storyboard
     report.seconds = time.monotonic() - started
     report.review = write_review(folder.root, report)

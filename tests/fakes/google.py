@@ -7,7 +7,9 @@ Keys come in `x-goog-api-key`; errors are google.rpc.Status bodies, the shape Ve
 from __future__ import annotations
 
 import base64
+import json
 import re
+import uuid
 from typing import Any
 
 from fakes.plans import plan_text
@@ -44,6 +46,10 @@ TTS_VOICES = frozenset(
 TTS_RATE = 24_000
 # Gemini counts audio at 25 tokens a second.
 AUDIO_TOKENS_PER_S = 25
+# Music models of the Interactions API; the previews answer in the legacy `outputs` shape, as the SDK expects.
+LYRIA_MODELS = {"lyria-3-clip-preview": 30.0, "lyria-3-pro-preview": 60.0, "lyria-3.5": 60.0}
+LEGACY_LYRIA = frozenset({"lyria-3-clip-preview", "lyria-3-pro-preview"})
+MUSIC_RATE = 16_000
 # Still in the SDK's list, but shut down on the Gemini API on 2026-10-29 (gemini-nano-banana-2.1 replaces it).
 RETIRED_MODELS = frozenset({"gemini-3.1-flash-image"})
 OMNI_MODELS = frozenset({"gemini-omni-1.1-flash", "gemini-omni-1.2-flash", "gemini-omni-flash-preview"})
@@ -254,13 +260,60 @@ def generate_content(call: Call, match: re.Match[str]) -> None:
     call.send(200, {"candidates": [candidate], "usageMetadata": usage})
 
 
+def music_wav(seconds: float) -> bytes:
+    """A WAV of slow chords (16-bit mono at MUSIC_RATE): music enough for a loudness meter and a mix."""
+    import io
+    import wave
+
+    import numpy as np
+
+    t = np.arange(round(seconds * MUSIC_RATE)) / MUSIC_RATE
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) / 3
+    swell = 0.6 + 0.4 * np.sin(2 * np.pi * t / 4)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(MUSIC_RATE)
+        clip.writeframes((chord * swell * 0.3 * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def _compose(call: Call, body: dict[str, Any]) -> None:
+    """Lyria: the score at once, inline WAV; a refused prompt completes with the model's words and no audio."""
+    model = body["model"]
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") != "audio":
+        call.send(400, rpc_error(400, f"{model} answers in audio only: response_format.type must be 'audio'."))
+        return
+    if response_format.get("mime_type", "audio/wav") != "audio/wav":
+        call.send(400, rpc_error(400, "This fake server composes audio/wav only."))
+        return
+    prompt = body["input"] if isinstance(body["input"], str) else json.dumps(body["input"])
+    call.fake.count("lyria")
+    if call.fake.refuses(prompt):
+        content = [{"type": "text", "text": f"I can't compose that. {REFUSAL_REASON}"}]
+    else:
+        data = base64.b64encode(music_wav(LYRIA_MODELS[model])).decode()
+        content = [{"type": "audio", "data": data, "mime_type": "audio/wav"}]
+    answer: dict[str, Any] = {"id": uuid.uuid4().hex[:16], "status": "completed", "model": model}
+    if model in LEGACY_LYRIA:
+        answer["outputs"] = content
+    else:
+        answer["steps"] = [{"type": "model_output", "content": content}]
+    call.send(200, answer)
+
+
 def create_interaction(call: Call, match: re.Match[str]) -> None:
-    """Gemini Omni: a video interaction, answered in progress; its clip comes from polling."""
+    """Gemini Omni: a video interaction, answered in progress; its clip comes from polling. Lyria: music at once."""
     if _key_refused(call) or call.throttled(busy_error):
         return
     body = call.json or {}
     if not body.get("model") or not body.get("input"):
         call.send(400, rpc_error(400, "Request contains an invalid argument: model and input are required."))
+        return
+    if body["model"] in LYRIA_MODELS:
+        _compose(call, body)
         return
     if _not_served(call, body["model"], OMNI_MODELS, "interactions"):
         return
