@@ -177,8 +177,10 @@ def test_narration_is_spoken_in_every_shot_at_the_target_loudness(
         assert sounding_s(film, start, end) > 0.6 * clip["seconds"]
     # Sound only where the voice speaks: the preview's own sound is silence, and there is no bed. (A silence
     # shorter than silencedetect's shortest, like the lead-in before the first clip, reads as sound.)
-    for begin, finish in sounding_spans(film):
-        assert any(c["start_s"] - 0.2 <= begin and finish <= c["start_s"] + c["seconds"] + 0.1 for c in clips)
+    spans = sounding_spans(film)
+    for begin, finish in spans:
+        inside = any(c["start_s"] - 0.2 <= begin and finish <= c["start_s"] + c["seconds"] + 0.1 for c in clips)
+        assert inside, (begin, finish, spans, [(c["start_s"], c["seconds"]) for c in clips])
     assert manifest["mix"]["voice"] is True and abs(manifest["mix"]["integrated_lufs"] - -16.0) <= 1.0
     assert len(_voice_lines(run_dir)) == 3
 
