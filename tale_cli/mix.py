@@ -35,8 +35,6 @@ class Loudness:
     integrated_lufs: float
     true_peak_db: float
     range_lu: float
-    # The gating threshold of the integrated measurement (what loudnorm's second pass calls measured_thresh).
-    threshold_lufs: float = SILENT_LUFS
 
     @property
     def silent(self) -> bool:
@@ -56,13 +54,11 @@ class MixOptions:
 @dataclass(frozen=True)
 class MixResult:
     output: Path
-    loudness: Loudness
-    voice: bool
-    music: Path | None
+    loudness: Loudness  # measured on the written file
 
 
 _SUMMARY = re.compile(
-    r"Summary:.*?I:\s+(-?[\d.]+|-inf) LUFS\s+Threshold:\s+(-?[\d.]+|-inf) LUFS.*?LRA:\s+(-?[\d.]+) LU"
+    r"Summary:.*?I:\s+(-?[\d.]+|-inf) LUFS.*?LRA:\s+(-?[\d.]+) LU"
     r"(?:.*?Peak:\s+(-?[\d.]+|-inf) dBFS)?",
     re.DOTALL,
 )
@@ -76,8 +72,8 @@ def _parse_summary(stderr: str, what: str) -> Loudness:
     found = _SUMMARY.search(stderr)
     if found is None:
         raise FFmpegError(f"ffmpeg measured no loudness in {what}")
-    integrated, threshold, loudness_range, peak = found.groups()
-    return Loudness(_number(integrated), _number(peak) if peak else math.nan, float(loudness_range), _number(threshold))
+    integrated, loudness_range, peak = found.groups()
+    return Loudness(_number(integrated), _number(peak) if peak else math.nan, float(loudness_range))
 
 
 def measure_loudness(path: Path, *, seconds: float | None = None, peak: bool = True) -> Loudness:
@@ -123,7 +119,8 @@ def _graph(film_has_audio: bool, voice_gain: float | None, music_gain: float | N
 
 def _level(gain_db: float, ceiling_db: float) -> str:
     """A gain, then a look-ahead limiter whose ceiling keeps the true peak under the target's, AAC included."""
-    return f"volume={gain_db:.3f}dB,alimiter=limit={10 ** ((ceiling_db - PEAK_MARGIN_DB) / 20):.5f}:attack=5:release=50:level=false"
+    limit = 10 ** ((ceiling_db - PEAK_MARGIN_DB) / 20)
+    return f"volume={gain_db:.3f}dB,alimiter=limit={limit:.5f}:attack=5:release=50:level=false"
 
 
 def _measure_mix(inputs: list[str], graph: str, level: str) -> Loudness:
@@ -181,4 +178,4 @@ def mix_film(film: Path, output: Path, options: MixOptions) -> MixResult:
         os.replace(part, output)
     finally:
         part.unlink(missing_ok=True)
-    return MixResult(output, loudness, options.voice is not None, options.music)
+    return MixResult(output, loudness)

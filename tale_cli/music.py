@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,7 +77,15 @@ def check_composer(recipe: Recipe) -> None:
         backend.close()
 
 
-def make_score(plan: Plan, recipe: Recipe, folder: RunFolder, manifest: Manifest, audit: AuditLog | None) -> Path:
+def make_score(
+    plan: Plan,
+    recipe: Recipe,
+    folder: RunFolder,
+    manifest: Manifest,
+    audit: AuditLog | None,
+    *,
+    say: Callable[[str], None] | None = None,
+) -> Path:
     """The composed score for this plan: from music/ when it was composed before, else composed now."""
     from tale_cli.media import probe_audio
     from tale_cli.pipeline.shots import audit_request
@@ -94,6 +103,8 @@ def make_score(plan: Plan, recipe: Recipe, folder: RunFolder, manifest: Manifest
         part = path.with_name(path.name + ".part")
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
+        if say is not None:
+            say(f"music: composing a score with {backend.name} ({backend.model})")
         started = time.monotonic()
         try:
             result = backend.compose(MusicRequest(prompt=prompt, seconds=plan.duration_s, output=part))

@@ -95,10 +95,6 @@ class VoiceTrack:
     spoken: int = 0
     cached: int = 0
 
-    def spans(self) -> list[tuple[int, float, float]]:
-        """(shot, start, end) of each clip in the film."""
-        return [(clip.shot, clip.start_s, clip.start_s + clip.seconds) for clip in self.clips]
-
 
 class SpeechTooLongError(PlanError):
     """A shot whose narration and lines cannot be spoken inside it, even sped up."""
@@ -383,9 +379,8 @@ def make_voice_track(
                 else:
                     if say is not None:
                         say(f"voice: speaking shot {entry.index}")
-                    result_cost, model = _speak(backend, recipe, utterance, plan, entry.index, stored, audit)
+                    cost, model = _speak(backend, recipe, utterance, plan, entry.index, stored, audit)
                     folder.secure(stored)
-                    cost = result_cost
                     track.spoken += 1
                 made.append((utterance, params_hash, stored, cost, model))
             seconds = [wav_seconds(path) for _, _, path, _, _ in made]
@@ -394,9 +389,8 @@ def make_voice_track(
             at = entry.start_s + LEAD_S
             for (utterance, params_hash, path, cost, model), length in zip(made, seconds, strict=True):
                 played = length / tempo
-                track.clips.append(
-                    PlacedClip(entry.index, path, params_hash, utterance.voice, at, played, tempo, cost, model)
-                )
+                voice = " & ".join(s.voice for s in utterance.speakers) or utterance.voice
+                track.clips.append(PlacedClip(entry.index, path, params_hash, voice, at, played, tempo, cost, model))
                 at += played + GAP_S
         _write_track(track, plan.duration_s - transition_s * (len(plan.shots) - 1))
         folder.secure(track.path)
@@ -415,6 +409,9 @@ def _speak(
     stored: Path,
     audit: AuditLog | None,
 ) -> tuple[float | None, str]:
+    """Speak one clip into `stored` (via `*.part`, trimmed and checked), with its audit line; (cost, model)."""
+    from tale_cli.pipeline.shots import audit_request
+
     part = stored.with_name(stored.name + ".part")
     with contextlib.suppress(FileNotFoundError):
         part.unlink()
@@ -428,8 +425,6 @@ def _speak(
         shot=shot,
         speakers=list(utterance.speakers),
     )
-    from tale_cli.pipeline.shots import audit_request
-
     started = time.monotonic()
     try:
         result = backend.speak(request)

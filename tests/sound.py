@@ -14,7 +14,7 @@ MIN_SILENCE_S = 0.2
 
 def silences(path: Path, *, noise_db: float = SILENCE_DB) -> list[tuple[float, float]]:
     """(start, end) of every silence in a file's sound, as ffmpeg's silencedetect finds them."""
-    stderr = run_ffmpeg(["-i", input_arg(path), "-map", "0:a:0", "-af",
+    stderr = run_ffmpeg(["-nostats", "-i", input_arg(path), "-map", "0:a:0", "-af",
                          f"silencedetect=noise={noise_db}dB:d={MIN_SILENCE_S}", "-f", "null", "-"])  # fmt: skip
     starts = [float(value) for value in re.findall(r"silence_start: (-?[\d.]+)", stderr)]
     ends = [float(value) for value in re.findall(r"silence_end: ([\d.]+)", stderr)]

@@ -370,10 +370,11 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
             audit=audit,
             say=lambda text: emit(Event("message", detail=text)),
         )
+        if voice is not None:
+            emit(Event("message", detail=f"voice: {voice.spoken} clips spoken, {voice.cached} cached"))
     score = None
     if options.audio is None and composes(recipe.music.source):
-        emit(Event("message", detail=f"music: composing a score with {recipe.music.source}"))
-        score = make_score(plan, recipe, folder, manifest, audit)
+        score = make_score(plan, recipe, folder, manifest, audit, say=lambda text: emit(Event("message", detail=text)))
     refs = render_references(plan, recipe, folder, manifest, emit, audit)
     if executor is None:
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
