@@ -150,6 +150,13 @@ def test_what_the_voice_cannot_take_is_refused_before_any_request(
     assert fake_providers.requests == []
 
 
+def test_gemini_promises_no_speed(fake_providers, tmp_path: Path, story_file: Path) -> None:
+    recipe = _recipe(tmp_path, "gemini", "speed = 1.2")
+    code, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
+    assert code == ExitCode.RECIPE and "Gemini TTS takes no speed" in output
+    assert fake_providers.requests == []
+
+
 def test_a_dialogue_longer_than_one_request_takes_is_refused(fake_providers, tmp_path: Path) -> None:
     plan = json.loads(json.dumps(DIALOGUE_PLAN))
     plan["shots"][1].update(

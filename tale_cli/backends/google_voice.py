@@ -53,6 +53,11 @@ class GeminiVoice(VoiceBackend):
             raise RecipeError(
                 f"'{self.model}' is not a Gemini speech model", hint="valid names are: " + ", ".join(VOICE_MODELS)
             )
+        if recipe.voice.speed != 1.0:
+            # The request has no rate to set: a pace asked for in words may or may not be kept, so none is promised.
+            raise RecipeError(
+                "Gemini TTS takes no speed", hint="set [voice] speed = 1.0 and ask for a pace in `instructions`"
+            )
         self.cloud = Cloud("google", model=self.model, section="voice")
         self._client: Any = None
         self._lock = threading.Lock()
