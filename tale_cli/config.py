@@ -71,6 +71,47 @@ class VideoConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class VoiceConfig(BaseModel):
+    """[voice]: who speaks the narration and dialogue; backend "none" makes a film without a voice track."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = "none"
+    model: str = ""
+    # The narrator's voice ("" for the backend's voice for the plan's language); a character's own voice wins.
+    voice: str = ""
+    # A style line for backends that take one (OpenAI's `instructions`, Gemini's spoken direction).
+    instructions: str = Field(default="", max_length=1000)
+    speed: Number = Field(default=1.0, ge=0.5, le=2.0)
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend != "none"
+
+
+class MusicConfig(BaseModel):
+    """[music]: the bed under the film ("none", an audio file, or a music backend such as "lyria" that composes a
+    score for the film), ducked under the voice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = "none"
+    # For a music backend: its model ("" for its default) and what to compose ("" for a prompt from the plan).
+    model: str = ""
+    prompt: str = Field(default="", max_length=2000)
+    # Where the bed sits under the voice before ducking, in LU below the film's loudness target.
+    level_lu: Number = Field(default=-14.0, ge=-40, le=0)
+
+    @property
+    def enabled(self) -> bool:
+        return self.source != "none"
+
+    @property
+    def backend(self) -> str:
+        """The source as a backend name (the registry says whether it is one, or a file)."""
+        return self.source
+
+
 class Recipe(BaseModel):
     """One way to render: a backend and model per role, output format, limits."""
 
@@ -96,9 +137,13 @@ class Recipe(BaseModel):
     # unset: TALE_PRICES, else the newest book in configs/pricing/).
     prices: str | None = None
     fallback: str | None = None
+    # The film's integrated loudness (EBU R128) when it has a voice or music: -16 LUFS suits online video.
+    loudness_lufs: Number = Field(default=-16.0, ge=-31, le=-9)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
+    voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    music: MusicConfig = Field(default_factory=MusicConfig)
 
 
 class Defaults(BaseModel):
@@ -128,6 +173,33 @@ def with_video_overrides(
         return recipe
     data = recipe.model_dump()
     data["video"].update(changes)
+    return _validate(Recipe, data, Path(f"{recipe.name} (with command-line overrides)"))
+
+
+def with_sound_overrides(
+    recipe: Recipe, *, voice: str | None = None, no_voice: bool = False, music: str | None = None
+) -> Recipe:
+    """The recipe with --voice BACKEND[:VOICE], --no-voice and --music SOURCE for one run (flag > recipe)."""
+    from tale_cli.errors import InputError
+
+    if voice is not None and no_voice:
+        raise InputError("--voice and --no-voice contradict each other", hint="give one of them")
+    data = recipe.model_dump()
+    if no_voice:
+        data["voice"]["backend"] = "none"
+    elif voice is not None:
+        backend, _, name = voice.partition(":")
+        if not backend.strip():
+            raise InputError(
+                f"--voice {voice!r} names no backend", hint="use BACKEND or BACKEND:VOICE, e.g. espeak:en-us"
+            )
+        if backend != recipe.voice.backend or name:
+            data["voice"]["voice"] = name
+        data["voice"]["backend"] = backend
+    if music is not None:
+        data["music"]["source"] = music
+    if data["voice"] == recipe.voice.model_dump() and data["music"] == recipe.music.model_dump():
+        return recipe
     return _validate(Recipe, data, Path(f"{recipe.name} (with command-line overrides)"))
 
 

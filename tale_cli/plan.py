@@ -25,6 +25,10 @@ NEGATIVE_PROMPT_CHARS = 2000
 CAMERA_CHARS = 200
 NARRATION_CHARS = 2000
 STYLE_CHARS = 1000
+VOICE_CHARS = 200
+MAX_LINES = 16
+# The speaker of a line that no character says (the plan's narration is always the narrator's).
+NARRATOR = "narrator"
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
 
 
@@ -51,11 +55,22 @@ class Character(BaseModel):
     name: str = Field(min_length=1, max_length=NAME_CHARS)
     description: str = Field(default="", max_length=DESCRIPTION_CHARS)
     reference_image: str | None = None
+    # The voice this character speaks with (a name the run's voice backend knows; `tale voices` lists them).
+    voice: str | None = Field(default=None, min_length=1, max_length=VOICE_CHARS)
 
     @field_validator("reference_image")
     @classmethod
     def _reference_inside_run(cls, value: str | None) -> str | None:
         return check_relative_path(value)
+
+
+class Line(BaseModel):
+    """A line of dialogue: who says it (a character id, or "narrator") and the words."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    speaker: str = Field(pattern=ID_PATTERN)
+    text: str = Field(min_length=1, max_length=NARRATION_CHARS)
 
 
 class Shot(BaseModel):
@@ -70,6 +85,8 @@ class Shot(BaseModel):
     camera: str = Field(default="static", max_length=CAMERA_CHARS)
     characters: list[str] = Field(default_factory=list)
     narration: str = Field(default="", max_length=NARRATION_CHARS)
+    # Dialogue spoken after the narration, in order.
+    lines: list[Line] = Field(default_factory=list, max_length=MAX_LINES)
     continuity: bool = False
     seed: int | None = Field(default=None, ge=0, lt=2**32)
 
@@ -127,6 +144,9 @@ class Plan(BaseModel):
             unknown = [c for c in shot.characters if c not in ids]
             if unknown:
                 raise ValueError(f"shot {shot.index} names unknown character(s) {', '.join(unknown)}")
+            strangers = [line.speaker for line in shot.lines if line.speaker not in (*ids, NARRATOR)]
+            if strangers:
+                raise ValueError(f"shot {shot.index} has a line by unknown speaker '{strangers[0]}'")
         return self
 
     @property
@@ -143,6 +163,13 @@ class Plan(BaseModel):
         data = self.model_dump(mode="json")
         if not data["notes"]:
             del data["notes"]  # only a planner that repaired something writes notes
+        # Dialogue and voices are written only where a plan has them, so plans without them read as before.
+        for shot in data["shots"]:
+            if not shot["lines"]:
+                del shot["lines"]
+        for character in data["characters"]:
+            if character["voice"] is None:
+                del character["voice"]
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 

@@ -43,7 +43,7 @@ def is_private_address(url: str | None) -> bool:
 
 def private_problems(recipe: Recipe, *, planner: str | None = None) -> list[str]:
     """Each role of `recipe` that would leave the machine, as a sentence naming the role and backend."""
-    from tale_cli.registry import Locality, Role, provider
+    from tale_cli.registry import Locality, Role, names, provider
 
     problems: list[str] = []
     planner_name = planner or recipe.planner.backend
@@ -51,6 +51,8 @@ def private_problems(recipe: Recipe, *, planner: str | None = None) -> list[str]
         (Role.PLANNER, planner_name, recipe.planner.base_url),
         (Role.IMAGE, recipe.image.backend, None),
         (Role.VIDEO, recipe.video.backend, None),
+        *([(Role.VOICE, recipe.voice.backend, None)] if recipe.voice.enabled else []),
+        *([(Role.MUSIC, recipe.music.source, None)] if recipe.music.source in names(Role.MUSIC) else []),
     )
     for role, name, base_url in roles:
         entry = provider(name, role)

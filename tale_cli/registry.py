@@ -290,7 +290,8 @@ def _recipes_by_provider() -> dict[str, list[tuple[str, Role, str]]]:
             recipe = load_recipe(recipe_name)
         except TaleError:
             continue
-        for role, section in ((Role.PLANNER, recipe.planner), (Role.IMAGE, recipe.image), (Role.VIDEO, recipe.video)):
+        for role, section in ((Role.PLANNER, recipe.planner), (Role.IMAGE, recipe.image), (Role.VIDEO, recipe.video),
+                              (Role.VOICE, recipe.voice), (Role.MUSIC, recipe.music)):  # fmt: skip
             used.setdefault(section.backend, []).append((recipe_name, role, section.model or ""))
     return used
 

@@ -390,6 +390,53 @@ class FilmRecord(Record):
     audio: str | None = None  # the music bed's path
 
 
+class VoiceClipRecord(Record):
+    """One clip of the voice track: its cache key, who spoke it, what it cost, where it plays in the film."""
+
+    shot: int
+    params_hash: str
+    path: str
+    backend: str
+    model: str | None = None
+    voice: str | None = None
+    seconds: float
+    tempo: float = 1.0
+    start_s: float
+    cost_usd: float | None = None
+
+
+class VoiceRecord(Record):
+    """The voice track (voice/track.wav) and its clips."""
+
+    backend: str
+    track: str
+    clips: list[VoiceClipRecord] = Field(default_factory=list)
+    made_at: str | None = None
+
+
+class MusicRecord(Record):
+    """The score a music backend composed for the film: its cache key, model, file and cost."""
+
+    backend: str
+    model: str | None = None
+    params_hash: str
+    path: str
+    seconds: float | None = None
+    cost_usd: float | None = None
+    made_at: str | None = None
+
+
+class MixRecord(Record):
+    """The film's sound as mixed: what went in, and its loudness measured on the finished film."""
+
+    voice: bool
+    music: str | None = None
+    target_lufs: float
+    integrated_lufs: float
+    true_peak_db: float
+    mixed_at: str | None = None
+
+
 class ManifestData(Record):
     """The whole of manifest.json."""
 
@@ -399,6 +446,9 @@ class ManifestData(Record):
     shots: dict[str, ShotRecord] = Field(default_factory=dict)
     film: FilmRecord | None = None
     plan_origin: PlanOrigin | None = None
+    voice: VoiceRecord | None = None
+    music: MusicRecord | None = None
+    mix: MixRecord | None = None
     tale_version: str | None = None
 
     @model_validator(mode="before")
@@ -447,9 +497,13 @@ class ManifestData(Record):
 
     @property
     def cost_usd(self) -> float:
-        """What the run cost as recorded: planning, references and shots (every take of each)."""
-        charges: list[PlannerRecord | RefRecord] = [self.planner] if self.planner else []
-        charges += self.refs.values()
+        """What the run cost as recorded: planning, references, shots (every take of each), voice clips and the
+        composed score."""
+        charges: list[PlannerRecord | RefRecord | VoiceClipRecord | MusicRecord] = (
+            [self.planner] if self.planner else []
+        )
+        charges += [*self.refs.values(), *(self.voice.clips if self.voice else [])]
+        charges += [self.music] if self.music else []
         return sum(charge.cost_usd or 0.0 for charge in charges) + sum(shot.spent_usd for shot in self.shots.values())
 
     def to_json(self) -> str:

@@ -1,4 +1,4 @@
-"""The README's first command, end to end: the example story becomes a 64-second film."""
+"""The README's first command, end to end: the example story becomes a 64-second narrated film."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.media import count_frames, probe, run_ffmpeg
+from tale_cli.mix import measure_loudness
+from tests.sound import sounding_s
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -30,6 +32,11 @@ def test_example_story_renders_the_promised_film(tmp_path: Path) -> None:
     for name in ("storyboard.png", "plan.json", "manifest.json", "refs/mira.png", "refs/pip.png"):
         assert (run_dir / name).is_file()
     assert sorted(p.name for p in (run_dir / "shots").glob("shot-*.mp4")) == [f"shot-{i:02d}.mp4" for i in range(1, 9)]
+    # The preview recipe's scratch voice speaks the narration in every shot, at -16 LUFS.
+    loudness = measure_loudness(film)
+    assert abs(loudness.integrated_lufs - -16.0) <= 1.0 and loudness.true_peak_db <= -1.5
+    for index in range(8):
+        assert sounding_s(film, index * 8.0, index * 8.0 + 8.0) > 4.0, f"shot {index + 1} is silent"
 
 
 def test_korean_story_renders_with_hangul_subtitles(tmp_path: Path, tiny_recipe: Path) -> None:

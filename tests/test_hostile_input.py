@@ -156,6 +156,7 @@ def test_names_with_spaces_dashes_quotes_and_hangul_render(workdir):
     narration = "It's 10:30 \\ [0:v] 100% {pts} ; a,b = 'c'"
     plan = tiny_plan(title="-vf 달빛 'quote\"", slug="달빛-우체부")
     plan["shots"][0]["narration"] = narration
+    plan["shots"][0]["duration_s"] = 8.0  # long enough for the preview recipe's voice to speak it
     plan["shots"][1]["prompt"] = "drawtext=text='%{localtime}':x=0 ; [in] , movie=/etc/passwd"
     (workdir / "-plan 한글 'x'.json").write_text(json.dumps(plan, ensure_ascii=False), encoding="utf-8")
     code, text = tale("render", "-o", str(out), "--burn-subtitles", "--", "-plan 한글 'x'.json")
@@ -164,7 +165,7 @@ def test_names_with_spaces_dashes_quotes_and_hangul_render(workdir):
     assert film.stat().st_size > 0
     from tale_cli.media import probe
 
-    assert probe(film).duration_s == pytest.approx(2.0, abs=0.3)
+    assert probe(film).duration_s == pytest.approx(9.0, abs=0.3)
 
 
 # ---------------------------------------------------------------- sizes

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tale_cli import registry
-from tale_cli.backends.base import ImageBackend, VideoBackend
+from tale_cli.backends.base import ImageBackend, MusicBackend, VideoBackend, VoiceBackend
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe, recipe_names
 from tale_cli.cost import default_book
@@ -19,7 +19,7 @@ from tale_cli.local_models import ModelMissingError
 from tale_cli.registry import Locality, Pricing, Role
 
 ENTRIES = sorted(registry.providers().values(), key=lambda entry: entry.name)
-PROTOCOLS = {Role.VIDEO: VideoBackend, Role.IMAGE: ImageBackend}
+PROTOCOLS = {Role.VIDEO: VideoBackend, Role.IMAGE: ImageBackend, Role.VOICE: VoiceBackend, Role.MUSIC: MusicBackend}
 
 
 def _recipe_for(name: str, role: Role):
@@ -62,7 +62,13 @@ def test_every_role_has_a_recipe_and_keeps_the_contract(entry) -> None:
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry.name)
 def test_paid_providers_are_in_the_price_book(entry) -> None:
     book = default_book()
-    tables = {Role.VIDEO: book.video, Role.IMAGE: book.image, Role.PLANNER: book.planner}
+    tables = {
+        Role.VIDEO: book.video,
+        Role.IMAGE: book.image,
+        Role.PLANNER: book.planner,
+        Role.VOICE: book.voice,
+        Role.MUSIC: book.music,
+    }
     if entry.priced_by is not Pricing.PRICE_BOOK:
         assert entry.locality is Locality.LOCAL or entry.priced_by is Pricing.GPU_TIME or entry.is_free()
         return
@@ -76,7 +82,12 @@ def test_shipped_recipes_name_only_declared_and_priced_cloud_models(name) -> Non
     """A model a provider retires is changed in its declaration, and no shipped recipe keeps naming the old one."""
     recipe = load_recipe(name)
     book = default_book()
-    for role, section, prices in ((Role.IMAGE, recipe.image, book.image), (Role.VIDEO, recipe.video, book.video)):
+    sections = ((Role.IMAGE, recipe.image, book.image), (Role.VIDEO, recipe.video, book.video))
+    if recipe.voice.enabled:
+        sections += ((Role.VOICE, recipe.voice, book.voice),)
+    if recipe.music.source in registry.names(Role.MUSIC):
+        sections += ((Role.MUSIC, recipe.music, book.music),)
+    for role, section, prices in sections:
         entry = registry.provider(section.backend, role)
         if entry.locality is not Locality.CLOUD:
             continue

@@ -450,3 +450,19 @@ def write_png(data: bytes, output: Path) -> None:
             image.save(output, format="PNG")
     except (UnidentifiedImageError, OSError):
         raise BackendError("the provider returned an image Tale cannot read") from None
+
+
+def voice_cost(recipe: Recipe, backend: str, model: str, seconds: float) -> float | None:
+    """USD for `seconds` of speech from the run's price book; None for a model it does not price."""
+    from tale_cli.cost import price_voice, resolve_book
+
+    usd = price_voice(backend, model, seconds, book=resolve_book(recipe.prices))
+    return None if usd is None else round(usd, 5)
+
+
+def music_cost(recipe: Recipe, backend: str, model: str) -> float | None:
+    """USD for one composed track from the run's price book; None for a model it does not price."""
+    from tale_cli.cost import price_music, resolve_book
+
+    usd = price_music(backend, model, book=resolve_book(recipe.prices))
+    return None if usd is None else round(usd, 4)

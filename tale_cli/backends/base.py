@@ -154,3 +154,129 @@ class ImageBackend(Protocol):
 
 class BackendFactory(Protocol):
     def __call__(self, recipe: Recipe) -> Any: ...
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """One voice a voice backend offers, as `tale voices` lists it."""
+
+    name: str
+    languages: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class VoiceCapabilities:
+    """What a voice backend can speak; each request is checked against it before anything is spent."""
+
+    max_input_chars: int = 4096
+    # Speakers one request can hold: 1, or more for a backend that voices a whole dialogue at once.
+    max_speakers: int = 1
+    # Languages it speaks ("*" for any it is given).
+    languages: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One voice of a multi-speaker request: the name the text gives it, and the voice it speaks with."""
+
+    name: str
+    voice: str
+
+
+@dataclass
+class SpeechRequest:
+    """One clip of speech: `text` spoken in `voice`, written to `output` (a `*.part` path) as 16-bit PCM WAV.
+
+    With `speakers` the text is a dialogue whose lines start with `name:`, each spoken in its speaker's voice.
+    """
+
+    text: str
+    voice: str
+    language: str
+    instructions: str
+    speed: float
+    output: Path
+    shot: int
+    speakers: list[Speaker] = field(default_factory=list)
+
+
+class VoiceBackend(Protocol):
+    """Speaks one clip at a time (subclassed like VideoBackend: methods with a body are defaults)."""
+
+    name: str
+    model: str
+
+    def capabilities(self) -> VoiceCapabilities: ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings beyond the request that change the sound (model…): part of each clip's cache key."""
+        ...
+
+    def voices(self) -> list[VoiceInfo]:
+        """Every voice this backend offers."""
+        ...
+
+    def default_voice(self, language: str) -> str:
+        """The voice used for `language` when neither the recipe nor the character names one."""
+        ...
+
+    def check_voice(self, voice: str) -> None:
+        """Refuses, before anything is spent, a voice this backend does not offer."""
+        if voice not in {info.name for info in self.voices()}:
+            from tale_cli.errors import RecipeError
+
+            raise RecipeError(
+                f"the {self.name} voice backend has no voice '{voice}'",
+                hint=f"`tale voices --backend {self.name}` lists the voices it offers",
+            )
+
+    def preflight(self) -> None:
+        """Checks that cost nothing (key present, library loads), run before anything is spent."""
+        return
+
+    def speak(self, request: SpeechRequest) -> RenderResult:
+        """Write the clip; the result's `billed_seconds` are the seconds of speech a paid provider bills."""
+        ...
+
+    def close(self) -> None:
+        return
+
+
+@dataclass(frozen=True)
+class MusicCapabilities:
+    """What a music backend composes: the longest track one request returns (the mix loops a shorter one)."""
+
+    max_seconds: float = 30.0
+
+
+@dataclass
+class MusicRequest:
+    """A score for the film: `prompt` says what to compose, `seconds` how long the film is; written to `output`
+    (a `*.part` path) as a WAV file."""
+
+    prompt: str
+    seconds: float
+    output: Path
+
+
+class MusicBackend(Protocol):
+    """Composes the film's music bed (subclassed like VideoBackend: methods with a body are defaults)."""
+
+    name: str
+    model: str
+
+    def capabilities(self) -> MusicCapabilities: ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings beyond the request that change the music (model…): part of the score's cache key."""
+        ...
+
+    def preflight(self) -> None:
+        """Checks that cost nothing (key present), run before anything is spent."""
+        return
+
+    def compose(self, request: MusicRequest) -> RenderResult: ...
+
+    def close(self) -> None:
+        return

@@ -133,7 +133,7 @@ KEY_SERVICES = (
 PROVIDERS = (
     Provider(
         "openai",
-        "OpenAI: character images with gpt-image, and plans with the Responses API",
+        "OpenAI: character images with gpt-image, narration with gpt-4o-mini-tts, and plans with the Responses API",
         {Role.IMAGE: OpenAIImage},
         Locality.CLOUD,
         Pricing.PRICE_BOOK,

@@ -55,6 +55,7 @@ def _register() -> None:
         review,
         stitch,
         takes,
+        voices,
     )
 
     app.command("plan")(plan.plan)
@@ -78,6 +79,7 @@ def _register() -> None:
     app.command("replace")(takes.replace)
     app.command("lock")(takes.lock)
     app.command("unlock")(takes.unlock)
+    app.command("voices")(voices.voices)
 
 
 _register()

@@ -347,6 +347,10 @@ def print_estimate(result: RenderEstimate) -> None:
         f"({result.references} image{'s' if result.references != 1 else ''})"
     )
     out.print(f"  planner      ${result.planner_usd:.2f}")
+    if result.voice_seconds:
+        out.print(f"  voice        ${result.voice_usd:.2f} (about {result.voice_seconds:.0f} s of speech)")
+    if result.music_usd:
+        out.print(f"  music        ${result.music_usd:.2f} (a composed score)")
     out.print(
         f"  [bold]total        ${result.total_usd:.2f}[/]"
         + ("" if result.paid else " [dim](nothing billed by a provider)[/]")

@@ -25,7 +25,14 @@ def render(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and what would run; write nothing."),
     burn_subtitles: bool = typer.Option(False, "--burn-subtitles", help="Burn the narration into the picture."),
     transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
-    audio: Path | None = typer.Option(None, "--audio", help="Music bed mixed under the film's own sound."),
+    voice: str | None = typer.Option(
+        None, "--voice", help="Who speaks the narration: BACKEND[:VOICE] (espeak, openai, gemini; `tale voices`)."
+    ),
+    no_voice: bool = typer.Option(False, "--no-voice", help="No voice track: the narration is subtitles only."),
+    music: str | None = typer.Option(
+        None, "--music", help="Music bed under the film, ducked under the voice: FILE, lyria (composed) or none."
+    ),
+    audio: Path | None = typer.Option(None, "--audio", help="The same as --music FILE."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     private: bool = typer.Option(False, "--private", help="Only local backends; the run folder is owner-only."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start a paid render without asking."),
@@ -51,16 +58,19 @@ def render(
         from tale_cli.cli.cost import spend_guard
         from tale_cli.cli.progress import ProgressView
         from tale_cli.cli.settings import resolve_out, resolve_recipe, say_shape
-        from tale_cli.config import with_prices, with_video_overrides
+        from tale_cli.config import with_prices, with_sound_overrides, with_video_overrides
         from tale_cli.errors import InputError, ShotsFailedError
         from tale_cli.executors import open_executor
         from tale_cli.local_models import check_local_models
+        from tale_cli.music import composes
         from tale_cli.pipeline import RenderOptions, is_plan_file
         from tale_cli.pipeline import render as render_film
 
-        if audio is not None and not audio.is_file():
-            raise InputError(f"audio file not found: {audio}")
+        bed = music if music is not None else (str(audio) if audio is not None else None)
+        if bed not in (None, "none") and not composes(bed) and not Path(bed).expanduser().is_file():
+            raise InputError(f"music file not found: {bed}", hint="give an audio file, lyria, or --music none")
         chosen = with_video_overrides(resolve_recipe(recipe), model=model, steps=steps, memory=memory, devices=devices)
+        chosen = with_sound_overrides(chosen, voice=voice, no_voice=no_voice, music=bed)
         chosen = with_prices(chosen, prices)
         shaped = say_shape(source, chosen, aspect=aspect, resolution=resolution)
         if not dry_run:
@@ -74,7 +84,6 @@ def render(
             planner=planner,
             burn_subtitles=burn_subtitles,
             transition=transition,
-            audio=audio,
             private=private,
             wait=not no_wait,
             aspect=aspect,

@@ -27,7 +27,16 @@ def stitch(
         str | None,
         typer.Option("--transition", metavar="cut|fade[:SECONDS]", help="Crossfade between clips (fade is 0.5 s)."),
     ] = None,
-    audio: Annotated[Path | None, typer.Option("--audio", help="Music mixed under the clips' own sound.")] = None,
+    audio: Annotated[
+        Path | None, typer.Option("--audio", help="Music mixed under the clips' own sound (and under the voice).")
+    ] = None,
+    no_voice: Annotated[
+        bool, typer.Option("--no-voice", help="Leave out the run folder's voice track (voice/track.wav).")
+    ] = False,
+    loudness: Annotated[
+        float | None,
+        typer.Option("--loudness", min=-31, max=-9, help="Loudness of a film with a voice track, in LUFS [-16]."),
+    ] = None,
     audio_volume: Annotated[
         float, typer.Option("--audio-volume", help="Loudness of the --audio music (1 = as is).")
     ] = 0.3,
@@ -48,9 +57,11 @@ def stitch(
         from contextlib import AbstractContextManager, nullcontext
 
         from tale_cli.lock import run_folder_lock
+        from tale_cli.mix import DEFAULT_LOUDNESS_LUFS, MixOptions, mix_film
         from tale_cli.runfolder import RunFolder
         from tale_cli.stitch import StitchOptions, resolve_inputs
         from tale_cli.stitch import stitch as stitch_clips
+        from tale_cli.voice import voice_track
 
         # A run folder is held while its shots are read and its film written, as a render holds it.
         held: AbstractContextManager[None] = nullcontext()
@@ -63,6 +74,8 @@ def stitch(
             )
         with held:
             resolved = resolve_inputs(inputs, output=out)
+            # A run folder's voice is mixed in again, with the bed ducked under it instead of laid under the clips.
+            track = voice_track(resolved.run_dir) if resolved.run_dir is not None and not no_voice else None
             options = StitchOptions(
                 width=width or resolved.width or 1280,
                 height=height or resolved.height or 720,
@@ -70,10 +83,13 @@ def stitch(
                 captions=resolved.captions,
                 burn_subtitles=burn_subtitles,
                 transition=transition,
-                audio=audio,
+                audio=audio if track is None else None,
                 audio_volume=audio_volume,
             )
             result = stitch_clips(resolved.clips, resolved.output, options)
+            if track is not None:
+                target = loudness if loudness is not None else DEFAULT_LOUDNESS_LUFS
+                mix_film(resolved.output, resolved.output, MixOptions(voice=track, music=audio, loudness_lufs=target))
             if resolved.run_dir is not None:
                 from tale_cli.review import write_review
 

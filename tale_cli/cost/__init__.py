@@ -23,7 +23,9 @@ from tale_cli.cost.estimate import (
     check_budget,
     estimate_render,
     price_image,
+    price_music,
     price_shot,
+    price_voice,
 )
 from tale_cli.cost.guard import SpendCheck, spend_guard
 from tale_cli.cost.ledger import SpendLine, SpendReport, find_runs, spent
@@ -74,7 +76,9 @@ __all__ = [
     "pool_gpu_hours",
     "pool_monthly",
     "price_image",
+    "price_music",
     "price_shot",
+    "price_voice",
     "pricing_dir",
     "resolve_book",
     "scenario_costs",

@@ -11,7 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from tale_cli.config import data_dir, read_toml
 from tale_cli.cost.money import Range, Usd, sum_ranges
-from tale_cli.cost.prices import GpuPrice, GpuTime, ImagePrice, PlannerPrice, Sourced, VideoPrice
+from tale_cli.cost.prices import (
+    GpuPrice,
+    GpuTime,
+    ImagePrice,
+    MusicPrice,
+    PlannerPrice,
+    Sourced,
+    VideoPrice,
+    VoicePrice,
+)
 from tale_cli.errors import RecipeError
 from tale_cli.plan import describe_validation_error
 
@@ -192,6 +201,8 @@ class PriceBook(BaseModel):
     video: list[VideoPrice] = Field(min_length=1)
     image: list[ImagePrice] = Field(default_factory=list)
     planner: list[PlannerPrice] = Field(default_factory=list)
+    voice: list[VoicePrice] = Field(default_factory=list)
+    music: list[MusicPrice] = Field(default_factory=list)
     gpus: dict[str, GpuPrice] = Field(min_length=1)
     gpu_time: list[GpuTime] = Field(default_factory=list)
     local: LocalSettings
@@ -205,7 +216,8 @@ class PriceBook(BaseModel):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> PriceBook:
-        for kind, entries in (("video", self.video), ("image", self.image), ("planner", self.planner)):
+        for kind, entries in (("video", self.video), ("image", self.image), ("planner", self.planner),
+                              ("voice", self.voice), ("music", self.music)):  # fmt: skip
             ids = [entry.id for entry in entries]
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:

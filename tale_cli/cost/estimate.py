@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from tale_cli.cost.book import PriceBook, default_book, resolve_book
 from tale_cli.cost.money import usd_range_text
-from tale_cli.cost.prices import GpuTime, ImagePrice, PlannerPrice, VideoPrice
+from tale_cli.cost.prices import GpuTime, ImagePrice, MusicPrice, PlannerPrice, VideoPrice, VoicePrice
 from tale_cli.cost.report import Cents, Report
 from tale_cli.errors import BudgetError, RecipeError
 from tale_cli.registry import Pricing, Role, provider
@@ -58,6 +58,11 @@ class RenderEstimate(Report):
     planner_usd: Cents
     references: int
     references_usd: Cents
+    # Speech a paid voice will say (estimated from the words at a natural pace), and what it costs.
+    voice_seconds: float = 0.0
+    voice_usd: Cents = 0.0
+    # A score a music backend will compose.
+    music_usd: Cents = 0.0
     total_usd: Cents = 0.0
     paid: bool
     unpriced: list[str] = Field(default_factory=list)
@@ -66,7 +71,7 @@ class RenderEstimate(Report):
     @model_validator(mode="after")
     def _totals(self) -> RenderEstimate:
         self.video_usd = sum(shot.usd for shot in self.shots)
-        self.total_usd = self.video_usd + self.planner_usd + self.references_usd
+        self.total_usd = self.video_usd + self.planner_usd + self.references_usd + self.voice_usd + self.music_usd
         return self
 
 
@@ -134,6 +139,41 @@ def price_image(
     return None if entry is None else entry.price(quality)
 
 
+def price_voice(backend: str, model: str, seconds: float, *, book: PriceBook | None = None) -> float | None:
+    """USD for `seconds` of speech from the book; None when the book does not price that model."""
+    book = book or default_book()
+    entry: VoicePrice | None = _best(book.voice, backend, model) if model else None
+    return None if entry is None else entry.usd_per_minute * seconds / 60
+
+
+def price_music(backend: str, model: str, *, book: PriceBook | None = None) -> float | None:
+    """USD for one composed track from the book; None when the book does not price that model."""
+    book = book or default_book()
+    entry: MusicPrice | None = _best(book.music, backend, model) if model else None
+    return None if entry is None else entry.usd_per_track
+
+
+def voice_model(recipe: Recipe) -> str:
+    """The voice model a recipe speaks with: its own, else its backend's default."""
+    from tale_cli.voice import voice_backend
+
+    backend = voice_backend(recipe)
+    try:
+        return backend.model
+    finally:
+        backend.close()
+
+
+def _music_model(recipe: Recipe) -> str:
+    from tale_cli.music import music_backend
+
+    backend = music_backend(recipe)
+    try:
+        return backend.model
+    finally:
+        backend.close()
+
+
 def image_model(recipe: Recipe) -> str:
     """The image model a recipe draws with: its own, else its provider's default (the registry's first model)."""
     models = provider(recipe.image.backend, Role.IMAGE).models
@@ -171,13 +211,17 @@ def estimate_render(
     include_planner: bool = True,
     gpu: str | None = None,
     only_shots: Iterable[int] | None = None,
+    spoken: Sequence[str] | None = None,
+    compose: bool = True,
 ) -> RenderEstimate:
     """What rendering this plan with this recipe will cost, before anything is spent.
 
     API video is priced per billed second from the book; local (diffusers) video as GPU-seconds per clip ×
     the hourly price of the local GPU; preview is free. A paid model the book does not know is listed in
     `unpriced` (never counted as free). `include_planner=False` when the plan already exists;
-    `only_shots` limits the estimate to the shots that will render (e.g. not the cached ones).
+    `only_shots` limits the estimate to the shots that will render (e.g. not the cached ones); `spoken`, to the
+    voice clips that will be spoken (default: every narration and line of those shots); `compose=False` when the
+    score a music backend would compose is already made.
     Without `book`, the run's own book: the recipe's `prices`, else TALE_PRICES, else the newest.
     """
     book = book or resolve_book(recipe.prices)
@@ -297,6 +341,35 @@ def estimate_render(
                 if planner_entry.usd_per_plan.low != planner_entry.usd_per_plan.high:
                     notes.append(f"planner: the high end of {usd_range_text(planner_entry.usd_per_plan)} per plan")
 
+    voice_seconds, voice_usd = 0.0, 0.0
+    voice = recipe.voice
+    if voice.enabled and _pricing(voice.backend, Role.VOICE) is not Pricing.FREE:
+        from tale_cli.voice import natural_seconds, shot_texts
+
+        texts = list(spoken) if spoken is not None else [text for shot in plan_shots for text in shot_texts(shot)]
+        if texts:
+            paid = True
+            model = voice_model(recipe)
+            voice_seconds = sum(natural_seconds(text) for text in texts) / voice.speed
+            priced_voice = price_voice(voice.backend, model, voice_seconds, book=book)
+            if priced_voice is None:
+                unpriced.append(f"voice {voice.backend}/{model or '(no model)'}: not in price book {book.id}")
+            else:
+                voice_usd = priced_voice
+                notes.append(f"voice: about {voice_seconds:.0f} s of speech, estimated from the words")
+
+    music_usd = 0.0
+    from tale_cli.music import composes
+
+    if compose and composes(recipe.music.source) and _pricing(recipe.music.source, Role.MUSIC) is not Pricing.FREE:
+        paid = True
+        model = _music_model(recipe)
+        priced_music = price_music(recipe.music.source, model, book=book)
+        if priced_music is None:
+            unpriced.append(f"music {recipe.music.source}/{model}: not in price book {book.id}")
+        else:
+            music_usd = priced_music
+
     return RenderEstimate(
         price_book=book.id,
         recipe=recipe.name,
@@ -305,6 +378,9 @@ def estimate_render(
         planner_usd=planner_usd,
         references=to_draw if image_pricing is not Pricing.FREE else 0,
         references_usd=references_usd,
+        voice_seconds=round(voice_seconds, 1),
+        voice_usd=voice_usd,
+        music_usd=music_usd,
         paid=paid,
         unpriced=unpriced,
         notes=notes,

@@ -66,8 +66,16 @@ def spend_guard(
     """
 
     def guard(plan: Plan, recipe: Recipe, folder: RunFolder, pending: list[int]) -> None:
-        # Only the shots that will render: a resumed run pays nothing for its cached shots. The run's own book.
-        estimate = estimate_render(plan, recipe, include_planner=False, only_shots=pending)
+        # Only the shots that will render and the clips not yet spoken: a resumed run pays nothing for what it
+        # has. The run's own book.
+        from tale_cli.music import composes, score_cached
+        from tale_cli.voice import unspoken
+
+        spoken = unspoken(plan, recipe, folder)
+        compose = composes(recipe.music.source) and not score_cached(plan, recipe, folder)
+        estimate = estimate_render(
+            plan, recipe, include_planner=False, only_shots=pending, spoken=spoken, compose=compose
+        )
         check = SpendCheck(estimate, budget_for(max_cost, recipe))
         if check.worth_showing:
             show(check)

@@ -114,6 +114,19 @@ class ImagePrice(_Matched):
         return self.usd_per_image[chosen], note
 
 
+class VoicePrice(_Matched):
+    """A speech API, priced per minute of speech it returns (providers that bill tokens: their audio tokens
+    per minute times the token price)."""
+
+    usd_per_minute: Usd
+
+
+class MusicPrice(_Matched):
+    """A music API, priced per track it composes."""
+
+    usd_per_track: Usd
+
+
 class PlannerPrice(_Matched):
     """A hosted LLM planner, priced per plan (one story)."""
 

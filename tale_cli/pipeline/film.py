@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from tale_cli.backends.base import VideoBackend, VideoCapabilities
 from tale_cli.config import Recipe
 from tale_cli.errors import RecipeError
 from tale_cli.executors import ShotExecutor, open_executor
+from tale_cli.mix import MixOptions, mix_film
+from tale_cli.music import check_composer, composes, make_score
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import (
     PlanSource,
@@ -27,7 +31,8 @@ from tale_cli.pipeline.storyboard import make_storyboard
 from tale_cli.plan import Plan
 from tale_cli.privacy import check_private, private_files
 from tale_cli.review import write_review
-from tale_cli.runfolder import FallbackRecord, FilmRecord, Manifest, RunFolder, now_iso
+from tale_cli.runfolder import FallbackRecord, FilmRecord, Manifest, MixRecord, RunFolder, now_iso
+from tale_cli.voice import VoiceTrack, check_voice, make_voice_track
 
 
 def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabilities, backend_name: str) -> None:
@@ -180,32 +185,66 @@ def _chained_after(
 
 
 def finish_film(
-    plan: Plan, folder: RunFolder, manifest: Manifest, options: RenderOptions, emit: EventSink
+    plan: Plan,
+    folder: RunFolder,
+    manifest: Manifest,
+    options: RenderOptions,
+    emit: EventSink,
+    voice: VoiceTrack | None = None,
+    score: Path | None = None,
 ) -> tuple[Path, Path | None, float]:
+    """Stitch the shots into film.mp4; with a voice track or music, the stitched film's sound is then mixed
+    with them to the recipe's loudness (the unmixed film lives only in a temporary folder of the run)."""
     from tale_cli.config import load_defaults
     from tale_cli.media import EncodeSettings
     from tale_cli.stitch import StitchOptions, stitch
 
     defaults = load_defaults()
+    encode = EncodeSettings(preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate)
     shot_files = [folder.shot_file(shot.index) for shot in plan.shots]
+    music = score or music_file(options)
+    mixing = voice is not None or music is not None
     emit(Event("message", detail="stitching the film"))
-    result = stitch(
-        shot_files,
-        folder.film,
-        StitchOptions(
-            width=plan.width,
-            height=plan.height,
-            fps=plan.fps,
-            captions=[shot.narration for shot in plan.shots],
-            srt_path=folder.srt,
-            burn_subtitles=options.burn_subtitles,
-            transition=options.transition,
-            audio=options.audio,
-            encode=EncodeSettings(
-                preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate
+    with contextlib.ExitStack() as stack:
+        work = (
+            Path(stack.enter_context(tempfile.TemporaryDirectory(dir=folder.root, prefix=".mix-"))) if mixing else None
+        )
+        result = stitch(
+            shot_files,
+            work / "film.mp4" if work is not None else folder.film,
+            StitchOptions(
+                width=plan.width,
+                height=plan.height,
+                fps=plan.fps,
+                captions=[shot.narration for shot in plan.shots],
+                srt_path=folder.srt,
+                burn_subtitles=options.burn_subtitles,
+                transition=options.transition,
+                encode=encode,
             ),
-        ),
-    )
+        )
+        if work is not None:
+            emit(Event("message", detail="mixing the sound"))
+            mixed = mix_film(
+                work / "film.mp4",
+                folder.film,
+                MixOptions(
+                    voice=voice.path if voice is not None else None,
+                    music=music,
+                    loudness_lufs=options.recipe.loudness_lufs,
+                    music_level_lu=options.recipe.music.level_lu,
+                    encode=encode,
+                ),
+            )
+            with manifest.edit() as data:
+                data.mix = MixRecord(
+                    voice=voice is not None,
+                    music=str(music) if music is not None else None,
+                    target_lufs=options.recipe.loudness_lufs,
+                    integrated_lufs=mixed.loudness.integrated_lufs,
+                    true_peak_db=mixed.loudness.true_peak_db,
+                    mixed_at=now_iso(),
+                )
     folder.secure(folder.film)
     folder.secure(folder.srt)
     make_storyboard(plan, shot_files, folder.storyboard, mode=folder.file_mode)
@@ -220,6 +259,28 @@ def finish_film(
             audio=str(options.audio.resolve()) if options.audio is not None else None,
         )
     return folder.film, result.srt, result.duration_s
+
+
+def music_file(options: RenderOptions) -> Path | None:
+    """The music bed's file: the render's own (--music, --audio), else the recipe's [music] source when it is a
+    file; None for none, or for a score a music backend composes."""
+    if options.audio is not None:
+        return options.audio
+    source = options.recipe.music.source
+    return Path(source).expanduser() if options.recipe.music.enabled and not composes(source) else None
+
+
+def check_sound(plan: Plan, options: RenderOptions) -> None:
+    """The voice and the music bed checked before anything is spent: backend, key, voices, fit, a readable bed."""
+    from tale_cli.media import probe_audio
+    from tale_cli.stitch import parse_transition
+
+    check_voice(plan, options.recipe, parse_transition(options.transition))
+    music = music_file(options)
+    if music is not None:
+        probe_audio(music)
+    elif options.audio is None and composes(options.recipe.music.source):
+        check_composer(options.recipe)
 
 
 def plan_for_shots(plan: Plan, options: RenderOptions) -> Plan:
@@ -267,6 +328,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     backend = executor.backend if executor is not None else video_backend(recipe)
     check_capabilities(plan, recipe, backend.capabilities(), backend.name)
     preflight(plan, recipe, backend)
+    check_sound(plan, options)
     manifest = Manifest.load(folder)
     if manifest.repaired:
         emit(Event("message", detail=manifest.repaired))
@@ -308,6 +370,25 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
         if prepared.source is PlanSource.PLANNED or data.planner is None:
             data.planner = planner_record(prepared, recipe, options.planner)
 
+    voice = None
+    if recipe.voice.enabled:
+        # Spoken before the pictures: speech that does not fit its shot stops the run before they are paid for.
+        from tale_cli.stitch import parse_transition
+
+        voice = make_voice_track(
+            plan,
+            recipe,
+            folder,
+            manifest,
+            transition_s=parse_transition(options.transition),
+            audit=audit,
+            say=lambda text: emit(Event("message", detail=text)),
+        )
+        if voice is not None:
+            emit(Event("message", detail=f"voice: {voice.spoken} clips spoken, {voice.cached} cached"))
+    score = None
+    if options.audio is None and composes(recipe.music.source):
+        score = make_score(plan, recipe, folder, manifest, audit, say=lambda text: emit(Event("message", detail=text)))
     refs = render_references(plan, recipe, folder, manifest, emit, audit)
     if executor is None:
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
@@ -329,7 +410,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
         report.seconds = time.monotonic() - started
         report.review = write_review(folder.root, report)
         return report
-    report.film, report.srt, report.duration_s = finish_film(plan, folder, manifest, options, emit)
+    report.film, report.srt, report.duration_s = finish_film(plan, folder, manifest, options, emit, voice, score)
     report.storyboard = folder.storyboard
     report.seconds = time.monotonic() - started
     report.review = write_review(folder.root, report)

@@ -1,4 +1,5 @@
-"""Fake Gemini API (generativelanguage.googleapis.com): generateContent for plans and images, Interactions, models.
+"""Fake Gemini API (generativelanguage.googleapis.com): generateContent for plans, images and speech, Interactions,
+models.
 
 Keys come in `x-goog-api-key`; errors are google.rpc.Status bodies, the shape Vertex AI shares.
 """
@@ -6,11 +7,13 @@ Keys come in `x-goog-api-key`; errors are google.rpc.Status bodies, the shape Ve
 from __future__ import annotations
 
 import base64
+import json
 import re
+import uuid
 from typing import Any
 
 from fakes.plans import plan_text
-from fakes.server import REFUSAL_REASON, Call, Route, png_bytes
+from fakes.server import REFUSAL_REASON, Call, Route, png_bytes, speech_pcm
 
 KEY_PROVIDER = "google"
 FAKE_KEY = "test-gemini-key-not-real-1234"
@@ -32,6 +35,21 @@ SERVED_MODELS = frozenset(
         "gemini-nano-banana-2.1",
     }
 )
+# Speech models: they answer only in audio, and only they do.
+TTS_MODELS = frozenset({"gemini-3.8-flash-tts", "gemini-3.8-flash-lite-tts"})
+TTS_VOICES = frozenset(
+    {"Achernar", "Achird", "Algenib", "Algieba", "Alnilam", "Aoede", "Autonoe", "Callirrhoe", "Charon", "Despina",
+     "Enceladus", "Erinome", "Fenrir", "Gacrux", "Iapetus", "Kore", "Laomedeia", "Leda", "Orus", "Puck", "Pulcherrima",
+     "Rasalgethi", "Sadachbia", "Sadaltager", "Schedar", "Sulafat", "Umbriel", "Vindemiatrix", "Zephyr",
+     "Zubenelgenubi"}
+)  # fmt: skip
+TTS_RATE = 24_000
+# Gemini counts audio at 25 tokens a second.
+AUDIO_TOKENS_PER_S = 25
+# Music models of the Interactions API; the previews answer in the legacy `outputs` shape, as the SDK expects.
+LYRIA_MODELS = {"lyria-3-clip-preview": 30.0, "lyria-3-pro-preview": 60.0, "lyria-3.5": 60.0}
+LEGACY_LYRIA = frozenset({"lyria-3-clip-preview", "lyria-3-pro-preview"})
+MUSIC_RATE = 16_000
 # Still in the SDK's list, but shut down on the Gemini API on 2026-10-29 (gemini-nano-banana-2.1 replaces it).
 RETIRED_MODELS = frozenset({"gemini-3.1-flash-image"})
 OMNI_MODELS = frozenset({"gemini-omni-1.1-flash", "gemini-omni-1.2-flash", "gemini-omni-flash-preview"})
@@ -136,8 +154,68 @@ def _not_served(call: Call, model: str, served: frozenset[str], method: str) -> 
     return True
 
 
+def camel(value: Any) -> Any:
+    """A JSON body with every key in lowerCamelCase: Google's JSON parsing takes a proto field by either name, and
+    google-genai sends speech_config's fields in snake_case."""
+    if isinstance(value, dict):
+        return {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key): camel(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [camel(item) for item in value]
+    return value
+
+
+def _voice_name(config: Any) -> str | None:
+    return ((config or {}).get("prebuiltVoiceConfig") or {}).get("voiceName")
+
+
+def _bad_speech(call: Call, speech: dict[str, Any], prompt: str) -> bool:
+    """True, after the API's 400, for a speech config it refuses: a voice it does not have, a dialogue without
+    exactly two speakers (each named in the text), or both kinds of voice config at once."""
+    single, multi = speech.get("voiceConfig"), speech.get("multiSpeakerVoiceConfig")
+    if single and multi:
+        call.send(400, rpc_error(400, "voice_config and multi_speaker_voice_config are mutually exclusive."))
+        return True
+    configs = (multi or {}).get("speakerVoiceConfigs") or []
+    if multi and len(configs) != 2:
+        call.send(400, rpc_error(400, f"Multi-speaker voice config must have exactly 2 speakers, got {len(configs)}."))
+        return True
+    voices = [_voice_name(c.get("voiceConfig")) for c in configs] if multi else [_voice_name(single)]
+    for voice in voices:
+        if voice is not None and voice not in TTS_VOICES:
+            call.send(400, rpc_error(400, f"Voice name {voice} is not supported."))
+            return True
+    for config in configs:
+        if f"{config.get('speaker')}:" not in prompt:
+            call.send(400, rpc_error(400, f"Speaker {config.get('speaker')} is not in the prompt."))
+            return True
+    return False
+
+
+def _speak(call: Call, model: str, config: dict[str, Any], prompt: str) -> None:
+    """A speech model's answer: 24 kHz 16-bit PCM inline, as long as the text takes to say."""
+    modalities = [m.upper() for m in config.get("responseModalities", [])]
+    if modalities != ["AUDIO"]:
+        message = "The requested combination of response modalities is not supported by the model."
+        call.send(400, rpc_error(400, message))
+        return
+    if _bad_speech(call, camel(config.get("speechConfig") or {}), prompt):
+        return
+    call.fake.count("gemini-speech")
+    if call.fake.refuses(prompt):
+        call.send(200, {"candidates": [{"finishReason": "PROHIBITED_CONTENT"}]})
+        return
+    said = prompt.split(":\n", 1)[-1]  # the words, after any spoken direction
+    pcm = speech_pcm(said, TTS_RATE)
+    inline = {"mimeType": f"audio/L16;codec=pcm;rate={TTS_RATE}", "data": base64.b64encode(pcm).decode()}
+    content = {"role": "model", "parts": [{"inlineData": inline}]}
+    tokens = round(len(pcm) / 2 / TTS_RATE * AUDIO_TOKENS_PER_S)
+    usage = {"promptTokenCount": len(prompt) // 4 + 1, "candidatesTokenCount": tokens}
+    call.send(200, {"candidates": [{"content": content, "finishReason": "STOP"}], "usageMetadata": usage})
+
+
 def generate_content(call: Call, match: re.Match[str]) -> None:
-    if _key_refused(call) or _not_served(call, match["model"], SERVED_MODELS, "generateContent"):
+    served = SERVED_MODELS | TTS_MODELS
+    if _key_refused(call) or _not_served(call, match["model"], served, "generateContent"):
         return
     if call.throttled(busy_error):
         return
@@ -155,6 +233,14 @@ def generate_content(call: Call, match: re.Match[str]) -> None:
             call.send(400, invalid_value(found[0], "TYPE_STRING", found[1]))
             return
     prompt = " ".join(part.get("text", "") for content in body["contents"] for part in content.get("parts", []))
+    if match["model"] in TTS_MODELS:
+        _speak(call, match["model"], config, prompt)
+        return
+    if "AUDIO" in [m.upper() for m in config.get("responseModalities", [])]:
+        call.send(
+            400, rpc_error(400, f"Model {match['model']} does not support the requested response modalities: audio")
+        )
+        return
     if "IMAGE" in [m.upper() for m in config.get("responseModalities", [])]:
         fake.count("gemini-image")
         if fake.refuses(prompt):
@@ -174,13 +260,60 @@ def generate_content(call: Call, match: re.Match[str]) -> None:
     call.send(200, {"candidates": [candidate], "usageMetadata": usage})
 
 
+def music_wav(seconds: float) -> bytes:
+    """A WAV of slow chords (16-bit mono at MUSIC_RATE): music enough for a loudness meter and a mix."""
+    import io
+    import wave
+
+    import numpy as np
+
+    t = np.arange(round(seconds * MUSIC_RATE)) / MUSIC_RATE
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) / 3
+    swell = 0.6 + 0.4 * np.sin(2 * np.pi * t / 4)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(MUSIC_RATE)
+        clip.writeframes((chord * swell * 0.3 * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def _compose(call: Call, body: dict[str, Any]) -> None:
+    """Lyria: the score at once, inline WAV; a refused prompt completes with the model's words and no audio."""
+    model = body["model"]
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") != "audio":
+        call.send(400, rpc_error(400, f"{model} answers in audio only: response_format.type must be 'audio'."))
+        return
+    if response_format.get("mime_type", "audio/wav") != "audio/wav":
+        call.send(400, rpc_error(400, "This fake server composes audio/wav only."))
+        return
+    prompt = body["input"] if isinstance(body["input"], str) else json.dumps(body["input"])
+    call.fake.count("lyria")
+    if call.fake.refuses(prompt):
+        content = [{"type": "text", "text": f"I can't compose that. {REFUSAL_REASON}"}]
+    else:
+        data = base64.b64encode(music_wav(LYRIA_MODELS[model])).decode()
+        content = [{"type": "audio", "data": data, "mime_type": "audio/wav"}]
+    answer: dict[str, Any] = {"id": uuid.uuid4().hex[:16], "status": "completed", "model": model}
+    if model in LEGACY_LYRIA:
+        answer["outputs"] = content
+    else:
+        answer["steps"] = [{"type": "model_output", "content": content}]
+    call.send(200, answer)
+
+
 def create_interaction(call: Call, match: re.Match[str]) -> None:
-    """Gemini Omni: a video interaction, answered in progress; its clip comes from polling."""
+    """Gemini Omni: a video interaction, answered in progress; its clip comes from polling. Lyria: music at once."""
     if _key_refused(call) or call.throttled(busy_error):
         return
     body = call.json or {}
     if not body.get("model") or not body.get("input"):
         call.send(400, rpc_error(400, "Request contains an invalid argument: model and input are required."))
+        return
+    if body["model"] in LYRIA_MODELS:
+        _compose(call, body)
         return
     if _not_served(call, body["model"], OMNI_MODELS, "interactions"):
         return

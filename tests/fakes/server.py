@@ -49,6 +49,20 @@ def png_bytes(seed: int = 0, size: tuple[int, int] = (64, 64)) -> bytes:
     return buffer.getvalue()
 
 
+def speech_pcm(text: str, rate: int = 24_000) -> bytes:
+    """Speech-like 16-bit mono PCM as long as `text` takes to say at a natural pace: a voiced tone in syllable-rate
+    bursts, so loudness meters and silence detectors read it as speech (and it stays plainly fake to a listener)."""
+    import numpy as np
+
+    from tale_cli.voice import natural_seconds
+
+    seconds = max(0.4, natural_seconds(text))
+    t = np.arange(round(seconds * rate)) / rate
+    voiced = np.sin(2 * np.pi * 160 * t) + 0.5 * np.sin(2 * np.pi * 320 * t) + 0.25 * np.sin(2 * np.pi * 480 * t)
+    syllables = 0.55 + 0.45 * np.sin(2 * np.pi * 4.0 * t)
+    return (voiced * syllables * 0.25 * 32767).astype("<i2").tobytes()
+
+
 @dataclass
 class Job:
     kind: str

@@ -1,0 +1,46 @@
+"""What a film's sound holds, measured by the real ffmpeg: silences (silencedetect) and loudness (ebur128)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tale_cli.media import input_arg, probe_audio, run_ffmpeg
+
+# Quieter than this for at least MIN_SILENCE_S counts as silence: far under speech at -16 LUFS, far over AAC's noise.
+SILENCE_DB = -50
+MIN_SILENCE_S = 0.2
+
+
+def silences(path: Path, *, noise_db: float = SILENCE_DB) -> list[tuple[float, float]]:
+    """(start, end) of every silence in a file's sound, as ffmpeg's silencedetect finds them."""
+    stderr = run_ffmpeg(["-nostats", "-i", input_arg(path), "-map", "0:a:0", "-af",
+                         f"silencedetect=noise={noise_db}dB:d={MIN_SILENCE_S}", "-f", "null", "-"])  # fmt: skip
+    starts = [float(value) for value in re.findall(r"silence_start: (-?[\d.]+)", stderr)]
+    ends = [float(value) for value in re.findall(r"silence_end: ([\d.]+)", stderr)]
+    if len(ends) < len(starts):
+        ends.append(probe_audio(path))  # silent to the end
+    return [(max(0.0, start), end) for start, end in zip(starts, ends, strict=True)]
+
+
+def sounding_s(path: Path, start: float, end: float, *, noise_db: float = SILENCE_DB) -> float:
+    """Seconds of sound (not silence) between `start` and `end`."""
+    silent = sum(
+        max(0.0, min(end, s_end) - max(start, s_start)) for s_start, s_end in silences(path, noise_db=noise_db)
+    )
+    return (end - start) - silent
+
+
+def sounding_spans(path: Path, *, noise_db: float = SILENCE_DB, shortest_s: float = 0.1) -> list[tuple[float, float]]:
+    """The stretches of sound between the silences, leaving out blips shorter than `shortest_s` (the encoder's
+    last frame)."""
+    total = probe_audio(path)
+    spans: list[tuple[float, float]] = []
+    at = 0.0
+    for s_start, s_end in silences(path, noise_db=noise_db):
+        if s_start > at:
+            spans.append((at, s_start))
+        at = s_end
+    if at < total:
+        spans.append((at, total))
+    return [(start, end) for start, end in spans if end - start >= shortest_s]
