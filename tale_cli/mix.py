@@ -90,30 +90,36 @@ def _gain_db(measured: Loudness, wanted_lufs: float) -> float:
 
 
 def _graph(film_has_audio: bool, voice_gain: float | None, music_gain: float | None, total: int, rate: int) -> str:
-    """The mix up to `[mixed]`: the film's sound and the bed ducked under the voice, all three summed."""
+    """The mix up to `[mixed]`: the film's sound and the bed ducked under the voice, all three summed.
+
+    Every input is made exactly `total` samples long (padded, looped or cut) before the sum, and the sum runs to
+    the longest: ending it with the first input instead drops whatever the other inputs' threads had not yet
+    delivered, a different number of samples each run.
+    """
     stereo = f"aresample={rate},aformat=sample_fmts=fltp:channel_layouts=stereo"
+    exact = f"apad=whole_len={total},atrim=end_sample={total}"
     source = "[0:a:0]" + stereo if film_has_audio else f"anullsrc=channel_layout=stereo:sample_rate={rate}"
-    chains = [f"{source},atrim=end_sample={total}[own]"]
+    chains = [f"{source},{exact}[own]"]
     parts = []
     music_input = 1
     if voice_gain is not None:
         music_input = 2
         keys = 2 if music_gain is not None else 1
-        chains.append(f"[1:a:0]{stereo},volume={voice_gain:.3f}dB,asplit={keys + 1}[voice]" +
+        chains.append(f"[1:a:0]{stereo},{exact},volume={voice_gain:.3f}dB,asplit={keys + 1}[voice]" +
                       "".join(f"[key{n}]" for n in range(keys)))  # fmt: skip
         chains.append(f"[own][key0]{DUCK}[own_ducked]")
         parts += ["[own_ducked]", "[voice]"]
     else:
         parts.append("[own]")
     if music_gain is not None:
-        bed = f"[{music_input}:a:0]{stereo},volume={music_gain:.3f}dB,atrim=end_sample={total}"
+        bed = f"[{music_input}:a:0]{stereo},{exact},volume={music_gain:.3f}dB"
         if voice_gain is not None:
             chains.append(f"{bed}[bed_loud]")
             chains.append(f"[bed_loud][key1]{DUCK}[bed]")
         else:
             chains.append(f"{bed}[bed]")
         parts.append("[bed]")
-    chains.append(f"{''.join(parts)}amix=inputs={len(parts)}:duration=first:dropout_transition=0:normalize=0[mixed]")
+    chains.append(f"{''.join(parts)}amix=inputs={len(parts)}:duration=longest:dropout_transition=0:normalize=0[mixed]")
     return ";".join(chains)
 
 

@@ -14,13 +14,15 @@ MIN_SILENCE_S = 0.2
 
 def silences(path: Path, *, noise_db: float = SILENCE_DB) -> list[tuple[float, float]]:
     """(start, end) of every silence in a file's sound, as ffmpeg's silencedetect finds them."""
+    # A second of silence padded on: a silence that runs to the end of the file then ends in the padding, not
+    # wherever the decoder happened to stop (which would read as a blip of sound at the very end).
     stderr = run_ffmpeg(["-nostats", "-i", input_arg(path), "-map", "0:a:0", "-af",
-                         f"silencedetect=noise={noise_db}dB:d={MIN_SILENCE_S}", "-f", "null", "-"])  # fmt: skip
+                         f"apad=pad_dur=1,silencedetect=noise={noise_db}dB:d={MIN_SILENCE_S}",
+                         "-f", "null", "-"])  # fmt: skip
     starts = [float(value) for value in re.findall(r"silence_start: (-?[\d.]+)", stderr)]
     ends = [float(value) for value in re.findall(r"silence_end: ([\d.]+)", stderr)]
-    if len(ends) < len(starts):
-        ends.append(probe_audio(path))  # silent to the end
-    return [(max(0.0, start), end) for start, end in zip(starts, ends, strict=True)]
+    total = probe_audio(path)
+    return [(max(0.0, start), min(end, total)) for start, end in zip(starts, ends, strict=True) if start < total]
 
 
 def sounding_s(path: Path, start: float, end: float, *, noise_db: float = SILENCE_DB) -> float:
@@ -31,9 +33,8 @@ def sounding_s(path: Path, start: float, end: float, *, noise_db: float = SILENC
     return (end - start) - silent
 
 
-def sounding_spans(path: Path, *, noise_db: float = SILENCE_DB, shortest_s: float = 0.1) -> list[tuple[float, float]]:
-    """The stretches of sound between the silences, leaving out blips shorter than `shortest_s` (the encoder's
-    last frame)."""
+def sounding_spans(path: Path, *, noise_db: float = SILENCE_DB) -> list[tuple[float, float]]:
+    """The stretches of sound between the silences."""
     total = probe_audio(path)
     spans: list[tuple[float, float]] = []
     at = 0.0
@@ -43,4 +44,4 @@ def sounding_spans(path: Path, *, noise_db: float = SILENCE_DB, shortest_s: floa
         at = s_end
     if at < total:
         spans.append((at, total))
-    return [(start, end) for start, end in spans if end - start >= shortest_s]
+    return spans
