@@ -1,15 +1,13 @@
-"""The run folder: paths, atomic writes that never follow planted symlinks, the manifest model and the job journal."""
+"""The run folder: its paths, the manifest model and the job journal (safe file writes are in tale_cli.files)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
@@ -28,61 +26,7 @@ from pydantic import (
 
 from tale_cli import __version__
 from tale_cli.errors import OutputError
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _refuse_symlink(path: Path) -> None:
-    if path.is_symlink():
-        raise OutputError(
-            f"{path} is a symbolic link; Tale does not write through links in a run folder",
-            hint="remove the link and run again",
-        )
-
-
-def find_symlink(root: Path) -> Path | None:
-    """The first symbolic link anywhere under `root` (a run folder has none unless someone planted it)."""
-    for current, dirs, files in os.walk(root):
-        for name in (*dirs, *files):
-            if (Path(current) / name).is_symlink():
-                return Path(current) / name
-    return None
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write `data` to `path` via `path.part` and a rename, refusing planted symlinks."""
-    _refuse_symlink(path)
-    part = path.with_name(path.name + ".part")
-    with contextlib.suppress(FileNotFoundError):
-        part.unlink()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(part, flags, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(part, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            part.unlink()
-        raise
-
-
-def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
-
-
-def link_or_copy(source: Path, target: Path) -> None:
-    """`target` as a hard link to `source` (a copy where links are not allowed); a planted link is replaced."""
-    if target.is_symlink() or target.exists():
-        if not target.is_symlink() and target.samefile(source):
-            return
-        target.unlink()
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
+from tale_cli.files import atomic_write_text, find_symlink, now_iso, refuse_symlink
 
 
 class RunFolder:
@@ -148,7 +92,7 @@ class RunFolder:
         for path in (self.root, *self.root.parents):
             if path.exists() or path.is_symlink():
                 if path == self.root:
-                    _refuse_symlink(path)
+                    refuse_symlink(path)
                 if not path.is_dir():
                     raise OutputError(f"{path} exists and is not a folder", hint="choose another --out")
                 try:
@@ -168,9 +112,9 @@ class RunFolder:
             self.root.mkdir(parents=True, exist_ok=True, mode=dir_mode)
             planted = find_symlink(self.root)
             if planted is not None:
-                _refuse_symlink(planted)
+                refuse_symlink(planted)
             for sub in (self.refs, self.ref_cache, self.shots, self.cache, self.takes):
-                _refuse_symlink(sub)
+                refuse_symlink(sub)
                 sub.mkdir(exist_ok=True, mode=dir_mode)
             if self.private:
                 for sub in (self.root, self.refs, self.ref_cache, self.shots, self.cache, self.takes):
@@ -568,7 +512,7 @@ class Journal:
     def append(self, line: JournalLine) -> None:
         data = line.encode()
         with self._lock:
-            _refuse_symlink(self.path)
+            refuse_symlink(self.path)
             flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
             fd = os.open(self.path, flags, self.mode)
             try:

@@ -121,10 +121,10 @@ def test_a_429_is_retried_and_a_rejected_key_stops_before_any_shot(
     lines = _audit(tmp_path / "ok" / "the-small-test")
     assert [line["outcome"] for line in lines if line["shot"] == 1] == ["retry", "ok"]
 
-    monkeypatch.setenv("TALE_OPENAI_API_KEY", "sk-wrong-key-not-real-9876")
+    monkeypatch.setenv("TALE_OPENAI_API_KEY", "wrong-openai-key-not-real-9876")
     code, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path / "bad"))
     assert code == ExitCode.KEYS, output
-    assert "rejected the API key" in output and "sk-wrong-key" not in output
+    assert "rejected the API key" in output and "wrong-openai-key" not in output
     assert not list((tmp_path / "bad" / "the-small-test" / "shots").glob("shot-*.mp4"))
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from tale_cli.cost.scenarios import SCENARIOS, pool_gpu_hours, scenario_costs
 from tale_cli.errors import InputError, missing_extra
-from tale_cli.runfolder import atomic_write_bytes
+from tale_cli.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -14,12 +14,13 @@ from tale_cli.backends import image_backend
 from tale_cli.backends.base import ReferenceRequest
 from tale_cli.config import Recipe
 from tale_cli.errors import TaleError
+from tale_cli.files import link_or_copy, now_iso
 from tale_cli.pictures import check_picture
 from tale_cli.pipeline.planning import inside_folder
 from tale_cli.pipeline.report import Event, EventSink
 from tale_cli.pipeline.shots import audit_request, digest, file_damage, file_record
 from tale_cli.plan import Plan
-from tale_cli.runfolder import FileRecord, Manifest, RefRecord, RefStatus, RunFolder, link_or_copy, now_iso
+from tale_cli.runfolder import FileRecord, Manifest, RefRecord, RefStatus, RunFolder
 
 
 class RefJournal:

@@ -294,8 +294,8 @@ def is_still(path: Path) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
-            return getattr(image, "n_frames", 1) == 1
+        with Image.open(path) as picture:
+            return getattr(picture, "n_frames", 1) == 1
     except Exception:
         # Pillow's format plugins, guessing at a file that is no picture, raise more than UnidentifiedImageError.
         return False

@@ -19,6 +19,7 @@ from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend
 from tale_cli.config import Recipe
 from tale_cli.errors import KeysError, OutputError, QuotaError, ShotRefusedError, TaleError
 from tale_cli.executors import ShotExecutor
+from tale_cli.files import link_or_copy, now_iso
 from tale_cli.media import ClipCheckError, check_clip, extract_frame
 from tale_cli.pipeline.report import Event, EventSink, ShotOutcome, ShotState
 from tale_cli.plan import Plan, Shot
@@ -31,8 +32,6 @@ from tale_cli.runfolder import (
     ShotStatus,
     TakeRecord,
     copy_clip_fields,
-    link_or_copy,
-    now_iso,
 )
 
 HASH_VERSION = 1
