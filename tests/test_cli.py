@@ -213,7 +213,7 @@ def test_a_full_disk_is_one_clear_line_whatever_was_being_written(
     def full(path: Path, data: bytes, **_: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(path) + ".part")
 
-    monkeypatch.setattr("tale_cli.runfolder.atomic_write_bytes", full)
+    monkeypatch.setattr("tale_cli.files.atomic_write_bytes", full)
     out = tmp_path / "out"
     result = runner.invoke(app, ["plan", str(story_file), "-r", str(tiny_recipe), "-o", str(out)])
     assert result.exit_code == int(ExitCode.OUTPUT), result.output
