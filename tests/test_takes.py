@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudrender import EXAMPLE_STORY
+from cloudrender import EXAMPLE_STORY, SMALL_VEO
 from typer.testing import CliRunner
 
 from tale_cli.backends.preview import PreviewVideo
@@ -21,22 +21,6 @@ from tale_cli.media import count_frames, extract_frame, probe, synthetic_clip
 from tale_cli.pipeline.retake import SEED_STEP, next_seed
 
 runner = CliRunner()
-
-SMALL_VEO = """
-description = "veo-3.1-fast, shrunk for tests"
-width = 320
-height = 180
-continuity = "references"
-[planner]
-backend = "gemini"
-[image]
-backend = "gemini"
-[video]
-backend = "veo"
-model = "veo-3.1-fast-generate-001"
-audio = true
-poll_interval_s = 0.02
-"""
 
 
 def tale(*args: str, code: int = 0) -> Any:
