@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import time
 import wave
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 from tale_cli.backends.base import Speaker, SpeechRequest, VoiceBackend, VoiceInfo
 from tale_cli.errors import BackendError, PlanError
 from tale_cli.media import input_arg, run_ffmpeg
+from tale_cli.pace import GAP_S, LEAD_S, TAIL_S, natural_seconds
 from tale_cli.plan import NARRATOR, Plan, Shot
 from tale_cli.registry import Role, create, provider
 from tale_cli.registry import names as registry_names
@@ -33,19 +33,11 @@ if TYPE_CHECKING:
     from tale_cli.runfolder import Manifest, RunFolder
 
 HASH_VERSION = 1
-LEAD_S = 0.15
-TAIL_S = 0.25
-GAP_S = 0.3
 MAX_SPEEDUP = 1.25
 TRACK_RATE = 48_000
 # Samples quieter than this (of full scale) at a clip's ends are trimmed: silence a backend adds around speech.
 TRIM_LEVEL = 0.01
 TRIM_KEEP_S = 0.03
-# A natural pace, for the check made before a paid voice speaks: words a second for languages that space
-# their words, syllables (Hangul blocks, kana, Han characters) a second for Korean, Japanese and Chinese.
-WORDS_PER_S = 2.8
-SYLLABLES_PER_S = 6.5
-_SYLLABLES = re.compile(r"[\uac00-\ud7a3\u3040-\u30ff\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -207,13 +199,6 @@ def plan_speech(plan: Plan, recipe: Recipe, backend: VoiceBackend, transition_s:
             )
         speech.append(entry)
     return speech
-
-
-def natural_seconds(text: str) -> float:
-    """About how long `text` takes to say at a natural pace."""
-    syllables = len(_SYLLABLES.findall(text))
-    words = len(_SYLLABLES.sub(" ", text).split())
-    return words / WORDS_PER_S + syllables / SYLLABLES_PER_S
 
 
 def check_speech_fits(speech: list[ShotSpeech], speed: float) -> None:

@@ -136,7 +136,8 @@ def test_a_run_without_a_film_still_exports_with_its_subtitles(run_dir: Path, tm
     report = export(copy, "edl")
 
     assert report["srt"] == str(copy / "film.srt")
-    assert "Ada walked to the harbour at dawn." in (copy / "film.srt").read_text(encoding="utf-8")
+    first = json.loads((copy / "plan.json").read_text(encoding="utf-8"))["shots"][0]["narration"]
+    assert first.startswith("Ada walked") and first in (copy / "film.srt").read_text(encoding="utf-8")
 
 
 def test_final_cut_xml_refuses_a_rate_final_cut_has_no_project_for(run_dir: Path, tmp_path: Path) -> None:

@@ -12,9 +12,18 @@ from typer.testing import CliRunner
 from tale_cli.cli.app import app
 from tale_cli.config import Recipe, load_recipe
 from tale_cli.errors import KeysError, PlanError, RecipeError
+from tale_cli.pace import budget_words, natural_seconds, speech_room
 from tale_cli.plan import load_plan, parse_plan
 from tale_cli.planners import plan_story, planner
-from tale_cli.planners._llm import PlanSettings, chunk_story, parse_answer, repair_answer, response_schema, trim_text
+from tale_cli.planners._llm import (
+    PlanSettings,
+    _user_prompt,
+    chunk_story,
+    parse_answer,
+    repair_answer,
+    response_schema,
+    trim_text,
+)
 from tale_cli.story import read_story
 
 
@@ -118,7 +127,7 @@ def test_openai_compatible_planner_needs_an_address(fake_providers):
 
 def test_long_stories_are_planned_in_parts_with_the_same_characters(fake_providers):
     recipe = load_recipe("veo-3.1-fast")
-    recipe = recipe.model_copy(update={"planner": recipe.planner.model_copy(update={"max_chunk_chars": 500})})
+    recipe = recipe.model_copy(update={"planner": recipe.planner.model_copy(update={"max_chunk_chars": 400})})
 
     plan = plan_story(read_story(EXAMPLE_STORY), recipe)
 
@@ -289,3 +298,36 @@ def test_tale_plan_turns_nonsense_into_a_valid_plan(fake_providers, tmp_path):
     plan = load_plan(tmp_path / "the-lighthouse-keeper-s-cat" / "plan.json")
     assert len(plan.shots) == 8 and plan.notes and fake_providers.creates["plan"] == 1
     assert "warning: gemini planner: shot 1: dropped" in " ".join(result.output.split())
+
+
+def test_repair_keeps_each_shots_words_within_its_seconds_and_gives_lines_to_characters():
+    long = " ".join(f"Sentence {n} of a narration far too long for one short shot." for n in range(1, 8))
+    shot = {"duration_s": 6, "prompt": "a harbour", "narration": long, "characters": ["mira"], "lines": [
+        {"speaker": "Mira", "text": "Hold the lamp steady."},
+        {"speaker": "Stranger", "text": "Who goes there?"},
+        {"speaker": "narrator", "text": "Nobody answered."},
+        {"speaker": "mira", "text": ""},
+    ]}  # fmt: skip
+    data = {"style": "s", "characters": [{"id": "mira", "name": "Mira", "description": "a keeper"}], "shots": [shot]}
+    repaired = repair_answer(data, PlanSettings(1, 6.0, (6.0,)), [])
+    (fixed,) = repaired.shots
+    assert [(line["speaker"], line["text"]) for line in fixed["lines"]] == [
+        ("mira", "Hold the lamp steady."),
+        ("narrator", "Who goes there?"),
+        ("narrator", "Nobody answered."),
+    ]
+    clips = 1 + len(fixed["lines"])
+    said = natural_seconds(fixed["narration"]) + sum(natural_seconds(line["text"]) for line in fixed["lines"])
+    assert fixed["narration"].startswith("Sentence 1 of") and said <= speech_room(6.0, clips)
+    assert "shot 1: a line of 'Stranger', who is not among the characters, is narrated" in repaired.notes
+    assert "shot 1: its spoken words were cut to what 6 s says at a natural pace" in repaired.notes
+
+
+def test_the_prompt_gives_the_word_budget_and_the_schema_asks_for_lines():
+    schema = response_schema(2, (4.0, 8.0))
+    line = schema["properties"]["shots"]["items"]["properties"]["lines"]["items"]
+    assert line["required"] == ["speaker", "text"]
+    story = read_story(EXAMPLE_STORY)
+    prompt = _user_prompt(story, story.body, PlanSettings(2, 8.0, (4.0, 8.0)), 1, 1, [])
+    words, syllables = budget_words(8.0)
+    assert f"8 s: at most {words} words ({syllables} syllables" in prompt and words == 21

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tale_cli.config import Recipe
+from tale_cli.pace import natural_seconds, speech_room
 from tale_cli.planners import plan_story
 from tale_cli.planners.offline import split_sentences
 from tale_cli.story import read_story
@@ -75,3 +76,70 @@ def test_recurring_names_become_characters(tmp_path: Path) -> None:
 )
 def test_sentence_split(text: str, count: int) -> None:
     assert len(split_sentences(text)) == count
+
+
+def _plan(tmp_path: Path, text: str, shots: int, seconds: float = 8.0):
+    path = tmp_path / "s.md"
+    path.write_text(text, encoding="utf-8")
+    return plan_story(read_story(path), Recipe(shots=shots, seconds=seconds))
+
+
+def test_quoted_speech_becomes_lines_of_the_character_who_says_it(tmp_path: Path) -> None:
+    story = (
+        "---\ntitle: Quotes\ncharacters:\n  - name: Mira\n    description: a keeper\n"
+        "  - name: Pip\n    description: a cat\n---\n\n"
+        '"The lamp is out," Mira said. Pip ran to the stairs.\n\n'
+        "Pip looked up. “Follow me!” she called, and the wind answered.\n\n"
+        'The letter said: "Come home." Mira folded it away.\n\n'
+        "피프가 말했다. 「가자!」\n"
+    )
+    plan = _plan(tmp_path, story, shots=4)
+    said = [(s.narration, [(line.speaker, line.text) for line in s.lines]) for s in plan.shots]
+    assert said[0] == ("Pip ran to the stairs.", [("mira", "The lamp is out.")])
+    assert said[1] == ("Pip looked up. And the wind answered.", [("pip", "Follow me!")])
+    assert said[2] == ("Mira folded it away.", [("narrator", "Come home.")])  # the letter speaks, not a character
+    assert said[3][1] == [("narrator", "가자!")]
+    assert "mira" in plan.shots[0].characters
+    assert all('"' not in s.narration and "「" not in s.narration for s in plan.shots)
+
+
+def test_every_shot_says_only_what_fits_its_seconds(tmp_path: Path) -> None:
+    long_paragraph = (
+        "The old ferry left the harbour late that evening. It carried forty passengers, three goats and a piano "
+        "that nobody had ordered. The captain, who had sailed these waters for thirty years, watched the clouds "
+        "gather over the western hills, and he did not like what he saw."
+    )
+    plan = _plan(tmp_path, f"# Ferry\n\n{long_paragraph}\n\nThe storm came at midnight.\n", shots=2, seconds=6.0)
+    for shot in plan.shots:
+        clips = (1 if shot.narration else 0) + len(shot.lines)
+        said = natural_seconds(shot.narration) + sum(natural_seconds(line.text) for line in shot.lines)
+        assert 0 < said <= speech_room(shot.duration_s, clips)
+    first = plan.shots[0]
+    assert first.narration.endswith(".") and first.narration in long_paragraph  # whole sentences, in order
+    assert "forty passengers" in first.prompt and "piano" in first.prompt  # what is not said is still seen
+    assert plan.notes and "shot 1" in plan.notes[0] and "natural pace" in plan.notes[0]
+    assert plan.shots[1].narration == "The storm came at midnight."
+
+
+def test_korean_words_are_budgeted_by_syllables(tmp_path: Path) -> None:
+    sentence = "하늘은 달빛을 따라 산길을 천천히 걸어 올라갔다."
+    plan = _plan(tmp_path, "# 밤길\n\n" + " ".join([sentence] * 6) + "\n", shots=1, seconds=6.0)
+    narration = plan.shots[0].narration
+    assert narration.startswith(sentence) and narration.count(sentence) == natural_count(sentence, 6.0)
+
+
+def natural_count(sentence: str, seconds: float) -> int:
+    count = 0
+    while natural_seconds(" ".join([sentence] * (count + 1))) <= speech_room(seconds):
+        count += 1
+    return count
+
+
+def test_the_examples_are_spoken_whole(tmp_path: Path) -> None:
+    for name in ("story.md", "story.ko.md"):
+        plan = plan_story(read_story(EXAMPLES / name), Recipe())
+        assert plan.notes == [], plan.notes  # nothing cut: every paragraph fits its 8 s at a natural pace
+    english = plan_story(read_story(EXAMPLES / "story.md"), Recipe())
+    assert [(line.speaker, line.text) for line in english.shots[6].lines] == [
+        ("mira", "Pip is the real keeper of the light.")
+    ]

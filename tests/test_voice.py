@@ -170,8 +170,11 @@ def test_narration_is_spoken_in_every_shot_at_the_target_loudness(
     assert loudness.true_peak_db <= -1.5
     manifest = _manifest(run_dir)
     clips = manifest["voice"]["clips"]
-    assert [clip["shot"] for clip in clips] == [1, 2, 3]
-    for number, clip in enumerate(clips):
+    # The third shot's quotation ("Meet me at the lighthouse.") is a line of its own, after the narration.
+    assert [clip["shot"] for clip in clips] == [1, 2, 3, 3]
+    assert clips[2]["start_s"] + clips[2]["seconds"] < clips[3]["start_s"]
+    for clip in clips:
+        number = clip["shot"] - 1
         start, end = clip["start_s"], clip["start_s"] + clip["seconds"]
         assert number * 5.0 + LEAD_S <= start + 1e-6 and end <= (number + 1) * 5.0 - TAIL_S + 1e-6
         assert sounding_s(film, start, end) > 0.6 * clip["seconds"]
@@ -182,11 +185,11 @@ def test_narration_is_spoken_in_every_shot_at_the_target_loudness(
         inside = any(c["start_s"] - 0.2 <= begin and finish <= c["start_s"] + c["seconds"] + 0.1 for c in clips)
         assert inside, (begin, finish, spans, [(c["start_s"], c["seconds"]) for c in clips])
     assert manifest["mix"]["voice"] is True and abs(manifest["mix"]["integrated_lufs"] - -16.0) <= 1.0
-    assert len(_voice_lines(run_dir)) == 3
+    assert len(_voice_lines(run_dir)) == 4
 
     again, output = _render(str(story_file), "--recipe", str(voice_recipe), "--out", str(tmp_path))
     assert again == ExitCode.OK, output
-    assert len(_voice_lines(run_dir)) == 3  # nothing spoken twice
+    assert len(_voice_lines(run_dir)) == 4  # nothing spoken twice
 
     plan = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
     plan["shots"][1]["narration"] = "The boats slept on."
@@ -194,7 +197,7 @@ def test_narration_is_spoken_in_every_shot_at_the_target_loudness(
     edited, output = _render(str(run_dir / "plan.json"), "--recipe", str(voice_recipe), "--out", str(tmp_path))
     assert edited == ExitCode.OK, output
     lines = _voice_lines(run_dir)
-    assert len(lines) == 4 and lines[-1]["shot"] == 2
+    assert len(lines) == 5 and lines[-1]["shot"] == 2
 
 
 def test_a_music_bed_plays_between_the_lines_and_ducks_under_them(
@@ -224,10 +227,17 @@ def test_no_voice_and_music_none_leave_the_film_as_stitched(
     assert sounding_spans(run_dir / "film.mp4") == []
 
 
-def test_speech_too_long_for_its_shot_stops_the_render_before_any_shot(tmp_path: Path, story_file: Path) -> None:
-    recipe = tmp_path / "short.toml"
-    recipe.write_text(VOICE_RECIPE.replace("seconds = 5.0", "seconds = 1.5"), encoding="utf-8")
-    code, output = _render(str(story_file), "--recipe", str(recipe), "--out", str(tmp_path))
+def test_speech_too_long_for_its_shot_stops_the_render_before_any_shot(
+    tmp_path: Path, story_file: Path, voice_recipe: Path
+) -> None:
+    # The planner keeps each shot's words within its seconds; a hand-edited plan.json may not.
+    planned = CliRunner().invoke(app, ["plan", str(story_file), "-r", str(voice_recipe), "-o", str(tmp_path)])
+    assert planned.exit_code == 0, planned.output
+    plan_file = tmp_path / "the-small-test" / "plan.json"
+    plan = json.loads(plan_file.read_text(encoding="utf-8"))
+    plan["shots"][0]["narration"] = " ".join(["Ada walked slowly along the quiet harbour wall at dawn."] * 3)
+    plan_file.write_text(json.dumps(plan), encoding="utf-8")
+    code, output = _render(str(plan_file), "--recipe", str(voice_recipe), "--out", str(tmp_path))
     assert code == ExitCode.PLAN, output
     assert "shot 1's speech needs" in output and "plan.json" in output
     assert not list((tmp_path / "the-small-test" / "shots").glob("shot-*.mp4"))

@@ -74,7 +74,8 @@ def test_openai_narrates_priced_and_audited(fake_providers, tmp_path: Path, stor
     code, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
     assert code == ExitCode.OK, output
     requests = _speech_requests(fake_providers, "/v1/audio/speech")
-    assert len(requests) == 3
+    assert len(requests) == 4  # three narrations and the letter's quoted line
+    assert requests[3]["json"]["input"] == "Meet me at the lighthouse."
     body = requests[0]["json"]
     assert body["model"] == "gpt-4o-mini-tts" and body["voice"] == "coral" and body["response_format"] == "pcm"
     assert body["instructions"] == "Calm and warm." and body["input"].startswith("Ada walked")
@@ -88,7 +89,7 @@ def test_openai_narrates_priced_and_audited(fake_providers, tmp_path: Path, stor
     loudness = measure_loudness(film)
     assert abs(loudness.integrated_lufs - -16.0) <= 1.0 and loudness.true_peak_db <= -1.5
     lines = _audit(run_dir)
-    assert [line["shot"] for line in lines] == [1, 2, 3]
+    assert [line["shot"] for line in lines] == [1, 2, 3, 3]
     assert all(line["unit"] == "seconds" and line["cost_usd"] > 0 for line in lines)
     assert sum(clip["cost_usd"] for clip in clips) == pytest.approx(sum(line["cost_usd"] for line in lines), abs=1e-4)
 
@@ -98,7 +99,7 @@ def test_openai_narrates_priced_and_audited(fake_providers, tmp_path: Path, stor
 
     again, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
     assert again == ExitCode.OK, output
-    assert len(_speech_requests(fake_providers, "/v1/audio/speech")) == 3  # a re-run speaks nothing
+    assert len(_speech_requests(fake_providers, "/v1/audio/speech")) == 4  # a re-run speaks nothing
 
 
 def test_the_estimate_prices_the_voice(tmp_path: Path, story_file: Path) -> None:

@@ -20,12 +20,15 @@ from pydantic import ValidationError
 
 from tale_cli.config import Recipe
 from tale_cli.errors import PlanError
+from tale_cli.pace import budget_words
 from tale_cli.plan import (
     CAMERA_CHARS,
     DESCRIPTION_CHARS,
     ID_PATTERN,
+    MAX_LINES,
     NAME_CHARS,
     NARRATION_CHARS,
+    NARRATOR,
     NEGATIVE_PROMPT_CHARS,
     PROMPT_CHARS,
     STYLE_CHARS,
@@ -33,7 +36,8 @@ from tale_cli.plan import (
     describe_validation_error,
     slugify,
 )
-from tale_cli.planners.offline import character_id, split_sentences
+from tale_cli.planners._speech import Said, fit_speech, split_sentences
+from tale_cli.planners.offline import character_id
 from tale_cli.shape import film_aspect
 from tale_cli.story import Story
 
@@ -58,6 +62,10 @@ For every shot:
 - "camera": one camera move (static, slow push in, pan left, tracking shot, ...).
 - "characters": the ids of the characters visible in the shot, from the character list.
 - "narration": one or two short sentences of narration or subtitle for the shot, in the story's language.
+- "lines": the dialogue spoken in the shot, in order, each with the speaker's character id (or "narrator")
+  and the words, in the story's language; [] when nobody speaks. Quoted speech in the story belongs here.
+- Everything a shot says (narration and lines together) must be said within the shot at a natural pace:
+  keep to the word budget given for its duration.
 - "continuity": true when the shot directly continues the previous shot's scene and action.
 - "duration_s": one of the allowed durations.
 
@@ -128,10 +136,28 @@ def response_schema(shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
             "description": text("the character's fixed visual look"),
         },
     }
+    line = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["speaker", "text"],
+        "properties": {
+            "speaker": text(f"the speaking character's id, or '{NARRATOR}'"),
+            "text": text("the words spoken, in the story's language"),
+        },
+    }
     shot = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["duration_s", "prompt", "negative_prompt", "camera", "characters", "narration", "continuity"],
+        "required": [
+            "duration_s",
+            "prompt",
+            "negative_prompt",
+            "camera",
+            "characters",
+            "narration",
+            "lines",
+            "continuity",
+        ],
         "properties": {
             # Bounds, not an enum: the Gemini API's Schema.enum holds strings only. Off-list values are snapped after.
             "duration_s": {
@@ -145,6 +171,7 @@ def response_schema(shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
             "camera": text("one camera move"),
             "characters": {"type": "array", "items": {"type": "string"}, "description": "ids of visible characters"},
             "narration": text("narration or subtitle in the story's language"),
+            "lines": {"type": "array", "items": line, "description": "dialogue spoken in the shot, in order"},
             "continuity": {"type": "boolean", "description": "continues the previous shot directly"},
         },
     }
@@ -216,11 +243,19 @@ def _user_prompt(
         f"Plan exactly {settings.shots} shots. Allowed shot durations in seconds: {allowed}; "
         f"prefer {settings.preferred:g} s unless a beat clearly needs another length.",
         f"Keep each shot's prompt under {settings.max_prompt_chars} characters.",
+        "Word budget per shot (narration and lines together, at a natural pace): "
+        + "; ".join(_budget(d) for d in settings.durations)
+        + ".",
         "",
         "Story:",
         part,
     ]
     return "\n".join(lines)
+
+
+def _budget(duration_s: float) -> str:
+    words, syllables = budget_words(duration_s)
+    return f"{duration_s:g} s: at most {words} words ({syllables} syllables in Korean, Japanese or Chinese)"
 
 
 def _nearest(seconds: float, durations: tuple[float, ...]) -> float:
@@ -356,8 +391,16 @@ def _shot_fields(raw: dict[str, Any]) -> dict[str, Any]:
         "camera": _text(raw.get("camera")),
         "characters": [_text(c) for c in characters if _text(c)] if isinstance(characters, list) else [],
         "narration": _text(raw.get("narration")),
+        "lines": _lines(raw.get("lines")),
         "continuity": raw.get("continuity") is True,
     }
+
+
+def _lines(raw: Any) -> list[tuple[str, str]]:
+    if not isinstance(raw, list):
+        return []
+    found = [(_text(line.get("speaker")), _text(line.get("text"))) for line in raw if isinstance(line, dict)]
+    return [(speaker, text) for speaker, text in found if text][:MAX_LINES]
 
 
 def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
@@ -366,6 +409,7 @@ def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
         "prompt": f"{first['prompt']} {second['prompt']}".strip(),
         "characters": list(dict.fromkeys([*first["characters"], *second["characters"]])),
         "narration": f"{first['narration']} {second['narration']}".strip(),
+        "lines": [*first["lines"], *second["lines"]][:MAX_LINES],
     }
 
 
@@ -374,7 +418,7 @@ def _split(shot: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     half = (len(sentences) + 1) // 2
     return (
         {**shot, "narration": " ".join(sentences[:half])},
-        {**shot, "narration": " ".join(sentences[half:]), "continuity": True},
+        {**shot, "narration": " ".join(sentences[half:]), "lines": [], "continuity": True},
     )
 
 
@@ -446,9 +490,28 @@ def repair_answer(
             notes.append(f"shot {number}: prompt cut to {len(shot['prompt'])} characters at a sentence end")
         for key, limit in _TEXT_LIMITS.items():
             shot[key] = trim_text(shot[key], limit)
+        shot["narration"], shot["lines"] = _speech(shot, number, cast, notes)
         shot["camera"] = shot["camera"] or "static"
     style = trim_text(_text(data.get("style")), STYLE_CHARS)
     return Repaired([cast.characters[ident] for ident in own], shots, style, notes)
+
+
+def _speech(shot: dict[str, Any], number: int, cast: _Cast, notes: list[str]) -> tuple[str, list[dict[str, str]]]:
+    """The shot's narration and lines: each line's speaker one of the characters (else the narrator), and the
+    words cut to what the shot says at a natural pace."""
+    lines: list[tuple[str, str]] = []
+    for speaker, text in shot["lines"]:
+        found = NARRATOR if speaker.casefold() in ("", NARRATOR) else cast.find(speaker)
+        if found is None:
+            notes.append(f"shot {number}: a line of '{_short(speaker)}', who is not among the characters, is narrated")
+        lines.append((found or NARRATOR, trim_text(text, NARRATION_CHARS)))
+    written = Said(shot["narration"], tuple(lines))
+    said = fit_speech(written, shot["duration_s"])
+    if said != written:
+        notes.append(
+            f"shot {number}: its spoken words were cut to what {shot['duration_s']:g} s says at a natural pace"
+        )
+    return said.narration, [{"speaker": speaker, "text": text} for speaker, text in said.lines]
 
 
 def assemble_plan(story: Story, recipe: Recipe, parts: list[Repaired], *, planner: str) -> Plan:

@@ -7,7 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from tale_cli.config import Recipe
-from tale_cli.plan import Character, Plan, Shot, parse_plan, slugify
+from tale_cli.plan import MAX_LINES, MAX_NOTES, Character, Line, Plan, Shot, parse_plan, slugify
+from tale_cli.planners._speech import Said, fit_speech, quoted_lines, split_clauses, split_sentences
 from tale_cli.registry import Locality, Pricing, Provider, Role
 from tale_cli.shape import film_aspect
 from tale_cli.story import Story
@@ -23,8 +24,6 @@ CAMERA_MOVES = (
     "tracking shot",
     "tilt down",
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’)\]」』]*\s+|(?<=[다요죠까네])[.!?]?\s*\n")
-_CLAUSE_BREAK = re.compile(r"(?<=[,;:，、])\s+|(?<=[고며서면데])\s+(?=\S)|\s+(?=(?:and|but|then|while|as|when)\s)")
 _ENGLISH_STOPWORDS = frozenset(
     [
         "The",
@@ -123,14 +122,9 @@ class _Segment:
     paragraph: int
 
 
-def split_sentences(paragraph: str) -> list[str]:
-    parts = [part.strip() for part in _SENTENCE_END.split(paragraph.strip() + " ")]
-    return [part for part in parts if part]
-
-
 def _split_evenly(text: str, pieces: int) -> list[str]:
     """Split a sentence into `pieces` parts at clause breaks, else at words; never an empty part."""
-    clauses = [c for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
+    clauses = split_clauses(text)
     units = clauses if len(clauses) >= pieces else text.split()
     if len(units) < pieces:
         return [text] * pieces
@@ -229,10 +223,23 @@ def character_id(name: str, used: set[str], number: int) -> str:
     return candidate
 
 
-def _mentions(text: str, name: str) -> bool:
+def _mention_offsets(text: str, name: str) -> list[int]:
     if re.search(r"[\uac00-\ud7a3]", name):
-        return name in text
-    return re.search(rf"\b{re.escape(name)}\b", text, flags=re.IGNORECASE) is not None
+        return [m.start() for m in re.finditer(re.escape(name), text)]
+    return [m.start() for m in re.finditer(rf"\b{re.escape(name)}\b", text, flags=re.IGNORECASE)]
+
+
+def _mentions(text: str, name: str) -> bool:
+    return bool(_mention_offsets(text, name))
+
+
+def _cut_note(index: int, written: Said, said: Said, seconds: float) -> str:
+    kept = len((said.narration + " " + " ".join(t for _, t in said.lines)).split())
+    whole = len((written.narration + " " + " ".join(t for _, t in written.lines)).split())
+    return (
+        f"shot {index}: spoken words cut to what {seconds:g} s says at a natural pace "
+        f"({kept} of {whole} words kept; the rest stays in the prompt)"
+    )
 
 
 def visual_prompt(style: str, text: str, present: list[Character], camera: str) -> str:
@@ -256,19 +263,30 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         character.reference_image = spec.image
     style = story.meta.style or "Cinematic film still, soft natural light, 35mm"
     built: list[Shot] = []
+    notes: list[str] = []
     previous_paragraph = -1
+
+    def named(text: str) -> list[tuple[int, str]]:
+        return sorted((at, c.id) for c in characters for at in _mention_offsets(text, c.name))
+
     for index, segment in enumerate(segment_story(story, shots), start=1):
-        present = [c for c in characters if _mentions(segment.text, c.name)]
+        written = quoted_lines(segment.text, named)
+        said = fit_speech(written, seconds)
+        if said != written:
+            notes.append(_cut_note(index, written, said, seconds))
+        speakers = {speaker for speaker, _ in said.lines}
+        present = [c for c in characters if _mentions(segment.text, c.name) or c.id in speakers]
         camera = CAMERA_MOVES[(index - 1) % len(CAMERA_MOVES)]
         built.append(
             Shot(
                 index=index,
                 duration_s=seconds,
-                prompt=visual_prompt(style, segment.text, present, camera)[:4000],
+                prompt=visual_prompt(style, written.narration or segment.text, present, camera)[:4000],
                 negative_prompt=NEGATIVE_PROMPT,
                 camera=camera,
                 characters=[c.id for c in present],
-                narration=segment.text[:2000],
+                narration=said.narration[:2000],
+                lines=[Line(speaker=speaker, text=text[:2000]) for speaker, text in said.lines[:MAX_LINES]],
                 continuity=segment.paragraph == previous_paragraph,
             )
         )
@@ -285,6 +303,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         "seed": story.meta.seed if story.meta.seed is not None else recipe.seed,
         "characters": [c.model_dump() for c in characters],
         "shots": [s.model_dump() for s in built],
+        "notes": notes[:MAX_NOTES],
     }
     return parse_plan(data, source=str(story.path))
 

@@ -1,0 +1,37 @@
+"""How long words take to say, and how many fit a shot: shared by the planners (which budget a shot's words)
+and the voice track (which checks and places the clips).
+
+A natural pace is counted in words a second for languages that space their words, and in syllables (Hangul
+blocks, kana, Han characters) a second for Korean, Japanese and Chinese. A shot's speech starts LEAD_S after
+the shot does, ends TAIL_S before the next one, and leaves GAP_S between two of its clips.
+"""
+
+from __future__ import annotations
+
+import re
+
+WORDS_PER_S = 2.8
+SYLLABLES_PER_S = 6.5
+LEAD_S = 0.15
+TAIL_S = 0.25
+GAP_S = 0.3
+_SYLLABLES = re.compile(r"[\uac00-\ud7a3\u3040-\u30ff\u4e00-\u9fff]")
+_WORD = re.compile(r"\w")
+
+
+def natural_seconds(text: str) -> float:
+    """About how long `text` takes to say at a natural pace."""
+    syllables = len(_SYLLABLES.findall(text))
+    words = sum(1 for word in _SYLLABLES.sub(" ", text).split() if _WORD.search(word))
+    return words / WORDS_PER_S + syllables / SYLLABLES_PER_S
+
+
+def speech_room(duration_s: float, clips: int = 1) -> float:
+    """Seconds of speech a shot of `duration_s` holds at a natural pace when it speaks `clips` clips."""
+    return max(0.0, duration_s - LEAD_S - TAIL_S - GAP_S * max(0, clips - 1))
+
+
+def budget_words(duration_s: float, clips: int = 1) -> tuple[int, int]:
+    """The most words (spaced languages) and syllables (Korean, Japanese, Chinese) a shot can say."""
+    room = speech_room(duration_s, clips)
+    return int(room * WORDS_PER_S), int(room * SYLLABLES_PER_S)
