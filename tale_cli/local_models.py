@@ -259,6 +259,14 @@ def hub_cache() -> Path:
     return Path(os.environ.get("HF_HUB_CACHE") or hf_home() / "hub")
 
 
+def _hub_missing() -> MissingDependencyError:
+    # Both extras that load weights carry huggingface_hub; the voice alone needs no torch.
+    return MissingDependencyError(
+        "huggingface_hub is not installed",
+        hint="pip install 'tale-cli[local]' (or 'tale-cli[voice-local]' for the local voice alone)",
+    )
+
+
 def pull_hint(model: str) -> str:
     return f"run `tale models pull {model}` (downloads into {hub_cache()})"
 
@@ -277,9 +285,7 @@ def resolve_model(model: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        from tale_cli.errors import missing_extra
-
-        raise missing_extra("local", "huggingface_hub") from None
+        raise _hub_missing() from None
     try:
         return Path(snapshot_download(model, local_files_only=True, cache_dir=hub_cache()))
     except Exception:  # LocalEntryNotFoundError and friends: the files are not here
@@ -390,9 +396,7 @@ def list_cached_models() -> list[CachedModel]:
     try:
         from huggingface_hub import scan_cache_dir
     except ImportError:
-        from tale_cli.errors import missing_extra
-
-        raise missing_extra("local", "huggingface_hub") from None
+        raise _hub_missing() from None
     cache = hub_cache()
     if not cache.is_dir():
         return []
@@ -465,9 +469,7 @@ def pull_model(model_id: str) -> Path:
             RepositoryNotFoundError,
         )
     except ImportError:
-        from tale_cli.errors import missing_extra
-
-        raise missing_extra("local", "huggingface_hub") from None
+        raise _hub_missing() from None
     cache = hub_cache()
     # Read at call time (huggingface_hub reads it once at import): offline, a pull only confirms the cache.
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")

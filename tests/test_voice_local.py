@@ -26,7 +26,7 @@ from tale_cli.backends.supertonic import (
 )
 from tale_cli.cli.app import app
 from tale_cli.config import Recipe, VoiceConfig, load_recipe, with_sound_overrides
-from tale_cli.errors import ExitCode, PlanError
+from tale_cli.errors import ExitCode, MissingDependencyError, PlanError
 from tale_cli.local_models import ONNX_VOICE_FILES, ModelMissingError, pull_model
 from tale_cli.privacy import private_problems
 from tale_cli.voice import wav_seconds
@@ -173,6 +173,20 @@ def test_a_missing_model_names_the_pull_command(hub: Path, tmp_path: Path) -> No
     with pytest.raises(ModelMissingError, match=r"onnx/vocoder\.onnx is missing") as incomplete:
         _backend("tiny-org/partial").preflight()
     assert "tale models pull tiny-org/partial" in (incomplete.value.hint or "")
+
+
+def test_without_the_extra_the_voices_are_still_listed_and_a_render_says_what_to_install(
+    hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # a core install: no extra that finds weights
+    backend = _backend()
+    assert [voice.name for voice in backend.voices()] == sorted(BUILT_IN_VOICES)
+    assert backend.fingerprint()["weights"] is None
+    with pytest.raises(MissingDependencyError, match="huggingface_hub is not installed") as missing:
+        backend.preflight()
+    assert "tale-cli[voice-local]" in (missing.value.hint or "")
 
 
 def test_the_weights_are_part_of_every_clip_s_address(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
-from tale_cli.errors import BackendError, PlanError, missing_extra
+from tale_cli.errors import BackendError, MissingDependencyError, PlanError, missing_extra
 from tale_cli.local_models import ModelMissingError, pull_hint, resolve_model
 from tale_cli.registry import Locality, Pricing, Provider, Role
 from tale_cli.voice import write_wav
@@ -307,14 +307,14 @@ class SupertonicVoice(VoiceBackend):
     def fingerprint(self) -> dict[str, Any]:
         try:
             weights: str | None = weights_digest(self._model_folder())
-        except ModelMissingError:
-            weights = None  # nothing can be spoken without them: preflight says what to pull
+        except MissingDependencyError:
+            weights = None  # nothing can be spoken without them (or without the extra): preflight says what is missing
         return {"backend": self.name, "model": self.model, "weights": weights, "steps": STEPS}
 
     def voices(self) -> list[VoiceInfo]:
         try:
             names = sorted(path.stem for path in (self._model_folder() / STYLES_DIR).glob("*.json"))
-        except ModelMissingError:
+        except MissingDependencyError:  # no weights (or no extra to find them with) yet: the voices they bring
             names = sorted(BUILT_IN_VOICES)
         return [VoiceInfo(name, LANGUAGES, _describe(name)) for name in names]
 
