@@ -57,7 +57,7 @@ _PLAIN = str.maketrans({"–": "-", "‑": "-", "—": "-", "_": " ", "“": '"'
 
 
 def model_files(folder: Path) -> list[Path]:
-    """The files a voice reads from its model folder, voice styles first-listed by name."""
+    """The files a voice reads from its model folder: config, character table, graphs, then the voice styles by name."""
     styles = sorted((folder / STYLES_DIR).glob("*.json"))
     return [folder / CONFIG_FILE, folder / INDEXER_FILE, *(folder / "onnx" / f"{g}.onnx" for g in GRAPHS), *styles]
 
@@ -334,12 +334,12 @@ class SupertonicVoice(VoiceBackend):
         limit = MAX_PIECE_CHARS_CJK if language in ("ko", "ja") else MAX_PIECE_CHARS
         gap = np.zeros(round(PIECE_GAP_S * speech.config.sample_rate), dtype=np.float32)
         waves: list[Any] = []
-        for number, piece in enumerate(pieces(request.text, limit)):
+        for piece in pieces(request.text, limit):
             text = prepare_text(piece)
             if not text:
                 continue
             seed = int.from_bytes(hashlib.sha256(f"{request.voice}|{language}|{pace}|{text}".encode()).digest()[:8])
-            waves += [gap] if number else []
+            waves += [gap] if waves else []
             waves.append(speech.synthesise(text, language, request.voice, pace, seed, request.shot))
         if not waves:
             raise PlanError(f"shot {request.shot} has nothing the Supertonic voice can say: {request.text!r}")
