@@ -195,6 +195,8 @@ def with_sound_overrides(
             )
         if backend != recipe.voice.backend or name:
             data["voice"]["voice"] = name
+        if backend != recipe.voice.backend:
+            data["voice"]["model"] = ""  # the recipe's model is its own backend's: the new one speaks its default
         data["voice"]["backend"] = backend
     if music is not None:
         data["music"]["source"] = music

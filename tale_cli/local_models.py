@@ -259,6 +259,14 @@ def hub_cache() -> Path:
     return Path(os.environ.get("HF_HUB_CACHE") or hf_home() / "hub")
 
 
+def _hub_missing() -> MissingDependencyError:
+    # Both extras that load weights carry huggingface_hub; the voice alone needs no torch.
+    return MissingDependencyError(
+        "huggingface_hub is not installed",
+        hint="pip install 'tale-cli[local]' (or 'tale-cli[voice-local]' for the local voice alone)",
+    )
+
+
 def pull_hint(model: str) -> str:
     return f"run `tale models pull {model}` (downloads into {hub_cache()})"
 
@@ -277,9 +285,7 @@ def resolve_model(model: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        from tale_cli.errors import missing_extra
-
-        raise missing_extra("local", "huggingface_hub") from None
+        raise _hub_missing() from None
     try:
         return Path(snapshot_download(model, local_files_only=True, cache_dir=hub_cache()))
     except Exception:  # LocalEntryNotFoundError and friends: the files are not here
@@ -288,6 +294,8 @@ def resolve_model(model: str) -> Path:
 
 def check_local_models(recipe: Recipe, *, planning: bool, planner: str | None = None) -> list[Path]:
     """Every local model the run will load is on disk: a missing one fails here, before any work."""
+    from tale_cli.registry import Role, provider
+
     wanted: list[str] = []
     if planning and (planner or recipe.planner.backend) == "local":
         wanted.append(recipe.planner.model)
@@ -295,6 +303,10 @@ def check_local_models(recipe: Recipe, *, planning: bool, planner: str | None = 
         wanted.append(recipe.image.model)
     if recipe.video.backend == "diffusers":
         wanted.append(recipe.video.model)
+    if recipe.voice.enabled:
+        voice = provider(recipe.voice.backend, Role.VOICE)
+        if voice.needs_weights:
+            wanted.append(recipe.voice.model or voice.models[0])
     return [resolve_model(model) for model in wanted]
 
 
@@ -384,9 +396,7 @@ def list_cached_models() -> list[CachedModel]:
     try:
         from huggingface_hub import scan_cache_dir
     except ImportError:
-        from tale_cli.errors import missing_extra
-
-        raise missing_extra("local", "huggingface_hub") from None
+        raise _hub_missing() from None
     cache = hub_cache()
     if not cache.is_dir():
         return []
@@ -399,7 +409,9 @@ def list_cached_models() -> list[CachedModel]:
         pipeline = None
         if newest is not None:
             index = Path(newest.snapshot_path) / "model_index.json"
-            if index.is_file():
+            if (Path(newest.snapshot_path) / ONNX_VOICE_MARKER).is_file():
+                pipeline = ONNX_VOICE_KIND
+            elif index.is_file():
                 try:
                     pipeline = str(read_json(index).get("_class_name") or "") or None
                 except InputError:
@@ -419,14 +431,33 @@ def list_cached_models() -> list[CachedModel]:
 
 # Only what from_pretrained reads for a transformers model; skips duplicate .bin/.pth/gguf copies.
 _TRANSFORMERS_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken", "tokenizer*"]
+# An ONNX text-to-speech checkpoint laid out as Supertonic's: the file that marks one, and the files a voice reads
+# (its four graphs, their config and character table, the voice styles, the licence), not the samples, pictures
+# and other runtimes' copies the repository also holds.
+ONNX_VOICE_MARKER = "onnx/tts.json"
+ONNX_VOICE_FILES = ["onnx/*.onnx", "onnx/tts.json", "onnx/unicode_indexer.json", "voice_styles/*.json", "LICENSE"]
+ONNX_VOICE_KIND = "ONNX text-to-speech"
 
 
 class PullError(TaleError):
     """A model that could not be downloaded."""
 
 
+def _is_onnx_voice(model_id: str, cache: Path, offline: bool) -> bool:
+    """Whether a hub repository is an ONNX voice (it holds ONNX_VOICE_MARKER), asked before anything large is fetched."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        hf_hub_download(model_id, ONNX_VOICE_MARKER, cache_dir=cache, local_files_only=offline)
+    except EntryNotFoundError:  # not in the repository (or, offline, not in the cache)
+        return False
+    return True
+
+
 def pull_model(model_id: str) -> Path:
-    """Download a model into the Hugging Face cache (HF_HOME): a diffusers pipeline or a transformers model."""
+    """Download a model into the Hugging Face cache (HF_HOME): a diffusers pipeline, an ONNX voice (only the files it
+    reads) or a transformers model."""
     if not REPO_ID.match(model_id):
         raise InputError(f"'{model_id}' is not a hub id", hint="a hub id looks like ORG/NAME, e.g. THUDM/CogVideoX-5b")
     try:
@@ -438,13 +469,15 @@ def pull_model(model_id: str) -> Path:
             RepositoryNotFoundError,
         )
     except ImportError:
-        from tale_cli.errors import missing_extra
-
-        raise missing_extra("local", "huggingface_hub") from None
+        raise _hub_missing() from None
     cache = hub_cache()
     # Read at call time (huggingface_hub reads it once at import): offline, a pull only confirms the cache.
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
+        if _is_onnx_voice(model_id, cache, offline):
+            return Path(
+                snapshot_download(model_id, allow_patterns=ONNX_VOICE_FILES, cache_dir=cache, local_files_only=offline)
+            )
         try:
             hf_hub_download(model_id, "model_index.json", cache_dir=cache, local_files_only=offline)
             is_pipeline = True

@@ -30,6 +30,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "openai": ("openai",),
     "runway": ("runwayml",),
     "local": ("torch", "diffusers", "transformers"),
+    "voice-local": ("onnxruntime", "huggingface_hub"),
     "ray": ("ray",),
     "plot": ("matplotlib",),
     "export": ("opentimelineio",),

@@ -30,6 +30,7 @@ HEAVY = (
     "yaml",
     "matplotlib",
     "opentimelineio",
+    "onnxruntime",
 )
 
 
