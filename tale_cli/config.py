@@ -137,8 +137,8 @@ class Recipe(BaseModel):
     # unset: TALE_PRICES, else the newest book in configs/pricing/).
     prices: str | None = None
     fallback: str | None = None
-    # The film's integrated loudness (EBU R128) when it has a voice or music: -16 LUFS suits online video.
-    loudness_lufs: Number = Field(default=-16.0, ge=-31, le=-9)
+    # The film's integrated loudness (EBU R128) when it has a voice or music: -14 LUFS, what online video platforms play at.
+    loudness_lufs: Number = Field(default=-14.0, ge=-31, le=-9)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)

@@ -20,8 +20,9 @@ from tale_cli.errors import InputError, missing_extra
 from tale_cli.lock import run_folder_lock
 from tale_cli.media import probe_audio
 from tale_cli.plan import Plan, load_plan
-from tale_cli.runfolder import RunFolder, atomic_write_text
+from tale_cli.runfolder import Manifest, RunFolder, atomic_write_text
 from tale_cli.stitch import cues_for, srt_text
+from tale_cli.subtitles import film_cues, shot_captions
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,10 @@ def _subtitles(folder: RunFolder, plan: Plan, out: Path) -> Path:
     srt = out.with_suffix(".srt")
     if srt == folder.srt and srt.is_file():
         return srt
-    cues = cues_for([shot.duration_s for shot in plan.shots], [shot.narration for shot in plan.shots])
+    data = Manifest.read(folder.manifest)
+    cues = film_cues(plan, data.voice if data is not None else None)
+    if cues is None:
+        cues = cues_for([shot.duration_s for shot in plan.shots], shot_captions(plan))
     atomic_write_text(srt, srt_text(cues), mode=folder.file_mode)
     return srt
 

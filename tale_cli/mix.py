@@ -12,7 +12,7 @@ from pathlib import Path
 from tale_cli.errors import InputError
 from tale_cli.media import EncodeSettings, FFmpegError, input_arg, probe, probe_audio, run_ffmpeg
 
-DEFAULT_LOUDNESS_LUFS = -16.0
+DEFAULT_LOUDNESS_LUFS = -14.0
 TRUE_PEAK_DB = -1.5
 # The limiter holds sample peaks this far under the true-peak ceiling: peaks between samples and the AAC encode
 # add a few tenths of a dB.

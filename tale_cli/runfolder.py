@@ -347,6 +347,8 @@ class VoiceClipRecord(Record):
     tempo: float = 1.0
     start_s: float
     cost_usd: float | None = None
+    # The words it speaks (a dialogue clip's a line per speaker, "Name: words"): the subtitles follow them.
+    text: str | None = None
 
 
 class VoiceRecord(Record):

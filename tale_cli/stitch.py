@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tale_cli.errors import InputError, OutputError
 from tale_cli.media import (
@@ -27,19 +28,14 @@ from tale_cli.media import (
     run_ffmpeg,
 )
 from tale_cli.mp4 import mp4_damage, mp4_extent, mp4_facts
+from tale_cli.subtitles import Cue, timed_cues
+
+if TYPE_CHECKING:
+    from tale_cli.runfolder import VoiceRecord
 
 DEFAULT_FADE_S = 0.5
 DEFAULT_BED_VOLUME = 0.3
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
-
-
-@dataclass(frozen=True)
-class Cue:
-    """One subtitle: a clip's narration and when it is on screen in the film."""
-
-    start_s: float
-    end_s: float
-    text: str
 
 
 @dataclass
@@ -51,6 +47,8 @@ class StitchOptions:
     fps: int = 24
     captions: Sequence[str] | None = None
     """One narration text per clip ("" for none): soft subtitles in the film and an SRT beside it."""
+    cues: Sequence[Cue] | None = None
+    """Timed cues (the words as the voice track speaks them), used instead of one cue per clip's caption."""
     srt_path: Path | None = None
     """Where the SRT goes; by default the output with the .srt suffix (only when captions are given)."""
     burn_subtitles: bool = False
@@ -84,6 +82,15 @@ class StitchInputs:
     fps: int | None
     output: Path
     run_dir: Path | None
+    cues: list[Cue] | None = None
+    """The run's cues as its voice track speaks them (None without a voice track that records its words)."""
+
+
+def _voice_record(manifest: Path) -> VoiceRecord | None:
+    from tale_cli.runfolder import Manifest
+
+    data = Manifest.read(manifest)
+    return data.voice if data is not None else None
 
 
 def parse_transition(spec: str | None) -> float:
@@ -115,9 +122,7 @@ def cues_for(durations: Sequence[float], captions: Sequence[str], transition_s: 
     for position, (duration, caption) in enumerate(zip(durations, captions, strict=True)):
         begin = start + (transition_s / 2 if position > 0 else 0.0)
         end = start + duration - (transition_s / 2 if position < last else 0.0)
-        text = _clean_caption(caption)
-        if text and end > begin:
-            cues.append(Cue(round(begin, 3), round(end, 3), text))
+        cues.extend(timed_cues(begin, end, caption))
         start += duration - transition_s
     return cues
 
@@ -169,7 +174,10 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
     else:
         durations = [_frames(info, options.fps) / options.fps for info in infos]
         _check_transition(infos, durations, transition_s, options.fps)
-    cues = cues_for(durations, options.captions, transition_s) if options.captions is not None else []
+    if options.cues is not None:
+        cues = list(options.cues)
+    else:
+        cues = cues_for(durations, options.captions, transition_s) if options.captions is not None else []
     if options.burn_subtitles and not cues:
         raise InputError("--burn-subtitles needs captions, and none of the clips has narration")
     film_s = sum(durations) - (len(clips) - 1) * transition_s
@@ -224,6 +232,7 @@ def resolve_inputs(paths: Sequence[Path], *, output: Path | None = None) -> Stit
     if len(paths) == 1 and paths[0].is_dir():
         from tale_cli.plan import load_plan
         from tale_cli.runfolder import RunFolder
+        from tale_cli.subtitles import film_cues, shot_captions
 
         run_dir = paths[0]
         folder = RunFolder(run_dir)
@@ -243,7 +252,8 @@ def resolve_inputs(paths: Sequence[Path], *, output: Path | None = None) -> Stit
             )
         return StitchInputs(
             clips=clips,
-            captions=[shot.narration for shot in plan.shots],
+            captions=shot_captions(plan),
+            cues=film_cues(plan, _voice_record(folder.manifest)),
             width=plan.width,
             height=plan.height,
             fps=plan.fps,
@@ -280,7 +290,7 @@ def _check_options(clips: Sequence[Path], options: StitchOptions) -> None:
         raise InputError(f"audio volume must be from 0 to 10, not {options.audio_volume}")
     if options.captions is not None and len(options.captions) != len(clips):
         raise InputError(f"{len(options.captions)} captions for {len(clips)} clips; give one per clip")
-    if options.burn_subtitles and options.captions is None:
+    if options.burn_subtitles and options.captions is None and options.cues is None:
         raise InputError("--burn-subtitles needs captions", hint="stitch a run folder, whose plan has the narration")
 
 
@@ -326,7 +336,7 @@ def _check_film(part: Path, output: Path, film_s: float, fps: int, *, decode: bo
 
 
 def _srt_destination(output: Path, options: StitchOptions) -> Path | None:
-    if options.captions is None:
+    if options.captions is None and options.cues is None:
         return None
     return Path(options.srt_path) if options.srt_path is not None else output.with_suffix(".srt")
 
@@ -581,11 +591,6 @@ def _join(chains: list[str], durations: Sequence[float], transition_s: float, ra
 
 # ----------------------------------------------------------------------------------------------
 # Caption text
-
-
-def _clean_caption(text: str) -> str:
-    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    return "\n".join(line for line in lines if line)
 
 
 def _srt_time(seconds: float) -> str:

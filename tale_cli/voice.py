@@ -75,6 +75,7 @@ class PlacedClip:
     tempo: float
     cost_usd: float | None
     model: str
+    text: str = ""
 
 
 @dataclass
@@ -375,7 +376,9 @@ def make_voice_track(
             for (utterance, params_hash, path, cost, model), length in zip(made, seconds, strict=True):
                 played = length / tempo
                 voice = " & ".join(s.voice for s in utterance.speakers) or utterance.voice
-                track.clips.append(PlacedClip(entry.index, path, params_hash, voice, at, played, tempo, cost, model))
+                track.clips.append(
+                    PlacedClip(entry.index, path, params_hash, voice, at, played, tempo, cost, model, utterance.text)
+                )
                 at += played + GAP_S
         _write_track(track, plan.duration_s - transition_s * (len(plan.shots) - 1))
         folder.secure(track.path)
@@ -468,6 +471,7 @@ def _record(manifest: Manifest, folder: RunFolder, track: VoiceTrack) -> None:
                     tempo=round(clip.tempo, 4),
                     start_s=round(clip.start_s, 3),
                     cost_usd=clip.cost_usd,
+                    text=clip.text,
                 )
                 for clip in track.clips
             ],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tale_cli.media import input_arg, probe_audio, run_ffmpeg
 
-# Quieter than this for at least MIN_SILENCE_S counts as silence: far under speech at -16 LUFS, far over AAC's noise.
+# Quieter than this for at least MIN_SILENCE_S counts as silence: far under speech at -14 LUFS, far over AAC's noise.
 SILENCE_DB = -50
 MIN_SILENCE_S = 0.2
 

@@ -28,14 +28,23 @@ def stitch(
         typer.Option("--transition", metavar="cut|fade[:SECONDS]", help="Crossfade between clips (fade is 0.5 s)."),
     ] = None,
     audio: Annotated[
-        Path | None, typer.Option("--audio", help="Music mixed under the clips' own sound (and under the voice).")
+        Path | None,
+        typer.Option("--music", "--audio", help="Music mixed under the clips' own sound (and under the voice)."),
+    ] = None,
+    voice_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--voice-dir",
+            help="Recordings to use as the voice: shot-03.wav (and shot-03-2.wav…) play in their shot, "
+            "any other file from the film's start. Replaces a run folder's own voice track.",
+        ),
     ] = None,
     no_voice: Annotated[
         bool, typer.Option("--no-voice", help="Leave out the run folder's voice track (voice/track.wav).")
     ] = False,
     loudness: Annotated[
         float | None,
-        typer.Option("--loudness", min=-31, max=-9, help="Loudness of a film with a voice track, in LUFS [-16]."),
+        typer.Option("--loudness", min=-31, max=-9, help="Loudness of a film with a voice track, in LUFS [-14]."),
     ] = None,
     audio_volume: Annotated[
         float, typer.Option("--audio-volume", help="Loudness of the --audio music (1 = as is).")
@@ -54,14 +63,18 @@ def stitch(
     """Join clips into one film: same size and fps, subtitles, fades, a music bed."""
 
     def action() -> tuple[Any, Any]:
+        import tempfile
         from contextlib import AbstractContextManager, nullcontext
 
+        from tale_cli.errors import InputError
         from tale_cli.lock import run_folder_lock
+        from tale_cli.media import probe_many
         from tale_cli.mix import DEFAULT_LOUDNESS_LUFS, MixOptions, mix_film
         from tale_cli.runfolder import RunFolder
-        from tale_cli.stitch import StitchOptions, resolve_inputs
+        from tale_cli.stitch import StitchOptions, parse_transition, resolve_inputs
         from tale_cli.stitch import stitch as stitch_clips
         from tale_cli.voice import voice_track
+        from tale_cli.voice_dir import track_from_dir
 
         # A run folder is held while its shots are read and its film written, as a render holds it.
         held: AbstractContextManager[None] = nullcontext()
@@ -72,15 +85,24 @@ def stitch(
                 wait=not no_wait,
                 on_wait=lambda text: console(stderr=True).print(f"[dim]{escape(text)}[/]"),
             )
-        with held:
+        with held, tempfile.TemporaryDirectory(prefix="tale-voice-") as scratch:
             resolved = resolve_inputs(inputs, output=out)
+            if no_voice and voice_dir is not None:
+                raise InputError("--voice-dir and --no-voice contradict each other", hint="give one of them")
             # A run folder's voice is mixed in again, with the bed ducked under it instead of laid under the clips.
             track = voice_track(resolved.run_dir) if resolved.run_dir is not None and not no_voice else None
+            cues = resolved.cues if track is not None else None
+            if voice_dir is not None:
+                durations = [info.duration_s for info in probe_many(resolved.clips)]
+                wav = Path(scratch) / "voice.wav"
+                track = track_from_dir(voice_dir, durations, parse_transition(transition), wav)
+                cues = None  # the recordings' words are not known: one cue per shot, from the plan
             options = StitchOptions(
                 width=width or resolved.width or 1280,
                 height=height or resolved.height or 720,
                 fps=fps or resolved.fps or 24,
                 captions=resolved.captions,
+                cues=cues,
                 burn_subtitles=burn_subtitles,
                 transition=transition,
                 audio=audio if track is None else None,

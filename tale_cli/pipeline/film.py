@@ -198,6 +198,7 @@ def finish_film(
     from tale_cli.config import load_defaults
     from tale_cli.media import EncodeSettings
     from tale_cli.stitch import StitchOptions, stitch
+    from tale_cli.subtitles import shot_captions, speech_cues
 
     defaults = load_defaults()
     encode = EncodeSettings(preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate)
@@ -216,7 +217,8 @@ def finish_film(
                 width=plan.width,
                 height=plan.height,
                 fps=plan.fps,
-                captions=[shot.narration for shot in plan.shots],
+                captions=shot_captions(plan),
+                cues=speech_cues([(clip.start_s, clip.seconds, clip.text) for clip in voice.clips]) if voice else None,
                 srt_path=folder.srt,
                 burn_subtitles=options.burn_subtitles,
                 transition=options.transition,

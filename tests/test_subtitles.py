@@ -1,0 +1,118 @@
+"""Subtitles: cues of at most two lines of at most 42 characters, on screen while their words are spoken;
+and `tale stitch --voice-dir`, which lays recordings on the film as its voice."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tale_cli.cli.app import app
+from tale_cli.errors import ExitCode
+from tale_cli.subtitles import LINE_CHARS, Cue, speech_cues, split_caption, timed_cues
+from tests.sound import sounding_s
+from tests.videos import make_audio, make_clip
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+_TIME = re.compile(r"(\d\d):(\d\d):(\d\d),(\d\d\d)")
+
+
+def _seconds(stamp: str) -> float:
+    match = _TIME.fullmatch(stamp)
+    assert match, stamp
+    hours, minutes, seconds, millis = (int(part) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
+def read_srt(path: Path) -> list[Cue]:
+    cues = []
+    for block in path.read_text(encoding="utf-8").strip().split("\n\n"):
+        _number, times, *text = block.split("\n")
+        start, end = times.split(" --> ")
+        cues.append(Cue(_seconds(start), _seconds(end), "\n".join(text)))
+    return cues
+
+
+def test_a_long_caption_becomes_cues_of_two_short_lines_broken_at_sentences() -> None:
+    text = (
+        "Mira ran up the spiral stairs. The gears were jammed, and far out in the dark a small fishing boat "
+        "was drifting toward the reef."
+    )
+    parts = split_caption(text)
+    assert parts[0] == "Mira ran up the spiral stairs."  # a sentence that fits stays a cue of its own
+    assert all(len(part.split("\n")) <= 2 for part in parts)
+    assert all(len(line) <= LINE_CHARS for part in parts for line in part.split("\n"))
+    assert " ".join(part.replace("\n", " ") for part in parts) == text  # every word, in order
+
+
+def test_hangul_lines_are_shorter() -> None:
+    text = "그날 이후 하늘과 토리는 달이 뜨는 밤마다 함께 편지를 배달했다. 마을 사람들은 그들을 달빛 우체부라고 불렀다."
+    parts = split_caption(text)
+    lines = [line for part in parts for line in part.split("\n")]
+    assert len(parts) >= 2 and all(len(line) <= 23 for line in lines)
+    assert "".join(text.split()) == "".join("".join(parts).split())
+
+
+def test_timed_cues_tile_their_span_and_speech_cues_follow_each_clip() -> None:
+    cues = timed_cues(2.0, 8.0, "One short line. " + "A much longer sentence that needs a cue of its own here. " * 2)
+    assert cues[0].start_s == 2.0 and cues[-1].end_s == 8.0
+    assert all(a.end_s == b.start_s for a, b in itertools.pairwise(cues))
+    spoken = speech_cues([(10.0, 2.0, "Mira: Hold on.\nPip: Never."), (0.5, 3.0, "The lamp went dark.")])
+    assert (spoken[0].start_s, spoken[0].text) == (0.5, "The lamp went dark.")
+    assert spoken[0].end_s == 3.5 and spoken[1].start_s == 10.0 and spoken[-1].end_s == 12.0
+    assert [c.text for c in spoken[1:]] == ["Mira: Hold on.", "Pip: Never."]
+    assert timed_cues(1.0, 1.0, "nothing to show") == [] and timed_cues(0.0, 2.0, "  \n ") == []
+
+
+def test_the_examples_subtitles_follow_its_speech(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["render", str(EXAMPLES / "story.md"), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "the-lighthouse-keeper-s-cat"
+    clips = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["voice"]["clips"]
+    assert len(clips) == 9 and clips[7]["text"] == "Pip is the real keeper of the light."
+    cues = read_srt(run_dir / "film.srt")
+    spans = [(clip["start_s"], clip["start_s"] + clip["seconds"]) for clip in clips]
+    for cue in cues:
+        assert any(start - 0.002 <= cue.start_s < cue.end_s <= end + 0.002 for start, end in spans), cue
+        assert all(len(line) <= LINE_CHARS for line in cue.text.split("\n")) and cue.text.count("\n") <= 1
+    assert any(cue.text == "Pip is the real keeper of the light." for cue in cues)
+    words = " ".join(cue.text.replace("\n", " ") for cue in cues)
+    assert words == " ".join(clip["text"] for clip in clips)
+
+    # `tale stitch RUN_DIR` makes the same subtitles from the manifest; without the voice, one run per shot.
+    again = CliRunner().invoke(app, ["stitch", str(run_dir), "--json"])
+    assert again.exit_code == 0, again.output
+    assert read_srt(run_dir / "film.srt") == cues
+    silent = CliRunner().invoke(app, ["stitch", str(run_dir), "--no-voice", "--json"])
+    assert silent.exit_code == 0, silent.output
+    unvoiced = read_srt(run_dir / "film.srt")
+    assert unvoiced[0].start_s == 0.0 and unvoiced[-1].end_s == 64.0
+
+
+def test_stitch_lays_a_folder_of_recordings_on_the_film(tmp_path: Path) -> None:
+    clips = [
+        make_clip(tmp_path / f"c{n}.mp4", seconds=3.0, audio=False, color=c)
+        for n, c in enumerate(("red", "green", "blue"))
+    ]
+    voices = tmp_path / "voices"
+    make_audio(voices / "shot-02.m4a", seconds=1.0, frequency=440)
+    make_audio(voices / "shot-02-2.m4a", seconds=0.8, frequency=550)
+    make_audio(voices / "03.m4a", seconds=1.5, frequency=330)
+    out = tmp_path / "film.mp4"
+    result = CliRunner().invoke(app, ["stitch", *map(str, clips), "-o", str(out), "--voice-dir", str(voices), "--json"])
+    assert result.exit_code == 0, result.output
+    assert sounding_s(out, 0.0, 3.0) < 0.3  # shot 1 has no recording
+    assert sounding_s(out, 3.15, 5.1) > 1.5  # shot 2: two recordings one after the other
+    assert sounding_s(out, 6.15, 7.65) > 1.2
+
+    make_audio(voices / "shot-01.m4a", seconds=4.0)
+    refused = CliRunner().invoke(app, ["stitch", *map(str, clips), "-o", str(out), "--voice-dir", str(voices)])
+    assert refused.exit_code == ExitCode.INPUT
+    assert "shot-01.m4a lasts 4.0 s and runs past the end of shot 1" in refused.output
+    both = CliRunner().invoke(app, ["stitch", *map(str, clips), "--voice-dir", str(voices), "--no-voice"])
+    assert both.exit_code == ExitCode.INPUT and "contradict" in both.output
+    missing = CliRunner().invoke(app, ["stitch", *map(str, clips), "--voice-dir", str(tmp_path / "none")])
+    assert missing.exit_code == ExitCode.INPUT and "voice folder not found" in missing.output
