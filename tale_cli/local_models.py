@@ -295,6 +295,10 @@ def check_local_models(recipe: Recipe, *, planning: bool, planner: str | None = 
         wanted.append(recipe.image.model)
     if recipe.video.backend == "diffusers":
         wanted.append(recipe.video.model)
+    if recipe.judge.backend == "local":
+        from tale_cli.backends.judge_local import judge_models
+
+        wanted += judge_models(recipe)
     return [resolve_model(model) for model in wanted]
 
 

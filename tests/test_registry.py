@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tale_cli import registry
-from tale_cli.backends.base import ImageBackend, MusicBackend, VideoBackend, VoiceBackend
+from tale_cli.backends.base import ImageBackend, JudgeBackend, MusicBackend, VideoBackend, VoiceBackend
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe, recipe_names
 from tale_cli.cost import default_book
@@ -19,7 +19,13 @@ from tale_cli.local_models import ModelMissingError
 from tale_cli.registry import Locality, Pricing, Role
 
 ENTRIES = sorted(registry.providers().values(), key=lambda entry: entry.name)
-PROTOCOLS = {Role.VIDEO: VideoBackend, Role.IMAGE: ImageBackend, Role.VOICE: VoiceBackend, Role.MUSIC: MusicBackend}
+PROTOCOLS = {
+    Role.VIDEO: VideoBackend,
+    Role.IMAGE: ImageBackend,
+    Role.VOICE: VoiceBackend,
+    Role.MUSIC: MusicBackend,
+    Role.JUDGE: JudgeBackend,
+}
 
 
 def _recipe_for(name: str, role: Role):

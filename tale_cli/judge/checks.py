@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The typical change (0–1) between frames an eighth of the clip apart under which a clip counts as frozen: a still
-# picture encoded by x264 measures below 0.0004, the animatic's slowest camera moves 0.0024 and more.
+# The typical change (0–1) between frames half the clip apart under which a clip counts as frozen: a still picture
+# encoded by x264 measures below 0.0005, the animatic's slowest camera move 0.0022 (over half a second) and more.
 FROZEN_MOTION = 0.001
 # A frame this much brighter or darker (0–1) than both its neighbours is a flash.
 FLASH_JUMP = 0.25
@@ -21,7 +21,7 @@ class FrameChecks:
     """What the frames alone say about a clip."""
 
     frames: int
-    motion: float  # the median change between frames an eighth of the clip apart, 0–1
+    motion: float  # the median change between frames half the clip apart, 0–1
     frozen: bool
     flashes: int  # frames far brighter or darker than both neighbours
     dark_frames: int  # black frames in a clip that is not dark
@@ -38,9 +38,9 @@ def check_frames(frames: np.ndarray) -> FrameChecks:
         return FrameChecks(frames=0, motion=0.0, frozen=True, flashes=0, dark_frames=0)
     values = frames.astype(np.float32) / 255.0
     levels = values.mean(axis=(1, 2))
-    # Frames an eighth of the clip apart (a second of an 8-second shot): a slow camera move that changes little from
-    # one frame to the next still changes over a second; a frozen picture does not.
-    lag = max(1, round(count / 8))
+    # Frames half the clip apart: a slow camera move that changes little from one frame to the next has moved by
+    # then; a frozen picture has not.
+    lag = max(1, count // 2)
     drift = np.abs(values[lag:] - values[:-lag]).mean(axis=(1, 2)) if count > lag else np.zeros(1, dtype=np.float32)
     motion = float(np.median(drift))
     frozen = count > 1 and motion < FROZEN_MOTION
