@@ -176,7 +176,8 @@ class Judge:
         judged = Judged(key, checks, None)
         if self.backend is not None:
             judged.verdict, judged.error = self._ask(index, take.take, clip, checks, characters)
-        if judged.error is None:
+        unread = judged.verdict is not None and judged.verdict.prompt is None and bool(judged.verdict.notes)
+        if judged.error is None and not unread:  # a verdict that could not be read is asked for again next time
             self.cache.mkdir(exist_ok=True, mode=0o700 if self.folder.private else 0o755)
             self.folder.write_text(path, judged.to_json())
         return judged
