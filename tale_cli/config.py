@@ -112,6 +112,34 @@ class MusicConfig(BaseModel):
         return self.source
 
 
+class JudgeConfig(BaseModel):
+    """[judge]: who scores each take ("none": only the checks that need no model) and the bar below which a render
+    retakes a shot with new seeds, up to `max_retakes` times, keeping every take and the best one current."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = "none"
+    # The vision-language model of a cloud judge ("" for its default).
+    model: str = ""
+    # The local judge's open-vocabulary detector and image-text embedder: hub ids or folders ("" for the defaults).
+    detector: str = ""
+    embedder: str = ""
+    # A detection this sure (0–1) counts as the character being in the frame.
+    detect_threshold: Number = Field(default=0.1, ge=0, le=1)
+    # Frames looked at per shot by the models (the no-model checks read every frame).
+    frames: Count = Field(default=4, ge=1, le=16)
+    retake_below: Number = Field(default=0.0, ge=0, le=1)
+    max_retakes: Count = Field(default=0, ge=0, le=10)
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend != "none"
+
+    @property
+    def retakes(self) -> bool:
+        return self.retake_below > 0 and self.max_retakes > 0
+
+
 class Recipe(BaseModel):
     """One way to render: a backend and model per role, output format, limits."""
 
@@ -144,6 +172,7 @@ class Recipe(BaseModel):
     video: VideoConfig = Field(default_factory=VideoConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
     music: MusicConfig = Field(default_factory=MusicConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 
 class Defaults(BaseModel):

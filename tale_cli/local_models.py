@@ -307,6 +307,10 @@ def check_local_models(recipe: Recipe, *, planning: bool, planner: str | None = 
         voice = provider(recipe.voice.backend, Role.VOICE)
         if voice.needs_weights:
             wanted.append(recipe.voice.model or voice.models[0])
+    if recipe.judge.backend == "local":
+        from tale_cli.backends.judge_local import judge_models
+
+        wanted += judge_models(recipe)
     return [resolve_model(model) for model in wanted]
 
 
@@ -489,9 +493,15 @@ def pull_model(model_id: str) -> Path:
             from diffusers import DiffusionPipeline
 
             return Path(DiffusionPipeline.download(model_id, cache_dir=cache, local_files_only=offline))
-        return Path(
+        folder = Path(
             snapshot_download(model_id, allow_patterns=_TRANSFORMERS_FILES, cache_dir=cache, local_files_only=offline)
         )
+        if not any(folder.glob("*.safetensors")):
+            # An older model (some detectors and embedders) ships its weights as pytorch_model.bin only.
+            folder = Path(
+                snapshot_download(model_id, allow_patterns=["*.bin"], cache_dir=cache, local_files_only=offline)
+            )
+        return folder
     except LocalEntryNotFoundError:
         raise PullError(
             f"cannot reach the Hugging Face hub to download {model_id}",

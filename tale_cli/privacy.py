@@ -53,6 +53,7 @@ def private_problems(recipe: Recipe, *, planner: str | None = None) -> list[str]
         (Role.VIDEO, recipe.video.backend, None),
         *([(Role.VOICE, recipe.voice.backend, None)] if recipe.voice.enabled else []),
         *([(Role.MUSIC, recipe.music.source, None)] if recipe.music.source in names(Role.MUSIC) else []),
+        *([(Role.JUDGE, recipe.judge.backend, None)] if recipe.judge.enabled else []),
     )
     for role, name, base_url in roles:
         entry = provider(name, role)

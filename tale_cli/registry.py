@@ -292,7 +292,7 @@ def _recipes_by_provider() -> dict[str, list[tuple[str, Role, str]]]:
         except TaleError:
             continue
         for role, section in ((Role.PLANNER, recipe.planner), (Role.IMAGE, recipe.image), (Role.VIDEO, recipe.video),
-                              (Role.VOICE, recipe.voice), (Role.MUSIC, recipe.music)):  # fmt: skip
+                              (Role.VOICE, recipe.voice), (Role.MUSIC, recipe.music), (Role.JUDGE, recipe.judge)):  # fmt: skip
             used.setdefault(section.backend, []).append((recipe_name, role, section.model or ""))
     return used
 

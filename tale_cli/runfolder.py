@@ -10,23 +10,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ModelWrapValidatorHandler,
-    PrivateAttr,
-    SerializerFunctionWrapHandler,
-    ValidationError,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tale_cli import __version__
 from tale_cli.errors import OutputError
 from tale_cli.files import atomic_write_text, find_symlink, now_iso, refuse_symlink
+from tale_cli.judge.records import JudgeRecord, TakeJudgement
+from tale_cli.record import Record
 
 
 class RunFolder:
@@ -145,42 +137,6 @@ class RefStatus(StrEnum):
     DONE = "done"
 
 
-class Record(BaseModel):
-    """One object of manifest.json: typed fields, unknown keys kept, and written back key for key.
-
-    Only keys that were read or set are written, in the order they first appeared, so a manifest
-    loaded and saved again reads exactly as before and a diff of two runs shows only what changed.
-    """
-
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
-
-    _keys: list[str] = PrivateAttr(default_factory=list)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _remember_key_order(cls, raw: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        record = handler(raw)
-        if isinstance(raw, dict):
-            # The keys as read, then those a default filled in (ManifestData's sections), then later assignments.
-            filled = [name for name in type(record).model_fields if name in record.model_fields_set and name not in raw]
-            record._keys = [*raw, *filled]
-        return record
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("_") and name not in self._keys:
-            self._keys.append(name)
-        super().__setattr__(name, value)
-
-    @model_serializer(mode="wrap")
-    def _in_key_order(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        document: dict[str, Any] = handler(self)
-        return {**{key: document[key] for key in self._keys if key in document}, **document}
-
-    def __eq__(self, other: object) -> bool:
-        # The same record whatever order its keys were written in.
-        return isinstance(other, Record) and type(other) is type(self) and self.model_dump() == other.model_dump()
-
-
 class RunInfo(Record):
     """The run: its slug, recipe and privacy, when it was created and last saved."""
 
@@ -267,6 +223,7 @@ class TakeRecord(Record):
     render_s: float | None = None
     notes: dict[str, Any] | None = None
     file: FileRecord | None = None
+    judge: TakeJudgement | None = None  # `tale judge`'s scores for this take
 
 
 class ShotRecord(Record):
@@ -305,8 +262,12 @@ class ShotRecord(Record):
 
     @property
     def spent_usd(self) -> float:
-        """What the shot cost as recorded: every take, or for a shot from before takes, its one clip."""
-        return sum(take.cost_usd or 0.0 for take in self.takes) if self.takes else self.cost_usd or 0.0
+        """What the shot cost as recorded: every take and its judging, or for a shot from before takes, its one clip."""
+        if not self.takes:
+            return self.cost_usd or 0.0
+        return sum(
+            (take.cost_usd or 0.0) + ((take.judge.cost_usd or 0.0) if take.judge else 0.0) for take in self.takes
+        )
 
 
 # What a shot's entry and each of its takes say alike about one clip (who made it, its key, bill and file): the
@@ -395,6 +356,7 @@ class ManifestData(Record):
     voice: VoiceRecord | None = None
     music: MusicRecord | None = None
     mix: MixRecord | None = None
+    judge: JudgeRecord | None = None
     tale_version: str | None = None
 
     @model_validator(mode="before")

@@ -200,7 +200,8 @@ COMPARE_KEYS = {
 }  # fmt: skip
 ESTIMATE_KEYS = {
     "": ("price_book", "recipe", "video", "shots", "video_usd", "planner_usd", "references", "references_usd",
-         "voice_seconds", "voice_usd", "music_usd", "total_usd", "paid", "unpriced", "notes"),
+         "voice_seconds", "voice_usd", "music_usd", "judge_usd", "retakes", "retakes_usd", "total_usd", "paid", "unpriced",
+         "notes"),
     "video": ("backend", "model"),
     "shots[]": ("index", "seconds", "billed_seconds", "usd", "price", "credits", "gpu_seconds"),
 }  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tale_cli import registry
-from tale_cli.backends.base import ImageBackend, MusicBackend, VideoBackend, VoiceBackend
+from tale_cli.backends.base import ImageBackend, JudgeBackend, MusicBackend, VideoBackend, VoiceBackend
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe, recipe_names
 from tale_cli.cost import default_book
@@ -19,7 +19,13 @@ from tale_cli.local_models import ModelMissingError
 from tale_cli.registry import Locality, Pricing, Role
 
 ENTRIES = sorted(registry.providers().values(), key=lambda entry: entry.name)
-PROTOCOLS = {Role.VIDEO: VideoBackend, Role.IMAGE: ImageBackend, Role.VOICE: VoiceBackend, Role.MUSIC: MusicBackend}
+PROTOCOLS = {
+    Role.VIDEO: VideoBackend,
+    Role.IMAGE: ImageBackend,
+    Role.VOICE: VoiceBackend,
+    Role.MUSIC: MusicBackend,
+    Role.JUDGE: JudgeBackend,
+}
 
 
 def _recipe_for(name: str, role: Role):
@@ -68,6 +74,7 @@ def test_paid_providers_are_in_the_price_book(entry) -> None:
         Role.PLANNER: book.planner,
         Role.VOICE: book.voice,
         Role.MUSIC: book.music,
+        Role.JUDGE: book.judge,
     }
     if entry.priced_by is not Pricing.PRICE_BOOK:
         assert entry.locality is Locality.LOCAL or entry.priced_by is Pricing.GPU_TIME or entry.is_free()
@@ -87,6 +94,8 @@ def test_shipped_recipes_name_only_declared_and_priced_cloud_models(name) -> Non
         sections += ((Role.VOICE, recipe.voice, book.voice),)
     if recipe.music.source in registry.names(Role.MUSIC):
         sections += ((Role.MUSIC, recipe.music, book.music),)
+    if recipe.judge.enabled:
+        sections += ((Role.JUDGE, recipe.judge, book.judge),)
     for role, section, prices in sections:
         entry = registry.provider(section.backend, role)
         if entry.locality is not Locality.CLOUD:

@@ -280,3 +280,84 @@ class MusicBackend(Protocol):
 
     def close(self) -> None:
         return
+
+
+@dataclass(frozen=True)
+class JudgeCapabilities:
+    """What a judge measures: whether it returns embeddings (so the same character is compared across shots)."""
+
+    embeddings: bool = False
+    # Frames it can look at in one request.
+    max_frames: int = 16
+
+
+@dataclass
+class JudgeCharacter:
+    """A character the shot should show: what the plan says it looks like, and its reference picture."""
+
+    id: str
+    name: str
+    description: str
+    reference: Path | None = None
+
+
+@dataclass
+class JudgeRequest:
+    """One take of one shot to judge: frames sampled from its clip (PNG files), its prompt and its characters."""
+
+    shot: int
+    take: int
+    prompt: str
+    frames: list[Path]
+    characters: list[JudgeCharacter] = field(default_factory=list)
+
+
+@dataclass
+class CharacterVerdict:
+    """One character in a take: found or not, how alike it is to its reference (0–1), and its crops' embedding."""
+
+    found: bool | None
+    cross: float | None = None
+    embedding: list[float] | None = None
+    reason: str | None = None
+
+
+@dataclass
+class TakeVerdict:
+    """A judge's answer for one take; scores are 0–1 (`alignment` is a vision-language judge's own 0–4)."""
+
+    model: str
+    prompt: float | None = None
+    alignment: float | None = None
+    characters: dict[str, CharacterVerdict] = field(default_factory=dict)
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    notes: list[str] = field(default_factory=list)  # what the judge repaired, or could not read
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # retried requests, for the audit log
+
+
+class JudgeBackend(Protocol):
+    """Scores one take at a time (subclassed like VideoBackend: methods with a body are defaults)."""
+
+    name: str
+    model: str
+
+    def capabilities(self) -> JudgeCapabilities: ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings that change the scores (models, thresholds): part of each judgement's cache key."""
+        ...
+
+    def preflight(self) -> None:
+        """Checks that cost nothing (key present, weights on disk), run before anything is spent."""
+        return
+
+    def load(self) -> None:
+        """Loads the models ahead of the first take; nothing to load by default."""
+        return
+
+    def judge(self, request: JudgeRequest) -> TakeVerdict: ...
+
+    def close(self) -> None:
+        return

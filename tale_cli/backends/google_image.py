@@ -108,7 +108,7 @@ def _image_aspect(size: str) -> str:
 PROVIDERS = (
     Provider(
         "gemini",
-        "Gemini: character images, narration and dialogue (Gemini TTS), and plans with structured output",
+        "Gemini: character images, narration and dialogue (Gemini TTS), plans with structured output, and the judge",
         {Role.IMAGE: GeminiImage},
         Locality.CLOUD,
         Pricing.PRICE_BOOK,

@@ -145,7 +145,7 @@ class GeminiVoice(VoiceBackend):
 PROVIDERS = (
     Provider(
         "gemini",
-        "Gemini: character images, narration and dialogue (Gemini TTS), and plans with structured output",
+        "Gemini: character images, narration and dialogue (Gemini TTS), plans with structured output, and the judge",
         {Role.VOICE: GeminiVoice},
         Locality.CLOUD,
         Pricing.PRICE_BOOK,

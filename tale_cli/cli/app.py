@@ -46,6 +46,7 @@ def _register() -> None:
         cost,
         doctor,
         export,
+        judge,
         keys,
         models,
         plan,
@@ -80,6 +81,7 @@ def _register() -> None:
     app.command("lock")(takes.lock)
     app.command("unlock")(takes.unlock)
     app.command("voices")(voices.voices)
+    app.command("judge")(judge.judge)
 
 
 _register()

@@ -351,6 +351,10 @@ def print_estimate(result: RenderEstimate) -> None:
         out.print(f"  voice        ${result.voice_usd:.2f} (about {result.voice_seconds:.0f} s of speech)")
     if result.music_usd:
         out.print(f"  music        ${result.music_usd:.2f} (a composed score)")
+    if result.judge_usd:
+        out.print(f"  judge        ${result.judge_usd:.2f} (every take scored, retakes included)")
+    if result.retakes:
+        out.print(f"  retakes      ${result.retakes_usd:.2f} (at most {result.retakes} shots retaken below the bar)")
     out.print(
         f"  [bold]total        ${result.total_usd:.2f}[/]"
         + ("" if result.paid else " [dim](nothing billed by a provider)[/]")

@@ -88,6 +88,7 @@ def render(
             wait=not no_wait,
             aspect=aspect,
             resolution=resolution,
+            max_cost=max_cost,
         )
         # Without --devices the pipeline opens the default executor itself, around the backend it checked; with
         # them, the workers' backends are made for the film's shape, as the pipeline's own would be.
@@ -139,5 +140,28 @@ def _print_summary(report: object) -> None:
         )
     else:
         out.print(f"shots: {counts}; no film stitched")
+    if report.judge is not None:
+        out.print(escape(judge_line(report.judge)))
     if report.review is not None:
         out.print(f"review page {escape(str(report.review))}")
+
+
+def judge_line(judged: dict) -> str:
+    """The render's judging in one line: the film's mean and weakest score, and what the retakes did."""
+    score = judged["summary"].get("score")
+    line = f"judge ({judged['backend']})" + (
+        f": score mean {score['mean']:.2f}, min {score['min']:.2f}" if score else ""
+    )
+    retakes = judged.get("retakes")
+    if retakes:
+        moved = ", ".join(
+            f"shot {m['shot']} {m['before'] if m['before'] is None else round(m['before'], 2)}"
+            f"→{m['after'] if m['after'] is None else round(m['after'], 2)}"
+            for m in retakes["moves"]
+        )
+        line += (
+            f"; {retakes['retaken']} shots retaken ({retakes['takes_made']} new takes{': ' + moved if moved else ''})"
+        )
+        if retakes.get("stopped"):
+            line += f"; stopped: {retakes['stopped']}"
+    return line

@@ -15,6 +15,7 @@ from tale_cli.cost.prices import (
     GpuPrice,
     GpuTime,
     ImagePrice,
+    JudgePrice,
     MusicPrice,
     PlannerPrice,
     Sourced,
@@ -203,6 +204,7 @@ class PriceBook(BaseModel):
     planner: list[PlannerPrice] = Field(default_factory=list)
     voice: list[VoicePrice] = Field(default_factory=list)
     music: list[MusicPrice] = Field(default_factory=list)
+    judge: list[JudgePrice] = Field(default_factory=list)
     gpus: dict[str, GpuPrice] = Field(min_length=1)
     gpu_time: list[GpuTime] = Field(default_factory=list)
     local: LocalSettings
@@ -217,7 +219,7 @@ class PriceBook(BaseModel):
     @model_validator(mode="after")
     def _references_resolve(self) -> PriceBook:
         for kind, entries in (("video", self.video), ("image", self.image), ("planner", self.planner),
-                              ("voice", self.voice), ("music", self.music)):  # fmt: skip
+                              ("voice", self.voice), ("music", self.music), ("judge", self.judge)):  # fmt: skip
             ids = [entry.id for entry in entries]
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from tale_cli.cost.book import PriceBook, default_book, resolve_book
 from tale_cli.cost.money import usd_range_text
-from tale_cli.cost.prices import GpuTime, ImagePrice, MusicPrice, PlannerPrice, VideoPrice, VoicePrice
+from tale_cli.cost.prices import GpuTime, ImagePrice, JudgePrice, MusicPrice, PlannerPrice, VideoPrice, VoicePrice
 from tale_cli.cost.report import Cents, Report
 from tale_cli.errors import BudgetError, RecipeError
 from tale_cli.registry import Pricing, Role, provider
@@ -63,6 +63,10 @@ class RenderEstimate(Report):
     voice_usd: Cents = 0.0
     # A score a music backend will compose.
     music_usd: Cents = 0.0
+    # A paid judge scoring every take, and the retakes a recipe's bar may ask for, both at their worst case.
+    judge_usd: Cents = 0.0
+    retakes: int = 0
+    retakes_usd: Cents = 0.0
     total_usd: Cents = 0.0
     paid: bool
     unpriced: list[str] = Field(default_factory=list)
@@ -71,7 +75,15 @@ class RenderEstimate(Report):
     @model_validator(mode="after")
     def _totals(self) -> RenderEstimate:
         self.video_usd = sum(shot.usd for shot in self.shots)
-        self.total_usd = self.video_usd + self.planner_usd + self.references_usd + self.voice_usd + self.music_usd
+        self.total_usd = (
+            self.video_usd
+            + self.planner_usd
+            + self.references_usd
+            + self.voice_usd
+            + self.music_usd
+            + self.judge_usd
+            + self.retakes_usd
+        )
         return self
 
 
@@ -151,6 +163,26 @@ def price_music(backend: str, model: str, *, book: PriceBook | None = None) -> f
     book = book or default_book()
     entry: MusicPrice | None = _best(book.music, backend, model) if model else None
     return None if entry is None else entry.usd_per_track
+
+
+def price_judge(backend: str, model: str, *, book: PriceBook | None = None) -> JudgePrice | None:
+    """The book's token prices for a judge model; None when the book does not price it."""
+    book = book or default_book()
+    entry: JudgePrice | None = _best(book.judge, backend, model) if model else None
+    return entry
+
+
+def judge_model(recipe: Recipe) -> str:
+    """The model a recipe judges with: its own, else its judge backend's default."""
+    from tale_cli.judge.scoring import judge_backend
+
+    backend = judge_backend(recipe)
+    if backend is None:
+        return ""
+    try:
+        return backend.model
+    finally:
+        backend.close()
 
 
 def voice_model(recipe: Recipe) -> str:
@@ -370,6 +402,9 @@ def estimate_render(
         else:
             music_usd = priced_music
 
+    judge_usd, retakes, retakes_usd = _judging(recipe, plan_shots, shots, book, notes, unpriced)
+    paid = paid or judge_usd > 0 or retakes_usd > 0 or any(line.startswith("judge ") for line in unpriced)
+
     return RenderEstimate(
         price_book=book.id,
         recipe=recipe.name,
@@ -381,10 +416,45 @@ def estimate_render(
         voice_seconds=round(voice_seconds, 1),
         voice_usd=voice_usd,
         music_usd=music_usd,
+        judge_usd=judge_usd,
+        retakes=retakes,
+        retakes_usd=retakes_usd,
         paid=paid,
         unpriced=unpriced,
         notes=notes,
     )
+
+
+def _judging(
+    recipe: Recipe,
+    plan_shots: list[Any],
+    shots: list[ShotEstimate],
+    book: PriceBook,
+    notes: list[str],
+    unpriced: list[str],
+) -> tuple[float, int, float]:
+    """(judge USD, retakes, retakes' video USD) at the worst case: every shot retaken `max_retakes` times, and
+    every take judged."""
+    judge = recipe.judge
+    per_shot = judge.max_retakes if judge.retakes else 0
+    retakes = per_shot * len(plan_shots)
+    retakes_usd = per_shot * sum(shot.usd for shot in shots)
+    if retakes:
+        notes.append(
+            f"retakes: up to {judge.max_retakes} per shot scoring below {judge.retake_below:g}, counted as if every "
+            "shot needed them all"
+        )
+    judge_usd = 0.0
+    if judge.enabled and _pricing(judge.backend, Role.JUDGE) is not Pricing.FREE:
+        model = judge_model(recipe)
+        entry = price_judge(judge.backend, model, book=book)
+        if entry is None:
+            unpriced.append(f"judge {judge.backend}/{model or '(no model)'}: not in price book {book.id}")
+        else:
+            each = sum(entry.estimate(judge.frames + len(shot.characters)) for shot in plan_shots)
+            judge_usd = each * (1 + per_shot)
+            notes.append(f"judge: {entry.label}, about {entry.tokens_per_image} tokens a picture")
+    return judge_usd, retakes, retakes_usd
 
 
 def check_budget(estimate: RenderEstimate, max_cost_usd: float | None) -> None:

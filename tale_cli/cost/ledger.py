@@ -70,6 +70,12 @@ def _charges(manifest: ManifestData) -> list[_Charge]:
                 )
                 for take in shot.takes
             ]
+            # Judging a take with a paid judge is billed on its own, under the judge's backend.
+            charges += [
+                _Charge(take.judge.backend, take.judge.cost_usd, ShotStatus.DONE, finished_at=take.judge.judged_at)
+                for take in shot.takes
+                if take.judge is not None and take.judge.cost_usd
+            ]
             continue
         charges.append(
             _Charge(

@@ -127,6 +127,24 @@ class MusicPrice(_Matched):
     usd_per_track: Usd
 
 
+class JudgePrice(_Matched):
+    """A vision-language judge billed per token: frames and reference pictures in, a short JSON verdict out."""
+
+    usd_per_million_input: Usd
+    usd_per_million_output: Usd
+    # What one picture costs in input tokens, and the text around it (instructions, prompt, verdict), for estimates.
+    tokens_per_image: int = Field(gt=0)
+    prompt_tokens: int = Field(default=500, ge=0)
+    answer_tokens: int = Field(default=400, ge=0)
+
+    def usd(self, input_tokens: float, output_tokens: float) -> float:
+        return (input_tokens * self.usd_per_million_input + output_tokens * self.usd_per_million_output) / 1e6
+
+    def estimate(self, images: int) -> float:
+        """USD for judging one take showing `images` pictures (frames and references)."""
+        return self.usd(images * self.tokens_per_image + self.prompt_tokens, self.answer_tokens)
+
+
 class PlannerPrice(_Matched):
     """A hosted LLM planner, priced per plan (one story)."""
 

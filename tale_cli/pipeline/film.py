@@ -334,6 +334,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     manifest = Manifest.load(folder)
     if manifest.repaired:
         emit(Event("message", detail=manifest.repaired))
+    spent_before = manifest.data.cost_usd  # the recipe's retakes stop at the budget counted from here
     shot_plan = plan_for_shots(plan, options)
     report = RenderReport(
         run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=prepared.how
@@ -407,6 +408,12 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     finally:
         if options.executor is None:
             executor.close()
+    if recipe.judge.enabled and not report.failed:
+        from tale_cli.judge.retakes import judge_render, summary_json
+
+        plan_hashes = {task.shot.index: task.plan_hash for task in tasks}
+        judged = judge_render(plan, recipe, folder, manifest, plan_hashes, options, emit, spent_before=spent_before)
+        report.judge = summary_json(judged)
     report.locked = sum(1 for shot in plan.shots if manifest.shot(shot.index).locked)
     if report.failed:
         report.seconds = time.monotonic() - started

@@ -33,5 +33,7 @@ class RenderOptions:
     # Whether to wait for another command writing the same run folder (False: refuse at once, exit code 13).
     wait: bool = True
     executor: ShotExecutor | None = None
+    # The budget (--max-cost) the recipe's automatic retakes stop at, besides the recipe's own budget_usd.
+    max_cost: float | None = None
     # Called with the plan, recipe, run folder and the shots that will render (not cached), before spending.
     before_spend: Callable[[Plan, Recipe, RunFolder, list[int]], None] | None = None

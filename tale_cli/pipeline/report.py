@@ -69,6 +69,8 @@ class RenderReport:
     # A dry run that did not call the planner: what planning would cost, from the price book.
     planning_usd: float | None = None
     locked: int = 0  # shots locked to their current take (`tale lock`), kept whatever the plan or recipe says
+    # The recipe's judge: its summary over the current takes and what its retakes did (judge.json has the rest).
+    judge: dict[str, Any] | None = None
 
     @property
     def cached(self) -> int:
@@ -101,6 +103,7 @@ class RenderReport:
             "duration_s": self.duration_s,
             "seconds": round(self.seconds, 3),
             "locked": self.locked,
+            "judge": self.judge,
             "counts": {
                 "shots": len(self.shots),
                 "cached": self.cached,

@@ -145,6 +145,7 @@ def render_takes(
     *,
     first_frame: Path | None = None,
     source: str | None = None,
+    stitching: RenderOptions | None = None,
 ) -> list[ShotChange]:
     """New takes of the shots `indexes` (the run folder held): rendered with `options`' seed, prompt and recipe
     (or from `first_frame`, a user's picture), current unless `options.keep`. A shot whose retake fails or is
@@ -159,7 +160,8 @@ def render_takes(
     run_recipe = run_recipe_of(manifest, options.recipe)
     recipe = options.recipe or run_recipe
     check_private(recipe, private=folder.private)
-    stitching = film_options(manifest, run_recipe)
+    # A render's own retakes pass how it cuts the film; afterwards, the film as it was stitched says.
+    stitching = stitching or film_options(manifest, run_recipe)
     refs = references(plan, folder)
     plan_hashes = plan_hashes_of(plan, run_recipe, folder, manifest, stitching, refs)
     backend = video_backend(recipe)
@@ -192,7 +194,9 @@ def render_takes(
             task.plan_hash, task.kept, task.notice = plan_hashes[task.shot.index], None, ""
         if options.before_spend is not None:
             pending = [task.shot.index for task in tasks if not is_cached(task, manifest)]
-            options.before_spend(plan, recipe, folder, pending)
+            # These takes are asked for by hand: the recipe's automatic retakes are not part of what they cost.
+            manual = recipe.model_copy(update={"judge": recipe.judge.model_copy(update={"max_retakes": 0})})
+            options.before_spend(plan, manual, folder, pending)
         audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
         outcomes: list[ShotOutcome] = []

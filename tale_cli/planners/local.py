@@ -123,7 +123,8 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
 PROVIDERS = (
     Provider(
         "local",
-        "a chat model on this machine through transformers (Qwen 2.5, Llama 3.1), weights pulled once",
+        "this machine through transformers: the planner (Qwen 2.5, Llama 3.1) and the judge (OWLv2, SigLIP 2); "
+        "weights pulled once",
         {Role.PLANNER: plan_story},
         Locality.LOCAL,
         Pricing.FREE,

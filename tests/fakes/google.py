@@ -232,7 +232,14 @@ def generate_content(call: Call, match: re.Match[str]) -> None:
         if found:
             call.send(400, invalid_value(found[0], "TYPE_STRING", found[1]))
             return
+    if _sampling_refused(call, match["model"], config):
+        return
     prompt = " ".join(part.get("text", "") for content in body["contents"] for part in content.get("parts", []))
+    if "alignment" in (
+        (config.get("responseJsonSchema") or config.get("responseSchema") or {}).get("properties") or {}
+    ):
+        _verdict(call, body, prompt)
+        return
     if match["model"] in TTS_MODELS:
         _speak(call, match["model"], config, prompt)
         return
@@ -257,6 +264,43 @@ def generate_content(call: Call, match: re.Match[str]) -> None:
     text = plan_text(fake, config.get("responseJsonSchema") or config.get("responseSchema"), prompt)
     candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
     usage = {"promptTokenCount": 100, "candidatesTokenCount": 200, "totalTokenCount": 300}
+    call.send(200, {"candidates": [candidate], "usageMetadata": usage})
+
+
+def _sampling_refused(call: Call, model: str, config: dict[str, Any]) -> bool:
+    """True, after a 400, for sampling settings sent to a gemini-3 model (deprecated there on 2026-07-21)."""
+    sent = [name for name in ("temperature", "topP", "topK") if config.get(name) is not None]
+    if not sent or not model.startswith("gemini-3"):
+        return False
+    call.send(400, rpc_error(400, f"{sent[0]} is not supported for {model}: sampling settings are deprecated."))
+    return True
+
+
+def _verdict(call: Call, body: dict[str, Any], prompt: str) -> None:
+    """The judge's answer: every listed character present and alike, alignment "3"; cut off or sloppy on request."""
+    pictures = [part for content in body["contents"] for part in content.get("parts", []) if part.get("inlineData")]
+    if not pictures:
+        call.send(400, rpc_error(400, "The judge was sent no picture."))
+        return
+    fake = call.fake
+    with fake.lock:
+        fake.creates["gemini-judge"] += 1
+        cut_off, sloppy = fake.malformed_verdicts > 0, fake.malformed_verdicts <= 0 and fake.sloppy_verdicts > 0
+        fake.malformed_verdicts -= int(cut_off)
+        fake.sloppy_verdicts -= int(sloppy)
+    listed = re.findall(r"^- ([a-z0-9][a-z0-9-]*): ", prompt.split("Characters:", 1)[-1], re.MULTILINE)
+    characters = [
+        {"id": cid, "present": True, "same": True, "reason": f"{cid} looks as in the reference"} for cid in listed
+    ]
+    verdict = json.dumps({"alignment": "3", "characters": characters})
+    if cut_off:
+        text = verdict[: len(verdict) // 2]
+    elif sloppy:
+        text = "Here is my verdict:\n```json\n" + verdict.replace('"alignment": "3"', '"alignment": 3') + "\n```"
+    else:
+        text = verdict
+    usage = {"promptTokenCount": 258 * len(pictures) + len(prompt) // 4, "candidatesTokenCount": len(text) // 4 + 1}
+    candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
     call.send(200, {"candidates": [candidate], "usageMetadata": usage})
 
 

@@ -90,6 +90,9 @@ class FakeProviders:
     refuse_word: str = "forbidden"
     never_finish: bool = False
     malformed_plans: int = 0
+    # Judge answers: cut off (unreadable) for this many requests, then wrapped in prose with a number for a string.
+    malformed_verdicts: int = 0
+    sloppy_verdicts: int = 0
     # Planner answers: schema-valid nonsense, or this many shots whatever the schema asks.
     nonsense_plans: bool = False
     plan_shots: int | None = None

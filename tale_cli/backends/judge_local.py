@@ -1,0 +1,232 @@
+"""The local judge: an open-vocabulary detector finds each character in a shot's frames from its description (OWLv2),
+an image–text embedder (SigLIP 2, or CLIP) embeds the crops and the references and scores the prompt's fidelity.
+
+Weights are pulled once (`tale models pull`); everything runs on this machine, on the GPU when there is one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tale_cli.backends.base import CharacterVerdict, JudgeBackend, JudgeCapabilities, JudgeRequest, TakeVerdict
+from tale_cli.registry import Locality, Pricing, Provider, Role
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+
+DEFAULT_DETECTOR = "google/owlv2-base-patch16-ensemble"
+DEFAULT_EMBEDDER = "google/siglip2-base-patch16-224"
+MAX_FRAMES = 16
+# OWLv2 pads a frame to a square with this grey before resizing it (its image processor's own padding).
+PAD_GREY = 0.5
+# CLIPScore's weight: 2.5 × cosine puts a CLIP image–text match near 1 (SigLIP's own sigmoid needs no weight).
+CLIP_SCORE_WEIGHT = 2.5
+
+
+def judge_models(recipe: Recipe) -> list[str]:
+    """The detector and embedder the local judge of this recipe loads."""
+    return [recipe.judge.detector or DEFAULT_DETECTOR, recipe.judge.embedder or DEFAULT_EMBEDDER]
+
+
+class LocalJudge(JudgeBackend):
+    """OWLv2 crops, SigLIP 2 embeddings: cross (crop vs reference), embeddings for self, image–text fidelity."""
+
+    name = "local"
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.detector_id, self.embedder_id = judge_models(recipe)
+        self.model = f"{self.detector_id} + {self.embedder_id}"
+        self.threshold = recipe.judge.detect_threshold
+        self._models: dict[str, Any] = {}
+        self._references: dict[Path, Any] = {}
+
+    def capabilities(self) -> JudgeCapabilities:
+        return JudgeCapabilities(embeddings=True, max_frames=MAX_FRAMES)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"backend": self.name, "detector": self.detector_id, "embedder": self.embedder_id,
+                "threshold": self.threshold}  # fmt: skip
+
+    def preflight(self) -> None:
+        from tale_cli.errors import missing_extra
+        from tale_cli.local_models import resolve_model
+        from tale_cli.registry import extra_installed
+
+        if not extra_installed("local"):
+            raise missing_extra("local", "torch and transformers")
+        for model in (self.detector_id, self.embedder_id):
+            resolve_model(model)
+
+    def load(self) -> None:
+        if self._models:
+            return
+        import torch
+        from transformers import AutoModel, AutoModelForZeroShotObjectDetection, AutoProcessor
+
+        from tale_cli.local_models import resolve_model
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.float16 if device == "cuda" else torch.float32
+        detector_folder, embedder_folder = resolve_model(self.detector_id), resolve_model(self.embedder_id)
+        self._models = {
+            "torch": torch,
+            "device": device,
+            "dtype": dtype,
+            "detector": AutoModelForZeroShotObjectDetection.from_pretrained(detector_folder, dtype=dtype)
+            .to(device)
+            .eval(),
+            "detector_processor": AutoProcessor.from_pretrained(detector_folder),
+            "embedder": AutoModel.from_pretrained(embedder_folder, dtype=dtype).to(device).eval(),
+            "embedder_processor": AutoProcessor.from_pretrained(embedder_folder),
+        }
+
+    def close(self) -> None:
+        self._models = {}
+        self._references = {}
+
+    # ------------------------------------------------------------------ the models
+
+    def _detector_pixels(self, frames: list[Any]) -> Any:
+        """Frames as OWLv2 sees them: padded to a square with grey at the bottom and right, resized, normalised."""
+        import numpy as np
+
+        torch = self._models["torch"]
+        processor = self._models["detector_processor"].image_processor
+        size = processor.size["height"]
+        mean = np.asarray(processor.image_mean, dtype=np.float32)
+        std = np.asarray(processor.image_std, dtype=np.float32)
+        from PIL import Image
+
+        batch = []
+        for frame in frames:
+            side = max(frame.size)
+            square = np.full((side, side, 3), PAD_GREY, dtype=np.float32)
+            square[: frame.height, : frame.width] = np.asarray(frame, dtype=np.float32) / 255.0
+            resized = Image.fromarray((square * 255).round().astype(np.uint8)).resize(
+                (size, size), Image.Resampling.BILINEAR
+            )
+            batch.append(((np.asarray(resized, dtype=np.float32) / 255.0 - mean) / std).transpose(2, 0, 1))
+        return torch.from_numpy(np.stack(batch)).to(self._models["device"], self._models["dtype"])
+
+    def _detect(self, frames: list[Any], queries: list[str]) -> list[list[tuple[float, tuple[int, int, int, int]]]]:
+        """For each frame, each query's best box (score, (left, top, right, bottom)) in the frame's pixels."""
+        torch = self._models["torch"]
+        model = self._models["detector"]
+        tokenizer = self._models["detector_processor"].tokenizer
+        length = model.config.text_config.max_position_embeddings
+        text = tokenizer(queries, padding="max_length", max_length=length, truncation=True, return_tensors="pt")
+        ids = text["input_ids"].repeat(len(frames), 1).to(self._models["device"])
+        mask = text["attention_mask"].repeat(len(frames), 1).to(self._models["device"])
+        with torch.inference_mode():
+            out = model(input_ids=ids, attention_mask=mask, pixel_values=self._detector_pixels(frames))
+        scores = torch.sigmoid(out.logits.float()).cpu().numpy()  # (frames, patches, queries)
+        boxes = out.pred_boxes.float().cpu().numpy()  # (frames, patches, 4): centre x, y, width, height of the square
+        found: list[list[tuple[float, tuple[int, int, int, int]]]] = []
+        for number, frame in enumerate(frames):
+            side = max(frame.size)
+            best = []
+            for query in range(len(queries)):
+                patch = int(scores[number, :, query].argmax())
+                cx, cy, w, h = (float(v) * side for v in boxes[number, patch])
+                left, top = max(0, int(cx - w / 2)), max(0, int(cy - h / 2))
+                right, bottom = min(frame.width, int(cx + w / 2) + 1), min(frame.height, int(cy + h / 2) + 1)
+                best.append((float(scores[number, patch, query]), (left, top, right, bottom)))
+            found.append(best)
+        return found
+
+    def _embed_images(self, images: list[Any]) -> Any:
+        torch = self._models["torch"]
+        processor = self._models["embedder_processor"]
+        inputs = processor(images=images, return_tensors="pt")
+        pixels = inputs["pixel_values"].to(self._models["device"], self._models["dtype"])
+        with torch.inference_mode():
+            out = self._models["embedder"].get_image_features(pixel_values=pixels)
+        features = getattr(out, "pooler_output", out).float()
+        return torch.nn.functional.normalize(features, dim=-1).cpu()
+
+    def _embed_text(self, text: str) -> Any:
+        torch = self._models["torch"]
+        model = self._models["embedder"]
+        tokenizer = self._models["embedder_processor"].tokenizer
+        length = model.config.text_config.max_position_embeddings
+        tokens = tokenizer([text], padding="max_length", max_length=length, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            out = model.get_text_features(input_ids=tokens["input_ids"].to(self._models["device"]))
+        features = getattr(out, "pooler_output", out).float()
+        return torch.nn.functional.normalize(features, dim=-1).cpu()
+
+    def _fidelity(self, similarity: Any) -> float:
+        """Image–text cosines as 0–1: SigLIP's own match probability, or CLIPScore (2.5 × cosine) for CLIP."""
+        torch = self._models["torch"]
+        model = self._models["embedder"]
+        bias = getattr(model, "logit_bias", None)
+        if bias is not None:
+            scale = model.logit_scale.exp().float().cpu()
+            return float(torch.sigmoid(similarity * scale + bias.float().cpu()).mean())
+        return float((similarity * CLIP_SCORE_WEIGHT).clamp(0, 1).mean())
+
+    def _reference(self, path: Path) -> Any:
+        if path not in self._references:
+            from PIL import Image
+
+            with Image.open(path) as picture:
+                self._references[path] = self._embed_images([picture.convert("RGB")])[0]
+        return self._references[path]
+
+    def judge(self, request: JudgeRequest) -> TakeVerdict:
+        from PIL import Image
+
+        self.load()
+        frames = []
+        for path in request.frames:
+            with Image.open(path) as picture:
+                frames.append(picture.convert("RGB"))
+        verdict = TakeVerdict(model=self.model)
+        if not frames:
+            verdict.notes.append("no frame to judge")
+            return verdict
+        frame_features = self._embed_images(frames)
+        similarity = frame_features @ self._embed_text(request.prompt).T
+        verdict.prompt = round(self._fidelity(similarity[:, 0]), 4)
+        if not request.characters:
+            return verdict
+        queries = [f"a photo of {c.description or c.name}" for c in request.characters]
+        detections = self._detect(frames, queries)
+        for number, character in enumerate(request.characters):
+            crops = [
+                frames[f].crop(box)
+                for f, found in enumerate(detections)
+                if (score_box := found[number])[0] >= self.threshold
+                and (box := score_box[1])[2] - box[0] > 1
+                and box[3] - box[1] > 1
+            ]
+            if not crops:
+                verdict.characters[character.id] = CharacterVerdict(found=False)
+                continue
+            features = self._embed_images(crops)
+            mean = features.mean(dim=0)
+            mean = mean / mean.norm().clamp_min(1e-12)
+            cross = None
+            if character.reference is not None:
+                cross = round(float((features @ self._reference(character.reference)).clamp(0, 1).mean()), 4)
+            verdict.characters[character.id] = CharacterVerdict(
+                found=True, cross=cross, embedding=[round(float(v), 5) for v in mean]
+            )
+        return verdict
+
+
+PROVIDERS = (
+    Provider(
+        "local",
+        "this machine through transformers: the planner (Qwen 2.5, Llama 3.1) and the judge (OWLv2, SigLIP 2); "
+        "weights pulled once",
+        {Role.JUDGE: LocalJudge},
+        Locality.LOCAL,
+        Pricing.FREE,
+        extra="local",
+        models=(DEFAULT_DETECTOR, DEFAULT_EMBEDDER),
+        needs_weights=True,
+    ),
+)

@@ -1,0 +1,51 @@
+"""A clip's frames for the judge: every frame small and grey for the no-model checks, a few in colour for the models."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tale_cli.media import input_arg, run_ffmpeg
+
+# The no-model checks read every frame at this size: enough to see a cut, a flash or a frozen picture.
+CHECK_SIZE = (64, 36)
+# The models see frames no longer than this on their long side (detectors resize further themselves).
+SAMPLE_SIDE = 640
+
+
+def grey_frames(clip: Path, *, size: tuple[int, int] = CHECK_SIZE) -> np.ndarray:
+    """Every frame of `clip` as 8-bit grey, `size` (width, height): an array (frames, height, width)."""
+    width, height = size
+    with tempfile.TemporaryDirectory(prefix="tale-frames-") as work:
+        raw = Path(work) / "frames.raw"
+        run_ffmpeg(
+            ["-v", "error", "-i", input_arg(clip), "-map", "0:v:0", "-vf", f"scale={width}:{height}:flags=area",
+             "-pix_fmt", "gray", "-f", "rawvideo", input_arg(raw)]
+        )  # fmt: skip
+        data = np.fromfile(raw, dtype=np.uint8)
+    count = data.size // (width * height)
+    return data[: count * width * height].reshape(count, height, width)
+
+
+def sample_indexes(total: int, count: int) -> list[int]:
+    """`count` frame numbers spread evenly over `total` frames, each in the middle of its stretch."""
+    if total <= 0:
+        return []
+    count = min(count, total)
+    return sorted({min(total - 1, int((i + 0.5) * total / count)) for i in range(count)})
+
+
+def sample_frames(clip: Path, folder: Path, *, indexes: list[int]) -> list[Path]:
+    """The frames `indexes` of `clip` as PNG files in `folder`, no longer than SAMPLE_SIDE on their long side."""
+    if not indexes:
+        return []
+    chosen = "+".join(f"eq(n\\,{index})" for index in indexes)
+    fit = f"scale='if(gte(iw,ih),min({SAMPLE_SIDE},iw),-2)':'if(gte(iw,ih),-2,min({SAMPLE_SIDE},ih))'"
+    pattern = folder / "frame-%03d.png"
+    run_ffmpeg(
+        ["-v", "error", "-i", input_arg(clip), "-map", "0:v:0", "-vf", f"select='{chosen}',{fit}",
+         "-fps_mode", "passthrough", "-f", "image2", "-c:v", "png", input_arg(pattern)]
+    )  # fmt: skip
+    return sorted(folder.glob("frame-*.png"))

@@ -1,0 +1,153 @@
+"""A render's judging: after the shots render, every take is judged and each shot below the recipe's bar is retaken
+with new seeds (through the takes machinery: every take kept) up to `max_retakes` times or until the budget is
+spent; the best-scoring take of each shot becomes current. A stopped render resumes where it was: the retakes made
+are the shot's takes for the plan as it is, and their judgements are cached."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tale_cli.judge.records import RetakeSummary, ScoreMove
+from tale_cli.judge.run import JudgeReport, record_judging
+from tale_cli.judge.scoring import Judge, JudgeRow
+from tale_cli.pipeline.report import Event, EventSink
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+    from tale_cli.pipeline.options import RenderOptions
+    from tale_cli.plan import Plan
+    from tale_cli.runfolder import Manifest, RunFolder, TakeRecord
+
+
+def judge_render(
+    plan: Plan,
+    recipe: Recipe,
+    folder: RunFolder,
+    manifest: Manifest,
+    plan_hashes: dict[int, str],
+    options: RenderOptions,
+    emit: EventSink,
+    *,
+    spent_before: float,
+) -> JudgeReport:
+    """Judge the rendered film; with the recipe's bar, retake the shots below it and keep each shot's best take."""
+    from tale_cli.audit import AuditLog
+    from tale_cli.cost.guard import budget_for
+
+    judge = Judge(folder, plan, recipe, AuditLog(folder.root, audit_prompts=recipe.audit_prompts))
+    summary: RetakeSummary | None = None
+    try:
+        judge.preflight()
+        emit(Event("message", detail=f"judging the takes ({judge.name})"))
+        rows = judge.judge_film(manifest)
+        if recipe.judge.retakes:
+            budget = budget_for(options.max_cost, recipe)
+            summary, rows = _retake(judge, plan, recipe, folder, manifest, plan_hashes, options, emit, rows,
+                                    budget=budget, spent_before=spent_before)  # fmt: skip
+    finally:
+        judge.close()
+    return record_judging(folder, manifest, judge, rows, summary)
+
+
+def _takes_for_plan(manifest: Manifest, index: int, plan_hash: str) -> list[TakeRecord]:
+    """The shot's takes made for the plan's shot as it is: its first render and the retakes since."""
+    entry = manifest.data.shots.get(str(index))
+    return [take for take in (entry.takes or []) if take.plan_hash == plan_hash] if entry is not None else []
+
+
+def _best(rows: list[JudgeRow], takes: list[TakeRecord], current: int | None) -> tuple[int | None, float | None]:
+    """The best-scoring of `takes` (the current one on a tie) and its score."""
+    scores = {row.take: row.score for row in rows}
+    scored = [(scores[t.take], t.take == current, t.take) for t in takes if scores.get(t.take) is not None]
+    if not scored:
+        return None, None
+    score, _, take = max(scored, key=lambda item: (item[0] or 0.0, item[1], -item[2]))
+    return take, score
+
+
+def _round_cost(plan: Plan, recipe: Recipe, shots: list[int]) -> dict[int, float]:
+    """What one more take of each shot costs: its clip and its judging, from the run's price book."""
+    from tale_cli.cost import estimate_render
+
+    once = recipe.model_copy(update={"judge": recipe.judge.model_copy(update={"max_retakes": 0})})
+    estimate = estimate_render(plan, once, include_planner=False, only_shots=shots, spoken=[], compose=False)
+    judging = estimate.judge_usd / max(1, len(shots))
+    return {shot.index: shot.usd + judging for shot in estimate.shots}
+
+
+def _retake(
+    judge: Judge,
+    plan: Plan,
+    recipe: Recipe,
+    folder: RunFolder,
+    manifest: Manifest,
+    plan_hashes: dict[int, str],
+    options: RenderOptions,
+    emit: EventSink,
+    rows: list[JudgeRow],
+    *,
+    budget: float | None,
+    spent_before: float,
+) -> tuple[RetakeSummary, list[JudgeRow]]:
+    from tale_cli.pipeline.retake import RetakeOptions, render_takes
+    from tale_cli.pipeline.shots import use_take
+
+    bar, most = recipe.judge.retake_below, recipe.judge.max_retakes
+    summary = RetakeSummary(below=bar, max_retakes=most)
+    first = {row.shot: row.score for row in rows if row.current}
+    locked = {s.index for s in plan.shots if manifest.shot(s.index).locked}
+
+    def by_shot(index: int) -> list[JudgeRow]:
+        return [row for row in rows if row.shot == index]
+
+    while True:
+        below: list[int] = []
+        for shot in plan.shots:
+            takes = _takes_for_plan(manifest, shot.index, plan_hashes.get(shot.index, ""))
+            _, score = _best(by_shot(shot.index), takes, manifest.shot(shot.index).take)
+            if shot.index not in locked and takes and score is not None and score < bar and len(takes) - 1 < most:
+                below.append(shot.index)
+        if not below:
+            break
+        if budget is not None:
+            each = _round_cost(plan, recipe, below)
+            left = budget - (manifest.data.cost_usd - spent_before)
+            fitting: list[int] = []
+            for index in below:
+                if sum(each[i] for i in fitting) + each[index] <= left + 1e-9:
+                    fitting.append(index)
+            if len(fitting) < len(below):
+                summary.stopped = f"the budget of ${budget:.2f} is spent"
+            below = fitting
+            if not below:
+                break
+        emit(Event("message", detail=f"retaking {len(below)} shot(s) scoring below {bar:g}: {below}"))
+        retake_options = RetakeOptions(recipe=recipe, new_seed=True, keep=True, jobs=options.jobs)
+        changes = render_takes(folder, plan, manifest, below, retake_options, emit, stitching=options)
+        summary.takes_made += sum(1 for change in changes if change.how == "rendered")
+        if all(change.how == "failed" for change in changes):
+            summary.stopped = f"the retakes failed ({changes[0].error})"
+            break
+        rows = judge.judge_film(manifest)
+    changed = False
+    for shot in plan.shots:
+        takes = _takes_for_plan(manifest, shot.index, plan_hashes.get(shot.index, ""))
+        if len(takes) < 2 or shot.index in locked:
+            continue
+        current = manifest.shot(shot.index).take
+        best, score = _best(by_shot(shot.index), takes, current)
+        if best is not None and best != current:
+            use_take(folder, manifest, shot.index, next(t for t in takes if t.take == best))
+            changed = True
+        summary.moves.append(ScoreMove(shot=shot.index, before=first.get(shot.index), after=score, takes=len(takes),
+                                       kept=best or current or 1))  # fmt: skip
+    summary.retaken = len(summary.moves)
+    if changed:
+        rows = judge.judge_film(manifest)  # the self scores follow the takes now current (all from the cache)
+    return summary, rows
+
+
+def summary_json(report: JudgeReport) -> dict[str, Any]:
+    """What a render's report says of its judging."""
+    data = report.to_json()
+    return {key: data[key] for key in ("backend", "model", "summary", "flagged", "retakes", "cost_usd", "judged")}

@@ -1,0 +1,111 @@
+"""A recipe's [judge] bar during `tale render`: shots below it are retaken with new seeds up to `max_retakes` times
+(every take kept, the best current), a second render retakes nothing, and the retakes stop at the budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cloudrender import SMALL_VEO
+from typer.testing import CliRunner
+
+from tale_cli.cli.app import app
+
+runner = CliRunner()
+
+
+def tale(*args: str, code: int = 0) -> Any:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout) if "--json" in args and code == 0 else result
+
+
+@pytest.fixture(scope="module")
+def tiny_judge(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    pytest.importorskip("transformers")
+    import tiny_judges
+    import torch
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("tiny-judge")
+    return tiny_judges.save_detector(root / "detector"), tiny_judges.save_embedder(root / "embedder")
+
+
+def recipe_with_judge(path: Path, base: str, tiny_judge: tuple[Path, Path], **settings: object) -> Path:
+    import tiny_judges
+
+    path.write_text(base + tiny_judges.judge_recipe_lines(*tiny_judge, **settings), encoding="utf-8")
+    return path
+
+
+def manifest(run_dir: Path) -> dict:
+    return json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_shots_below_the_bar_are_retaken_up_to_max_retakes_and_the_best_take_is_current(
+    tmp_path: Path, story_file: Path, tiny_recipe: Path, tiny_judge: tuple[Path, Path]
+) -> None:
+    # Nothing is ever found at a threshold of 1: every shot scores 0, under any bar.
+    recipe = recipe_with_judge(tmp_path / "judged.toml", tiny_recipe.read_text(), tiny_judge,
+                               detect_threshold=1.0, retake_below=0.5, max_retakes=2)  # fmt: skip
+    first = tale("render", str(story_file), "--recipe", str(recipe), "--out", str(tmp_path / "out"), "--json")
+    run_dir = Path(first["run_dir"])
+    retakes = first["judge"]["retakes"]
+    assert (retakes["retaken"], retakes["takes_made"], retakes["stopped"]) == (3, 6, None)
+    for shot in manifest(run_dir)["shots"].values():
+        assert len(shot["takes"]) == 3, "the first take and two retakes, all kept"
+        assert len({take["seed"] for take in shot["takes"]}) == 3
+        scores = {take["take"]: take["judge"]["score"] for take in shot["takes"]}
+        assert scores[shot["take"]] == max(scores.values())
+    assert first["film"] and (run_dir / "judge.json").is_file()
+    assert manifest(run_dir)["judge"]["retakes"]["takes_made"] == 6
+
+    again = tale("render", str(run_dir / "plan.json"), "--recipe", str(recipe), "--json")
+    assert again["counts"]["rendered"] == 0 and again["judge"]["judged"] == 0
+    assert again["judge"]["retakes"]["takes_made"] == 0, "max_retakes reached: a second render retakes nothing"
+    assert all(len(shot["takes"]) == 3 for shot in manifest(run_dir)["shots"].values())
+
+    table = tale("render", str(run_dir / "plan.json"), "--recipe", str(recipe))
+    assert "judge (local): score mean" in table.output
+
+
+def test_a_recipe_without_a_judge_backend_judges_nothing_during_a_render(
+    tmp_path: Path, story_file: Path, tiny_recipe: Path
+) -> None:
+    recipe = tmp_path / "checked.toml"
+    recipe.write_text(tiny_recipe.read_text() + "[judge]\nretake_below = 0.5\nmax_retakes = 2\n", encoding="utf-8")
+    made = tale("render", str(story_file), "--recipe", str(recipe), "--out", str(tmp_path / "out"), "--json")
+    assert made["judge"] is None, "the recipe's judge is none: a render judges nothing"
+
+
+def test_the_retakes_stop_at_the_budget(
+    fake_providers, tmp_path: Path, story_file: Path, tiny_judge: tuple[Path, Path]
+) -> None:
+    from tale_cli.config import load_recipe
+    from tale_cli.judge.retakes import judge_render
+    from tale_cli.pipeline import RenderOptions
+    from tale_cli.pipeline.report import ignore_events
+    from tale_cli.plan import load_plan
+    from tale_cli.runfolder import Manifest, RunFolder
+
+    base = SMALL_VEO.replace("continuity", "shots = 3\ncontinuity")
+    plain = recipe_with_judge(tmp_path / "veo-judged.toml", base, tiny_judge, detect_threshold=1.0)
+    made = tale("render", str(story_file), "--recipe", str(plain), "--out", str(tmp_path / "out"), "--yes", "--json")
+    run_dir = Path(made["run_dir"])
+    assert fake_providers.creates["veo"] == 3 and made["judge"]["retakes"] is None
+
+    recipe = load_recipe(str(recipe_with_judge(tmp_path / "veo-judged.toml", base, tiny_judge, detect_threshold=1.0,
+                                               retake_below=0.5, max_retakes=2)))  # fmt: skip
+    folder, plan = RunFolder(run_dir), load_plan(run_dir / "plan.json")
+    held = Manifest.load(folder)
+    hashes = {int(i): shot["takes"][0]["plan_hash"] for i, shot in manifest(run_dir)["shots"].items()}
+    one_clip = manifest(run_dir)["shots"]["1"]["cost_usd"]
+    budget = 1.5 * one_clip  # one retake fits, a second does not
+    options = RenderOptions(recipe=recipe, max_cost=budget)
+    report = judge_render(plan, recipe, folder, held, hashes, options, ignore_events, spent_before=held.data.cost_usd)
+
+    assert fake_providers.creates["veo"] == 4, "one retake, then the budget was spent"
+    assert report.retakes is not None and report.retakes.takes_made == 1
+    assert report.retakes.stopped == f"the budget of ${budget:.2f} is spent"
