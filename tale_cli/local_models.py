@@ -176,7 +176,11 @@ def detect_video_variant(
         return _variant_hv15(transformer, image=False)
     if pipeline == "HunyuanVideo15ImageToVideoPipeline":
         return _variant_hv15(transformer, image=True)
-    if pipeline in ("LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipeline"):
+    if pipeline == "LTXConditionPipeline":
+        # 0.9.5 and later (the distilled ones too): one pipeline for text and image starts, and the only LTX
+        # pipeline that takes the authors' custom timestep list.
+        return replace(_LTX, t2v=pipeline, i2v=pipeline, i2v_from_t2v=False)
+    if pipeline in ("LTXPipeline", "LTXImageToVideoPipeline"):
         return _LTX
     raise RecipeError(
         f"{pipeline} is not a video pipeline Tale can drive",
@@ -216,6 +220,7 @@ _KNOWN_IDS: tuple[tuple[tuple[str, ...], str, dict[str, Any], dict[str, Any]], .
     (("hunyuanvideo-1.5",), "HunyuanVideo15Pipeline", {}, {}),
     (("hunyuanvideo-i2v",), "HunyuanVideoImageToVideoPipeline", {}, {}),
     (("hunyuanvideo",), "HunyuanVideoPipeline", {}, {}),
+    *((("ltx-video-0.9." + minor,), "LTXConditionPipeline", {}, {}) for minor in "5678"),
     (("ltx-video",), "LTXPipeline", {}, {}),
 )  # fmt: skip
 

@@ -81,7 +81,7 @@ def test_wan22_loras_go_to_the_expert_they_name(tmp_path: Path) -> None:
     other = built("wan-a14b")
     DiffusersVideo(local_recipe("tiny", lora=[high, low]), pipeline=other).load()
     assert not other.transformer.blocks[0].attn1.to_q.weight.equal(before[0])
-    with pytest.raises(RecipeError, match="has two experts: LoRA .* must say which"):
+    with pytest.raises(RecipeError, match=r"has two experts: LoRA .* must say which"):
         DiffusersVideo(local_recipe("tiny", lora=[LoraConfig(file=high.file)]), pipeline=built("wan-a14b"))
     with pytest.raises(RecipeError, match="has one denoiser"):
         DiffusersVideo(local_recipe("tiny", lora=[high]), pipeline=built("wan"))

@@ -369,6 +369,13 @@ def ltx() -> Any:
     )
 
 
+def _ltx_condition() -> Any:
+    """LTX-Video 0.9.5+ as it is published: the same components behind LTXConditionPipeline."""
+    from diffusers import LTXConditionPipeline
+
+    return LTXConditionPipeline(**ltx().components)
+
+
 def sdxl() -> Any:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 
@@ -462,6 +469,7 @@ BUILDERS = {
     "wan-a14b": lambda: wan(variant="a14b"),
     "hunyuanvideo": hunyuanvideo,
     "ltx": ltx,
+    "ltx-condition": lambda: _ltx_condition(),
     "sdxl": sdxl,
     "flux": flux,
 }

@@ -4,6 +4,7 @@ missing repos and files the way the hub does (404 with `X-Error-Code`), and reco
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,7 +66,7 @@ class _Call(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _error(self, status: int, code: str, message: str, body: bool) -> None:
-        payload = ('{"error": "%s"}' % message).encode()
+        payload = json.dumps({"error": message}).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
