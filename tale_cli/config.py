@@ -166,6 +166,8 @@ class Recipe(BaseModel):
     # unset: TALE_PRICES, else the newest book in configs/pricing/).
     prices: str | None = None
     fallback: str | None = None
+    # The many-step recipe a few-step one speeds up (`tale bench` reports the speed-up over it).
+    base: str | None = None
     # The film's integrated loudness (EBU R128) when it has a voice or music: -16 LUFS suits online video.
     loudness_lufs: Number = Field(default=-16.0, ge=-31, le=-9)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)

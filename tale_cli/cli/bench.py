@@ -43,6 +43,15 @@ def bench(
             ("peak VRAM", f"{result.peak_vram_gb:.1f} GiB" if result.peak_vram_gb is not None else "-"),
             ("memory", escape(str((result.memory or {}).get("strategy", "-")))),
         ]
+        film = result.film
+        if film is not None:
+            base = escape(film.base_recipe or f"{film.base_steps} steps")
+            rows += [
+                (f"film ({film.shots} shots × {film.clips_per_shot} clips)", f"{film.film_s:,.1f} s"),
+                (f"base: {base}", f"{film.base_seconds_per_clip:,.2f} s per clip ({film.base_source})"),
+                ("base film", f"{film.base_film_s:,.1f} s"),
+                ("speed-up over the base (film)", f"×{film.speedup:,.2f}"),
+            ]
         for name, value in rows:
             table.add_row(name, value)
         out = console()
