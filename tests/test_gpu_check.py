@@ -17,7 +17,7 @@ def run(*args: str, out: Path | None = None) -> subprocess.CompletedProcess[str]
     env = {**os.environ, "PYTHONPATH": str(SCRIPT.parent.parent)}
     if out is not None:
         env["OUT"] = str(out)
-    return subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=900)
 
 
 def test_the_dry_run_prints_the_few_step_plan_and_imports_nothing_heavy() -> None:
@@ -37,9 +37,10 @@ def test_the_few_step_check_runs_on_tiny_models(tmp_path: Path) -> None:
     done = run("--tiny", "--models", "none", "--fast-models", "wan,ltx", out=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text(encoding="utf-8"))
-    assert report["errors"] == []
+    assert report["errors"] == [], report["errors"]
     for model in ("wan2.1-t2v-1.3b", "ltx-video"):
         row = report["fast"][model]
-        assert row["film"]["shots"] == 8 and row["film"]["speedup"] > 1.0 and row["ratio_step"] > 0
+        assert row["film"]["shots"] == 8 and row["ratio_step"] > 0, row
+        assert row["film"]["speedup"] > 1.0, row  # 50 guided steps against 4 unguided ones
         assert any(line.startswith("lora random-lora.safetensors") for line in row["speedups"])
     assert "speed-up" in done.stdout and "Tale÷diffusers" in done.stdout
