@@ -10,7 +10,11 @@ Every optional part is guarded: a failure is reported in the table and the JSON,
 A time budget (default 420 s) skips what would not finish. Prints a table; writes $OUT/gpu_check.json
 when OUT is set. `--tiny` runs the same logic with tiny configs on the CPU, to check the script itself.
 
+Then the few-step checks (benchmarks/gpu_fast.py): base vs fast recipe on the 8-shot example's film, with a
+random LoRA fused through the recipe path, and Tale ÷ plain diffusers per step at the fast settings.
+
     python benchmarks/gpu_check.py [--steps 5] [--budget-s 420] [--models wan,cogvideox] [--no-compile] [--tiny]
+        [--fast-models wan,ltx|wan14b,ltx|none] [--dry-run]
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import gpu_fast  # beside this script; imports nothing heavy
 
 START = time.monotonic()
 PROMPT = "A red fox runs through a snowy forest at dawn, cinematic, detailed fur, soft golden light"
@@ -60,6 +67,13 @@ MODELS: dict[str, dict[str, Any]] = {
         "caches": ["first-block", "pab"],
     },
 }  # fmt: skip
+# The few-step check's models (benchmarks/gpu_fast.py): Wan 2.1 T2V 14B and LTX-Video 2B as published.
+FAST_MODELS: dict[str, dict[str, Any]] = {
+    "wan2.1-t2v-1.3b": MODELS["wan2.1-t2v-1.3b"],
+    "wan2.1-t2v-14b": {**MODELS["wan2.1-t2v-1.3b"], "transformer": {
+        **MODELS["wan2.1-t2v-1.3b"]["transformer"], "num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}},
+    "ltx-video": {"transformer": {}, "vae": {}, "text": T5_XXL},
+}  # fmt: skip
 TINY: dict[str, dict[str, Any]] = {
     "cogvideox-5b": {
         "transformer": {"num_attention_heads": 4, "attention_head_dim": 16, "in_channels": 16, "out_channels": 16,
@@ -81,6 +95,25 @@ TINY: dict[str, dict[str, Any]] = {
                  "relative_attention_num_buckets": 8, "decoder_start_token_id": 0},
         "native": (32, 32, 9),
         "caches": ["first-block", "pab"],
+    },
+}  # fmt: skip
+
+
+TINY_FAST: dict[str, dict[str, Any]] = {
+    "wan2.1-t2v-1.3b": TINY["wan2.1-t2v-1.3b"],
+    "wan2.1-t2v-14b": TINY["wan2.1-t2v-1.3b"],
+    "ltx-video": {
+        "transformer": {"in_channels": 8, "out_channels": 8, "num_attention_heads": 4, "attention_head_dim": 8,
+                        "cross_attention_dim": 32, "num_layers": 1, "caption_channels": 32},
+        "vae": {"latent_channels": 8, "block_out_channels": (8, 8, 8, 8), "decoder_block_out_channels": (8, 8, 8, 8),
+                "layers_per_block": (1, 1, 1, 1, 1), "decoder_layers_per_block": (1, 1, 1, 1, 1),
+                "spatio_temporal_scaling": (True, True, False, False),
+                "decoder_spatio_temporal_scaling": (True, True, False, False),
+                "decoder_inject_noise": (False, False, False, False, False),
+                "upsample_residual": (False, False, False, False), "upsample_factor": (1, 1, 1, 1),
+                "timestep_conditioning": False, "patch_size": 1, "patch_size_t": 1, "encoder_causal": True,
+                "decoder_causal": False},
+        "text": TINY["wan2.1-t2v-1.3b"]["text"],
     },
 }  # fmt: skip
 
@@ -168,6 +201,22 @@ def build(name: str, spec: dict[str, Any], device: str, dtype: Any) -> Any:
         return CogVideoXPipeline(
             tokenizer=tokenizer(), text_encoder=text, vae=vae, transformer=transformer, scheduler=scheduler
         )
+    if name.startswith("ltx"):
+        from diffusers import (
+            AutoencoderKLLTXVideo,
+            FlowMatchEulerDiscreteScheduler,
+            LTXConditionPipeline,
+            LTXVideoTransformer3DModel,
+        )
+
+        transformer = construct(lambda: LTXVideoTransformer3DModel(**spec["transformer"]), device, dtype)
+        vae = construct(lambda: AutoencoderKLLTXVideo(**spec["vae"]), device, dtype)
+        text = construct(lambda: T5EncoderModel(T5Config(**spec["text"])), device, dtype)
+        scheduler = FlowMatchEulerDiscreteScheduler()
+        # 0.9.5+ layout: the condition pipeline is the one that takes the distilled timestep list.
+        return LTXConditionPipeline(
+            scheduler=scheduler, vae=vae, text_encoder=text, tokenizer=tokenizer(), transformer=transformer
+        )
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
 
     transformer = construct(lambda: WanTransformer3DModel(**spec["transformer"]), device, dtype)
@@ -214,10 +263,19 @@ def measure(fn: Any, cuda: bool) -> tuple[Any, float, float | None]:
     return result, total, peak
 
 
-def recipe(model: str, steps: int, native: dict[str, int], *, cache: str = "none", compile_: bool = False) -> Any:
+def recipe(
+    model: str,
+    steps: int,
+    native: dict[str, Any],
+    *,
+    cache: str = "none",
+    compile_: bool = False,
+    guidance: float | None = None,
+    lora: list[Any] | None = None,
+) -> Any:
     """The recipe fields the diffusers backend reads, without needing pydantic on the GPU box."""
-    video = SimpleNamespace(model=model, steps=steps, guidance=None, memory="auto", cache=cache, compile=compile_,
-                            attention=None, options=dict(native))  # fmt: skip
+    video = SimpleNamespace(model=model, steps=steps, guidance=guidance, memory="auto", cache=cache, compile=compile_,
+                            attention=None, options=dict(native), quantize=None, lora=list(lora or []))  # fmt: skip
     return SimpleNamespace(name="gpu-check", video=video, image=SimpleNamespace(backend="preview", model=""))
 
 
@@ -336,6 +394,34 @@ def run_model(name: str, spec: dict[str, Any], args: argparse.Namespace, report:
             report.error(name, "regional compile", error)
 
 
+def run_fast_checks(plans: list[Any], args: argparse.Namespace, report: Report) -> None:
+    """The few-step checks (benchmarks/gpu_fast.py), one freshly built pipeline per model, within the budget."""
+    import torch
+
+    cuda = torch.cuda.is_available() and not args.tiny
+    device, dtype = ("cuda", torch.bfloat16) if cuda else ("cpu", torch.float32)
+    specs = TINY_FAST if args.tiny else FAST_MODELS
+    rows = report.data.setdefault("fast", {})
+    for fast in plans:
+        if report.left() < 90:
+            report.skip(fast.model, "few-step check", f"time budget ({report.left():.0f} s left)")
+            continue
+        log(f"{fast.model}: building for the few-step check ({fast.describe()})")
+        try:
+            pipe = build(fast.model, specs[fast.model], device, dtype)
+            pipe.set_progress_bar_config(disable=True)
+            rows[fast.model] = gpu_fast.run_fast(
+                fast, pipe, cuda=cuda, prompt=PROMPT, negative=NEGATIVE, timer=Timer, measure=measure,
+                recipe=recipe, say=lambda t, m=fast.model: log(f"{m}: {t}"),
+            )  # fmt: skip
+        except Exception as error:
+            report.error(fast.model, "few-step check", error)
+        pipe = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
 def print_table(report: Report) -> None:
     print()
     print(f"{'model':<18} {'path':<28} {'s/step':>8} {'total s':>8} {'peak GiB':>9} {'ratio':>7}")
@@ -369,7 +455,15 @@ def main() -> int:
     parser.add_argument("--models", default="wan,cogvideox")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--tiny", action="store_true", help="tiny configs on the CPU: checks the script, not the GPU")
+    parser.add_argument("--fast-models", default="wan,ltx", help="few-step checks: wan (1.3B), wan14b, ltx; or none")
+    parser.add_argument("--dry-run", action="store_true", help="print what would run, import nothing heavy")
     args = parser.parse_args()
+    fast_plans = gpu_fast.plan([m for m in args.fast_models.split(",") if m and m != "none"], tiny=args.tiny)
+    if args.dry_run:
+        print(f"cache/compile checks: {args.models} at {args.steps} steps; budget {args.budget_s:g} s")
+        for fast in fast_plans:
+            print("few-step check: " + fast.describe())
+        return 0
     report = Report(args.budget_s)
     data = report.data
     data.update({"started": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version(),
@@ -398,10 +492,12 @@ def main() -> int:
             gc.collect()  # the pipeline went with run_model's frame: hand its memory back before the next model
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+        run_fast_checks(fast_plans, args, report)
     except Exception as error:
         report.error("-", "setup", error)
     data["elapsed_s"] = round(time.monotonic() - START, 1)
     print_table(report)
+    gpu_fast.print_fast(data.get("fast", {}))
     out = os.environ.get("OUT")
     if out:
         path = Path(out) / "gpu_check.json"

@@ -8,6 +8,7 @@ one entry per recipe, the newest measurement winning. `gpu_seconds_per_clip()` r
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -43,6 +44,7 @@ class BenchResult:
     memory: dict[str, Any] | None
     speedups: list[str] = field(default_factory=list)
     measured_at: str = ""
+    film: FilmProjection | None = None
 
     @property
     def gpu_seconds_per_video_second(self) -> float:
@@ -53,7 +55,61 @@ class BenchResult:
         data["gpu"] = gpu_key(self.device)
         data["source"] = f"tale bench --recipe {self.recipe}"
         data["gpu_seconds_per_video_second"] = round(self.gpu_seconds_per_video_second, 4)
+        if self.film is None:
+            data.pop("film")
         return data
+
+
+@dataclass
+class FilmProjection:
+    """The whole film at the measured speed, and the many-step base it is compared with."""
+
+    shots: int
+    clips_per_shot: int
+    film_s: float
+    base_recipe: str | None
+    base_steps: int
+    base_seconds_per_clip: float
+    base_film_s: float
+    base_source: str
+    speedup: float
+
+
+def project_film(
+    *,
+    seconds_per_clip: float,
+    seconds_per_step: float | None,
+    steps: int | None,
+    guidance: float | None,
+    shots: int,
+    shot_seconds: float,
+    clip_seconds: float,
+    base_recipe: str | None = None,
+    base_steps: int = 50,
+    base_guidance: float | None = None,
+    base_measured: float | None = None,
+) -> FilmProjection:
+    """Film time = shots × native clips per shot × seconds per clip (a chained clip repeats one frame: rounded up).
+
+    The base clip is the bench file's measurement of the base recipe on the same GPU when there is one; else it
+    is estimated from this run: the time outside denoising, plus the base's steps at this run's per-step time,
+    doubled when the base uses classifier-free guidance and this recipe does not (two passes a step).
+    """
+    clips = max(1, math.ceil(shot_seconds / clip_seconds - 1e-6)) if clip_seconds > 0 else 1
+    film = shots * clips * seconds_per_clip
+    if base_measured is not None:
+        base_clip, source = base_measured, "measured"
+    else:
+        per_step = seconds_per_step or (seconds_per_clip / steps if steps else 0.0)
+        outside = max(0.0, seconds_per_clip - (steps or 0) * per_step)
+        passes = 2 if (base_guidance or 0) > 1.0 and (guidance or 0) <= 1.0 else 1
+        base_clip, source = outside + base_steps * per_step * passes, "estimated from this run's s/step"
+    base_film = shots * clips * base_clip
+    return FilmProjection(
+        shots=shots, clips_per_shot=clips, film_s=round(film, 2), base_recipe=base_recipe, base_steps=base_steps,
+        base_seconds_per_clip=round(base_clip, 3), base_film_s=round(base_film, 2), base_source=source,
+        speedup=round(base_film / film, 2) if film > 0 else 0.0,
+    )  # fmt: skip
 
 
 _GPU_KEYS = (("h200", "h200"), ("h100", "h100-80gb"), ("a100", "a100-80gb"), ("a10g", "a10g"), ("l40s", "l40s"),
@@ -161,13 +217,14 @@ def run_bench(recipe: Recipe, *, warmup: bool = True, backend: VideoBackend | No
                 notes = result.notes
     finally:
         backend.close()
+    seconds_per_clip = round(float(notes.get("generate_s") or times[-1]), 3)
     return BenchResult(
         recipe=recipe.name,
         backend=backend.name,
         model=recipe.video.model or backend.name,
         device=_device_name(),
         clip_seconds=seconds,
-        seconds_per_clip=round(float(notes.get("generate_s") or times[-1]), 3),
+        seconds_per_clip=seconds_per_clip,
         seconds_per_step=notes.get("seconds_per_step"),
         steps=notes.get("steps"),
         native=notes.get("native"),
@@ -176,4 +233,27 @@ def run_bench(recipe: Recipe, *, warmup: bool = True, backend: VideoBackend | No
         memory=notes.get("memory"),
         speedups=list(notes.get("speedups", [])),
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        film=_projection(recipe, notes, seconds_per_clip, seconds),
+    )
+
+
+def _projection(recipe: Recipe, notes: dict[str, Any], seconds_per_clip: float, clip_seconds: float) -> FilmProjection:
+    """The recipe's whole film, and the speed-up over its base recipe (measured on this GPU if benched)."""
+    from tale_cli.config import load_recipe
+
+    base = load_recipe(recipe.base) if recipe.base else None
+    measured = read_bench().get(base.name) if base else None
+    same_gpu = measured is not None and measured.get("gpu") == gpu_key(_device_name())
+    return project_film(
+        seconds_per_clip=seconds_per_clip,
+        seconds_per_step=notes.get("seconds_per_step"),
+        steps=notes.get("steps"),
+        guidance=recipe.video.guidance,
+        shots=recipe.shots,
+        shot_seconds=recipe.seconds,
+        clip_seconds=clip_seconds,
+        base_recipe=base.name if base else None,
+        base_steps=(base.video.steps if base and base.video.steps else 50),
+        base_guidance=base.video.guidance if base else 5.0,
+        base_measured=float(measured["seconds_per_clip"]) if same_gpu and measured else None,
     )

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from tale_cli.errors import RecipeError
 from tale_cli.plan import describe_validation_error
@@ -50,6 +50,32 @@ class ImageConfig(BaseModel):
     guidance: Number | None = Field(default=None, ge=0, le=50)
 
 
+class LoraConfig(BaseModel):
+    """One `[[video.lora]]`: a LoRA fused into the denoiser before the first step (a hub repo's file, or a file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repo: str | None = None
+    file: str | None = None
+    # The file inside `repo` (only that file is pulled); with `file`, the path itself.
+    weight_name: str | None = None
+    scale: Number = Field(default=1.0, ge=-4, le=4)
+    # Wan 2.2 A14B has two experts: the high-noise one (`transformer`) and the low-noise one (`transformer_2`).
+    expert: Literal["high-noise", "low-noise"] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LoraConfig:
+        if (self.repo is None) == (self.file is None):
+            raise ValueError("a [[video.lora]] needs exactly one of `repo` (with `weight_name`) or `file`")
+        if self.repo is not None and not self.weight_name:
+            raise ValueError(f"[[video.lora]] repo '{self.repo}' needs `weight_name`: the one file to load from it")
+        return self
+
+    @property
+    def source(self) -> str:
+        return f"{self.repo}/{self.weight_name}" if self.repo else str(self.file)
+
+
 class VideoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,7 +90,10 @@ class VideoConfig(BaseModel):
     poll_timeout_s: Number = Field(default=900.0, gt=0)
     retries: Count = Field(default=5, ge=0, le=20)
     memory: Literal["auto", "speed", "low-vram"] = "auto"
-    cache: Literal["none", "first-block", "pab", "faster-cache", "magcache"] = "none"
+    cache: Literal["none", "first-block", "pab", "faster-cache", "magcache", "taylorseer"] = "none"
+    # Weight-only quantisation of the denoiser (and the text encoder where it helps); auto memory may pick it.
+    quantize: Literal["none", "int8", "fp8"] | None = None
+    lora: list[LoraConfig] = Field(default_factory=list)
     compile: bool = False
     attention: str | None = None
     devices: str | None = None
@@ -165,6 +194,8 @@ class Recipe(BaseModel):
     # unset: TALE_PRICES, else the newest book in configs/pricing/).
     prices: str | None = None
     fallback: str | None = None
+    # The many-step recipe a few-step one speeds up (`tale bench` reports the speed-up over it).
+    base: str | None = None
     # The film's integrated loudness (EBU R128) when it has a voice or music: -14 LUFS, what online video platforms play at.
     loudness_lufs: Number = Field(default=-14.0, ge=-31, le=-9)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
@@ -194,10 +225,11 @@ def with_video_overrides(
     steps: int | None = None,
     memory: str | None = None,
     devices: str | None = None,
+    quantize: str | None = None,
 ) -> Recipe:
     """The recipe with CLI flags for one run folded into [video] (flag > recipe); validated again."""
     changes = {key: value for key, value in (("model", model), ("steps", steps), ("memory", memory),
-                                             ("devices", devices)) if value is not None}  # fmt: skip
+                                             ("devices", devices), ("quantize", quantize)) if value is not None}  # fmt: skip
     if not changes:
         return recipe
     data = recipe.model_dump()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tale_cli.errors import InputError, MissingDependencyError, RecipeError, TaleError
 
 if TYPE_CHECKING:
-    from tale_cli.config import Recipe
+    from tale_cli.config import LoraConfig, Recipe
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 GB = 1024**3
@@ -47,7 +47,9 @@ class VideoVariant:
     fixed_size: bool = False
     i2v_from_t2v: bool = False
     last_frame: bool = False
-    caches: tuple[str, ...] = ("first-block", "pab", "faster-cache", "magcache")
+    caches: tuple[str, ...] = ("first-block", "pab", "faster-cache", "magcache", "taylorseer")
+    # Wan 2.2 A14B: a high-noise expert (`transformer`) and a low-noise one (`transformer_2`).
+    two_experts: bool = False
     regional_compile: bool = True
     vae_float32: bool = False
     step_callback: bool = True
@@ -85,7 +87,7 @@ class ImageVariant:
 _COGVIDEOX = VideoVariant(
     key="cogvideox", family="cogvideox", t2v="CogVideoXPipeline", i2v=None,
     width=720, height=480, frames=49, fps=8, steps=50, guidance=6.0, fixed_frames=True,
-    caches=("first-block", "pab", "faster-cache", "magcache"), regional_compile=False,
+    caches=("first-block", "pab", "faster-cache", "magcache", "taylorseer"), regional_compile=False,
     activation_gb=5.0, vae_decode_gb=14.0, vae_tiled_gb=2.5,
 )  # fmt: skip
 _WAN21 = VideoVariant(
@@ -96,7 +98,7 @@ _WAN21 = VideoVariant(
 _HUNYUAN = VideoVariant(
     key="hunyuanvideo", family="hunyuanvideo", t2v="HunyuanVideoPipeline", i2v=None,
     width=1280, height=720, frames=129, fps=24, steps=50, guidance=6.0,
-    caches=("first-block", "pab", "faster-cache", "magcache"),
+    caches=("first-block", "pab", "faster-cache", "magcache", "taylorseer"),
     activation_gb=22.0, vae_decode_gb=40.0, vae_tiled_gb=6.0,
 )  # fmt: skip
 _HUNYUAN15 = VideoVariant(
@@ -107,7 +109,7 @@ _HUNYUAN15 = VideoVariant(
 _LTX = VideoVariant(
     key="ltx-video", family="ltx", t2v="LTXPipeline", i2v="LTXImageToVideoPipeline", i2v_from_t2v=True,
     width=768, height=512, frames=121, fps=24, steps=50, guidance=3.0, frame_step=8,
-    caches=("first-block", "pab", "magcache"), activation_gb=3.0, vae_decode_gb=8.0, vae_tiled_gb=2.0,
+    caches=("first-block", "pab", "magcache", "taylorseer"), activation_gb=3.0, vae_decode_gb=8.0, vae_tiled_gb=2.0,
 )  # fmt: skip
 
 
@@ -148,6 +150,7 @@ def _wan(pipeline: str, index: dict[str, Any], transformer: dict[str, Any], hint
         t2v=None if image else pipeline,
         i2v=pipeline if image else None,
         last_frame=mode == "flf2v",
+        two_experts=two_experts,
         activation_gb=12.0 if large else 4.0,
         vae_decode_gb=24.0 if hd else 9.0,
         vae_tiled_gb=4.0 if hd else 2.5,
@@ -173,7 +176,11 @@ def detect_video_variant(
         return _variant_hv15(transformer, image=False)
     if pipeline == "HunyuanVideo15ImageToVideoPipeline":
         return _variant_hv15(transformer, image=True)
-    if pipeline in ("LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipeline"):
+    if pipeline == "LTXConditionPipeline":
+        # 0.9.5 and later (the distilled ones too): one pipeline for text and image starts, and the only LTX
+        # pipeline that takes the authors' custom timestep list.
+        return replace(_LTX, t2v=pipeline, i2v=pipeline, i2v_from_t2v=False)
+    if pipeline in ("LTXPipeline", "LTXImageToVideoPipeline"):
         return _LTX
     raise RecipeError(
         f"{pipeline} is not a video pipeline Tale can drive",
@@ -213,6 +220,7 @@ _KNOWN_IDS: tuple[tuple[tuple[str, ...], str, dict[str, Any], dict[str, Any]], .
     (("hunyuanvideo-1.5",), "HunyuanVideo15Pipeline", {}, {}),
     (("hunyuanvideo-i2v",), "HunyuanVideoImageToVideoPipeline", {}, {}),
     (("hunyuanvideo",), "HunyuanVideoPipeline", {}, {}),
+    *((("ltx-video-0.9." + minor,), "LTXConditionPipeline", {}, {}) for minor in "5678"),
     (("ltx-video",), "LTXPipeline", {}, {}),
 )  # fmt: skip
 
@@ -292,8 +300,8 @@ def resolve_model(model: str) -> Path:
         raise ModelMissingError(f"model {model} is not downloaded", hint=pull_hint(model)) from None
 
 
-def check_local_models(recipe: Recipe, *, planning: bool, planner: str | None = None) -> list[Path]:
-    """Every local model the run will load is on disk: a missing one fails here, before any work."""
+def local_model_ids(recipe: Recipe, *, planning: bool, planner: str | None = None) -> list[str]:
+    """Every local model (hub id or folder) a run of the recipe loads: planner, images, video, voice, judge."""
     from tale_cli.registry import Role, provider
 
     wanted: list[str] = []
@@ -311,7 +319,40 @@ def check_local_models(recipe: Recipe, *, planning: bool, planner: str | None = 
         from tale_cli.backends.judge_local import judge_models
 
         wanted += judge_models(recipe)
-    return [resolve_model(model) for model in wanted]
+    return list(dict.fromkeys(model for model in wanted if model))
+
+
+def check_local_models(recipe: Recipe, *, planning: bool, planner: str | None = None) -> list[Path]:
+    """Every local model the run will load is on disk: a missing one fails here, before any work."""
+    found = [resolve_model(model) for model in local_model_ids(recipe, planning=planning, planner=planner)]
+    if recipe.video.backend == "diffusers":
+        found += [resolve_lora(lora) for lora in recipe.video.lora]
+    return found
+
+
+def resolve_lora(lora: LoraConfig) -> Path:
+    """A recipe LoRA's file on disk: the file itself, or its one weight file in the Hugging Face cache."""
+    if lora.file is not None:
+        path = Path(lora.file).expanduser()
+        if not path.is_file():
+            raise ModelMissingError(f"LoRA file not found: {lora.file}", hint="give an existing .safetensors file")
+        return path
+    assert lora.repo is not None and lora.weight_name is not None
+    if not REPO_ID.match(lora.repo):
+        raise RecipeError(f"LoRA repo '{lora.repo}' is not a hub id", hint="a hub id looks like ORG/NAME")
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        from tale_cli.errors import missing_extra
+
+        raise missing_extra("local", "huggingface_hub") from None
+    try:
+        return Path(hf_hub_download(lora.repo, lora.weight_name, cache_dir=hub_cache(), local_files_only=True))
+    except Exception:  # LocalEntryNotFoundError and friends: the file is not here
+        raise ModelMissingError(
+            f"LoRA {lora.source} is not downloaded",
+            hint=f"run `tale models pull --recipe RECIPE` or {pull_hint(lora.repo)}",
+        ) from None
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -520,3 +561,68 @@ def pull_model(model_id: str) -> Path:
         raise PullError(
             f"could not download {model_id}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
         ) from None
+
+
+# ---------------------------------------------------------------- a recipe's weights
+
+
+@dataclass(frozen=True)
+class Pulled:
+    kind: str  # "model" or "lora"
+    name: str
+    path: Path
+
+
+def pull_lora(lora: LoraConfig) -> Path:
+    """Download one recipe LoRA: only its named weight file, never the rest of its repository."""
+    if lora.file is not None:
+        return resolve_lora(lora)
+    assert lora.repo is not None and lora.weight_name is not None
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            GatedRepoError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+        )
+    except ImportError:
+        from tale_cli.errors import missing_extra
+
+        raise missing_extra("local", "huggingface_hub") from None
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    try:
+        return Path(hf_hub_download(lora.repo, lora.weight_name, cache_dir=hub_cache(), local_files_only=offline))
+    except LocalEntryNotFoundError:
+        raise PullError(
+            f"cannot reach the Hugging Face hub to download the LoRA {lora.source}",
+            hint="check the network (HF_HUB_OFFLINE=1 forbids downloads; HF_ENDPOINT picks a mirror)",
+        ) from None
+    except GatedRepoError:
+        raise PullError(f"{lora.repo} is gated: accept its licence on huggingface.co first") from None
+    except RepositoryNotFoundError:
+        raise PullError(
+            f"no repository {lora.repo} on the Hugging Face hub", hint="check the recipe's LoRA repo"
+        ) from None
+    except EntryNotFoundError:
+        raise PullError(
+            f"{lora.repo} has no file {lora.weight_name}", hint="check the recipe's LoRA weight_name"
+        ) from None
+    except (OSError, ValueError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise PullError(f"could not download the LoRA {lora.source}: {first}") from None
+
+
+def pull_recipe(recipe: Recipe) -> list[Pulled]:
+    """Everything a local recipe loads: its planner, image, video, voice and judge models, and the video's LoRAs."""
+    pulled: list[Pulled] = []
+    models = local_model_ids(recipe, planning=True)
+    if not models:
+        raise InputError(f"recipe '{recipe.name}' loads no local model", hint="pick a local-* or private recipe")
+    for model in models:
+        path = Path(model).expanduser()
+        pulled.append(Pulled("model", model, path if path.is_dir() else pull_model(model)))
+    if recipe.video.backend == "diffusers":
+        for lora in recipe.video.lora:
+            pulled.append(Pulled("lora", lora.source, pull_lora(lora)))
+    return pulled

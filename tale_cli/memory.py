@@ -6,7 +6,7 @@ estimate, so it can be tested with made-up figures; `apply_memory_plan` does the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 GB = 1024**3
@@ -29,9 +29,13 @@ class MemoryPlan:
     needed_bytes: int | None = None
     free_bytes: int | None = None
     reason: str = ""
+    # Weight-only quantisation of the denoisers ("int8" or "fp8"), chosen by auto memory or asked by the recipe.
+    quantize: str | None = None
 
     def describe(self) -> str:
         parts = [self.strategy, self.dtype]
+        if self.quantize:
+            parts.append(f"{self.quantize} weights")
         if self.vae_tiling:
             parts.append("VAE tiling")
         if self.fp8_layerwise:
@@ -48,6 +52,7 @@ class MemoryPlan:
             "vae_tiling": self.vae_tiling,
             "fp8_layerwise": self.fp8_layerwise,
             "device": self.device,
+            "quantize": self.quantize,
         }
 
 
@@ -61,13 +66,52 @@ def choose_memory_plan(
     vae_tiled_bytes: int,
     dtype: str = "bfloat16",
     denoiser: str = "transformer",
+    quantize: str | None = None,
+    can_quantize: str | None = None,
 ) -> MemoryPlan:
     """The fastest strategy that fits `free_bytes` (None: no CUDA device, run on the CPU in float32).
 
     `weights` are each component's bytes in `dtype`; the denoiser is the component fp8 storage shrinks.
+    `quantize` is what the recipe asks for ("none" forbids it); `can_quantize` is the kind auto may pick
+    ("fp8" on cards with fp8 support, else "int8"; None: no quantisation library), tried before any offload.
     """
     if free_bytes is None:
-        return MemoryPlan("none", "float32", device="cpu", reason="no CUDA device")
+        asked = quantize if quantize in ("int8", "fp8") else None
+        return MemoryPlan("none", "float32", device="cpu", reason="no CUDA device", quantize=asked)
+    denoisers = [name for name in weights if name.startswith("transformer")] or [denoiser]
+    if quantize in ("int8", "fp8"):
+        weights = _quantized(weights, denoisers)
+    plan = _choose(mode, free_bytes, weights, activation_bytes, vae_decode_bytes, vae_tiled_bytes, dtype, denoiser)
+    if quantize in ("int8", "fp8"):
+        return replace(plan, quantize=quantize, fp8_layerwise=False)
+    if mode != "auto" or quantize == "none" or can_quantize is None or plan.strategy == "none":
+        return plan
+    smaller = _choose(mode, free_bytes, _quantized(weights, denoisers), activation_bytes, vae_decode_bytes,
+                      vae_tiled_bytes, dtype, denoiser)  # fmt: skip
+    if smaller.strategy != "none":
+        return plan
+    return replace(
+        smaller,
+        quantize=can_quantize,
+        reason=f"{dtype} weights would need {plan.strategy}; {can_quantize} weights fit without offload",
+    )
+
+
+def _quantized(weights: dict[str, int], denoisers: list[str]) -> dict[str, int]:
+    """Weight bytes once the denoisers hold one byte per weight (int8 or fp8) instead of two."""
+    return {name: size // 2 if name in denoisers else size for name, size in weights.items()}
+
+
+def _choose(
+    mode: Mode,
+    free_bytes: int,
+    weights: dict[str, int],
+    activation_bytes: int,
+    vae_decode_bytes: int,
+    vae_tiled_bytes: int,
+    dtype: str,
+    denoiser: str,
+) -> MemoryPlan:
     total = sum(weights.values())
     biggest = max(weights.values(), default=0)
     denoiser_bytes = weights.get(denoiser, biggest)
@@ -124,6 +168,20 @@ def choose_memory_plan(
 
 def dtype_bytes(dtype: str) -> int:
     return 4 if dtype == "float32" else 2
+
+
+def quantize_kind() -> str | None:
+    """What auto memory may quantise to here: fp8 on cards with fp8 tensor cores (sm 8.9+), else int8; None
+    without torchao."""
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("torchao") is None:
+        return None
+    if torch.cuda.is_available() and torch.cuda.get_device_capability(0) >= (8, 9):
+        return "fp8"
+    return "int8"
 
 
 def cuda_facts() -> tuple[int | None, str, str]:

@@ -71,3 +71,44 @@ def test_tale_bench_on_a_tiny_model(tiny_model, tmp_path: Path, monkeypatch: pyt
     table = CliRunner().invoke(app, ["bench", "--recipe", str(recipe), "--no-warmup", "--steps", "1"])
     assert table.exit_code == 0 and "seconds per step" in table.stdout and "recorded in" in table.stdout
     assert read_bench()["tiny-bench"]["steps"] == 1
+
+
+def test_the_film_projection_and_the_speed_up_over_the_base() -> None:
+    from tale_cli.bench import project_film
+
+    # Wan 2.1 14B fast: 4 steps without guidance at 3 s a step plus 10 s of encode/decode, 12 five-second shots.
+    fast = project_film(seconds_per_clip=22.0, seconds_per_step=3.0, steps=4, guidance=1.0, shots=12,
+                        shot_seconds=5.0, clip_seconds=81 / 16, base_recipe="local-wan2.1-14b", base_steps=50,
+                        base_guidance=5.0)  # fmt: skip
+    assert (fast.clips_per_shot, fast.film_s) == (1, 264.0)
+    assert fast.base_seconds_per_clip == 10.0 + 50 * 3.0 * 2 and fast.base_source.startswith("estimated")
+    assert fast.speedup == pytest.approx(310 / 22, abs=0.01)
+    measured = project_film(seconds_per_clip=22.0, seconds_per_step=3.0, steps=4, guidance=1.0, shots=8,
+                            shot_seconds=8.0, clip_seconds=5.0, base_measured=440.0)  # fmt: skip
+    assert (measured.clips_per_shot, measured.base_source, measured.speedup) == (2, "measured", 20.0)
+
+
+def test_tale_bench_prints_the_film_and_the_speed_up(
+    tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tale_cli.cli.app import app
+
+    monkeypatch.setenv("TALE_BENCH_FILE", str(tmp_path / "bench.json"))
+    native = "[video.options]\nnative_width = 32\nnative_height = 32\nnative_frames = 9\nnative_fps = 8\n"
+    base = tmp_path / "tiny-base.toml"
+    base.write_text(f'shots = 3\nseconds = 2.0\n[video]\nbackend = "diffusers"\nmodel = "{tiny_model("wan")}"\n'
+                    f"steps = 6\nguidance = 5.0\n{native}", encoding="utf-8")  # fmt: skip
+    fast = tmp_path / "tiny-fast.toml"
+    fast.write_text(f'shots = 3\nseconds = 2.0\nbase = "{base}"\n[video]\nbackend = "diffusers"\n'
+                    f'model = "{tiny_model("wan")}"\nsteps = 2\nguidance = 1.0\n{native}', encoding="utf-8")  # fmt: skip
+
+    estimated = CliRunner().invoke(app, ["bench", "--recipe", str(fast), "--no-warmup", "--json"])
+    assert estimated.exit_code == 0, estimated.output
+    film = json.loads(estimated.stdout)["film"]
+    assert (film["shots"], film["clips_per_shot"], film["base_steps"]) == (3, 2, 6)
+    assert film["film_s"] == pytest.approx(6 * json.loads(estimated.stdout)["seconds_per_clip"], abs=0.02)
+    assert film["base_source"].startswith("estimated") and film["speedup"] > 1.0
+    assert CliRunner().invoke(app, ["bench", "--recipe", str(base), "--no-warmup"]).exit_code == 0
+    table = CliRunner().invoke(app, ["bench", "--recipe", str(fast), "--no-warmup"])
+    assert table.exit_code == 0 and "speed-up over the base (film)" in table.stdout and "(measured)" in table.stdout
+    assert read_bench()["tiny-fast"]["film"]["base_source"] == "measured"

@@ -190,7 +190,7 @@ COMPARE_KEYS = {
     "break_even": ("B_vs_A-1_videos_per_month", "A-1_usd_per_video", "B_first_tier_fixed_usd",
                    "A-2_cheaper_than_B_at_every_volume", "fixed_B_vs_A-1_videos_per_month"),
     "capacity[]": ("videos_per_month", "model", "gpu", "seconds_per_clip", "source", "gpu_hours_needed",
-                   "gpu_hours_available", "gpu_hours_autoscaled", "enough", "enough_with_autoscaled"),
+                   "gpu_hours_available", "gpu_hours_autoscaled", "enough", "enough_with_autoscaled", "videos_capacity"),
     "unit_economics[]": ("plan", "usd_per_month", "videos_per_user", "users", "videos_per_month", "cost_per_user",
                          "margin_per_user", "byok_user_api_usd"),
     "unit_economics[].cost_per_user": ("A-1", "A-2", "B"),
@@ -976,3 +976,24 @@ def test_preview_render_estimates_and_spends_nothing(tmp_path: Path, story_file:
     report = cost.spent([run])
     assert estimate.total_usd == report.total_usd == 0 and not estimate.paid
     assert report.runs[0].items >= 3 + 1  # three shots, one reference (and the planner when recorded)
+
+
+def test_the_fleet_room_follows_a_few_step_bench_file(tmp_path: Path) -> None:
+    """`tale bench` records of a 50-step recipe and its few-step twin, read by `tale cost compare --benchmark`."""
+    from tale_cli.bench import BenchResult, record_bench
+
+    bench = tmp_path / "bench.json"
+    for recipe, seconds, steps in (("local-wan2.1-14b", 520.0, 50), ("local-wan2.1-14b-fast", 30.0, 4)):
+        record_bench(BenchResult(
+            recipe=recipe, backend="diffusers", model=recipe, device="NVIDIA H200", clip_seconds=5.0625,
+            seconds_per_clip=seconds, seconds_per_step=None, steps=steps, native="1280x720@16", peak_vram_gb=None,
+            load_s=None, memory=None), bench)  # fmt: skip
+    result = runner.invoke(cost_app, ["compare", "--json", "--volumes", "45000", "--benchmark", str(bench)])
+    assert result.exit_code == 0, result.output
+    rows = {row["model"]: row for row in json.loads(result.stdout)["capacity"]}
+    slow, fast = rows["local-wan2.1-14b"], rows["local-wan2.1-14b-fast"]
+    assert fast["videos_capacity"] == pytest.approx(slow["videos_capacity"] * 520 / 30, rel=0.01)
+    assert fast["videos_capacity"] == int(fast["gpu_hours_available"] * 3600 // (8 * 30.0))
+    assert fast["gpu_hours_needed"] == pytest.approx(45000 * 8 * 30 / 3600, abs=0.1)
+    table = runner.invoke(cost_app, ["compare", "--volumes", "45000", "--benchmark", str(bench)])
+    assert table.exit_code == 0 and " room" in table.stdout

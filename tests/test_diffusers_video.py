@@ -42,6 +42,7 @@ def render(backend: DiffusersVideo, request: ShotRequest) -> dict[str, Any]:
         ("wan-a14b", "wan2.2-a14b-t2v"),
         ("hunyuanvideo", "hunyuanvideo"),
         ("ltx", "ltx-video"),
+        ("ltx-condition", "ltx-video"),
     ],
 )
 def test_text_to_video_for_every_family(tiny_model, tmp_path: Path, family: str, variant: str) -> None:
@@ -61,6 +62,7 @@ def test_text_to_video_for_every_family(tiny_model, tmp_path: Path, family: str,
         ("wan-i2v", "wan2.1-1.3b-i2v"),
         ("wan-ti2v", "wan2.2-ti2v-5b"),
         ("ltx", "ltx-video"),
+        ("ltx-condition", "ltx-video"),
     ],
 )
 def test_image_to_video_from_the_first_frame(tiny_model, tmp_path: Path, family: str, variant: str) -> None:

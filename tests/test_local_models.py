@@ -183,3 +183,44 @@ def test_render_with_a_missing_model_stops_before_planning(
     assert "error: model Wan-AI/Wan2.1-T2V-1.3B-Diffusers is not downloaded" in result.stderr
     assert "tale models pull Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in result.stderr
     assert not out.exists()
+
+
+def test_pull_recipe_fetches_the_base_and_only_the_named_lora_file(tiny_model, tmp_path: Path) -> None:
+    """`tale models pull --recipe` against a fake hub: the LoRA's one weight file comes down, nothing else."""
+    import os
+    import subprocess
+    import sys
+
+    from fakes.hub import start
+
+    hub = start({"tiny-org/fast-loras": {"loras/step4.safetensors": b"lora-bytes", "other.safetensors": b"not me",
+                                         "README.md": b"# card"}})  # fmt: skip
+    recipe = tmp_path / "fast.toml"
+    recipe.write_text(
+        f'[video]\nbackend = "diffusers"\nmodel = "{tiny_model("wan")}"\nsteps = 4\n\n'
+        '[[video.lora]]\nrepo = "tiny-org/fast-loras"\nweight_name = "loras/step4.safetensors"\nscale = 0.8\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "0",
+           "HF_HUB_DISABLE_TELEMETRY": "1"}  # fmt: skip
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tale_cli", "models", "pull", "--recipe", str(recipe), "--json"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        missing = recipe.read_text(encoding="utf-8").replace("step4.safetensors", "absent.safetensors")
+        recipe.write_text(missing, encoding="utf-8")
+        bad = subprocess.run(
+            [sys.executable, "-m", "tale_cli", "models", "pull", "--recipe", str(recipe)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        hub.shutdown()
+    assert done.returncode == 0, done.stderr
+    pulled = json.loads(done.stdout)["pulled"]
+    assert [(p["kind"], p["name"]) for p in pulled] == [
+        ("model", str(tiny_model("wan"))), ("lora", "tiny-org/fast-loras/loras/step4.safetensors")]  # fmt: skip
+    assert Path(pulled[1]["path"]).read_bytes() == b"lora-bytes"
+    assert {path for _, _, path in hub.served} == {"loras/step4.safetensors", "loras/absent.safetensors"}
+    assert bad.returncode == int(ExitCode.FAILURE)
+    assert "tiny-org/fast-loras has no file loras/absent.safetensors" in bad.stderr and "Traceback" not in bad.stderr

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tale_cli.memory import GB, choose_memory_plan
+from tale_cli.memory import GB, MemoryPlan, choose_memory_plan
 
 # Weights in bf16 as the checkpoints' safetensors headers give them.
 COGVIDEOX_5B = {"transformer": int(11.1 * GB), "text_encoder": int(9.5 * GB), "vae": int(0.4 * GB)}
@@ -68,3 +68,39 @@ def test_the_chosen_plan_always_fits_what_it_claims(free_gb: float) -> None:
     plan = plan_for(COGVIDEOX_5B, free_gb)
     if plan.strategy != "sequential-offload":
         assert plan.needed_bytes is not None and plan.needed_bytes <= free_gb * GB
+
+
+# Wan 2.1 T2V 14B in bf16: a 28 GiB transformer, an 11 GiB UMT5 encoder, a small VAE.
+WAN_14B = {"transformer": 28 * GB, "text_encoder": 11 * GB, "vae": GB // 2}
+
+
+def wan_14b(free_gb: float, *, quantize: str | None = None, can_quantize: str | None = None) -> MemoryPlan:
+    return choose_memory_plan(
+        "auto", free_bytes=int(free_gb * GB), weights=WAN_14B, activation_bytes=12 * GB,
+        vae_decode_bytes=24 * GB, vae_tiled_bytes=4 * GB, quantize=quantize, can_quantize=can_quantize,
+    )  # fmt: skip
+
+
+def test_auto_quantises_when_the_bf16_weights_would_need_offload_and_says_so() -> None:
+    without = wan_14b(48)
+    assert without.strategy == "model-offload" and without.quantize is None
+    plan = wan_14b(48, can_quantize="fp8")
+    assert (plan.strategy, plan.quantize) == ("none", "fp8")
+    assert "bfloat16 weights would need model-offload; fp8 weights fit without offload" in plan.describe()
+    assert "fp8 weights" in plan.describe()
+
+
+def test_auto_does_not_quantise_what_fits_or_what_the_recipe_forbids() -> None:
+    assert wan_14b(80, can_quantize="int8").quantize is None
+    forbidden = wan_14b(48, can_quantize="int8", quantize="none")
+    assert forbidden.quantize is None and forbidden.strategy == "model-offload"
+    # Too small even quantised: offload in bf16 rather than a quantised model that still does not fit.
+    assert wan_14b(24, can_quantize="int8").quantize is None
+
+
+def test_a_recipe_that_asks_for_int8_gets_it_and_its_smaller_footprint() -> None:
+    plan = wan_14b(48, quantize="int8")
+    assert (plan.strategy, plan.quantize, plan.fp8_layerwise) == ("none", "int8", False)
+    cpu = choose_memory_plan("auto", free_bytes=None, weights=WAN_14B, activation_bytes=0, vae_decode_bytes=0,
+                             vae_tiled_bytes=0, quantize="int8")  # fmt: skip
+    assert cpu.device == "cpu" and cpu.quantize == "int8"

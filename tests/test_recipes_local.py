@@ -34,3 +34,49 @@ def test_the_private_check_accepts_the_private_recipe() -> None:
 
     assert private_problems(load_recipe("private")) == []
     assert private_problems(load_recipe("local-cogvideox-5b-i2v")) == []
+
+
+FAST = {"local-wan2.1-14b-fast": ("wan", 4), "local-wan2.2-a14b-lightning": ("wan-a14b", 4),
+        "local-ltx-video-distilled": ("ltx-condition", 8)}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_few_step_recipes_cite_their_settings(name: str) -> None:
+    from tale_cli.local_models import REPO_ID
+
+    recipe = load_recipe(name)
+    assert recipe.video.steps == FAST[name][1] and recipe.video.guidance == 1.0
+    assert "huggingface.co/" in recipe.description and "Published:" in recipe.description
+    assert 55 <= recipe.shots * recipe.seconds <= 65
+    for lora in recipe.video.lora:
+        assert lora.repo is not None and REPO_ID.match(lora.repo) and (lora.weight_name or "").endswith(".safetensors")
+    experts = [lora.expert for lora in recipe.video.lora]
+    assert experts == (["high-noise", "low-noise"] if "a14b" in name else [None] * len(experts))
+
+
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_few_step_recipes_render_the_tiny_pipelines(name: str, tiny_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The recipe's own steps, guidance, scheduler, timesteps and LoRA layout, on a tiny model of its family."""
+    pytest.importorskip("peft")
+    from tiny_pipelines import NATIVE, save_tiny_lora, shot_request
+
+    from tale_cli.backends.diffusers_video import DiffusersVideo
+
+    recipe = load_recipe(name)
+    family = FAST[name][0]
+    loras = [
+        lora.model_copy(update={"repo": None, "weight_name": None,
+                                "file": str(save_tiny_lora(family.split("-")[0], tmp_path / f"lora{n}", seed=n))})
+        for n, lora in enumerate(recipe.video.lora)
+    ]  # fmt: skip
+    video = recipe.video.model_copy(
+        update={"model": str(tiny_model(family)), "lora": loras, "options": {**recipe.video.options, **NATIVE}}
+    )
+    tiny = recipe.model_copy(update={"video": video, "width": 96, "height": 64, "fps": 8})
+
+    notes = DiffusersVideo(tiny).render_shot(shot_request(tmp_path)).notes
+
+    assert notes["steps"] == FAST[name][1] and notes["segments"] == [9]
+    assert sum(line.startswith("lora ") for line in notes.get("speedups", [])) == len(recipe.video.lora)
+    if "scheduler" in recipe.video.options:
+        assert f"scheduler {recipe.video.options['scheduler']} shift 5" in notes["speedups"]

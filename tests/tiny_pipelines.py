@@ -369,6 +369,13 @@ def ltx() -> Any:
     )
 
 
+def _ltx_condition() -> Any:
+    """LTX-Video 0.9.5+ as it is published: the same components behind LTXConditionPipeline."""
+    from diffusers import LTXConditionPipeline
+
+    return LTXConditionPipeline(**ltx().components)
+
+
 def sdxl() -> Any:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 
@@ -462,9 +469,30 @@ BUILDERS = {
     "wan-a14b": lambda: wan(variant="a14b"),
     "hunyuanvideo": hunyuanvideo,
     "ltx": ltx,
+    "ltx-condition": lambda: _ltx_condition(),
     "sdxl": sdxl,
     "flux": flux,
 }
+
+
+def save_tiny_lora(family: str, folder: Path, *, seed: int = 1, name: str = "tiny-lora.safetensors") -> Path:
+    """A random rank-4 LoRA (peft) for the tiny `family` ("wan" or "ltx") transformer, saved the way diffusers'
+    trainers save one, so it loads through `load_lora_weights` like a real LoRA."""
+    from diffusers import LTXPipeline, WanPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(seed)
+    if family == "wan":
+        transformer, cls = _wan_transformer(in_channels=16, out_channels=16), WanPipeline
+    else:
+        transformer, cls = ltx().transformer, LTXPipeline
+    transformer.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False)
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cls.save_lora_weights(str(folder), transformer_lora_layers=get_peft_model_state_dict(transformer), weight_name=name)
+    return folder / name
 
 
 def save_tiny(name: str, folder: Path) -> Path:
@@ -491,7 +519,7 @@ def local_recipe(
         seconds=1.0,
         image=ImageConfig(backend="diffusers", model=str(image), size="32x32", steps=2) if image else ImageConfig(),
         video=VideoConfig(
-            backend="diffusers", model=str(model), steps=2, options={**NATIVE, **(options or {})}, **video
+            backend="diffusers", model=str(model), options={**NATIVE, **(options or {})}, **{"steps": 2, **video}
         ),
     )
 

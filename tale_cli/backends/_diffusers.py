@@ -11,17 +11,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tale_cli.backends._caches import shipped_mag_ratios
+from tale_cli.backends._weights import SCHEDULERS
 from tale_cli.errors import BackendError, RecipeError, missing_extra
 from tale_cli.local_models import (
     VideoVariant,
 )
 
 if TYPE_CHECKING:
-    from tale_cli.config import Recipe
+    from tale_cli.config import LoraConfig, Recipe
 
 # A text-to-video-only model fills a longer shot by slowing its clip down, at most this much.
 MAX_STRETCH = 1.5
-CACHE_NAMES = ("none", "first-block", "pab", "faster-cache", "magcache")
 
 
 def require_local_extra() -> None:
@@ -50,13 +51,17 @@ class VideoSettings:
     attention: str | None
     dtype: str | None
     options: dict[str, Any]
+    quantize: str | None = None
+    loras: tuple[LoraConfig, ...] = ()
 
     @classmethod
     def from_recipe(cls, recipe: Recipe, variant: VideoVariant) -> VideoSettings:
         video = recipe.video
         options = dict(video.options)
         known = {"native_width", "native_height", "native_frames", "native_fps", "dtype", "cache_threshold",
-                 "mag_ratios", "mag_calibrate", "max_sequence_length", "compile_mode"}  # fmt: skip
+                 "mag_ratios", "mag_calibrate", "max_sequence_length", "compile_mode", "cache_interval",
+                 "cache_warmup_steps", "scheduler", "shift", "timesteps", "decode_timestep",
+                 "decode_noise_scale"}  # fmt: skip
         unknown = sorted(set(options) - known)
         if unknown:
             raise RecipeError(
@@ -77,6 +82,8 @@ class VideoSettings:
             attention=video.attention,
             dtype=options.get("dtype"),
             options=options,
+            quantize=video.quantize,
+            loras=tuple(video.lora),
         )
         settings.check(variant)
         return settings
@@ -94,11 +101,17 @@ class VideoSettings:
                 f"cache '{self.cache}' does not apply to {variant.key}",
                 hint="caches for this family: " + ", ".join(variant.caches),
             )
-        if self.cache == "magcache" and not (self.options.get("mag_ratios") or self.options.get("mag_calibrate")):
+        if self.cache == "magcache" and not (
+            self.options.get("mag_ratios")
+            or self.options.get("mag_calibrate")
+            or shipped_mag_ratios(variant.key, min(self.width, self.height))
+        ):
             raise RecipeError(
-                "cache 'magcache' needs the model's magnitude ratios in [video.options] mag_ratios",
+                f"cache 'magcache' needs the model's magnitude ratios in [video.options] mag_ratios: none are "
+                f"published for {variant.key}",
                 hint="render once with mag_calibrate = true to print them, then paste them into the recipe",
             )
+        self._check_weights(variant)
         if self.attention is not None and (self.attention.endswith("_hub") or self.attention.startswith("_")):
             raise RecipeError(
                 f"attention backend '{self.attention}' is not allowed",
@@ -106,6 +119,26 @@ class VideoSettings:
             )
         if self.dtype not in (None, "bfloat16", "float16", "float32"):
             raise RecipeError(f"dtype '{self.dtype}' is not one of bfloat16, float16, float32")
+
+    def _check_weights(self, variant: VideoVariant) -> None:
+        """LoRA experts, scheduler and timesteps: refused before any weights load."""
+        for lora in self.loras:
+            if variant.two_experts and lora.expert is None:
+                raise RecipeError(
+                    f"{variant.key} has two experts: LoRA {lora.source} must say which (expert = "
+                    '"high-noise" or "low-noise")'
+                )
+            if not variant.two_experts and lora.expert is not None:
+                raise RecipeError(f"{variant.key} has one denoiser: LoRA {lora.source} cannot name an expert")
+        scheduler = self.options.get("scheduler")
+        if scheduler is not None and scheduler not in SCHEDULERS:
+            raise RecipeError(f"scheduler '{scheduler}' is not one of {', '.join(SCHEDULERS)}")
+        timesteps = self.options.get("timesteps")
+        if timesteps is not None and (
+            not isinstance(timesteps, list) or len(timesteps) != self.steps or not all(
+                isinstance(t, (int, float)) for t in timesteps)
+        ):  # fmt: skip
+            raise RecipeError(f"[video.options] timesteps must be a list of {self.steps} numbers (one per step)")
 
     @property
     def native_seconds(self) -> float:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tale_cli.backends._caches import cache_config
 from tale_cli.backends._diffusers import (
     MAX_STRETCH,
     StepTimer,
@@ -38,13 +39,26 @@ from tale_cli.local_models import (
     detect_video_variant,
     guess_from_id,
     read_pipeline_index,
+    resolve_lora,
     resolve_model,
 )
-from tale_cli.memory import GB, MemoryPlan, apply_memory_plan, choose_memory_plan, cuda_facts, dtype_bytes
+from tale_cli.memory import (
+    GB,
+    MemoryPlan,
+    apply_memory_plan,
+    choose_memory_plan,
+    cuda_facts,
+    dtype_bytes,
+    quantize_kind,
+)
 from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
+
+
+# Options that change the denoising trajectory itself, so they are part of a shot's content hash.
+SAMPLING_OPTIONS = ("scheduler", "shift", "timesteps", "decode_timestep", "decode_noise_scale")
 
 
 class DiffusersVideo(VideoBackend):
@@ -128,9 +142,20 @@ class DiffusersVideo(VideoBackend):
             "cache": s.cache,
         }
         if s.cache != "none":
-            data["cache_options"] = {k: s.options.get(k) for k in ("cache_threshold", "mag_ratios") if k in s.options}
+            data["cache_options"] = {
+                k: s.options.get(k)
+                for k in ("cache_threshold", "mag_ratios", "cache_interval", "cache_warmup_steps")
+                if k in s.options
+            }
         if s.dtype:
             data["dtype"] = s.dtype
+        if s.loras:
+            data["loras"] = [{"source": lora.source, "scale": lora.scale, "expert": lora.expert} for lora in s.loras]
+        if s.quantize:
+            data["quantize"] = s.quantize
+        sampling = {k: s.options[k] for k in SAMPLING_OPTIONS if k in s.options}
+        if sampling:
+            data["sampling"] = sampling
         return data
 
     def preflight(self) -> None:
@@ -185,6 +210,7 @@ class DiffusersVideo(VideoBackend):
         dtype = getattr(torch, dtype_name)
         pipe = self._given if self._given is not None else self._from_pretrained(dtype)
         pipe.set_progress_bar_config(disable=True)
+        self._prepare_weights(pipe)
         weights = self._weights(pipe, dtype_bytes(dtype_name))
         scale = (self.settings.width * self.settings.height * self.settings.frames) / (
             self.variant.width * self.variant.height * self.variant.frames
@@ -197,11 +223,18 @@ class DiffusersVideo(VideoBackend):
             vae_decode_bytes=int(self.variant.vae_decode_gb * GB * scale),
             vae_tiled_bytes=int(self.variant.vae_tiled_gb * GB * min(1.0, scale)),
             dtype=dtype_name,
+            quantize=self.settings.quantize,
+            can_quantize=quantize_kind(),
         )
         if free is not None and plan.device == "cuda":
             plan = replace(plan, reason=f"{plan.reason} ({device_name})")
         self.memory_plan = plan
         self.say(f"{self.variant.key}: {plan.describe()}")
+        if plan.quantize:
+            from tale_cli.backends._weights import quantize_pipeline
+
+            quantized = quantize_pipeline(pipe, plan.quantize)
+            self.speedups.append(f"{plan.quantize} weights ({', '.join(quantized)})")
         apply_memory_plan(pipe, plan)
         main = self.variant.t2v if self.pipeline_class == self.variant.t2v else self.variant.i2v
         self._pipes[str(main)] = pipe
@@ -228,6 +261,18 @@ class DiffusersVideo(VideoBackend):
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise BackendError(f"cannot load {self.model}: {first}") from None
+
+    def _prepare_weights(self, pipe: Any) -> None:
+        """Fuse the recipe's LoRAs (once per loaded pipeline) and set the scheduler its distillation expects."""
+        from tale_cli.backends._weights import fuse_loras, set_scheduler
+
+        if self.settings.loras:
+            loras = list(self.settings.loras)
+            self.speedups.extend(fuse_loras(pipe, loras, [resolve_lora(lora) for lora in loras]))
+        scheduler = self.settings.options.get("scheduler")
+        if scheduler is not None:
+            shift = self.settings.options.get("shift")
+            self.speedups.append(set_scheduler(pipe, str(scheduler), None if shift is None else float(shift)))
 
     def _weights(self, pipe: Any, float_bytes: int) -> dict[str, int]:
         if self.folder is not None:
@@ -275,42 +320,14 @@ class DiffusersVideo(VideoBackend):
             self.say(f"{self.variant.key}: speed options: {', '.join(self.speedups)}")
 
     def _cache_config(self) -> Any:
-        from diffusers import (
-            FasterCacheConfig,
-            FirstBlockCacheConfig,
-            MagCacheConfig,
-            PyramidAttentionBroadcastConfig,
-        )
-
-        options = self.settings.options
-
         def timestep() -> int:
             return int(self._active.current_timestep) if self._active is not None else 0
 
-        if self.settings.cache == "first-block":
-            return FirstBlockCacheConfig(threshold=float(options.get("cache_threshold", 0.05)))
-        if self.settings.cache == "pab":
-            return PyramidAttentionBroadcastConfig(
-                spatial_attention_block_skip_range=2,
-                spatial_attention_timestep_skip_range=(100, 800),
-                current_timestep_callback=timestep,
-            )
-        if self.settings.cache == "faster-cache":
-            return FasterCacheConfig(
-                spatial_attention_block_skip_range=2,
-                spatial_attention_timestep_skip_range=(-1, 681),
-                current_timestep_callback=timestep,
-                attention_weight_callback=lambda _: 0.3,
-                tensor_format="BFCHW" if self.variant.family == "cogvideox" else "BCFHW",
-                is_guidance_distilled=self.variant.family == "hunyuanvideo",
-            )
-        ratios = options.get("mag_ratios")
-        return MagCacheConfig(
-            mag_ratios=ratios,
-            calibrate=bool(options.get("mag_calibrate")) and not ratios,
-            num_inference_steps=self.settings.steps,
-            threshold=float(options.get("cache_threshold", 0.06)),
-        )
+        s = self.settings
+        return cache_config(
+            s.cache, family=self.variant.family, variant=self.variant.key, short_side=min(s.width, s.height),
+            steps=s.steps, options=s.options, timestep=timestep,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ rendering
 
@@ -479,6 +496,9 @@ class DiffusersVideo(VideoBackend):
             kwargs["frame_rate"] = s.fps
         if "max_sequence_length" in parameters and "max_sequence_length" in s.options:
             kwargs["max_sequence_length"] = int(s.options["max_sequence_length"])
+        for name in ("timesteps", "decode_timestep", "decode_noise_scale"):
+            if name in s.options and name in parameters:
+                kwargs[name] = s.options[name]
         if image is not None:
             kwargs["image"] = image
         if last_image is not None and "last_image" in parameters:

@@ -12,6 +12,7 @@ def bench(
     model: str | None = typer.Option(None, "--model", help="Video model for this run: hub id or folder."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=200, help="Denoising steps for this run."),
     memory: str | None = typer.Option(None, "--memory", help="auto, speed or low-vram."),
+    quantize: str | None = typer.Option(None, "--quantize", help="Model weights: int8, fp8 or none."),
     warmup: bool = typer.Option(True, "--warmup/--no-warmup", help="Render a warm-up clip first (loading, compile)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -21,7 +22,7 @@ def bench(
         from tale_cli.bench import record_bench, run_bench
         from tale_cli.config import load_recipe, with_video_overrides
 
-        chosen = with_video_overrides(load_recipe(recipe), model=model, steps=steps, memory=memory)
+        chosen = with_video_overrides(load_recipe(recipe), model=model, steps=steps, memory=memory, quantize=quantize)
         result = run_bench(chosen, warmup=warmup)
         path = record_bench(result)
         if json_output:
@@ -43,6 +44,15 @@ def bench(
             ("peak VRAM", f"{result.peak_vram_gb:.1f} GiB" if result.peak_vram_gb is not None else "-"),
             ("memory", escape(str((result.memory or {}).get("strategy", "-")))),
         ]
+        film = result.film
+        if film is not None:
+            base = escape(film.base_recipe or f"{film.base_steps} steps")
+            rows += [
+                (f"film ({film.shots} shots × {film.clips_per_shot} clips)", f"{film.film_s:,.1f} s"),
+                (f"base: {base}", f"{film.base_seconds_per_clip:,.2f} s per clip ({film.base_source})"),
+                ("base film", f"{film.base_film_s:,.1f} s"),
+                ("speed-up over the base (film)", f"×{film.speedup:,.2f}"),
+            ]
         for name, value in rows:
             table.add_row(name, value)
         out = console()

@@ -254,7 +254,8 @@ def _print_capacity(out: Any, result: Comparison) -> None:
         "always-on",
         "autoscaled",
         "enough",
-        right=(0, 2, 3, 4, 5),
+        "room",
+        right=(0, 2, 3, 4, 5, 7),
     )
     for row in result.capacity:
         verdict = (
@@ -270,8 +271,10 @@ def _print_capacity(out: Any, result: Comparison) -> None:
             f"{row.gpu_hours_available:,.0f}",
             f"{row.gpu_hours_autoscaled:,.0f}",
             verdict,
+            f"{row.videos_capacity:,}",
         )
     _show(out, table, notes.get("capacity"))
+    out.print("room: videos a month the always-on video GPUs could render at that timing")
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}")
     if result.warnings:

@@ -18,21 +18,42 @@ def _size(size: int) -> str:
 
 @app.command("pull")
 def pull(
-    model_id: str = typer.Argument(
-        ..., metavar="ID", help="Hub id, e.g. THUDM/CogVideoX-5b or Qwen/Qwen2.5-7B-Instruct."
+    model_id: str | None = typer.Argument(
+        None, metavar="[ID]", help="Hub id, e.g. THUDM/CogVideoX-5b or Qwen/Qwen2.5-7B-Instruct."
+    ),
+    recipe: str | None = typer.Option(
+        None, "--recipe", "-r", help="Pull everything a local recipe loads: its models and its LoRA files."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Download a model into the Hugging Face cache (only the files a pipeline loads)."""
+    """Download a model into the Hugging Face cache (only the files a pipeline loads), or a recipe's weights."""
 
     def action() -> None:
-        from tale_cli.local_models import hub_cache, pull_model
+        from tale_cli.errors import InputError
+        from tale_cli.local_models import Pulled, hub_cache, pull_model, pull_recipe
 
-        path = pull_model(model_id)
-        if json_output:
-            print_json({"model": model_id, "path": str(path), "cache": str(hub_cache())})
+        if (model_id is None) == (recipe is None):
+            raise InputError(
+                "give a hub ID or --recipe NAME (one of them)",
+                hint="e.g. tale models pull --recipe local-wan2.1-14b-fast",
+            )
+        if recipe is not None:
+            from tale_cli.config import load_recipe
+
+            pulled = pull_recipe(load_recipe(recipe))
         else:
-            console().print(f"[green]pulled[/] {escape(model_id)} -> {escape(str(path))}")
+            assert model_id is not None
+            pulled = [Pulled("model", model_id, pull_model(model_id))]
+        if json_output and model_id is not None:
+            print_json({"model": model_id, "path": str(pulled[0].path), "cache": str(hub_cache())})
+            return
+        if json_output:
+            print_json({"recipe": recipe, "cache": str(hub_cache()), "pulled": [
+                {"kind": p.kind, "name": p.name, "path": str(p.path)} for p in pulled]})  # fmt: skip
+            return
+        out = console()
+        for item in pulled:
+            out.print(f"[green]pulled[/] {item.kind} {escape(item.name)} -> {escape(str(item.path))}")
 
     run(action)
 

@@ -45,6 +45,9 @@ def render(
         None, "--steps", min=1, max=200, help="Denoising steps for this run (local models)."
     ),
     memory: str | None = typer.Option(None, "--memory", help="Local GPU memory: auto, speed or low-vram."),
+    quantize: str | None = typer.Option(
+        None, "--quantize", help="Local model weights: int8, fp8 or none (default: the recipe's, else auto memory)."
+    ),
     devices: str | None = typer.Option(
         None, "--devices", help="One worker process per GPU: all, or 0,1,… (local models)."
     ),
@@ -69,7 +72,9 @@ def render(
         bed = music if music is not None else (str(audio) if audio is not None else None)
         if bed not in (None, "none") and not composes(bed) and not Path(bed).expanduser().is_file():
             raise InputError(f"music file not found: {bed}", hint="give an audio file, lyria, or --music none")
-        chosen = with_video_overrides(resolve_recipe(recipe), model=model, steps=steps, memory=memory, devices=devices)
+        chosen = with_video_overrides(
+            resolve_recipe(recipe), model=model, steps=steps, memory=memory, devices=devices, quantize=quantize
+        )
         chosen = with_sound_overrides(chosen, voice=voice, no_voice=no_voice, music=bed)
         chosen = with_prices(chosen, prices)
         shaped = say_shape(source, chosen, aspect=aspect, resolution=resolution)

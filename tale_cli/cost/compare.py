@@ -311,6 +311,7 @@ def _capacity(
                 gpu_hours_autoscaled=burst,
                 enough=steady >= needed,
                 enough_with_autoscaled=steady + burst >= needed,
+                videos_capacity=int(steady * 3600 // (shots * timing.seconds)),
             )
             capacity.append(row)
             if not row.enough:

@@ -167,6 +167,8 @@ class CapacityRow(Report):
     gpu_hours_autoscaled: OneDecimal
     enough: bool
     enough_with_autoscaled: bool
+    # Videos a month the tier's always-on video GPUs could render at this timing: the fleet's room.
+    videos_capacity: int = 0
 
 
 class UnitRow(Report):
