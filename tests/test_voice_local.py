@@ -238,15 +238,15 @@ def test_a_render_speaks_each_shot_once(pulled: Path, tmp_path: Path, story_file
     voice = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["voice"]
     assert voice["backend"] == "supertonic"
     assert [(clip["shot"], clip["voice"], clip["model"]) for clip in voice["clips"]] == [
-        (shot, "F1", DEFAULT_MODEL) for shot in (1, 2, 3)
+        (shot, "F1", DEFAULT_MODEL) for shot in (1, 2, 3, 3)  # shot 3's quotation is a line of its own
     ]
     for clip in voice["clips"]:
         with wave.open(str(run_dir / clip["path"])) as spoken:
             assert spoken.getframerate() == 44100 and spoken.getnframes() > 44100
-    assert len(_voice_lines(run_dir)) == 3
+    assert len(_voice_lines(run_dir)) == 4
     again = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
     assert again.exit_code == ExitCode.OK, again.output
-    assert len(_voice_lines(run_dir)) == 3  # nothing spoken twice
+    assert len(_voice_lines(run_dir)) == 4  # nothing spoken twice
 
 
 def test_a_private_korean_render_speaks_korean_and_opens_no_outside_connection(
