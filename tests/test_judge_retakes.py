@@ -11,7 +11,10 @@ import pytest
 from cloudrender import SMALL_VEO
 from typer.testing import CliRunner
 
+from tale_cli.backends.base import RenderResult, ShotRequest
+from tale_cli.backends.preview import PreviewVideo
 from tale_cli.cli.app import app
+from tale_cli.media import EncodeSettings, extract_frame, run_ffmpeg
 
 runner = CliRunner()
 
@@ -71,13 +74,41 @@ def test_shots_below_the_bar_are_retaken_up_to_max_retakes_and_the_best_take_is_
     assert "judge (local): score mean" in table.output
 
 
-def test_a_recipe_without_a_judge_backend_judges_nothing_during_a_render(
-    tmp_path: Path, story_file: Path, tiny_recipe: Path
+class FrozenFirstTakeOfShotTwo(PreviewVideo):
+    """The preview, but shot 2's first take is one picture held: a frozen clip."""
+
+    froze: set[int] = set()
+
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        result = super().render_shot(request)
+        if request.shot.index == 2 and 2 not in self.froze:
+            self.froze.add(2)
+            still = extract_frame(request.output, request.output.with_suffix(".png"), at="middle")
+            frozen = request.output.with_name("frozen.mp4")
+            frames = round(request.shot.duration_s * request.plan.fps)
+            run_ffmpeg(["-loop", "1", "-i", str(still), "-frames:v", str(frames),
+                        *EncodeSettings().video_args(request.plan.fps), str(frozen)])  # fmt: skip
+            frozen.replace(request.output)
+        return result
+
+
+def test_without_a_model_the_bar_retakes_frozen_and_flashing_clips(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, story_file: Path, tiny_recipe: Path
 ) -> None:
+    from providers import register
+
+    from tale_cli.registry import Role
+
+    register(monkeypatch, "frozen-preview", Role.VIDEO, FrozenFirstTakeOfShotTwo, local=True)
     recipe = tmp_path / "checked.toml"
-    recipe.write_text(tiny_recipe.read_text() + "[judge]\nretake_below = 0.5\nmax_retakes = 2\n", encoding="utf-8")
+    text = tiny_recipe.read_text().replace('backend = "preview"', 'backend = "frozen-preview"', 1)
+    recipe.write_text(text + "[judge]\nretake_below = 0.5\nmax_retakes = 2\n", encoding="utf-8")
     made = tale("render", str(story_file), "--recipe", str(recipe), "--out", str(tmp_path / "out"), "--json")
-    assert made["judge"] is None, "the recipe's judge is none: a render judges nothing"
+    judge = made["judge"]
+    assert judge["backend"] == "none" and judge["retakes"]["retaken"] == 1 and judge["retakes"]["takes_made"] == 1
+    shot = manifest(Path(made["run_dir"]))["shots"]["2"]
+    assert [take["judge"]["frozen"] for take in shot["takes"]] == [True, False]
+    assert shot["take"] == 2, "the take that moves is current; the frozen one is kept"
 
 
 def test_the_retakes_stop_at_the_budget(

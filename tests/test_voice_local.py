@@ -238,7 +238,8 @@ def test_a_render_speaks_each_shot_once(pulled: Path, tmp_path: Path, story_file
     voice = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["voice"]
     assert voice["backend"] == "supertonic"
     assert [(clip["shot"], clip["voice"], clip["model"]) for clip in voice["clips"]] == [
-        (shot, "F1", DEFAULT_MODEL) for shot in (1, 2, 3, 3)  # shot 3's quotation is a line of its own
+        (shot, "F1", DEFAULT_MODEL)
+        for shot in (1, 2, 3, 3)  # shot 3's quotation is a line of its own
     ]
     for clip in voice["clips"]:
         with wave.open(str(run_dir / clip["path"])) as spoken:

@@ -408,7 +408,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     finally:
         if options.executor is None:
             executor.close()
-    if recipe.judge.enabled and not report.failed:
+    if (recipe.judge.enabled or recipe.judge.retakes) and not report.failed:
         from tale_cli.judge.retakes import judge_render, summary_json
 
         plan_hashes = {task.shot.index: task.plan_hash for task in tasks}
