@@ -216,6 +216,9 @@ def _shot_card(
     if record and record.takes:
         locked = " · locked" if record.locked else ""
         facts.append(("take", f"{record.take or '—'} of {len(record.takes)}{locked}"))
+    judged = _judged(record)
+    if judged:
+        facts.append(("judge", judged))
     facts.append(("camera", shot.camera))
     facts.append(("render time", _seconds(record.render_s if record else None)))
     facts.append(("estimated", _usd(usd)))
@@ -239,6 +242,10 @@ def _shot_card(
     ]
     if shot.narration:
         parts.append(f'<p class="narration">“{_e(shot.narration)}”</p>')
+    names = {character.id: character.name for character in plan.characters}
+    for line in shot.lines:
+        speaker = names.get(line.speaker, "Narrator")
+        parts.append(f'<p class="narration"><b>{_e(speaker)}</b> “{_e(line.text)}”</p>')
     if cast:
         parts.append(f'<ul class="cast">{"".join(cast)}</ul>')
     parts.append("<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>")
@@ -248,6 +255,28 @@ def _shot_card(
         parts.append(f'<p class="error">{_e(record.error)}</p>')
     parts.append("</div></article>")
     return "\n".join(parts)
+
+
+def _judged(record: ShotRecord | None) -> str:
+    """The current take's judgement in a line: its score and metrics, and what the no-model checks flagged."""
+    if record is None or not record.takes:
+        return ""
+    current = next((take for take in record.takes if take.take == record.take), None)
+    verdict = current.judge if current is not None else None
+    if verdict is None:
+        return ""
+    metrics = [
+        ("score", verdict.score),
+        ("prompt", verdict.prompt),
+        ("cross", verdict.cross),
+        ("self", verdict.self_score),
+    ]
+    words = [f"{name} {value:.2f}" for name, value in metrics if value is not None]
+    words += [flag for flag, on in (("frozen", verdict.frozen), ("flash", verdict.flash)) if on]
+    missing = [cid for cid, seen in verdict.characters.items() if seen.found is False]
+    if missing:
+        words.append("missing " + ", ".join(missing))
+    return f"{' · '.join(words)} ({verdict.backend})"
 
 
 def _film(plan: Plan, folder: RunFolder, failed: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from cloudrender import SMALL_VEO
@@ -77,7 +77,7 @@ def test_shots_below_the_bar_are_retaken_up_to_max_retakes_and_the_best_take_is_
 class FrozenFirstTakeOfShotTwo(PreviewVideo):
     """The preview, but shot 2's first take is one picture held: a frozen clip."""
 
-    froze: set[int] = set()
+    froze: ClassVar[set[int]] = set()
 
     def render_shot(self, request: ShotRequest) -> RenderResult:
         result = super().render_shot(request)
@@ -109,6 +109,9 @@ def test_without_a_model_the_bar_retakes_frozen_and_flashing_clips(
     shot = manifest(Path(made["run_dir"]))["shots"]["2"]
     assert [take["judge"]["frozen"] for take in shot["takes"]] == [True, False]
     assert shot["take"] == 2, "the take that moves is current; the frozen one is kept"
+    page = (Path(made["run_dir"]) / "review.html").read_text(encoding="utf-8")
+    card = page[page.index('id="shot-2"') :]
+    assert "<dt>take</dt><dd>2 of 2</dd><dt>judge</dt><dd>score 1.00 (none)</dd>" in card
 
 
 def test_the_retakes_stop_at_the_budget(

@@ -79,6 +79,8 @@ def test_the_examples_subtitles_follow_its_speech(tmp_path: Path) -> None:
         assert any(start - 0.002 <= cue.start_s < cue.end_s <= end + 0.002 for start, end in spans), cue
         assert all(len(line) <= LINE_CHARS for line in cue.text.split("\n")) and cue.text.count("\n") <= 1
     assert any(cue.text == "Pip is the real keeper of the light." for cue in cues)
+    page = (run_dir / "review.html").read_text(encoding="utf-8")
+    assert "<b>Mira</b> “Pip is the real keeper of the light.”" in page
     words = " ".join(cue.text.replace("\n", " ") for cue in cues)
     assert words == " ".join(clip["text"] for clip in clips)
 
