@@ -527,7 +527,9 @@ def pull_model(model_id: str) -> Path:
             hf_hub_download(model_id, "model_index.json", cache_dir=cache, local_files_only=offline)
             is_pipeline = True
         except LocalEntryNotFoundError:
-            raise
+            if not offline:
+                raise
+            is_pipeline = False  # offline and no pipeline index cached: a cached transformers model, or nothing
         except EntryNotFoundError:
             is_pipeline = False
         if is_pipeline:

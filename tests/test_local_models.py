@@ -165,6 +165,13 @@ def test_pull_offline_fails_in_one_line_and_a_cached_pull_succeeds(
     assert pull_model("tiny-org/tiny-ltx") == snapshot
     pulled = CliRunner().invoke(app, ["models", "pull", "tiny-org/tiny-ltx", "--json"])
     assert pulled.exit_code == 0 and json.loads(pulled.stdout)["path"] == str(snapshot)
+    # A cached transformers model (a judge's detector) has no pipeline index: offline, its pull confirms the cache.
+    encoder = tmp_path / "encoder"
+    encoder.mkdir()
+    (encoder / "config.json").write_text('{"model_type": "owlv2"}', encoding="utf-8")
+    (encoder / "model.safetensors").write_bytes(b"weights")
+    cached = _fake_hub_snapshot(cache, "tiny-org/tiny-detector", encoder)
+    assert pull_model("tiny-org/tiny-detector") == cached
     bad = CliRunner().invoke(app, ["models", "pull", "../etc"])
     assert bad.exit_code == int(ExitCode.INPUT) and "is not a hub id" in bad.stderr
 
