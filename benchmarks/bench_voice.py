@@ -49,7 +49,7 @@ def main() -> None:
             silent.append(render(Path(tmp) / f"silent-{run}", "--no-voice"))
             voiced.append(render(Path(tmp) / f"voiced-{run}"))
     narration, with_voice, without = min(spoken), min(voiced), min(silent)
-    print(f"eSpeak NG narration of the example, 8 clips on a 64 s track: {narration:.2f} s (best of {runs})")
+    print(f"eSpeak NG narration of the example on a 64 s track: {narration:.2f} s (best of {runs})")
     print(f"ratio narration/64 s = {narration / 64:.3f} (goal <= 0.1)")
     print(f"preview render with voice: {with_voice:.2f} s, with --no-voice: {without:.2f} s (best of {runs})")
     print(f"ratio voiced/silent = {with_voice / without:.2f} (goal <= 1.25)")

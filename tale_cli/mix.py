@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tale_cli.errors import InputError
@@ -76,11 +76,14 @@ def _parse_summary(stderr: str, what: str) -> Loudness:
     return Loudness(_number(integrated), _number(peak) if peak else math.nan, float(loudness_range))
 
 
-def measure_loudness(path: Path, *, seconds: float | None = None, peak: bool = True) -> Loudness:
+def measure_loudness(path: Path, *, seconds: float | None = None, peak: bool = True, stereo: bool = False) -> Loudness:
     """Integrated loudness, true peak (NaN with `peak=False`, which is faster) and loudness range of a file's
-    first audio stream, from ffmpeg's ebur128 filter."""
+    first audio stream, from ffmpeg's ebur128 filter; with `stereo`, of the stream as the mix hears it (a mono
+    track on both channels)."""
     limit = ["-t", f"{seconds:.3f}"] if seconds is not None else []
     meter = "ebur128=peak=true:framelog=quiet" if peak else "ebur128=framelog=quiet"
+    if stereo:
+        meter = f"aformat=sample_fmts=fltp:channel_layouts=stereo,{meter}"
     stderr = run_ffmpeg([*limit, "-i", input_arg(path), "-map", "0:a:0", "-filter:a", meter, "-f", "null", "-"])
     return _parse_summary(stderr, path.name)
 
@@ -148,9 +151,12 @@ def mix_film(film: Path, output: Path, options: MixOptions) -> MixResult:
     rate = options.encode.audio_rate
     total = round(info.duration_s * rate)
     inputs = ["-i", input_arg(film)]
+    # A film whose own sound is silence (the preview's, a local model's) is mixed from silence: nothing to duck.
+    own_sound = info.has_audio and not measure_loudness(film, peak=False).silent
     voice_gain = music_gain = None
+    voice: Loudness | None = None
     if options.voice is not None:
-        voice = measure_loudness(options.voice, peak=False)
+        voice = measure_loudness(options.voice, peak=False, stereo=True)
         voice_gain = _gain_db(voice, options.loudness_lufs)
         inputs += ["-i", input_arg(options.voice)]
     if options.music is not None:
@@ -158,10 +164,14 @@ def mix_film(film: Path, output: Path, options: MixOptions) -> MixResult:
         music = measure_loudness(options.music, seconds=info.duration_s, peak=False)
         music_gain = _gain_db(music, options.loudness_lufs + options.music_level_lu)
         inputs += ["-stream_loop", "-1", "-i", input_arg(options.music)]
-    graph = _graph(info.has_audio, voice_gain, music_gain, total, rate)
+    graph = _graph(own_sound, voice_gain, music_gain, total, rate)
     # Two measurements, then one encode: the mix as it is (the gain to the target), then gained and limited (what
-    # the limiter took off the loudness, given back in the gain that is written).
-    raw = _measure_mix(inputs, graph, "")
+    # the limiter took off the loudness, given back in the gain that is written). A mix of the voice alone is the
+    # voice as measured, already at the target: its first measurement is that one.
+    if voice is not None and not own_sound and options.music is None:
+        raw = replace(voice, integrated_lufs=voice.integrated_lufs + (voice_gain or 0.0))
+    else:
+        raw = _measure_mix(inputs, graph, "")
     if raw.silent:
         raise InputError(f"the mix of {film.name} is silent: the voice track and the music hold no sound")
     gain = options.loudness_lufs - raw.integrated_lufs
