@@ -64,8 +64,12 @@ class LocalJudge(JudgeBackend):
             return
         import torch
         from transformers import AutoModel, AutoModelForZeroShotObjectDetection, AutoProcessor
+        from transformers.utils import logging as transformers_logging
 
         from tale_cli.local_models import resolve_model
+
+        # Its notices (an image processor falling back to PIL without torchvision) are not the user's business.
+        transformers_logging.set_verbosity_error()
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.float16 if device == "cuda" else torch.float32
