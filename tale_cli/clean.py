@@ -94,7 +94,8 @@ def _is_take(path: Path) -> bool:
 
 def clean_run(run_dir: Path, *, keep_current: bool = True, dry_run: bool = False) -> CleanReport:
     """Remove hash-named clips (and their last frames) and pictures that no current shot or reference uses, takes
-    that are not current, and shots/shot-NN.mp4 of shots the plan no longer has. With keep_current=False the
+    that are not current, spoken clips the voice track does not play, and shots/shot-NN.mp4 of shots the plan no
+    longer has. With keep_current=False the
     current shots' clips and takes go too (film.mp4 stays; the next render renders those shots again). Job records and files of a
     render in progress (*.part, *.job.json), plan, manifest, journal, audit log and film are never touched."""
     folder = RunFolder(run_dir)
@@ -105,7 +106,9 @@ def clean_run(run_dir: Path, *, keep_current: bool = True, dry_run: bool = False
             f"{run_dir} is not a run folder (no manifest.json or plan.json)",
             hint="give a run folder written by `tale render`",
         )
-    for path in (folder.root, folder.shots, folder.cache, folder.takes, folder.refs, folder.ref_cache):
+    voice_cache = folder.root / "voice" / "by-hash"
+    for path in (folder.root, folder.shots, folder.cache, folder.takes, folder.refs, folder.ref_cache, voice_cache.parent,
+                 voice_cache):  # fmt: skip
         if path.is_symlink():
             raise OutputError(f"{path} is a symbolic link; Tale does not remove files through links in a run folder")
     manifest = Manifest.load(folder)
@@ -133,6 +136,15 @@ def clean_run(run_dir: Path, *, keep_current: bool = True, dry_run: bool = False
             doomed.append(path)
     for path in _plain_files(folder.takes):
         if _is_take(path) and not (keep_current and path.name in takes):
+            doomed.append(path)
+    # Spoken clips: those the current voice track plays stay (a re-render then speaks nothing, paying nothing).
+    spoken = {clip.params_hash for clip in manifest.data.voice.clips} if manifest.data.voice else set()
+    for path in _plain_files(voice_cache):
+        if path.suffix != ".wav":
+            continue  # a clip being spoken (*.part)
+        if keep_current and path.stem in spoken:
+            report.kept += 1
+        else:
             doomed.append(path)
     # A file frees its space only when every one of its hard links goes.
     infos = {path: path.stat() for path in doomed}

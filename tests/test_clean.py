@@ -94,3 +94,44 @@ def test_clean_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 
     assert result.exit_code == ExitCode.INPUT
     assert "is not a run folder" in result.output and (tmp_path / "keep.mp4").is_file()
+
+
+def test_clean_removes_spoken_clips_the_voice_track_no_longer_plays(
+    tmp_path: Path, story_file: Path, tiny_recipe: Path
+) -> None:
+    voiced = tmp_path / "voiced.toml"
+    voiced.write_text(
+        tiny_recipe.read_text().replace("seconds = 1.0", "seconds = 3.0") + '\n[voice]\nbackend = "espeak"\n'
+    )
+    run_dir = Path(render(story_file, voiced, "--out", str(tmp_path / "out"))["run_dir"])
+    spoken = sorted((run_dir / "voice" / "by-hash").glob("*.wav"))
+    plan_path = run_dir / "plan.json"
+    plan = json.loads(plan_path.read_text())
+    plan["shots"][0]["narration"] = "Ada waited."
+    plan_path.write_text(json.dumps(plan, ensure_ascii=False, indent=2))
+    render(plan_path, voiced)
+    now = {clip["params_hash"] for clip in json.loads((run_dir / "manifest.json").read_text())["voice"]["clips"]}
+    stale = [path for path in spoken if path.stem not in now]
+    assert len(stale) == 1, "the first shot's old narration is no longer played"
+
+    done = clean(str(run_dir))
+    assert f"voice/by-hash/{stale[0].name}" in done["files"] and not stale[0].exists()
+    assert {path.stem for path in (run_dir / "voice" / "by-hash").glob("*.wav")} == now
+    again = runner.invoke(app, ["render", str(plan_path), "--recipe", str(voiced), "--json"])
+    assert again.exit_code == 0 and "voice: 0 clips spoken" in again.output
+
+
+def test_clean_waits_for_a_render_or_with_no_wait_says_who_holds_the_folder(
+    tmp_path: Path, story_file: Path, tiny_recipe: Path
+) -> None:
+    import os
+
+    from tale_cli.lock import run_folder_lock
+    from tale_cli.runfolder import RunFolder
+
+    run_dir = Path(render(story_file, tiny_recipe, "--out", str(tmp_path / "out"))["run_dir"])
+    with run_folder_lock(RunFolder(run_dir), "rendering"):
+        busy = runner.invoke(app, ["clean", str(run_dir), "--no-wait"])
+        assert busy.exit_code == ExitCode.BUSY and f"pid {os.getpid()} is rendering" in busy.output
+        dry = runner.invoke(app, ["clean", str(run_dir), "--dry-run", "--no-wait", "--json"])
+        assert dry.exit_code == 0, dry.output  # a dry run only reads

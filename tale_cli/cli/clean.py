@@ -25,19 +25,37 @@ def clean(
     ] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait", help="If another command is writing the run folder, exit (code 13) instead of waiting."
+        ),
+    ] = False,
 ) -> None:
     """Reclaim space: remove the clips no current shot uses, and say how much that frees.
 
     A render keeps every clip it made in shots/by-hash/, so undoing an edit costs nothing. This removes those clips
     and reference pictures that no shot or character of the current plan uses, the takes in shots/takes/ that are
-    not current, and shots/shot-NN.mp4 of shots the plan no longer has. Plan, manifest, job journal, audit log, film.mp4, current references and files of a render
+    not current, spoken clips the voice track does not play, and shots/shot-NN.mp4 of shots the plan no longer has.
+    Plan, manifest, job journal, audit log, film.mp4, current references and files of a render
     in progress stay.
     """
 
     def action() -> CleanReport:
         from tale_cli.clean import clean_run
+        from tale_cli.lock import run_folder_lock
+        from tale_cli.runfolder import RunFolder
 
-        return clean_run(run_dir, keep_current=keep_current, dry_run=dry_run)
+        if dry_run or not run_dir.is_dir():
+            return clean_run(run_dir, keep_current=keep_current, dry_run=dry_run)  # reads only, or its own error
+        # A render writing the folder keeps its clips: cleaning waits for it (or, with --no-wait, says so and exits).
+        with run_folder_lock(
+            RunFolder(run_dir),
+            "cleaning",
+            wait=not no_wait,
+            on_wait=lambda text: console(stderr=True).print(f"[dim]{escape(text)}[/]"),
+        ):
+            return clean_run(run_dir, keep_current=keep_current, dry_run=dry_run)
 
     report = run(action)
     if json_output:
