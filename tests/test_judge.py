@@ -181,3 +181,16 @@ def test_identical_frames_score_as_identical(tmp_path: Path, run_dir: Path, tiny
     assert cosine(first.embedding, second.embedding) == pytest.approx(1.0, abs=1e-4)
     assert one.prompt == two.prompt and 0.0 <= (one.prompt or 0.0) <= 1.0
     assert first.cross is not None and 0.0 <= first.cross <= 1.0
+
+
+def test_a_run_from_before_takes_is_judged_its_clips_becoming_take_one(run_dir: Path) -> None:
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    for shot in manifest["shots"].values():
+        shot.pop("takes", None)
+        shot.pop("take", None)
+    (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    shutil.rmtree(run_dir / "shots" / "takes")
+
+    report = tale("judge", str(run_dir), "--json")
+    assert [(row["shot"], row["take"]) for row in report["shots"]] == [(1, 1), (2, 1), (3, 1)]
+    assert (run_dir / "shots" / "takes" / "shot-01-take-1.mp4").samefile(run_dir / "shots" / "shot-01.mp4")

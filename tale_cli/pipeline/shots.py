@@ -284,6 +284,7 @@ def adopt_current(folder: RunFolder, manifest: Manifest, index: int) -> None:
         return
     if entry.file is not None and file_damage(clip, entry.file) is not None:
         return
+    folder.create()  # a folder from before takes has no shots/takes/
     with manifest.finish_shot(index) as entry:
         entry.file = entry.file or file_record(clip)
         record_take(folder, entry, plan_hash=entry.params_hash, clip=clip)
