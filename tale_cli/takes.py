@@ -13,13 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.errors import InputError
+from tale_cli.errors import InputError, TaleError
 from tale_cli.pipeline.report import Event, EventSink, ignore_events
 from tale_cli.pipeline.retake import RetakeOptions, ShotChange
 from tale_cli.plan import PROMPT_CHARS, Plan, load_plan
 from tale_cli.runfolder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, copy_clip_fields
 
 if TYPE_CHECKING:
+    from tale_cli.config import Recipe
     from tale_cli.pipeline.options import RenderOptions
 
 __all__ = [
@@ -189,12 +190,48 @@ def list_takes(run_dir: Path, shot: int | None = None) -> TakesListing:
     return listing
 
 
+def _chained_after(plan: Plan, manifest: Manifest, changed: Sequence[int], recipe: Recipe | None) -> list[int]:
+    """The shots that start from the last frame of a shot whose current take just changed (chain continuity):
+    they were rendered from its earlier take."""
+    from tale_cli.pipeline.retake import run_recipe_of
+
+    try:
+        continuity = run_recipe_of(manifest, recipe).continuity
+    except TaleError:
+        return []
+    if continuity != "chain":
+        return []
+    after: set[int] = set()
+    for index in changed:
+        following = index + 1
+        while following <= len(plan.shots) and plan.shots[following - 1].continuity:
+            after.add(following)
+            following += 1
+    return sorted(after - set(changed))
+
+
 def _cut(
-    plan: Plan, folder: RunFolder, manifest: Manifest, stitching: RenderOptions, report: TakesReport, emit: EventSink
+    plan: Plan,
+    folder: RunFolder,
+    manifest: Manifest,
+    stitching: RenderOptions,
+    report: TakesReport,
+    emit: EventSink,
+    changed: Sequence[int] = (),
+    recipe: Recipe | None = None,
 ) -> None:
     """Stitch the film again from the shots' current takes and refresh review.html."""
     from tale_cli.pipeline.film import finish_film
     from tale_cli.review import write_review
+
+    chained = _chained_after(plan, manifest, changed, recipe)
+    if chained:
+        shots = ", ".join(str(index) for index in chained)
+        report.notes.append(
+            f"shot(s) {shots} continue from the last frame of the shot before, as rendered from its earlier take: "
+            f"`tale retake {folder.root} {' '.join(str(index) for index in chained)}` renders them again from the "
+            "new one (and pays for them)"
+        )
 
     without = [
         shot.index
@@ -212,15 +249,21 @@ def _cut(
 
 
 def _cut_after(
-    changes: list[ShotChange], plan: Plan, folder: RunFolder, manifest: Manifest, emit: EventSink
+    changes: list[ShotChange],
+    plan: Plan,
+    folder: RunFolder,
+    manifest: Manifest,
+    emit: EventSink,
+    recipe: Recipe | None = None,
 ) -> TakesReport:
     """The report of new takes, with the film cut again when one of them became current."""
     from tale_cli.pipeline.retake import film_options
     from tale_cli.review import write_review
 
     report = TakesReport(folder.root, changes)
-    if any(change.how != "failed" and change.take == change.current for change in changes):
-        _cut(plan, folder, manifest, film_options(manifest, None), report, emit)
+    now_current = [change.shot for change in changes if change.how != "failed" and change.take == change.current]
+    if now_current:
+        _cut(plan, folder, manifest, film_options(manifest, None), report, emit, now_current, recipe)
     else:
         report.review = write_review(folder.root)
     return report
@@ -251,7 +294,7 @@ def pick(run_dir: Path, shot: int, take: int, *, emit: EventSink = ignore_events
                 f"take {take} was made for an earlier version of shot {index}: `tale render` makes the plan's "
                 f"clip again unless the shot is locked (`tale lock {run_dir} {index}`)"
             )
-        _cut(plan, folder, manifest, stitching, report, emit)
+        _cut(plan, folder, manifest, stitching, report, emit, [index])
     return report
 
 
@@ -296,7 +339,8 @@ def retake(
     if options.prompt is not None and not 0 < len(options.prompt.strip()) <= PROMPT_CHARS:
         raise InputError(f"a prompt has 1 to {PROMPT_CHARS} characters")
     with _holding(folder, "retaking shots", emit, wait=options.wait) as manifest:
-        return _cut_after(render_takes(folder, plan, manifest, indexes, options, emit), plan, folder, manifest, emit)
+        changes = render_takes(folder, plan, manifest, indexes, options, emit)
+        return _cut_after(changes, plan, folder, manifest, emit, options.recipe)
 
 
 def replace(
@@ -331,4 +375,4 @@ def replace(
             )
         else:
             changes = [user_take(folder, plan, manifest, index, file, still=still, recipe=options.recipe)]
-        return _cut_after(changes, plan, folder, manifest, emit)
+        return _cut_after(changes, plan, folder, manifest, emit, options.recipe)

@@ -319,3 +319,21 @@ def test_next_seed_skips_the_seeds_takes_used() -> None:
     assert next_seed(5, set()) == 5 + SEED_STEP
     assert next_seed(5, {5 + SEED_STEP}) == 5 + 2 * SEED_STEP
     assert next_seed(2**32 - 1, set()) == SEED_STEP - 1
+
+
+def test_a_new_take_in_a_chain_says_which_shots_continue_from_the_old_one(tmp_path: Path, tiny_recipe: Path) -> None:
+    story = tmp_path / "chain.md"
+    story.write_text(
+        "# Chain\n\nAda walked to the harbour. The boats were asleep. She found a bottle.\n", encoding="utf-8"
+    )
+    chain = tmp_path / "chain.toml"
+    chain.write_text(tiny_recipe.read_text().replace("shots = ", 'continuity = "chain"\nshots = ', 1), encoding="utf-8")
+    made = render(story, chain, "--out", str(tmp_path / "out"))
+    run = Path(made["run_dir"])
+    assert [shot["continuity"] for shot in json.loads((run / "plan.json").read_text())["shots"]] == [False, True, True]
+
+    first = tale("retake", str(run), "1", "--recipe", str(chain), "--json")
+    assert any(note.startswith("shot(s) 2, 3 continue from the last frame") for note in first["notes"])
+    assert f"`tale retake {run} 2 3`" in " ".join(first["notes"])
+    last = tale("retake", str(run), "3", "--recipe", str(chain), "--json")
+    assert not any("continue from the last frame" in note for note in last["notes"])  # nothing follows shot 3
