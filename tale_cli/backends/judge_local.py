@@ -70,6 +70,7 @@ class LocalJudge(JudgeBackend):
 
         # Its notices (an image processor falling back to PIL without torchvision) are not the user's business.
         transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()  # two small models load in a blink; Tale says what it is doing
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.float16 if device == "cuda" else torch.float32

@@ -35,11 +35,19 @@ class _WarningLine(logging.Handler):
         console(stderr=True).print(f"[yellow]warning:[/] {escape(record.getMessage())}")
 
 
+# Libraries the local backends import talk about themselves on import (torchao's optional kernels that do not
+# load on this machine, torch's notices for its own developers): not the user's business, unless --debug.
+_QUIET_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
 def _route_warnings() -> None:
     logger = logging.getLogger("tale")
     if not any(isinstance(handler, _WarningLine) for handler in logger.handlers):
         logger.addHandler(_WarningLine(level=logging.WARNING))
         logger.propagate = False
+    if not debug_enabled():
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def debug_enabled() -> bool:

@@ -37,15 +37,32 @@ def sample_indexes(total: int, count: int) -> list[int]:
     return sorted({min(total - 1, int((i + 0.5) * total / count)) for i in range(count)})
 
 
-def sample_frames(clip: Path, folder: Path, *, indexes: list[int]) -> list[Path]:
-    """The frames `indexes` of `clip` as PNG files in `folder`, no longer than SAMPLE_SIDE on their long side."""
-    if not indexes:
-        return []
+def judged_frames(
+    clip: Path, folder: Path, *, count: int, size: tuple[int, int] = CHECK_SIZE
+) -> tuple[np.ndarray, list[Path]]:
+    """One decode of `clip` for a judge with a model: every frame small and grey (for the no-model checks) and
+    `count` frames spread over the clip as PNG files in `folder`, no longer than SAMPLE_SIDE on their long side."""
+    from tale_cli.media import probe
+    from tale_cli.mp4 import mp4_facts
+
+    facts = mp4_facts(clip)
+    info = facts.info if facts is not None else probe(clip)
+    indexes = sample_indexes(max(1, round(info.duration_s * info.fps)), count)
+    width, height = size
     chosen = "+".join(f"eq(n\\,{index})" for index in indexes)
     fit = f"scale='if(gte(iw,ih),min({SAMPLE_SIDE},iw),-2)':'if(gte(iw,ih),-2,min({SAMPLE_SIDE},ih))'"
-    pattern = folder / "frame-%03d.png"
+    graph = (
+        f"[0:v:0]split=2[all][some];[all]scale={width}:{height}:flags=area,format=gray[grey];"
+        f"[some]select='{chosen}',{fit}[picked]"
+    )
+    raw = folder / "frames.raw"
     run_ffmpeg(
-        ["-v", "error", "-i", input_arg(clip), "-map", "0:v:0", "-vf", f"select='{chosen}',{fit}",
-         "-fps_mode", "passthrough", "-f", "image2", "-c:v", "png", input_arg(pattern)]
+        ["-v", "error", "-i", input_arg(clip), "-filter_complex", graph,
+         "-map", "[grey]", "-f", "rawvideo", input_arg(raw),
+         "-map", "[picked]", "-fps_mode", "passthrough", "-f", "image2", "-c:v", "png",
+         input_arg(folder / "frame-%03d.png")]
     )  # fmt: skip
-    return sorted(folder.glob("frame-*.png"))
+    data = np.fromfile(raw, dtype=np.uint8)
+    raw.unlink()
+    frames = data.size // (width * height)
+    return data[: frames * width * height].reshape(frames, height, width), sorted(folder.glob("frame-*.png"))

@@ -16,7 +16,7 @@ from tale_cli.backends.base import CharacterVerdict, JudgeBackend, JudgeCharacte
 from tale_cli.errors import KeysError, RecipeError, TaleError
 from tale_cli.files import now_iso
 from tale_cli.judge.checks import FrameChecks, check_frames
-from tale_cli.judge.frames import grey_frames, sample_frames, sample_indexes
+from tale_cli.judge.frames import grey_frames, judged_frames
 from tale_cli.judge.records import CharacterJudgement, MetricSummary, TakeJudgement
 from tale_cli.redact import redact
 from tale_cli.registry import Role, create
@@ -172,10 +172,15 @@ class Judge:
             found = Judged.read(path, key)
             if found is not None:
                 return found
-        checks = check_frames(grey_frames(clip))
-        judged = Judged(key, checks, None)
-        if self.backend is not None:
-            judged.verdict, judged.error = self._ask(index, take.take, clip, checks, characters)
+        if self.backend is None:
+            judged = Judged(key, check_frames(grey_frames(clip)), None)
+        else:
+            # One decode: every frame small and grey for the checks, and the few the model sees.
+            with tempfile.TemporaryDirectory(prefix="tale-judge-") as work:
+                count = min(self.recipe.judge.frames, self.backend.capabilities().max_frames)
+                grey, frames = judged_frames(clip, Path(work), count=count)
+                judged = Judged(key, check_frames(grey), None)
+                judged.verdict, judged.error = self._ask(index, take.take, frames, characters)
         unread = judged.verdict is not None and judged.verdict.prompt is None and bool(judged.verdict.notes)
         if judged.error is None and not unread:  # a verdict that could not be read is asked for again next time
             self.cache.mkdir(exist_ok=True, mode=0o700 if self.folder.private else 0o755)
@@ -183,25 +188,22 @@ class Judge:
         return judged
 
     def _ask(
-        self, index: int, take: int, clip: Path, checks: FrameChecks, characters: list[JudgeCharacter]
+        self, index: int, take: int, frames: list[Path], characters: list[JudgeCharacter]
     ) -> tuple[TakeVerdict | None, str | None]:
         assert self.backend is not None
         if not self._loaded:
             self.backend.load()
             self._loaded = True
         prompt = self.plan.shots[index - 1].prompt
-        count = min(self.recipe.judge.frames, self.backend.capabilities().max_frames)
         started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="tale-judge-") as work:
-            frames = sample_frames(clip, Path(work), indexes=sample_indexes(checks.frames, count))
-            try:
-                verdict = self.backend.judge(JudgeRequest(index, take, prompt, frames, characters))
-            except (KeysError, RecipeError):
-                raise  # every other take would fail the same way
-            except TaleError as error:
-                message = redact(error.message)
-                self._audit(index, prompt, None, started, error=message)
-                return None, message
+        try:
+            verdict = self.backend.judge(JudgeRequest(index, take, prompt, frames, characters))
+        except (KeysError, RecipeError):
+            raise  # every other take would fail the same way
+        except TaleError as error:
+            message = redact(error.message)
+            self._audit(index, prompt, None, started, error=message)
+            return None, message
         self._audit(index, prompt, verdict, started)
         return verdict, None
 
