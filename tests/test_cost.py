@@ -533,8 +533,10 @@ def test_preview_is_free_and_unknown_paid_models_are_flagged_not_zero() -> None:
     assert omni.paid and omni.unpriced and "gemini-omni" in omni.unpriced[0]
     priced = cost.estimate_render(make_plan(), recipe("gemini-omni", "gemini-omni-1.1-flash"))
     assert priced.paid and not priced.unpriced and priced.total_usd > 0
+    # A recipe that names no model renders with its backend's default (the registry's first): priced as that one.
     nameless = cost.estimate_render(make_plan(), recipe("veo"))
-    assert nameless.unpriced and "names no model" in nameless.unpriced[0]
+    named = cost.estimate_render(make_plan(), recipe("veo", "veo-3.1-fast-generate-001"))
+    assert not nameless.unpriced and nameless.total_usd == named.total_usd > 0
     with pytest.raises(BudgetError) as error:
         cost.check_budget(omni, 100.0)
     assert error.value.exit_code == ExitCode.BUDGET and "gemini-omni" in error.value.message

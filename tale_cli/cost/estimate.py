@@ -212,6 +212,12 @@ def image_model(recipe: Recipe) -> str:
     return recipe.image.model or (models[0] if models else "")
 
 
+def video_model(recipe: Recipe) -> str:
+    """The video model a recipe renders with: its own, else its provider's default (the registry's first model)."""
+    models = provider(recipe.video.backend, Role.VIDEO).models
+    return recipe.video.model or (models[0] if models else "")
+
+
 def _resolution(recipe: Recipe, plan: Plan) -> str:
     if recipe.video.resolution:
         return recipe.video.resolution
@@ -299,12 +305,11 @@ def estimate_render(
     else:
         paid = True
         resolution = _resolution(recipe, plan)
+        model = video_model(recipe)
         for shot in plan_shots:
             priced = (
-                price_shot(
-                    video.backend, video.model, shot.duration_s, resolution=resolution, audio=video.audio, book=book
-                )
-                if video.model
+                price_shot(video.backend, model, shot.duration_s, resolution=resolution, audio=video.audio, book=book)
+                if model
                 else None
             )
             if priced is None:
@@ -322,10 +327,10 @@ def estimate_render(
                     credits=priced.credits,
                 )
             )
-        if not video.model:
+        if not model:
             unpriced.append(f"video {video.backend}: the recipe names no model, so it cannot be priced")
         elif any(shot.price is None for shot in shots):
-            unpriced.append(_unpriced_video(book, video.backend, video.model, video.audio))
+            unpriced.append(_unpriced_video(book, video.backend, model, video.audio))
 
     # Character references that will be generated (characters without an image of their own).
     to_draw = sum(1 for character in plan.characters if character.reference_image is None)
