@@ -127,9 +127,17 @@ def _export(otio: Any, folder: RunFolder, fmt: str, out: Path | None) -> ExportR
     if out.is_dir():
         raise InputError(f"{out} is a folder", hint=f"give a file name, e.g. {out / ('film' + chosen.suffix)}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    audio = {"Voice": _voice(folder.root, plan), "Music": _music(folder.root, plan.duration_s)}
-    timeline, media = _timeline(otio, plan, clips, audio, base=out.parent)
-    text = otio.adapters.write_to_string(timeline, chosen.adapter)
+    fade = _fade_of(folder)
+    film_s = plan.duration_s - fade * (len(plan.shots) - 1)
+    audio = {"Voice": _voice(folder.root, plan, fade), "Music": _music(folder.root, film_s)}
+    timeline, media = _timeline(otio, plan, clips, audio, base=out.parent, fade=fade)
+    try:
+        text = otio.adapters.write_to_string(timeline, chosen.adapter)
+    except Exception:  # an adapter that cannot write a dissolve: cut at the middle of each fade instead
+        if not fade:
+            raise
+        timeline, media = _timeline(otio, plan, clips, audio, base=out.parent, fade=fade, dissolves=False)
+        text = otio.adapters.write_to_string(timeline, chosen.adapter)
     if fmt == "fcpxml":
         text = _fcpx_frame_size(text, plan)
     elif fmt == "premiere":
@@ -140,7 +148,7 @@ def _export(otio: Any, folder: RunFolder, fmt: str, out: Path | None) -> ExportR
         path=out,
         format=fmt,
         clips=len(clips),
-        duration_s=plan.duration_s,
+        duration_s=film_s,
         markers=sum(1 for shot in plan.shots if shot.narration.strip()),
         srt=srt,
         audio=[_relative(item.path, out.parent) for items in audio.values() for item in items],
@@ -148,12 +156,35 @@ def _export(otio: Any, folder: RunFolder, fmt: str, out: Path | None) -> ExportR
     )
 
 
+def _fade_of(folder: RunFolder) -> float:
+    """The crossfade the film was stitched with, in seconds (0 for cuts)."""
+    from tale_cli.stitch import parse_transition
+
+    data = Manifest.read(folder.manifest)
+    film = data.film if data is not None else None
+    try:
+        return parse_transition(film.transition if film is not None else None)
+    except InputError:
+        return 0.0
+
+
 def _timeline(
-    otio: Any, plan: Plan, clips: list[Path], audio: dict[str, list[_Audio]], *, base: Path
+    otio: Any,
+    plan: Plan,
+    clips: list[Path],
+    audio: dict[str, list[_Audio]],
+    *,
+    base: Path,
+    fade: float = 0.0,
+    dissolves: bool = True,
 ) -> tuple[Any, list[str]]:
     """The OTIO timeline of the cut, an audio track per non-empty list of `audio`; and every media path it names,
-    relative to `base`."""
+    relative to `base`. A film stitched with crossfades of `fade` seconds is cut at the middle of each fade, where
+    its picture changes, and (with `dissolves`) a dissolve spans the fade, made of the half a fade each clip keeps
+    beyond its cut: the timeline lasts what the film lasts, and its sound stays where the film has it."""
     rate = plan.fps
+    half = round(fade / 2 * rate) / rate
+    last = len(plan.shots) - 1
 
     def span(start_s: float, seconds: float) -> Any:
         start = otio.opentime.RationalTime(round(start_s * rate), rate)
@@ -166,19 +197,29 @@ def _timeline(
     timeline.global_start_time = otio.opentime.RationalTime(0, rate)
     timeline.metadata["tale"] = {"slug": plan.slug, "aspect": plan.aspect, "width": plan.width, "height": plan.height}
     shots = otio.schema.Track(name="Shots", kind=otio.schema.TrackKind.Video)
-    for shot, clip_file in zip(plan.shots, clips, strict=True):
+    for position, (shot, clip_file) in enumerate(zip(plan.shots, clips, strict=True)):
+        head = half if position > 0 else 0.0
+        shown = shot.duration_s - head - (half if position < last else 0.0)
         clip = otio.schema.Clip(
             name=f"Shot {shot.index}",
             media_reference=reference(clip_file, shot.duration_s),
-            source_range=span(0, shot.duration_s),
+            source_range=span(head, shown),
         )
         clip.metadata["tale"] = {"shot": shot.index, "prompt": shot.prompt, "camera": shot.camera}
         narration = " ".join(shot.narration.split())
         if narration:
             # The caption is on screen for the whole shot, as the film's subtitles show it.
-            marker = otio.schema.Marker(name=narration, marked_range=span(0, shot.duration_s))
+            marker = otio.schema.Marker(name=narration, marked_range=span(head, shown))
             marker.color = otio.schema.MarkerColor.YELLOW
             clip.markers.append(marker)
+        if position > 0 and half > 0 and dissolves:
+            offset = otio.opentime.RationalTime(round(half * rate), rate)
+            shots.append(
+                otio.schema.Transition(
+                    name="Cross Dissolve", transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+                    in_offset=offset, out_offset=offset,
+                )
+            )  # fmt: skip
         shots.append(clip)
     timeline.tracks.append(shots)
     media = [_relative(path, base) for path in clips]
@@ -203,21 +244,22 @@ def _timeline(
     return timeline, media
 
 
-def _voice(root: Path, plan: Plan) -> list[_Audio]:
+def _voice(root: Path, plan: Plan, fade: float = 0.0) -> list[_Audio]:
     """voice/*: a file named for a shot (shot-03.wav, shot-03-2.wav) starts with that shot, others with the film."""
     folder = root / "voice"
     if not folder.is_dir():
         return []
     starts: dict[int, float] = {}
     elapsed = 0.0
-    for shot in plan.shots:
-        starts[shot.index] = elapsed
-        elapsed += shot.duration_s
+    for position, shot in enumerate(plan.shots):
+        starts[shot.index] = elapsed + (fade / 2 if position > 0 else 0.0)  # its cut: the middle of the fade
+        elapsed += shot.duration_s - fade
     found: list[_Audio] = []
     for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()):
         number = _SHOT_NUMBER.search(path.stem)
         start = starts.get(int(number.group(1)), 0.0) if number else 0.0
-        found.append(_Audio(path, start, min(probe_audio(path), plan.duration_s - start)))
+        film_s = plan.duration_s - fade * (len(plan.shots) - 1)
+        found.append(_Audio(path, start, min(probe_audio(path), film_s - start)))
     return sorted(found, key=lambda item: (item.start_s, item.path.name))
 
 
@@ -237,7 +279,7 @@ def _subtitles(folder: RunFolder, plan: Plan, out: Path) -> Path:
     data = Manifest.read(folder.manifest)
     cues = film_cues(plan, data.voice if data is not None else None)
     if cues is None:
-        cues = cues_for([shot.duration_s for shot in plan.shots], shot_captions(plan))
+        cues = cues_for([shot.duration_s for shot in plan.shots], shot_captions(plan), _fade_of(folder))
     atomic_write_text(srt, srt_text(cues), mode=folder.file_mode)
     return srt
 

@@ -165,3 +165,51 @@ def test_without_the_extra_one_line_says_what_to_install(run_dir: Path, monkeypa
 
     assert result.exit_code == ExitCode.MISSING_DEPENDENCY
     assert "opentimelineio is not installed" in result.output and "pip install 'tale-cli[export]'" in result.output
+
+
+FADE = 0.5
+
+
+@pytest.fixture(scope="module")
+def faded_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 8-shot preview run stitched with half-second crossfades, with a voice file for shot 2 and a bed."""
+    root = tmp_path_factory.mktemp("export-fade")
+    story = root / "story.md"
+    story.write_text(STORY.replace("title: The Small Test\n", f"title: The Small Test\nshots: {SHOTS}\n"))
+    recipe = root / "tiny.toml"
+    recipe.write_text(f'width = 160\nheight = 96\nfps = {FPS}\nseconds = {SECONDS}\n[video]\nbackend = "preview"\n')
+    result = CliRunner().invoke(app, ["render", str(story), "-r", str(recipe), "-o", str(root / "out"),
+                                      "--transition", f"fade:{FADE}", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = Path(json.loads(result.stdout)["run_dir"])
+    make_audio(run / "voice" / "shot-02.wav", seconds=0.5)
+    make_audio(run / "music.m4a", seconds=30.0, frequency=220)
+    return run
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_a_crossfaded_film_exports_as_long_as_it_plays_with_its_dissolves(faded_run: Path, fmt: str) -> None:
+    name, _ = FORMATS[fmt]
+    film_s = SHOTS * SECONDS - (SHOTS - 1) * FADE
+    report = export(faded_run, fmt)
+    assert report["duration_s"] == pytest.approx(film_s)
+    timeline = read_back(faded_run / name)
+    assert timeline.duration().to_seconds() == pytest.approx(film_s)
+    video = next(track for track in timeline.tracks if track.kind == otio.schema.TrackKind.Video)
+    # The second shot comes in during the first fade: at its middle, where the film's picture changes (OTIO), or
+    # where the dissolve starts (how some adapters read a dissolve back).
+    cuts = [video.range_of_child(clip).start_time.to_seconds() for clip in video.find_clips()]
+    assert SECONDS - FADE - 1 / FPS <= cuts[1] <= SECONDS - FADE / 2 + 1 / FPS
+    if fmt == "otio":
+        assert cuts[1] == pytest.approx(SECONDS - FADE / 2, abs=1 / FPS)
+    dissolves = [item for item in video if isinstance(item, otio.schema.Transition)]
+    if fmt != "fcpxml":  # the FCP X adapter reads its own dissolves back as plain cuts
+        assert len(dissolves) == SHOTS - 1
+        assert all(d.in_offset.to_seconds() + d.out_offset.to_seconds() == pytest.approx(FADE) for d in dissolves)
+    if fmt == "otio":
+        voice = next(track for track in timeline.tracks if track.name == "Voice")
+        assert voice.range_of_child(voice.find_clips()[0]).start_time.to_seconds() == pytest.approx(
+            SECONDS - FADE / 2, abs=1 / FPS
+        )
+        music = next(track for track in timeline.tracks if track.name == "Music")
+        assert music.duration().to_seconds() == pytest.approx(film_s, abs=1 / FPS)
