@@ -476,3 +476,18 @@ def test_the_same_story_given_twice_is_rendered_once(setup: dict[str, Any]) -> N
     assert [film.status for film in report.films] == ["done", "done"]
     assert sorted((film.rendered, film.cached) for film in report.films) == [(0, 3), (3, 0)]
     assert report.films[0].run_dir == report.films[1].run_dir
+
+
+def test_cli_batch_uses_the_recipes_devices(setup: dict[str, Any]) -> None:
+    recipe = setup["tmp"] / "workers.toml"
+    recipe.write_text(
+        'width = 160\nheight = 96\nfps = 12\nshots = 3\nseconds = 1.0\n[video]\nbackend = "preview"\ndevices = "cpu,cpu"\n'
+    )
+    stories = [str(setup["stories"] / "north.md"), str(setup["stories"] / "south.md")]
+    result = CliRunner().invoke(
+        app, ["batch", *stories, "--recipe", str(recipe), "--out", str(setup["tmp"] / "o"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["executor"] == "ProcessExecutor" and data["workers"] == 2
+    assert data["counts"]["films"] == 2 and data["counts"]["failed"] == 0

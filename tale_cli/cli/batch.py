@@ -45,7 +45,8 @@ def batch(
             # Each film is held to the recipe's budget; a batch runs unattended, so it never stops to ask.
             before_spend=spend_guard(max_cost=None, yes=True, quiet=json_output, pause=nullcontext),
         )
-        with open_executor(chosen, ray=ray, devices=devices, jobs=jobs) as executor:
+        # The recipe's own `[video] devices` hold unless --devices says otherwise, as for `tale render`.
+        with open_executor(chosen, ray=ray, devices=devices or chosen.video.devices, jobs=jobs) as executor:
             view = BatchView(json_mode=json_output, total=len(stories))
             view.say(f"{len(stories)} stories · {executor.workers} workers ({type(executor).__name__})")
             options.executor = executor
