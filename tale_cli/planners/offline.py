@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from tale_cli.planners._speech import Said, fit_speech, quoted_lines, split_clau
 from tale_cli.registry import Locality, Pricing, Provider, Role
 from tale_cli.shape import film_aspect
 from tale_cli.story import Story
+
+log = logging.getLogger("tale")
 
 NEGATIVE_PROMPT = "blurry, low quality, distorted faces, extra limbs, text, watermark, logo"
 CAMERA_MOVES = (
@@ -305,7 +308,10 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         "shots": [s.model_dump() for s in built],
         "notes": notes[:MAX_NOTES],
     }
-    return parse_plan(data, source=str(story.path))
+    plan = parse_plan(data, source=str(story.path))
+    for note in plan.notes:
+        log.warning("offline planner: %s", note)
+    return plan
 
 
 PROVIDERS = (
