@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tale_cli.errors import InputError, OutputError
 from tale_cli.media import (
@@ -29,9 +28,6 @@ from tale_cli.media import (
 )
 from tale_cli.mp4 import mp4_damage, mp4_extent, mp4_facts
 from tale_cli.subtitles import Cue, timed_cues
-
-if TYPE_CHECKING:
-    from tale_cli.runfolder import VoiceRecord
 
 DEFAULT_FADE_S = 0.5
 DEFAULT_BED_VOLUME = 0.3
@@ -84,13 +80,8 @@ class StitchInputs:
     run_dir: Path | None
     cues: list[Cue] | None = None
     """The run's cues as its voice track speaks them (None without a voice track that records its words)."""
-
-
-def _voice_record(manifest: Path) -> VoiceRecord | None:
-    from tale_cli.runfolder import Manifest
-
-    data = Manifest.read(manifest)
-    return data.voice if data is not None else None
+    drawn: list[int] = field(default_factory=list)
+    """The run's shots whose picture already shows their narration (the preview's caption)."""
 
 
 def parse_transition(spec: str | None) -> float:
@@ -232,7 +223,7 @@ def resolve_inputs(paths: Sequence[Path], *, output: Path | None = None) -> Stit
     if len(paths) == 1 and paths[0].is_dir():
         from tale_cli.plan import load_plan
         from tale_cli.runfolder import RunFolder
-        from tale_cli.subtitles import film_cues, shot_captions
+        from tale_cli.subtitles import drawn_captions, film_cues, run_voice, shot_captions
 
         run_dir = paths[0]
         folder = RunFolder(run_dir)
@@ -253,7 +244,8 @@ def resolve_inputs(paths: Sequence[Path], *, output: Path | None = None) -> Stit
         return StitchInputs(
             clips=clips,
             captions=shot_captions(plan),
-            cues=film_cues(plan, _voice_record(folder.manifest)),
+            cues=film_cues(plan, run_voice(folder.manifest)),
+            drawn=drawn_captions(plan, folder.manifest),
             width=plan.width,
             height=plan.height,
             fps=plan.fps,

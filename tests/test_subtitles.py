@@ -118,3 +118,20 @@ def test_stitch_lays_a_folder_of_recordings_on_the_film(tmp_path: Path) -> None:
     assert both.exit_code == ExitCode.INPUT and "contradict" in both.output
     missing = CliRunner().invoke(app, ["stitch", *map(str, clips), "--voice-dir", str(tmp_path / "none")])
     assert missing.exit_code == ExitCode.INPUT and "voice folder not found" in missing.output
+
+
+def test_burning_subtitles_onto_the_previews_own_captions_is_refused(
+    tmp_path: Path, story_file: Path, tiny_recipe: Path
+) -> None:
+    made = CliRunner().invoke(app, ["render", str(story_file), "-r", str(tiny_recipe), "-o", str(tmp_path), "--json"])
+    assert made.exit_code == 0, made.output
+    run_dir = Path(json.loads(made.stdout)["run_dir"])
+    film = (run_dir / "film.mp4").read_bytes()
+    twice = CliRunner().invoke(app, ["stitch", str(run_dir), "--burn-subtitles"])
+    assert twice.exit_code == ExitCode.INPUT and "would show it twice" in twice.output
+    assert "tale render PLAN --burn-subtitles" in twice.output and (run_dir / "film.mp4").read_bytes() == film
+    # Rendered with --burn-subtitles, the animatic has no caption of its own: stitching it burned again is fine.
+    burned = CliRunner().invoke(app, ["render", str(run_dir / "plan.json"), "-r", str(tiny_recipe), "--burn-subtitles"])
+    assert burned.exit_code == 0, burned.output
+    again = CliRunner().invoke(app, ["stitch", str(run_dir), "--burn-subtitles", "--transition", "fade:0.2"])
+    assert again.exit_code == 0, again.output

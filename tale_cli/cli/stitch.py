@@ -87,6 +87,12 @@ def stitch(
             )
         with held, tempfile.TemporaryDirectory(prefix="tale-voice-") as scratch:
             resolved = resolve_inputs(inputs, output=out)
+            if burn_subtitles and resolved.drawn:
+                raise InputError(
+                    f"the preview drew shot {resolved.drawn[0]}'s narration into its picture (and "
+                    f"{len(resolved.drawn) - 1} more shots'); burned subtitles would show it twice",
+                    hint="`tale render PLAN --burn-subtitles` draws the animatic without it (free) and burns them",
+                )
             if no_voice and voice_dir is not None:
                 raise InputError("--voice-dir and --no-voice contradict each other", hint="give one of them")
             # A run folder's voice is mixed in again, with the bed ducked under it instead of laid under the clips.
