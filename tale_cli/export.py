@@ -23,6 +23,7 @@ from tale_cli.plan import Plan, load_plan
 from tale_cli.runfolder import Manifest, RunFolder, atomic_write_text
 from tale_cli.stitch import cues_for, srt_text
 from tale_cli.subtitles import film_cues, shot_captions
+from tale_cli.voice_dir import AUDIO_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,6 @@ FORMATS: dict[str, ExportFormat] = {
 }
 # The frame rates FCP X XML has a frame duration for (the adapter's table; Final Cut's own project rates).
 FCPX_RATES = (24, 25, 30, 50, 60)
-AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus"})
 _SHOT_NUMBER = re.compile(r"shot-?(\d+)", re.IGNORECASE)
 
 

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 from tale_cli.backends.base import Speaker, SpeechRequest, VoiceBackend, VoiceInfo
 from tale_cli.errors import BackendError, PlanError
-from tale_cli.media import input_arg, run_ffmpeg
 from tale_cli.pace import GAP_S, LEAD_S, TAIL_S, natural_seconds
 from tale_cli.plan import NARRATOR, Plan, Shot
 from tale_cli.registry import Role, create, provider
 from tale_cli.registry import names as registry_names
 from tale_cli.runfolder import VoiceClipRecord, VoiceRecord, now_iso
+from tale_cli.voice_dir import lay_clips
 
 if TYPE_CHECKING:
     from tale_cli.audit import AuditLog
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 HASH_VERSION = 1
 MAX_SPEEDUP = 1.25
-TRACK_RATE = 48_000
 # Samples quieter than this (of full scale) at a clip's ends are trimmed: silence a backend adds around speech.
 TRIM_LEVEL = 0.01
 TRIM_KEEP_S = 0.03
@@ -429,26 +428,9 @@ def _speak(
 
 def _write_track(track: VoiceTrack, film_s: float) -> None:
     """All clips, each sped up as its shot needs and delayed to its place, on one mono track of the film's length."""
-    total = round(film_s * TRACK_RATE)
-    inputs: list[str] = []
-    chains: list[str] = []
-    for number, clip in enumerate(track.clips):
-        inputs += ["-i", input_arg(clip.path)]
-        tempo = f"atempo={clip.tempo:.6f}," if clip.tempo > 1.0 else ""
-        delay = round(clip.start_s * TRACK_RATE)
-        chains.append(
-            f"[{number}:a:0]aresample={TRACK_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,{tempo}"
-            f"adelay={delay}S:all=1[c{number}]"
-        )
-    pads = "".join(f"[c{number}]" for number in range(len(track.clips)))
-    chains.append(
-        f"{pads}amix=inputs={len(track.clips)}:duration=longest:normalize=0,"
-        f"apad=whole_len={total},atrim=end_sample={total}[track]"
-    )
     part = track.path.with_name(track.path.name + ".part")
     try:
-        run_ffmpeg([*inputs, "-filter_complex", ";".join(chains), "-map", "[track]", "-c:a", "pcm_s16le",
-                    "-ar", str(TRACK_RATE), "-ac", "1", "-f", "wav", input_arg(part)])  # fmt: skip
+        lay_clips([(clip.path, clip.start_s, clip.tempo) for clip in track.clips], film_s, part)
         os.replace(part, track.path)
     finally:
         part.unlink(missing_ok=True)

@@ -68,20 +68,27 @@ def track_from_dir(folder: Path, durations: Sequence[float], transition_s: float
     """Every recording of `folder` at its place on one mono WAV track of the film's length, written to `output`."""
     placed = place_voice_files(folder, durations, transition_s)
     film_s = sum(durations) - transition_s * (len(durations) - 1)
+    return lay_clips([(path, start, 1.0) for start, path in placed], film_s, output)
+
+
+def lay_clips(clips: Sequence[tuple[Path, float, float]], film_s: float, output: Path) -> Path:
+    """Clips (file, start in seconds, tempo: above 1 sped up, pitch kept) on one mono 16-bit WAV track of
+    `film_s`, written to `output`: the film's voice track."""
     total = round(film_s * TRACK_RATE)
     inputs: list[str] = []
     chains: list[str] = []
-    for number, (start, path) in enumerate(placed):
+    for number, (path, start, tempo) in enumerate(clips):
         inputs += ["-i", input_arg(path)]
+        faster = f"atempo={tempo:.6f}," if tempo > 1.0 else ""
         chains.append(
-            f"[{number}:a:0]aresample={TRACK_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,"
+            f"[{number}:a:0]aresample={TRACK_RATE},aformat=sample_fmts=fltp:channel_layouts=mono,{faster}"
             f"adelay={round(start * TRACK_RATE)}S:all=1[c{number}]"
         )
-    pads = "".join(f"[c{number}]" for number in range(len(placed)))
+    pads = "".join(f"[c{number}]" for number in range(len(clips)))
     chains.append(
-        f"{pads}amix=inputs={len(placed)}:duration=longest:normalize=0,"
+        f"{pads}amix=inputs={len(clips)}:duration=longest:normalize=0,"
         f"apad=whole_len={total},atrim=end_sample={total}[track]"
     )
     run_ffmpeg([*inputs, "-filter_complex", ";".join(chains), "-map", "[track]", "-c:a", "pcm_s16le",
-                "-ar", str(TRACK_RATE), "-ac", "1", "-f", "wav", "-y", input_arg(output)])  # fmt: skip
+                "-ar", str(TRACK_RATE), "-ac", "1", "-f", "wav", input_arg(output)])  # fmt: skip
     return output
