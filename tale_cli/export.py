@@ -23,7 +23,7 @@ from tale_cli.plan import Plan, load_plan
 from tale_cli.runfolder import Manifest, RunFolder, atomic_write_text
 from tale_cli.stitch import cues_for, srt_text
 from tale_cli.subtitles import film_cues, shot_captions
-from tale_cli.voice_dir import AUDIO_SUFFIXES
+from tale_cli.tracks import AUDIO_SUFFIXES
 
 
 @dataclass(frozen=True)

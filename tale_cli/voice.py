@@ -25,7 +25,7 @@ from tale_cli.plan import NARRATOR, Plan, Shot
 from tale_cli.registry import Role, create, provider
 from tale_cli.registry import names as registry_names
 from tale_cli.runfolder import VoiceClipRecord, VoiceRecord, now_iso
-from tale_cli.voice_dir import lay_clips
+from tale_cli.tracks import lay_clips
 
 if TYPE_CHECKING:
     from tale_cli.audit import AuditLog

@@ -73,8 +73,8 @@ def stitch(
         from tale_cli.runfolder import RunFolder
         from tale_cli.stitch import StitchOptions, parse_transition, resolve_inputs
         from tale_cli.stitch import stitch as stitch_clips
+        from tale_cli.tracks import track_from_dir
         from tale_cli.voice import voice_track
-        from tale_cli.voice_dir import track_from_dir
 
         # A run folder is held while its shots are read and its film written, as a render holds it.
         held: AbstractContextManager[None] = nullcontext()

@@ -206,16 +206,20 @@ def _music_model(recipe: Recipe) -> str:
         backend.close()
 
 
+def _own_or_default(backend: str, model: str, role: Role) -> str:
+    """The model a recipe names, else its provider's default (the registry's first model)."""
+    models = provider(backend, role).models
+    return model or (models[0] if models else "")
+
+
 def image_model(recipe: Recipe) -> str:
-    """The image model a recipe draws with: its own, else its provider's default (the registry's first model)."""
-    models = provider(recipe.image.backend, Role.IMAGE).models
-    return recipe.image.model or (models[0] if models else "")
+    """The image model a recipe draws with."""
+    return _own_or_default(recipe.image.backend, recipe.image.model, Role.IMAGE)
 
 
 def video_model(recipe: Recipe) -> str:
-    """The video model a recipe renders with: its own, else its provider's default (the registry's first model)."""
-    models = provider(recipe.video.backend, Role.VIDEO).models
-    return recipe.video.model or (models[0] if models else "")
+    """The video model a recipe renders with."""
+    return _own_or_default(recipe.video.backend, recipe.video.model, Role.VIDEO)
 
 
 def _resolution(recipe: Recipe, plan: Plan) -> str:

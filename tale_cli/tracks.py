@@ -1,4 +1,5 @@
-"""`tale stitch --voice-dir DIR`: a folder of voice recordings laid on the film as its voice track.
+"""Voice tracks: clips laid at their places on one mono WAV of the film's length (the render's voice track),
+and, for `tale stitch --voice-dir DIR`, a folder of recordings laid on the film.
 
 A file named for a shot (shot-03.wav, shot-03-2.wav, 03.mp3) plays in that shot, starting LEAD_S after the
 shot does, the shot's files one after another GAP_S apart in the order of their take number; any other file
