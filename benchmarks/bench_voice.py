@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tale_cli.config import load_recipe
 from tale_cli.planners import plan_story
-from tale_cli.runfolder import Manifest, RunFolder
+from tale_cli.run.folder import Manifest, RunFolder
 from tale_cli.story import read_story
 from tale_cli.voice import make_voice_track
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.pipeline import Event
     from tale_cli.plan import Plan
-    from tale_cli.runfolder import RunFolder
+    from tale_cli.run.folder import RunFolder
 
 STORY_SUFFIXES = (".md", ".markdown", ".txt")
 # After an interrupt, how long films may take to record their interrupted shots before the batch exits anyway.
@@ -169,7 +169,7 @@ def _ignore(_: BatchEvent) -> None:
 
 def manifest_cost(run_dir: Path) -> float:
     """What a film cost: the planner, the references and the shots, as its manifest records them."""
-    from tale_cli.runfolder import Manifest
+    from tale_cli.run.folder import Manifest
 
     manifest = Manifest.read(run_dir / "manifest.json")
     return manifest.cost_usd if manifest is not None else 0.0

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tale_cli.errors import InputError, OutputError, TaleError
-from tale_cli.runfolder import Manifest, RunFolder
+from tale_cli.run.folder import Manifest, RunFolder
 
 
 @dataclass

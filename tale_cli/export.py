@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import quote
 
 from tale_cli.errors import InputError, missing_extra
-from tale_cli.lock import run_folder_lock
 from tale_cli.media import probe_audio
 from tale_cli.plan import Plan, load_plan
-from tale_cli.runfolder import Manifest, RunFolder, atomic_write_text
+from tale_cli.run.folder import Manifest, RunFolder, atomic_write_text
+from tale_cli.run.lock import run_folder_lock
 from tale_cli.stitch import cues_for, srt_text
 from tale_cli.subtitles import film_cues, shot_captions
 from tale_cli.tracks import AUDIO_SUFFIXES

@@ -171,6 +171,57 @@ def _child(data: bytes, span: tuple[int, int], *path: bytes) -> tuple[int, int]:
     return span
 
 
+def set_subtitles_default(path: Path, default: bool) -> int:
+    """Mark the file's subtitle tracks as shown by default or not, in place: the track header's `enabled` flag, which
+    players and ffmpeg read as the default disposition (ffmpeg's muxer always enables a lone subtitle track).
+
+    Returns how many subtitle tracks were marked; the file's size and every other byte stay as they were."""
+    found = _moov_offset(path)
+    if found is None:
+        return 0
+    offset, moov = found
+    marked = 0
+    with path.open("r+b") as handle:
+        for kind, start, end in _boxes(moov, 0, len(moov)):
+            if kind != b"trak":
+                continue
+            mdia = _child(moov, (start, end), b"mdia")
+            hdlr = _child(moov, mdia, b"hdlr")[0]
+            if moov[hdlr + 8 : hdlr + 12] not in (b"sbtl", b"text", b"subt"):
+                continue
+            tkhd = _child(moov, (start, end), b"tkhd")[0]
+            flags = moov[tkhd + 3]
+            handle.seek(offset + tkhd + 3)
+            handle.write(bytes([flags | 0x1 if default else flags & ~0x1 & 0xFF]))
+            marked += 1
+    return marked
+
+
+def _moov_offset(path: Path) -> tuple[int, bytes] | None:
+    """Where the moov box's payload starts in the file, and the payload."""
+    with path.open("rb") as handle:
+        total = path.stat().st_size
+        offset = 0
+        while offset + 8 <= total:
+            handle.seek(offset)
+            head = handle.read(16)
+            size, kind = struct.unpack_from(">I4s", head)
+            header = 8
+            if size == 1:
+                size, header = struct.unpack_from(">Q", head, 8)[0], 16
+            elif size == 0:
+                size = total - offset
+            if size < header:
+                return None
+            if kind == b"moov":
+                if size > MAX_MOOV_BYTES:
+                    return None
+                handle.seek(offset + header)
+                return offset + header, handle.read(size - header)
+            offset += size
+    return None
+
+
 def _read_moov(path: Path) -> bytes | None:
     with path.open("rb") as handle:
         total = path.stat().st_size

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 from tale_cli.backends.base import MusicBackend, MusicRequest
 from tale_cli.errors import BackendError
 from tale_cli.registry import Role, create, names
-from tale_cli.runfolder import MusicRecord, now_iso
+from tale_cli.run.folder import MusicRecord, now_iso
+from tale_cli.run.identity import digest, file_damage, file_record
 
 if TYPE_CHECKING:
     from tale_cli.audit import AuditLog
     from tale_cli.config import Recipe
     from tale_cli.plan import Plan
-    from tale_cli.runfolder import Manifest, RunFolder
+    from tale_cli.run.folder import Manifest, RunFolder
 
 HASH_VERSION = 1
 # What of the story a score prompt quotes: the first narrations, enough to set the mood.
@@ -49,7 +50,6 @@ def score_prompt(plan: Plan, recipe: Recipe) -> str:
 
 
 def _score_hash(backend: MusicBackend, prompt: str, seconds: float) -> str:
-    from tale_cli.pipeline.shots import digest
 
     return digest({"v": HASH_VERSION, **backend.fingerprint(), "prompt": prompt, "seconds": round(seconds, 3)})[:32]
 
@@ -95,8 +95,13 @@ def make_score(
         prompt = score_prompt(plan, recipe)
         params_hash = _score_hash(backend, prompt, plan.duration_s)
         path = _score_file(folder, params_hash)
+        known = manifest.data.music
+        recorded = known.file if known is not None and known.params_hash == params_hash else None
         if path.is_file() and not path.is_symlink():
-            return path
+            if recorded is None or file_damage(path, recorded) is None:
+                return path
+            if say is not None:
+                say(f"music: the score {path.name} is damaged ({file_damage(path, recorded)}); composing it again")
         if path.parent.is_symlink():
             raise BackendError(f"{path.parent} is a symbolic link; Tale does not write through links in a run folder")
         path.parent.mkdir(exist_ok=True, mode=0o700 if folder.private else 0o755)
@@ -125,6 +130,7 @@ def make_score(
                 seconds=round(seconds, 3),
                 cost_usd=result.cost_usd,
                 made_at=now_iso(),
+                file=file_record(path),
             )
         return path
     finally:

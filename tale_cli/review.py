@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from tale_cli.errors import InputError, TaleError
-from tale_cli.runfolder import ManifestData, RunFolder, ShotRecord, ShotStatus, atomic_write_text
+from tale_cli.run.folder import ManifestData, RunFolder, ShotRecord, ShotStatus, atomic_write_text
 
 if TYPE_CHECKING:
     from tale_cli.batch import FilmResult
@@ -279,7 +279,8 @@ def _judged(record: ShotRecord | None) -> str:
     return f"{' · '.join(words)} ({verdict.backend})"
 
 
-def _film(plan: Plan, folder: RunFolder, failed: int) -> str:
+def _film(plan: Plan, folder: RunFolder, failed: int, *, shown: bool = True) -> str:
+    # `shown`: the subtitles are on by default, unless the picture already draws the words (the preview animatic).
     if not folder.film.is_file():
         return '<p class="notice">No film yet: every shot must render before the film is stitched.</p>\n'
     track = ""
@@ -289,7 +290,7 @@ def _film(plan: Plan, folder: RunFolder, failed: int) -> str:
         data = base64.b64encode(vtt.encode("utf-8")).decode("ascii")
         track = (
             f'<track kind="subtitles" label="{_e(plan.language)}" srclang="{_e(plan.language)}" '
-            f'src="data:text/vtt;base64,{data}" default>'
+            f'src="data:text/vtt;base64,{data}"{" default" if shown else ""}>'
         )
     note = (
         f'<p class="notice">{failed} shot(s) failed in the last render: this film is from an earlier one.</p>\n'
@@ -375,7 +376,7 @@ def _recipes(data: ManifestData, others: list[RecipeCost], estimate: RenderEstim
 def review_page(run_dir: Path, report: RenderReport | None = None) -> str:
     """The review page of a run folder as HTML; `report` (a render's) adds what only the render knows: cache hits."""
     from tale_cli.plan import load_plan
-    from tale_cli.runfolder import Manifest
+    from tale_cli.run.folder import Manifest
 
     folder = RunFolder(run_dir)
     if not folder.plan.is_file():
@@ -401,7 +402,7 @@ def review_page(run_dir: Path, report: RenderReport | None = None) -> str:
     body = (
         f"<h1>{_e(plan.title)}</h1>\n"
         f"<p class='dim'>{len(plan.shots)} shots · {plan.width}×{plan.height} · recipe {_e(data.run.recipe or '—')}</p>\n"
-        + _film(plan, folder, failed)
+        + _film(plan, folder, failed, shown=not (data.film is not None and data.film.subtitles_default is False))
         + "<h2>Totals</h2>\n"
         + _totals(data, statuses, estimate, report)
         + "<h2>Where the plan came from</h2>\n"
@@ -417,7 +418,7 @@ def review_page(run_dir: Path, report: RenderReport | None = None) -> str:
 
 def write_review(run_dir: Path, report: RenderReport | None = None) -> Path:
     """Write (or refresh) RUN_DIR/review.html and return its path; a private run's page is owner-only."""
-    from tale_cli.runfolder import Manifest
+    from tale_cli.run.folder import Manifest
 
     page = review_page(run_dir, report)
     data = Manifest.read(run_dir / "manifest.json")

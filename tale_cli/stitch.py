@@ -222,7 +222,7 @@ def resolve_inputs(paths: Sequence[Path], *, output: Path | None = None) -> Stit
         raise InputError("nothing to stitch", hint="give a run folder made by `tale render`, or video clips")
     if len(paths) == 1 and paths[0].is_dir():
         from tale_cli.plan import load_plan
-        from tale_cli.runfolder import RunFolder
+        from tale_cli.run.folder import RunFolder
         from tale_cli.subtitles import drawn_captions, film_cues, run_voice, shot_captions
 
         run_dir = paths[0]

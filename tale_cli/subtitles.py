@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tale_cli.plan import Plan
-    from tale_cli.runfolder import VoiceRecord
+    from tale_cli.run.folder import VoiceRecord
 
 LINE_CHARS = 42
 CUE_LINES = 2
@@ -123,7 +123,7 @@ def shot_captions(plan: Plan) -> list[str]:
 def drawn_captions(plan: Plan, manifest: Path) -> list[int]:
     """Shots the preview drew with their narration in the picture: a render without --burn-subtitles gives the
     animatic its caption (one with it leaves the caption to the burn)."""
-    from tale_cli.runfolder import Manifest
+    from tale_cli.run.folder import Manifest
 
     data = Manifest.read(manifest)
     if data is None or (data.film is not None and data.film.burn_subtitles):
@@ -138,7 +138,7 @@ def drawn_captions(plan: Plan, manifest: Path) -> list[int]:
 
 
 def run_voice(manifest: Path) -> VoiceRecord | None:
-    from tale_cli.runfolder import Manifest
+    from tale_cli.run.folder import Manifest
 
     data = Manifest.read(manifest)
     return data.voice if data is not None else None

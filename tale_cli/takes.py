@@ -17,7 +17,7 @@ from tale_cli.errors import InputError, TaleError
 from tale_cli.pipeline.report import Event, EventSink, ignore_events
 from tale_cli.pipeline.retake import RetakeOptions, ShotChange
 from tale_cli.plan import PROMPT_CHARS, Plan, load_plan
-from tale_cli.runfolder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, copy_clip_fields
+from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, copy_clip_fields
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -86,6 +86,8 @@ class TakesReport:
     fast_path: bool | None = None
     review: Path | None = None
     notes: list[str] = field(default_factory=list)  # what the user should know: why no film was stitched…
+    unchanged: bool = False  # the film was already this cut: nothing was written
+    loudness_lufs: float | None = None  # the film's loudness as measured, when it has a voice or music
 
     @property
     def failed(self) -> list[ShotChange]:
@@ -97,6 +99,8 @@ class TakesReport:
             "shots": [asdict(change) for change in self.changes],
             "film": str(self.film) if self.film else None,
             "fast_path": self.fast_path,
+            "unchanged": self.unchanged,
+            "loudness_lufs": self.loudness_lufs,
             "review": str(self.review) if self.review else None,
             "notes": self.notes,
         }
@@ -126,9 +130,9 @@ def shot_numbers(plan: Plan, shots: Sequence[int]) -> list[int]:
 
 @contextlib.contextmanager
 def _holding(folder: RunFolder, doing: str, emit: EventSink, *, wait: bool = True) -> Iterator[Manifest]:
-    """The run folder held for this command (tale_cli.lock) and its manifest."""
-    from tale_cli.lock import run_folder_lock
+    """The run folder held for this command (tale_cli.run.lock) and its manifest."""
     from tale_cli.privacy import private_files
+    from tale_cli.run.lock import run_folder_lock
 
     with (
         private_files(folder.private),
@@ -243,8 +247,9 @@ def _cut(
     if without:
         report.notes.append(f"no film stitched: shot {without[0]} has no clip yet (`tale render` makes it)")
     else:
-        report.film, _, _ = finish_film(plan, folder, manifest, stitching, emit)
-        report.fast_path = manifest.data.film.fast_path if manifest.data.film is not None else None
+        film = finish_film(plan, folder, manifest, stitching, emit)
+        report.film, report.fast_path, report.unchanged = film.film, film.fast_path, film.unchanged
+        report.loudness_lufs = film.loudness_lufs
     report.review = write_review(folder.root)
 
 

@@ -24,13 +24,14 @@ from tale_cli.pace import GAP_S, LEAD_S, TAIL_S, natural_seconds
 from tale_cli.plan import NARRATOR, Plan, Shot
 from tale_cli.registry import Role, create, provider
 from tale_cli.registry import names as registry_names
-from tale_cli.runfolder import VoiceClipRecord, VoiceRecord, now_iso
+from tale_cli.run.folder import FileRecord, VoiceClipRecord, VoiceRecord, now_iso
+from tale_cli.run.identity import digest, file_damage, file_record
 from tale_cli.tracks import lay_clips
 
 if TYPE_CHECKING:
     from tale_cli.audit import AuditLog
     from tale_cli.config import Recipe
-    from tale_cli.runfolder import Manifest, RunFolder
+    from tale_cli.run.folder import Manifest, RunFolder
 
 HASH_VERSION = 1
 MAX_SPEEDUP = 1.25
@@ -75,6 +76,7 @@ class PlacedClip:
     cost_usd: float | None
     model: str
     text: str = ""
+    file: FileRecord | None = None  # the clip as spoken
 
 
 @dataclass
@@ -220,7 +222,6 @@ def _refuse_too_long(entry: ShotSpeech, needed_s: float) -> None:
 
 
 def clip_hash(backend: VoiceBackend, recipe: Recipe, utterance: Utterance, language: str) -> str:
-    from tale_cli.pipeline.shots import digest
 
     fields = {
         "v": HASH_VERSION,
@@ -285,7 +286,7 @@ def track_file(folder: RunFolder) -> Path:
 
 def voice_track(run_dir: Path) -> Path | None:
     """A run folder's voice track, when a render made one."""
-    from tale_cli.runfolder import RunFolder
+    from tale_cli.run.folder import RunFolder
 
     track = track_file(RunFolder(run_dir))
     return track if track.is_file() and not track.is_symlink() else None
@@ -301,7 +302,11 @@ def _prepare_dirs(folder: RunFolder) -> Path:
     return store
 
 
-def _usable(path: Path) -> bool:
+def _usable(path: Path, known: FileRecord | None = None) -> bool:
+    """A spoken clip that can be used as it is: the file recorded when it was spoken (size and digest), or, for a
+    clip with no record, a plain WAV that reads."""
+    if known is not None:
+        return file_damage(path, known) is None
     if path.is_symlink() or not path.is_file():
         return False
     try:
@@ -311,18 +316,47 @@ def _usable(path: Path) -> bool:
     return True
 
 
+def _known_clips(manifest: Manifest | None) -> dict[str, VoiceClipRecord]:
+    voice = manifest.data.voice if manifest is not None else None
+    return {clip.params_hash: clip for clip in (voice.clips if voice is not None else [])}
+
+
+def track_key(track: VoiceTrack, film_s: float) -> str:
+    """The voice track's content address: what each clip is and where and how fast it plays, the film's length."""
+    return digest(
+        {
+            "film_s": round(film_s, 3),
+            "clips": [
+                [
+                    clip.params_hash,
+                    clip.file.sha256 if clip.file else None,
+                    round(clip.start_s, 3),
+                    round(clip.tempo, 4),
+                ]
+                for clip in track.clips
+            ],
+        }
+    )
+
+
 def unspoken(plan: Plan, recipe: Recipe, folder: RunFolder) -> list[str]:
     """The texts of the clips a render still has to speak (none for a recipe without a voice): what it will pay for."""
     if not recipe.voice.enabled:
         return []
+    from tale_cli.run.folder import Manifest
+
     backend = voice_backend(recipe)
     try:
         store = voice_dir(folder) / "by-hash"
-        return [
-            utterance.text
+        data = Manifest.read(folder.manifest)
+        known = {clip.params_hash: clip.file for clip in (data.voice.clips if data and data.voice else [])}
+        hashes = [
+            (utterance.text, clip_hash(backend, recipe, utterance, plan.language))
             for entry in plan_speech(plan, recipe, backend)
             for utterance in entry.utterances
-            if not _usable(store / f"{clip_hash(backend, recipe, utterance, plan.language)}.wav")
+        ]
+        return [
+            text for text, params_hash in hashes if not _usable(store / f"{params_hash}.wav", known.get(params_hash))
         ]
     finally:
         backend.close()
@@ -349,39 +383,48 @@ def make_voice_track(
         if not speech:
             return None
         store = _prepare_dirs(folder)
-        known = {clip.params_hash: clip for clip in (manifest.data.voice.clips if manifest.data.voice else [])}
+        known = _known_clips(manifest)
         track = VoiceTrack(track_file(folder), backend.name)
         for entry in speech:
-            made: list[tuple[Utterance, str, Path, float | None, str]] = []
+            made: list[tuple[Utterance, str, Path, float | None, str, FileRecord]] = []
             for utterance in entry.utterances:
                 params_hash = clip_hash(backend, recipe, utterance, plan.language)
                 stored = store / f"{params_hash}.wav"
-                if _usable(stored):
+                earlier = known.get(params_hash)
+                if _usable(stored, earlier.file if earlier else None):
                     track.cached += 1
-                    earlier = known.get(params_hash)
                     cost = earlier.cost_usd if earlier else None
                     model = (earlier.model if earlier else None) or ""
                 else:
                     if say is not None:
-                        say(f"voice: speaking shot {entry.index}")
+                        again = " again (its clip was damaged)" if stored.exists() else ""
+                        say(f"voice: speaking shot {entry.index}{again}")
                     cost, model = _speak(backend, recipe, utterance, plan, entry.index, stored, audit)
                     folder.secure(stored)
                     track.spoken += 1
-                made.append((utterance, params_hash, stored, cost, model))
-            seconds = [wav_seconds(path) for _, _, path, _, _ in made]
+                made.append((utterance, params_hash, stored, cost, model, file_record(stored)))
+            seconds = [wav_seconds(path) for _, _, path, _, _, _ in made]
             tempo = max(1.0, sum(seconds) / entry.room_s)
             _refuse_too_long(entry, sum(seconds))
             at = entry.start_s + LEAD_S
-            for (utterance, params_hash, path, cost, model), length in zip(made, seconds, strict=True):
+            for (utterance, params_hash, path, cost, model, file), length in zip(made, seconds, strict=True):
                 played = length / tempo
                 voice = " & ".join(s.voice for s in utterance.speakers) or utterance.voice
                 track.clips.append(
-                    PlacedClip(entry.index, path, params_hash, voice, at, played, tempo, cost, model, utterance.text)
+                    PlacedClip(
+                        entry.index, path, params_hash, voice, at, played, tempo, cost, model, utterance.text, file
+                    )
                 )
                 at += played + GAP_S
-        _write_track(track, plan.duration_s - transition_s * (len(plan.shots) - 1))
-        folder.secure(track.path)
-        _record(manifest, folder, track)
+        film_s = plan.duration_s - transition_s * (len(plan.shots) - 1)
+        key = track_key(track, film_s)
+        laid = manifest.data.voice
+        if laid is None or laid.key != key or laid.file is None or file_damage(track.path, laid.file) is not None:
+            if laid is not None and laid.key == key and say is not None:
+                say("voice: laying voice/track.wav again from its clips (it was damaged or gone)")
+            _write_track(track, film_s)
+            folder.secure(track.path)
+        _record(manifest, folder, track, key)
         return track
     finally:
         backend.close()
@@ -436,7 +479,11 @@ def _write_track(track: VoiceTrack, film_s: float) -> None:
         part.unlink(missing_ok=True)
 
 
-def _record(manifest: Manifest, folder: RunFolder, track: VoiceTrack) -> None:
+def _record(manifest: Manifest, folder: RunFolder, track: VoiceTrack, key: str) -> None:
+    file = file_record(track.path)
+    before = manifest.data.voice
+    if before is not None and before.key == key and before.file == file and before.backend == track.backend:
+        return  # nothing changed: the manifest is not written
     with manifest.edit() as data:
         data.voice = VoiceRecord(
             backend=track.backend,
@@ -453,11 +500,14 @@ def _record(manifest: Manifest, folder: RunFolder, track: VoiceTrack) -> None:
                     tempo=round(clip.tempo, 4),
                     start_s=round(clip.start_s, 3),
                     cost_usd=clip.cost_usd,
+                    file=clip.file,
                     text=clip.text,
                 )
                 for clip in track.clips
             ],
             made_at=now_iso(),
+            key=key,
+            file=file,
         )
 
 

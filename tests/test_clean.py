@@ -126,8 +126,8 @@ def test_clean_waits_for_a_render_or_with_no_wait_says_who_holds_the_folder(
 ) -> None:
     import os
 
-    from tale_cli.lock import run_folder_lock
-    from tale_cli.runfolder import RunFolder
+    from tale_cli.run.folder import RunFolder
+    from tale_cli.run.lock import run_folder_lock
 
     run_dir = Path(render(story_file, tiny_recipe, "--out", str(tmp_path / "out"))["run_dir"])
     with run_folder_lock(RunFolder(run_dir), "rendering"):

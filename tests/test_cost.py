@@ -926,7 +926,7 @@ def test_spend_guard_holds_the_budget_and_asks_through_its_callback(
 ) -> None:
     from tale_cli.config import load_recipe
     from tale_cli.cost import guard
-    from tale_cli.runfolder import RunFolder
+    from tale_cli.run.folder import RunFolder
 
     monkeypatch.setattr(guard, "interactive", lambda: True)
     plan, folder = make_plan(shots=3, seconds=1.5), RunFolder(paid["out"] / "budget-test")

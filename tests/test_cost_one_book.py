@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.cost import pricing_dir
-from tale_cli.runfolder import Manifest
+from tale_cli.run.folder import Manifest
 
 RUN = "the-lighthouse-keeper-s-cat"
 

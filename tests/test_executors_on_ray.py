@@ -30,7 +30,7 @@ from tale_cli.executors.on_ray import (
 from tale_cli.pipeline import ShotJournal, build_tasks
 from tale_cli.plan import Plan
 from tale_cli.registry import Role
-from tale_cli.runfolder import Manifest, RunFolder
+from tale_cli.run.folder import Manifest, RunFolder
 
 
 class ModelBackend(PreviewVideo):

@@ -122,7 +122,7 @@ def test_the_retakes_stop_at_the_budget(
     from tale_cli.pipeline import RenderOptions
     from tale_cli.pipeline.report import ignore_events
     from tale_cli.plan import load_plan
-    from tale_cli.runfolder import Manifest, RunFolder
+    from tale_cli.run.folder import Manifest, RunFolder
 
     base = SMALL_VEO.replace("continuity", "shots = 3\ncontinuity")
     plain = recipe_with_judge(tmp_path / "veo-judged.toml", base, tiny_judge, detect_threshold=1.0)

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.errors import BusyError, ExitCode
-from tale_cli.lock import lock_path, run_folder_lock
-from tale_cli.runfolder import RunFolder
+from tale_cli.run.folder import RunFolder
+from tale_cli.run.lock import lock_path, run_folder_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,8 +100,8 @@ def test_a_lock_planted_as_a_link_is_refused(tmp_path: Path) -> None:
 def test_a_holder_killed_with_sigkill_leaves_no_lock(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path / "film")
     script = (
-        "import sys, time; from pathlib import Path; from tale_cli.lock import run_folder_lock; "
-        "from tale_cli.runfolder import RunFolder\n"
+        "import sys, time; from pathlib import Path; from tale_cli.run.lock import run_folder_lock; "
+        "from tale_cli.run.folder import RunFolder\n"
         "with run_folder_lock(RunFolder(Path(sys.argv[1])), 'rendering'):\n    time.sleep(120)\n"
     )
     holder = subprocess.Popen(

@@ -98,7 +98,7 @@ KILLED_AFTER_CREATE = textwrap.dedent(
 
     from tale_cli.config import load_recipe
     from tale_cli.pipeline import RenderOptions, render
-    from tale_cli.runfolder import Manifest
+    from tale_cli.run.folder import Manifest
 
     save = Manifest.save
 

@@ -43,8 +43,8 @@ def clean(
 
     def action() -> CleanReport:
         from tale_cli.clean import clean_run
-        from tale_cli.lock import run_folder_lock
-        from tale_cli.runfolder import RunFolder
+        from tale_cli.run.folder import RunFolder
+        from tale_cli.run.lock import run_folder_lock
 
         if dry_run or not run_dir.is_dir():
             return clean_run(run_dir, keep_current=keep_current, dry_run=dry_run)  # reads only, or its own error

@@ -14,7 +14,7 @@ from tale_cli.cli.common import console, errors_handled, escape, print_json
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.plan import Plan
-    from tale_cli.runfolder import RunFolder
+    from tale_cli.run.folder import RunFolder
 
 app = typer.Typer(
     help="Costs: compare the scenarios, estimate a render, sum what runs spent.",

@@ -47,8 +47,8 @@ def stitch(
         typer.Option("--loudness", min=-31, max=-9, help="Loudness of a film with a voice track, in LUFS [-14]."),
     ] = None,
     audio_volume: Annotated[
-        float, typer.Option("--audio-volume", help="Loudness of the --audio music (1 = as is).")
-    ] = 0.3,
+        float | None, typer.Option("--audio-volume", help="Clips only: loudness of the --music bed (1 = as is) [0.3].")
+    ] = None,
     width: Annotated[int | None, typer.Option("--width", help="Film width (default: the plan's, or 1280).")] = None,
     height: Annotated[int | None, typer.Option("--height", help="Film height (default: the plan's, or 720).")] = None,
     fps: Annotated[int | None, typer.Option("--fps", help="Frames per second (default: the plan's, or 24).")] = None,
@@ -64,67 +64,76 @@ def stitch(
 
     def action() -> tuple[Any, Any]:
         import tempfile
-        from contextlib import AbstractContextManager, nullcontext
 
         from tale_cli.errors import InputError
-        from tale_cli.lock import run_folder_lock
         from tale_cli.media import probe_many
         from tale_cli.mix import DEFAULT_LOUDNESS_LUFS, MixOptions, mix_film
-        from tale_cli.runfolder import RunFolder
-        from tale_cli.stitch import StitchOptions, parse_transition, resolve_inputs
+        from tale_cli.stitch import DEFAULT_BED_VOLUME, StitchOptions, parse_transition, resolve_inputs
         from tale_cli.stitch import stitch as stitch_clips
         from tale_cli.tracks import track_from_dir
-        from tale_cli.voice import voice_track
 
-        # A run folder is held while its shots are read and its film written, as a render holds it.
-        held: AbstractContextManager[None] = nullcontext()
         if len(inputs) == 1 and inputs[0].is_dir():
-            held = run_folder_lock(
-                RunFolder(inputs[0]),
-                "stitching",
-                wait=not no_wait,
-                on_wait=lambda text: console(stderr=True).print(f"[dim]{escape(text)}[/]"),
-            )
-        with held, tempfile.TemporaryDirectory(prefix="tale-voice-") as scratch:
-            resolved = resolve_inputs(inputs, output=out)
-            if burn_subtitles and resolved.drawn:
+            from tale_cli.pipeline.restitch import FilmChanges, stitch_run
+
+            if width or height or fps:
                 raise InputError(
-                    f"the preview drew shot {resolved.drawn[0]}'s narration into its picture (and "
-                    f"{len(resolved.drawn) - 1} more shots'); burned subtitles would show it twice",
-                    hint="`tale render PLAN --burn-subtitles` draws the animatic without it (free) and burns them",
+                    "a run's film has its plan's size and frame rate",
+                    hint="change `aspect`/`resolution` in plan.json and `tale render` it, or stitch the clips themselves",
                 )
+            if audio_volume is not None:
+                raise InputError(
+                    "--audio-volume is for clips; a run's music sits at its recipe's [music] level under the voice",
+                    hint="set `level_lu` under [music] in the recipe",
+                )
+            no_music = audio is not None and str(audio).lower() == "none"
+            changes = FilmChanges(
+                transition=transition,
+                burn_subtitles=True if burn_subtitles else None,
+                music=None if no_music else audio,
+                no_music=no_music,
+                no_voice=no_voice,
+                voice_dir=voice_dir,
+                loudness_lufs=loudness,
+            )
+            quiet = console(stderr=True)
+            report = stitch_run(
+                inputs[0],
+                changes,
+                out=out,
+                wait=not no_wait,
+                emit=lambda event: quiet.print(f"[dim]{escape(event.detail)}[/]") if event.kind == "message" else None,
+            )
+            return report, None
+        # Clips, not a run: a plain stitch, with the voice and music the flags give.
+        with tempfile.TemporaryDirectory(prefix="tale-voice-") as scratch:
+            resolved = resolve_inputs(inputs, output=out)
             if no_voice and voice_dir is not None:
                 raise InputError("--voice-dir and --no-voice contradict each other", hint="give one of them")
-            # A run folder's voice is mixed in again, with the bed ducked under it instead of laid under the clips.
-            track = voice_track(resolved.run_dir) if resolved.run_dir is not None and not no_voice else None
-            cues = resolved.cues if track is not None else None
+            track = None
             if voice_dir is not None:
                 durations = [info.duration_s for info in probe_many(resolved.clips)]
                 wav = Path(scratch) / "voice.wav"
                 track = track_from_dir(voice_dir, durations, parse_transition(transition), wav)
-                cues = None  # the recordings' words are not known: one cue per shot, from the plan
             options = StitchOptions(
-                width=width or resolved.width or 1280,
-                height=height or resolved.height or 720,
-                fps=fps or resolved.fps or 24,
-                captions=resolved.captions,
-                cues=cues,
+                width=width or 1280,
+                height=height or 720,
+                fps=fps or 24,
+                captions=None,
                 burn_subtitles=burn_subtitles,
                 transition=transition,
                 audio=audio if track is None else None,
-                audio_volume=audio_volume,
+                audio_volume=audio_volume if audio_volume is not None else DEFAULT_BED_VOLUME,
             )
             result = stitch_clips(resolved.clips, resolved.output, options)
             if track is not None:
                 target = loudness if loudness is not None else DEFAULT_LOUDNESS_LUFS
                 mix_film(resolved.output, resolved.output, MixOptions(voice=track, music=audio, loudness_lufs=target))
-            if resolved.run_dir is not None:
-                from tale_cli.review import write_review
-
-                write_review(resolved.run_dir)
             return result, options
 
     result, options = run(action)
+    if options is None:
+        _print_run(result, json_output)
+        return
     if json_output:
         print_json(
             {
@@ -137,6 +146,7 @@ def stitch(
                 "fps": options.fps,
                 "fast_path": result.fast_path,
                 "seconds": round(result.seconds, 3),
+                "run": False,
             }
         )
         return
@@ -144,6 +154,34 @@ def stitch(
     captions = f", subtitles {escape(str(result.srt))}" if result.srt else ""
     console().print(
         f"[green]film[/] {escape(str(result.output))}: {result.duration_s:.2f} s from {result.clips} clips, "
-        f"{options.width}x{options.height} {options.fps} fps, {how} in {result.seconds:.1f} s{captions}",
+        f"{options.width}x{options.height} {options.fps} fps, {how} in {result.seconds:.1f} s{captions} "
+        "(clips, not a run: no plan, voice track or review page)",
+        soft_wrap=True,
+    )
+
+
+def _print_run(report: Any, json_output: bool) -> None:
+    from tale_cli.cli.takes import film_words
+
+    film = report.film
+    if json_output:
+        print_json(
+            {
+                "film": str(report.output),
+                "srt": str(report.srt) if report.srt else None,
+                "duration_s": round(film.duration_s, 3),
+                "unchanged": film.unchanged,
+                "loudness_lufs": film.loudness_lufs,
+                "fast_path": film.fast_path,
+                "seconds": round(film.seconds, 3),
+                "review": str(report.review) if report.review else None,
+                "run": True,
+            }
+        )
+        return
+    captions = f", subtitles {escape(str(report.srt))}" if report.srt else ""
+    console().print(
+        f"[green]film[/] {escape(str(report.output))}: {film.duration_s:.2f} s, "
+        f"{film_words(film.unchanged, film.loudness_lufs)}{captions}",
         soft_wrap=True,
     )

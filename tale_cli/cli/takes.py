@@ -174,6 +174,14 @@ def _guarded(
         yield RetakeOptions(recipe=chosen, before_spend=guard), view
 
 
+def film_words(unchanged: bool, loudness_lufs: float | None) -> str:
+    """How a film was cut, in words: unchanged, or cut again with its sound as measured."""
+    if unchanged:
+        return "unchanged"
+    sound = f"{loudness_lufs:.1f} LUFS" if loudness_lufs is not None else "no voice or music"
+    return f"cut again ({sound})"
+
+
 def _change_line(change: ShotChange) -> str:
     if change.how == "failed":
         return f"[bold red]shot {change.shot}: no new take[/] ({escape(change.error or '')})"
@@ -199,9 +207,7 @@ def _print(report: TakesReport, json_output: bool) -> None:
         for change in report.changes:
             out.print(_change_line(change))
         if report.film is not None:
-            out.print(
-                f"[green]film[/] {escape(str(report.film))} cut again{' (fast path)' if report.fast_path else ''}"
-            )
+            out.print(f"[green]film[/] {escape(str(report.film))} {film_words(report.unchanged, report.loudness_lufs)}")
         for note in report.notes:
             out.print(escape(note))
         if report.review is not None:

@@ -14,7 +14,7 @@ from tale_cli.errors import BudgetError
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.plan import Plan
-    from tale_cli.runfolder import RunFolder
+    from tale_cli.run.folder import RunFolder
 
 
 @dataclass(frozen=True)

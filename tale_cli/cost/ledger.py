@@ -13,7 +13,7 @@ from pydantic import Field, computed_field
 from tale_cli.cost.report import Cents, OneDecimal, Report, ThreeDecimals
 from tale_cli.errors import InputError
 from tale_cli.registry import Pricing, providers
-from tale_cli.runfolder import ManifestData, ShotStatus
+from tale_cli.run.folder import ManifestData, ShotStatus
 
 
 def _read_manifest(run_dir: Path) -> ManifestData:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.pipeline.options import RenderOptions
     from tale_cli.plan import Plan
-    from tale_cli.runfolder import Manifest, RunFolder, TakeRecord
+    from tale_cli.run.folder import Manifest, RunFolder, TakeRecord
 
 
 def judge_render(

@@ -16,7 +16,7 @@ from tale_cli.pipeline.report import Event, EventSink, ignore_events
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.plan import Plan
-    from tale_cli.runfolder import Manifest, RunFolder
+    from tale_cli.run.folder import Manifest, RunFolder
 
 JUDGE_FILE = "judge.json"
 
@@ -139,10 +139,10 @@ def judge_run(
 ) -> JudgeReport:
     """`tale judge`: score every take of every shot of a run folder with the run's (or the given) recipe's judge,
     or `backend`. A take already judged with the same settings is read back from judge/, never judged again."""
-    from tale_cli.lock import run_folder_lock
     from tale_cli.pipeline.retake import run_recipe_of
     from tale_cli.privacy import check_private, private_files
-    from tale_cli.runfolder import Manifest
+    from tale_cli.run.folder import Manifest
+    from tale_cli.run.lock import run_folder_lock
     from tale_cli.takes import open_run
 
     folder, plan = open_run(run_dir)

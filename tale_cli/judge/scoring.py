@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from tale_cli.audit import AuditLog
     from tale_cli.config import Recipe
     from tale_cli.plan import Plan
-    from tale_cli.runfolder import Manifest, RunFolder, TakeRecord
+    from tale_cli.run.folder import Manifest, RunFolder, TakeRecord
 
 JUDGE_VERSION = 1
 # The metrics a film's summary gives, in the order the terminal shows them.
@@ -100,7 +100,7 @@ def _mean(values: list[float]) -> float | None:
 
 def settings_key(backend: JudgeBackend | None, recipe: Recipe) -> str:
     """The judge's settings as one short key: what, besides the take, changes a judgement."""
-    from tale_cli.pipeline.shots import digest
+    from tale_cli.run.identity import digest
 
     fingerprint = backend.fingerprint() if backend is not None else {"backend": "none"}
     return digest({"v": JUDGE_VERSION, **fingerprint, "frames": recipe.judge.frames})[:16]
@@ -150,7 +150,7 @@ class Judge:
         ]
 
     def _key(self, index: int, clip_sha: str, characters: list[JudgeCharacter]) -> str:
-        from tale_cli.pipeline.shots import digest, file_digest
+        from tale_cli.run.identity import digest, file_digest
 
         people = []
         for c in characters:
@@ -162,7 +162,7 @@ class Judge:
 
     def take(self, index: int, take: TakeRecord, clip: Path) -> Judged:
         """The take's judging: from the cache when this take was judged with these settings, else made now."""
-        from tale_cli.pipeline.shots import file_digest
+        from tale_cli.run.identity import file_digest
 
         characters = self._characters(index)
         sha = take.file.sha256 if take.file is not None else file_digest(clip)

@@ -9,7 +9,7 @@ from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import PlanResult, default_out_root, is_plan_file, prepare_plan, write_plan
 from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ShotState
 from tale_cli.pipeline.shots import ShotJournal, build_tasks
-from tale_cli.pipeline.storyboard import make_storyboard
+from tale_cli.run.storyboard import make_storyboard
 
 __all__ = [
     "Event",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
 import time
 from pathlib import Path
 
@@ -13,7 +11,6 @@ from tale_cli.backends.base import VideoBackend, VideoCapabilities
 from tale_cli.config import Recipe
 from tale_cli.errors import RecipeError
 from tale_cli.executors import ShotExecutor, open_executor
-from tale_cli.mix import MixOptions, mix_film
 from tale_cli.music import check_composer, composes, make_score
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import (
@@ -27,11 +24,11 @@ from tale_cli.pipeline.planning import (
 from tale_cli.pipeline.references import check_reference_pictures, render_references
 from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ShotState, ignore_events
 from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
-from tale_cli.pipeline.storyboard import make_storyboard
 from tale_cli.plan import Plan
 from tale_cli.privacy import check_private, private_files
 from tale_cli.review import write_review
-from tale_cli.runfolder import FallbackRecord, FilmRecord, Manifest, MixRecord, RunFolder, now_iso
+from tale_cli.run.cut import MAKE, CutResult, CutSettings, cut, music_bed
+from tale_cli.run.folder import FallbackRecord, Manifest, RunFolder
 from tale_cli.voice import VoiceTrack, check_voice, make_voice_track
 
 
@@ -184,92 +181,37 @@ def _chained_after(
     return again
 
 
+def cut_settings(options: RenderOptions) -> CutSettings:
+    """How the render's options cut the film (the recipe gives its sound)."""
+    return CutSettings(burn_subtitles=options.burn_subtitles, transition=options.transition, music=options.audio)
+
+
 def finish_film(
     plan: Plan,
     folder: RunFolder,
     manifest: Manifest,
     options: RenderOptions,
     emit: EventSink,
-    voice: VoiceTrack | None = None,
-    score: Path | None = None,
-) -> tuple[Path, Path | None, float]:
-    """Stitch the shots into film.mp4; with a voice track or music, the stitched film's sound is then mixed
-    with them to the recipe's loudness (the unmixed film lives only in a temporary folder of the run)."""
-    from tale_cli.config import load_defaults
-    from tale_cli.media import EncodeSettings
-    from tale_cli.stitch import StitchOptions, stitch
-    from tale_cli.subtitles import shot_captions, speech_cues
-
-    defaults = load_defaults()
-    encode = EncodeSettings(preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate)
-    shot_files = [folder.shot_file(shot.index) for shot in plan.shots]
-    music = score or music_file(options)
-    mixing = voice is not None or music is not None
-    emit(Event("message", detail="stitching the film"))
-    with contextlib.ExitStack() as stack:
-        work = (
-            Path(stack.enter_context(tempfile.TemporaryDirectory(dir=folder.root, prefix=".mix-"))) if mixing else None
-        )
-        result = stitch(
-            shot_files,
-            work / "film.mp4" if work is not None else folder.film,
-            StitchOptions(
-                width=plan.width,
-                height=plan.height,
-                fps=plan.fps,
-                captions=shot_captions(plan),
-                cues=speech_cues([(clip.start_s, clip.seconds, clip.text) for clip in voice.clips]) if voice else None,
-                srt_path=folder.srt,
-                burn_subtitles=options.burn_subtitles,
-                transition=options.transition,
-                encode=encode,
-            ),
-        )
-        if work is not None:
-            emit(Event("message", detail="mixing the sound"))
-            mixed = mix_film(
-                work / "film.mp4",
-                folder.film,
-                MixOptions(
-                    voice=voice.path if voice is not None else None,
-                    music=music,
-                    loudness_lufs=options.recipe.loudness_lufs,
-                    music_level_lu=options.recipe.music.level_lu,
-                    encode=encode,
-                ),
-            )
-            with manifest.edit() as data:
-                data.mix = MixRecord(
-                    voice=voice is not None,
-                    music=str(music) if music is not None else None,
-                    target_lufs=options.recipe.loudness_lufs,
-                    integrated_lufs=mixed.loudness.integrated_lufs,
-                    true_peak_db=mixed.loudness.true_peak_db,
-                    mixed_at=now_iso(),
-                )
-    folder.secure(folder.film)
-    folder.secure(folder.srt)
-    make_storyboard(plan, shot_files, folder.storyboard, mode=folder.file_mode)
-    with manifest.edit() as data:
-        data.film = FilmRecord(
-            path="film.mp4",
-            duration_s=round(result.duration_s, 3),
-            stitched_at=now_iso(),
-            fast_path=result.fast_path,
-            burn_subtitles=options.burn_subtitles,
-            transition=options.transition,
-            audio=str(options.audio.resolve()) if options.audio is not None else None,
-        )
-    return folder.film, result.srt, result.duration_s
-
-
-def music_file(options: RenderOptions) -> Path | None:
-    """The music bed's file: the render's own (--music, --audio), else the recipe's [music] source when it is a
-    file; None for none, or for a score a music backend composes."""
-    if options.audio is not None:
-        return options.audio
-    source = options.recipe.music.source
-    return Path(source).expanduser() if options.recipe.music.enabled and not composes(source) else None
+    *,
+    voice: VoiceTrack | object | None = MAKE,
+    score: Path | object | None = MAKE,
+    audit: AuditLog | None = None,
+) -> CutResult:
+    """The film cut from the run as it is (tale_cli.run.cut): the same film whichever command asks for it."""
+    result = cut(
+        plan,
+        folder,
+        manifest,
+        options.recipe,
+        cut_settings(options),
+        voice=voice,
+        score=score,
+        audit=audit,
+        say=lambda text: emit(Event("message", detail=text)),
+    )
+    if result.unchanged:
+        emit(Event("message", detail="film unchanged"))
+    return result
 
 
 def check_sound(plan: Plan, options: RenderOptions) -> None:
@@ -278,7 +220,7 @@ def check_sound(plan: Plan, options: RenderOptions) -> None:
     from tale_cli.stitch import parse_transition
 
     check_voice(plan, options.recipe, parse_transition(options.transition))
-    music = music_file(options)
+    music = music_bed(options.recipe, cut_settings(options))
     if music is not None:
         probe_audio(music)
     elif options.audio is None and composes(options.recipe.music.source):
@@ -301,10 +243,10 @@ def expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
 def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events) -> RenderReport:
     """story.md or plan.json -> run folder with film.mp4. Validates everything before spending.
 
-    The run folder is held from before planning to the end (tale_cli.lock): a second render of it waits,
+    The run folder is held from before planning to the end (tale_cli.run.lock): a second render of it waits,
     then finds everything cached. A dry run writes nothing, so it holds nothing.
     """
-    from tale_cli.lock import run_folder_lock
+    from tale_cli.run.lock import run_folder_lock
 
     check_private(options.recipe, private=options.private, planner=options.planner)
     with private_files(options.private or options.recipe.private):
@@ -419,7 +361,13 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
         report.seconds = time.monotonic() - started
         report.review = write_review(folder.root, report)
         return report
-    report.film, report.srt, report.duration_s = finish_film(plan, folder, manifest, options, emit, voice, score)
+    film = finish_film(plan, folder, manifest, options, emit, voice=voice, score=score, audit=audit)
+    report.film, report.srt, report.duration_s, report.film_unchanged = (
+        film.film,
+        film.srt,
+        film.duration_s,
+        film.unchanged,
+    )
     report.storyboard = folder.storyboard
     report.seconds = time.monotonic() - started
     report.review = write_review(folder.root, report)

@@ -17,7 +17,7 @@ from tale_cli.pictures import check_picture
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.plan import Plan, load_plan
 from tale_cli.privacy import check_private, private_files
-from tale_cli.runfolder import Manifest, PlannerRecord, PlanOrigin, RunFolder, now_iso
+from tale_cli.run.folder import Manifest, PlannerRecord, PlanOrigin, RunFolder, now_iso
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -279,7 +279,7 @@ def write_plan(
     Another command writing the run folder is waited for (`on_wait` hears why), or with `wait=False` refused.
     `aspect` and `resolution` (the flags) win over the story's front matter, which wins over the recipe.
     """
-    from tale_cli.lock import run_folder_lock
+    from tale_cli.run.lock import run_folder_lock
 
     if is_plan_file(story):
         raise InputError(f"{story} is already a plan", hint="`tale render` renders a plan.json")

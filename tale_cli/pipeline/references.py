@@ -18,9 +18,10 @@ from tale_cli.files import link_or_copy, now_iso
 from tale_cli.pictures import check_picture
 from tale_cli.pipeline.planning import inside_folder
 from tale_cli.pipeline.report import Event, EventSink
-from tale_cli.pipeline.shots import audit_request, digest, file_damage, file_record
+from tale_cli.pipeline.shots import audit_request
 from tale_cli.plan import Plan
-from tale_cli.runfolder import FileRecord, Manifest, RefRecord, RefStatus, RunFolder
+from tale_cli.run.folder import FileRecord, Manifest, RefRecord, RefStatus, RunFolder
+from tale_cli.run.identity import digest, file_damage, file_record
 
 
 class RefJournal:

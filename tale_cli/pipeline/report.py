@@ -71,6 +71,7 @@ class RenderReport:
     locked: int = 0  # shots locked to their current take (`tale lock`), kept whatever the plan or recipe says
     # The recipe's judge: its summary over the current takes and what its retakes did (judge.json has the rest).
     judge: dict[str, Any] | None = None
+    film_unchanged: bool = False  # the film was already this cut: nothing was written
 
     @property
     def cached(self) -> int:
@@ -101,6 +102,7 @@ class RenderReport:
             "storyboard": str(self.storyboard) if self.storyboard else None,
             "review": str(self.review) if self.review else None,
             "duration_s": self.duration_s,
+            "film_unchanged": self.film_unchanged,
             "seconds": round(self.seconds, 3),
             "locked": self.locked,
             "judge": self.judge,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tale_cli.errors import InputError, RecipeError
 from tale_cli.pipeline.report import EventSink, ShotOutcome, ShotState
 from tale_cli.plan import Plan
-from tale_cli.runfolder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, now_iso
+from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, now_iso
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -68,13 +68,32 @@ def film_options(manifest: Manifest, recipe: Recipe | None) -> RenderOptions:
             f"the film's music bed {audio} is gone; nothing was changed",
             hint="put it back, or render the film again with another --audio",
         )
+    # Stitching reads only how to cut; the recipe is the run's when it can be found, with the film's sound as it
+    # was made (a --voice, --no-voice or --music of the render or of `tale stitch` included).
+    chosen = recipe or _recorded_recipe(manifest) or load_recipe(load_defaults().recipe)
     return RenderOptions(
-        # Stitching reads only how to cut; the recipe is the run's when it can be found.
-        recipe=recipe or _recorded_recipe(manifest) or load_recipe(load_defaults().recipe),
+        recipe=with_film_sound(chosen, manifest),
         burn_subtitles=bool(film is not None and film.burn_subtitles),
         transition=film.transition if film is not None else None,
         audio=audio,
     )
+
+
+def with_film_sound(recipe: Recipe, manifest: Manifest) -> Recipe:
+    """`recipe` with the [voice], [music] and loudness the run's film was cut with, where its record keeps them."""
+    from tale_cli.config import MusicConfig, VoiceConfig
+
+    film = manifest.data.film
+    if film is None:
+        return recipe
+    update: dict[str, object] = {}
+    if film.voice is not None:
+        update["voice"] = VoiceConfig.model_validate(film.voice)
+    if film.music is not None:
+        update["music"] = MusicConfig.model_validate(film.music)
+    if film.loudness_lufs is not None:
+        update["loudness_lufs"] = film.loudness_lufs
+    return recipe.model_copy(update=update) if update else recipe
 
 
 def _recorded_recipe(manifest: Manifest) -> Recipe | None:
@@ -319,7 +338,7 @@ def as_png(picture: Path, target: Path) -> Path:
 
 def store_picture(file: Path, folder: RunFolder) -> Path:
     """The user's picture kept in shots/by-hash/<hash>.first.png, named by its content like every clip."""
-    from tale_cli.pipeline.shots import file_digest
+    from tale_cli.run.identity import file_digest
 
     part = folder.cache / "user.first.png.part"
     try:
@@ -340,7 +359,8 @@ def user_take(
     from tale_cli.backends.preview import animate_still
     from tale_cli.config import load_defaults
     from tale_cli.media import EncodeSettings, check_clip, conform_clip
-    from tale_cli.pipeline.shots import adopt_current, file_digest, file_record, record_take, use_take
+    from tale_cli.pipeline.shots import adopt_current, record_take, use_take
+    from tale_cli.run.identity import file_digest, file_record
 
     run_recipe = run_recipe_of(manifest, recipe)
     stitching = film_options(manifest, run_recipe)

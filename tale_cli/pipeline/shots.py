@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import json
 import os
 import stat
 import time
@@ -24,7 +21,7 @@ from tale_cli.media import ClipCheckError, check_clip, extract_frame
 from tale_cli.pipeline.report import Event, EventSink, ShotOutcome, ShotState
 from tale_cli.plan import Plan, Shot
 from tale_cli.redact import redact
-from tale_cli.runfolder import (
+from tale_cli.run.folder import (
     FileRecord,
     Manifest,
     RunFolder,
@@ -33,47 +30,9 @@ from tale_cli.runfolder import (
     TakeRecord,
     copy_clip_fields,
 )
+from tale_cli.run.identity import digest, file_damage, file_digest, file_record, find_verified, restore
 
 HASH_VERSION = 1
-
-
-def digest(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def file_digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
-@functools.lru_cache(maxsize=256)
-def _digest_of(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    # A render checks each cached file twice (before spending, then before use): hash it once.
-    return file_digest(Path(path))
-
-
-def file_record(path: Path) -> FileRecord:
-    """What a finished file is: its size and SHA-256, recorded to tell later that it is still the same file."""
-    info = path.stat()
-    return FileRecord(size=info.st_size, sha256=_digest_of(str(path), info.st_size, info.st_mtime_ns, info.st_ino))
-
-
-def file_damage(path: Path, known: FileRecord) -> str | None:
-    """Why `path` is no longer the file `known` describes, or None when it is."""
-    try:
-        info = path.lstat()
-    except OSError:
-        return "it is gone"
-    if not stat.S_ISREG(info.st_mode):
-        return "it is not a plain file"
-    if info.st_size != known.size:
-        return f"{info.st_size} bytes where {known.size} were written"
-    if _digest_of(str(path), info.st_size, info.st_mtime_ns, info.st_ino) != known.sha256:
-        return "its content changed after it was written"
-    return None
 
 
 class ShotJournal:
@@ -313,7 +272,15 @@ def _known_clip(task: ShotTask, manifest: Manifest) -> FileRecord | None:
     return None
 
 
-def check_cached(task: ShotTask, manifest: Manifest) -> tuple[FileRecord | None, str | None]:
+def _verified_copies(task: ShotTask, manifest: Manifest) -> list[Path]:
+    """Other places the run may keep the clip of `task`: the shot's current clip and its takes of these parameters."""
+    folder, index = manifest.folder, task.shot.index
+    entry = manifest.data.shots.get(str(index))
+    takes = [t.take for t in (entry.takes or []) if t.params_hash == task.params_hash] if entry is not None else []
+    return [folder.shot_file(index), *(folder.take_file(index, take) for take in takes)]
+
+
+def check_cached(task: ShotTask, manifest: Manifest, *, repair: bool = True) -> tuple[FileRecord | None, str | None]:
     """The shot's clip in shots/by-hash, verified: (its file record, None) when it can be used as it is,
     (None, why) when it is there but damaged, (None, None) when there is none.
 
@@ -322,16 +289,23 @@ def check_cached(task: ShotTask, manifest: Manifest) -> tuple[FileRecord | None,
     both lost) must pass the clip check once.
     """
     path = task.cached_file
+    known = _known_clip(task, manifest)
+    if known is not None:
+        # The same clip, verified, wherever the run keeps it: its hash-named file, else the shot's current clip or
+        # one of its takes (shots/by-hash/ deleted by hand is found again, not paid for again).
+        places = _verified_copies(task, manifest)
+        if not repair:
+            return (known, None) if find_verified(known, [path, *places]) is not None else (None, None)
+        if not path.exists() and not path.is_symlink() and find_verified(known, places) is None:
+            return None, None
+        damage = restore(path, known, places)
+        return (None, damage) if damage else (known, None)
     try:
         info = path.lstat()
     except OSError:
         return None, None
     if not stat.S_ISREG(info.st_mode):
         return None, None
-    known = _known_clip(task, manifest)
-    if known is not None:
-        damage = file_damage(path, known)
-        return (None, damage) if damage else (known, None)
     try:
         check_clip(path, expected_s=task.request.duration_s, fps=task.request.fps)
     except TaleError as error:
@@ -341,7 +315,7 @@ def check_cached(task: ShotTask, manifest: Manifest) -> tuple[FileRecord | None,
 
 def is_cached(task: ShotTask, manifest: Manifest) -> bool:
     """The shot needs no render: it keeps its take, or its clip is in shots/by-hash."""
-    return task.kept is not None or check_cached(task, manifest)[0] is not None
+    return task.kept is not None or check_cached(task, manifest, repair=False)[0] is not None
 
 
 def _use_cached(task: ShotTask, clip: FileRecord, folder: RunFolder, manifest: Manifest, backend_name: str) -> None:

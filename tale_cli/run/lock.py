@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tale_cli.errors import BusyError, OutputError
-from tale_cli.runfolder import RunFolder
+from tale_cli.run.folder import RunFolder
 
 LOCK_NAME = ".lock"
 POLL_S = 0.2

@@ -293,6 +293,20 @@ class FilmRecord(Record):
     burn_subtitles: bool | None = None
     transition: str | None = None
     audio: str | None = None  # the music bed's path
+    # How its sound was made, so that every later cut sounds the same: the [voice] and [music] settings the film was
+    # rendered with (a --voice, --no-voice or --music override included) and the loudness target.
+    voice: dict[str, Any] | None = None
+    music: dict[str, Any] | None = None
+    loudness_lufs: float | None = None
+    # Recordings laid as the voice instead of the run's own track (`tale stitch RUN --voice-dir`).
+    voice_dir: str | None = None
+    # Whether the soft subtitle track shows by default (not where the picture already draws the words).
+    subtitles_default: bool | None = None
+    # The cut's content address (every clip's, the voice track's and the music's digest, and the settings) and
+    # what film.mp4 and film.srt were when written: a cut with the same address and intact files writes nothing.
+    cut_hash: str | None = None
+    file: FileRecord | None = None
+    srt: FileRecord | None = None
 
 
 class VoiceClipRecord(Record):
@@ -308,6 +322,7 @@ class VoiceClipRecord(Record):
     tempo: float = 1.0
     start_s: float
     cost_usd: float | None = None
+    file: FileRecord | None = None  # the clip as spoken: a damaged one is spoken again
     # The words it speaks (a dialogue clip's a line per speaker, "Name: words"): the subtitles follow them.
     text: str | None = None
 
@@ -319,6 +334,10 @@ class VoiceRecord(Record):
     track: str
     clips: list[VoiceClipRecord] = Field(default_factory=list)
     made_at: str | None = None
+    # The track's content address (its clips' digests and places, the film's length) and the file as written: a
+    # track that is damaged or gone is laid again from its clips.
+    key: str | None = None
+    file: FileRecord | None = None
 
 
 class MusicRecord(Record):
@@ -331,6 +350,7 @@ class MusicRecord(Record):
     seconds: float | None = None
     cost_usd: float | None = None
     made_at: str | None = None
+    file: FileRecord | None = None
 
 
 class MixRecord(Record):

@@ -1,0 +1,112 @@
+"""`tale stitch RUN_DIR`: the run's film cut again through the one cut (tale_cli.run.cut), with any of its settings
+changed — transition, burned subtitles, music bed, voice, loudness. What changes is kept in the film's record, so the
+next retake or pick cuts the film the same way."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from tale_cli.errors import InputError
+from tale_cli.pipeline.report import Event, EventSink, ignore_events
+from tale_cli.run.cut import CutResult, CutSettings, cut, drawn_words
+from tale_cli.run.open import holding
+
+
+@dataclass(frozen=True)
+class FilmChanges:
+    """What `tale stitch RUN_DIR` changes of the film; None keeps the film's own setting."""
+
+    transition: str | None = None
+    burn_subtitles: bool | None = None
+    music: Path | None = None
+    no_music: bool = False
+    no_voice: bool = False
+    voice_dir: Path | None = None
+    loudness_lufs: float | None = None
+
+
+@dataclass
+class StitchReport:
+    run_dir: Path
+    film: CutResult
+    output: Path  # where the film was asked for: the run's film.mp4, or a copy of it (--out)
+    srt: Path | None
+    review: Path | None
+
+
+def stitch_run(
+    run_dir: Path,
+    changes: FilmChanges = FilmChanges(),
+    *,
+    out: Path | None = None,
+    wait: bool = True,
+    emit: EventSink = ignore_events,
+) -> StitchReport:
+    """Cut the run's film again, changed as `changes` say, the run folder held; copy it to `out` when given."""
+    from tale_cli.config import MusicConfig, VoiceConfig
+    from tale_cli.pipeline.retake import film_options
+    from tale_cli.review import write_review
+    from tale_cli.takes import open_run
+
+    if changes.no_voice and changes.voice_dir is not None:
+        raise InputError("--voice-dir and --no-voice contradict each other", hint="give one of them")
+    if changes.music is not None and changes.no_music:
+        raise InputError("--music FILE and --music none contradict each other", hint="give one of them")
+    if changes.music is not None and not changes.music.is_file():
+        raise InputError(f"music file not found: {changes.music}", hint="give an audio file, or --music none")
+    if changes.voice_dir is not None and not changes.voice_dir.is_dir():
+        raise InputError(f"{changes.voice_dir} is not a folder of recordings")
+    folder, plan = open_run(run_dir)
+    say = lambda text: emit(Event("message", detail=text))  # noqa: E731
+    with holding(folder, "stitching", wait=wait, say=say) as manifest:
+        options = film_options(manifest, None)
+        recipe = options.recipe
+        film = manifest.data.film
+        recorded_dir = Path(film.voice_dir) if film is not None and film.voice_dir else None
+        settings = CutSettings(
+            burn_subtitles=options.burn_subtitles if changes.burn_subtitles is None else changes.burn_subtitles,
+            transition=options.transition if changes.transition is None else _transition(changes.transition),
+            music=None if changes.no_music else (changes.music or options.audio),
+            voice_dir=changes.voice_dir or (None if changes.no_voice else recorded_dir),
+        )
+        if settings.burn_subtitles and drawn_words(plan, manifest, CutSettings()):
+            drawn = [s.index for s in plan.shots if s.narration.strip()]
+            raise InputError(
+                f"the preview drew shot {drawn[0]}'s narration into its picture (and {len(drawn) - 1} more shots'); "
+                "burned subtitles would show it twice",
+                hint="`tale render PLAN --burn-subtitles` draws the animatic without it (free) and burns them",
+            )
+        update: dict[str, object] = {}
+        if changes.no_voice:
+            update["voice"] = VoiceConfig.model_validate({**recipe.voice.model_dump(), "backend": "none"})
+        if changes.no_music:
+            update["music"] = MusicConfig.model_validate({**recipe.music.model_dump(), "source": "none"})
+        elif changes.music is not None:
+            update["music"] = MusicConfig.model_validate({**recipe.music.model_dump(), "source": str(changes.music)})
+        if changes.loudness_lufs is not None:
+            update["loudness_lufs"] = changes.loudness_lufs
+        if update:
+            recipe = recipe.model_copy(update=update)
+        result = cut(plan, folder, manifest, recipe, settings, say=say)
+        if result.unchanged:
+            say("film unchanged")
+        review = write_review(folder.root)
+    output, srt = folder.film, result.srt
+    if out is not None and out.resolve() != folder.film.resolve():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder.film, out)
+        output = out
+        if result.srt is not None:
+            srt = out.with_suffix(".srt")
+            shutil.copyfile(result.srt, srt)
+    return StitchReport(run_dir=folder.root, film=result, output=output, srt=srt, review=review)
+
+
+def _transition(spec: str) -> str | None:
+    """`cut` is no transition; anything else as given (checked by the stitch)."""
+    return None if spec.strip().lower() == "cut" else spec
+
+
+__all__ = ["FilmChanges", "StitchReport", "stitch_run"]

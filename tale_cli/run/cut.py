@@ -1,0 +1,320 @@
+"""cut(): the one function that assembles a run's film — its current shots, the voice track, the music bed, the mix
+to the recipe's loudness, the speech-timed subtitles, the `mix` and `film` records, the storyboard.
+
+Render, retake, pick, replace, lock and unlock, judge retakes and `tale stitch RUN_DIR` all cut through here, so every
+command that changes a run leaves the film a fresh render would make. The cut is content-addressed: the film records
+a digest of everything that makes it, and a cut whose digest and files are unchanged writes nothing. The film is
+replaced only by one that passed its checks (length, and loudness where it has a voice or music); every file it is
+made of is verified first, and one damaged is found again by its content, or laid again from its parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tale_cli.errors import OutputError
+from tale_cli.run.folder import FilmRecord, Manifest, MixRecord, RunFolder, ShotStatus, now_iso
+from tale_cli.run.identity import digest, file_damage, file_record, restore
+
+if TYPE_CHECKING:
+    from tale_cli.audit import AuditLog
+    from tale_cli.config import Recipe
+    from tale_cli.plan import Plan
+    from tale_cli.voice import VoiceTrack
+
+CUT_VERSION = 1
+# A film with a voice or music must measure within this of the recipe's loudness target, or it is not kept.
+LOUDNESS_TOLERANCE_LU = 1.0
+
+
+@dataclass(frozen=True)
+class CutSettings:
+    """How a film is cut, besides the recipe's [voice], [music] and loudness: kept in the film's record so that the
+    next cut (a retake, a pick) is made the same way."""
+
+    burn_subtitles: bool = False
+    transition: str | None = None
+    music: Path | None = None  # a bed file given for this film (--music FILE), over the recipe's [music]
+    voice_dir: Path | None = None  # recordings laid as the voice instead of the run's own track
+
+
+@dataclass
+class CutResult:
+    film: Path
+    srt: Path | None
+    duration_s: float
+    unchanged: bool  # the film was already this cut: nothing was written
+    fast_path: bool
+    loudness_lufs: float | None
+    seconds: float
+    notes: list[str]
+
+
+MAKE = object()  # cut() makes (or verifies) the voice track itself
+
+
+def current_clips(plan: Plan, folder: RunFolder, manifest: Manifest) -> list[Path]:
+    """Every shot's current clip, verified: one damaged or gone is found again by its content (its take in
+    shots/takes/, its clip in shots/by-hash/). Raises when a shot has no clip a film can use."""
+    clips: list[Path] = []
+    for shot in plan.shots:
+        path = folder.shot_file(shot.index)
+        entry = manifest.data.shots.get(str(shot.index))
+        if entry is None or entry.status != ShotStatus.DONE:
+            raise OutputError(
+                f"no film cut: shot {shot.index} has no clip yet", hint=f"`tale render {folder.plan}` makes it"
+            )
+        if entry.file is not None:
+            places = []
+            if entry.take is not None:
+                places.append(folder.take_file(shot.index, entry.take))
+            if entry.params_hash and entry.params_hash.isalnum():
+                places.append(folder.cache / f"{entry.params_hash}.mp4")
+            damage = restore(path, entry.file, places)
+            if damage is not None:
+                raise OutputError(
+                    f"no film cut: shot {shot.index}'s clip is damaged ({damage}) and no intact copy is left",
+                    hint=f"`tale render {folder.plan}` makes it again",
+                )
+        elif not path.is_file() or path.is_symlink():
+            raise OutputError(
+                f"no film cut: shot {shot.index}'s clip {path.name} is gone", hint=f"`tale render {folder.plan}`"
+            )
+        clips.append(path)
+    return clips
+
+
+def drawn_words(plan: Plan, manifest: Manifest, settings: CutSettings) -> bool:
+    """Whether the picture already shows the words: a preview animatic draws each shot's narration (unless the words
+    are burned in instead). Its soft subtitle track is then kept, but not shown by default."""
+    if settings.burn_subtitles:
+        return False
+    return any(
+        shot.narration.strip()
+        and (entry := manifest.data.shots.get(str(shot.index))) is not None
+        and entry.backend == "preview"
+        for shot in plan.shots
+    )
+
+
+def music_bed(recipe: Recipe, settings: CutSettings) -> Path | None:
+    """The bed file: the film's own (--music FILE), else the recipe's [music] source when it is a file."""
+    from tale_cli.music import composes
+
+    if settings.music is not None:
+        return settings.music
+    source = recipe.music.source
+    return Path(source).expanduser() if recipe.music.enabled and not composes(source) else None
+
+
+def cut(
+    plan: Plan,
+    folder: RunFolder,
+    manifest: Manifest,
+    recipe: Recipe,
+    settings: CutSettings,
+    *,
+    voice: VoiceTrack | object | None = MAKE,
+    score: Path | object | None = MAKE,
+    audit: AuditLog | None = None,
+    say: Callable[[str], None] = lambda text: None,
+) -> CutResult:
+    """Assemble film.mp4 (and film.srt, storyboard.png) from the run as it is. The run folder must be held.
+
+    `voice` and `score` are the render's own when it has just made them; otherwise the voice track is made (spoken
+    clips reused, a damaged clip spoken again, a damaged track laid again from its clips) and the composed score
+    found (or composed again when damaged), as a render would.
+    """
+    from tale_cli.config import load_defaults
+    from tale_cli.media import EncodeSettings
+    from tale_cli.mix import MixOptions, mix_film
+    from tale_cli.mp4 import set_subtitles_default
+    from tale_cli.music import composes, make_score
+    from tale_cli.stitch import StitchOptions, parse_transition, stitch
+    from tale_cli.subtitles import shot_captions, speech_cues
+    from tale_cli.tracks import track_from_dir
+    from tale_cli.voice import make_voice_track
+
+    began = time.perf_counter()
+    clips = current_clips(plan, folder, manifest)
+    transition_s = parse_transition(settings.transition)
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=folder.root, prefix=".cut-")))
+        track: VoiceTrack | None = None
+        voice_path: Path | None = None
+        cues = None
+        if settings.voice_dir is not None:
+            from tale_cli.media import probe_many
+
+            durations = [info.duration_s for info in probe_many(clips)]
+            voice_path = track_from_dir(settings.voice_dir, durations, transition_s, work / "voice.wav")
+        else:
+            if voice is MAKE:
+                track = (
+                    make_voice_track(plan, recipe, folder, manifest, transition_s=transition_s, audit=audit, say=say)
+                    if recipe.voice.enabled
+                    else None
+                )
+            else:
+                track = voice  # type: ignore[assignment]
+            if track is not None:
+                voice_path = track.path
+                cues = speech_cues([(clip.start_s, clip.seconds, clip.text) for clip in track.clips])
+        music = music_bed(recipe, settings)
+        if music is None and score is MAKE and settings.music is None and composes(recipe.music.source):
+            music = make_score(plan, recipe, folder, manifest, audit, say=say)
+        elif music is None and isinstance(score, Path):
+            music = score
+        if music is not None and not music.is_file():
+            raise OutputError(
+                f"no film cut: the music bed {music} is gone; the film was left as it was",
+                hint="put it back, or cut the film again with another --music (or --music none)",
+            )
+        captions = shot_captions(plan)
+        subtitles_default = not drawn_words(plan, manifest, settings)
+        key = digest(
+            {
+                "version": CUT_VERSION,
+                "clips": [file_record(clip).sha256 for clip in clips],
+                "voice": file_record(voice_path).sha256 if voice_path is not None else None,
+                "music": file_record(music).sha256 if music is not None else None,
+                "size": [plan.width, plan.height, plan.fps],
+                "captions": captions,
+                "cues": [[cue.start_s, cue.end_s, cue.text] for cue in cues] if cues is not None else None,
+                "burn": settings.burn_subtitles,
+                "transition": settings.transition,
+                "loudness": recipe.loudness_lufs,
+                "music_level": recipe.music.level_lu,
+                "subtitles_default": subtitles_default,
+            }
+        )
+        film = manifest.data.film
+        if film is not None and film.cut_hash == key and _intact(folder, film):
+            return CutResult(
+                folder.film,
+                folder.srt if film.srt is not None else None,
+                film.duration_s,
+                unchanged=True,
+                fast_path=film.fast_path,
+                loudness_lufs=manifest.data.mix.integrated_lufs if manifest.data.mix is not None else None,
+                seconds=time.perf_counter() - began,
+                notes=notes,
+            )
+
+        defaults = load_defaults()
+        encode = EncodeSettings(
+            preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate
+        )
+        mixing = voice_path is not None or music is not None
+        say("stitching the film")
+        stitched = stitch(
+            clips,
+            work / "stitched.mp4",
+            StitchOptions(
+                width=plan.width,
+                height=plan.height,
+                fps=plan.fps,
+                captions=captions,
+                cues=cues,
+                srt_path=work / "film.srt",
+                burn_subtitles=settings.burn_subtitles,
+                transition=settings.transition,
+                encode=encode,
+            ),
+        )
+        made = stitched.output
+        loudness = None
+        if mixing:
+            say("mixing the sound")
+            mixed = mix_film(
+                made,
+                work / "mixed.mp4",
+                MixOptions(
+                    voice=voice_path,
+                    music=music,
+                    loudness_lufs=recipe.loudness_lufs,
+                    music_level_lu=recipe.music.level_lu,
+                    encode=encode,
+                ),
+            )
+            loudness = mixed.loudness
+            if abs(loudness.integrated_lufs - recipe.loudness_lufs) > LOUDNESS_TOLERANCE_LU:
+                raise OutputError(
+                    f"no film cut: the mix measures {loudness.integrated_lufs:.1f} LUFS, not "
+                    f"{recipe.loudness_lufs:g}; the film was left as it was"
+                )
+            made = mixed.output
+        if stitched.srt is not None:
+            set_subtitles_default(made, subtitles_default)
+        # Only now, every check passed, does the new film take the old one's place.
+        os.replace(made, folder.film)
+        folder.secure(folder.film)
+        srt = None
+        if stitched.srt is not None:
+            os.replace(stitched.srt, folder.srt)
+            folder.secure(folder.srt)
+            srt = folder.srt
+        elif folder.srt.is_file() and not folder.srt.is_symlink():
+            folder.srt.unlink()  # an earlier film's words would now be wrong
+    from tale_cli.run.storyboard import make_storyboard
+
+    make_storyboard(plan, clips, folder.storyboard, mode=folder.file_mode)
+    with manifest.edit() as data:
+        data.mix = (
+            MixRecord(
+                voice=voice_path is not None,
+                music=str(music) if music is not None else None,
+                target_lufs=recipe.loudness_lufs,
+                integrated_lufs=loudness.integrated_lufs,
+                true_peak_db=loudness.true_peak_db,
+                mixed_at=now_iso(),
+            )
+            if loudness is not None
+            else None
+        )
+        data.film = FilmRecord(
+            path="film.mp4",
+            duration_s=round(stitched.duration_s, 3),
+            stitched_at=now_iso(),
+            fast_path=stitched.fast_path,
+            burn_subtitles=settings.burn_subtitles,
+            transition=settings.transition,
+            audio=str(settings.music.resolve()) if settings.music is not None else None,
+            voice=recipe.voice.model_dump(mode="json"),
+            music=recipe.music.model_dump(mode="json"),
+            loudness_lufs=recipe.loudness_lufs,
+            voice_dir=str(settings.voice_dir.resolve()) if settings.voice_dir is not None else None,
+            subtitles_default=subtitles_default if srt is not None else None,
+            cut_hash=key,
+            file=file_record(folder.film),
+            srt=file_record(srt) if srt is not None else None,
+        )
+    return CutResult(
+        folder.film,
+        srt,
+        stitched.duration_s,
+        unchanged=False,
+        fast_path=stitched.fast_path,
+        loudness_lufs=loudness.integrated_lufs if loudness is not None else None,
+        seconds=time.perf_counter() - began,
+        notes=notes,
+    )
+
+
+def _intact(folder: RunFolder, film: FilmRecord) -> bool:
+    """film.mp4 (and film.srt, the storyboard) are still what the last cut wrote."""
+    if film.file is None or file_damage(folder.film, film.file) is not None:
+        return False
+    if film.srt is not None and file_damage(folder.srt, film.srt) is not None:
+        return False
+    if film.srt is None and folder.srt.exists():
+        return False
+    return folder.storyboard.is_file()

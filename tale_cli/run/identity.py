@@ -1,0 +1,81 @@
+"""File identity: what a finished file of a run is (size and SHA-256), whether it still is, and where a verified
+copy of it can be found again.
+
+Every file a run paid for or derived — shots, takes, references, voice clips, the voice track, music, the film — is
+recorded with `file_record` when made and checked with `file_damage` before use.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tale_cli.files import link_or_copy
+from tale_cli.run.folder import FileRecord
+
+
+def digest(data: Any) -> str:
+    """The SHA-256 of a JSON-able value: a cache key."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    # A render checks each cached file twice (before spending, then before use): hash it once.
+    return file_digest(Path(path))
+
+
+def file_record(path: Path) -> FileRecord:
+    """What a finished file is: its size and SHA-256, recorded to tell later that it is still the same file."""
+    info = path.stat()
+    return FileRecord(size=info.st_size, sha256=_digest_of(str(path), info.st_size, info.st_mtime_ns, info.st_ino))
+
+
+def file_damage(path: Path, known: FileRecord) -> str | None:
+    """Why `path` is no longer the file `known` describes, or None when it is."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return "it is gone"
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a plain file"
+    if info.st_size != known.size:
+        return f"{info.st_size} bytes where {known.size} were written"
+    if _digest_of(str(path), info.st_size, info.st_mtime_ns, info.st_ino) != known.sha256:
+        return "its content changed after it was written"
+    return None
+
+
+def find_verified(known: FileRecord, places: Iterable[Path]) -> Path | None:
+    """The first of `places` that holds exactly the file `known` describes (a plain file of its size and digest)."""
+    for place in places:
+        if file_damage(place, known) is None:
+            return place
+    return None
+
+
+def restore(target: Path, known: FileRecord, places: Iterable[Path]) -> str | None:
+    """Make `target` the file `known` describes again, from a verified copy among `places` (hard-linked, else copied).
+
+    None when `target` is (now) that file; else why it is not, and could not be found anywhere."""
+    damage = file_damage(target, known)
+    if damage is None:
+        return None
+    source = find_verified(known, (place for place in places if place != target))
+    if source is None:
+        return damage
+    link_or_copy(source, target)
+    return None if file_damage(target, known) is None else damage
