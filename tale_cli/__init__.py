@@ -1,3 +1,24 @@
-"""Tale: turn a written story into a one-minute film from the terminal."""
+"""Tale: turn a written story into a one-minute film from the terminal.
+
+The Python API (tale_cli.api) is importable from here — `tale_cli.render(...)`, `retake`, `pick`, `stitch` — and
+loaded only when first used, so that `tale --help` stays quick.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = ("render", "retake", "pick", "stitch")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from tale_cli import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'tale_cli' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "pick", "render", "retake", "stitch"]

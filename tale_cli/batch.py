@@ -25,9 +25,8 @@ from tale_cli.executors.base import ShotExecutor
 if TYPE_CHECKING:
     from tale_cli.backends.base import RenderResult, ShotRequest
     from tale_cli.config import Recipe
+    from tale_cli.cost.guard import SpendCheck
     from tale_cli.pipeline import Event
-    from tale_cli.plan import Plan
-    from tale_cli.run.folder import RunFolder
 
 STORY_SUFFIXES = (".md", ".markdown", ".txt")
 # After an interrupt, how long films may take to record their interrupted shots before the batch exits anyway.
@@ -65,8 +64,9 @@ class BatchOptions:
     films_at_once: int | None = None
     planner: str | None = None
     executor: ShotExecutor | None = None
-    # Called once per film after its plan is known and before anything is spent (budget checks).
-    before_spend: Callable[[Plan, Recipe, RunFolder, list[int]], None] | None = None
+    # Where each film's estimate is shown before it spends; each film is held to the recipe's budget, and a batch
+    # runs unattended, so it never stops to ask.
+    show_spend: Callable[[SpendCheck], None] | None = None
 
 
 @dataclass
@@ -242,7 +242,8 @@ def render_film(
                 jobs=options.jobs,
                 planner=options.planner,
                 executor=executor,
-                before_spend=options.before_spend,
+                yes=True,
+                show_spend=options.show_spend,
             ),
             lambda event: emit(BatchEvent(number, source, "render", event=event)),
         )

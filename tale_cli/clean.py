@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import stat
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ class CleanReport:
     removed: list[Path] = field(default_factory=list)  # relative to run_dir
     kept: int = 0  # hash-named clips and pictures kept because a current shot or reference uses them
     bytes_freed: int = 0
+    # With --all: the current shots whose clips went, and what rendering them again costs (the clips' recorded cost).
+    rerender_shots: list[int] = field(default_factory=list)
+    rerender_usd: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +41,8 @@ class CleanReport:
             "files_removed": len(self.removed),
             "bytes_freed": self.bytes_freed,
             "kept": self.kept,
+            "rerender_shots": self.rerender_shots,
+            "rerender_usd": round(self.rerender_usd, 4),
             "files": [str(path) for path in self.removed],
         }
 
@@ -92,12 +98,32 @@ def _is_take(path: Path) -> bool:
     return path.name.endswith(".mp4") and _shot_number(Path(shot + ".mp4")) is not None and take.isdigit()
 
 
-def clean_run(run_dir: Path, *, keep_current: bool = True, dry_run: bool = False) -> CleanReport:
+def clean_run(
+    run_dir: Path,
+    *,
+    keep_current: bool = True,
+    dry_run: bool = False,
+    wait: bool = True,
+    say: Callable[[str], None] = lambda text: None,
+) -> CleanReport:
     """Remove hash-named clips (and their last frames) and pictures that no current shot or reference uses, takes
     that are not current, spoken clips the voice track does not play, and shots/shot-NN.mp4 of shots the plan no
-    longer has. With keep_current=False the
-    current shots' clips and takes go too (film.mp4 stays; the next render renders those shots again). Job records and files of a
-    render in progress (*.part, *.job.json), plan, manifest, journal, audit log and film are never touched."""
+    longer has: nothing the current film is made of. With keep_current=False the current shots' clips and takes go
+    too (film.mp4, the voice track and the clips it plays stay; the next render renders those shots again, and the
+    report says what that costs). Job records and files of a render in progress (*.part, *.job.json), plan, manifest,
+    journal, audit log and film are never touched.
+
+    The folder is held while files are removed: a render writing it is waited for (`wait=False`: refused at once)."""
+    if dry_run or not run_dir.is_dir():
+        return _clean(run_dir, keep_current=keep_current, dry_run=dry_run)  # reads only, or its own error
+    from tale_cli.run.open import holding
+
+    _clean(run_dir, keep_current=keep_current, dry_run=True)  # not a run folder: refused before anything is held
+    with holding(RunFolder(run_dir), "cleaning", wait=wait, say=say, create=False):
+        return _clean(run_dir, keep_current=keep_current, dry_run=False)
+
+
+def _clean(run_dir: Path, *, keep_current: bool, dry_run: bool) -> CleanReport:
     folder = RunFolder(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir} is not a folder", hint="give a run folder written by `tale render`")
@@ -137,12 +163,13 @@ def clean_run(run_dir: Path, *, keep_current: bool = True, dry_run: bool = False
     for path in _plain_files(folder.takes):
         if _is_take(path) and not (keep_current and path.name in takes):
             doomed.append(path)
-    # Spoken clips: those the current voice track plays stay (a re-render then speaks nothing, paying nothing).
+    # Spoken clips: those the current voice track plays stay, even with --all (a re-render then speaks nothing,
+    # paying nothing, and the film keeps its voice).
     spoken = {clip.params_hash for clip in manifest.data.voice.clips} if manifest.data.voice else set()
     for path in _plain_files(voice_cache):
         if path.suffix != ".wav":
             continue  # a clip being spoken (*.part)
-        if keep_current and path.stem in spoken:
+        if path.stem in spoken:
             report.kept += 1
         else:
             doomed.append(path)
@@ -156,6 +183,13 @@ def clean_run(run_dir: Path, *, keep_current: bool = True, dry_run: bool = False
             counted.add(inode)
             report.bytes_freed += info.st_size
     report.removed = [path.relative_to(folder.root) for path in doomed]
+    if not keep_current:
+        for index in sorted(indexes):
+            entry = manifest.data.shots.get(str(index))
+            if entry is None or ((take := entry.current_take()) is None and not entry.cost_usd):
+                continue
+            report.rerender_shots.append(index)
+            report.rerender_usd += (take.cost_usd if take is not None else entry.cost_usd) or 0.0
     if not dry_run:
         for path in doomed:
             with contextlib.suppress(FileNotFoundError):

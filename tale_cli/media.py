@@ -89,6 +89,8 @@ class NoSpaceError(OutputError):
             hint="free some space there, or write somewhere else (--out)",
         )
         self.folder = folder
+        self.needed_bytes = needed_bytes
+        self.what = what
 
 
 def no_space_folder(error: OSError, default: Path) -> Path | None:

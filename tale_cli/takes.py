@@ -106,6 +106,12 @@ class TakesReport:
         }
 
 
+def run_folder(run_dir: Path) -> RunFolder:
+    """The run folder, private as its manifest says (nothing else is checked)."""
+    data = Manifest.read(RunFolder(run_dir).manifest) if run_dir.is_dir() else None
+    return RunFolder(run_dir, private=bool(data and data.run.private))
+
+
 def open_run(run_dir: Path) -> tuple[RunFolder, Plan]:
     """The run folder (private as its manifest says) and its plan; one clear error for anything else."""
     if not run_dir.is_dir():
@@ -130,18 +136,10 @@ def shot_numbers(plan: Plan, shots: Sequence[int]) -> list[int]:
 
 @contextlib.contextmanager
 def _holding(folder: RunFolder, doing: str, emit: EventSink, *, wait: bool = True) -> Iterator[Manifest]:
-    """The run folder held for this command (tale_cli.run.lock) and its manifest."""
-    from tale_cli.privacy import private_files
-    from tale_cli.run.lock import run_folder_lock
+    """The run folder held for this command (tale_cli.run.open) and its manifest."""
+    from tale_cli.run.open import holding
 
-    with (
-        private_files(folder.private),
-        run_folder_lock(folder, doing, wait=wait, on_wait=lambda text: emit(Event("message", detail=text))),
-    ):
-        folder.create()
-        manifest = Manifest.load(folder)
-        if manifest.repaired:
-            emit(Event("message", detail=manifest.repaired))
+    with holding(folder, doing, wait=wait, say=lambda text: emit(Event("message", detail=text))) as manifest:
         yield manifest
 
 
@@ -332,7 +330,7 @@ def retake(
     run_dir: Path, shots: Sequence[int], options: RetakeOptions, *, emit: EventSink = ignore_events
 ) -> TakesReport:
     """`tale retake`: a new take of each shot (another seed, prompt or recipe), current unless `options.keep`;
-    then the film is cut again. What would be paid for goes through `options.before_spend` first."""
+    then the film is cut again. What would be paid for is held to `options.spending` first (budget, confirmation)."""
     from tale_cli.pipeline.retake import render_takes
 
     folder, plan = open_run(run_dir)

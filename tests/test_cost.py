@@ -928,10 +928,13 @@ def test_spend_guard_holds_the_budget_and_asks_through_its_callback(
     from tale_cli.cost import guard
     from tale_cli.run.folder import RunFolder
 
-    monkeypatch.setattr(guard, "interactive", lambda: True)
     plan, folder = make_plan(shots=3, seconds=1.5), RunFolder(paid["out"] / "budget-test")
-    chosen = load_recipe(str(paid["recipe"])).model_copy(update={"budget_usd": 0.25, "prices": str(paid["book"])})
-    assert guard.budget_for(None, chosen) == 0.25 and guard.budget_for(1.0, chosen) == 1.0
+    budgeted = load_recipe(str(paid["recipe"])).model_copy(update={"budget_usd": 0.25, "prices": str(paid["book"])})
+    # The recipe's budget always holds: --max-cost can only lower it.
+    assert guard.budget_for(None, budgeted) == 0.25 and guard.budget_for(1.0, budgeted) == 0.25
+    assert guard.budget_for(0.1, budgeted) == 0.1
+    chosen = budgeted.model_copy(update={"budget_usd": None})
+    assert guard.budget_for(None, chosen) is None
     asked: list[str] = []
     shown: list[guard.SpendCheck] = []
 
@@ -945,14 +948,15 @@ def test_spend_guard_holds_the_budget_and_asks_through_its_callback(
         before = guard.spend_guard(max_cost=max_cost, yes=yes, confirm=confirm, show=shown.append)
         before(plan, chosen, folder, [1, 2, 3] if pending is None else pending)
 
-    # --max-cost wins over the recipe's budget, both ways; the estimate is shown and the question asked.
+    # Held to --max-cost; the estimate is shown and the question asked.
     with pytest.raises(BudgetError, match="exceeds the budget"):
         check(0.1)
     assert asked == [] and shown[-1].budget == 0.1 and folder.plan.is_file()
     check(1.0)
     assert shown[-1].budget == 1.0 and asked == ["Spend about $0.30?"]
     with pytest.raises(BudgetError, match=r"exceeds the budget \$0\.25"):
-        check(None)
+        before = guard.spend_guard(max_cost=1.0, yes=True, confirm=None, show=shown.append)
+        before(plan, budgeted, folder, [1, 2, 3])
     # Only the shots left are priced; --yes does not ask; a refusal to confirm is a BudgetError.
     check(None, pending=[1], yes=True)
     assert shown[-1].estimate.total_usd == pytest.approx(0.10) and len(asked) == 1

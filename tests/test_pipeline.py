@@ -221,7 +221,7 @@ def test_a_stitch_killed_by_sigterm_takes_its_ffmpeg_along(tmp_path: Path, story
 
     # The stitch's ffmpeg reads its first clip at a quarter of real time, so it is surely caught mid-film.
     slow = tmp_path / "slow-ffmpeg"
-    slow.write_text(f'#!/bin/sh\ncase "$*" in *film.mp4.part*) exec {ffmpeg_exe()} -readrate 0.25 "$@";; esac\n'
+    slow.write_text(f'#!/bin/sh\ncase "$*" in *stitched.mp4.part*) exec {ffmpeg_exe()} -readrate 0.25 "$@";; esac\n'
                     f'exec {ffmpeg_exe()} "$@"\n')  # fmt: skip
     slow.chmod(0o755)
     temp = tmp_path / "temp"
@@ -235,7 +235,7 @@ def test_a_stitch_killed_by_sigterm_takes_its_ffmpeg_along(tmp_path: Path, story
     stitching: list[int] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None and not stitching:
-        if (run_dir / "film.mp4.part").exists():
+        if list(run_dir.glob(".cut-*/stitched.mp4.part")):
             stitching = _children_of(process.pid)
         time.sleep(0.02)
     assert stitching, "the stitch was never seen running"
@@ -245,7 +245,7 @@ def test_a_stitch_killed_by_sigterm_takes_its_ffmpeg_along(tmp_path: Path, story
     assert process.returncode == 143, stderr
     time.sleep(0.5)
     assert not [pid for pid in stitching if _running(pid)], "ffmpeg outlived the Tale that started it"
-    assert sorted(p.name for p in run_dir.glob("film.*")) == []
+    assert sorted(p.name for p in run_dir.glob("film.*")) == [] and list(run_dir.glob(".cut-*")) == []
     assert list(temp.iterdir()) == []
 
     again = subprocess.run(command, env={**env, "IMAGEIO_FFMPEG_EXE": ffmpeg_exe()}, capture_output=True, text=True)

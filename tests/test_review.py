@@ -79,6 +79,9 @@ def test_example_page_in_a_real_browser_loads_everything_and_only_its_own_files(
             f"{media}.map(v => [v.currentSrc, v.readyState, v.error && v.error.message])"
         )
         srt_cues = (run_dir / "film.srt").read_text(encoding="utf-8").strip().count("\n\n") + 1
+        # The animatic draws the narration itself: the subtitles are there, but off until the viewer turns them on.
+        assert page.evaluate("document.querySelector('#film').textTracks[0].mode") == "disabled"
+        page.evaluate("document.querySelector('#film').textTracks[0].mode = 'hidden'")
         assert page.until("(document.querySelector('#film').textTracks[0].cues || []).length") == srt_cues >= 8
         # The page's own script runs (its policy admits it): a clip plays while the pointer is over it.
         box = page.evaluate(
@@ -114,6 +117,7 @@ def test_hostile_story_runs_no_script_and_a_tall_film_shows_tall(tmp_path: Path)
         width, height = page.evaluate(
             "(() => { const r = document.querySelector('#film').getBoundingClientRect(); return [r.width, r.height]; })()"
         )
+        page.evaluate("document.querySelector('#film').textTracks[0].mode = 'hidden'")
         cues = page.until("(document.querySelector('#film').textTracks[0].cues || []).length")
         first = page.evaluate("document.querySelector('#film').textTracks[0].cues[0].getCueAsHTML().textContent")
         errors = page.log.errors

@@ -112,7 +112,7 @@ def test_keep_takes_and_pick(run_dir: Path, tiny_recipe: Path) -> None:
     assert shot["takes"][1]["seed"] == shot["takes"][0]["seed"] + SEED_STEP
 
     picked = tale("pick", str(run_dir), "2", "2")
-    assert "shot 2: take 2 picked" in picked.output and "cut again (fast path)" in picked.output
+    assert "shot 2: take 2 picked" in picked.output and "cut again (no voice or music)" in picked.output
     assert shot_bytes(run_dir, 2) == (run_dir / "shots" / "takes" / "shot-02-take-2.mp4").read_bytes()
     page = (run_dir / "review.html").read_text(encoding="utf-8")
     assert "<dt>take</dt><dd>2 of 2</dd>" in page

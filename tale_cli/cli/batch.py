@@ -28,10 +28,9 @@ def batch(
     """Render every story in a folder (or the files given): films in parallel, shots across all workers."""
 
     def action() -> None:
-        from contextlib import nullcontext
 
         from tale_cli.batch import BatchOptions, find_stories, run_batch
-        from tale_cli.cli.cost import spend_guard
+        from tale_cli.cli.cost_print import print_spend_check
         from tale_cli.cli.settings import resolve_out, resolve_recipe
         from tale_cli.errors import ExitCode, KeysError, ShotsFailedError
         from tale_cli.executors import open_executor
@@ -43,7 +42,7 @@ def batch(
             out_root=resolve_out(out),
             jobs=jobs,
             # Each film is held to the recipe's budget; a batch runs unattended, so it never stops to ask.
-            before_spend=spend_guard(max_cost=None, yes=True, quiet=json_output, pause=nullcontext),
+            show_spend=lambda check: print_spend_check(check, stderr=json_output),
         )
         # The recipe's own `[video] devices` hold unless --devices says otherwise, as for `tale render`.
         with open_executor(chosen, ray=ray, devices=devices or chosen.video.devices, jobs=jobs) as executor:

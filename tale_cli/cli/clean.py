@@ -43,19 +43,15 @@ def clean(
 
     def action() -> CleanReport:
         from tale_cli.clean import clean_run
-        from tale_cli.run.folder import RunFolder
-        from tale_cli.run.lock import run_folder_lock
 
-        if dry_run or not run_dir.is_dir():
-            return clean_run(run_dir, keep_current=keep_current, dry_run=dry_run)  # reads only, or its own error
         # A render writing the folder keeps its clips: cleaning waits for it (or, with --no-wait, says so and exits).
-        with run_folder_lock(
-            RunFolder(run_dir),
-            "cleaning",
+        return clean_run(
+            run_dir,
+            keep_current=keep_current,
+            dry_run=dry_run,
             wait=not no_wait,
-            on_wait=lambda text: console(stderr=True).print(f"[dim]{escape(text)}[/]"),
-        ):
-            return clean_run(run_dir, keep_current=keep_current, dry_run=dry_run)
+            say=lambda text: console(stderr=True).print(f"[dim]{escape(text)}[/]"),
+        )
 
     report = run(action)
     if json_output:
@@ -71,3 +67,10 @@ def clean(
         f"kept {report.kept} clip(s) and picture(s) in use",
         soft_wrap=True,
     )
+    if report.rerender_shots:
+        shots = ", ".join(str(index) for index in report.rerender_shots)
+        out.print(
+            f"the current clips of shot(s) {shots} {'would go' if dry_run else 'went'}: the film stays, but the next "
+            f"`tale render` renders them again, about ${report.rerender_usd:.2f}",
+            soft_wrap=True,
+        )

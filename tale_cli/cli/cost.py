@@ -12,9 +12,7 @@ import typer
 from tale_cli.cli.common import console, errors_handled, escape, print_json
 
 if TYPE_CHECKING:
-    from tale_cli.config import Recipe
-    from tale_cli.plan import Plan
-    from tale_cli.run.folder import RunFolder
+    from tale_cli.cost.guard import Spending
 
 app = typer.Typer(
     help="Costs: compare the scenarios, estimate a render, sum what runs spent.",
@@ -196,25 +194,26 @@ def spent(
 # ── The guard `tale render` runs after planning and before the first paid call ──────────────────────
 
 
-def spend_guard(
+def terminal_spending(
     *,
     max_cost: float | None,
     yes: bool,
     quiet: bool,
     pause: Callable[[], AbstractContextManager[Any]],
-) -> Callable[[Plan, Recipe, RunFolder, list[int]], None]:
-    """The library's spend guard at this terminal: its estimate printed here (on stderr under --json), its question
-    asked here with the progress display paused (never under --json or --yes)."""
+) -> Spending:
+    """How a command at this terminal may spend: its estimate printed here (on stderr under --json), its question
+    asked here with the progress display paused (never under --json or --yes, nor where no one is at a terminal).
+    The library holds the budget and asks through it."""
     from tale_cli.cli.cost_print import print_spend_check
-    from tale_cli.cost.guard import spend_guard as guard
+    from tale_cli.cost.guard import Spending, interactive
 
     def confirm(question: str) -> bool:
         with pause():
             return typer.confirm(question, default=False)
 
-    return guard(
+    return Spending(
         max_cost=max_cost,
         yes=yes,
-        confirm=None if quiet else confirm,
+        confirm=None if quiet or not interactive() else confirm,
         show=lambda check: print_spend_check(check, stderr=quiet),
     )

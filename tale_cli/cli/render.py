@@ -58,7 +58,7 @@ def render(
     """Render a story (or a plan.json) into a one-minute film."""
 
     def action() -> None:
-        from tale_cli.cli.cost import spend_guard
+        from tale_cli.cli.cost import terminal_spending
         from tale_cli.cli.progress import ProgressView
         from tale_cli.cli.settings import resolve_out, resolve_recipe, say_shape
         from tale_cli.config import with_prices, with_sound_overrides, with_video_overrides
@@ -101,7 +101,8 @@ def render(
             options.executor = open_executor(shaped, devices=chosen.video.devices)
         try:
             with ProgressView(json_mode=json_output) as view:
-                options.before_spend = spend_guard(max_cost=max_cost, yes=yes, quiet=json_output, pause=view.paused)
+                spending = terminal_spending(max_cost=max_cost, yes=yes, quiet=json_output, pause=view.paused)
+                options.yes, options.confirm, options.show_spend = spending.yes, spending.confirm, spending.show
                 report = render_film(source, options, view)
         finally:
             if options.executor is not None:

@@ -175,6 +175,10 @@ def _print_run(report: Any, json_output: bool) -> None:
                 "fast_path": film.fast_path,
                 "seconds": round(film.seconds, 3),
                 "review": str(report.review) if report.review else None,
+                "width": report.size[0],
+                "height": report.size[1],
+                "fps": report.size[2],
+                "clips": report.clips,
                 "run": True,
             }
         )

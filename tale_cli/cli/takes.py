@@ -163,15 +163,15 @@ def _guarded(
     recipe: str | None, *, yes: bool, max_cost: float | None, json_output: bool
 ) -> Iterator[tuple[RetakeOptions, ProgressView]]:
     """What a paid take needs at this terminal: the recipe given (else the run's), `render`'s spend guard, progress."""
-    from tale_cli.cli.cost import spend_guard
+    from tale_cli.cli.cost import terminal_spending
     from tale_cli.cli.progress import ProgressView
     from tale_cli.cli.settings import resolve_recipe
     from tale_cli.takes import RetakeOptions
 
     chosen = resolve_recipe(recipe) if recipe is not None else None
     with ProgressView(json_mode=json_output) as view:
-        guard = spend_guard(max_cost=max_cost, yes=yes, quiet=json_output, pause=view.paused)
-        yield RetakeOptions(recipe=chosen, before_spend=guard), view
+        spending = terminal_spending(max_cost=max_cost, yes=yes, quiet=json_output, pause=view.paused)
+        yield RetakeOptions(recipe=chosen, spending=spending), view
 
 
 def film_words(unchanged: bool, loudness_lufs: float | None) -> str:

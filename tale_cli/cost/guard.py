@@ -31,13 +31,34 @@ class SpendCheck:
 
 
 def budget_for(max_cost: float | None, recipe: Recipe) -> float | None:
-    """The budget a render is held to: --max-cost, else the recipe's budget_usd, else none."""
-    return max_cost if max_cost is not None else recipe.budget_usd
+    """The budget a command is held to: the lower of --max-cost and the recipe's budget_usd (each when set); the
+    recipe's budget holds whoever calls, the command line or a script."""
+    limits = [limit for limit in (max_cost, recipe.budget_usd) if limit is not None]
+    return min(limits) if limits else None
 
 
 def interactive() -> bool:
     """Someone at a terminal can answer a question."""
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+@dataclass(frozen=True)
+class Spending:
+    """How a command may spend, carried in its options: a budget besides the recipe's budget_usd (--max-cost),
+    whether a paid start is already agreed (--yes), who answers "Spend about $X?" (None: no one, so nothing is
+    asked), and where the estimate is shown. The library applies it on every path; the CLI only fills it in."""
+
+    max_cost: float | None = None
+    yes: bool = False
+    confirm: Callable[[str], bool] | None = None
+    show: Callable[[SpendCheck], None] | None = None
+
+    def guard(self) -> Callable[[Plan, Recipe, RunFolder, list[int]], None]:
+        return spend_guard(max_cost=self.max_cost, yes=self.yes, confirm=self.confirm, show=self.show or _unseen)
+
+
+def _unseen(check: SpendCheck) -> None:
+    """An estimate no one is shown (a script that passed no `show`)."""
 
 
 def keep_plan(plan: Plan, folder: RunFolder) -> None:
@@ -60,7 +81,7 @@ def spend_guard(
     show: Callable[[SpendCheck], None],
 ) -> Callable[[Plan, Recipe, RunFolder, list[int]], None]:
     """The check to run before a render spends: estimate the shots left, `show` it, hold it to the budget and,
-    for a paid render on a terminal, ask `confirm` (unless `yes`; `confirm=None` where no one can answer).
+    for a paid render, ask `confirm` (unless `yes`; `confirm=None` where no one can answer).
 
     Refusing raises BudgetError with nothing spent and only the plan written.
     """
@@ -82,7 +103,7 @@ def spend_guard(
         try:
             check_budget(estimate, check.budget)
             question = f"Spend about ${estimate.total_usd:.2f}?"
-            if estimate.paid and not yes and confirm is not None and interactive() and not confirm(question):
+            if estimate.paid and not yes and confirm is not None and not confirm(question):
                 raise BudgetError("not confirmed; nothing was spent", hint="pass --yes to render without asking")
         except BudgetError:
             keep_plan(plan, folder)

@@ -140,17 +140,13 @@ def judge_run(
     """`tale judge`: score every take of every shot of a run folder with the run's (or the given) recipe's judge,
     or `backend`. A take already judged with the same settings is read back from judge/, never judged again."""
     from tale_cli.pipeline.retake import run_recipe_of
-    from tale_cli.privacy import check_private, private_files
-    from tale_cli.run.folder import Manifest
-    from tale_cli.run.lock import run_folder_lock
+    from tale_cli.privacy import check_private
+    from tale_cli.run.open import holding
     from tale_cli.takes import open_run
 
     folder, plan = open_run(run_dir)
-    with (
-        private_files(folder.private),
-        run_folder_lock(folder, "judging", on_wait=lambda text: emit(Event("message", detail=text))),
-    ):
-        manifest = Manifest.load(folder)
+    say = lambda text: emit(Event("message", detail=text))  # noqa: E731
+    with holding(folder, "judging", say=say, create=False) as manifest:
         chosen = judge_recipe(recipe or _run_recipe(manifest, run_recipe_of), backend)
         check_private(chosen, private=folder.private)
         if not manifest.data.shots:

@@ -295,13 +295,18 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
         return report
 
     emit(Event("message", detail=f"plan: {prepared.how}"))
-    if options.before_spend is not None:
-        pending = [
-            task.shot.index
-            for task in build_tasks(shot_plan, recipe, folder, manifest, backend, expected_refs(plan, folder))
-            if not is_cached(task, manifest)
-        ]
-        options.before_spend(plan, recipe, folder, pending)
+    # The budget and the confirmation hold here, for the command line and a script alike.
+    pending = [
+        task.shot.index
+        for task in build_tasks(shot_plan, recipe, folder, manifest, backend, expected_refs(plan, folder))
+        if not is_cached(task, manifest)
+    ]
+    try:
+        options.spending.guard()(plan, recipe, folder, pending)
+    except BaseException:
+        if options.executor is None:
+            backend.close()
+        raise
     folder.create()
     audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
     audit.write_deferred()

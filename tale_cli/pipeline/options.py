@@ -11,8 +11,7 @@ from tale_cli.executors import ShotExecutor
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.plan import Plan
-    from tale_cli.run.folder import RunFolder
+    from tale_cli.cost.guard import SpendCheck, Spending
 
 
 @dataclass
@@ -33,7 +32,16 @@ class RenderOptions:
     # Whether to wait for another command writing the same run folder (False: refuse at once, exit code 13).
     wait: bool = True
     executor: ShotExecutor | None = None
-    # The budget (--max-cost) the recipe's automatic retakes stop at, besides the recipe's own budget_usd.
+    # The budget (--max-cost) besides the recipe's own budget_usd: the render, and its automatic retakes, stop at it.
     max_cost: float | None = None
-    # Called with the plan, recipe, run folder and the shots that will render (not cached), before spending.
-    before_spend: Callable[[Plan, Recipe, RunFolder, list[int]], None] | None = None
+    # A paid render starts without asking (--yes); else `confirm` is asked "Spend about $X?" (None: nothing is asked).
+    yes: bool = False
+    confirm: Callable[[str], bool] | None = None
+    # Where the estimate is shown before anything is spent (None: nowhere).
+    show_spend: Callable[[SpendCheck], None] | None = None
+
+    @property
+    def spending(self) -> Spending:
+        from tale_cli.cost.guard import Spending
+
+        return Spending(max_cost=self.max_cost, yes=self.yes, confirm=self.confirm, show=self.show_spend)

@@ -4,7 +4,6 @@ next retake or pick cuts the film the same way."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,8 @@ class StitchReport:
     output: Path  # where the film was asked for: the run's film.mp4, or a copy of it (--out)
     srt: Path | None
     review: Path | None
+    size: tuple[int, int, int]  # width, height, fps
+    clips: int
 
 
 def stitch_run(
@@ -48,7 +49,7 @@ def stitch_run(
     from tale_cli.config import MusicConfig, VoiceConfig
     from tale_cli.pipeline.retake import film_options
     from tale_cli.review import write_review
-    from tale_cli.takes import open_run
+    from tale_cli.takes import open_run, run_folder
 
     if changes.no_voice and changes.voice_dir is not None:
         raise InputError("--voice-dir and --no-voice contradict each other", hint="give one of them")
@@ -58,9 +59,14 @@ def stitch_run(
         raise InputError(f"music file not found: {changes.music}", hint="give an audio file, or --music none")
     if changes.voice_dir is not None and not changes.voice_dir.is_dir():
         raise InputError(f"{changes.voice_dir} is not a folder of recordings")
-    folder, plan = open_run(run_dir)
+    from tale_cli.plan import load_plan
+
+    folder = run_folder(run_dir)
     say = lambda text: emit(Event("message", detail=text))  # noqa: E731
-    with holding(folder, "stitching", wait=wait, say=say) as manifest:
+    # Held before anything is read: a folder another command is writing is waited for (or refused with wait=False).
+    with holding(folder, "stitching", wait=wait, say=say, create=False) as manifest:
+        open_run(run_dir)  # a run folder, with its plan
+        plan = load_plan(folder.plan)
         options = film_options(manifest, None)
         recipe = options.recipe
         film = manifest.data.film
@@ -71,7 +77,7 @@ def stitch_run(
             music=None if changes.no_music else (changes.music or options.audio),
             voice_dir=changes.voice_dir or (None if changes.no_voice else recorded_dir),
         )
-        if settings.burn_subtitles and drawn_words(plan, manifest, CutSettings()):
+        if settings.burn_subtitles and drawn_words(plan, manifest, CutSettings(burn_subtitles=options.burn_subtitles)):
             drawn = [s.index for s in plan.shots if s.narration.strip()]
             raise InputError(
                 f"the preview drew shot {drawn[0]}'s narration into its picture (and {len(drawn) - 1} more shots'); "
@@ -79,7 +85,9 @@ def stitch_run(
                 hint="`tale render PLAN --burn-subtitles` draws the animatic without it (free) and burns them",
             )
         update: dict[str, object] = {}
-        if changes.no_voice:
+        never_voiced = manifest.data.voice is None and (film is None or film.voice is None)
+        if changes.no_voice or never_voiced:
+            # A run folder put together by hand (plan.json and clips) has no voice of its own to lay.
             update["voice"] = VoiceConfig.model_validate({**recipe.voice.model_dump(), "backend": "none"})
         if changes.no_music:
             update["music"] = MusicConfig.model_validate({**recipe.music.model_dump(), "source": "none"})
@@ -89,19 +97,20 @@ def stitch_run(
             update["loudness_lufs"] = changes.loudness_lufs
         if update:
             recipe = recipe.model_copy(update=update)
-        result = cut(plan, folder, manifest, recipe, settings, say=say)
+        elsewhere = out if out is not None and out.resolve() != folder.film.resolve() else None
+        result = cut(plan, folder, manifest, recipe, settings, say=say, output=elsewhere)
         if result.unchanged:
             say("film unchanged")
-        review = write_review(folder.root)
-    output, srt = folder.film, result.srt
-    if out is not None and out.resolve() != folder.film.resolve():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder.film, out)
-        output = out
-        if result.srt is not None:
-            srt = out.with_suffix(".srt")
-            shutil.copyfile(result.srt, srt)
-    return StitchReport(run_dir=folder.root, film=result, output=output, srt=srt, review=review)
+        review = write_review(folder.root) if elsewhere is None else None
+    return StitchReport(
+        run_dir=folder.root,
+        film=result,
+        output=result.film,
+        srt=result.srt,
+        review=review,
+        size=(plan.width, plan.height, plan.fps),
+        clips=len(plan.shots),
+    )
 
 
 def _transition(spec: str) -> str | None:

@@ -7,11 +7,11 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tale_cli.cost.guard import Spending
 from tale_cli.errors import InputError, RecipeError
 from tale_cli.pipeline.report import EventSink, ShotOutcome, ShotState
 from tale_cli.plan import Plan
@@ -49,8 +49,8 @@ class RetakeOptions:
     keep: bool = False  # the new take joins the list; the current take stays current
     jobs: int | None = None
     wait: bool = True
-    # Called with the plan, recipe, run folder and the shots that will render (not cached), before spending.
-    before_spend: Callable[[Plan, Recipe, RunFolder, list[int]], None] | None = None
+    # How the takes may spend (budget besides the recipe's, --yes, who confirms, where the estimate is shown).
+    spending: Spending = field(default_factory=Spending)
 
 
 def film_options(manifest: Manifest, recipe: Recipe | None) -> RenderOptions:
@@ -211,11 +211,10 @@ def render_takes(
         for task in tasks:
             # A retake is made whatever the shot keeps now, and made for the plan's shot as it is.
             task.plan_hash, task.kept, task.notice = plan_hashes[task.shot.index], None, ""
-        if options.before_spend is not None:
-            pending = [task.shot.index for task in tasks if not is_cached(task, manifest)]
-            # These takes are asked for by hand: the recipe's automatic retakes are not part of what they cost.
-            manual = recipe.model_copy(update={"judge": recipe.judge.model_copy(update={"max_retakes": 0})})
-            options.before_spend(plan, manual, folder, pending)
+        pending = [task.shot.index for task in tasks if not is_cached(task, manifest)]
+        # These takes are asked for by hand: the recipe's automatic retakes are not part of what they cost.
+        manual = recipe.model_copy(update={"judge": recipe.judge.model_copy(update={"max_retakes": 0})})
+        options.spending.guard()(plan, manual, folder, pending)
         audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
         outcomes: list[ShotOutcome] = []

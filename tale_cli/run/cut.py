@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -67,6 +68,9 @@ def current_clips(plan: Plan, folder: RunFolder, manifest: Manifest) -> list[Pat
     for shot in plan.shots:
         path = folder.shot_file(shot.index)
         entry = manifest.data.shots.get(str(shot.index))
+        if entry is None and path.is_file() and not path.is_symlink():
+            clips.append(path)  # a run folder put together by hand: plan.json and its clips, no manifest
+            continue
         if entry is None or entry.status != ShotStatus.DONE:
             raise OutputError(
                 f"no film cut: shot {shot.index} has no clip yet", hint=f"`tale render {folder.plan}` makes it"
@@ -125,13 +129,42 @@ def cut(
     score: Path | object | None = MAKE,
     audit: AuditLog | None = None,
     say: Callable[[str], None] = lambda text: None,
+    output: Path | None = None,
 ) -> CutResult:
     """Assemble film.mp4 (and film.srt, storyboard.png) from the run as it is. The run folder must be held.
 
     `voice` and `score` are the render's own when it has just made them; otherwise the voice track is made (spoken
     clips reused, a damaged clip spoken again, a damaged track laid again from its clips) and the composed score
     found (or composed again when damaged), as a render would.
+
+    With `output`, the film (and its .srt beside it) is written there instead: another cut of the run, which leaves
+    the run's own film and records as they are.
     """
+
+    from tale_cli.media import NoSpaceError
+
+    began = time.perf_counter()
+    try:
+        return _cut(plan, folder, manifest, recipe, settings, voice, score, audit, say, output, began)
+    except NoSpaceError as error:
+        if error.folder.name.startswith(".cut-"):  # the cut's own work folder: the run folder is what is full
+            raise NoSpaceError(folder.root, needed_bytes=error.needed_bytes, what=error.what) from None
+        raise
+
+
+def _cut(
+    plan: Plan,
+    folder: RunFolder,
+    manifest: Manifest,
+    recipe: Recipe,
+    settings: CutSettings,
+    voice: VoiceTrack | object | None,
+    score: Path | object | None,
+    audit: AuditLog | None,
+    say: Callable[[str], None],
+    output: Path | None,
+    began: float,
+) -> CutResult:
     from tale_cli.config import load_defaults
     from tale_cli.media import EncodeSettings
     from tale_cli.mix import MixOptions, mix_film
@@ -142,7 +175,6 @@ def cut(
     from tale_cli.tracks import track_from_dir
     from tale_cli.voice import make_voice_track
 
-    began = time.perf_counter()
     clips = current_clips(plan, folder, manifest)
     transition_s = parse_transition(settings.transition)
     notes: list[str] = []
@@ -197,7 +229,7 @@ def cut(
             }
         )
         film = manifest.data.film
-        if film is not None and film.cut_hash == key and _intact(folder, film):
+        if output is None and film is not None and film.cut_hash == key and _intact(folder, film):
             return CutResult(
                 folder.film,
                 folder.srt if film.srt is not None else None,
@@ -247,13 +279,30 @@ def cut(
             )
             loudness = mixed.loudness
             if abs(loudness.integrated_lufs - recipe.loudness_lufs) > LOUDNESS_TOLERANCE_LU:
-                raise OutputError(
-                    f"no film cut: the mix measures {loudness.integrated_lufs:.1f} LUFS, not "
-                    f"{recipe.loudness_lufs:g}; the film was left as it was"
+                notes.append(
+                    f"the mix measures {loudness.integrated_lufs:.1f} LUFS, not {recipe.loudness_lufs:g}: its peaks "
+                    "left no room to raise it further under the true-peak ceiling"
                 )
+                say(notes[-1])
             made = mixed.output
         if stitched.srt is not None:
             set_subtitles_default(made, subtitles_default)
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(made, output)
+            srt_copy = output.with_suffix(".srt") if stitched.srt is not None else None
+            if srt_copy is not None and stitched.srt is not None:
+                shutil.move(stitched.srt, srt_copy)
+            return CutResult(
+                output,
+                srt_copy,
+                stitched.duration_s,
+                unchanged=False,
+                fast_path=stitched.fast_path,
+                loudness_lufs=loudness.integrated_lufs if loudness is not None else None,
+                seconds=time.perf_counter() - began,
+                notes=notes,
+            )
         # Only now, every check passed, does the new film take the old one's place.
         os.replace(made, folder.film)
         folder.secure(folder.film)
