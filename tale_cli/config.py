@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError, model_validator
 
 from tale_cli.errors import RecipeError
 from tale_cli.plan import describe_validation_error
@@ -173,6 +173,9 @@ class Recipe(BaseModel):
     """One way to render: a backend and model per role, output format, limits."""
 
     model_config = ConfigDict(extra="forbid")
+    # The TOML file it was read from, when it is not one of Tale's own recipes: the run records it, so that a later
+    # retake or replace finds the recipe by itself.
+    _file: Path | None = PrivateAttr(default=None)
 
     name: str = "custom"
     description: str = ""
@@ -336,7 +339,14 @@ def load_recipe(name_or_file: str) -> Recipe:
     data = read_toml(path)
     data.setdefault("name", path.stem)
     recipe: Recipe = _validate(Recipe, data, path)
+    if path.resolve().parent != recipes_dir().resolve():
+        recipe._file = path.resolve()
     return recipe
+
+
+def recipe_file(recipe: Recipe) -> Path | None:
+    """The recipe's own TOML file, when it was read from one outside Tale's recipes."""
+    return recipe._file
 
 
 def load_defaults() -> Defaults:

@@ -19,6 +19,7 @@ from tale_cli.cli.app import app
 from tale_cli.errors import BackendError, ExitCode
 from tale_cli.media import count_frames, extract_frame, probe, synthetic_clip
 from tale_cli.pipeline.retake import SEED_STEP, next_seed
+from tale_cli.run.identity import file_digest
 
 runner = CliRunner()
 
@@ -56,7 +57,7 @@ def test_a_retake_pays_once_is_recorded_and_a_render_after_it_or_a_pick_pays_not
     assert fake_providers.creates["veo"] == 8
     before = manifest(run)["shots"]["3"]
 
-    # The run's recipe is a file, recorded by its name only: --recipe names it again.
+    # The run records its recipe file: --recipe naming it again is allowed, not needed.
     retaken = tale("retake", str(run), "3", "--recipe", str(recipe), "--yes", "--json")
 
     assert fake_providers.creates["veo"] == 9, "a retake is one provider job"
@@ -71,7 +72,9 @@ def test_a_retake_pays_once_is_recorded_and_a_render_after_it_or_a_pick_pays_not
     assert (run / made["path"]).samefile(run / "shots" / "shot-03.mp4")
     assert (run / made["path"]).samefile(run / "shots" / "by-hash" / f"{made['params_hash']}.mp4")
     assert retaken["film"] and abs(probe(run / "film.mp4").duration_s - 64.0) < 0.1
-    assert manifest(run)["film"]["stitched_at"] >= manifest(run)["shots"]["3"]["finished_at"]
+    # The film is the cut of the current takes (the fake provider's clips of any seed are alike, so it may be the
+    # very film it was): what the manifest records of it is what is on disk.
+    assert manifest(run)["film"]["file"]["sha256"] == file_digest(run / "film.mp4")
 
     spent = tale("cost", "spent", str(run), "--json")
     shots = manifest(run)["shots"].values()
@@ -299,7 +302,7 @@ def test_a_path_in_the_manifest_is_never_where_a_take_is_read_or_written(run_dir
         (["replace", "{run}", "1", "{run}/shots/shot-02.mp4", "--animate"], "--animate takes a still picture"),
         (["lock", "{tmp}", "1"], "is not a run folder (no plan.json)"),
         (["takes", "{tmp}/nowhere"], "is not a folder"),
-        (["retake", "{run}", "1"], "the run's recipe 'tiny' cannot be found"),
+        (["retake", "{run}", "1", "--recipe", "{tmp}/gone.toml"], "recipe file not found"),
     ],
 )
 def test_bad_input_is_one_line_a_nonzero_exit_and_nothing_lost(
@@ -313,6 +316,18 @@ def test_bad_input_is_one_line_a_nonzero_exit_and_nothing_lost(
     assert message in " ".join(result.output.split())
     assert result.output.count("error:") == 1
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_a_retake_finds_the_runs_own_recipe_file_and_says_so_when_it_is_gone(run_dir: Path, tiny_recipe: Path) -> None:
+    # The run was rendered with a recipe file of the user's: a retake finds it by itself.
+    assert manifest(run_dir)["run"]["recipe_file"] == str(tiny_recipe.resolve())
+    tale("retake", str(run_dir), "1", "--new-seed")
+    moved = tiny_recipe.rename(tiny_recipe.with_name("elsewhere.toml"))
+    before = (run_dir / "manifest.json").read_bytes()
+    result = runner.invoke(app, ["retake", str(run_dir), "1", "--new-seed"])
+    assert result.exit_code == ExitCode.RECIPE and "the run's recipe 'tiny' cannot be found" in result.output
+    assert (run_dir / "manifest.json").read_bytes() == before
+    tale("retake", str(run_dir), "1", "--new-seed", "--recipe", str(moved))
 
 
 def test_next_seed_skips_the_seeds_takes_used() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from tale_cli.audit import AuditLog
 from tale_cli.backends import image_backend, video_backend
 from tale_cli.backends.base import VideoBackend, VideoCapabilities
-from tale_cli.config import Recipe
+from tale_cli.config import Recipe, recipe_file
 from tale_cli.errors import RecipeError
 from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.music import check_composer, composes, make_score
@@ -314,6 +314,9 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     with manifest.edit() as data:
         data.run.slug = plan.slug
         data.run.recipe = recipe.name
+        own = recipe_file(recipe)
+        if own is not None:
+            data.run.recipe_file = str(own)
         data.run.private = folder.private
         if prepared.origin is not None:
             data.plan_origin = prepared.origin

@@ -99,7 +99,12 @@ def with_film_sound(recipe: Recipe, manifest: Manifest) -> Recipe:
 def _recorded_recipe(manifest: Manifest) -> Recipe | None:
     from tale_cli.config import load_recipe
 
-    name = manifest.data.run.recipe
+    name, own = manifest.data.run.recipe, manifest.data.run.recipe_file
+    if own and Path(own).is_file():
+        with contextlib.suppress(RecipeError):
+            recipe = load_recipe(own)
+            if recipe.name == name:
+                return recipe
     if not name:
         return None
     with contextlib.suppress(RecipeError):

@@ -143,6 +143,7 @@ class RunInfo(Record):
     created: str | None = None
     slug: str | None = None
     recipe: str | None = None
+    recipe_file: str | None = None  # the recipe's TOML file, when it is the user's own
     private: bool | None = None
     updated: str | None = None
 
