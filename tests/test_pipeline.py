@@ -429,4 +429,6 @@ def test_the_manifest_keeps_the_keys_values_and_order_it_always_had(tmp_path: Pa
         assert take["path"] == f"shots/takes/shot-0{key}-take-1.mp4" and take["params_hash"] == shot["params_hash"]
         assert (report.run_dir / take["path"]).samefile(report.run_dir / shot["path"])
     assert "takes" not in written["shots"]["4"]
+    # And since the run found its own recipe again: the recipe's file, when it is the user's own.
+    assert written["run"].pop("recipe_file") == str(recipe.resolve())
     assert json.dumps(_without_stamps(written)) == json.dumps(_without_stamps(before))
