@@ -20,10 +20,10 @@ from typing import Any
 
 from tale_cli.backends.base import RenderResult, ShotRequest
 from tale_cli.backends.preview import PreviewVideo
-from tale_cli.batch import BatchOptions, run_batch
 from tale_cli.config import load_defaults, load_recipe
 from tale_cli.executors import open_executor
-from tale_cli.media import EncodeSettings, input_arg, run_ffmpeg
+from tale_cli.media.ffmpeg import EncodeSettings, input_arg, run_ffmpeg
+from tale_cli.pipeline.batch import BatchOptions, run_batch
 
 STORIES = 4
 SHOTS = 4

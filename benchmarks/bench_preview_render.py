@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tale_cli.config import load_defaults
-from tale_cli.media import EncodeSettings, ffmpeg_exe
+from tale_cli.media.ffmpeg import EncodeSettings, ffmpeg_exe
 
 ROOT = Path(__file__).resolve().parents[1]
 

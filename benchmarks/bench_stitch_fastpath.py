@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tale_cli.config import load_defaults  # noqa: E402
-from tale_cli.media import EncodeSettings, ffmpeg_exe, probe  # noqa: E402
-from tale_cli.stitch import StitchOptions, stitch  # noqa: E402
+from tale_cli.film.stitch import StitchOptions, stitch  # noqa: E402
+from tale_cli.media.ffmpeg import EncodeSettings, ffmpeg_exe, probe  # noqa: E402
 from tests.videos import make_clip  # noqa: E402
 
 CLIPS, SECONDS, WIDTH, HEIGHT, FPS = 8, 8.0, 1280, 720, 24

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tale_cli.media import EncodeSettings
+    from tale_cli.media.ffmpeg import EncodeSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,7 +42,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def encode_settings() -> EncodeSettings:
     from tale_cli.config import load_defaults
-    from tale_cli.media import EncodeSettings
+    from tale_cli.media.ffmpeg import EncodeSettings
 
     defaults = load_defaults()
     return EncodeSettings(preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate)
@@ -58,7 +58,7 @@ def cpu_seconds() -> float:
 
 
 def run_tale(clips: list[Path], output: Path) -> float:
-    from tale_cli.stitch import StitchOptions, stitch
+    from tale_cli.film.stitch import StitchOptions, stitch
 
     narration = [f'Shot {index}: "the story" goes on — 이야기는 계속된다.' for index in range(1, len(clips) + 1)]
     options = StitchOptions(
@@ -98,7 +98,7 @@ def run_moviepy(clips: list[Path], output: Path) -> float:
 
 def run_ffmpeg_alone(clips: list[Path], output: Path) -> float:
     """The floor: ffmpeg's concat demuxer straight into the same encoders, no normalising, no captions."""
-    from tale_cli.media import ffmpeg_exe
+    from tale_cli.media.ffmpeg import ffmpeg_exe
 
     encode = encode_settings()
     listing = output.with_suffix(".txt")
@@ -170,7 +170,7 @@ def measure(side: str, folder: Path, output: Path) -> tuple[float, float, int]:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    from tale_cli.media import probe
+    from tale_cli.media.ffmpeg import probe
     from tests.videos import make_clip
 
     encode = encode_settings()

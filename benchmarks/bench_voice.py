@@ -16,8 +16,8 @@ from pathlib import Path
 from tale_cli.config import load_recipe
 from tale_cli.planners import plan_story
 from tale_cli.run.folder import Manifest, RunFolder
-from tale_cli.story import read_story
-from tale_cli.voice import make_voice_track
+from tale_cli.run.voice import make_voice_track
+from tale_cli.story.reader import read_story
 
 ROOT = Path(__file__).resolve().parents[1]
 STORY = ROOT / "examples" / "story.md"

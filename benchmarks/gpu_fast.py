@@ -110,8 +110,8 @@ def run_fast(
     import torch
 
     from tale_cli.backends.diffusers_video import DiffusersVideo
-    from tale_cli.bench import project_film
     from tale_cli.config import LoraConfig
+    from tale_cli.pipeline.bench import project_film
 
     width, height, frames, fps = fast.native
     row: dict[str, Any] = {"plan": asdict(fast)}

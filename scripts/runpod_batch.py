@@ -33,8 +33,8 @@ class Outcome:
 
 def finished_film(story_path: Path, out: Path, recipe_name: str) -> Path | None:
     """The film of an earlier run of this exact story text with this recipe, if it is on the volume."""
-    from tale_cli.plan import slugify
-    from tale_cli.story import read_story
+    from tale_cli.story.plan import slugify
+    from tale_cli.story.reader import read_story
 
     story = read_story(story_path)
     folder = out / slugify(story.title, fallback=slugify(story_path.stem))
@@ -59,10 +59,10 @@ def main() -> int:
                         help="all, 0,1,…, or 'none' for one in-process worker")  # fmt: skip
     args = parser.parse_args()
 
+    from tale_cli.backends.local_models import check_local_models
     from tale_cli.config import load_recipe, with_video_overrides
     from tale_cli.errors import TaleError
     from tale_cli.executors import open_executor
-    from tale_cli.local_models import check_local_models
     from tale_cli.pipeline import RenderOptions, render
 
     stories = sorted(p for p in args.stories.glob("*.md") if p.is_file())

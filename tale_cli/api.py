@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from tale_cli.cost.guard import SpendCheck
     from tale_cli.pipeline.report import Event, RenderReport
     from tale_cli.pipeline.restitch import StitchReport
-    from tale_cli.takes import TakesReport
+    from tale_cli.pipeline.takes import TakesReport
 
 
 def _recipe(recipe: str | Path | Recipe) -> Recipe:
@@ -61,9 +61,10 @@ def render(
     spent. Returns the report (run folder, film, shots, cost); a render whose shots failed returns its report with
     `report.failed` set, as the command does before exiting 8.
     """
-    from tale_cli.config import with_prices, with_sound_overrides
+    from tale_cli.config import with_sound_overrides
+    from tale_cli.cost.book import with_prices
     from tale_cli.errors import InputError
-    from tale_cli.music import composes
+    from tale_cli.film.music import composes
     from tale_cli.pipeline import RenderOptions
     from tale_cli.pipeline import render as render_film
     from tale_cli.pipeline.report import ignore_events
@@ -110,8 +111,8 @@ def retake(
     """New takes of `shots`, as `tale retake` makes them (held to the budget like a render), and the film cut again."""
     from tale_cli.cost.guard import Spending
     from tale_cli.pipeline.report import ignore_events
-    from tale_cli.takes import RetakeOptions
-    from tale_cli.takes import retake as retake_shots
+    from tale_cli.pipeline.takes import RetakeOptions
+    from tale_cli.pipeline.takes import retake as retake_shots
 
     options = RetakeOptions(
         recipe=_recipe(recipe) if recipe is not None else None,
@@ -126,7 +127,7 @@ def retake(
 
 def pick(run_dir: str | Path, shot: int, take: int) -> TakesReport:
     """Make one of a shot's takes current and cut the film again, as `tale pick` does."""
-    from tale_cli.takes import pick as pick_take
+    from tale_cli.pipeline.takes import pick as pick_take
 
     return pick_take(Path(run_dir), shot, take)
 

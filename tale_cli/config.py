@@ -9,9 +9,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError, model_validator
 
-from tale_cli.errors import RecipeError
-from tale_cli.plan import describe_validation_error
-from tale_cli.shape import Aspect, Resolution
+from tale_cli.errors import RecipeError, describe_validation_error
+
+# A film's shape: its aspect ratio, and its resolution (the frame's short side).
+Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
+Resolution = Literal["720p", "1080p"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -267,20 +269,6 @@ def with_sound_overrides(
     if data["voice"] == recipe.voice.model_dump() and data["music"] == recipe.music.model_dump():
         return recipe
     return _validate(Recipe, data, Path(f"{recipe.name} (with command-line overrides)"))
-
-
-def with_prices(recipe: Recipe, prices: str | None) -> Recipe:
-    """The recipe with --prices for one run (flag > recipe). The book is loaded here, so a bad one stops the run
-    before anything starts; a book file is kept by its absolute path, so every part of the run reads the same book."""
-    chosen = prices or recipe.prices
-    if chosen is None:
-        return recipe
-    from tale_cli.cost import load_book
-
-    book = load_book(chosen)
-    is_file = chosen.endswith(".toml") or "/" in chosen
-    kept = str(book.path.resolve()) if is_file and book.path is not None else chosen
-    return recipe.model_copy(update={"prices": kept})
 
 
 def read_toml(path: Path, *, error: type[RecipeError] = RecipeError) -> dict[str, Any]:

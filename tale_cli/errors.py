@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -139,3 +140,10 @@ class QuotaError(BackendError):
 
 class PollTimeoutError(BackendError):
     """A paid job that did not finish in time; it stays recorded, so running again resumes it."""
+
+
+def describe_validation_error(error: Any) -> str:
+    """The first problem of a pydantic error as `field.path: message`."""
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first.get("loc", ())) or "plan"
+    return f"{location}: {first.get('msg', 'invalid value')}"

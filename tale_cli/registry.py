@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import ipaddress
 import os
 import pkgutil
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from tale_cli.errors import RecipeError
 
@@ -35,6 +37,27 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "plot": ("matplotlib",),
     "export": ("opentimelineio",),
 }
+
+
+def is_private_address(url: str | None) -> bool:
+    """True when `url`'s host is loopback or a private-network IP (names other than localhost would need DNS)."""
+    if not url:
+        return False
+    try:
+        host = urlsplit(url if "//" in url else f"//{url}").hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_private or address.is_link_local
 
 
 class Role(StrEnum):
@@ -134,8 +157,6 @@ class Provider:
         if self.locality is Locality.LOCAL:
             return True
         if self.locality is Locality.SELF_HOSTED:
-            from tale_cli.privacy import is_private_address
-
             return is_private_address(self.server_address(base_url))
         return False
 
@@ -251,81 +272,3 @@ def module_installed(module: str) -> bool:
 
 def extra_installed(extra: str | None) -> bool:
     return extra is None or all(module_installed(m) for m in EXTRAS.get(extra, ()))
-
-
-@dataclass(frozen=True)
-class Needs:
-    key: str | None
-    extra: str | None
-    weights: bool
-
-
-@dataclass(frozen=True)
-class ProviderStatus:
-    """One provider as `tale providers` shows it: what it does, what it needs, and whether this machine has it."""
-
-    name: str
-    summary: str
-    roles: list[str]
-    models: list[str]
-    local: bool
-    locality: str
-    needs: Needs
-    priced_by: str
-    ready: bool
-    missing: list[str]
-    recipes: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _recipes_by_provider() -> dict[str, list[tuple[str, Role, str]]]:
-    """(recipe, role, model) for every shipped recipe role, by provider name; recipes that fail to load are skipped."""
-    from tale_cli.config import load_recipe, recipe_names
-    from tale_cli.errors import TaleError
-
-    used: dict[str, list[tuple[str, Role, str]]] = {}
-    for recipe_name in recipe_names():
-        try:
-            recipe = load_recipe(recipe_name)
-        except TaleError:
-            continue
-        for role, section in ((Role.PLANNER, recipe.planner), (Role.IMAGE, recipe.image), (Role.VIDEO, recipe.video),
-                              (Role.VOICE, recipe.voice), (Role.MUSIC, recipe.music), (Role.JUDGE, recipe.judge)):  # fmt: skip
-            used.setdefault(section.backend, []).append((recipe_name, role, section.model or ""))
-    return used
-
-
-def status() -> list[ProviderStatus]:
-    """Every provider of the registry with its needs and its readiness here (key found, extra installed)."""
-    from tale_cli.keys import key_source
-
-    used = _recipes_by_provider()
-    report: list[ProviderStatus] = []
-    for name, entry in sorted(providers().items()):
-        missing: list[str] = []
-        if entry.key is not None and key_source(entry.key).source == "none":
-            missing.append(f"key: run `tale keys set {entry.key}`")
-        if not extra_installed(entry.extra):
-            missing.append(f"extra: pip install 'tale-cli[{entry.extra}]'")
-        if entry.locality is Locality.SELF_HOSTED and not entry.server_address():
-            missing.append(f"server: set base_url in the recipe or {entry.base_url_env}")
-        uses = used.get(name, [])
-        models = list(dict.fromkeys([*entry.models, *(m for _, role, m in uses if m and role in entry.roles)]))
-        report.append(
-            ProviderStatus(
-                name=name,
-                summary=entry.summary,
-                roles=[role.value for role in Role if role in entry.roles],
-                models=models,
-                local=entry.runs_locally(),
-                locality=entry.locality.value,
-                needs=Needs(key=entry.key, extra=entry.extra, weights=entry.needs_weights),
-                priced_by=entry.priced_by.value,
-                ready=not missing,
-                missing=missing,
-                recipes=sorted({recipe for recipe, role, _ in uses if role in entry.roles}),
-            )
-        )
-    return report

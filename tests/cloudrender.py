@@ -10,7 +10,7 @@ from typing import Any
 from tale_cli.backends.base import ShotRequest
 from tale_cli.config import Recipe, load_recipe
 from tale_cli.pipeline import RenderOptions, RenderReport, render
-from tale_cli.plan import Plan, Shot
+from tale_cli.story.plan import Plan, Shot
 
 EXAMPLE_STORY = Path(__file__).resolve().parent.parent / "examples" / "story.md"
 # The veo-3.1-fast recipe, shrunk to the fake server's clip size and polling fast.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tale_cli.media import input_arg, probe_audio, run_ffmpeg
+from tale_cli.media.ffmpeg import input_arg, probe_audio, run_ffmpeg
 
 # Quieter than this for at least MIN_SILENCE_S counts as silence: far under speech at -14 LUFS, far over AAC's noise.
 SILENCE_DB = -50

@@ -11,9 +11,9 @@ import typer
 from keyring_fakes import FAKE_KEY, clear_key_env
 from typer.testing import CliRunner
 
-from tale_cli.audit import AuditLog, read_audit
 from tale_cli.cli.audit import audit
 from tale_cli.errors import ExitCode, OutputError
+from tale_cli.keys.audit import AuditLog, read_audit
 
 PROMPT = "A lighthouse keeper climbs the stairs at dusk"
 

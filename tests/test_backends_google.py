@@ -9,7 +9,6 @@ import pytest
 from cloudrender import EXAMPLE_STORY, CrashAfterRecord, DictJournal, one_shot_plan, render_film, shot_request, small
 from fakes import REFUSAL_REASON, png_bytes
 
-from tale_cli import media
 from tale_cli.backends import image_backend, video_backend
 from tale_cli.backends.base import ReferenceRequest
 from tale_cli.backends.google_image import GeminiImage
@@ -23,6 +22,7 @@ from tale_cli.errors import (
     RecipeError,
     ShotRefusedError,
 )
+from tale_cli.media import ffmpeg as media
 from tale_cli.pipeline import RenderOptions, render
 from tale_cli.registry import backend_runs_locally
 
@@ -497,7 +497,7 @@ def test_gemini_omni_wrong_key(fake_providers, tmp_path, monkeypatch):
 def test_gemini_image_writes_a_png_and_reports_refusals(fake_providers, tmp_path):
     recipe = load_recipe("gemini-omni")
     plan = one_shot_plan(recipe)
-    from tale_cli.plan import Character
+    from tale_cli.story.plan import Character
 
     character = Character(id="mira", name="Mira", description="a keeper in a yellow raincoat")
     backend = image_backend(recipe)
@@ -523,7 +523,7 @@ def test_gemini_image_writes_a_png_and_reports_refusals(fake_providers, tmp_path
 def test_gemini_image_edits_a_source_picture(fake_providers, tmp_path):
     recipe = load_recipe("gemini-omni")
     plan = one_shot_plan(recipe)
-    from tale_cli.plan import Character
+    from tale_cli.story.plan import Character
 
     source = tmp_path / "photo.png"
     source.write_bytes(png_bytes(9))
@@ -564,7 +564,7 @@ BIG_SEED = 3_000_000_000
 
 
 def test_seeds_fit_each_google_apis_field(fake_providers, tmp_path):
-    from tale_cli.plan import Character
+    from tale_cli.story.plan import Character
 
     recipe = small(load_recipe("gemini-omni"))
     plan = one_shot_plan(recipe)
@@ -589,8 +589,8 @@ def test_seeds_fit_each_google_apis_field(fake_providers, tmp_path):
 
 def test_the_default_gemini_image_model_is_one_the_api_serves(fake_providers, tmp_path):
     from tale_cli.backends.google_image import DEFAULT_IMAGE_MODEL
-    from tale_cli.plan import Character
     from tale_cli.registry import provider
+    from tale_cli.story.plan import Character
 
     backend = GeminiImage(Recipe(image={"backend": "gemini"}))
     assert backend.model == DEFAULT_IMAGE_MODEL == "gemini-nano-banana-2.1"

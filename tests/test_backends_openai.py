@@ -11,7 +11,7 @@ from tale_cli.backends.base import ReferenceRequest
 from tale_cli.backends.openai import OpenAIImage
 from tale_cli.config import Recipe
 from tale_cli.errors import KeysError, QuotaError, RecipeError, ShotRefusedError
-from tale_cli.plan import Character
+from tale_cli.story.plan import Character
 
 MIRA = Character(id="mira", name="Mira", description="a keeper in a yellow raincoat")
 

@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 
 from tale_cli.backends.base import RenderResult, ShotRequest, VideoCapabilities
 from tale_cli.backends.preview import PreviewVideo
-from tale_cli.batch import BatchOptions, find_stories, run_batch
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe
 from tale_cli.errors import BackendError, InputError, KeysError
 from tale_cli.executors import ThreadExecutor
+from tale_cli.pipeline.batch import BatchOptions, find_stories, run_batch
 
 RECIPE = """
 width = 160

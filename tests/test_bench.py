@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tale_cli.bench import BenchResult, gpu_key, gpu_seconds_per_clip, read_bench, record_bench
+from tale_cli.pipeline.bench import BenchResult, gpu_key, gpu_seconds_per_clip, read_bench, record_bench
 
 
 def _result(recipe: str, seconds: float) -> BenchResult:
@@ -74,7 +74,7 @@ def test_tale_bench_on_a_tiny_model(tiny_model, tmp_path: Path, monkeypatch: pyt
 
 
 def test_the_film_projection_and_the_speed_up_over_the_base() -> None:
-    from tale_cli.bench import project_film
+    from tale_cli.pipeline.bench import project_film
 
     # Wan 2.1 14B fast: 4 steps without guidance at 3 s a step plus 10 s of encode/decode, 12 five-second shots.
     fast = project_film(seconds_per_clip=22.0, seconds_per_step=3.0, steps=4, guidance=1.0, shots=12,

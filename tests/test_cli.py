@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.errors import ExitCode
-from tale_cli.media import probe
+from tale_cli.media.ffmpeg import probe
 
 runner = CliRunner()
 # Modules `tale --help` must not load. click is no dependency of Tale (newer Typer carries its own copy),
@@ -183,7 +183,7 @@ def test_sighup_and_sigterm_stop_a_command_as_ctrl_c_does(tmp_path: Path, monkey
             os.kill(os.getpid(), signum)
             raise AssertionError("the signal did not stop the stitch")
 
-        monkeypatch.setattr("tale_cli.stitch.run_ffmpeg", hang_up)
+        monkeypatch.setattr("tale_cli.film.stitch.run_ffmpeg", hang_up)
         result = CliRunner().invoke(app, ["stitch", str(clip), "-o", str(tmp_path / "film.mp4"), "--fps", "12"])
         assert result.exit_code == code, result.output
         assert line in result.stderr

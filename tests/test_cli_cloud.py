@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from tale_cli.cli.app import app
 from tale_cli.config import recipe_path
 from tale_cli.errors import ExitCode
-from tale_cli.media import probe
+from tale_cli.media.ffmpeg import probe
 
 
 def test_render_with_a_cloud_recipe(fake_providers, tmp_path):

@@ -21,8 +21,8 @@ from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend, Vide
 from tale_cli.cli.cost import app as cost_app
 from tale_cli.config import Recipe
 from tale_cli.errors import BudgetError, ExitCode, InputError, RecipeError
-from tale_cli.plan import Plan
 from tale_cli.registry import Role
+from tale_cli.story.plan import Plan
 
 runner = CliRunner()
 DOCUMENT = cost.load_book("2026-02")
@@ -854,7 +854,7 @@ def test_render_spends_what_it_estimated(paid: dict[str, Path], story_file: Path
     assert sorted(FakePaidVideo.calls) == [1, 2, 3]
     run = paid["out"] / "the-small-test"
     from tale_cli.config import load_recipe
-    from tale_cli.plan import load_plan
+    from tale_cli.story.plan import load_plan
 
     estimate = cost.estimate_render(
         load_plan(run / "plan.json"),
@@ -976,7 +976,7 @@ def test_preview_render_estimates_and_spends_nothing(tmp_path: Path, story_file:
     assert "estimate $0.00" in result.output
     run = out / "the-small-test"
     from tale_cli.config import load_recipe
-    from tale_cli.plan import load_plan
+    from tale_cli.story.plan import load_plan
 
     estimate = cost.estimate_render(load_plan(run / "plan.json"), load_recipe(str(tiny_recipe)), include_planner=False)
     report = cost.spent([run])
@@ -986,7 +986,7 @@ def test_preview_render_estimates_and_spends_nothing(tmp_path: Path, story_file:
 
 def test_the_fleet_room_follows_a_few_step_bench_file(tmp_path: Path) -> None:
     """`tale bench` records of a 50-step recipe and its few-step twin, read by `tale cost compare --benchmark`."""
-    from tale_cli.bench import BenchResult, record_bench
+    from tale_cli.pipeline.bench import BenchResult, record_bench
 
     bench = tmp_path / "bench.json"
     for recipe, seconds, steps in (("local-wan2.1-14b", 520.0, 50), ("local-wan2.1-14b-fast", 30.0, 4)):

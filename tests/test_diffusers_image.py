@@ -12,7 +12,7 @@ from tale_cli.backends.diffusers_image import DiffusersImage, parse_size
 from tale_cli.config import ImageConfig, Recipe
 from tale_cli.errors import RecipeError
 from tale_cli.executors.processes import NullJournal
-from tale_cli.plan import Character, Plan, Shot
+from tale_cli.story.plan import Character, Plan, Shot
 
 pytest.importorskip("diffusers")
 

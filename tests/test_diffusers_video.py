@@ -11,9 +11,9 @@ from PIL import Image
 from tale_cli.backends._diffusers import VideoSettings, plan_segments
 from tale_cli.backends.base import ShotRequest
 from tale_cli.backends.diffusers_video import DiffusersVideo
+from tale_cli.backends.local_models import ModelMissingError, detect_video_variant
 from tale_cli.errors import BackendError, RecipeError
-from tale_cli.local_models import ModelMissingError, detect_video_variant
-from tale_cli.media import check_clip, probe
+from tale_cli.media.ffmpeg import check_clip, probe
 
 pytest.importorskip("diffusers")
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tale_cli.drawing import wrap_text
+from tale_cli.media.drawing import wrap_text
 
 
 def test_wrapping_leaves_room_for_wide_hangul_glyphs() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
-from tale_cli.media import count_frames, probe, run_ffmpeg
-from tale_cli.mix import measure_loudness
+from tale_cli.film.mix import measure_loudness
+from tale_cli.media.ffmpeg import count_frames, probe, run_ffmpeg
 from tests.sound import sounding_s
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -28,9 +28,9 @@ from tale_cli.executors.on_ray import (
     ray_workers,
 )
 from tale_cli.pipeline import ShotJournal, build_tasks
-from tale_cli.plan import Plan
 from tale_cli.registry import Role
 from tale_cli.run.folder import Manifest, RunFolder
+from tale_cli.story.plan import Plan
 
 
 class ModelBackend(PreviewVideo):
@@ -75,7 +75,7 @@ def test_worker_plans(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, private: bool = False) -> tuple[Any, Manifest]:
     from tale_cli.planners import plan_story
-    from tale_cli.story import read_story
+    from tale_cli.story.reader import read_story
 
     story = tmp_path / "s.md"
     story.write_text("---\ntitle: Journal\n---\n\nA fox ran. It slept.\n")

@@ -15,8 +15,8 @@ from tale_cli.backends.base import ShotRequest
 from tale_cli.errors import BackendError, RecipeError
 from tale_cli.executors import parse_devices
 from tale_cli.executors.processes import NullJournal, ProcessExecutor, worker_devices
-from tale_cli.media import check_clip, probe
-from tale_cli.plan import Plan, Shot
+from tale_cli.media.ffmpeg import check_clip, probe
+from tale_cli.story.plan import Plan, Shot
 
 
 def test_worker_devices(monkeypatch: pytest.MonkeyPatch) -> None:

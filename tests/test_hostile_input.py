@@ -163,7 +163,7 @@ def test_names_with_spaces_dashes_quotes_and_hangul_render(workdir):
     assert code == 0, text
     film = out / "달빛-우체부" / "film.mp4"
     assert film.stat().st_size > 0
-    from tale_cli.media import probe
+    from tale_cli.media.ffmpeg import probe
 
     assert probe(film).duration_s == pytest.approx(9.0, abs=0.3)
 
@@ -287,7 +287,7 @@ def test_fuzz_plans(workdir, field, value, shot_field, shot_value, whole):
 
 def test_fuzz_checks_would_catch_a_crash(workdir, monkeypatch):
     """The fuzz assertions see an internal crash: without this, a swallowed bug would pass the fuzz tests."""
-    from tale_cli import plan as plan_module
+    from tale_cli.story import plan as plan_module
 
     def crash(*args, **kwargs):
         raise ZeroDivisionError("bug")

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from tale_cli.cli.app import app
 from tale_cli.judge.checks import check_frames
 from tale_cli.judge.frames import grey_frames
-from tale_cli.media import EncodeSettings, extract_frame, run_ffmpeg
+from tale_cli.media.ffmpeg import EncodeSettings, extract_frame, run_ffmpeg
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from tale_cli.backends.base import RenderResult, ShotRequest
 from tale_cli.backends.preview import PreviewVideo
 from tale_cli.cli.app import app
-from tale_cli.media import EncodeSettings, extract_frame, run_ffmpeg
+from tale_cli.media.ffmpeg import EncodeSettings, extract_frame, run_ffmpeg
 
 runner = CliRunner()
 
@@ -121,8 +121,8 @@ def test_the_retakes_stop_at_the_budget(
     from tale_cli.judge.retakes import judge_render
     from tale_cli.pipeline import RenderOptions
     from tale_cli.pipeline.report import ignore_events
-    from tale_cli.plan import load_plan
     from tale_cli.run.folder import Manifest, RunFolder
+    from tale_cli.story.plan import load_plan
 
     base = SMALL_VEO.replace("continuity", "shots = 3\ncontinuity")
     plain = recipe_with_judge(tmp_path / "veo-judged.toml", base, tiny_judge, detect_threshold=1.0)

@@ -17,7 +17,7 @@ from tale_cli.backends.google import VERTEX_CHECK_MODEL
 from tale_cli.backends.runway import API_VERSION as RUNWAY_API_VERSION
 from tale_cli.cli import keys as keys_cli
 from tale_cli.errors import ExitCode
-from tale_cli.keycheck import check_key
+from tale_cli.keys.check import check_key
 
 WRONG_KEY = "wrong-fake-key-not-real-0000"
 

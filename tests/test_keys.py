@@ -9,10 +9,10 @@ from keyring.backends import fail, null
 from keyring_fakes import FAKE_KEY, ForgetfulKeyring, MemoryKeyring, clear_key_env, using_keyring
 from typer.testing import CliRunner
 
-from tale_cli import keys
 from tale_cli.backends.google import vertex_adc
 from tale_cli.cli import keys as keys_cli
 from tale_cli.errors import ExitCode, KeysError
+from tale_cli.keys import store as keys
 
 OTHER_KEY = "second-fake-key-not-real-5678"
 

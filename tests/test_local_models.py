@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tale_cli.errors import ExitCode
-from tale_cli.local_models import (
+from tale_cli.backends.local_models import (
     ModelMissingError,
     PullError,
     component_weights,
@@ -20,6 +19,7 @@ from tale_cli.local_models import (
     resolve_model,
     safetensors_bytes,
 )
+from tale_cli.errors import ExitCode
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.errors import ExitCode, InputError
-from tale_cli.media import encode_frames, ffmpeg_exe, probe
+from tale_cli.media.ffmpeg import encode_frames, ffmpeg_exe, probe
 from tests.videos import make_clip
 
 
@@ -83,7 +83,7 @@ def test_every_ffmpeg_input_is_held_to_local_protocols(
     logging = tmp_path / "ffmpeg"
     logging.write_text(f'#!/bin/sh\nprintf "%s\\037" "$@" >> {log}\nprintf "\\n" >> {log}\nexec {ffmpeg_exe()} "$@"\n')
     logging.chmod(0o755)
-    monkeypatch.setattr("tale_cli.media.ffmpeg_exe", lambda: str(logging))
+    monkeypatch.setattr("tale_cli.media.ffmpeg.ffmpeg_exe", lambda: str(logging))
     out = tmp_path / "out"
     args = ["render", str(story_file), "-r", str(tiny_recipe), "-o", str(out), "--burn-subtitles"]
     assert CliRunner().invoke(app, args).exit_code == 0

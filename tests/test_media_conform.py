@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tale_cli import media
+from tale_cli.media import ffmpeg as media
 
 
 @pytest.mark.parametrize(

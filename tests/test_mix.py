@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tale_cli.errors import InputError
-from tale_cli.media import probe, run_ffmpeg
-from tale_cli.mix import MixOptions, measure_loudness, mix_film
+from tale_cli.film.mix import MixOptions, measure_loudness, mix_film
+from tale_cli.media.ffmpeg import probe, run_ffmpeg
 from tests.sound import sounding_spans
 from tests.videos import make_audio, make_clip, mean_volume_db
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tale_cli.media import EncodeSettings, input_arg, probe, run_ffmpeg
-from tale_cli.mp4 import Extent, mp4_extent, mp4_facts
+from tale_cli.media.ffmpeg import EncodeSettings, input_arg, probe, run_ffmpeg
+from tale_cli.media.mp4 import Extent, mp4_extent, mp4_facts
 from tests.videos import make_clip
 
 

@@ -16,7 +16,7 @@ from tale_cli.backends.preview import PreviewVideo
 from tale_cli.config import load_recipe
 from tale_cli.errors import InputError, OutputError
 from tale_cli.executors import ThreadExecutor
-from tale_cli.media import check_clip, probe
+from tale_cli.media.ffmpeg import check_clip, probe
 from tale_cli.pipeline import RenderOptions, render
 
 
@@ -217,7 +217,7 @@ def _running(pid: int) -> bool:
 def test_a_stitch_killed_by_sigterm_takes_its_ffmpeg_along(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:
     """`kill PID` during the stitch: Tale exits 143 and its ffmpeg with it, leaves no film, no *.part, no
     temporary folder; the next run makes a film that decodes cleanly from end to end."""
-    from tale_cli.media import ffmpeg_exe
+    from tale_cli.media.ffmpeg import ffmpeg_exe
 
     # The stitch's ffmpeg reads its first clip at a quarter of real time, so it is surely caught mid-film.
     slow = tmp_path / "slow-ffmpeg"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from cloudrender import EXAMPLE_STORY, SMALL_VEO, small
 
-from tale_cli import media
 from tale_cli.config import load_recipe
+from tale_cli.media import ffmpeg as media
 from tale_cli.pipeline import Event, RenderOptions, RenderReport, render
 
 

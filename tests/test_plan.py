@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tale_cli.errors import PlanError
-from tale_cli.plan import MAX_SHOTS, load_plan, slugify
+from tale_cli.story.plan import MAX_SHOTS, load_plan, slugify
 
 
 def plan_data(**overrides: object) -> dict[str, object]:

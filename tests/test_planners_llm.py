@@ -12,8 +12,6 @@ from typer.testing import CliRunner
 from tale_cli.cli.app import app
 from tale_cli.config import Recipe, load_recipe
 from tale_cli.errors import KeysError, PlanError, RecipeError
-from tale_cli.pace import budget_words, natural_seconds, speech_room
-from tale_cli.plan import load_plan, parse_plan
 from tale_cli.planners import plan_story, planner
 from tale_cli.planners._llm import (
     PlanSettings,
@@ -24,7 +22,9 @@ from tale_cli.planners._llm import (
     response_schema,
     trim_text,
 )
-from tale_cli.story import read_story
+from tale_cli.story.pace import budget_words, natural_seconds, speech_room
+from tale_cli.story.plan import load_plan, parse_plan
+from tale_cli.story.reader import read_story
 
 
 def plan_requests(fake):

@@ -11,7 +11,7 @@ from tale_cli.config import PlannerConfig, Recipe
 from tale_cli.errors import PlanError
 from tale_cli.planners._llm import extract_json
 from tale_cli.planners.local import Messages, build_plan, plan_with_chat
-from tale_cli.story import read_story
+from tale_cli.story.reader import read_story
 
 
 def answer(shots: int = 3, *, characters: bool = True) -> str:

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from tale_cli.config import Recipe
-from tale_cli.pace import natural_seconds, speech_room
 from tale_cli.planners import plan_story
 from tale_cli.planners.offline import split_sentences
-from tale_cli.story import read_story
+from tale_cli.story.pace import natural_seconds, speech_room
+from tale_cli.story.reader import read_story
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -9,10 +9,10 @@ from PIL import Image, ImageDraw
 from tale_cli.backends.base import ReferenceRequest, ShotRequest
 from tale_cli.backends.preview import PreviewImage, PreviewVideo, palette
 from tale_cli.config import Recipe
-from tale_cli.drawing import text_font
-from tale_cli.fonts import cjk_font, font_for
-from tale_cli.media import check_clip, extract_frame
-from tale_cli.plan import Character, Plan, Shot
+from tale_cli.media.drawing import text_font
+from tale_cli.media.ffmpeg import check_clip, extract_frame
+from tale_cli.media.fonts import cjk_font, font_for
+from tale_cli.story.plan import Character, Plan, Shot
 
 
 class NoJournal:
@@ -94,7 +94,7 @@ def test_hangul_renders_as_hangul() -> None:
 
 
 def test_missing_cjk_font_is_reported_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    import tale_cli.fonts as fonts
+    import tale_cli.media.fonts as fonts
 
     monkeypatch.setattr(fonts, "cjk_font", lambda: None)
     fonts._warn_once.cache_clear()

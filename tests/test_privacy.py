@@ -12,8 +12,8 @@ from providers import register
 from tale_cli.backends.base import VideoBackend
 from tale_cli.config import Recipe
 from tale_cli.errors import ExitCode, OutputError, PrivacyError
-from tale_cli.privacy import check_private, is_private_address, private_files, secure_run_folder
-from tale_cli.registry import Role
+from tale_cli.keys.privacy import check_private, private_files, secure_run_folder
+from tale_cli.registry import Role, is_private_address
 
 
 def recipe(**roles) -> Recipe:
@@ -313,7 +313,7 @@ def test_every_shipped_cloud_recipe_is_refused_when_private(tmp_path, monkeypatc
 
     from tale_cli.cli.app import app
     from tale_cli.config import load_recipe, recipe_names
-    from tale_cli.privacy import private_problems
+    from tale_cli.keys.privacy import private_problems
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "story.md").write_text(STORY, encoding="utf-8")

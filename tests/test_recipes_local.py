@@ -30,7 +30,7 @@ def test_private_recipe_uses_only_local_backends() -> None:
 
 
 def test_the_private_check_accepts_the_private_recipe() -> None:
-    from tale_cli.privacy import private_problems
+    from tale_cli.keys.privacy import private_problems
 
     assert private_problems(load_recipe("private")) == []
     assert private_problems(load_recipe("local-cogvideox-5b-i2v")) == []
@@ -42,7 +42,7 @@ FAST = {"local-wan2.1-14b-fast": ("wan", 4), "local-wan2.2-a14b-lightning": ("wa
 
 @pytest.mark.parametrize("name", sorted(FAST))
 def test_few_step_recipes_cite_their_settings(name: str) -> None:
-    from tale_cli.local_models import REPO_ID
+    from tale_cli.backends.local_models import REPO_ID
 
     recipe = load_recipe(name)
     assert recipe.video.steps == FAST[name][1] and recipe.video.guidance == 1.0

@@ -10,10 +10,10 @@ import typer
 from keyring_fakes import FAKE_KEY, MemoryKeyring, clear_key_env, using_keyring
 from typer.testing import CliRunner
 
-from tale_cli import keys
 from tale_cli.cli import common
 from tale_cli.errors import BackendError, ExitCode
-from tale_cli.redact import REDACTED, RedactingFilter, install_log_redaction, redact, register_secret
+from tale_cli.keys import store as keys
+from tale_cli.keys.redact import REDACTED, RedactingFilter, install_log_redaction, redact, register_secret
 
 
 @pytest.fixture(autouse=True)

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, VideoBackend, VideoCapabilities
 from tale_cli.cli.app import app
 from tale_cli.errors import BackendError, ExitCode
-from tale_cli.keys import get_key, services
-from tale_cli.redact import REDACTED
+from tale_cli.keys.redact import REDACTED
+from tale_cli.keys.store import get_key, services
 from tale_cli.registry import Role
 
 STORY = """---

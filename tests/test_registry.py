@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from tale_cli import registry
 from tale_cli.backends.base import ImageBackend, JudgeBackend, MusicBackend, VideoBackend, VoiceBackend
+from tale_cli.backends.local_models import ModelMissingError
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe, recipe_names
 from tale_cli.cost import default_book
 from tale_cli.errors import ExitCode, RecipeError
-from tale_cli.local_models import ModelMissingError
 from tale_cli.registry import Locality, Pricing, Role
 
 ENTRIES = sorted(registry.providers().values(), key=lambda entry: entry.name)

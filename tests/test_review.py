@@ -16,14 +16,14 @@ from typer.testing import CliRunner
 
 from tale_cli.backends.base import RenderResult, ShotRequest
 from tale_cli.backends.preview import PreviewVideo
-from tale_cli.batch import BatchOptions, run_batch
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe
 from tale_cli.cost import estimate_render
 from tale_cli.errors import BackendError, ShotRefusedError
 from tale_cli.executors import ThreadExecutor
 from tale_cli.pipeline import RenderOptions, render
-from tale_cli.review import srt_to_vtt
+from tale_cli.pipeline.batch import BatchOptions, run_batch
+from tale_cli.pipeline.review import srt_to_vtt
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "story.md"
 CHROMIUM = find_chromium()

@@ -17,9 +17,9 @@ import tale_cli
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe
 from tale_cli.errors import BudgetError, ExitCode
-from tale_cli.media import run_ffmpeg
-from tale_cli.mix import measure_loudness
-from tale_cli.mp4 import set_subtitles_default
+from tale_cli.film.mix import measure_loudness
+from tale_cli.media.ffmpeg import run_ffmpeg
+from tale_cli.media.mp4 import set_subtitles_default
 from tale_cli.run.identity import file_digest
 
 VOICED = """

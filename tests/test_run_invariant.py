@@ -19,10 +19,10 @@ from sound import sounding_s
 from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
-from tale_cli.media import encode_frames, probe
-from tale_cli.mix import measure_loudness
+from tale_cli.film.mix import measure_loudness
+from tale_cli.film.subtitles import speech_cues
+from tale_cli.media.ffmpeg import encode_frames, probe
 from tale_cli.run.identity import file_digest
-from tale_cli.subtitles import speech_cues
 
 RECIPE = """
 description = "the invariant's tiny voiced animatic"

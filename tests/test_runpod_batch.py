@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tale_cli.media import probe
+from tale_cli.media.ffmpeg import probe
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "runpod_batch.py"
 

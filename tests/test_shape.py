@@ -10,15 +10,15 @@ from conftest import STORY
 from PIL import Image
 from typer.testing import CliRunner
 
-from tale_cli.captions import caption_layout, wrap_caption
 from tale_cli.cli.app import app
 from tale_cli.config import Recipe, VideoConfig, load_recipe
 from tale_cli.errors import InputError, PlanError
-from tale_cli.media import probe
-from tale_cli.plan import parse_plan
-from tale_cli.shape import frame_size, nearest_aspect, shaped_recipe, sized, story_shape
-from tale_cli.stitch import Cue, _ass_text
-from tale_cli.story import parse_story
+from tale_cli.film.captions import caption_layout, wrap_caption
+from tale_cli.film.stitch import Cue, _ass_text
+from tale_cli.media.ffmpeg import probe
+from tale_cli.story.plan import parse_plan
+from tale_cli.story.reader import parse_story
+from tale_cli.story.shape import frame_size, nearest_aspect, shaped_recipe, sized, story_shape
 
 # ---------------------------------------------------------------- sizes
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from tale_cli.errors import ExitCode, InputError, OutputError
-from tale_cli.media import ClipCheckError, FFmpegError, count_frames, probe
-from tale_cli.stitch import (
+from tale_cli.film.stitch import (
     Cue,
     StitchOptions,
     cues_for,
@@ -22,6 +21,7 @@ from tale_cli.stitch import (
     stitch,
     write_srt,
 )
+from tale_cli.media.ffmpeg import ClipCheckError, FFmpegError, count_frames, probe
 from tests.videos import describe, frame_at, make_audio, make_clip, mean_volume_db
 
 W, H, FPS = 160, 90, 24
@@ -360,7 +360,7 @@ def test_a_failing_encode_leaves_the_earlier_film(
         Path(args[-1]).write_bytes(b"half a film")
         raise FFmpegError("ffmpeg failed: No space left on device")
 
-    monkeypatch.setattr("tale_cli.stitch.run_ffmpeg", dies_half_way)
+    monkeypatch.setattr("tale_cli.film.stitch.run_ffmpeg", dies_half_way)
     with pytest.raises(FFmpegError, match="No space left"):
         stitch([clips["red"], clips["big_silent"]], output, StitchOptions(width=W, height=H, captions=["a", "b"]))
 
@@ -381,7 +381,7 @@ def test_a_film_that_fails_its_check_never_replaces_the_earlier_one(
     patterns: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transition: str | None, damage: str
 ) -> None:
     """ffmpeg says it succeeded, but the film it left is not whole (as when another writer shared the file)."""
-    from tale_cli import stitch as stitch_module
+    from tale_cli.film import stitch as stitch_module
 
     output = tmp_path / "film.mp4"
     output.write_bytes(b"an earlier film")
@@ -437,7 +437,7 @@ def test_bad_sizes_are_refused(clips: dict[str, Path], tmp_path: Path) -> None:
 
 
 def _run_folder(root: Path, clips: dict[str, Path]) -> Path:
-    from tale_cli.plan import Plan, Shot
+    from tale_cli.story.plan import Plan, Shot
 
     plan = Plan(
         title="Two Shots",
@@ -558,7 +558,7 @@ def test_cli_does_not_report_a_cut_clip_as_whole(
 
 def _full_disk_ffmpeg(folder: Path) -> Path:
     """An ffmpeg that fails as the real one does when the disk fills while it writes the film."""
-    from tale_cli.media import ffmpeg_exe
+    from tale_cli.media.ffmpeg import ffmpeg_exe
 
     script = folder / "full-disk-ffmpeg"
     script.write_text(
@@ -579,7 +579,7 @@ def test_cli_a_full_disk_names_the_folder_and_the_space_needed(
     (run / "film.mp4").write_bytes(b"an earlier film")
     if where == "ffmpeg":
         full_disk = str(_full_disk_ffmpeg(tmp_path))
-        monkeypatch.setattr("tale_cli.media.ffmpeg_exe", lambda: full_disk)
+        monkeypatch.setattr("tale_cli.media.ffmpeg.ffmpeg_exe", lambda: full_disk)
     else:
         write_text = Path.write_text
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tale_cli.errors import InputError
-from tale_cli.story import MAX_STORY_BYTES, detect_language, read_story
+from tale_cli.story.reader import MAX_STORY_BYTES, detect_language, read_story
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "s.md") -> Path:

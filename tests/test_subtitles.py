@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.errors import ExitCode
-from tale_cli.subtitles import LINE_CHARS, Cue, speech_cues, split_caption, timed_cues
+from tale_cli.film.subtitles import LINE_CHARS, Cue, speech_cues, split_caption, timed_cues
 from tests.sound import sounding_s
 from tests.videos import make_audio, make_clip
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from tale_cli.backends.preview import PreviewVideo
 from tale_cli.cli.app import app
 from tale_cli.errors import BackendError, ExitCode
-from tale_cli.media import count_frames, extract_frame, probe, synthetic_clip
+from tale_cli.media.ffmpeg import count_frames, extract_frame, probe, synthetic_clip
 from tale_cli.pipeline.retake import SEED_STEP, next_seed
 from tale_cli.run.identity import file_digest
 

@@ -14,9 +14,8 @@ from tale_cli.backends.espeak import EspeakVoice
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe
 from tale_cli.errors import ExitCode, PlanError, RecipeError
-from tale_cli.mix import measure_loudness
-from tale_cli.plan import parse_plan
-from tale_cli.voice import (
+from tale_cli.film.mix import measure_loudness
+from tale_cli.film.voice import (
     LEAD_S,
     MAX_SPEEDUP,
     TAIL_S,
@@ -26,8 +25,9 @@ from tale_cli.voice import (
     plan_speech,
     shot_windows,
     voice_backend,
-    wav_seconds,
 )
+from tale_cli.media.wav import wav_seconds
+from tale_cli.story.plan import parse_plan
 from tests.sound import sounding_s, sounding_spans
 from tests.videos import make_audio
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.errors import ExitCode
-from tale_cli.mix import measure_loudness
+from tale_cli.film.mix import measure_loudness
 from tests.sound import sounding_s
 
 VOICED = """

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tale_cli.backends.base import SpeechRequest
+from tale_cli.backends.local_models import ONNX_VOICE_FILES, ModelMissingError, pull_model
 from tale_cli.backends.supertonic import (
     BASE_PACE,
     BUILT_IN_VOICES,
@@ -27,9 +28,8 @@ from tale_cli.backends.supertonic import (
 from tale_cli.cli.app import app
 from tale_cli.config import Recipe, VoiceConfig, load_recipe, with_sound_overrides
 from tale_cli.errors import ExitCode, MissingDependencyError, PlanError
-from tale_cli.local_models import ONNX_VOICE_FILES, ModelMissingError, pull_model
-from tale_cli.privacy import private_problems
-from tale_cli.voice import wav_seconds
+from tale_cli.keys.privacy import private_problems
+from tale_cli.media.wav import wav_seconds
 from tests import tiny_supertonic
 from tests.test_privacy import outbound_attempts  # noqa: F401 (a fixture: every outside connection, refused)
 

@@ -15,7 +15,7 @@ import torch
 from tale_cli.backends.base import ShotRequest
 from tale_cli.config import ImageConfig, Recipe, VideoConfig
 from tale_cli.executors.processes import NullJournal
-from tale_cli.plan import Plan, Shot
+from tale_cli.story.plan import Plan, Shot
 
 _WORDS = [
     f"▁{w}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tale_cli.media import EncodeSettings, ffmpeg_exe, input_arg, probe, run_ffmpeg
+from tale_cli.media.ffmpeg import EncodeSettings, ffmpeg_exe, input_arg, probe, run_ffmpeg
 
 
 def make_clip(

@@ -157,13 +157,13 @@ class Cloud:
             raise BackendError(f"{self.provider}: stopped while waiting")
 
     def use_key(self, key: str) -> None:
-        from tale_cli.redact import register_secret
+        from tale_cli.keys.redact import register_secret
 
         register_secret(key)
         self.secret = key
 
     def clean(self, text: str) -> str:
-        from tale_cli.redact import redact
+        from tale_cli.keys.redact import redact
 
         return redact(text)
 
@@ -318,7 +318,7 @@ def run_job(
     request.journal.record_job({"provider": provider, "id": job_id, "model": model})
     result = finish(job_id)
     if attempts:
-        from tale_cli.audit import ATTEMPTS_NOTE
+        from tale_cli.keys.audit import ATTEMPTS_NOTE
 
         result.notes[ATTEMPTS_NOTE] = list(attempts)
     return result
@@ -336,7 +336,7 @@ def conform_into(request: ShotRequest, raw: Path) -> bool:
 
     Returns whether the clip has an audio track.
     """
-    from tale_cli import media
+    from tale_cli.media import ffmpeg as media
 
     try:
         info, frames = media.inspect_clip(raw)
@@ -395,7 +395,7 @@ def aspect_ratio(width: int, height: int) -> str:
 
 def say_cropped(provider: str, recipe: Recipe) -> None:
     """Said before anything is spent: a film shape the provider does not render, and what Tale does instead."""
-    from tale_cli.shape import film_aspect
+    from tale_cli.story.shape import film_aspect
 
     aspect = film_aspect(recipe)
     if aspect not in ("16:9", "9:16"):

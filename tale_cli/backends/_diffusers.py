@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends._caches import shipped_mag_ratios
 from tale_cli.backends._weights import SCHEDULERS
-from tale_cli.errors import BackendError, RecipeError, missing_extra
-from tale_cli.local_models import (
+from tale_cli.backends.local_models import (
     VideoVariant,
 )
+from tale_cli.errors import BackendError, RecipeError, missing_extra
 
 if TYPE_CHECKING:
     from tale_cli.config import LoraConfig, Recipe
@@ -152,7 +152,7 @@ class VideoSettings:
         side kept, the long side cut to the film's ratio in multiples of 16); a square film gets the short side
         squared. A model that renders its native size only (CogVideoX 1.0 image-to-video) keeps it.
         """
-        from tale_cli.shape import orientation
+        from tale_cli.story.shape import orientation
 
         film, own = orientation(width, height), orientation(self.width, self.height)
         if variant.fixed_size or film == own or own == "square":

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.plan import Character, Plan, Shot
+    from tale_cli.story.plan import Character, Plan, Shot
 
 
 @dataclass(frozen=True)

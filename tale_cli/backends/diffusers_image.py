@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends._diffusers import require_local_extra, stderr_line
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, ReferenceRequest, RenderResult
-from tale_cli.errors import BackendError, RecipeError
-from tale_cli.local_models import (
+from tale_cli.backends.local_models import (
     component_config,
     component_weights,
     detect_image_variant,
     read_pipeline_index,
     resolve_model,
 )
-from tale_cli.memory import GB, MemoryPlan, apply_memory_plan, choose_memory_plan, cuda_facts, dtype_bytes
+from tale_cli.backends.memory import GB, MemoryPlan, apply_memory_plan, choose_memory_plan, cuda_facts, dtype_bytes
+from tale_cli.errors import BackendError, RecipeError
 from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:

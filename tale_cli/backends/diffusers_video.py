@@ -31,8 +31,7 @@ from tale_cli.backends._diffusers import (
     to_image,
 )
 from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend, VideoCapabilities
-from tale_cli.errors import BackendError
-from tale_cli.local_models import (
+from tale_cli.backends.local_models import (
     ModelMissingError,
     component_config,
     component_weights,
@@ -42,7 +41,7 @@ from tale_cli.local_models import (
     resolve_lora,
     resolve_model,
 )
-from tale_cli.memory import (
+from tale_cli.backends.memory import (
     GB,
     MemoryPlan,
     apply_memory_plan,
@@ -51,6 +50,7 @@ from tale_cli.memory import (
     dtype_bytes,
     quantize_kind,
 )
+from tale_cli.errors import BackendError
 from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class DiffusersVideo(VideoBackend):
 
     def preflight(self) -> None:
         """Said before any GPU work: a model that renders one size only has its clips fitted into another shape."""
-        from tale_cli.shape import film_aspect, orientation
+        from tale_cli.story.shape import film_aspect, orientation
 
         film, s = self.recipe, self.settings
         if self.variant.fixed_size and orientation(film.width, film.height) != orientation(s.width, s.height):
@@ -394,7 +394,7 @@ class DiffusersVideo(VideoBackend):
         import numpy as np
         import torch
 
-        from tale_cli.media import encode_frames
+        from tale_cli.media.ffmpeg import encode_frames
 
         # The model's native size turned to the film's shape: a tall film is rendered tall, not fitted in bars.
         s = self.settings.facing(request.width, request.height, self.variant)

@@ -9,7 +9,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import KeysError, RecipeError, missing_extra
-from tale_cli.redact import redact, register_secret
+from tale_cli.keys.redact import redact, register_secret
 from tale_cli.registry import CheckRequest, KeyService
 
 if TYPE_CHECKING:

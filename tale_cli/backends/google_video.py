@@ -33,7 +33,7 @@ from tale_cli.backends.google import (
     video_resolution,
 )
 from tale_cli.errors import BackendError, KeysError, RecipeError, ShotRefusedError
-from tale_cli.keys import get_key, require_key
+from tale_cli.keys.store import get_key, require_key
 from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:

@@ -6,14 +6,14 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.audit import ATTEMPTS_NOTE
 from tale_cli.backends._cloud import Cloud, voice_cost
 from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
 from tale_cli.backends.google import gemini_client, is_refusal, sdk
 from tale_cli.errors import BackendError, RecipeError, ShotRefusedError
-from tale_cli.keys import require_key
+from tale_cli.keys.audit import ATTEMPTS_NOTE
+from tale_cli.keys.store import require_key
+from tale_cli.media.wav import write_wav
 from tale_cli.registry import Locality, Pricing, Provider, Role
-from tale_cli.voice import write_wav
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import SpeechRequest

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from tale_cli.backends._cloud import Cloud, image_payload
 from tale_cli.backends.base import CharacterVerdict, JudgeBackend, JudgeCapabilities, JudgeRequest, TakeVerdict
-from tale_cli.keys import require_key
+from tale_cli.keys.store import require_key
 from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:

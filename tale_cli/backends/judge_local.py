@@ -15,18 +15,13 @@ from tale_cli.registry import Locality, Pricing, Provider, Role
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
 
-DEFAULT_DETECTOR = "google/owlv2-base-patch16-ensemble"
-DEFAULT_EMBEDDER = "google/siglip2-base-patch16-224"
+from tale_cli.backends.local_models import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, judge_models
+
 MAX_FRAMES = 16
 # OWLv2 pads a frame to a square with this grey before resizing it (its image processor's own padding).
 PAD_GREY = 0.5
 # CLIPScore's weight: 2.5 × cosine puts a CLIP image–text match near 1 (SigLIP's own sigmoid needs no weight).
 CLIP_SCORE_WEIGHT = 2.5
-
-
-def judge_models(recipe: Recipe) -> list[str]:
-    """The detector and embedder the local judge of this recipe loads."""
-    return [recipe.judge.detector or DEFAULT_DETECTOR, recipe.judge.embedder or DEFAULT_EMBEDDER]
 
 
 class LocalJudge(JudgeBackend):
@@ -50,8 +45,8 @@ class LocalJudge(JudgeBackend):
                 "threshold": self.threshold}  # fmt: skip
 
     def preflight(self) -> None:
+        from tale_cli.backends.local_models import resolve_model
         from tale_cli.errors import missing_extra
-        from tale_cli.local_models import resolve_model
         from tale_cli.registry import extra_installed
 
         if not extra_installed("local"):
@@ -66,7 +61,7 @@ class LocalJudge(JudgeBackend):
         from transformers import AutoModel, AutoModelForZeroShotObjectDetection, AutoProcessor
         from transformers.utils import logging as transformers_logging
 
-        from tale_cli.local_models import resolve_model
+        from tale_cli.backends.local_models import resolve_model
 
         # Its notices (an image processor falling back to PIL without torchvision) are not the user's business.
         transformers_logging.set_verbosity_error()

@@ -10,12 +10,12 @@ import base64
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.audit import ATTEMPTS_NOTE
 from tale_cli.backends._cloud import Cloud, music_cost
 from tale_cli.backends.base import MusicBackend, MusicCapabilities, RenderResult
 from tale_cli.backends.google import gemini_client, is_refusal
 from tale_cli.errors import BackendError, RecipeError, ShotRefusedError
-from tale_cli.keys import require_key
+from tale_cli.keys.audit import ATTEMPTS_NOTE
+from tale_cli.keys.store import require_key
 from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:

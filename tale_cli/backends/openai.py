@@ -6,11 +6,11 @@ import base64
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.audit import ATTEMPTS_NOTE
 from tale_cli.backends._cloud import Cloud, image_cost, write_png
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, RenderResult
 from tale_cli.errors import BackendError, RecipeError, missing_extra
-from tale_cli.keys import require_key
+from tale_cli.keys.audit import ATTEMPTS_NOTE
+from tale_cli.keys.store import require_key
 from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.audit import ATTEMPTS_NOTE
 from tale_cli.backends._cloud import Cloud, voice_cost
 from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
 from tale_cli.backends.openai import openai_client
 from tale_cli.errors import BackendError, RecipeError
-from tale_cli.keys import require_key
+from tale_cli.keys.audit import ATTEMPTS_NOTE
+from tale_cli.keys.store import require_key
+from tale_cli.media.wav import write_wav
 from tale_cli.registry import Locality, Pricing, Provider, Role
-from tale_cli.voice import write_wav
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import SpeechRequest

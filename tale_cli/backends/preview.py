@@ -17,9 +17,9 @@ from tale_cli.backends.base import (
     VideoBackend,
     VideoCapabilities,
 )
-from tale_cli.drawing import text_font, wrap_text
-from tale_cli.fonts import font_for
-from tale_cli.media import EncodeSettings, filter_escape, input_arg, run_ffmpeg
+from tale_cli.media.drawing import text_font, wrap_text
+from tale_cli.media.ffmpeg import EncodeSettings, filter_escape, input_arg, run_ffmpeg
+from tale_cli.media.fonts import font_for
 from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from tale_cli.backends._cloud import (
 )
 from tale_cli.backends.base import RenderResult, VideoBackend, VideoCapabilities
 from tale_cli.errors import BackendError, RecipeError, ShotRefusedError, missing_extra
-from tale_cli.keys import require_key
+from tale_cli.keys.store import require_key
 from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class RunwayVideo(VideoBackend):
 
     def _say_cropped(self) -> None:
         """Said before anything is spent: the film shapes this model has no ratio for, and what it renders instead."""
-        from tale_cli.shape import film_aspect
+        from tale_cli.story.shape import film_aspect
 
         width, height = self.recipe.width, self.recipe.height
         for kind, ratios in (("text-to-video", self.spec.text_ratios), ("image-to-video", self.spec.image_ratios)):

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
+from tale_cli.backends.local_models import ModelMissingError, pull_hint, resolve_model
 from tale_cli.errors import BackendError, MissingDependencyError, PlanError, missing_extra
-from tale_cli.local_models import ModelMissingError, pull_hint, resolve_model
+from tale_cli.media.wav import write_wav
 from tale_cli.registry import Locality, Pricing, Provider, Role
-from tale_cli.voice import write_wav
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import SpeechRequest

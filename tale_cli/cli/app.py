@@ -7,8 +7,8 @@ import sys
 
 import typer
 
-from tale_cli import __version__
 from tale_cli.cli.common import set_debug
+from tale_cli.version import __version__
 
 app = typer.Typer(
     name="tale",

@@ -16,7 +16,7 @@ def audit(
 ) -> None:
     """Show every inference request a run made: when, who, which backend and model, outcome, billed units."""
     with errors_handled():
-        from tale_cli.audit import read_audit
+        from tale_cli.keys.audit import read_audit
 
         summary = read_audit(run_dir)
         if json_output:

@@ -29,11 +29,11 @@ def batch(
 
     def action() -> None:
 
-        from tale_cli.batch import BatchOptions, find_stories, run_batch
         from tale_cli.cli.cost_print import print_spend_check
         from tale_cli.cli.settings import resolve_out, resolve_recipe
         from tale_cli.errors import ExitCode, KeysError, ShotsFailedError
         from tale_cli.executors import open_executor
+        from tale_cli.pipeline.batch import BatchOptions, find_stories, run_batch
 
         stories = find_stories(sources)
         chosen = resolve_recipe(recipe)

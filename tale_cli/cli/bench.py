@@ -19,8 +19,8 @@ def bench(
     """Time one native-length clip and record GPU-seconds per clip where `tale cost` reads it."""
 
     def action() -> None:
-        from tale_cli.bench import record_bench, run_bench
         from tale_cli.config import load_recipe, with_video_overrides
+        from tale_cli.pipeline.bench import record_bench, run_bench
 
         chosen = with_video_overrides(load_recipe(recipe), model=model, steps=steps, memory=memory, quantize=quantize)
         result = run_bench(chosen, warmup=warmup)

@@ -10,7 +10,7 @@ import typer
 from tale_cli.cli.common import console, escape, print_json, run
 
 if TYPE_CHECKING:
-    from tale_cli.clean import CleanReport
+    from tale_cli.run.clean import CleanReport
 
 
 def clean(
@@ -42,7 +42,7 @@ def clean(
     """
 
     def action() -> CleanReport:
-        from tale_cli.clean import clean_run
+        from tale_cli.run.clean import clean_run
 
         # A render writing the folder keeps its clips: cleaning waits for it (or, with --no-wait, says so and exits).
         return clean_run(

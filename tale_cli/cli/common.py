@@ -21,7 +21,7 @@ _DEBUG = {"on": False}
 
 
 def set_debug(value: bool) -> None:
-    from tale_cli.redact import install_log_redaction
+    from tale_cli.keys.redact import install_log_redaction
 
     _DEBUG["on"] = value or bool(os.environ.get("TALE_DEBUG"))
     install_log_redaction()
@@ -62,7 +62,7 @@ def console(stderr: bool = False) -> Any:
 
 def abort(error: TaleError) -> NoReturn:
     """The one path out for an error: a red line, a hint, the error's exit code."""
-    from tale_cli.redact import redact
+    from tale_cli.keys.redact import redact
 
     err = console(stderr=True)
     err.print(f"[bold red]error:[/] {escape(redact(error.message))}")
@@ -107,7 +107,7 @@ def _no_space(error: OSError) -> TaleError | None:
     """A full disk met anywhere as one line naming the folder, not `unexpected OSError: [Errno 28]`."""
     from pathlib import Path
 
-    from tale_cli.media import NoSpaceError, no_space_folder
+    from tale_cli.media.ffmpeg import NoSpaceError, no_space_folder
 
     folder = no_space_folder(error, Path.cwd())
     return NoSpaceError(folder) if folder is not None else None
@@ -122,7 +122,7 @@ def print_traceback() -> None:
     """The current exception's traceback on stderr, with every key redacted (SDK errors echo headers)."""
     import traceback
 
-    from tale_cli.redact import redact
+    from tale_cli.keys.redact import redact
 
     sys.stderr.write(redact(traceback.format_exc()))
     sys.stderr.flush()
@@ -148,7 +148,7 @@ def stop_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    from tale_cli.media import resume_children, stop_children
+    from tale_cli.media.ffmpeg import resume_children, stop_children
 
     received: list[int] = []
 

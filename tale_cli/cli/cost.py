@@ -145,8 +145,8 @@ def estimate(
     with errors_handled():
         from tale_cli import cost
         from tale_cli.cli.settings import resolve_recipe
-        from tale_cli.plan import load_plan
-        from tale_cli.shape import shaped_recipe, source_shape
+        from tale_cli.story.plan import load_plan
+        from tale_cli.story.shape import shaped_recipe, source_shape
 
         chosen = resolve_recipe(recipe)
         # Priced at the film's own shape: a story asking for 1080p is a 1080p render.
@@ -154,7 +154,7 @@ def estimate(
         from_story = source.suffix.lower() != ".json"
         if from_story:
             from tale_cli.planners import plan_story
-            from tale_cli.story import read_story
+            from tale_cli.story.reader import read_story
 
             # The offline planner gives the shot and character structure without calling a paid model.
             plan = plan_story(read_story(source), chosen, planner_name="offline")

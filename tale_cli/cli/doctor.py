@@ -11,7 +11,7 @@ def doctor(json_output: bool = typer.Option(False, "--json", help="Print JSON.")
     """Check ffmpeg, fonts, Python, GPU and which extras are installed."""
 
     def action() -> None:
-        from tale_cli.doctor import diagnose
+        from tale_cli.pipeline.doctor import diagnose
 
         checks = diagnose()
         if json_output:

@@ -10,7 +10,7 @@ import typer
 from tale_cli.cli.common import console, escape, print_json, run
 
 if TYPE_CHECKING:
-    from tale_cli.export import ExportResult
+    from tale_cli.pipeline.export import ExportResult
 
 
 def export(
@@ -38,7 +38,7 @@ def export(
     """Write the cut as an editorial timeline: shots at their cut points, voice and music, narration markers."""
 
     def action() -> ExportResult:
-        from tale_cli.export import export_timeline
+        from tale_cli.pipeline.export import export_timeline
 
         return export_timeline(
             run_dir,

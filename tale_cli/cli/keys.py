@@ -24,8 +24,8 @@ def set_(
     """Store a key in the OS keyring (asks with hidden input)."""
     with errors_handled():
         from tale_cli.errors import ExitCode, KeysError
-        from tale_cli.keys import provider as lookup_provider
-        from tale_cli.keys import set_key
+        from tale_cli.keys.store import provider as lookup_provider
+        from tale_cli.keys.store import set_key
 
         chosen = lookup_provider(provider)
         if stdin:
@@ -51,7 +51,7 @@ def set_(
 def list_(json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """Show each provider, where its key comes from and its fingerprint, never the key."""
     with errors_handled():
-        from tale_cli.keys import key_sources, keyring_status
+        from tale_cli.keys.store import key_sources, keyring_status
 
         sources = key_sources()
         status = keyring_status()
@@ -82,7 +82,7 @@ def list_(json_output: bool = typer.Option(False, "--json", help="Print JSON ins
 def delete(provider: str = typer.Argument(..., help=PROVIDER_HELP)) -> None:
     """Remove a provider's key from the OS keyring."""
     with errors_handled():
-        from tale_cli.keys import delete_key
+        from tale_cli.keys.store import delete_key
 
         name = delete_key(provider)
         console().print(f"deleted the {name} key from the keyring")
@@ -96,7 +96,7 @@ def test(
     """Make the provider's cheapest authenticated call and say whether the key works (needs the network)."""
     with errors_handled():
         from tale_cli.errors import KeysError
-        from tale_cli.keycheck import check_key
+        from tale_cli.keys.check import check_key
 
         result = check_key(provider)
         if json_output:

@@ -11,7 +11,7 @@ def providers(json_output: bool = typer.Option(False, "--json", help="Print JSON
     """List the providers: roles, models, local or not, how priced, what each needs and whether it is ready."""
 
     def action() -> None:
-        from tale_cli.registry import status
+        from tale_cli.keys.readiness import status
 
         report = status()
         if json_output:

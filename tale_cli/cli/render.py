@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from tale_cli.cli.common import console, escape, print_json, run
-from tale_cli.shape import Aspect, Resolution
+from tale_cli.config import Aspect, Resolution
 
 
 def render(
@@ -58,14 +58,15 @@ def render(
     """Render a story (or a plan.json) into a one-minute film."""
 
     def action() -> None:
+        from tale_cli.backends.local_models import check_local_models
         from tale_cli.cli.cost import terminal_spending
         from tale_cli.cli.progress import ProgressView
         from tale_cli.cli.settings import resolve_out, resolve_recipe, say_shape
-        from tale_cli.config import with_prices, with_sound_overrides, with_video_overrides
+        from tale_cli.config import with_sound_overrides, with_video_overrides
+        from tale_cli.cost.book import with_prices
         from tale_cli.errors import InputError, ShotsFailedError
         from tale_cli.executors import open_executor
-        from tale_cli.local_models import check_local_models
-        from tale_cli.music import composes
+        from tale_cli.film.music import composes
         from tale_cli.pipeline import RenderOptions, is_plan_file
         from tale_cli.pipeline import render as render_film
 

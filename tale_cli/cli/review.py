@@ -24,7 +24,7 @@ def review(
     """Write RUN_DIR/review.html (film, shots, costs) and print its path; --open or --serve it."""
 
     def write() -> Path:
-        from tale_cli.review import write_review
+        from tale_cli.pipeline.review import write_review
 
         return write_review(run_dir)
 
@@ -37,7 +37,7 @@ def review(
             webbrowser.open(page.resolve().as_uri())
         return
 
-    from tale_cli.review_server import is_loopback, open_server
+    from tale_cli.pipeline.review_server import is_loopback, open_server
 
     if not is_loopback(host):
         console(stderr=True).print(

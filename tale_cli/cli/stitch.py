@@ -66,11 +66,11 @@ def stitch(
         import tempfile
 
         from tale_cli.errors import InputError
-        from tale_cli.media import probe_many
-        from tale_cli.mix import DEFAULT_LOUDNESS_LUFS, MixOptions, mix_film
-        from tale_cli.stitch import DEFAULT_BED_VOLUME, StitchOptions, parse_transition, resolve_inputs
-        from tale_cli.stitch import stitch as stitch_clips
-        from tale_cli.tracks import track_from_dir
+        from tale_cli.film.mix import DEFAULT_LOUDNESS_LUFS, MixOptions, mix_film
+        from tale_cli.film.stitch import DEFAULT_BED_VOLUME, StitchOptions, parse_transition, resolve_inputs
+        from tale_cli.film.stitch import stitch as stitch_clips
+        from tale_cli.film.tracks import track_from_dir
+        from tale_cli.media.ffmpeg import probe_many
 
         if len(inputs) == 1 and inputs[0].is_dir():
             from tale_cli.pipeline.restitch import FilmChanges, stitch_run

@@ -13,7 +13,7 @@ from tale_cli.cli.common import console, escape, print_json, run
 
 if TYPE_CHECKING:
     from tale_cli.cli.progress import ProgressView
-    from tale_cli.takes import RetakeOptions, ShotChange, TakesListing, TakesReport
+    from tale_cli.pipeline.takes import RetakeOptions, ShotChange, TakesListing, TakesReport
 
 RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder made by `tale render`.")]
 Shots = Annotated[list[int], typer.Argument(metavar="SHOT...", help="Shot numbers, from 1.")]
@@ -43,7 +43,7 @@ def retake(
     """Render a new take of each SHOT; it becomes current (unless --keep) and the film is cut again."""
 
     def action() -> None:
-        from tale_cli.takes import retake as retake_shots
+        from tale_cli.pipeline.takes import retake as retake_shots
 
         with _guarded(recipe, yes=yes, max_cost=max_cost, json_output=json_output) as (options, view):
             options.seed, options.new_seed, options.prompt, options.keep = seed, new_seed, prompt, keep
@@ -68,7 +68,7 @@ def replace(
     """Make FILE a new, current take of SHOT: a clip conformed to the film, or a still under a slow camera move."""
 
     def action() -> None:
-        from tale_cli.takes import replace as replace_shot
+        from tale_cli.pipeline.takes import replace as replace_shot
 
         with _guarded(recipe, yes=yes, max_cost=max_cost, json_output=json_output) as (options, view):
             report = replace_shot(run_dir, shot, file, animate=animate, options=options, emit=view)
@@ -85,7 +85,7 @@ def takes(
     """List each shot's takes, numbered from 1 in the order made; the current one is marked."""
 
     def action() -> TakesListing:
-        from tale_cli.takes import list_takes
+        from tale_cli.pipeline.takes import list_takes
 
         return list_takes(run_dir, shot)
 
@@ -130,7 +130,7 @@ def pick(
 
     def action() -> None:
         from tale_cli.cli.progress import ProgressView
-        from tale_cli.takes import pick as pick_take
+        from tale_cli.pipeline.takes import pick as pick_take
 
         with ProgressView(json_mode=json_output) as view:
             report = pick_take(run_dir, shot, take, emit=view)
@@ -151,7 +151,7 @@ def unlock(run_dir: RunDir, shots: Shots, json_output: JsonOutput = False) -> No
 
 def _lock(run_dir: Path, shots: list[int], *, locked: bool, json_output: bool) -> None:
     def action() -> None:
-        from tale_cli.takes import lock as lock_shots
+        from tale_cli.pipeline.takes import lock as lock_shots
 
         _print(lock_shots(run_dir, shots, locked=locked), json_output)
 
@@ -166,7 +166,7 @@ def _guarded(
     from tale_cli.cli.cost import terminal_spending
     from tale_cli.cli.progress import ProgressView
     from tale_cli.cli.settings import resolve_recipe
-    from tale_cli.takes import RetakeOptions
+    from tale_cli.pipeline.takes import RetakeOptions
 
     chosen = resolve_recipe(recipe) if recipe is not None else None
     with ProgressView(json_mode=json_output) as view:

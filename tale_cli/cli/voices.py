@@ -14,7 +14,7 @@ def voices(
     """List the voices to give `--voice BACKEND:VOICE`, a recipe's [voice] voice or a character's voice."""
 
     def action() -> None:
-        from tale_cli.voice import list_voices
+        from tale_cli.film.voice import list_voices
 
         catalogues = list_voices(backend)
         if json_output:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from tale_cli.config import data_dir, read_toml
+from tale_cli.config import Recipe, data_dir, read_toml
 from tale_cli.cost.money import Range, Usd, sum_ranges
 from tale_cli.cost.prices import (
     GpuPrice,
@@ -22,8 +22,7 @@ from tale_cli.cost.prices import (
     VideoPrice,
     VoicePrice,
 )
-from tale_cli.errors import RecipeError
-from tale_cli.plan import describe_validation_error
+from tale_cli.errors import RecipeError, describe_validation_error
 
 PRICES_ENV = "TALE_PRICES"
 HOURS_PER_DAY = 24.0
@@ -361,3 +360,15 @@ def default_book() -> PriceBook:
 def resolve_book(id_or_file: str | None) -> PriceBook:
     """--prices flag > TALE_PRICES > the newest book."""
     return load_book(id_or_file) if id_or_file else default_book()
+
+
+def with_prices(recipe: Recipe, prices: str | None) -> Recipe:
+    """The recipe with --prices for one run (flag > recipe). The book is loaded here, so a bad one stops the run
+    before anything starts; a book file is kept by its absolute path, so every part of the run reads the same book."""
+    chosen = prices or recipe.prices
+    if chosen is None:
+        return recipe
+    book = load_book(chosen)
+    is_file = chosen.endswith(".toml") or "/" in chosen
+    kept = str(book.path.resolve()) if is_file and book.path is not None else chosen
+    return recipe.model_copy(update={"prices": kept})

@@ -17,7 +17,7 @@ from tale_cli.registry import Pricing, Role, provider
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.plan import Plan
+    from tale_cli.story.plan import Plan
 
 
 def _pricing(name: str, role: Role, base_url: str | None = None) -> Pricing:
@@ -187,7 +187,7 @@ def judge_model(recipe: Recipe) -> str:
 
 def voice_model(recipe: Recipe) -> str:
     """The voice model a recipe speaks with: its own, else its backend's default."""
-    from tale_cli.voice import voice_backend
+    from tale_cli.film.voice import voice_backend
 
     backend = voice_backend(recipe)
     try:
@@ -197,7 +197,7 @@ def voice_model(recipe: Recipe) -> str:
 
 
 def _music_model(recipe: Recipe) -> str:
-    from tale_cli.music import music_backend
+    from tale_cli.film.music import music_backend
 
     backend = music_backend(recipe)
     try:
@@ -385,7 +385,7 @@ def estimate_render(
     voice_seconds, voice_usd = 0.0, 0.0
     voice = recipe.voice
     if voice.enabled and _pricing(voice.backend, Role.VOICE) is not Pricing.FREE:
-        from tale_cli.voice import natural_seconds, shot_texts
+        from tale_cli.film.voice import natural_seconds, shot_texts
 
         texts = list(spoken) if spoken is not None else [text for shot in plan_shots for text in shot_texts(shot)]
         if texts:
@@ -400,7 +400,7 @@ def estimate_render(
                 notes.append(f"voice: about {voice_seconds:.0f} s of speech, estimated from the words")
 
     music_usd = 0.0
-    from tale_cli.music import composes
+    from tale_cli.film.music import composes
 
     if compose and composes(recipe.music.source) and _pricing(recipe.music.source, Role.MUSIC) is not Pricing.FREE:
         paid = True

@@ -13,8 +13,8 @@ from tale_cli.errors import BudgetError
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.plan import Plan
     from tale_cli.run.folder import RunFolder
+    from tale_cli.story.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,9 @@ def spend_guard(
     def guard(plan: Plan, recipe: Recipe, folder: RunFolder, pending: list[int]) -> None:
         # Only the shots that will render and the clips not yet spoken: a resumed run pays nothing for what it
         # has. The run's own book.
-        from tale_cli.music import composes, score_cached
-        from tale_cli.voice import unspoken
+        from tale_cli.film.music import composes
+        from tale_cli.run.music import score_cached
+        from tale_cli.run.voice import unspoken
 
         spoken = unspoken(plan, recipe, folder)
         compose = composes(recipe.music.source) and not score_cached(plan, recipe, folder)

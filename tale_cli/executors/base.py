@@ -42,7 +42,7 @@ def private_like_its_folder(output: Path) -> Iterator[None]:
     made the run private: a shot for an owner-only folder is written owner-only from its first byte,
     `*.part` included. A folder that cannot be read counts as private.
     """
-    from tale_cli.privacy import private_files
+    from tale_cli.keys.privacy import private_files
 
     try:
         private = output.parent.stat().st_mode & 0o077 == 0

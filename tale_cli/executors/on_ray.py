@@ -330,7 +330,7 @@ class ShotWorker:
             with private_like_its_folder(request.output):
                 result = self.backend.render_shot(request)
             # Checked here, where it was written: the driver then only renames it.
-            from tale_cli.media import check_clip
+            from tale_cli.media.ffmpeg import check_clip
 
             check_clip(request.output, expected_s=request.duration_s, fps=request.fps)
             result.checked = True

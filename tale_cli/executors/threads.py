@@ -27,7 +27,7 @@ class ThreadExecutor(ShotExecutor):
 
     def _render_and_check(self, request: ShotRequest) -> RenderResult:
         """Render, then check the clip on the worker thread, so checks of many shots overlap."""
-        from tale_cli.media import check_clip
+        from tale_cli.media.ffmpeg import check_clip
 
         result = self.backend.render_shot(request)
         check_clip(request.output, expected_s=request.duration_s, fps=request.fps)

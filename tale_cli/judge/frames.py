@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tale_cli.media import input_arg, run_ffmpeg
+from tale_cli.media.ffmpeg import input_arg, run_ffmpeg
 
 # The no-model checks read every frame at this size: enough to see a cut, a flash or a frozen picture.
 CHECK_SIZE = (64, 36)
@@ -42,8 +42,8 @@ def judged_frames(
 ) -> tuple[np.ndarray, list[Path]]:
     """One decode of `clip` for a judge with a model: every frame small and grey (for the no-model checks) and
     `count` frames spread over the clip as PNG files in `folder`, no longer than SAMPLE_SIDE on their long side."""
-    from tale_cli.media import probe
-    from tale_cli.mp4 import mp4_facts
+    from tale_cli.media.ffmpeg import probe
+    from tale_cli.media.mp4 import mp4_facts
 
     facts = mp4_facts(clip)
     info = facts.info if facts is not None else probe(clip)

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.judge.records import RetakeSummary, ScoreMove
 from tale_cli.judge.run import JudgeReport, record_judging
 from tale_cli.judge.scoring import Judge, JudgeRow
 from tale_cli.pipeline.report import Event, EventSink
+from tale_cli.run.verdicts import RetakeSummary, ScoreMove
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.pipeline.options import RenderOptions
-    from tale_cli.plan import Plan
     from tale_cli.run.folder import Manifest, RunFolder, TakeRecord
+    from tale_cli.story.plan import Plan
 
 
 def judge_render(
@@ -31,8 +31,8 @@ def judge_render(
     spent_before: float,
 ) -> JudgeReport:
     """Judge the rendered film; with the recipe's bar, retake the shots below it and keep each shot's best take."""
-    from tale_cli.audit import AuditLog
     from tale_cli.cost.guard import budget_for
+    from tale_cli.keys.audit import AuditLog
 
     judge = Judge(folder, plan, recipe, AuditLog(folder.root, audit_prompts=recipe.audit_prompts))
     summary: RetakeSummary | None = None

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.files import now_iso
-from tale_cli.judge.records import JudgeRecord, MetricSummary, RetakeSummary
 from tale_cli.judge.scoring import Judge, JudgeRow, rows_json, summarize, weakest_first
 from tale_cli.pipeline.report import Event, EventSink, ignore_events
+from tale_cli.run.verdicts import JudgeRecord, MetricSummary, RetakeSummary
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.plan import Plan
     from tale_cli.run.folder import Manifest, RunFolder
+    from tale_cli.story.plan import Plan
 
 JUDGE_FILE = "judge.json"
 
@@ -119,7 +119,7 @@ def judge_film(
     retakes: RetakeSummary | None = None,
 ) -> JudgeReport:
     """Judge the run folder (held by the caller) with the recipe's [judge]; see `judge_run`."""
-    from tale_cli.audit import AuditLog
+    from tale_cli.keys.audit import AuditLog
 
     started = time.monotonic()
     judge = Judge(folder, plan, recipe, AuditLog(folder.root, audit_prompts=recipe.audit_prompts))
@@ -139,10 +139,10 @@ def judge_run(
 ) -> JudgeReport:
     """`tale judge`: score every take of every shot of a run folder with the run's (or the given) recipe's judge,
     or `backend`. A take already judged with the same settings is read back from judge/, never judged again."""
+    from tale_cli.keys.privacy import check_private
     from tale_cli.pipeline.retake import run_recipe_of
-    from tale_cli.privacy import check_private
+    from tale_cli.pipeline.takes import open_run
     from tale_cli.run.open import holding
-    from tale_cli.takes import open_run
 
     folder, plan = open_run(run_dir)
     say = lambda text: emit(Event("message", detail=text))  # noqa: E731

@@ -17,15 +17,15 @@ from tale_cli.errors import KeysError, RecipeError, TaleError
 from tale_cli.files import now_iso
 from tale_cli.judge.checks import FrameChecks, check_frames
 from tale_cli.judge.frames import grey_frames, judged_frames
-from tale_cli.judge.records import CharacterJudgement, MetricSummary, TakeJudgement
-from tale_cli.redact import redact
+from tale_cli.keys.redact import redact
 from tale_cli.registry import Role, create
+from tale_cli.run.verdicts import CharacterJudgement, MetricSummary, TakeJudgement
 
 if TYPE_CHECKING:
-    from tale_cli.audit import AuditLog
     from tale_cli.config import Recipe
-    from tale_cli.plan import Plan
+    from tale_cli.keys.audit import AuditLog
     from tale_cli.run.folder import Manifest, RunFolder, TakeRecord
+    from tale_cli.story.plan import Plan
 
 JUDGE_VERSION = 1
 # The metrics a film's summary gives, in the order the terminal shows them.
@@ -100,7 +100,7 @@ def _mean(values: list[float]) -> float | None:
 
 def settings_key(backend: JudgeBackend | None, recipe: Recipe) -> str:
     """The judge's settings as one short key: what, besides the take, changes a judgement."""
-    from tale_cli.run.identity import digest
+    from tale_cli.files import digest
 
     fingerprint = backend.fingerprint() if backend is not None else {"backend": "none"}
     return digest({"v": JUDGE_VERSION, **fingerprint, "frames": recipe.judge.frames})[:16]
@@ -150,7 +150,8 @@ class Judge:
         ]
 
     def _key(self, index: int, clip_sha: str, characters: list[JudgeCharacter]) -> str:
-        from tale_cli.run.identity import digest, file_digest
+        from tale_cli.files import digest
+        from tale_cli.run.identity import file_digest
 
         people = []
         for c in characters:

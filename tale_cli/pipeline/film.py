@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tale_cli.audit import AuditLog
 from tale_cli.backends import image_backend, video_backend
 from tale_cli.backends.base import VideoBackend, VideoCapabilities
 from tale_cli.config import Recipe, recipe_file
 from tale_cli.errors import RecipeError
 from tale_cli.executors import ShotExecutor, open_executor
-from tale_cli.music import check_composer, composes, make_score
+from tale_cli.film.music import check_composer, composes
+from tale_cli.film.voice import VoiceTrack, check_voice
+from tale_cli.keys.audit import AuditLog
+from tale_cli.keys.privacy import check_private, private_files
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import (
     PlanSource,
@@ -23,13 +25,13 @@ from tale_cli.pipeline.planning import (
 )
 from tale_cli.pipeline.references import check_reference_pictures, render_references
 from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ShotState, ignore_events
+from tale_cli.pipeline.review import write_review
 from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
-from tale_cli.plan import Plan
-from tale_cli.privacy import check_private, private_files
-from tale_cli.review import write_review
 from tale_cli.run.cut import MAKE, CutResult, CutSettings, cut, music_bed
 from tale_cli.run.folder import FallbackRecord, Manifest, RunFolder
-from tale_cli.voice import VoiceTrack, check_voice, make_voice_track
+from tale_cli.run.music import make_score
+from tale_cli.run.voice import make_voice_track
+from tale_cli.story.plan import Plan
 
 
 def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabilities, backend_name: str) -> None:
@@ -216,8 +218,8 @@ def finish_film(
 
 def check_sound(plan: Plan, options: RenderOptions) -> None:
     """The voice and the music bed checked before anything is spent: backend, key, voices, fit, a readable bed."""
-    from tale_cli.media import probe_audio
-    from tale_cli.stitch import parse_transition
+    from tale_cli.film.stitch import parse_transition
+    from tale_cli.media.ffmpeg import probe_audio
 
     check_voice(plan, options.recipe, parse_transition(options.transition))
     music = music_bed(options.recipe, cut_settings(options))
@@ -326,7 +328,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     voice = None
     if recipe.voice.enabled:
         # Spoken before the pictures: speech that does not fit its shot stops the run before they are paid for.
-        from tale_cli.stitch import parse_transition
+        from tale_cli.film.stitch import parse_transition
 
         voice = make_voice_track(
             plan,

@@ -11,17 +11,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tale_cli.audit import AuditLog
 from tale_cli.errors import InputError
-from tale_cli.pictures import check_picture
+from tale_cli.keys.audit import AuditLog
+from tale_cli.keys.privacy import check_private, private_files
+from tale_cli.media.pictures import check_picture
 from tale_cli.pipeline.options import RenderOptions
-from tale_cli.plan import Plan, load_plan
-from tale_cli.privacy import check_private, private_files
 from tale_cli.run.folder import Manifest, PlannerRecord, PlanOrigin, RunFolder, now_iso
+from tale_cli.story.plan import Plan, load_plan
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.story import Story
+    from tale_cli.story.reader import Story
 
 
 def default_out_root() -> Path:
@@ -62,8 +62,8 @@ def choose_folder(source: Path, options: RenderOptions) -> RunFolder:
         plan = load_plan(source)
         root = options.run_dir or (source.parent if options.out_root is None else options.out_root / plan.slug)
         return RunFolder(root, private=private)
-    from tale_cli.plan import slugify
-    from tale_cli.story import read_story
+    from tale_cli.story.plan import slugify
+    from tale_cli.story.reader import read_story
 
     slug = slugify(read_story(source).title, fallback=slugify(source.stem))
     out_root = options.out_root if options.out_root is not None else default_out_root()
@@ -78,7 +78,7 @@ def prepare_plan(source: Path, options: RenderOptions, folder: RunFolder | None 
         plan = load_plan(source)
         how = f"read {source}"
         if options.aspect or options.resolution:
-            from tale_cli.shape import plan_shape, reshape
+            from tale_cli.story.shape import plan_shape, reshape
 
             shape = plan_shape(plan, aspect=options.aspect, resolution=options.resolution)
             if (shape.width, shape.height) != (plan.width, plan.height):
@@ -87,7 +87,7 @@ def prepare_plan(source: Path, options: RenderOptions, folder: RunFolder | None 
         return PreparedPlan(plan, folder, PlanSource.READ, how, None)
 
     from tale_cli.planners import shot_settings
-    from tale_cli.story import read_story
+    from tale_cli.story.reader import read_story
 
     story = read_story(source)
     planner_name = options.planner or recipe.planner.backend
@@ -122,7 +122,7 @@ def _reshaped(folder: RunFolder, earlier: PlanOrigin | None, origin: PlanOrigin,
     """The run folder's plan at the film's new shape, when only the shape changed since it was planned: a new
     aspect needs no new prompts, and changing it back then finds every clip of the first shape cached."""
     from tale_cli.errors import PlanError
-    from tale_cli.shape import film_aspect, reshape
+    from tale_cli.story.shape import film_aspect, reshape
 
     if earlier is None or earlier.model_copy(update={"size": origin.size}) != origin or not folder.plan.is_file():
         return None
@@ -135,7 +135,7 @@ def _reshaped(folder: RunFolder, earlier: PlanOrigin | None, origin: PlanOrigin,
 
 def shaped_options(source: Path, options: RenderOptions) -> RenderOptions:
     """The options with the recipe made for the film's shape: flag > story front matter (or plan.json) > recipe."""
-    from tale_cli.shape import shaped_recipe, source_shape
+    from tale_cli.story.shape import shaped_recipe, source_shape
 
     shape = source_shape(source, options.recipe, aspect=options.aspect, resolution=options.resolution)
     return replace(options, recipe=shaped_recipe(options.recipe, shape))

@@ -9,19 +9,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tale_cli.audit import AuditLog
 from tale_cli.backends import image_backend
 from tale_cli.backends.base import ReferenceRequest
 from tale_cli.config import Recipe
 from tale_cli.errors import TaleError
-from tale_cli.files import link_or_copy, now_iso
-from tale_cli.pictures import check_picture
+from tale_cli.files import digest, link_or_copy, now_iso
+from tale_cli.keys.audit import AuditLog, audit_request
+from tale_cli.media.pictures import check_picture
 from tale_cli.pipeline.planning import inside_folder
 from tale_cli.pipeline.report import Event, EventSink
-from tale_cli.pipeline.shots import audit_request
-from tale_cli.plan import Plan
 from tale_cli.run.folder import FileRecord, Manifest, RefRecord, RefStatus, RunFolder
-from tale_cli.run.identity import digest, file_damage, file_record
+from tale_cli.run.identity import file_damage, file_record
+from tale_cli.story.plan import Plan
 
 
 class RefJournal:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tale_cli.plan import Plan
+    from tale_cli.story.plan import Plan
 
 
 class ShotState(StrEnum):

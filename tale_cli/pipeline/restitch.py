@@ -48,8 +48,8 @@ def stitch_run(
     """Cut the run's film again, changed as `changes` say, the run folder held; copy it to `out` when given."""
     from tale_cli.config import MusicConfig, VoiceConfig
     from tale_cli.pipeline.retake import film_options
-    from tale_cli.review import write_review
-    from tale_cli.takes import open_run, run_folder
+    from tale_cli.pipeline.review import write_review
+    from tale_cli.pipeline.takes import open_run, run_folder
 
     if changes.no_voice and changes.voice_dir is not None:
         raise InputError("--voice-dir and --no-voice contradict each other", hint="give one of them")
@@ -59,7 +59,7 @@ def stitch_run(
         raise InputError(f"music file not found: {changes.music}", hint="give an audio file, or --music none")
     if changes.voice_dir is not None and not changes.voice_dir.is_dir():
         raise InputError(f"{changes.voice_dir} is not a folder of recordings")
-    from tale_cli.plan import load_plan
+    from tale_cli.story.plan import load_plan
 
     folder = run_folder(run_dir)
     say = lambda text: emit(Event("message", detail=text))  # noqa: E731

@@ -1,5 +1,5 @@
 """New takes of chosen shots: rendered again (another seed, prompt or recipe, or a user's picture as the first
-frame) or made from the user's own clip or still; each recorded as a take of its shot (see tale_cli.takes)."""
+frame) or made from the user's own clip or still; each recorded as a take of its shot (see tale_cli.pipeline.takes)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from tale_cli.cost.guard import Spending
 from tale_cli.errors import InputError, RecipeError
 from tale_cli.pipeline.report import EventSink, ShotOutcome, ShotState
-from tale_cli.plan import Plan
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, now_iso
+from tale_cli.story.plan import Plan
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -174,12 +174,12 @@ def render_takes(
     """New takes of the shots `indexes` (the run folder held): rendered with `options`' seed, prompt and recipe
     (or from `first_frame`, a user's picture), current unless `options.keep`. A shot whose retake fails or is
     stopped keeps the take it had."""
-    from tale_cli.audit import AuditLog
     from tale_cli.backends import video_backend
     from tale_cli.executors import open_executor
+    from tale_cli.keys.audit import AuditLog
+    from tale_cli.keys.privacy import check_private
     from tale_cli.pipeline.film import check_capabilities, plan_for_shots, preflight
     from tale_cli.pipeline.shots import adopt_current, build_tasks, is_cached, run_shots
-    from tale_cli.privacy import check_private
 
     run_recipe = run_recipe_of(manifest, options.recipe)
     recipe = options.recipe or run_recipe
@@ -362,7 +362,7 @@ def user_take(
     still, under the animatic's camera move for the shot: a new take of shot `index`, made current."""
     from tale_cli.backends.preview import animate_still
     from tale_cli.config import load_defaults
-    from tale_cli.media import EncodeSettings, check_clip, conform_clip
+    from tale_cli.media.ffmpeg import EncodeSettings, check_clip, conform_clip
     from tale_cli.pipeline.shots import adopt_current, record_take, use_take
     from tale_cli.run.identity import file_digest, file_record
 

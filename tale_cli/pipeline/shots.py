@@ -11,16 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tale_cli.audit import ATTEMPTS_NOTE, AuditLog
 from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend
 from tale_cli.config import Recipe
 from tale_cli.errors import KeysError, OutputError, QuotaError, ShotRefusedError, TaleError
 from tale_cli.executors import ShotExecutor
-from tale_cli.files import link_or_copy, now_iso
-from tale_cli.media import ClipCheckError, check_clip, extract_frame
+from tale_cli.files import digest, link_or_copy, now_iso
+from tale_cli.keys.audit import AuditLog, audit_request
+from tale_cli.keys.redact import redact
+from tale_cli.media.ffmpeg import ClipCheckError, check_clip, extract_frame
 from tale_cli.pipeline.report import Event, EventSink, ShotOutcome, ShotState
-from tale_cli.plan import Plan, Shot
-from tale_cli.redact import redact
 from tale_cli.run.folder import (
     FileRecord,
     Manifest,
@@ -30,7 +29,8 @@ from tale_cli.run.folder import (
     TakeRecord,
     copy_clip_fields,
 )
-from tale_cli.run.identity import digest, file_damage, file_digest, file_record, find_verified, restore
+from tale_cli.run.identity import file_damage, file_digest, file_record, find_verified, restore
+from tale_cli.story.plan import Plan, Shot
 
 HASH_VERSION = 1
 
@@ -445,48 +445,6 @@ def run_shots(
                 entry.status = ShotStatus.INTERRUPTED
         raise
     return [outcomes[task.shot.index] for task in tasks]
-
-
-def audit_request(
-    audit: AuditLog | None,
-    role: str,
-    backend: str,
-    shot: int | None,
-    prompt: str,
-    result: RenderResult | None,
-    started: float,
-    *,
-    error: BaseException | None = None,
-    character: str | None = None,
-) -> None:
-    """One audit line per request; a backend's retried attempts (RenderResult.notes["attempts"]) come first."""
-    if audit is None:
-        return
-    same: dict[str, Any] = {"role": role, "backend": backend, "shot": shot, "prompt": prompt, "character": character}
-    model = result.model if result is not None else ""
-    attempts = result.notes.pop(ATTEMPTS_NOTE, []) if result is not None else []
-    attempts = attempts if isinstance(attempts, list) else []
-    for number, attempt in enumerate(attempts, start=1):
-        failed = attempt if isinstance(attempt, dict) else {}
-        outcome = str(failed.get("outcome", "retry"))
-        audit.record(**same, model=model, attempt=number, outcome=outcome, error=str(failed.get("error", "")) or None)
-    units, unit = None, None
-    if result is not None and result.billed_seconds is not None:
-        units, unit = result.billed_seconds, "seconds"
-    elif result is not None and result.billed_credits is not None:
-        units, unit = result.billed_credits, "credits"
-    audit.record(
-        **same,
-        model=model,
-        attempt=len(attempts) + 1,
-        outcome="ok" if error is None else "error",
-        billed_units=units,
-        unit=unit,
-        cost_usd=result.cost_usd if result is not None else None,
-        job_id=result.provider_job_id if result is not None else None,
-        duration_s=time.monotonic() - started,
-        error=None if error is None else getattr(error, "message", None) or str(error) or type(error).__name__,
-    )
 
 
 def _finish(

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.plan import Plan
-    from tale_cli.story import Story
+    from tale_cli.story.plan import Plan
+    from tale_cli.story.reader import Story
 
     PlanFunction = Callable[..., Plan]
 
@@ -27,6 +27,6 @@ def shot_settings(story: Story, recipe: Recipe) -> tuple[int, float]:
 
 
 def plan_story(story: Story, recipe: Recipe, *, planner_name: str | None = None) -> Plan:
-    """The story's plan; its aspect and size are the recipe's, so shape the recipe first (tale_cli.shape)."""
+    """The story's plan; its aspect and size are the recipe's, so shape the recipe first (tale_cli.story.shape)."""
     shots, seconds = shot_settings(story, recipe)
     return planner(planner_name or recipe.planner.backend)(story, recipe, shots=shots, seconds=seconds)

@@ -19,9 +19,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from tale_cli.config import Recipe
-from tale_cli.errors import PlanError
-from tale_cli.pace import budget_words
-from tale_cli.plan import (
+from tale_cli.errors import PlanError, describe_validation_error
+from tale_cli.planners._speech import Said, fit_speech, split_sentences
+from tale_cli.planners.offline import character_id
+from tale_cli.story.pace import budget_words
+from tale_cli.story.plan import (
     CAMERA_CHARS,
     DESCRIPTION_CHARS,
     ID_PATTERN,
@@ -33,13 +35,10 @@ from tale_cli.plan import (
     PROMPT_CHARS,
     STYLE_CHARS,
     Plan,
-    describe_validation_error,
     slugify,
 )
-from tale_cli.planners._speech import Said, fit_speech, split_sentences
-from tale_cli.planners.offline import character_id
-from tale_cli.shape import film_aspect
-from tale_cli.story import Story
+from tale_cli.story.reader import Story
+from tale_cli.story.shape import film_aspect
 
 log = logging.getLogger("tale")
 

@@ -1,5 +1,5 @@
 """What a shot says: sentences and clauses of story text, quoted speech turned into lines of dialogue, and the
-spoken words of a shot kept within what it can say at a natural pace (tale_cli.pace).
+spoken words of a shot kept within what it can say at a natural pace (tale_cli.story.pace).
 
 Shared by every planner: the offline planner speaks the story's own words, the model planners their model's.
 """
@@ -10,8 +10,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tale_cli.pace import natural_seconds, speech_room
-from tale_cli.plan import NARRATOR
+from tale_cli.story.pace import natural_seconds, speech_room
+from tale_cli.story.plan import NARRATOR
 
 # Gives the (offset, character id) of every character named in a text, in order.
 Finder = Callable[[str], list[tuple[int, str]]]

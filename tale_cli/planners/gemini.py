@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends._cloud import Cloud
-from tale_cli.keys import require_key
+from tale_cli.keys.store import require_key
 from tale_cli.planners._llm import Message, plan_with
 from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.plan import Plan
-    from tale_cli.story import Story
+    from tale_cli.story.plan import Plan
+    from tale_cli.story.reader import Story
 
 DEFAULT_MODEL = "gemini-3.8-flash"
 # Models that still take temperature, top_p and top_k: deprecated for the Gemini API on 2026-07-21 and not

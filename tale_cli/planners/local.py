@@ -11,10 +11,10 @@ from typing import Any
 
 from tale_cli.config import PlannerConfig, Recipe
 from tale_cli.errors import PlanError, RecipeError
-from tale_cli.plan import Plan
 from tale_cli.planners._llm import PlanSettings, assemble_plan, author_characters, parse_answer, repair_answer
 from tale_cli.registry import Locality, Pricing, Provider, Role
-from tale_cli.story import Story
+from tale_cli.story.plan import Plan
+from tale_cli.story.reader import Story
 
 Messages = list[dict[str, str]]
 Chat = Callable[[Messages], str]
@@ -74,7 +74,7 @@ class TransformersChat:
 
     def __init__(self, config: PlannerConfig, *, seed: int = 0) -> None:
         from tale_cli.backends._diffusers import require_local_extra
-        from tale_cli.local_models import resolve_model
+        from tale_cli.backends.local_models import resolve_model
 
         require_local_extra()
         import torch

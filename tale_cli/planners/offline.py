@@ -8,11 +8,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 from tale_cli.config import Recipe
-from tale_cli.plan import MAX_LINES, MAX_NOTES, Character, Line, Plan, Shot, parse_plan, slugify
 from tale_cli.planners._speech import Said, fit_speech, quoted_lines, split_clauses, split_sentences
 from tale_cli.registry import Locality, Pricing, Provider, Role
-from tale_cli.shape import film_aspect
-from tale_cli.story import Story
+from tale_cli.story.plan import MAX_LINES, MAX_NOTES, Character, Line, Plan, Shot, parse_plan, slugify
+from tale_cli.story.reader import Story
+from tale_cli.story.shape import film_aspect
 
 log = logging.getLogger("tale")
 

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends._cloud import Cloud
 from tale_cli.errors import RecipeError
-from tale_cli.keys import require_key
+from tale_cli.keys.store import require_key
 from tale_cli.planners._llm import Message, plan_with
 from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.plan import Plan
-    from tale_cli.story import Story
+    from tale_cli.story.plan import Plan
+    from tale_cli.story.reader import Story
 
 DEFAULT_MODEL = "gpt-5.4-mini"
 # Local servers (vLLM, Ollama) rarely check keys; the SDK still wants one.

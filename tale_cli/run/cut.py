@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tale_cli.errors import OutputError
+from tale_cli.files import digest
 from tale_cli.run.folder import FilmRecord, Manifest, MixRecord, RunFolder, ShotStatus, now_iso
-from tale_cli.run.identity import digest, file_damage, file_record, restore
+from tale_cli.run.identity import file_damage, file_record, restore
 
 if TYPE_CHECKING:
-    from tale_cli.audit import AuditLog
     from tale_cli.config import Recipe
-    from tale_cli.plan import Plan
-    from tale_cli.voice import VoiceTrack
+    from tale_cli.film.voice import VoiceTrack
+    from tale_cli.keys.audit import AuditLog
+    from tale_cli.story.plan import Plan
 
 CUT_VERSION = 1
 # A film with a voice or music must measure within this of the recipe's loudness target, or it is not kept.
@@ -110,7 +111,7 @@ def drawn_words(plan: Plan, manifest: Manifest, settings: CutSettings) -> bool:
 
 def music_bed(recipe: Recipe, settings: CutSettings) -> Path | None:
     """The bed file: the film's own (--music FILE), else the recipe's [music] source when it is a file."""
-    from tale_cli.music import composes
+    from tale_cli.film.music import composes
 
     if settings.music is not None:
         return settings.music
@@ -141,7 +142,7 @@ def cut(
     the run's own film and records as they are.
     """
 
-    from tale_cli.media import NoSpaceError
+    from tale_cli.media.ffmpeg import NoSpaceError
 
     began = time.perf_counter()
     try:
@@ -166,14 +167,15 @@ def _cut(
     began: float,
 ) -> CutResult:
     from tale_cli.config import load_defaults
-    from tale_cli.media import EncodeSettings
-    from tale_cli.mix import MixOptions, mix_film
-    from tale_cli.mp4 import set_subtitles_default
-    from tale_cli.music import composes, make_score
-    from tale_cli.stitch import StitchOptions, parse_transition, stitch
-    from tale_cli.subtitles import shot_captions, speech_cues
-    from tale_cli.tracks import track_from_dir
-    from tale_cli.voice import make_voice_track
+    from tale_cli.film.mix import MixOptions, mix_film
+    from tale_cli.film.music import composes
+    from tale_cli.film.stitch import StitchOptions, parse_transition, stitch
+    from tale_cli.film.subtitles import shot_captions, speech_cues
+    from tale_cli.film.tracks import track_from_dir
+    from tale_cli.media.ffmpeg import EncodeSettings
+    from tale_cli.media.mp4 import set_subtitles_default
+    from tale_cli.run.music import make_score
+    from tale_cli.run.voice import make_voice_track
 
     clips = current_clips(plan, folder, manifest)
     transition_s = parse_transition(settings.transition)
@@ -184,7 +186,7 @@ def _cut(
         voice_path: Path | None = None
         cues = None
         if settings.voice_dir is not None:
-            from tale_cli.media import probe_many
+            from tale_cli.media.ffmpeg import probe_many
 
             durations = [info.duration_s for info in probe_many(clips)]
             voice_path = track_from_dir(settings.voice_dir, durations, transition_s, work / "voice.wav")

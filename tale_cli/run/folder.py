@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tale_cli import __version__
 from tale_cli.errors import OutputError
 from tale_cli.files import atomic_write_text, find_symlink, now_iso, refuse_symlink
-from tale_cli.judge.records import JudgeRecord, TakeJudgement
 from tale_cli.record import Record
+from tale_cli.run.verdicts import JudgeRecord, TakeJudgement
+from tale_cli.version import __version__
 
 
 class RunFolder:

@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import stat
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from tale_cli.files import link_or_copy
 from tale_cli.run.folder import FileRecord
-
-
-def digest(data: Any) -> str:
-    """The SHA-256 of a JSON-able value: a cache key."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def file_digest(path: Path) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
-from tale_cli.privacy import private_files
+from tale_cli.keys.privacy import private_files
 from tale_cli.run.folder import Manifest, RunFolder
 from tale_cli.run.lock import run_folder_lock
 

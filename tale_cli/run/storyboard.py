@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tale_cli.media import extract_frame
-from tale_cli.plan import Plan
+from tale_cli.media.ffmpeg import extract_frame
+from tale_cli.story.plan import Plan
 
 
 def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: int = 0o644) -> Path:
@@ -15,7 +15,7 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
 
     from PIL import Image, ImageDraw
 
-    from tale_cli.drawing import text_font, wrap_text
+    from tale_cli.media.drawing import text_font, wrap_text
 
     columns = 4
     # A tall or square film gets narrower thumbnails (a 9:16 one 300x533, not 400x711) and more, shorter caption

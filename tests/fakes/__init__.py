@@ -1,6 +1,6 @@
 """Fake Vertex, Gemini API, OpenAI and Runway servers on 127.0.0.1 that the real SDKs talk to through their base URLs.
 
-One module per key provider (tale_cli/keys.py) speaks enough of that provider's REST API for the SDKs' own
+One module per key provider (tale_cli/keys/store.py) speaks enough of that provider's REST API for the SDKs' own
 code to run, with its key check and error shapes; `fakes.server` is the HTTP core and the state they share.
 Clips are real small MP4s and images real PNGs. The server counts every create call and can be told to
 rate-limit, refuse, never finish, be slow, or answer a plan badly.

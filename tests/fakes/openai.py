@@ -175,7 +175,7 @@ def create_speech(call: Call, match: re.Match[str]) -> None:
 
 
 def _encode(wav: bytes, container: str) -> bytes:
-    from tale_cli.media import ffmpeg_exe
+    from tale_cli.media.ffmpeg import ffmpeg_exe
 
     done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", "-", "-f", container, "-"],
                           input=wav, capture_output=True, check=True)  # fmt: skip

@@ -29,7 +29,7 @@ _clip_cache: dict[tuple[int, int, int, float, bool], bytes] = {}
 
 def clip_bytes(width: int, height: int, fps: int, seconds: float, audio: bool, workdir: Path) -> bytes:
     """A real MP4 made by ffmpeg, cached by shape so a test run encodes each shape once."""
-    from tale_cli.media import synthetic_clip
+    from tale_cli.media.ffmpeg import synthetic_clip
 
     shape = (width, height, fps, seconds, audio)
     with _clip_lock:
@@ -54,7 +54,7 @@ def speech_pcm(text: str, rate: int = 24_000) -> bytes:
     bursts, so loudness meters and silence detectors read it as speech (and it stays plainly fake to a listener)."""
     import numpy as np
 
-    from tale_cli.voice import natural_seconds
+    from tale_cli.film.voice import natural_seconds
 
     seconds = max(0.4, natural_seconds(text))
     t = np.arange(round(seconds * rate)) / rate
@@ -234,7 +234,7 @@ Route = tuple[str, str, Handler]
 
 
 class ProviderFake(Protocol):
-    """What a provider module exports: the key provider it imitates (tale_cli/keys.py), its key and its routes."""
+    """What a provider module exports: the key provider it imitates (tale_cli/keys/store.py), its key and its routes."""
 
     KEY_PROVIDER: str
     FAKE_KEY: str

@@ -1,0 +1,151 @@
+"""Subtitles that read like subtitles: cues of at most two lines of at most 42 characters (fewer for Hangul,
+kana and Han, which are about twice as wide), a new cue at a sentence end where one fits, and, in a film
+with a voice, each cue on screen while its words are spoken.
+
+Without a voice a shot's words span the shot, split into as many cues as they need, each on screen for its
+share of the words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tale_cli.media.drawing import wrap_text
+from tale_cli.story.pace import natural_seconds
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tale_cli.run.folder import VoiceRecord
+    from tale_cli.story.plan import Plan
+
+LINE_CHARS = 42
+CUE_LINES = 2
+# A cue shorter than this is not worth a change of subtitle: its words join the cue before.
+MIN_CUE_S = 0.5
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle: its text and when it is on screen in the film."""
+
+    start_s: float
+    end_s: float
+    text: str
+
+
+def clean_caption(text: str) -> str:
+    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(line for line in lines if line)
+
+
+def split_caption(text: str) -> list[str]:
+    """The text as cue texts of at most CUE_LINES lines of at most LINE_CHARS characters each (fewer for wide
+    glyphs), its own line breaks kept, a new cue at a sentence end where the sentence fits one."""
+    from tale_cli.planners._speech import split_sentences
+
+    parts: list[str] = []
+    for own_line in clean_caption(text).split("\n"):
+        current: list[str] = []
+        for sentence in split_sentences(own_line) or [own_line]:
+            lines = wrap_text(sentence, LINE_CHARS)
+            joined = wrap_text(" ".join([*current, *lines]), LINE_CHARS) if current else lines
+            if len(joined) <= CUE_LINES:
+                current = joined
+                continue
+            if current:
+                parts.append("\n".join(current))
+            for at in range(0, len(lines) - CUE_LINES, CUE_LINES):
+                parts.append("\n".join(lines[at : at + CUE_LINES]))
+            current = lines[(len(lines) - 1) // CUE_LINES * CUE_LINES :]
+        if current:
+            parts.append("\n".join(current))
+    return _join_short([part for part in parts if part.strip()])
+
+
+def _join_short(parts: list[str]) -> list[str]:
+    """Neighbouring parts (the caption's own lines) that fit one cue together share it."""
+    joined: list[str] = []
+    for part in parts:
+        if joined and joined[-1].count("\n") + part.count("\n") + 2 <= CUE_LINES:
+            joined[-1] = f"{joined[-1]}\n{part}"
+        else:
+            joined.append(part)
+    return joined
+
+
+def timed_cues(start_s: float, end_s: float, text: str) -> list[Cue]:
+    """`text` split into cues that share start..end by how long their words take to say."""
+    parts = split_caption(text)
+    if not parts or end_s <= start_s:
+        return []
+    span = end_s - start_s
+    while len(parts) > 1 and span / len(parts) < MIN_CUE_S:
+        parts[-2:] = [parts[-2] + " " + parts[-1].replace("\n", " ")]
+    weights = [max(natural_seconds(part), 0.2) for part in parts]
+    total = sum(weights)
+    cues: list[Cue] = []
+    at = start_s
+    for number, (part, weight) in enumerate(zip(parts, weights, strict=True)):
+        end = end_s if number == len(parts) - 1 else at + span * weight / total
+        cues.append(Cue(round(at, 3), round(end, 3), part))
+        at = end
+    return cues
+
+
+def speech_cues(clips: Sequence[tuple[float, float, str]]) -> list[Cue]:
+    """Cues for spoken clips (start, seconds, text): each clip's words on screen while it plays; a dialogue
+    clip ("Name: words" a line) gives each speaker's words their share of it."""
+    cues: list[Cue] = []
+    # To the millisecond, as the manifest records clips: a film stitched again later gets the same cues.
+    for start, seconds, text in sorted((round(a, 3), round(b, 3), t) for a, b, t in clips):
+        turns = [turn for turn in clean_caption(text).split("\n") if turn]
+        if not turns:
+            continue
+        weights = [max(natural_seconds(turn), 0.2) for turn in turns]
+        at = start
+        for turn, weight in zip(turns, weights, strict=True):
+            length = seconds * weight / sum(weights)
+            cues.extend(timed_cues(at, at + length, turn))
+            at += length
+    return cues
+
+
+def shot_captions(plan: Plan) -> list[str]:
+    """What each shot says, for subtitles without a voice: its narration, then its lines."""
+    return [
+        " ".join(t for t in (s.narration.strip(), *(line.text.strip() for line in s.lines)) if t) for s in plan.shots
+    ]
+
+
+def drawn_captions(plan: Plan, manifest: Path) -> list[int]:
+    """Shots the preview drew with their narration in the picture: a render without --burn-subtitles gives the
+    animatic its caption (one with it leaves the caption to the burn)."""
+    from tale_cli.run.folder import Manifest
+
+    data = Manifest.read(manifest)
+    if data is None or (data.film is not None and data.film.burn_subtitles):
+        return []
+    return [
+        shot.index
+        for shot in plan.shots
+        if shot.narration.strip()
+        and (entry := data.shots.get(str(shot.index))) is not None
+        and entry.backend == "preview"
+    ]
+
+
+def run_voice(manifest: Path) -> VoiceRecord | None:
+    from tale_cli.run.folder import Manifest
+
+    data = Manifest.read(manifest)
+    return data.voice if data is not None else None
+
+
+def film_cues(plan: Plan, voice: VoiceRecord | None, transition_s: float = 0.0) -> list[Cue] | None:
+    """The film's cues from its voice track when every clip records its words, else None (cue by shot)."""
+    if voice is None or not voice.clips or any(clip.text is None for clip in voice.clips):
+        return None
+    return speech_cues([(clip.start_s, clip.seconds, clip.text or "") for clip in voice.clips])

@@ -1,0 +1,240 @@
+"""The voice track: each shot's narration and dialogue spoken, cached by content, fitted inside its shot, placed.
+
+A shot's speech starts LEAD_S after the shot does and ends TAIL_S before the next one starts, so a line
+never runs into the next shot. Speech slightly too long is sped up (at most MAX_SPEEDUP, pitch kept);
+speech that still does not fit stops the render, naming the shot and the seconds it needs. Clips are
+kept under voice/by-hash/ by a hash of everything that changes their sound, so a re-run speaks nothing
+again and editing one line speaks one clip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tale_cli.backends.base import Speaker, VoiceBackend, VoiceInfo
+from tale_cli.errors import PlanError
+from tale_cli.files import digest
+from tale_cli.registry import Role, create, provider
+from tale_cli.registry import names as registry_names
+from tale_cli.run.folder import FileRecord
+from tale_cli.story.pace import GAP_S, LEAD_S, TAIL_S, natural_seconds
+from tale_cli.story.plan import NARRATOR, Plan, Shot
+
+if TYPE_CHECKING:
+    from tale_cli.config import Recipe
+
+HASH_VERSION = 1
+MAX_SPEEDUP = 1.25
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One clip to speak: its text in one voice, or a dialogue whose lines name their `speakers`."""
+
+    text: str
+    voice: str
+    speakers: tuple[Speaker, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShotSpeech:
+    """What one shot says, and the part of the film it may be said in."""
+
+    index: int
+    start_s: float
+    end_s: float
+    utterances: tuple[Utterance, ...]
+
+    @property
+    def room_s(self) -> float:
+        """Seconds of speech the shot holds at normal speed (gaps between its clips taken off)."""
+        return self.end_s - self.start_s - LEAD_S - TAIL_S - GAP_S * (len(self.utterances) - 1)
+
+
+@dataclass(frozen=True)
+class PlacedClip:
+    shot: int
+    path: Path
+    params_hash: str
+    voice: str
+    start_s: float
+    seconds: float  # as it plays, after any speed-up
+    tempo: float
+    cost_usd: float | None
+    model: str
+    text: str = ""
+    file: FileRecord | None = None  # the clip as spoken
+
+
+@dataclass
+class VoiceTrack:
+    """The film's voice: one WAV of the film's length at TRACK_RATE, and where each clip plays in it."""
+
+    path: Path
+    backend: str
+    clips: list[PlacedClip] = field(default_factory=list)
+    spoken: int = 0
+    cached: int = 0
+
+
+class SpeechTooLongError(PlanError):
+    """A shot whose narration and lines cannot be spoken inside it, even sped up."""
+
+
+@dataclass(frozen=True)
+class VoiceCatalogue:
+    """One voice backend's voices, as `tale voices` lists them."""
+
+    backend: str
+    model: str
+    local: bool
+    voices: list[VoiceInfo]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "local": self.local,
+            "voices": [{"name": v.name, "languages": list(v.languages), "description": v.description}
+                       for v in self.voices],
+        }  # fmt: skip
+
+
+def list_voices(backend: str | None = None) -> list[VoiceCatalogue]:
+    """The voices of one voice backend, or of every one the registry knows (no key needed: nothing is asked)."""
+    from tale_cli.config import Recipe, VoiceConfig
+
+    names = [provider(backend, Role.VOICE).name] if backend is not None else registry_names(Role.VOICE)
+    catalogues: list[VoiceCatalogue] = []
+    for name in names:
+        speaker = voice_backend(Recipe(voice=VoiceConfig(backend=name)))
+        try:
+            catalogues.append(VoiceCatalogue(name, speaker.model, provider(name).runs_locally(), speaker.voices()))
+        finally:
+            speaker.close()
+    return catalogues
+
+
+def voice_backend(recipe: Recipe) -> VoiceBackend:
+    backend: VoiceBackend = create(Role.VOICE, recipe.voice.backend, recipe)
+    return backend
+
+
+def shot_windows(durations: list[float], transition_s: float = 0.0) -> list[tuple[float, float]]:
+    """Where each shot is on screen alone in the film: with crossfades, a shot's part changes half-way through a fade."""
+    windows: list[tuple[float, float]] = []
+    start = 0.0
+    last = len(durations) - 1
+    for position, duration in enumerate(durations):
+        begin = start + (transition_s / 2 if position > 0 else 0.0)
+        end = start + duration - (transition_s / 2 if position < last else 0.0)
+        windows.append((begin, end))
+        start += duration - transition_s
+    return windows
+
+
+def _voice_of(plan: Plan, speaker: str, narrator: str) -> str:
+    if speaker == NARRATOR:
+        return narrator
+    return plan.character(speaker).voice or narrator
+
+
+def shot_texts(shot: Shot) -> list[str]:
+    """Every text a shot speaks: its narration, then its lines."""
+    return [text for text in (shot.narration.strip(), *(line.text.strip() for line in shot.lines)) if text]
+
+
+def _utterances(plan: Plan, shot: Shot, narrator: str, max_speakers: int) -> list[Utterance]:
+    """The shot's narration, then its lines: one clip each, or the dialogue as one clip where the backend
+    voices several speakers at once."""
+    said: list[Utterance] = []
+    if shot.narration.strip():
+        said.append(Utterance(shot.narration.strip(), narrator))
+    speakers = list(dict.fromkeys(line.speaker for line in shot.lines))
+    if max_speakers > 1 and 1 < len(speakers) <= max_speakers:
+        names = {s: (plan.character(s).name if s != NARRATOR else "Narrator") for s in speakers}
+        text = "\n".join(f"{names[line.speaker]}: {line.text.strip()}" for line in shot.lines)
+        cast = tuple(Speaker(names[s], _voice_of(plan, s, narrator)) for s in speakers)
+        said.append(Utterance(text, narrator, cast))
+    else:
+        said += [Utterance(line.text.strip(), _voice_of(plan, line.speaker, narrator)) for line in shot.lines]
+    return said
+
+
+def plan_speech(plan: Plan, recipe: Recipe, backend: VoiceBackend, transition_s: float = 0.0) -> list[ShotSpeech]:
+    """Each spoken shot's clips with their voices, checked against the backend before anything is spent."""
+    capabilities = backend.capabilities()
+    narrator = recipe.voice.voice or backend.default_voice(plan.language)
+    windows = shot_windows([shot.duration_s for shot in plan.shots], transition_s)
+    speech: list[ShotSpeech] = []
+    for shot, (start, end) in zip(plan.shots, windows, strict=True):
+        said = _utterances(plan, shot, narrator, capabilities.max_speakers)
+        if not said:
+            continue
+        for utterance in said:
+            for voice in {utterance.voice, *(speaker.voice for speaker in utterance.speakers)}:
+                backend.check_voice(voice)
+            if len(utterance.text) > capabilities.max_input_chars:
+                raise PlanError(
+                    f"shot {shot.index} speaks {len(utterance.text)} characters in one clip; "
+                    f"the {backend.name} voice takes at most {capabilities.max_input_chars}",
+                    hint="shorten its narration or lines in plan.json",
+                )
+        entry = ShotSpeech(shot.index, start, end, tuple(said))
+        if entry.room_s <= 0:
+            raise SpeechTooLongError(
+                f"shot {shot.index} lasts {shot.duration_s:g} s, too short to speak in",
+                hint="remove its narration and lines in plan.json, lengthen the shot, or render with --no-voice",
+            )
+        speech.append(entry)
+    return speech
+
+
+def check_speech_fits(speech: list[ShotSpeech], speed: float) -> None:
+    """Refuse, from the words alone, speech that cannot fit its shot even sped up: for voices that cost money,
+    checked before anything is spent (a free voice is measured instead, as it speaks)."""
+    for entry in speech:
+        needed = sum(natural_seconds(u.text) for u in entry.utterances) / speed
+        _refuse_too_long(entry, needed)
+
+
+def _refuse_too_long(entry: ShotSpeech, needed_s: float) -> None:
+    if needed_s > entry.room_s * MAX_SPEEDUP:
+        raise SpeechTooLongError(
+            f"shot {entry.index}'s speech needs {needed_s:.1f} s; the shot has room for {entry.room_s:.1f} s "
+            f"({entry.room_s * MAX_SPEEDUP:.1f} s at the fastest, {MAX_SPEEDUP:g}×)",
+            hint="shorten its narration or lines in plan.json (or lengthen the shot), then run again; "
+            "or render with --no-voice",
+        )
+
+
+def clip_hash(backend: VoiceBackend, recipe: Recipe, utterance: Utterance, language: str) -> str:
+
+    fields = {
+        "v": HASH_VERSION,
+        **backend.fingerprint(),
+        "text": utterance.text,
+        "voice": utterance.voice,
+        "speakers": [[s.name, s.voice] for s in utterance.speakers],
+        "language": language,
+        "instructions": recipe.voice.instructions,
+        "speed": recipe.voice.speed,
+    }
+    return digest(fields)[:32]
+
+
+def check_voice(plan: Plan, recipe: Recipe, transition_s: float = 0.0) -> None:
+    """Everything about the voice that can be checked before anything is spent: the backend and its key,
+    every voice named, each clip's length and, for a voice that costs money, whether the words fit their shots."""
+    if not recipe.voice.enabled:
+        return
+    backend = voice_backend(recipe)
+    try:
+        backend.preflight()
+        speech = plan_speech(plan, recipe, backend, transition_s)
+        if not provider(backend.name, Role.VOICE).is_free():
+            check_speech_fits(speech, recipe.voice.speed)
+    finally:
+        backend.close()

@@ -1,0 +1,207 @@
+"""The plan: characters and shots with prompts and narration, validated and hand-editable as plan.json."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tale_cli.errors import PlanError, describe_validation_error
+from tale_cli.story.shape import orientation
+
+PLAN_SCHEMA_VERSION = 1
+MAX_SHOTS = 64
+MAX_SHOT_SECONDS = 60.0
+MAX_PLAN_BYTES = 4_000_000
+MAX_NOTES = 500
+# Text limits of a plan's fields (a planner trims its model's answer to them).
+NAME_CHARS = 80
+DESCRIPTION_CHARS = 2000
+PROMPT_CHARS = 4000
+NEGATIVE_PROMPT_CHARS = 2000
+CAMERA_CHARS = 200
+NARRATION_CHARS = 2000
+STYLE_CHARS = 1000
+VOICE_CHARS = 200
+MAX_LINES = 16
+# The speaker of a line that no character says (the plan's narration is always the narrator's).
+NARRATOR = "narrator"
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
+
+
+def check_relative_path(value: str | None) -> str | None:
+    """Refuse absolute paths and `..` so a plan can never point outside its run folder."""
+    if value is None:
+        return None
+    if "\x00" in value or "\\" in value:
+        raise ValueError("path must be a plain relative path")
+    if "://" in value:
+        raise ValueError("a URL: Tale reads pictures from files only (save it beside the story or plan)")
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise ValueError("path must be relative to the run folder, without '..'")
+    return value
+
+
+class Character(BaseModel):
+    """A recurring person or creature, described once so every shot shows the same look."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=NAME_CHARS)
+    description: str = Field(default="", max_length=DESCRIPTION_CHARS)
+    reference_image: str | None = None
+    # The voice this character speaks with (a name the run's voice backend knows; `tale voices` lists them).
+    voice: str | None = Field(default=None, min_length=1, max_length=VOICE_CHARS)
+
+    @field_validator("reference_image")
+    @classmethod
+    def _reference_inside_run(cls, value: str | None) -> str | None:
+        return check_relative_path(value)
+
+
+class Line(BaseModel):
+    """A line of dialogue: who says it (a character id, or "narrator") and the words."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    speaker: str = Field(pattern=ID_PATTERN)
+    text: str = Field(min_length=1, max_length=NARRATION_CHARS)
+
+
+class Shot(BaseModel):
+    """One clip of the film."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=1)
+    duration_s: float = Field(gt=0, le=MAX_SHOT_SECONDS)
+    prompt: str = Field(min_length=1, max_length=PROMPT_CHARS)
+    negative_prompt: str = Field(default="", max_length=NEGATIVE_PROMPT_CHARS)
+    camera: str = Field(default="static", max_length=CAMERA_CHARS)
+    characters: list[str] = Field(default_factory=list)
+    narration: str = Field(default="", max_length=NARRATION_CHARS)
+    # Dialogue spoken after the narration, in order.
+    lines: list[Line] = Field(default_factory=list, max_length=MAX_LINES)
+    continuity: bool = False
+    seed: int | None = Field(default=None, ge=0, lt=2**32)
+
+
+class Plan(BaseModel):
+    """A whole film: what `tale render plan.json` renders, exactly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = PLAN_SCHEMA_VERSION
+    title: str = Field(min_length=1, max_length=200)
+    slug: str = Field(pattern=r"^[\w][\w-]{0,79}$")
+    language: str = Field(default="en", max_length=16)
+    style: str = Field(default="", max_length=STYLE_CHARS)
+    aspect: str = Field(default="16:9", pattern=r"^\d{1,2}:\d{1,2}$")
+    width: int = Field(default=1280, ge=64, le=4096, multiple_of=2)
+    height: int = Field(default=720, ge=64, le=4096, multiple_of=2)
+    fps: int = Field(default=24, ge=1, le=60)
+    seed: int = Field(default=0, ge=0, lt=2**32)
+    characters: list[Character] = Field(default_factory=list)
+    shots: list[Shot] = Field(min_length=1, max_length=MAX_SHOTS)
+    # What the planner repaired in its model's answer (a dropped character name, a snapped duration…).
+    notes: list[str] = Field(default_factory=list, max_length=MAX_NOTES)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug_is_a_folder_name(cls, value: str) -> str:
+        if value.startswith(("-", ".")) or ".." in value:
+            raise ValueError("slug must be a plain folder name")
+        return value
+
+    @model_validator(mode="after")
+    def _shape_agrees(self) -> Plan:
+        """An aspect that contradicts the frame (9:16 on 1280x720) is refused rather than rendered sideways."""
+        across, down = (int(part) for part in self.aspect.split(":"))
+        if not across or not down:
+            raise ValueError(f"aspect {self.aspect} must be W:H with both sides above zero")
+        if orientation(across, down) != orientation(self.width, self.height):
+            raise ValueError(
+                f"aspect {self.aspect} is {orientation(across, down)} but {self.width}x{self.height} is "
+                f"{orientation(self.width, self.height)}: make aspect, width and height agree"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        ids = [c.id for c in self.characters]
+        if len(set(ids)) != len(ids):
+            raise ValueError("character ids must be unique")
+        for position, shot in enumerate(self.shots, start=1):
+            if shot.index != position:
+                raise ValueError(
+                    f"shot indices must run 1..{len(self.shots)} in order (shot {position} has index {shot.index})"
+                )
+            unknown = [c for c in shot.characters if c not in ids]
+            if unknown:
+                raise ValueError(f"shot {shot.index} names unknown character(s) {', '.join(unknown)}")
+            strangers = [line.speaker for line in shot.lines if line.speaker not in (*ids, NARRATOR)]
+            if strangers:
+                raise ValueError(f"shot {shot.index} has a line by unknown speaker '{strangers[0]}'")
+        return self
+
+    @property
+    def duration_s(self) -> float:
+        return sum(shot.duration_s for shot in self.shots)
+
+    def shot_seed(self, shot: Shot) -> int:
+        return shot.seed if shot.seed is not None else (self.seed + shot.index * 1_000_003) % 2**32
+
+    def character(self, character_id: str) -> Character:
+        return next(c for c in self.characters if c.id == character_id)
+
+    def to_json(self) -> str:
+        data = self.model_dump(mode="json")
+        if not data["notes"]:
+            del data["notes"]  # only a planner that repaired something writes notes
+        # Dialogue and voices are written only where a plan has them, so plans without them read as before.
+        for shot in data["shots"]:
+            if not shot["lines"]:
+                del shot["lines"]
+        for character in data["characters"]:
+            if character["voice"] is None:
+                del character["voice"]
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def parse_plan(data: Any, *, source: str = "plan.json") -> Plan:
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as error:
+        raise PlanError(
+            f"{source} is not a valid plan: {describe_validation_error(error)}",
+            hint="fix that field (see the README's plan format) and run again",
+        ) from None
+
+
+def load_plan(path: Path) -> Plan:
+    """Read and validate a plan.json; every failure is a PlanError that names the field."""
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise PlanError(f"cannot read {path}: {error.strerror}") from None
+    if size > MAX_PLAN_BYTES:
+        raise PlanError(f"{path} is {size} bytes; a plan may be at most {MAX_PLAN_BYTES} bytes")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PlanError(f"{path} is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise PlanError(f"{path} is not valid JSON: line {error.lineno} column {error.colno}: {error.msg}") from None
+    return parse_plan(data, source=str(path))
+
+
+def slugify(text: str, *, fallback: str = "story") -> str:
+    """A safe folder name: letters (any script), digits and dashes, never '.', '..' or a leading dash."""
+    slug = re.sub(r"[^\w]+", "-", text.lower(), flags=re.UNICODE).replace("_", "-")
+    slug = re.sub(r"-{2,}", "-", slug).strip("-")[:60].strip("-")
+    return slug or fallback

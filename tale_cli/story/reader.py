@@ -1,0 +1,183 @@
+"""Read a story: Markdown with optional YAML front matter, checked before anything is made from it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tale_cli.config import Aspect, Count, Number, Resolution
+from tale_cli.errors import InputError, describe_validation_error
+from tale_cli.story.plan import check_relative_path
+
+MAX_STORY_BYTES = 1_000_000
+# No video backend renders a shot shorter than this; a story asking for less is the story's mistake.
+MIN_SHOT_SECONDS = 0.5
+
+
+class CharacterSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80)
+    description: str = Field(default="", max_length=2000)
+    image: str | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _image_is_relative(cls, value: str | None) -> str | None:
+        return check_relative_path(value)
+
+
+class FrontMatter(BaseModel):
+    """The keys a story's front matter may set; anything else is an error that names the key."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    title: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=16)
+    style: str | None = Field(default=None, max_length=1000)
+    aspect: Aspect | None = None
+    resolution: Resolution | None = None
+    shots: Count | None = Field(default=None, ge=1, le=64)
+    seconds: Number | None = Field(default=None, ge=MIN_SHOT_SECONDS, le=60, alias="seconds_per_shot")
+    seed: Count | None = Field(default=None, ge=0, lt=2**32)
+    characters: list[CharacterSpec] = Field(default_factory=list)
+
+    @field_validator("characters", mode="before")
+    @classmethod
+    def _characters_from_mapping(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return [{"name": str(name), "description": str(desc or "")} for name, desc in value.items()]
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+
+@dataclass
+class Story:
+    """A story as read from disk: front matter, title, language and the prose body."""
+
+    path: Path
+    meta: FrontMatter
+    title: str
+    language: str
+    body: str
+    sha256: str
+    paragraphs: list[str] = field(default_factory=list)
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def detect_language(text: str) -> str:
+    letters = max(1, sum(ch.isalpha() for ch in text))
+    if len(_HANGUL.findall(text)) / letters > 0.2:
+        return "ko"
+    if len(_KANA.findall(text)) / letters > 0.2:
+        return "ja"
+    if len(_HAN.findall(text)) / letters > 0.2:
+        return "zh"
+    return "en"
+
+
+def _strip_markdown(line: str) -> str:
+    line = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", line)
+    line = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line)
+    line = re.sub(r"^\s{0,3}(?:[-*+]|\d+[.)])\s+", "", line)
+    line = re.sub(r"^\s{0,3}>\s?", "", line)
+    line = re.sub(r"(\*\*|__|\*|_|`)(.+?)\1", r"\2", line)
+    return line.strip()
+
+
+def read_story_text(path: Path) -> str:
+    """The story file's text, refusing what is not a readable, sane-sized UTF-8 text file."""
+    if not path.exists():
+        raise InputError(f"story file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a story file", hint="pass a Markdown file such as story.md")
+    try:
+        size = path.stat().st_size
+        if size > MAX_STORY_BYTES:
+            raise InputError(f"{path} is {size:,} bytes; a story may be at most {MAX_STORY_BYTES:,} bytes")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_STORY_BYTES + 1)
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    if len(raw) > MAX_STORY_BYTES:
+        raise InputError(f"{path} is larger than {MAX_STORY_BYTES:,} bytes")
+    if b"\x00" in raw:
+        raise InputError(f"{path} is a binary file, not a story", hint="a story is Markdown or plain UTF-8 text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{path} is not UTF-8 text (bad byte at offset {error.start})", hint="save the story as UTF-8"
+        ) from None
+
+
+def parse_story(text: str, path: Path) -> Story:
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    meta_data: Any = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        import yaml
+
+        try:
+            meta_data = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" (line {mark.line + 2})" if mark is not None else ""
+            raise InputError(f"{path}: front matter is not valid YAML{where}") from None
+        if not isinstance(meta_data, dict):
+            raise InputError(f"{path}: front matter must be a mapping of keys to values")
+        text = text[match.end() :]
+    try:
+        meta = FrontMatter.model_validate(meta_data)
+    except ValidationError as error:
+        raise InputError(f"{path}: front matter: {describe_validation_error(error)}") from None
+
+    title = meta.title
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for raw_line in text.splitlines():
+        heading = re.match(r"^\s{0,3}#{1,6}\s+(.*)$", raw_line)
+        if heading:
+            if title is None and raw_line.lstrip().startswith("# "):
+                title = _strip_markdown(heading.group(1))
+            if current:
+                paragraphs.append(" ".join(current))
+                current = []
+            continue
+        line = _strip_markdown(raw_line)
+        if not line or re.fullmatch(r"[-*_=]{3,}", line):
+            if current:
+                paragraphs.append(" ".join(current))
+                current = []
+            continue
+        current.append(line)
+    if current:
+        paragraphs.append(" ".join(current))
+    body = "\n\n".join(paragraphs)
+    if not body.strip():
+        raise InputError(f"{path} has no story text", hint="write at least one sentence below the front matter")
+    title = (title or path.stem.replace("-", " ").replace("_", " ").strip() or "Untitled").strip()
+    return Story(
+        path=path,
+        meta=meta,
+        title=title[:200],
+        language=meta.language or detect_language(body),
+        body=body,
+        sha256=digest,
+        paragraphs=paragraphs,
+    )
+
+
+def read_story(path: Path) -> Story:
+    return parse_story(read_story_text(path), path)
