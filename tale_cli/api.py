@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.cost.guard import SpendCheck
-    from tale_cli.pipeline.report import Event, RenderReport
+    from tale_cli.events import Event
+    from tale_cli.pipeline.report import RenderReport
     from tale_cli.pipeline.restitch import StitchReport
     from tale_cli.pipeline.takes import TakesReport
 
@@ -62,12 +63,12 @@ def render(
     `report.failed` set, as the command does before exiting 8.
     """
     from tale_cli.config import with_sound_overrides
-    from tale_cli.cost.book import with_prices
     from tale_cli.errors import InputError
+    from tale_cli.events import ignore_events
     from tale_cli.film.music import composes
     from tale_cli.pipeline import RenderOptions
     from tale_cli.pipeline import render as render_film
-    from tale_cli.pipeline.report import ignore_events
+    from tale_cli.pricing.book import with_prices
 
     source = Path(story_or_plan)
     if music not in (None, "none") and not composes(music) and not Path(music).expanduser().is_file():
@@ -110,7 +111,7 @@ def retake(
 ) -> TakesReport:
     """New takes of `shots`, as `tale retake` makes them (held to the budget like a render), and the film cut again."""
     from tale_cli.cost.guard import Spending
-    from tale_cli.pipeline.report import ignore_events
+    from tale_cli.events import ignore_events
     from tale_cli.pipeline.takes import RetakeOptions
     from tale_cli.pipeline.takes import retake as retake_shots
 

@@ -49,3 +49,10 @@ class Record(BaseModel):
     def __eq__(self, other: object) -> bool:
         # The same record whatever order its keys were written in.
         return isinstance(other, Record) and type(other) is type(self) and self.model_dump() == other.model_dump()
+
+
+class FileRecord(Record):
+    """A finished file's size and SHA-256, to tell before reusing it that it is still the file that was made."""
+
+    size: int
+    sha256: str

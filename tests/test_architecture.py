@@ -17,10 +17,10 @@ PACKAGE = ROOT / "tale_cli"
 
 # Bottom to top: a module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "record", "files", "version", "config", "registry")),
+    ("base", ("errors", "record", "files", "version", "events", "config", "registry")),
     ("keys", ("keys",)),
     ("story", ("story",)),
-    ("media", ("media", "cost.book", "cost.prices", "cost.money")),  # ffmpeg and pictures; the price books' data
+    ("media", ("media", "pricing")),  # ffmpeg, pictures and WAV files; the price books
     ("providers", ("backends", "planners", "executors")),
     ("film", ("film",)),
     ("run", ("run",)),
@@ -44,7 +44,7 @@ def module_name(path: Path) -> str:
 def layer_of(module: str) -> int:
     inner = module.removeprefix("tale_cli").removeprefix(".")
     parts = inner.split(".")
-    # The longest head that names the module or a package above it: "cost.book" before "cost".
+    # The longest head that names the module or a package above it ("judge.scoring" before "judge").
     for length in range(len(parts), 0, -1):
         head = ".".join(parts[:length])
         for number, (_, heads) in enumerate(LAYERS):
@@ -151,12 +151,39 @@ def test_no_module_imports_another_that_imports_it_back() -> None:
     assert circles(import_graph()) == []
 
 
+def test_no_package_imports_another_that_imports_it_back() -> None:
+    """Folder by folder too: run/ and film/, say, never need each other."""
+    graph = import_graph()
+    packages: dict[str, set[str]] = defaultdict(set)
+    for module, targets in graph.items():
+        here = ".".join(module.split(".")[:2])
+        packages[here] |= {".".join(t.split(".")[:2]) for t in targets} - {here}
+    assert circles(packages) == []
+
+
 def test_dependencies_point_down_the_layers() -> None:
     graph = import_graph()
     for module in graph:
         layer_of(module)
     up = upward(graph)
     assert len(up) <= MAX_UPWARD, up
+
+
+def test_the_commands_call_the_library_not_its_parts() -> None:
+    """cli/ parses, calls one library entry point and prints: it never holds a run folder, reads a manifest or starts
+    a stitch or a mix itself."""
+    graph = import_graph()
+    parts = (
+        "tale_cli.run.lock",
+        "tale_cli.run.folder",
+        "tale_cli.run.cut",
+        "tale_cli.film.stitch",
+        "tale_cli.film.mix",
+    )
+    reaching = sorted(
+        (a, b) for a, targets in graph.items() if a.startswith("tale_cli.cli") for b in targets if b in parts
+    )
+    assert reaching == []
 
 
 def test_no_module_is_over_700_lines() -> None:

@@ -27,7 +27,7 @@ from tale_cli.executors.on_ray import (
     portable_request,
     ray_workers,
 )
-from tale_cli.pipeline import ShotJournal, build_tasks
+from tale_cli.pipeline import JobJournal, build_tasks
 from tale_cli.registry import Role
 from tale_cli.run.folder import Manifest, RunFolder
 from tale_cli.story.plan import Plan
@@ -93,7 +93,7 @@ def test_portable_request_pickles_with_absolute_paths_and_a_shared_journal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     request, manifest = _request(tmp_path, monkeypatch)
-    assert isinstance(request.journal, ShotJournal) and not request.output.is_absolute()
+    assert isinstance(request.journal, JobJournal) and not request.output.is_absolute()
     request.journal.record_job({"id": "job-known"})
     portable = pickle.loads(pickle.dumps(portable_request(request)))
     assert portable.output.is_absolute() and portable.output.resolve() == request.output.resolve()

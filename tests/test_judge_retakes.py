@@ -118,9 +118,9 @@ def test_the_retakes_stop_at_the_budget(
     fake_providers, tmp_path: Path, story_file: Path, tiny_judge: tuple[Path, Path]
 ) -> None:
     from tale_cli.config import load_recipe
-    from tale_cli.judge.retakes import judge_render
+    from tale_cli.events import ignore_events
     from tale_cli.pipeline import RenderOptions
-    from tale_cli.pipeline.report import ignore_events
+    from tale_cli.pipeline.judging import judge_render
     from tale_cli.run.folder import Manifest, RunFolder
     from tale_cli.story.plan import load_plan
 

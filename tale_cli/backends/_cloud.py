@@ -420,7 +420,8 @@ def shot_cost(
 
     `credits`, when the provider reported what it charged, are converted at the book's credit price.
     """
-    from tale_cli.cost import price_shot, resolve_book
+    from tale_cli.pricing.book import resolve_book
+    from tale_cli.pricing.rates import price_shot
 
     price = price_shot(backend, model, seconds, resolution=resolution, audio=audio, book=resolve_book(recipe.prices))
     if price is None:
@@ -432,7 +433,8 @@ def shot_cost(
 
 def image_cost(recipe: Recipe, backend: str, model: str) -> float | None:
     """USD for one reference image from the run's price book; None for a model it does not price."""
-    from tale_cli.cost import price_image, resolve_book
+    from tale_cli.pricing.book import resolve_book
+    from tale_cli.pricing.rates import price_image
 
     priced = price_image(backend, model, recipe.image.quality, book=resolve_book(recipe.prices))
     return None if priced is None else round(priced[0], 4)
@@ -454,7 +456,8 @@ def write_png(data: bytes, output: Path) -> None:
 
 def voice_cost(recipe: Recipe, backend: str, model: str, seconds: float) -> float | None:
     """USD for `seconds` of speech from the run's price book; None for a model it does not price."""
-    from tale_cli.cost import price_voice, resolve_book
+    from tale_cli.pricing.book import resolve_book
+    from tale_cli.pricing.rates import price_voice
 
     usd = price_voice(backend, model, seconds, book=resolve_book(recipe.prices))
     return None if usd is None else round(usd, 5)
@@ -462,7 +465,8 @@ def voice_cost(recipe: Recipe, backend: str, model: str, seconds: float) -> floa
 
 def music_cost(recipe: Recipe, backend: str, model: str) -> float | None:
     """USD for one composed track from the run's price book; None for a model it does not price."""
-    from tale_cli.cost import price_music, resolve_book
+    from tale_cli.pricing.book import resolve_book
+    from tale_cli.pricing.rates import price_music
 
     usd = price_music(backend, model, book=resolve_book(recipe.prices))
     return None if usd is None else round(usd, 4)

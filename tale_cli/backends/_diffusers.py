@@ -152,7 +152,7 @@ class VideoSettings:
         side kept, the long side cut to the film's ratio in multiples of 16); a square film gets the short side
         squared. A model that renders its native size only (CogVideoX 1.0 image-to-video) keeps it.
         """
-        from tale_cli.story.shape import orientation
+        from tale_cli.story.plan import orientation
 
         film, own = orientation(width, height), orientation(self.width, self.height)
         if variant.fixed_size or film == own or own == "square":

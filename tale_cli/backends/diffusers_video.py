@@ -160,7 +160,8 @@ class DiffusersVideo(VideoBackend):
 
     def preflight(self) -> None:
         """Said before any GPU work: a model that renders one size only has its clips fitted into another shape."""
-        from tale_cli.story.shape import film_aspect, orientation
+        from tale_cli.story.plan import orientation
+        from tale_cli.story.shape import film_aspect
 
         film, s = self.recipe, self.settings
         if self.variant.fixed_size and orientation(film.width, film.height) != orientation(s.width, s.height):

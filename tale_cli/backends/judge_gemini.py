@@ -164,7 +164,8 @@ class GeminiJudge(JudgeBackend):
         return result
 
     def _cost(self, request: JudgeRequest, tokens_in: int, tokens_out: int) -> float | None:
-        from tale_cli.cost import price_judge, resolve_book
+        from tale_cli.pricing.book import resolve_book
+        from tale_cli.pricing.rates import price_judge
 
         entry = price_judge(self.name, self.model, book=resolve_book(self.recipe.prices))
         if entry is None:

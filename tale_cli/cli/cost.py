@@ -146,7 +146,8 @@ def estimate(
         from tale_cli import cost
         from tale_cli.cli.settings import resolve_recipe
         from tale_cli.story.plan import load_plan
-        from tale_cli.story.shape import shaped_recipe, source_shape
+        from tale_cli.story.reader import source_shape
+        from tale_cli.story.shape import shaped_recipe
 
         chosen = resolve_recipe(recipe)
         # Priced at the film's own shape: a story asking for 1080p is a 1080p render.

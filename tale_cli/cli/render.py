@@ -63,12 +63,12 @@ def render(
         from tale_cli.cli.progress import ProgressView
         from tale_cli.cli.settings import resolve_out, resolve_recipe, say_shape
         from tale_cli.config import with_sound_overrides, with_video_overrides
-        from tale_cli.cost.book import with_prices
         from tale_cli.errors import InputError, ShotsFailedError
         from tale_cli.executors import open_executor
         from tale_cli.film.music import composes
         from tale_cli.pipeline import RenderOptions, is_plan_file
         from tale_cli.pipeline import render as render_film
+        from tale_cli.pricing.book import with_prices
 
         bed = music if music is not None else (str(audio) if audio is not None else None)
         if bed not in (None, "none") and not composes(bed) and not Path(bed).expanduser().is_file():

@@ -26,7 +26,8 @@ def resolve_recipe(flag: str | None) -> Recipe:
 
 def say_shape(source: Path, recipe: Recipe, *, aspect: str | None, resolution: str | None) -> Recipe:
     """The recipe made for the film's shape (flag > story or plan.json > recipe), saying where each half came from."""
-    from tale_cli.story.shape import shaped_recipe, source_shape
+    from tale_cli.story.reader import source_shape
+    from tale_cli.story.shape import shaped_recipe
 
     shape = source_shape(source, recipe, aspect=aspect, resolution=resolution)
     _say("aspect", f"{shape.aspect} ({shape.width}x{shape.height})", shape.aspect_from)

@@ -63,14 +63,7 @@ def stitch(
     """Join clips into one film: same size and fps, subtitles, fades, a music bed."""
 
     def action() -> tuple[Any, Any]:
-        import tempfile
-
         from tale_cli.errors import InputError
-        from tale_cli.film.mix import DEFAULT_LOUDNESS_LUFS, MixOptions, mix_film
-        from tale_cli.film.stitch import DEFAULT_BED_VOLUME, StitchOptions, parse_transition, resolve_inputs
-        from tale_cli.film.stitch import stitch as stitch_clips
-        from tale_cli.film.tracks import track_from_dir
-        from tale_cli.media.ffmpeg import probe_many
 
         if len(inputs) == 1 and inputs[0].is_dir():
             from tale_cli.pipeline.restitch import FilmChanges, stitch_run
@@ -105,30 +98,24 @@ def stitch(
             )
             return report, None
         # Clips, not a run: a plain stitch, with the voice and music the flags give.
-        with tempfile.TemporaryDirectory(prefix="tale-voice-") as scratch:
-            resolved = resolve_inputs(inputs, output=out)
-            if no_voice and voice_dir is not None:
-                raise InputError("--voice-dir and --no-voice contradict each other", hint="give one of them")
-            track = None
-            if voice_dir is not None:
-                durations = [info.duration_s for info in probe_many(resolved.clips)]
-                wav = Path(scratch) / "voice.wav"
-                track = track_from_dir(voice_dir, durations, parse_transition(transition), wav)
-            options = StitchOptions(
-                width=width or 1280,
-                height=height or 720,
-                fps=fps or 24,
-                captions=None,
+        from tale_cli.pipeline.restitch import ClipsStitch, stitch_clips
+
+        return stitch_clips(
+            inputs,
+            ClipsStitch(
+                out=out,
+                width=width,
+                height=height,
+                fps=fps,
                 burn_subtitles=burn_subtitles,
                 transition=transition,
-                audio=audio if track is None else None,
-                audio_volume=audio_volume if audio_volume is not None else DEFAULT_BED_VOLUME,
-            )
-            result = stitch_clips(resolved.clips, resolved.output, options)
-            if track is not None:
-                target = loudness if loudness is not None else DEFAULT_LOUDNESS_LUFS
-                mix_film(resolved.output, resolved.output, MixOptions(voice=track, music=audio, loudness_lufs=target))
-            return result, options
+                music=audio,
+                music_volume=audio_volume,
+                voice_dir=voice_dir,
+                no_voice=no_voice,
+                loudness_lufs=loudness,
+            ),
+        )
 
     result, options = run(action)
     if options is None:

@@ -4,34 +4,16 @@
 builds `tale cost compare`; `estimate` prices a render; `guard` holds it to a budget; `ledger` sums what runs spent.
 """
 
-from tale_cli.cost.book import (
-    PRICES_ENV,
-    PriceBook,
-    SubscriptionPlan,
-    book_ids,
-    default_book,
-    load_book,
-    pricing_dir,
-    resolve_book,
-)
 from tale_cli.cost.compare import compare
 from tale_cli.cost.comparison import Comparison
 from tale_cli.cost.estimate import (
     RenderEstimate,
     ShotEstimate,
-    ShotPrice,
     check_budget,
     estimate_render,
-    price_image,
-    price_judge,
-    price_music,
-    price_shot,
-    price_voice,
 )
 from tale_cli.cost.guard import SpendCheck, spend_guard
 from tale_cli.cost.ledger import SpendLine, SpendReport, find_runs, spent
-from tale_cli.cost.money import Range
-from tale_cli.cost.prices import GpuTime, VideoPrice, load_timings
 from tale_cli.cost.scenarios import (
     SCENARIOS,
     b_fixed_extras,
@@ -44,6 +26,19 @@ from tale_cli.cost.scenarios import (
     pool_monthly,
     scenario_costs,
 )
+from tale_cli.pricing.book import (
+    PRICES_ENV,
+    PriceBook,
+    SubscriptionPlan,
+    book_ids,
+    default_book,
+    load_book,
+    pricing_dir,
+    resolve_book,
+)
+from tale_cli.pricing.money import Range
+from tale_cli.pricing.prices import GpuTime, VideoPrice, load_timings
+from tale_cli.pricing.rates import ShotPrice, price_image, price_judge, price_music, price_shot, price_voice
 
 __all__ = [
     "PRICES_ENV",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tale_cli.cost.book import HOURS_PER_DAY, InfraItem, Pool, PriceBook, SubscriptionPlan
 from tale_cli.cost.comparison import (
     BreakEven,
     BTierRow,
@@ -26,9 +25,7 @@ from tale_cli.cost.comparison import (
     UnitRow,
     VolumeRow,
 )
-from tale_cli.cost.money import Range, sum_ranges
 from tale_cli.cost.notes import add_document_notes
-from tale_cli.cost.prices import GpuTime
 from tale_cli.cost.scenarios import (
     SCENARIOS,
     b_fixed_extras,
@@ -43,6 +40,9 @@ from tale_cli.cost.scenarios import (
     volume_where,
 )
 from tale_cli.errors import InputError
+from tale_cli.pricing.book import HOURS_PER_DAY, InfraItem, Pool, PriceBook, SubscriptionPlan
+from tale_cli.pricing.money import Range, sum_ranges
+from tale_cli.pricing.prices import GpuTime
 
 
 def compare(

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from tale_cli.cost.book import PriceBook, default_book, resolve_book
-from tale_cli.cost.money import usd_range_text
-from tale_cli.cost.prices import GpuTime, ImagePrice, JudgePrice, MusicPrice, PlannerPrice, VideoPrice, VoicePrice
 from tale_cli.cost.report import Cents, Report
 from tale_cli.errors import BudgetError, RecipeError
+from tale_cli.pricing.book import PriceBook, resolve_book
+from tale_cli.pricing.money import usd_range_text
+from tale_cli.pricing.prices import GpuTime, PlannerPrice, VideoPrice
+from tale_cli.pricing.rates import _best, price_image, price_judge, price_music, price_shot, price_voice
 from tale_cli.registry import Pricing, Role, provider
 
 if TYPE_CHECKING:
@@ -87,89 +87,11 @@ class RenderEstimate(Report):
         return self
 
 
-@dataclass
-class ShotPrice:
-    """A priced shot: what the provider will bill for a clip of some seconds."""
-
-    price: str
-    billed_seconds: float
-    usd: float
-    credits: float | None = None
-    usd_per_credit: float | None = None
-    note: str | None = None
-
-
-def _best(entries: Sequence[Any], backend: str, model: str) -> Any:
-    scored = [(entry.match(backend, model), position, entry) for position, entry in enumerate(entries)]
-    scored = [item for item in scored if item[0] > 0]
-    if not scored:
-        return None
-    return max(scored, key=lambda item: (item[0], -item[1]))[2]
-
-
-def price_shot(
-    backend: str,
-    model: str,
-    seconds: float,
-    *,
-    resolution: str | None = None,
-    audio: bool = False,
-    book: PriceBook | None = None,
-) -> ShotPrice | None:
-    """What a video API bills for one clip, from the book; None when the book does not price that model."""
-    book = book or default_book()
-    entry: VideoPrice | None = _best(book.video, backend, model)
-    if entry is None or not entry.prices_audio(audio):
-        return None
-    rate, note = entry.rate(resolution, audio=audio)
-    billed = entry.billed_seconds(seconds)
-    # Credits follow the rate: a clip with audio costs more of them.
-    credits = billed * entry.credits_per_second * rate / entry.usd_per_second if entry.credits_per_second else None
-    return ShotPrice(
-        price=entry.id,
-        billed_seconds=billed,
-        usd=billed * rate,
-        credits=credits,
-        usd_per_credit=entry.usd_per_credit,
-        note=note,
-    )
-
-
 def _unpriced_video(book: PriceBook, backend: str, model: str, audio: bool) -> str:
     entry: VideoPrice | None = _best(book.video, backend, model)
     if entry is not None and not entry.prices_audio(audio):
         return f"video {backend}/{model}: price book {book.id} prices {entry.label} only with audio (audio = true)"
     return f"video {backend}/{model}: not in price book {book.id}"
-
-
-def price_image(
-    backend: str, model: str, quality: str | None, *, book: PriceBook | None = None
-) -> tuple[float, str | None] | None:
-    """(USD, note) for one image from the book; None when the book does not price that model."""
-    book = book or default_book()
-    entry: ImagePrice | None = _best(book.image, backend, model) if model else None
-    return None if entry is None else entry.price(quality)
-
-
-def price_voice(backend: str, model: str, seconds: float, *, book: PriceBook | None = None) -> float | None:
-    """USD for `seconds` of speech from the book; None when the book does not price that model."""
-    book = book or default_book()
-    entry: VoicePrice | None = _best(book.voice, backend, model) if model else None
-    return None if entry is None else entry.usd_per_minute * seconds / 60
-
-
-def price_music(backend: str, model: str, *, book: PriceBook | None = None) -> float | None:
-    """USD for one composed track from the book; None when the book does not price that model."""
-    book = book or default_book()
-    entry: MusicPrice | None = _best(book.music, backend, model) if model else None
-    return None if entry is None else entry.usd_per_track
-
-
-def price_judge(backend: str, model: str, *, book: PriceBook | None = None) -> JudgePrice | None:
-    """The book's token prices for a judge model; None when the book does not price it."""
-    book = book or default_book()
-    entry: JudgePrice | None = _best(book.judge, backend, model) if model else None
-    return entry
 
 
 def judge_model(recipe: Recipe) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from tale_cli.cost.estimate import RenderEstimate, check_budget, estimate_render
 from tale_cli.errors import BudgetError
+from tale_cli.run.plan_file import save_plan
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -61,18 +61,6 @@ def _unseen(check: SpendCheck) -> None:
     """An estimate no one is shown (a script that passed no `show`)."""
 
 
-def keep_plan(plan: Plan, folder: RunFolder) -> None:
-    """A refused render leaves only its plan behind, so it can be edited and rendered later."""
-    text = plan.to_json()
-    if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") == text:
-        return
-    folder.check_writable()
-    folder.root.mkdir(parents=True, exist_ok=True, mode=0o700 if folder.private else 0o755)
-    if folder.plan.is_file():
-        shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
-    folder.write_text(folder.plan, text)
-
-
 def spend_guard(
     *,
     max_cost: float | None,
@@ -107,7 +95,7 @@ def spend_guard(
             if estimate.paid and not yes and confirm is not None and not confirm(question):
                 raise BudgetError("not confirmed; nothing was spent", hint="pass --yes to render without asking")
         except BudgetError:
-            keep_plan(plan, folder)
+            save_plan(plan, folder)
             raise
 
     return guard

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tale_cli.cost.book import PriceBook
 from tale_cli.cost.comparison import Comparison
-from tale_cli.cost.money import sum_ranges, usd_range_text, usd_text
 from tale_cli.cost.scenarios import fleet_monthly, per_video_api_usd
+from tale_cli.pricing.book import PriceBook
+from tale_cli.pricing.money import sum_ranges, usd_range_text, usd_text
 
 
 def _pct(value: float, reference: float) -> float:

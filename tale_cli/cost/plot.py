@@ -20,8 +20,8 @@ from tale_cli.files import atomic_write_bytes
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from tale_cli.cost.book import PriceBook
     from tale_cli.cost.comparison import Comparison
+    from tale_cli.pricing.book import PriceBook
 
 FORMATS = (".svg", ".png")
 SERIES_LABELS = {

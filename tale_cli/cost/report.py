@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, SerializerFunctionWrapHandler, model_serializer
 
-from tale_cli.cost.money import Range, cents
+from tale_cli.pricing.money import Range, cents
 
 
 def _rounded(digits: int) -> PlainSerializer:

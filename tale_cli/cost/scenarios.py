@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-from tale_cli.cost.book import HOURS_PER_DAY, Pool, PriceBook, Tier
-from tale_cli.cost.money import sum_ranges
+from tale_cli.pricing.book import HOURS_PER_DAY, Pool, PriceBook, Tier
+from tale_cli.pricing.money import sum_ranges
 
 SCENARIOS = ("A-1", "A-2", "B")
 

@@ -268,7 +268,7 @@ class SharedJournal:
         return self.known
 
     def record_job(self, job: dict[str, Any]) -> None:
-        from tale_cli.run.folder import atomic_write_text
+        from tale_cli.files import atomic_write_text
 
         atomic_write_text(self.path, json.dumps(job, ensure_ascii=False), mode=0o600)
         self.recorded.append(job)

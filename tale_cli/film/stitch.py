@@ -217,40 +217,12 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
 
 
 def resolve_inputs(paths: Sequence[Path], *, output: Path | None = None) -> StitchInputs:
-    """A single folder is a run folder (plan.json + shots/shot-NN.mp4); anything else is a list of clips."""
+    """Loose clips, in the order they play (a run folder is read by tale_cli.run.inputs.run_inputs)."""
     if not paths:
         raise InputError("nothing to stitch", hint="give a run folder made by `tale render`, or video clips")
     if len(paths) == 1 and paths[0].is_dir():
-        from tale_cli.film.subtitles import drawn_captions, film_cues, run_voice, shot_captions
-        from tale_cli.run.folder import RunFolder
-        from tale_cli.story.plan import load_plan
-
-        run_dir = paths[0]
-        folder = RunFolder(run_dir)
-        plan_file = folder.plan
-        if not plan_file.is_file():
-            raise InputError(
-                f"{run_dir} is a folder without plan.json",
-                hint="give a run folder made by `tale render`, or the clip files themselves",
-            )
-        plan = load_plan(plan_file)
-        clips = [folder.shot_file(shot.index) for shot in plan.shots]
-        missing = [clip for clip in clips if not clip.is_file()]
-        if missing:
-            raise InputError(
-                f"{missing[0]} is missing ({len(missing)} of {len(clips)} shots have no clip)",
-                hint=f"run `tale render {plan_file}` to render them",
-            )
-        return StitchInputs(
-            clips=clips,
-            captions=shot_captions(plan),
-            cues=film_cues(plan, run_voice(folder.manifest)),
-            drawn=drawn_captions(plan, folder.manifest),
-            width=plan.width,
-            height=plan.height,
-            fps=plan.fps,
-            output=output if output is not None else folder.film,
-            run_dir=run_dir,
+        raise InputError(
+            f"{paths[0]} is a folder", hint="a run folder is cut with `tale stitch RUN_DIR` (tale_cli.run.inputs)"
         )
     for path in paths:
         if path.is_dir():

@@ -16,8 +16,6 @@ from tale_cli.media.drawing import wrap_text
 from tale_cli.story.pace import natural_seconds
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tale_cli.run.folder import VoiceRecord
     from tale_cli.story.plan import Plan
 
@@ -118,30 +116,6 @@ def shot_captions(plan: Plan) -> list[str]:
     return [
         " ".join(t for t in (s.narration.strip(), *(line.text.strip() for line in s.lines)) if t) for s in plan.shots
     ]
-
-
-def drawn_captions(plan: Plan, manifest: Path) -> list[int]:
-    """Shots the preview drew with their narration in the picture: a render without --burn-subtitles gives the
-    animatic its caption (one with it leaves the caption to the burn)."""
-    from tale_cli.run.folder import Manifest
-
-    data = Manifest.read(manifest)
-    if data is None or (data.film is not None and data.film.burn_subtitles):
-        return []
-    return [
-        shot.index
-        for shot in plan.shots
-        if shot.narration.strip()
-        and (entry := data.shots.get(str(shot.index))) is not None
-        and entry.backend == "preview"
-    ]
-
-
-def run_voice(manifest: Path) -> VoiceRecord | None:
-    from tale_cli.run.folder import Manifest
-
-    data = Manifest.read(manifest)
-    return data.voice if data is not None else None
 
 
 def film_cues(plan: Plan, voice: VoiceRecord | None, transition_s: float = 0.0) -> list[Cue] | None:

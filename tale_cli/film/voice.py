@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from tale_cli.backends.base import Speaker, VoiceBackend, VoiceInfo
 from tale_cli.errors import PlanError
 from tale_cli.files import digest
+from tale_cli.record import FileRecord
 from tale_cli.registry import Role, create, provider
 from tale_cli.registry import names as registry_names
-from tale_cli.run.folder import FileRecord
 from tale_cli.story.pace import GAP_S, LEAD_S, TAIL_S, natural_seconds
 from tale_cli.story.plan import NARRATOR, Plan, Shot
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tale_cli.events import Event, EventSink, ignore_events
 from tale_cli.files import now_iso
 from tale_cli.judge.scoring import Judge, JudgeRow, rows_json, summarize, weakest_first
-from tale_cli.pipeline.report import Event, EventSink, ignore_events
 from tale_cli.run.verdicts import JudgeRecord, MetricSummary, RetakeSummary
 
 if TYPE_CHECKING:
@@ -140,9 +140,8 @@ def judge_run(
     """`tale judge`: score every take of every shot of a run folder with the run's (or the given) recipe's judge,
     or `backend`. A take already judged with the same settings is read back from judge/, never judged again."""
     from tale_cli.keys.privacy import check_private
-    from tale_cli.pipeline.retake import run_recipe_of
-    from tale_cli.pipeline.takes import open_run
-    from tale_cli.run.open import holding
+    from tale_cli.run.open import holding, open_run
+    from tale_cli.run.recipe import run_recipe_of
 
     folder, plan = open_run(run_dir)
     say = lambda text: emit(Event("message", detail=text))  # noqa: E731

@@ -140,7 +140,7 @@ class Judge:
         return self.folder.root / "judge"
 
     def _characters(self, index: int) -> list[JudgeCharacter]:
-        from tale_cli.pipeline.film import expected_refs
+        from tale_cli.run.folder import expected_refs
 
         refs = expected_refs(self.plan, self.folder)
         shot = self.plan.shots[index - 1]
@@ -239,7 +239,7 @@ class Judge:
     def judge_film(self, manifest: Manifest, *, every_take: bool = True) -> list[JudgeRow]:
         """Judge every shot's current take (and, with `every_take`, every take on disk), score each against the
         other shots' current takes, and write the judgements into the manifest. Rows are in shot and take order."""
-        from tale_cli.pipeline.shots import adopt_current, take_source
+        from tale_cli.run.takes import adopt_current, take_source
 
         judged: dict[tuple[int, int], Judged] = {}
         current: dict[int, int] = {}

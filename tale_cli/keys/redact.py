@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 from urllib.parse import quote
@@ -32,8 +33,6 @@ def register_secret(value: str | None) -> None:
 
 
 def _known_secrets() -> set[str]:
-    from tale_cli.keys.store import secret_env_values
-
     values = {value for value in secret_env_values() if len(value) >= MIN_SECRET_LENGTH}
     with _lock:
         values |= _registered
@@ -100,3 +99,14 @@ def install_log_redaction() -> None:
     logging.setLogRecordFactory(factory)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redacting)
+
+
+def secret_env_values() -> list[str]:
+    """Every key value currently set in any environment variable Tale reads keys from."""
+    from tale_cli.registry import key_services
+
+    services = key_services()
+    names = {p.tale_env_var for p in services.values()}
+    for p in services.values():
+        names.update(p.env_vars)
+    return [value for name in sorted(names) if (value := os.environ.get(name, "").strip())]

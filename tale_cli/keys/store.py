@@ -37,14 +37,6 @@ def provider(name: str) -> KeyService:
     return found
 
 
-def secret_env_values() -> list[str]:
-    """Every key value currently set in any environment variable Tale reads keys from."""
-    names = {p.tale_env_var for p in services().values()}
-    for p in services().values():
-        names.update(p.env_vars)
-    return [value for name in sorted(names) if (value := os.environ.get(name, "").strip())]
-
-
 # ---------------------------------------------------------------- keyring
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import BackendError, ExitCode, InputError, Interrupted, KeysError, TaleError
 from tale_cli.executors.base import ShotExecutor
+from tale_cli.pipeline.report import FilmResult
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import RenderResult, ShotRequest
@@ -67,42 +68,6 @@ class BatchOptions:
     # Where each film's estimate is shown before it spends; each film is held to the recipe's budget, and a batch
     # runs unattended, so it never stops to ask.
     show_spend: Callable[[SpendCheck], None] | None = None
-
-
-@dataclass
-class FilmResult:
-    """One film's line in the summary."""
-
-    source: Path
-    title: str
-    status: str
-    run_dir: Path | None = None
-    film: Path | None = None
-    shots: int = 0
-    rendered: int = 0
-    cached: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    cost_usd: float = 0.0
-    error: str | None = None
-    exit_code: int = int(ExitCode.OK)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": str(self.source),
-            "title": self.title,
-            "status": self.status,
-            "run_dir": str(self.run_dir) if self.run_dir else None,
-            "film": str(self.film) if self.film else None,
-            "shots": self.shots,
-            "rendered": self.rendered,
-            "cached": self.cached,
-            "failed": self.failed,
-            "seconds": round(self.seconds, 3),
-            "cost_usd": round(self.cost_usd, 6),
-            "error": self.error,
-            "exit_code": self.exit_code,
-        }
 
 
 @dataclass

@@ -22,7 +22,7 @@ from tale_cli.film.subtitles import film_cues, shot_captions
 from tale_cli.film.tracks import AUDIO_SUFFIXES
 from tale_cli.media.ffmpeg import probe_audio
 from tale_cli.run.folder import Manifest, RunFolder, atomic_write_text
-from tale_cli.run.lock import run_folder_lock
+from tale_cli.run.open import held
 from tale_cli.story.plan import Plan, load_plan
 
 
@@ -93,7 +93,7 @@ def export_timeline(
         raise InputError(f"{run_dir} is not a run folder (no plan.json)", hint="give a folder made by `tale render`")
     # A private run's plan.json is owner-only: so are the files the export adds to its folder.
     folder = RunFolder(run_dir, private=(run_dir / "plan.json").stat().st_mode & 0o077 == 0)
-    with run_folder_lock(folder, "exporting", wait=wait, on_wait=on_wait):
+    with held(folder, "exporting", wait=wait, say=on_wait):
         return _export(otio, folder, fmt, out)
 
 

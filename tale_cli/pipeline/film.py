@@ -5,15 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tale_cli.backends import image_backend, video_backend
-from tale_cli.backends.base import VideoBackend, VideoCapabilities
+from tale_cli.backends import video_backend
 from tale_cli.config import Recipe, recipe_file
-from tale_cli.errors import RecipeError
+from tale_cli.events import Event, EventSink, ShotState, ignore_events
 from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.film.music import check_composer, composes
 from tale_cli.film.voice import VoiceTrack, check_voice
 from tale_cli.keys.audit import AuditLog
 from tale_cli.keys.privacy import check_private, private_files
+from tale_cli.pipeline.checks import check_capabilities, plan_for_shots, preflight
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import (
     PlanSource,
@@ -21,58 +21,17 @@ from tale_cli.pipeline.planning import (
     planner_record,
     prepare_plan,
     shaped_options,
-    store_plan,
 )
 from tale_cli.pipeline.references import check_reference_pictures, render_references
-from tale_cli.pipeline.report import Event, EventSink, RenderReport, ShotOutcome, ShotState, ignore_events
+from tale_cli.pipeline.report import RenderReport, ShotOutcome
 from tale_cli.pipeline.review import write_review
 from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
 from tale_cli.run.cut import MAKE, CutResult, CutSettings, cut, music_bed
-from tale_cli.run.folder import FallbackRecord, Manifest, RunFolder
+from tale_cli.run.folder import FallbackRecord, Manifest, RunFolder, expected_refs
 from tale_cli.run.music import make_score
+from tale_cli.run.plan_file import save_plan
 from tale_cli.run.voice import make_voice_track
 from tale_cli.story.plan import Plan
-
-
-def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabilities, backend_name: str) -> None:
-    for shot in plan.shots:
-        if not capabilities.supports_duration(shot.duration_s):
-            allowed = (
-                ", ".join(f"{d:g}" for d in capabilities.durations)
-                if capabilities.durations
-                else f"{capabilities.min_duration_s:g}-{capabilities.max_duration_s:g}"
-            )
-            raise RecipeError(
-                f"shot {shot.index} lasts {shot.duration_s:g} s; the {backend_name} backend renders {allowed} s",
-                hint="change `seconds` in the story front matter or recipe, or edit plan.json",
-            )
-    if capabilities.sizes is not None and (plan.width, plan.height) not in capabilities.sizes:
-        sizes = ", ".join(f"{w}x{h}" for w, h in capabilities.sizes)
-        raise RecipeError(f"{plan.width}x{plan.height} is not a size the {backend_name} backend renders ({sizes})")
-    needs_first_frame = recipe.continuity in ("first-frame", "chain")
-    if needs_first_frame and not capabilities.image_to_video:
-        raise RecipeError(f"continuity '{recipe.continuity}' needs image-to-video, which {backend_name} lacks")
-    if not capabilities.text_to_video and not plan.characters and recipe.continuity != "chain":
-        raise RecipeError(
-            f"the {backend_name} backend renders image-to-video only and this plan has no character to draw a first frame from",
-            hint='add characters to the story, or set continuity = "chain" in the recipe',
-        )
-    if not capabilities.text_to_video and not needs_first_frame:
-        raise RecipeError(
-            f"the {backend_name} backend renders image-to-video only",
-            hint='set continuity = "first-frame" or "chain" in the recipe',
-        )
-
-
-def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
-    """Each backend's own checks that cost nothing (keys present, options valid) before any spending."""
-    backend.preflight()
-    if any(not c.reference_image for c in plan.characters):
-        images = image_backend(recipe)
-        try:
-            images.preflight()
-        finally:
-            images.close()
 
 
 def refused_before(tasks: list[ShotTask], manifest: Manifest) -> dict[int, ShotOutcome]:
@@ -229,26 +188,13 @@ def check_sound(plan: Plan, options: RenderOptions) -> None:
         check_composer(options.recipe)
 
 
-def plan_for_shots(plan: Plan, options: RenderOptions) -> Plan:
-    """The plan as the shots see it. Burned subtitles carry the narration, so the shots are not given it too:
-    the animatic would draw its own caption under the one the stitch burns in, and a shot's cache key follows."""
-    if not options.burn_subtitles:
-        return plan
-    return plan.model_copy(update={"shots": [shot.model_copy(update={"narration": ""}) for shot in plan.shots]})
-
-
-def expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
-    """Where each character's reference is (or will be), to tell cached shots before references are drawn."""
-    return {c.id: folder.root / (c.reference_image or f"refs/{c.id}.png") for c in plan.characters}
-
-
 def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events) -> RenderReport:
     """story.md or plan.json -> run folder with film.mp4. Validates everything before spending.
 
     The run folder is held from before planning to the end (tale_cli.run.lock): a second render of it waits,
     then finds everything cached. A dry run writes nothing, so it holds nothing.
     """
-    from tale_cli.run.lock import run_folder_lock
+    from tale_cli.run.open import held
 
     check_private(options.recipe, private=options.private, planner=options.planner)
     with private_files(options.private or options.recipe.private):
@@ -256,9 +202,7 @@ def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events
         options = shaped_options(source, options)
         if options.dry_run:
             return _render(source, options, emit, folder)
-        with run_folder_lock(
-            folder, "rendering", wait=options.wait, on_wait=lambda text: emit(Event("message", detail=text))
-        ):
+        with held(folder, "rendering", wait=options.wait, say=lambda text: emit(Event("message", detail=text))):
             return _render(source, options, emit, folder)
 
 
@@ -312,7 +256,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     folder.create()
     audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
     audit.write_deferred()
-    store_plan(plan, folder, source)
+    save_plan(plan, folder, source)
     with manifest.edit() as data:
         data.run.slug = plan.slug
         data.run.recipe = recipe.name
@@ -361,7 +305,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
         if options.executor is None:
             executor.close()
     if (recipe.judge.enabled or recipe.judge.retakes) and not report.failed:
-        from tale_cli.judge.retakes import judge_render, summary_json
+        from tale_cli.pipeline.judging import judge_render, summary_json
 
         plan_hashes = {task.shot.index: task.plan_hash for task in tasks}
         judged = judge_render(plan, recipe, folder, manifest, plan_hashes, options, emit, spent_before=spent_before)

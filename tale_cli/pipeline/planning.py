@@ -17,6 +17,7 @@ from tale_cli.keys.privacy import check_private, private_files
 from tale_cli.media.pictures import check_picture
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.run.folder import Manifest, PlannerRecord, PlanOrigin, RunFolder, now_iso
+from tale_cli.run.plan_file import save_plan
 from tale_cli.story.plan import Plan, load_plan
 
 if TYPE_CHECKING:
@@ -135,7 +136,8 @@ def _reshaped(folder: RunFolder, earlier: PlanOrigin | None, origin: PlanOrigin,
 
 def shaped_options(source: Path, options: RenderOptions) -> RenderOptions:
     """The options with the recipe made for the film's shape: flag > story front matter (or plan.json) > recipe."""
-    from tale_cli.story.shape import shaped_recipe, source_shape
+    from tale_cli.story.reader import source_shape
+    from tale_cli.story.shape import shaped_recipe
 
     shape = source_shape(source, options.recipe, aspect=options.aspect, resolution=options.resolution)
     return replace(options, recipe=shaped_recipe(options.recipe, shape))
@@ -237,24 +239,6 @@ def planner_record(prepared: PreparedPlan, recipe: Recipe, planner: str | None) 
     return record
 
 
-def store_plan(plan: Plan, folder: RunFolder, source: Path) -> None:
-    """Write plan.json; a planned story's earlier, different plan (perhaps hand-edited) is kept as plan.prev.json.
-
-    A plan.json being rendered in place is left exactly as it is, unless --aspect or --resolution gave the film
-    another shape: then it says the new one, and the earlier file is kept as plan.prev.json.
-    """
-    in_place = is_plan_file(source) and folder.plan.exists() and folder.plan.samefile(source)
-    if in_place:
-        kept = load_plan(source)
-        if (kept.aspect, kept.width, kept.height) == (plan.aspect, plan.width, plan.height):
-            return
-    text = plan.to_json()
-    replaced = folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") != text
-    if replaced and (in_place or not is_plan_file(source)):
-        shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
-    folder.write_text(folder.plan, text)
-
-
 @dataclass
 class PlanResult:
     plan: Plan
@@ -279,7 +263,7 @@ def write_plan(
     Another command writing the run folder is waited for (`on_wait` hears why), or with `wait=False` refused.
     `aspect` and `resolution` (the flags) win over the story's front matter, which wins over the recipe.
     """
-    from tale_cli.run.lock import run_folder_lock
+    from tale_cli.run.open import held
 
     if is_plan_file(story):
         raise InputError(f"{story} is already a plan", hint="`tale render` renders a plan.json")
@@ -290,7 +274,7 @@ def write_plan(
     with private_files(private or recipe.private):
         folder = choose_folder(story, options)
         options = shaped_options(story, options)
-        with run_folder_lock(folder, "planning", wait=wait, on_wait=on_wait):
+        with held(folder, "planning", wait=wait, say=on_wait):
             return _write_plan(story, options, folder)
 
 
@@ -302,7 +286,7 @@ def _write_plan(story: Path, options: RenderOptions, folder: RunFolder) -> PlanR
         return PlanResult(plan, folder.plan, prepared.how)
     folder.create()
     AuditLog(folder.root, audit_prompts=recipe.audit_prompts).write_deferred()
-    store_plan(plan, folder, story)
+    save_plan(plan, folder, story)
     with Manifest.load(folder).edit() as data:
         data.plan_origin = prepared.origin
         data.run.slug = plan.slug

@@ -7,38 +7,21 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any
 
 from tale_cli.backends import image_backend
 from tale_cli.backends.base import ReferenceRequest
 from tale_cli.config import Recipe
 from tale_cli.errors import TaleError
+from tale_cli.events import Event, EventSink
 from tale_cli.files import digest, link_or_copy, now_iso
 from tale_cli.keys.audit import AuditLog, audit_request
 from tale_cli.media.pictures import check_picture
 from tale_cli.pipeline.planning import inside_folder
-from tale_cli.pipeline.report import Event, EventSink
-from tale_cli.run.folder import FileRecord, Manifest, RefRecord, RefStatus, RunFolder
+from tale_cli.record import FileRecord
+from tale_cli.run.folder import Manifest, RefRecord, RefStatus, RunFolder
 from tale_cli.run.identity import file_damage, file_record
+from tale_cli.run.journal import JobJournal
 from tale_cli.story.plan import Plan
-
-
-class RefJournal:
-    """The job journal for one character's reference and one set of parameters: jobs.jsonl first, then the manifest."""
-
-    def __init__(self, manifest: Manifest, character_id: str, params_hash: str) -> None:
-        self.manifest = manifest
-        self.character_id = character_id
-        self.params_hash = params_hash
-
-    def existing_job(self) -> dict[str, Any] | None:
-        job = self.manifest.ref(self.character_id).job
-        if job is not None and job.get("params_hash") == self.params_hash:
-            return job
-        return self.manifest.journal.job_for(self.params_hash)
-
-    def record_job(self, job: dict[str, Any]) -> None:
-        self.manifest.record_ref_job(self.character_id, {**job, "params_hash": self.params_hash})
 
 
 def _decodes(path: Path) -> bool:
@@ -148,7 +131,7 @@ def render_references(
                         prompt=prompt,
                         seed=seed,
                         output=part,
-                        journal=RefJournal(manifest, character.id, params_hash),
+                        journal=JobJournal(manifest, params_hash, ref=character.id),
                     )
                 )
             except Exception as error:

@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tale_cli.errors import ExitCode
+from tale_cli.events import ShotState
+
 if TYPE_CHECKING:
     from tale_cli.story.plan import Plan
-
-
-class ShotState(StrEnum):
-    """Where a shot stands in this render, as events report it and the report counts it."""
-
-    QUEUED = "queued"
-    RENDERING = "rendering"
-    CACHED = "cached"
-    DONE = "done"
-    FAILED = "failed"
-    WOULD_RENDER = "would render"  # a dry run's shot that is not cached
-
-
-@dataclass
-class Event:
-    """Progress for the CLI: a shot's state change (`index` and `state` set) or a message."""
-
-    kind: str
-    index: int | None = None
-    state: ShotState | None = None
-    detail: str = ""
-    seconds: float | None = None
-
-
-EventSink = Callable[[Event], None]
-
-
-def ignore_events(_: Event) -> None:
-    return None
 
 
 @dataclass
@@ -123,4 +95,40 @@ class RenderReport:
                 }
                 for s in self.shots
             ],
+        }
+
+
+@dataclass
+class FilmResult:
+    """One film's line in the summary."""
+
+    source: Path
+    title: str
+    status: str
+    run_dir: Path | None = None
+    film: Path | None = None
+    shots: int = 0
+    rendered: int = 0
+    cached: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    cost_usd: float = 0.0
+    error: str | None = None
+    exit_code: int = int(ExitCode.OK)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source),
+            "title": self.title,
+            "status": self.status,
+            "run_dir": str(self.run_dir) if self.run_dir else None,
+            "film": str(self.film) if self.film else None,
+            "shots": self.shots,
+            "rendered": self.rendered,
+            "cached": self.cached,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "cost_usd": round(self.cost_usd, 6),
+            "error": self.error,
+            "exit_code": self.exit_code,
         }

@@ -1,16 +1,20 @@
-"""`tale stitch RUN_DIR`: the run's film cut again through the one cut (tale_cli.run.cut), with any of its settings
-changed — transition, burned subtitles, music bed, voice, loudness. What changes is kept in the film's record, so the
-next retake or pick cuts the film the same way."""
+"""`tale stitch`: a run's film cut again through the one cut (tale_cli.run.cut), with any of its settings changed —
+transition, burned subtitles, music bed, voice, loudness, kept in the film's record so the next retake or pick cuts the
+same way; or loose clips joined into one film (no run)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tale_cli.errors import InputError
-from tale_cli.pipeline.report import Event, EventSink, ignore_events
+from tale_cli.events import Event, EventSink, ignore_events
 from tale_cli.run.cut import CutResult, CutSettings, cut, drawn_words
 from tale_cli.run.open import holding
+
+if TYPE_CHECKING:
+    from tale_cli.film.stitch import StitchOptions, StitchResult
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def stitch_run(
     from tale_cli.config import MusicConfig, VoiceConfig
     from tale_cli.pipeline.retake import film_options
     from tale_cli.pipeline.review import write_review
-    from tale_cli.pipeline.takes import open_run, run_folder
+    from tale_cli.run.open import open_run, run_folder
 
     if changes.no_voice and changes.voice_dir is not None:
         raise InputError("--voice-dir and --no-voice contradict each other", hint="give one of them")
@@ -118,4 +122,56 @@ def _transition(spec: str) -> str | None:
     return None if spec.strip().lower() == "cut" else spec
 
 
-__all__ = ["FilmChanges", "StitchReport", "stitch_run"]
+@dataclass(frozen=True)
+class ClipsStitch:
+    """How `tale stitch CLIPS…` joins loose clips (not a run): size, fps, subtitles, transition, music, voice."""
+
+    out: Path | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: int | None = None
+    burn_subtitles: bool = False
+    transition: str | None = None
+    music: Path | None = None
+    music_volume: float | None = None
+    voice_dir: Path | None = None
+    no_voice: bool = False
+    loudness_lufs: float | None = None
+
+
+def stitch_clips(clips: list[Path], how: ClipsStitch) -> tuple[StitchResult, StitchOptions]:
+    """Join loose clips into one film (no plan, voice track or review page): each clip fitted to the size and fps,
+    the music bed at its volume under the clips' own sound, recordings from `voice_dir` mixed to the loudness."""
+    import tempfile
+
+    from tale_cli.film.mix import DEFAULT_LOUDNESS_LUFS, MixOptions, mix_film
+    from tale_cli.film.stitch import DEFAULT_BED_VOLUME, StitchOptions, parse_transition, resolve_inputs, stitch
+    from tale_cli.film.tracks import track_from_dir
+    from tale_cli.media.ffmpeg import probe_many
+
+    with tempfile.TemporaryDirectory(prefix="tale-voice-") as scratch:
+        resolved = resolve_inputs(clips, output=how.out)
+        if how.no_voice and how.voice_dir is not None:
+            raise InputError("--voice-dir and --no-voice contradict each other", hint="give one of them")
+        track = None
+        if how.voice_dir is not None:
+            durations = [info.duration_s for info in probe_many(resolved.clips)]
+            track = track_from_dir(how.voice_dir, durations, parse_transition(how.transition), Path(scratch) / "v.wav")
+        options = StitchOptions(
+            width=how.width or 1280,
+            height=how.height or 720,
+            fps=how.fps or 24,
+            captions=None,
+            burn_subtitles=how.burn_subtitles,
+            transition=how.transition,
+            audio=how.music if track is None else None,
+            audio_volume=how.music_volume if how.music_volume is not None else DEFAULT_BED_VOLUME,
+        )
+        result = stitch(resolved.clips, resolved.output, options)
+        if track is not None:
+            target = how.loudness_lufs if how.loudness_lufs is not None else DEFAULT_LOUDNESS_LUFS
+            mix_film(resolved.output, resolved.output, MixOptions(voice=track, music=how.music, loudness_lufs=target))
+        return result, options
+
+
+__all__ = ["ClipsStitch", "FilmChanges", "StitchReport", "stitch_clips", "stitch_run"]

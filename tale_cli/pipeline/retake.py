@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from tale_cli.cost.guard import Spending
 from tale_cli.errors import InputError, RecipeError
-from tale_cli.pipeline.report import EventSink, ShotOutcome, ShotState
+from tale_cli.events import EventSink, ShotState
+from tale_cli.pipeline.report import ShotOutcome
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, now_iso
+from tale_cli.run.recipe import _recorded_recipe, run_recipe_of, with_film_sound
 from tale_cli.story.plan import Plan
 
 if TYPE_CHECKING:
@@ -79,59 +81,9 @@ def film_options(manifest: Manifest, recipe: Recipe | None) -> RenderOptions:
     )
 
 
-def with_film_sound(recipe: Recipe, manifest: Manifest) -> Recipe:
-    """`recipe` with the [voice], [music] and loudness the run's film was cut with, where its record keeps them."""
-    from tale_cli.config import MusicConfig, VoiceConfig
-
-    film = manifest.data.film
-    if film is None:
-        return recipe
-    update: dict[str, object] = {}
-    if film.voice is not None:
-        update["voice"] = VoiceConfig.model_validate(film.voice)
-    if film.music is not None:
-        update["music"] = MusicConfig.model_validate(film.music)
-    if film.loudness_lufs is not None:
-        update["loudness_lufs"] = film.loudness_lufs
-    return recipe.model_copy(update=update) if update else recipe
-
-
-def _recorded_recipe(manifest: Manifest) -> Recipe | None:
-    from tale_cli.config import load_recipe
-
-    name, own = manifest.data.run.recipe, manifest.data.run.recipe_file
-    if own and Path(own).is_file():
-        with contextlib.suppress(RecipeError):
-            recipe = load_recipe(own)
-            if recipe.name == name:
-                return recipe
-    if not name:
-        return None
-    with contextlib.suppress(RecipeError):
-        return load_recipe(name)
-    return None
-
-
-def run_recipe_of(manifest: Manifest, given: Recipe | None) -> Recipe:
-    """The recipe the run renders with, which a take's plan hash is computed for: `given` when it bears the run's
-    recipe name (a recipe file is recorded by name only), else the recorded one, else `given`."""
-    name = manifest.data.run.recipe
-    if given is not None and (not name or given.name == name):
-        return given
-    recorded = _recorded_recipe(manifest)
-    if recorded is not None:
-        return recorded
-    if given is not None:
-        return given
-    raise RecipeError(
-        f"the run's recipe '{name or '?'}' cannot be found",
-        hint="pass --recipe with the recipe (a name or a TOML file) the run was rendered with",
-    )
-
-
 def references(plan: Plan, folder: RunFolder) -> dict[str, Path]:
     """The run's character references as they are: a take never draws them again."""
-    from tale_cli.pipeline.film import expected_refs
+    from tale_cli.run.folder import expected_refs
 
     refs = expected_refs(plan, folder)
     for character_id, path in refs.items():
@@ -148,7 +100,7 @@ def plan_hashes_of(
 ) -> dict[int, str]:
     """Each shot's cache key as `tale render` with the run's recipe computes it."""
     from tale_cli.backends import video_backend
-    from tale_cli.pipeline.film import plan_for_shots
+    from tale_cli.pipeline.checks import plan_for_shots
     from tale_cli.pipeline.shots import build_tasks
 
     backend = video_backend(recipe)
@@ -178,8 +130,9 @@ def render_takes(
     from tale_cli.executors import open_executor
     from tale_cli.keys.audit import AuditLog
     from tale_cli.keys.privacy import check_private
-    from tale_cli.pipeline.film import check_capabilities, plan_for_shots, preflight
-    from tale_cli.pipeline.shots import adopt_current, build_tasks, is_cached, run_shots
+    from tale_cli.pipeline.checks import check_capabilities, plan_for_shots, preflight
+    from tale_cli.pipeline.shots import build_tasks, is_cached, run_shots
+    from tale_cli.run.takes import adopt_current
 
     run_recipe = run_recipe_of(manifest, options.recipe)
     recipe = options.recipe or run_recipe
@@ -308,7 +261,7 @@ def _settle(
 ) -> None:
     """After the retakes (or a stop): a shot whose retake failed, was stopped or is kept aside describes its
     current take again, so nothing a shot had is lost; every take made stays on its list."""
-    from tale_cli.pipeline.shots import use_take
+    from tale_cli.run.takes import use_take
 
     made = {outcome.index for outcome in outcomes if outcome.status != ShotState.FAILED}
     for index, previous in before.items():
@@ -363,8 +316,8 @@ def user_take(
     from tale_cli.backends.preview import animate_still
     from tale_cli.config import load_defaults
     from tale_cli.media.ffmpeg import EncodeSettings, check_clip, conform_clip
-    from tale_cli.pipeline.shots import adopt_current, record_take, use_take
     from tale_cli.run.identity import file_digest, file_record
+    from tale_cli.run.takes import adopt_current, record_take, use_take
 
     run_recipe = run_recipe_of(manifest, recipe)
     stitching = film_options(manifest, run_recipe)

@@ -23,8 +23,7 @@ from tale_cli.run.folder import ManifestData, RunFolder, ShotRecord, ShotStatus,
 
 if TYPE_CHECKING:
     from tale_cli.cost import RenderEstimate
-    from tale_cli.pipeline.batch import FilmResult
-    from tale_cli.pipeline.report import RenderReport, ShotOutcome
+    from tale_cli.pipeline.report import FilmResult, RenderReport, ShotOutcome
     from tale_cli.story.plan import Plan
 
 REVIEW_PAGE = "review.html"
@@ -175,7 +174,7 @@ def _estimate(plan: Plan, recipe_name: str | None, planned: bool) -> tuple[Rende
 
 def _status(record: ShotRecord | None, outcome: ShotOutcome | None) -> str:
     if outcome is not None:
-        from tale_cli.pipeline.report import ShotState
+        from tale_cli.events import ShotState
 
         if outcome.status == ShotState.FAILED:
             return "refused" if outcome.refused else "failed"

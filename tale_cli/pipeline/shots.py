@@ -13,13 +13,14 @@ from typing import Any
 
 from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend
 from tale_cli.config import Recipe
-from tale_cli.errors import KeysError, OutputError, QuotaError, ShotRefusedError, TaleError
+from tale_cli.errors import KeysError, QuotaError, ShotRefusedError, TaleError
+from tale_cli.events import Event, EventSink, ShotState
 from tale_cli.executors import ShotExecutor
 from tale_cli.files import digest, link_or_copy, now_iso
 from tale_cli.keys.audit import AuditLog, audit_request
 from tale_cli.keys.redact import redact
 from tale_cli.media.ffmpeg import ClipCheckError, check_clip, extract_frame
-from tale_cli.pipeline.report import Event, EventSink, ShotOutcome, ShotState
+from tale_cli.pipeline.report import ShotOutcome
 from tale_cli.run.folder import (
     FileRecord,
     Manifest,
@@ -27,32 +28,13 @@ from tale_cli.run.folder import (
     ShotRecord,
     ShotStatus,
     TakeRecord,
-    copy_clip_fields,
 )
-from tale_cli.run.identity import file_damage, file_digest, file_record, find_verified, restore
+from tale_cli.run.identity import file_digest, file_record, find_verified, restore
+from tale_cli.run.journal import JobJournal
+from tale_cli.run.takes import record_take, take_source, use_take
 from tale_cli.story.plan import Plan, Shot
 
 HASH_VERSION = 1
-
-
-class ShotJournal:
-    """The job journal for one shot and one set of parameters: jobs.jsonl first, then the manifest."""
-
-    def __init__(self, manifest: Manifest, index: int, params_hash: str) -> None:
-        self.manifest = manifest
-        self.index = index
-        self.params_hash = params_hash
-
-    def existing_job(self) -> dict[str, Any] | None:
-        job = self.manifest.shot(self.index).job
-        if job is not None and job.get("params_hash") == self.params_hash:
-            return job
-        # Not in the manifest: killed before it was saved, rebuilt without it, or a clip of these parameters
-        # rendered earlier (an edit undone) whose job the provider may still hold.
-        return self.manifest.journal.job_for(self.params_hash)
-
-    def record_job(self, job: dict[str, Any]) -> None:
-        self.manifest.record_shot_job(self.index, {**job, "params_hash": self.params_hash, "recorded_at": now_iso()})
 
 
 @dataclass
@@ -137,7 +119,7 @@ def build_tasks(
             duration_s=shot.duration_s,
             seed=plan.shot_seed(shot),
             output=Path(),
-            journal=ShotJournal(manifest, shot.index, ""),
+            journal=JobJournal(manifest, "", shot=shot.index),
             first_frame=first_frame,
             reference_images=present,
         )
@@ -146,7 +128,7 @@ def build_tasks(
         params_hash = shot_params_hash(
             backend, request, refs=[ref_hashes.get(c, "") for c in shot.characters], first_frame=first_key
         )
-        request.journal = ShotJournal(manifest, shot.index, params_hash)
+        request.journal = JobJournal(manifest, params_hash, shot=shot.index)
         request.output = folder.cache / f"{params_hash}.mp4.part"
         task = ShotTask(
             shot=shot,
@@ -159,22 +141,6 @@ def build_tasks(
         task.kept, task.notice = kept_take(task, folder, manifest)
         tasks.append(task)
     return tasks
-
-
-def take_source(folder: RunFolder, index: int, take: TakeRecord) -> tuple[Path | None, str]:
-    """The take's clip as it was made: its file in shots/takes/, else its clip in shots/by-hash; (None, why) when
-    neither is. The places are Tale's own, never paths read from the manifest."""
-    where = folder.take_file(index, take.take)
-    if take.file is None:
-        return (where, "") if where.is_file() else (None, "it is gone")
-    damage = file_damage(where, take.file)
-    if damage is None:
-        return where, ""
-    if take.params_hash and take.params_hash.isalnum():
-        cached = folder.cache / f"{take.params_hash}.mp4"
-        if file_damage(cached, take.file) is None:
-            return cached, ""
-    return None, damage
 
 
 def kept_take(task: ShotTask, folder: RunFolder, manifest: Manifest) -> tuple[TakeRecord | None, str]:
@@ -191,62 +157,6 @@ def kept_take(task: ShotTask, folder: RunFolder, manifest: Manifest) -> tuple[Ta
     if source is None:
         return None, f"shot {task.shot.index}: its take {take.take} is damaged ({damage}); rendering the plan's shot"
     return take, ""
-
-
-def record_take(folder: RunFolder, entry: ShotRecord, *, plan_hash: str | None, clip: Path) -> TakeRecord:
-    """Make the clip `entry` now describes (`clip`, its file) the shot's current take: the take already made of it,
-    else a new one in shots/takes/ (a hard link to `clip`). Called while the entry is being changed."""
-    take = entry.take_of(entry.params_hash)
-    if take is None:
-        number = len(entry.takes or []) + 1
-        target = folder.take_file(entry.index, number)
-        made_at = entry.finished_at or now_iso()
-        take = TakeRecord(take=number, path=target.relative_to(folder.root).as_posix(), made_at=made_at)
-        link_or_copy(clip, target)
-        copy_clip_fields(entry, take)
-        entry.takes = [*(entry.takes or []), take]
-    elif take.file != entry.file or take_source(folder, entry.index, take)[0] is None:
-        # The take's clip was made again (its file had been damaged): the take is the new file.
-        link_or_copy(clip, folder.take_file(entry.index, take.take))
-        copy_clip_fields(entry, take)
-    take.plan_hash = plan_hash
-    entry.take = take.take
-    return take
-
-
-def use_take(folder: RunFolder, manifest: Manifest, index: int, take: TakeRecord) -> None:
-    """Make `take` the shot's current clip: shots/shot-NN.mp4 becomes it and the shot's entry describes it."""
-    source, damage = take_source(folder, index, take)
-    if source is None:
-        raise OutputError(f"shot {index}: take {take.take} cannot be used ({damage})", hint="pick another take")
-    target = folder.take_file(index, take.take)
-    if source != target:
-        link_or_copy(source, target)
-    link_or_copy(target, folder.shot_file(index))
-    entry = manifest.shot(index)
-    if entry.take == take.take and entry.status == ShotStatus.DONE and entry.params_hash == take.params_hash:
-        return
-    with manifest.finish_shot(index) as entry:
-        copy_clip_fields(take, entry)
-        entry.take = take.take
-        entry.status = ShotStatus.DONE
-        entry.path = str(folder.shot_file(index).relative_to(folder.root))
-        entry.finished_at = take.made_at
-        entry.error = None
-
-
-def adopt_current(folder: RunFolder, manifest: Manifest, index: int) -> None:
-    """A shot rendered before takes were kept: its clip becomes its take 1."""
-    entry = manifest.data.shots.get(str(index))
-    clip = folder.shot_file(index)
-    if entry is None or entry.takes or entry.status != ShotStatus.DONE or not clip.is_file():
-        return
-    if entry.file is not None and file_damage(clip, entry.file) is not None:
-        return
-    folder.create()  # a folder from before takes has no shots/takes/
-    with manifest.finish_shot(index) as entry:
-        entry.file = entry.file or file_record(clip)
-        record_take(folder, entry, plan_hash=entry.params_hash, clip=clip)
 
 
 def _clip_key(task: ShotTask, manifest: Manifest) -> str:

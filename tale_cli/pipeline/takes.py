@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import InputError, TaleError
-from tale_cli.pipeline.report import Event, EventSink, ignore_events
+from tale_cli.events import Event, EventSink, ignore_events
 from tale_cli.pipeline.retake import RetakeOptions, ShotChange
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, copy_clip_fields
-from tale_cli.story.plan import PROMPT_CHARS, Plan, load_plan
+from tale_cli.run.open import open_run, shot_numbers
+from tale_cli.story.plan import PROMPT_CHARS, Plan
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -106,34 +107,6 @@ class TakesReport:
         }
 
 
-def run_folder(run_dir: Path) -> RunFolder:
-    """The run folder, private as its manifest says (nothing else is checked)."""
-    data = Manifest.read(RunFolder(run_dir).manifest) if run_dir.is_dir() else None
-    return RunFolder(run_dir, private=bool(data and data.run.private))
-
-
-def open_run(run_dir: Path) -> tuple[RunFolder, Plan]:
-    """The run folder (private as its manifest says) and its plan; one clear error for anything else."""
-    if not run_dir.is_dir():
-        raise InputError(f"{run_dir} is not a folder", hint="give a run folder made by `tale render`")
-    folder = RunFolder(run_dir)
-    if not folder.plan.is_file():
-        raise InputError(
-            f"{run_dir} is not a run folder (no plan.json)", hint="give a run folder made by `tale render`"
-        )
-    data = Manifest.read(folder.manifest)
-    return RunFolder(run_dir, private=bool(data and data.run.private)), load_plan(folder.plan)
-
-
-def shot_numbers(plan: Plan, shots: Sequence[int]) -> list[int]:
-    if not shots:
-        raise InputError("name at least one shot")
-    for number in shots:
-        if not 1 <= number <= len(plan.shots):
-            raise InputError(f"shot {number} is not in this plan (it has shots 1-{len(plan.shots)})")
-    return sorted(set(shots))
-
-
 @contextlib.contextmanager
 def _holding(folder: RunFolder, doing: str, emit: EventSink, *, wait: bool = True) -> Iterator[Manifest]:
     """The run folder held for this command (tale_cli.run.open) and its manifest."""
@@ -160,7 +133,7 @@ def _takes_of(entry: ShotRecord | None, folder: RunFolder) -> tuple[list[TakeRec
 
 def list_takes(run_dir: Path, shot: int | None = None) -> TakesListing:
     """`tale takes`: every take of every shot (or of one), numbered from 1 in the order made."""
-    from tale_cli.pipeline.shots import take_source
+    from tale_cli.run.takes import take_source
 
     folder, plan = open_run(run_dir)
     indexes = shot_numbers(plan, [shot]) if shot is not None else [s.index for s in plan.shots]
@@ -195,7 +168,7 @@ def list_takes(run_dir: Path, shot: int | None = None) -> TakesListing:
 def _chained_after(plan: Plan, manifest: Manifest, changed: Sequence[int], recipe: Recipe | None) -> list[int]:
     """The shots that start from the last frame of a shot whose current take just changed (chain continuity):
     they were rendered from its earlier take."""
-    from tale_cli.pipeline.retake import run_recipe_of
+    from tale_cli.run.recipe import run_recipe_of
 
     try:
         continuity = run_recipe_of(manifest, recipe).continuity
@@ -275,7 +248,7 @@ def _cut_after(
 def pick(run_dir: Path, shot: int, take: int, *, emit: EventSink = ignore_events) -> TakesReport:
     """`tale pick`: make one of a shot's takes current and cut the film again."""
     from tale_cli.pipeline.retake import film_options
-    from tale_cli.pipeline.shots import adopt_current, use_take
+    from tale_cli.run.takes import adopt_current, use_take
 
     folder, plan = open_run(run_dir)
     [index] = shot_numbers(plan, [shot])
@@ -304,7 +277,7 @@ def pick(run_dir: Path, shot: int, take: int, *, emit: EventSink = ignore_events
 def lock(run_dir: Path, shots: Sequence[int], *, locked: bool = True, emit: EventSink = ignore_events) -> TakesReport:
     """`tale lock` / `tale unlock`: a locked shot keeps its current take whatever the plan or recipe says."""
     from tale_cli.pipeline.review import write_review
-    from tale_cli.pipeline.shots import adopt_current
+    from tale_cli.run.takes import adopt_current
 
     folder, plan = open_run(run_dir)
     indexes = shot_numbers(plan, shots)

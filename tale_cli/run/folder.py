@@ -10,15 +10,18 @@ import threading
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tale_cli.errors import OutputError
 from tale_cli.files import atomic_write_text, find_symlink, now_iso, refuse_symlink
-from tale_cli.record import Record
+from tale_cli.record import FileRecord, Record
 from tale_cli.run.verdicts import JudgeRecord, TakeJudgement
 from tale_cli.version import __version__
+
+if TYPE_CHECKING:
+    from tale_cli.story.plan import Plan
 
 
 class RunFolder:
@@ -168,13 +171,6 @@ class PlanOrigin(Record):
     shots: int
     seconds: float
     size: list[int]
-
-
-class FileRecord(Record):
-    """A finished file's size and SHA-256, to tell before reusing it that it is still the file that was made."""
-
-    size: int
-    sha256: str
 
 
 class RefRecord(Record):
@@ -679,3 +675,8 @@ class Manifest:
                 self.journal.append(JournalLine(at=now_iso(), plan_origin=origin, planner=self.data.planner))
                 self._journaled_origin = origin.model_copy(deep=True)
             atomic_write_text(self.folder.manifest, self.data.to_json(), mode=self.folder.file_mode)
+
+
+def expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
+    """Where each character's reference is (or will be), to tell cached shots before references are drawn."""
+    return {c.id: folder.root / (c.reference_image or f"refs/{c.id}.png") for c in plan.characters}

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tale_cli.files import link_or_copy
-from tale_cli.run.folder import FileRecord
+from tale_cli.record import FileRecord
 
 
 def file_digest(path: Path) -> str:

@@ -28,7 +28,8 @@ from tale_cli.film.voice import (
 )
 from tale_cli.keys.audit import audit_request
 from tale_cli.media.wav import trim_silence, wav_seconds
-from tale_cli.run.folder import FileRecord, VoiceClipRecord, VoiceRecord, now_iso
+from tale_cli.record import FileRecord
+from tale_cli.run.folder import VoiceClipRecord, VoiceRecord, now_iso
 from tale_cli.run.identity import file_damage, file_record
 from tale_cli.story.plan import Plan
 

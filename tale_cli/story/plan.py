@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -10,7 +11,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tale_cli.errors import PlanError, describe_validation_error
-from tale_cli.story.shape import orientation
 
 PLAN_SCHEMA_VERSION = 1
 MAX_SHOTS = 64
@@ -44,6 +44,12 @@ def check_relative_path(value: str | None) -> str | None:
     if path.is_absolute() or ".." in path.parts or not path.parts:
         raise ValueError("path must be relative to the run folder, without '..'")
     return value
+
+
+def orientation(width: int, height: int) -> str:
+    """'wide', 'tall' or 'square'; within 5% of square counts as square, so an even-rounded side never flips it."""
+    lean = math.log(width / height)
+    return "square" if abs(lean) < 0.05 else "wide" if lean > 0 else "tall"
 
 
 class Character(BaseModel):

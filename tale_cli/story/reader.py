@@ -10,9 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tale_cli.config import Aspect, Count, Number, Resolution
+from tale_cli.config import Aspect, Count, Number, Recipe, Resolution
 from tale_cli.errors import InputError, describe_validation_error
-from tale_cli.story.plan import check_relative_path
+from tale_cli.story.plan import check_relative_path, load_plan
+from tale_cli.story.shape import Shape, plan_shape, story_shape
 
 MAX_STORY_BYTES = 1_000_000
 # No video backend renders a shot shorter than this; a story asking for less is the story's mistake.
@@ -181,3 +182,15 @@ def parse_story(text: str, path: Path) -> Story:
 
 def read_story(path: Path) -> Story:
     return parse_story(read_story_text(path), path)
+
+
+def source_shape(source: Path, recipe: Recipe, *, aspect: str | None = None, resolution: str | None = None) -> Shape:
+    """The shape of the film a story or plan.json makes with this recipe and these flags."""
+    if source.is_dir():
+        raise InputError(f"{source} is a directory, not a story or plan file", hint="pass story.md or plan.json")
+    if source.suffix.lower() == ".json":
+        return plan_shape(load_plan(source), aspect=aspect, resolution=resolution)
+    meta = read_story(source).meta
+    return story_shape(
+        recipe, story_aspect=meta.aspect, story_resolution=meta.resolution, aspect=aspect, resolution=resolution
+    )

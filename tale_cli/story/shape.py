@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,12 +19,6 @@ def ratio_of(aspect: str) -> float:
     """16:9 -> 1.777…; any `W:H` a plan may carry, not only the four named shapes."""
     width, height = (int(part) for part in aspect.split(":"))
     return width / height
-
-
-def orientation(width: int, height: int) -> str:
-    """'wide', 'tall' or 'square'; within 5% of square counts as square, so an even-rounded side never flips it."""
-    lean = math.log(width / height)
-    return "square" if abs(lean) < 0.05 else "wide" if lean > 0 else "tall"
 
 
 def nearest_aspect(width: int, height: int) -> str:
@@ -94,24 +87,6 @@ def plan_shape(plan: Plan, *, aspect: str | None = None, resolution: str | None 
     name, width, height = sized(plan.width, plan.height, aspect=aspect, resolution=resolution)
     return Shape(
         name, width, height, resolution, "flag" if aspect else "plan.json", "flag" if resolution else "plan.json"
-    )
-
-
-def source_shape(source: Path, recipe: Recipe, *, aspect: str | None = None, resolution: str | None = None) -> Shape:
-    """The shape of the film a story or plan.json makes with this recipe and these flags."""
-    if source.is_dir():
-        from tale_cli.errors import InputError
-
-        raise InputError(f"{source} is a directory, not a story or plan file", hint="pass story.md or plan.json")
-    if source.suffix.lower() == ".json":
-        from tale_cli.story.plan import load_plan
-
-        return plan_shape(load_plan(source), aspect=aspect, resolution=resolution)
-    from tale_cli.story.reader import read_story
-
-    meta = read_story(source).meta
-    return story_shape(
-        recipe, story_aspect=meta.aspect, story_resolution=meta.resolution, aspect=aspect, resolution=resolution
     )
 
 

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tale_cli.cost.money import Range, Usd
 from tale_cli.errors import InputError, describe_validation_error
+from tale_cli.pricing.money import Range, Usd
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 

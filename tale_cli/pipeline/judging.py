@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tale_cli.events import Event, EventSink
 from tale_cli.judge.run import JudgeReport, record_judging
 from tale_cli.judge.scoring import Judge, JudgeRow
-from tale_cli.pipeline.report import Event, EventSink
 from tale_cli.run.verdicts import RetakeSummary, ScoreMove
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def _retake(
     spent_before: float,
 ) -> tuple[RetakeSummary, list[JudgeRow]]:
     from tale_cli.pipeline.retake import RetakeOptions, render_takes
-    from tale_cli.pipeline.shots import use_take
+    from tale_cli.run.takes import use_take
 
     bar, most = recipe.judge.retake_below, recipe.judge.max_retakes
     summary = RetakeSummary(below=bar, max_retakes=most)

@@ -10,8 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from tale_cli.config import Recipe, data_dir, read_toml
-from tale_cli.cost.money import Range, Usd, sum_ranges
-from tale_cli.cost.prices import (
+from tale_cli.errors import RecipeError, describe_validation_error
+from tale_cli.pricing.money import Range, Usd, sum_ranges
+from tale_cli.pricing.prices import (
     GpuPrice,
     GpuTime,
     ImagePrice,
@@ -22,7 +23,6 @@ from tale_cli.cost.prices import (
     VideoPrice,
     VoicePrice,
 )
-from tale_cli.errors import RecipeError, describe_validation_error
 
 PRICES_ENV = "TALE_PRICES"
 HOURS_PER_DAY = 24.0
