@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tale_cli.backends.base import RenderResult, ShotRequest
-from tale_cli.backends.preview import PreviewVideo
+from tale_cli.backends.local.preview import PreviewVideo
 from tale_cli.config import load_defaults, load_recipe
 from tale_cli.executors import open_executor
 from tale_cli.media.ffmpeg import EncodeSettings, input_arg, run_ffmpeg

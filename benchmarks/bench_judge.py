@@ -32,8 +32,8 @@ def render(out: Path) -> tuple[Path, float]:
 
 def judge_models(work: Path) -> tuple[str, str, str]:
     """The detector and embedder to time: the real ones when pulled, else tiny random-weight ones."""
-    from tale_cli.backends.judge_local import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
-    from tale_cli.backends.local_models import resolve_model
+    from tale_cli.backends.local.judge import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+    from tale_cli.backends.models import resolve_model
     from tale_cli.errors import TaleError
 
     try:

@@ -282,7 +282,7 @@ def recipe(
 def run_model(name: str, spec: dict[str, Any], args: argparse.Namespace, report: Report) -> None:
     import torch
 
-    from tale_cli.backends.diffusers_video import DiffusersVideo
+    from tale_cli.backends.diffusers.video import DiffusersVideo
 
     cuda = torch.cuda.is_available() and not args.tiny
     device, dtype = ("cuda", torch.bfloat16) if cuda else ("cpu", torch.float32)

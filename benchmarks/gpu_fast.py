@@ -109,7 +109,7 @@ def run_fast(
     """Time the base (a few steps, extrapolated), Tale's fast clip and plain diffusers' fast clip on one pipeline."""
     import torch
 
-    from tale_cli.backends.diffusers_video import DiffusersVideo
+    from tale_cli.backends.diffusers.video import DiffusersVideo
     from tale_cli.config import LoraConfig
     from tale_cli.pipeline.bench import project_film
 

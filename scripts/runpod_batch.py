@@ -59,7 +59,7 @@ def main() -> int:
                         help="all, 0,1,…, or 'none' for one in-process worker")  # fmt: skip
     args = parser.parse_args()
 
-    from tale_cli.backends.local_models import check_local_models
+    from tale_cli.backends.models import check_local_models
     from tale_cli.config import load_recipe, with_video_overrides
     from tale_cli.errors import TaleError
     from tale_cli.executors import open_executor

@@ -138,7 +138,7 @@ class Provider:
 
     name: str
     summary: str
-    roles: Mapping[Role, Callable[..., Any]]
+    roles: Mapping[Role, Callable[..., Any] | str]  # a factory, or "module:attribute" imported when first used
     locality: Locality
     priced_by: Pricing
     key: str | None = None
@@ -172,7 +172,14 @@ class Provider:
         return self.locality is Locality.SELF_HOSTED and self.runs_locally(base_url)
 
     def factory(self, role: Role) -> Callable[..., Any]:
-        return self.roles[role]
+        """The role's factory; one named "module:attribute" (a planner declared with its provider's backends) is
+        imported only when it is first asked for."""
+        made = self.roles[role]
+        if isinstance(made, str):
+            module, _, attribute = made.partition(":")
+            found: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
+            return found
+        return made
 
 
 def _truthy(value: str | None) -> bool:

@@ -10,7 +10,7 @@ from keyring.backend import KeyringBackend
 from keyring.compat import properties
 from keyring.errors import PasswordDeleteError
 
-from tale_cli.backends.google import VERTEX_LOCATION_ENV, VERTEX_PROJECT_ENV
+from tale_cli.backends.google.client import VERTEX_LOCATION_ENV, VERTEX_PROJECT_ENV
 from tale_cli.keys.store import services
 
 FAKE_KEY = "test-key-not-real-1234"

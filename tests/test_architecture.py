@@ -186,6 +186,18 @@ def test_the_commands_call_the_library_not_its_parts() -> None:
     assert reaching == []
 
 
+def test_each_provider_is_declared_once() -> None:
+    """One `Provider("name", …)` for each provider, with every role it plays (a planner by "module:attribute")."""
+    declared: dict[str, list[str]] = defaultdict(list)
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Provider" and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    declared[first.value].append(module_name(path))
+    assert declared and {name: where for name, where in declared.items() if len(where) > 1} == {}
+
+
 def test_no_module_is_over_700_lines() -> None:
     assert [entry for entry in sizes() if entry[0] > MAX_LINES] == []
 

@@ -8,7 +8,7 @@ from email.utils import formatdate
 
 import pytest
 
-from tale_cli.backends._cloud import Cloud, RetryPolicy, http_status, retry_after_s
+from tale_cli.backends.cloud import Cloud, RetryPolicy, http_status, retry_after_s
 from tale_cli.errors import BackendError, KeysError, QuotaError, ShotRefusedError
 from tale_cli.registry import Role, names, provider
 
@@ -174,7 +174,7 @@ def test_registry_names_the_cloud_backends():
 def test_a_download_that_is_not_a_video_is_a_backend_error(tmp_path):
     from cloudrender import one_shot_plan, shot_request
 
-    from tale_cli.backends._cloud import conform_into, raw_path
+    from tale_cli.backends.cloud import conform_into, raw_path
     from tale_cli.config import Recipe
 
     plan = one_shot_plan(Recipe(width=320, height=180))

@@ -11,8 +11,8 @@ from fakes import REFUSAL_REASON, png_bytes
 
 from tale_cli.backends import image_backend, video_backend
 from tale_cli.backends.base import ReferenceRequest
-from tale_cli.backends.google_image import GeminiImage
-from tale_cli.backends.google_video import GeminiOmniVideo, VeoVideo
+from tale_cli.backends.google.image import GeminiImage
+from tale_cli.backends.google.video import GeminiOmniVideo, VeoVideo
 from tale_cli.config import Recipe, load_recipe
 from tale_cli.errors import (
     ExitCode,
@@ -460,7 +460,7 @@ def test_retry_after_is_read_from_the_interactions_clients_own_errors():
     import httpx2
     from google.genai._gaos.errors.genaierror import GenAiError
 
-    from tale_cli.backends._cloud import http_status, retry_after_s
+    from tale_cli.backends.cloud import http_status, retry_after_s
 
     answer = httpx2.Response(
         429,
@@ -588,7 +588,7 @@ def test_seeds_fit_each_google_apis_field(fake_providers, tmp_path):
 
 
 def test_the_default_gemini_image_model_is_one_the_api_serves(fake_providers, tmp_path):
-    from tale_cli.backends.google_image import DEFAULT_IMAGE_MODEL
+    from tale_cli.backends.google.image import DEFAULT_IMAGE_MODEL
     from tale_cli.registry import provider
     from tale_cli.story.plan import Character
 

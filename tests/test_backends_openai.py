@@ -8,7 +8,7 @@ from fakes import png_bytes
 
 from tale_cli.backends import image_backend
 from tale_cli.backends.base import ReferenceRequest
-from tale_cli.backends.openai import OpenAIImage
+from tale_cli.backends.openai.client import OpenAIImage
 from tale_cli.config import Recipe
 from tale_cli.errors import KeysError, QuotaError, RecipeError, ShotRefusedError
 from tale_cli.story.plan import Character

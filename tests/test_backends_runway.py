@@ -8,7 +8,7 @@ from fakes import REFUSAL_REASON, png_bytes
 from test_backends_google import check_film
 
 from tale_cli.backends import video_backend
-from tale_cli.backends.runway import RunwayVideo, closest_ratio
+from tale_cli.backends.runway.video import RunwayVideo, closest_ratio
 from tale_cli.config import load_recipe
 from tale_cli.errors import BackendError, KeysError, PollTimeoutError, RecipeError, ShotRefusedError
 from tale_cli.media import ffmpeg as media

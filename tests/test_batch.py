@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tale_cli.backends.base import RenderResult, ShotRequest, VideoCapabilities
-from tale_cli.backends.preview import PreviewVideo
+from tale_cli.backends.local.preview import PreviewVideo
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe
 from tale_cli.errors import BackendError, InputError, KeysError

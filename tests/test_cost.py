@@ -769,7 +769,7 @@ class FakePaidVideo(VideoBackend):
     calls: ClassVar[list[int]] = []
 
     def __init__(self, recipe: Recipe) -> None:
-        from tale_cli.backends.preview import PreviewVideo
+        from tale_cli.backends.local.preview import PreviewVideo
 
         self.model = recipe.video.model
         self._clips = PreviewVideo(recipe)

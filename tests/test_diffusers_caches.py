@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tale_cli.backends._caches import MAG_RATIOS, TAYLORSEER_PATTERNS, shipped_mag_ratios
-from tale_cli.backends.diffusers_video import DiffusersVideo
+from tale_cli.backends.diffusers.caches import MAG_RATIOS, TAYLORSEER_PATTERNS, shipped_mag_ratios
+from tale_cli.backends.diffusers.video import DiffusersVideo
 from tale_cli.errors import RecipeError
 
 pytest.importorskip("diffusers")

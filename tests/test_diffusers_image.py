@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tale_cli.backends.base import ReferenceRequest
-from tale_cli.backends.diffusers_image import DiffusersImage, parse_size
+from tale_cli.backends.diffusers.image import DiffusersImage, parse_size
 from tale_cli.config import ImageConfig, Recipe
 from tale_cli.errors import RecipeError
 from tale_cli.executors.processes import NullJournal

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tale_cli.backends._diffusers import VideoSettings, plan_segments
 from tale_cli.backends.base import ShotRequest
-from tale_cli.backends.diffusers_video import DiffusersVideo
-from tale_cli.backends.local_models import ModelMissingError, detect_video_variant
+from tale_cli.backends.diffusers.pipelines import VideoSettings, plan_segments
+from tale_cli.backends.diffusers.video import DiffusersVideo
+from tale_cli.backends.models import ModelMissingError, detect_video_variant
 from tale_cli.errors import BackendError, RecipeError
 from tale_cli.media.ffmpeg import check_clip, probe
 

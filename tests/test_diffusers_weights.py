@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tale_cli.backends.diffusers_video import DiffusersVideo
+from tale_cli.backends.diffusers.video import DiffusersVideo
 from tale_cli.config import LoraConfig
 from tale_cli.errors import BackendError, RecipeError
 

@@ -14,7 +14,7 @@ import pytest
 from providers import register
 
 from tale_cli.backends.base import VideoCapabilities
-from tale_cli.backends.preview import PreviewVideo
+from tale_cli.backends.local.preview import PreviewVideo
 from tale_cli.config import Recipe
 from tale_cli.errors import BackendError, RecipeError
 from tale_cli.executors import parse_devices

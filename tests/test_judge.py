@@ -160,7 +160,7 @@ def test_a_character_the_detector_does_not_find_is_reported_missing(
 
 def test_identical_frames_score_as_identical(tmp_path: Path, run_dir: Path, tiny_judge: tuple[Path, Path]) -> None:
     from tale_cli.backends.base import JudgeCharacter, JudgeRequest
-    from tale_cli.backends.judge_local import LocalJudge
+    from tale_cli.backends.local.judge import LocalJudge
     from tale_cli.config import JudgeConfig, Recipe
     from tale_cli.judge.scoring import cosine
 

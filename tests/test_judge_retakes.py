@@ -12,7 +12,7 @@ from cloudrender import SMALL_VEO
 from typer.testing import CliRunner
 
 from tale_cli.backends.base import RenderResult, ShotRequest
-from tale_cli.backends.preview import PreviewVideo
+from tale_cli.backends.local.preview import PreviewVideo
 from tale_cli.cli.app import app
 from tale_cli.media.ffmpeg import EncodeSettings, extract_frame, run_ffmpeg
 

@@ -13,8 +13,8 @@ import pytest
 from keyring_fakes import FAKE_KEY, MemoryKeyring, clear_key_env, using_keyring
 from typer.testing import CliRunner
 
-from tale_cli.backends.google import VERTEX_CHECK_MODEL
-from tale_cli.backends.runway import API_VERSION as RUNWAY_API_VERSION
+from tale_cli.backends.google.client import VERTEX_CHECK_MODEL
+from tale_cli.backends.runway.video import API_VERSION as RUNWAY_API_VERSION
 from tale_cli.cli import keys as keys_cli
 from tale_cli.errors import ExitCode
 from tale_cli.keys.check import check_key

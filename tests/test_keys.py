@@ -9,7 +9,7 @@ from keyring.backends import fail, null
 from keyring_fakes import FAKE_KEY, ForgetfulKeyring, MemoryKeyring, clear_key_env, using_keyring
 from typer.testing import CliRunner
 
-from tale_cli.backends.google import vertex_adc
+from tale_cli.backends.google.client import vertex_adc
 from tale_cli.cli import keys as keys_cli
 from tale_cli.errors import ExitCode, KeysError
 from tale_cli.keys import store as keys

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tale_cli.backends.local_models import (
+from tale_cli.backends.models import (
     ModelMissingError,
     PullError,
     component_weights,

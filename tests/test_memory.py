@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tale_cli.backends.memory import GB, MemoryPlan, choose_memory_plan
+from tale_cli.backends.diffusers.memory import GB, MemoryPlan, choose_memory_plan
 
 # Weights in bf16 as the checkpoints' safetensors headers give them.
 COGVIDEOX_5B = {"transformer": int(11.1 * GB), "text_encoder": int(9.5 * GB), "vae": int(0.4 * GB)}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tale_cli.backends.base import RenderResult, ShotRequest
-from tale_cli.backends.preview import PreviewVideo
+from tale_cli.backends.local.preview import PreviewVideo
 from tale_cli.config import load_recipe
 from tale_cli.errors import InputError, OutputError
 from tale_cli.executors import ThreadExecutor

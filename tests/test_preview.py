@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tale_cli.backends.base import ReferenceRequest, ShotRequest
-from tale_cli.backends.preview import PreviewImage, PreviewVideo, palette
+from tale_cli.backends.local.preview import PreviewImage, PreviewVideo, palette
 from tale_cli.config import Recipe
 from tale_cli.media.drawing import text_font
 from tale_cli.media.ffmpeg import check_clip, extract_frame

@@ -42,7 +42,7 @@ FAST = {"local-wan2.1-14b-fast": ("wan", 4), "local-wan2.2-a14b-lightning": ("wa
 
 @pytest.mark.parametrize("name", sorted(FAST))
 def test_few_step_recipes_cite_their_settings(name: str) -> None:
-    from tale_cli.backends.local_models import REPO_ID
+    from tale_cli.backends.models import REPO_ID
 
     recipe = load_recipe(name)
     assert recipe.video.steps == FAST[name][1] and recipe.video.guidance == 1.0
@@ -60,7 +60,7 @@ def test_few_step_recipes_render_the_tiny_pipelines(name: str, tiny_model, tmp_p
     pytest.importorskip("peft")
     from tiny_pipelines import NATIVE, save_tiny_lora, shot_request
 
-    from tale_cli.backends.diffusers_video import DiffusersVideo
+    from tale_cli.backends.diffusers.video import DiffusersVideo
 
     recipe = load_recipe(name)
     family = FAST[name][0]

@@ -15,7 +15,7 @@ from chromium import chromium_page, find_chromium
 from typer.testing import CliRunner
 
 from tale_cli.backends.base import RenderResult, ShotRequest
-from tale_cli.backends.preview import PreviewVideo
+from tale_cli.backends.local.preview import PreviewVideo
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe
 from tale_cli.cost import estimate_render

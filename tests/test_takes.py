@@ -14,7 +14,7 @@ import pytest
 from cloudrender import EXAMPLE_STORY, SMALL_VEO
 from typer.testing import CliRunner
 
-from tale_cli.backends.preview import PreviewVideo
+from tale_cli.backends.local.preview import PreviewVideo
 from tale_cli.cli.app import app
 from tale_cli.errors import BackendError, ExitCode
 from tale_cli.media.ffmpeg import count_frames, extract_frame, probe, synthetic_clip

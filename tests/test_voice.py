@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tale_cli.backends.base import SpeechRequest
-from tale_cli.backends.espeak import EspeakVoice
+from tale_cli.backends.local.espeak import EspeakVoice
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe
 from tale_cli.errors import ExitCode, PlanError, RecipeError

@@ -14,8 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tale_cli.backends.base import SpeechRequest
-from tale_cli.backends.local_models import ONNX_VOICE_FILES, ModelMissingError, pull_model
-from tale_cli.backends.supertonic import (
+from tale_cli.backends.local.supertonic import (
     BASE_PACE,
     BUILT_IN_VOICES,
     DEFAULT_MODEL,
@@ -25,6 +24,7 @@ from tale_cli.backends.supertonic import (
     prepare_text,
     weights_digest,
 )
+from tale_cli.backends.models import ONNX_VOICE_FILES, ModelMissingError, pull_model
 from tale_cli.cli.app import app
 from tale_cli.config import Recipe, VoiceConfig, load_recipe, with_sound_overrides
 from tale_cli.errors import ExitCode, MissingDependencyError, PlanError

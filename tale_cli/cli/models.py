@@ -29,7 +29,7 @@ def pull(
     """Download a model into the Hugging Face cache (only the files a pipeline loads), or a recipe's weights."""
 
     def action() -> None:
-        from tale_cli.backends.local_models import Pulled, hub_cache, pull_model, pull_recipe
+        from tale_cli.backends.models import Pulled, hub_cache, pull_model, pull_recipe
         from tale_cli.errors import InputError
 
         if (model_id is None) == (recipe is None):
@@ -63,7 +63,7 @@ def list_models(json_output: bool = typer.Option(False, "--json", help="Print JS
     """List the models in the Hugging Face cache with their sizes."""
 
     def action() -> None:
-        from tale_cli.backends.local_models import hub_cache, list_cached_models
+        from tale_cli.backends.models import hub_cache, list_cached_models
 
         models = list_cached_models()
         if json_output:

@@ -58,7 +58,7 @@ def render(
     """Render a story (or a plan.json) into a one-minute film."""
 
     def action() -> None:
-        from tale_cli.backends.local_models import check_local_models
+        from tale_cli.backends.models import check_local_models
         from tale_cli.cli.cost import terminal_spending
         from tale_cli.cli.progress import ProgressView
         from tale_cli.cli.settings import resolve_out, resolve_recipe, say_shape

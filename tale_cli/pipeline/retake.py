@@ -313,7 +313,7 @@ def user_take(
 ) -> ShotChange:
     """The user's clip, conformed to the film's size, fps and shot length (trimmed, or held on its last frame), or
     still, under the animatic's camera move for the shot: a new take of shot `index`, made current."""
-    from tale_cli.backends.preview import animate_still
+    from tale_cli.backends.local.preview import animate_still
     from tale_cli.config import load_defaults
     from tale_cli.media.ffmpeg import EncodeSettings, check_clip, conform_clip
     from tale_cli.run.identity import file_digest, file_record

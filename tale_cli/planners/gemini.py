@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._cloud import Cloud
+from tale_cli.backends.cloud import Cloud
+from tale_cli.backends.google.client import DEFAULT_PLAN_MODEL as DEFAULT_MODEL
 from tale_cli.keys.store import require_key
 from tale_cli.planners._llm import Message, plan_with
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.story.plan import Plan
     from tale_cli.story.reader import Story
 
-DEFAULT_MODEL = "gemini-3.8-flash"
 # Models that still take temperature, top_p and top_k: deprecated for the Gemini API on 2026-07-21 and not
 # sent to gemini-3 and later.
 SAMPLING_MODEL_PREFIXES = ("gemini-1.", "gemini-2.")
@@ -25,7 +24,7 @@ def takes_sampling(model: str) -> bool:
 
 
 def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
-    from tale_cli.backends.google import gemini_client, sdk
+    from tale_cli.backends.google.client import gemini_client, sdk
 
     _, types = sdk()
     key = require_key("google", role="gemini planner")
@@ -51,17 +50,3 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         return response.text or ""
 
     return plan_with(ask, story, recipe, shots=shots, seconds=seconds, planner="gemini")
-
-
-PROVIDERS = (
-    Provider(
-        "gemini",
-        "Gemini: character images, and plans with structured output",
-        {Role.PLANNER: plan_story},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="google",
-        extra="google",
-        models=(DEFAULT_MODEL,),
-    ),
-)

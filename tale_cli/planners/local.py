@@ -12,7 +12,6 @@ from typing import Any
 from tale_cli.config import PlannerConfig, Recipe
 from tale_cli.errors import PlanError, RecipeError
 from tale_cli.planners._llm import PlanSettings, assemble_plan, author_characters, parse_answer, repair_answer
-from tale_cli.registry import Locality, Pricing, Provider, Role
 from tale_cli.story.plan import Plan
 from tale_cli.story.reader import Story
 
@@ -73,8 +72,8 @@ class TransformersChat:
     """A chat model loaded once with transformers; the weights come from a folder or the HF cache."""
 
     def __init__(self, config: PlannerConfig, *, seed: int = 0) -> None:
-        from tale_cli.backends._diffusers import require_local_extra
-        from tale_cli.backends.local_models import resolve_model
+        from tale_cli.backends.diffusers.pipelines import require_local_extra
+        from tale_cli.backends.models import resolve_model
 
         require_local_extra()
         import torch
@@ -118,17 +117,3 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         )
     chat = TransformersChat(recipe.planner, seed=recipe.seed)
     return plan_with_chat(chat, story, recipe, shots=shots, seconds=seconds)
-
-
-PROVIDERS = (
-    Provider(
-        "local",
-        "this machine through transformers: the planner (Qwen 2.5, Llama 3.1) and the judge (OWLv2, SigLIP 2); "
-        "weights pulled once",
-        {Role.PLANNER: plan_story},
-        Locality.LOCAL,
-        Pricing.FREE,
-        extra="local",
-        needs_weights=True,
-    ),
-)

@@ -7,22 +7,21 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._cloud import Cloud
+from tale_cli.backends.cloud import Cloud
+from tale_cli.backends.openai.client import DEFAULT_PLAN_MODEL as DEFAULT_MODEL
+from tale_cli.backends.openai.client import PLANNER_BASE_URL_ENV
 from tale_cli.errors import RecipeError
 from tale_cli.keys.store import require_key
 from tale_cli.planners._llm import Message, plan_with
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.story.plan import Plan
     from tale_cli.story.reader import Story
 
-DEFAULT_MODEL = "gpt-5.4-mini"
 # Local servers (vLLM, Ollama) rarely check keys; the SDK still wants one.
 UNCHECKED_KEY = "unused"
 # Where the openai-compatible planner's server is when the recipe names none.
-PLANNER_BASE_URL_ENV = "TALE_PLANNER_BASE_URL"
 
 
 def _plan(
@@ -54,7 +53,7 @@ def _plan(
 
 def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
     """OpenAI's Responses API; OPENAI_BASE_URL (if set) is honoured by the SDK."""
-    from tale_cli.backends.openai import openai_client
+    from tale_cli.backends.openai.client import openai_client
 
     key = require_key("openai", role="openai planner")
     model = recipe.planner.model or DEFAULT_MODEL
@@ -77,7 +76,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
 
 def plan_story_compatible(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
     """Any server that speaks the Responses API (vLLM, Ollama, ...) at the recipe's `base_url`."""
-    from tale_cli.backends.openai import openai_client
+    from tale_cli.backends.openai.client import openai_client
 
     base_url = recipe.planner.base_url or os.environ.get(PLANNER_BASE_URL_ENV)
     if not base_url:
@@ -110,26 +109,3 @@ def plan_story_compatible(story: Story, recipe: Recipe, *, shots: int, seconds: 
         planner="openai-compatible",
         temperature=recipe.planner.temperature,
     )
-
-
-PROVIDERS = (
-    Provider(
-        "openai",
-        "OpenAI: character images with gpt-image, and plans with the Responses API",
-        {Role.PLANNER: plan_story},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="openai",
-        extra="openai",
-        models=(DEFAULT_MODEL,),
-    ),
-    Provider(
-        "openai-compatible",
-        "any server that speaks OpenAI's Responses API (vLLM, Ollama): local when its address is loopback or private",
-        {Role.PLANNER: plan_story_compatible},
-        Locality.SELF_HOSTED,
-        Pricing.PRICE_BOOK,
-        extra="openai",
-        base_url_env=PLANNER_BASE_URL_ENV,
-    ),
-)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._cloud import Cloud, voice_cost
 from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
-from tale_cli.backends.openai import openai_client
+from tale_cli.backends.cloud import Cloud, voice_cost
+from tale_cli.backends.openai.client import openai_client
 from tale_cli.errors import BackendError, RecipeError
 from tale_cli.keys.audit import ATTEMPTS_NOTE
 from tale_cli.keys.store import require_key
 from tale_cli.media.wav import write_wav
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import SpeechRequest
@@ -113,17 +112,3 @@ class OpenAIVoice(VoiceBackend):
 
     def close(self) -> None:
         self.cloud.stopped.set()
-
-
-PROVIDERS = (
-    Provider(
-        "openai",
-        "OpenAI: character images with gpt-image, narration with gpt-4o-mini-tts, and plans with the Responses API",
-        {Role.VOICE: OpenAIVoice},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="openai",
-        extra="openai",
-        models=(DEFAULT_VOICE_MODEL,),
-    ),
-)

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends.base import CharacterVerdict, JudgeBackend, JudgeCapabilities, JudgeRequest, TakeVerdict
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
 
-from tale_cli.backends.local_models import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, judge_models
+from tale_cli.backends.models import judge_models
 
 MAX_FRAMES = 16
 # OWLv2 pads a frame to a square with this grey before resizing it (its image processor's own padding).
@@ -45,7 +44,7 @@ class LocalJudge(JudgeBackend):
                 "threshold": self.threshold}  # fmt: skip
 
     def preflight(self) -> None:
-        from tale_cli.backends.local_models import resolve_model
+        from tale_cli.backends.models import resolve_model
         from tale_cli.errors import missing_extra
         from tale_cli.registry import extra_installed
 
@@ -61,7 +60,7 @@ class LocalJudge(JudgeBackend):
         from transformers import AutoModel, AutoModelForZeroShotObjectDetection, AutoProcessor
         from transformers.utils import logging as transformers_logging
 
-        from tale_cli.backends.local_models import resolve_model
+        from tale_cli.backends.models import resolve_model
 
         # Its notices (an image processor falling back to PIL without torchvision) are not the user's business.
         transformers_logging.set_verbosity_error()
@@ -215,18 +214,3 @@ class LocalJudge(JudgeBackend):
                 found=True, cross=cross, embedding=[round(float(v), 5) for v in mean]
             )
         return verdict
-
-
-PROVIDERS = (
-    Provider(
-        "local",
-        "this machine through transformers: the planner (Qwen 2.5, Llama 3.1) and the judge (OWLv2, SigLIP 2); "
-        "weights pulled once",
-        {Role.JUDGE: LocalJudge},
-        Locality.LOCAL,
-        Pricing.FREE,
-        extra="local",
-        models=(DEFAULT_DETECTOR, DEFAULT_EMBEDDER),
-        needs_weights=True,
-    ),
-)

@@ -20,7 +20,6 @@ from tale_cli.backends.base import (
 from tale_cli.media.drawing import text_font, wrap_text
 from tale_cli.media.ffmpeg import EncodeSettings, filter_escape, input_arg, run_ffmpeg
 from tale_cli.media.fonts import font_for
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -311,15 +310,3 @@ class PreviewImage(ImageBackend):
 
     def close(self) -> None:
         return None
-
-
-PROVIDERS = (
-    Provider(
-        "preview",
-        "offline animatic: storyboard stills with camera moves and captions, no key, no GPU",
-        {Role.VIDEO: PreviewVideo, Role.IMAGE: PreviewImage},
-        Locality.LOCAL,
-        Pricing.FREE,
-        models=(MODEL,),
-    ),
-)

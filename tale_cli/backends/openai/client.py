@@ -6,12 +6,12 @@ import base64
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._cloud import Cloud, image_cost, write_png
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, RenderResult
+from tale_cli.backends.cloud import Cloud, image_cost, write_png
 from tale_cli.errors import BackendError, RecipeError, missing_extra
 from tale_cli.keys.audit import ATTEMPTS_NOTE
 from tale_cli.keys.store import require_key
-from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
+from tale_cli.registry import CheckRequest, KeyService
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import ReferenceRequest
@@ -126,19 +126,11 @@ def _check(base: str, key: str | None, bearer: str | None) -> CheckRequest:
     return CheckRequest(f"{base}/models", {"Authorization": f"Bearer {key}"})
 
 
+# The model the openai planner plans with when the recipe names none, and where an OpenAI-compatible planning
+# server is when the recipe names no base_url.
+DEFAULT_PLAN_MODEL = "gpt-5.4-mini"
+PLANNER_BASE_URL_ENV = "TALE_PLANNER_BASE_URL"
+
 KEY_SERVICES = (
     KeyService("openai", "OpenAI API key", ("OPENAI_API_KEY",), "OPENAI_BASE_URL", "https://api.openai.com/v1", _check),
-)
-
-PROVIDERS = (
-    Provider(
-        "openai",
-        "OpenAI: character images with gpt-image, narration with gpt-4o-mini-tts, and plans with the Responses API",
-        {Role.IMAGE: OpenAIImage},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="openai",
-        extra="openai",
-        models=(DEFAULT_IMAGE_MODEL,),
-    ),
 )

@@ -10,13 +10,12 @@ import base64
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._cloud import Cloud, music_cost
 from tale_cli.backends.base import MusicBackend, MusicCapabilities, RenderResult
-from tale_cli.backends.google import gemini_client, is_refusal
+from tale_cli.backends.cloud import Cloud, music_cost
+from tale_cli.backends.google.client import gemini_client, is_refusal
 from tale_cli.errors import BackendError, RecipeError, ShotRefusedError
 from tale_cli.keys.audit import ATTEMPTS_NOTE
 from tale_cli.keys.store import require_key
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import MusicRequest
@@ -101,17 +100,3 @@ class LyriaMusic(MusicBackend):
 
     def close(self) -> None:
         self.cloud.stopped.set()
-
-
-PROVIDERS = (
-    Provider(
-        "lyria",
-        "Lyria: a music bed composed for the film's mood and length (Interactions API, a Gemini key)",
-        {Role.MUSIC: LyriaMusic},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="google",
-        extra="google",
-        models=tuple(MUSIC_MODELS),
-    ),
-)

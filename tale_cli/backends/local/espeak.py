@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
 from tale_cli.errors import BackendError, MissingDependencyError, RecipeError
 from tale_cli.media.wav import write_wav
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import SpeechRequest
@@ -195,15 +194,3 @@ class EspeakVoice(VoiceBackend):
             raise BackendError(f"eSpeak NG spoke nothing for shot {request.shot} (status {status})")
         write_wav(request.output, samples, speech.sample_rate)
         return RenderResult(model=MODEL, notes={"rate_wpm": rate})
-
-
-PROVIDERS = (
-    Provider(
-        "espeak",
-        "eSpeak NG: offline formant voices in about a hundred languages, Korean included (a scratch narration)",
-        {Role.VOICE: EspeakVoice},
-        Locality.LOCAL,
-        Pricing.FREE,
-        models=(MODEL,),
-    ),
-)

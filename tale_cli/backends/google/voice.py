@@ -6,14 +6,13 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._cloud import Cloud, voice_cost
 from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
-from tale_cli.backends.google import gemini_client, is_refusal, sdk
+from tale_cli.backends.cloud import Cloud, voice_cost
+from tale_cli.backends.google.client import gemini_client, is_refusal, sdk
 from tale_cli.errors import BackendError, RecipeError, ShotRefusedError
 from tale_cli.keys.audit import ATTEMPTS_NOTE
 from tale_cli.keys.store import require_key
 from tale_cli.media.wav import write_wav
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import SpeechRequest
@@ -140,17 +139,3 @@ class GeminiVoice(VoiceBackend):
 
     def close(self) -> None:
         self.cloud.stopped.set()
-
-
-PROVIDERS = (
-    Provider(
-        "gemini",
-        "Gemini: character images, narration and dialogue (Gemini TTS), plans with structured output, and the judge",
-        {Role.VOICE: GeminiVoice},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="google",
-        extra="google",
-        models=(DEFAULT_VOICE_MODEL,),
-    ),
-)

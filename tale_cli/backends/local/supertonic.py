@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
-from tale_cli.backends.local_models import ModelMissingError, pull_hint, resolve_model
+from tale_cli.backends.models import ModelMissingError, pull_hint, resolve_model
 from tale_cli.errors import BackendError, MissingDependencyError, PlanError, missing_extra
 from tale_cli.media.wav import write_wav
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import SpeechRequest
@@ -352,17 +351,3 @@ def _describe(voice: str) -> str:
     if voice in BUILT_IN_VOICES:
         return f"{'female' if voice[0] == 'F' else 'male'} voice {voice[1]}, built in"
     return "a voice style in the model folder"
-
-
-PROVIDERS = (
-    Provider(
-        "supertonic",
-        "Supertonic 3: a neural voice on this machine (ONNX Runtime, CPU) in 31 languages, Korean and English among them",
-        {Role.VOICE: SupertonicVoice},
-        Locality.LOCAL,
-        Pricing.FREE,
-        extra="voice-local",
-        models=(DEFAULT_MODEL,),
-        needs_weights=True,
-    ),
-)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._cloud import Cloud, image_cost, image_payload, write_png
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, RenderResult
-from tale_cli.backends.google import gemini_client, gemini_seed, is_refusal, sdk
+from tale_cli.backends.cloud import Cloud, image_cost, image_payload, write_png
+from tale_cli.backends.google.client import gemini_client, gemini_seed, is_refusal, sdk
 from tale_cli.errors import BackendError, ShotRefusedError
 from tale_cli.keys.audit import ATTEMPTS_NOTE
 from tale_cli.keys.store import require_key
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import ReferenceRequest
@@ -104,16 +103,3 @@ def _image_aspect(size: str) -> str:
 
 
 # ---------------------------------------------------------------- registry
-
-PROVIDERS = (
-    Provider(
-        "gemini",
-        "Gemini: character images, narration and dialogue (Gemini TTS), plans with structured output, and the judge",
-        {Role.IMAGE: GeminiImage},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="google",
-        extra="google",
-        models=(DEFAULT_IMAGE_MODEL,),
-    ),
-)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._cloud import (
+from tale_cli.backends.base import RenderResult, VideoBackend, VideoCapabilities
+from tale_cli.backends.cloud import (
     Cloud,
     JobFailedError,
     RetryPolicy,
@@ -20,10 +21,9 @@ from tale_cli.backends._cloud import (
     run_job,
     shot_cost,
 )
-from tale_cli.backends.base import RenderResult, VideoBackend, VideoCapabilities
 from tale_cli.errors import BackendError, RecipeError, ShotRefusedError, missing_extra
 from tale_cli.keys.store import require_key
-from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
+from tale_cli.registry import CheckRequest, KeyService
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import ShotRequest
@@ -279,18 +279,5 @@ KEY_SERVICES = (
         "RUNWAYML_BASE_URL",
         "https://api.dev.runwayml.com",
         _check,
-    ),
-)
-
-PROVIDERS = (
-    Provider(
-        "runway",
-        "Runway: gen4.5 text- and image-to-video, gen4_turbo image-to-video, Veo through Runway",
-        {Role.VIDEO: RunwayVideo},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="runway",
-        extra="runway",
-        models=tuple(MODELS),
     ),
 )

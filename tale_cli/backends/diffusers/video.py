@@ -17,8 +17,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._caches import cache_config
-from tale_cli.backends._diffusers import (
+from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend, VideoCapabilities
+from tale_cli.backends.diffusers.caches import cache_config
+from tale_cli.backends.diffusers.memory import (
+    GB,
+    MemoryPlan,
+    apply_memory_plan,
+    choose_memory_plan,
+    cuda_facts,
+    dtype_bytes,
+    quantize_kind,
+)
+from tale_cli.backends.diffusers.pipelines import (
     MAX_STRETCH,
     StepTimer,
     VideoSettings,
@@ -30,8 +40,7 @@ from tale_cli.backends._diffusers import (
     stderr_line,
     to_image,
 )
-from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend, VideoCapabilities
-from tale_cli.backends.local_models import (
+from tale_cli.backends.models import (
     ModelMissingError,
     component_config,
     component_weights,
@@ -41,17 +50,8 @@ from tale_cli.backends.local_models import (
     resolve_lora,
     resolve_model,
 )
-from tale_cli.backends.memory import (
-    GB,
-    MemoryPlan,
-    apply_memory_plan,
-    choose_memory_plan,
-    cuda_facts,
-    dtype_bytes,
-    quantize_kind,
-)
 from tale_cli.errors import BackendError
-from tale_cli.registry import CheckRequest, KeyService, Locality, Pricing, Provider, Role
+from tale_cli.registry import CheckRequest, KeyService
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -232,7 +232,7 @@ class DiffusersVideo(VideoBackend):
         self.memory_plan = plan
         self.say(f"{self.variant.key}: {plan.describe()}")
         if plan.quantize:
-            from tale_cli.backends._weights import quantize_pipeline
+            from tale_cli.backends.diffusers.weights import quantize_pipeline
 
             quantized = quantize_pipeline(pipe, plan.quantize)
             self.speedups.append(f"{plan.quantize} weights ({', '.join(quantized)})")
@@ -265,7 +265,7 @@ class DiffusersVideo(VideoBackend):
 
     def _prepare_weights(self, pipe: Any) -> None:
         """Fuse the recipe's LoRAs (once per loaded pipeline) and set the scheduler its distillation expects."""
-        from tale_cli.backends._weights import fuse_loras, set_scheduler
+        from tale_cli.backends.diffusers.weights import fuse_loras, set_scheduler
 
         if self.settings.loras:
             loras = list(self.settings.loras)
@@ -383,7 +383,7 @@ class DiffusersVideo(VideoBackend):
         )
 
     def _keyframe(self, request: ShotRequest, s: VideoSettings) -> Any:
-        from tale_cli.backends.diffusers_image import DiffusersImage
+        from tale_cli.backends.diffusers.image import DiffusersImage
 
         if self._keyframer is None:
             self._keyframer = DiffusersImage(self.recipe, say=self.say)
@@ -543,17 +543,5 @@ KEY_SERVICES = (
         "HF_ENDPOINT",
         "https://huggingface.co",
         _hub_check,
-    ),
-)
-
-PROVIDERS = (
-    Provider(
-        "diffusers",
-        "your GPU through Hugging Face diffusers: CogVideoX, Wan, HunyuanVideo, LTX-Video; SDXL and Flux images",
-        {Role.VIDEO: DiffusersVideo},
-        Locality.LOCAL,
-        Pricing.GPU_TIME,
-        extra="local",
-        needs_weights=True,
     ),
 )

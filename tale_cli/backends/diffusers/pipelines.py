@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._caches import shipped_mag_ratios
-from tale_cli.backends._weights import SCHEDULERS
-from tale_cli.backends.local_models import (
+from tale_cli.backends.diffusers.caches import shipped_mag_ratios
+from tale_cli.backends.diffusers.weights import SCHEDULERS
+from tale_cli.backends.models import (
     VideoVariant,
 )
 from tale_cli.errors import BackendError, RecipeError, missing_extra

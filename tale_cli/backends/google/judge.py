@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from tale_cli.backends._cloud import Cloud, image_payload
 from tale_cli.backends.base import CharacterVerdict, JudgeBackend, JudgeCapabilities, JudgeRequest, TakeVerdict
+from tale_cli.backends.cloud import Cloud, image_payload
 from tale_cli.keys.store import require_key
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -104,7 +103,7 @@ class GeminiJudge(JudgeBackend):
     def _get_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                from tale_cli.backends.google import gemini_client
+                from tale_cli.backends.google.client import gemini_client
 
                 key = require_key("google", role="gemini judge")
                 self.cloud.use_key(key)
@@ -126,7 +125,7 @@ class GeminiJudge(JudgeBackend):
         return [types.Content(role="user", parts=parts)]
 
     def judge(self, request: JudgeRequest) -> TakeVerdict:
-        from tale_cli.backends.google import sdk
+        from tale_cli.backends.google.client import sdk
 
         client = self._get_client()
         _, types = sdk()
@@ -177,17 +176,3 @@ class GeminiJudge(JudgeBackend):
 
     def close(self) -> None:
         self.cloud.stopped.set()
-
-
-PROVIDERS = (
-    Provider(
-        "gemini",
-        "Gemini: character images, narration and dialogue (Gemini TTS), plans with structured output, and the judge",
-        {Role.JUDGE: GeminiJudge},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="google",
-        extra="google",
-        models=(DEFAULT_JUDGE_MODEL,),
-    ),
-)

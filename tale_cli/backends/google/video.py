@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._cloud import (
+from tale_cli.backends.base import RenderResult, VideoBackend, VideoCapabilities
+from tale_cli.backends.cloud import (
     Cloud,
     JobFailedError,
     RetryPolicy,
@@ -22,8 +23,7 @@ from tale_cli.backends._cloud import (
     say_cropped,
     shot_cost,
 )
-from tale_cli.backends.base import RenderResult, VideoBackend, VideoCapabilities
-from tale_cli.backends.google import (
+from tale_cli.backends.google.client import (
     check_options,
     gemini_client,
     gemini_seed,
@@ -34,7 +34,6 @@ from tale_cli.backends.google import (
 )
 from tale_cli.errors import BackendError, KeysError, RecipeError, ShotRefusedError
 from tale_cli.keys.store import get_key, require_key
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import ShotRequest
@@ -474,26 +473,3 @@ def _same_host(uri: str) -> bool:
 
 
 # ---------------------------------------------------------------- registry
-
-PROVIDERS = (
-    Provider(
-        "veo",
-        "Google Veo 3.1 through Vertex AI (express key or a Google Cloud project)",
-        {Role.VIDEO: VeoVideo},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="vertex",
-        extra="google",
-        models=tuple(VEO_MODELS),
-    ),
-    Provider(
-        "gemini-omni",
-        "Gemini Omni video through the Interactions API with a plain Gemini API key",
-        {Role.VIDEO: GeminiOmniVideo},
-        Locality.CLOUD,
-        Pricing.PRICE_BOOK,
-        key="google",
-        extra="google",
-        models=(DEFAULT_OMNI_MODEL, "gemini-omni-1.2-flash"),
-    ),
-)

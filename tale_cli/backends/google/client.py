@@ -132,6 +132,9 @@ def _vertex_check(base: str, key: str | None, bearer: str | None) -> CheckReques
     return CheckRequest(base + path, headers, "POST", body)
 
 
+# The model the gemini planner plans with when the recipe names none.
+DEFAULT_PLAN_MODEL = "gemini-3.8-flash"
+
 KEY_SERVICES = (
     KeyService(
         "google",

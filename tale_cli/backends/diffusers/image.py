@@ -10,18 +10,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends._diffusers import require_local_extra, stderr_line
 from tale_cli.backends.base import ImageBackend, ImageCapabilities, ReferenceRequest, RenderResult
-from tale_cli.backends.local_models import (
+from tale_cli.backends.diffusers.memory import (
+    GB,
+    MemoryPlan,
+    apply_memory_plan,
+    choose_memory_plan,
+    cuda_facts,
+    dtype_bytes,
+)
+from tale_cli.backends.diffusers.pipelines import require_local_extra, stderr_line
+from tale_cli.backends.models import (
     component_config,
     component_weights,
     detect_image_variant,
     read_pipeline_index,
     resolve_model,
 )
-from tale_cli.backends.memory import GB, MemoryPlan, apply_memory_plan, choose_memory_plan, cuda_facts, dtype_bytes
 from tale_cli.errors import BackendError, RecipeError
-from tale_cli.registry import Locality, Pricing, Provider, Role
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -140,16 +146,3 @@ class DiffusersImage(ImageBackend):
 
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
-
-
-PROVIDERS = (
-    Provider(
-        "diffusers",
-        "your GPU through Hugging Face diffusers: CogVideoX, Wan, HunyuanVideo, LTX-Video; SDXL and Flux images",
-        {Role.IMAGE: DiffusersImage},
-        Locality.LOCAL,
-        Pricing.GPU_TIME,
-        extra="local",
-        needs_weights=True,
-    ),
-)
