@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tale_cli.backends.base import ShotRequest
-from tale_cli.config import Recipe, load_recipe
+from tale_cli.config import Recipe, load_recipe, recipe_path
 from tale_cli.pipeline import RenderOptions, RenderReport, render
 from tale_cli.story.plan import Plan, Shot
 
@@ -94,3 +95,14 @@ def render_film(recipe_name: str, out: Path, *, jobs: int | None = None, **video
     report = render(EXAMPLE_STORY, RenderOptions(recipe=recipe, out_root=out, jobs=jobs))
     manifest = json.loads((report.run_dir / "manifest.json").read_text(encoding="utf-8"))
     return report, manifest
+
+
+def shrunk(name: str, folder) -> str:
+    """The shipped recipe as a file, at the fake's clip size and polling fast; everything else as shipped."""
+    text = recipe_path(name).read_text(encoding="utf-8")
+    for key, value in (("width", "320"), ("height", "180"), ("poll_interval_s", "0.02")):
+        text, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+        assert found == 1, key
+    path = folder / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)

@@ -54,7 +54,8 @@ def story_file(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("TALE_RECIPE", "TALE_OUT", "TALE_DEBUG"):
+    # TALE_PRICES too: a test's prices are the default book unless it chooses one.
+    for name in ("TALE_RECIPE", "TALE_OUT", "TALE_DEBUG", "TALE_PRICES"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -101,3 +102,51 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
         return folders[name]
 
     return build
+
+
+def _is_loopback(host) -> bool:
+    import ipaddress
+
+    if host in ("localhost", "", None):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture
+def outbound_attempts(monkeypatch):
+    """Every socket connect or name lookup that is not loopback fails loudly and is recorded."""
+    import socket
+
+    attempts: list[object] = []
+    real_connect, real_connect_ex, real_getaddrinfo = (
+        socket.socket.connect,
+        socket.socket.connect_ex,
+        socket.getaddrinfo,
+    )
+
+    def blocked(address):
+        attempts.append(address)
+        return OSError(f"outbound connection to {address!r} blocked: this test allows loopback only")
+
+    def connect(self, address):
+        if self.family == socket.AF_UNIX or _is_loopback(address[0]):
+            return real_connect(self, address)
+        raise blocked(address)
+
+    def connect_ex(self, address):
+        if self.family == socket.AF_UNIX or _is_loopback(address[0]):
+            return real_connect_ex(self, address)
+        raise blocked(address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if _is_loopback(host.decode() if isinstance(host, bytes) else host):
+            return real_getaddrinfo(host, *args, **kwargs)
+        raise blocked(host)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return attempts

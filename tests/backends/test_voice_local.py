@@ -31,12 +31,11 @@ from tale_cli.errors import ExitCode, MissingDependencyError, PlanError
 from tale_cli.keys.privacy import private_problems
 from tale_cli.media.wav import wav_seconds
 from tests import tiny_supertonic
-from tests.test_privacy import outbound_attempts  # noqa: F401 (a fixture: every outside connection, refused)
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 RECIPE = """
 width = 320
@@ -254,7 +253,7 @@ def test_a_private_korean_render_speaks_korean_and_opens_no_outside_connection(
     pulled: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    outbound_attempts: list,  # noqa: F811
+    outbound_attempts: list,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     recipe = _recipe(tmp_path, shots=8, seconds=8.0)

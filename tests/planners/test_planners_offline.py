@@ -10,7 +10,7 @@ from tale_cli.planners.offline import split_sentences
 from tale_cli.story.pace import natural_seconds, speech_room
 from tale_cli.story.reader import read_story
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def plan_for(tmp_path: Path, text: str, shots: int = 8) -> list[str]:

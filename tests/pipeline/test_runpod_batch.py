@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tale_cli.media.ffmpeg import probe
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "runpod_batch.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "runpod_batch.py"
 
 
 def test_batch_renders_skips_and_keeps_going(tmp_path: Path, story_file: Path, tiny_recipe: Path) -> None:

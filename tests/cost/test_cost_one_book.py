@@ -22,7 +22,7 @@ RUN = "the-lighthouse-keeper-s-cat"
 
 @pytest.fixture
 def setup(tmp_path: Path) -> dict[str, Path]:
-    recipe = (Path(__file__).parents[1] / "recipes" / "veo-3.1-fast.toml").read_text(encoding="utf-8")
+    recipe = (Path(__file__).parents[2] / "recipes" / "veo-3.1-fast.toml").read_text(encoding="utf-8")
     # The shipped recipe, shrunk in pixels (not in billed resolution) and polled fast for the fake server.
     recipe = recipe.replace("width = 1280", "width = 320").replace("height = 720", "height = 180")
     recipe = re.sub(r"poll_interval_s = [0-9.]+", "poll_interval_s = 0.02", recipe)

@@ -21,7 +21,7 @@ from tale_cli.errors import BusyError, ExitCode
 from tale_cli.run.folder import RunFolder
 from tale_cli.run.lock import lock_path, run_folder_lock
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def tale(*args: str, **kw: Any) -> subprocess.Popen[str]:

@@ -16,7 +16,7 @@ from tale_cli.film.subtitles import LINE_CHARS, Cue, speech_cues, split_caption,
 from tests.sound import sounding_s
 from tests.videos import make_audio, make_clip
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 _TIME = re.compile(r"(\d\d):(\d\d):(\d\d),(\d\d\d)")
 
 

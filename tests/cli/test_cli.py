@@ -230,7 +230,7 @@ def test_a_dumb_terminal_gets_the_plain_progress_lines(tmp_path: Path, story_fil
     import pty
 
     main, child = pty.openpty()
-    env = {**os.environ, "TERM": "dumb", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "TERM": "dumb", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     command = [sys.executable, "-m", "tale_cli", "render", str(story_file), "-r", str(tiny_recipe), "-o", str(tmp_path)]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=child, stderr=child, env=env)
     os.close(child)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
-from cloudrender import EXAMPLE_STORY, SMALL_VEO
+from cloudrender import EXAMPLE_STORY, SMALL_VEO, shrunk
 from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
-from tale_cli.config import recipe_path
 from tale_cli.errors import ExitCode
 from tale_cli.media.ffmpeg import probe
 
@@ -51,17 +49,6 @@ CLOUD_RECIPES = {
     "runway-gen4-turbo": "runway",
     "runway-gen4.5": "runway",
 }
-
-
-def shrunk(name: str, folder) -> str:
-    """The shipped recipe as a file, at the fake's clip size and polling fast; everything else as shipped."""
-    text = recipe_path(name).read_text(encoding="utf-8")
-    for key, value in (("width", "320"), ("height", "180"), ("poll_interval_s", "0.02")):
-        text, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
-        assert found == 1, key
-    path = folder / f"{name}.toml"
-    path.write_text(text, encoding="utf-8")
-    return str(path)
 
 
 @pytest.mark.parametrize("name", list(CLOUD_RECIPES))

@@ -123,7 +123,7 @@ def test_a_kill_right_after_a_create_loses_no_job(fake_providers, tmp_path):
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert fake_providers.creates["veo"] == 1

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cloudrender import EXAMPLE_STORY
-from test_cli_cloud import shrunk
+from cloudrender import EXAMPLE_STORY, shrunk
 from typer.testing import CliRunner
 
 from tale_cli.cli.app import app

@@ -31,7 +31,7 @@ from tale_cli.story.plan import parse_plan
 from tests.sound import sounding_s, sounding_spans
 from tests.videos import make_audio
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 VOICE_RECIPE = """
 description = "small animatic with a scratch voice"

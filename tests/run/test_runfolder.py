@@ -19,7 +19,7 @@ from tale_cli.run.folder import (
     ShotStatus,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 # Written by `tale render` before the manifest had a model: the README's example film, and a run with a job
 # journal, notes, a fallback and a failed shot.
 WRITTEN_BEFORE = ["manifest-example.json", "manifest-fallback.json"]

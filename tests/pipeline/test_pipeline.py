@@ -188,7 +188,7 @@ def test_killed_render_resumes(tmp_path: Path, story_file: Path) -> None:
     check_clip(out / "the-small-test" / "film.mp4", expected_s=12.0, fps=24)
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _children_of(pid: int) -> list[int]:
@@ -416,7 +416,7 @@ def test_the_manifest_keeps_the_keys_values_and_order_it_always_had(tmp_path: Pa
     # One key came later: the refused shot's own cache key, which sends later runs straight to the fallback.
     refused_hash = written["shots"]["2"]["fallback"].pop("refused_hash")
     assert refused_hash == written["shots"]["2"]["job"]["params_hash"]
-    before = json.loads((Path(__file__).parent / "data" / "manifest-fallback.json").read_text())
+    before = json.loads((Path(__file__).parents[1] / "data" / "manifest-fallback.json").read_text())
     # The one key added since: each finished shot and reference records its file's size and SHA-256.
     finished = [written["refs"]["ada"], *(written["shots"][key] for key in ("1", "2", "3"))]
     assert all(len(entry.pop("file")["sha256"]) == 64 for entry in finished)

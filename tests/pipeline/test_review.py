@@ -25,7 +25,7 @@ from tale_cli.pipeline import RenderOptions, render
 from tale_cli.pipeline.batch import BatchOptions, run_batch
 from tale_cli.pipeline.review import srt_to_vtt
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "story.md"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "story.md"
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium here: scripts/test installs Debian's chromium where apt-get may run"

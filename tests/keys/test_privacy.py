@@ -193,54 +193,6 @@ class CloudVideo(VideoBackend):
         return None
 
 
-def _is_loopback(host) -> bool:
-    import ipaddress
-
-    if host in ("localhost", "", None):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@pytest.fixture
-def outbound_attempts(monkeypatch):
-    """Every socket connect or name lookup that is not loopback fails loudly and is recorded."""
-    import socket
-
-    attempts: list[object] = []
-    real_connect, real_connect_ex, real_getaddrinfo = (
-        socket.socket.connect,
-        socket.socket.connect_ex,
-        socket.getaddrinfo,
-    )
-
-    def blocked(address):
-        attempts.append(address)
-        return OSError(f"outbound connection to {address!r} blocked: this test allows loopback only")
-
-    def connect(self, address):
-        if self.family == socket.AF_UNIX or _is_loopback(address[0]):
-            return real_connect(self, address)
-        raise blocked(address)
-
-    def connect_ex(self, address):
-        if self.family == socket.AF_UNIX or _is_loopback(address[0]):
-            return real_connect_ex(self, address)
-        raise blocked(address)
-
-    def getaddrinfo(host, *args, **kwargs):
-        if _is_loopback(host.decode() if isinstance(host, bytes) else host):
-            return real_getaddrinfo(host, *args, **kwargs)
-        raise blocked(host)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return attempts
-
-
 def _render(tmp_path, monkeypatch, *, video: str, private_recipe: bool, flag: bool):
     from typer.testing import CliRunner
 

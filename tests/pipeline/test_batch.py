@@ -232,7 +232,7 @@ def test_one_ctrl_c_stops_a_batch_in_seconds_and_the_rerun_finishes_it(tmp_path:
     recipe.write_text(SLOWER)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "tale_cli", "batch", str(stories), "--recipe", str(recipe), "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None and _done_shots(out) < 1:

@@ -12,7 +12,7 @@ from tale_cli.film.mix import measure_loudness
 from tale_cli.media.ffmpeg import count_frames, probe, run_ffmpeg
 from tests.sound import sounding_s
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_example_story_renders_the_promised_film(tmp_path: Path) -> None:
