@@ -10,10 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError, model_validator
 
 from tale_cli.errors import RecipeError, describe_validation_error
-
-# A film's shape: its aspect ratio, and its resolution (the frame's short side).
-Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
-Resolution = Literal["720p", "1080p"]
+from tale_cli.literals import Aspect, Resolution
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -17,7 +17,7 @@ PACKAGE = ROOT / "tale_cli"
 
 # Bottom to top: a module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "record", "files", "version", "events", "config", "registry")),
+    ("base", ("errors", "record", "files", "version", "events", "literals", "config", "registry")),
     ("keys", ("keys",)),
     ("story", ("story",)),
     ("media", ("media", "pricing")),  # ffmpeg, pictures and WAV files; the price books

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from tale_cli.cli.common import console, escape, print_json, run
-from tale_cli.config import Aspect, Resolution
+from tale_cli.literals import Aspect, Resolution
 
 if TYPE_CHECKING:
     from tale_cli.story.plan import Plan

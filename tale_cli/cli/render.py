@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from tale_cli.cli.common import console, escape, print_json, run
-from tale_cli.config import Aspect, Resolution
+from tale_cli.literals import Aspect, Resolution
 
 
 def render(

@@ -10,8 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tale_cli.config import Aspect, Count, Number, Recipe, Resolution
+from tale_cli.config import Count, Number, Recipe
 from tale_cli.errors import InputError, describe_validation_error
+from tale_cli.literals import Aspect, Resolution
 from tale_cli.story.plan import check_relative_path, load_plan
 from tale_cli.story.shape import Shape, plan_shape, story_shape
 
