@@ -454,12 +454,15 @@ def write_png(data: bytes, output: Path) -> None:
         raise BackendError("the provider returned an image Tale cannot read") from None
 
 
-def voice_cost(recipe: Recipe, backend: str, model: str, seconds: float) -> float | None:
-    """USD for `seconds` of speech from the run's price book; None for a model it does not price."""
+def voice_cost(
+    recipe: Recipe, backend: str, model: str, seconds: float, *, audio_tokens: int | None = None
+) -> float | None:
+    """USD for `seconds` of speech (or the audio tokens billed for them) from the run's price book; None for a model
+    it does not price."""
     from tale_cli.pricing.book import resolve_book
     from tale_cli.pricing.rates import price_voice
 
-    usd = price_voice(backend, model, seconds, book=resolve_book(recipe.prices))
+    usd = price_voice(backend, model, seconds, book=resolve_book(recipe.prices), audio_tokens=audio_tokens)
     return None if usd is None else round(usd, 5)
 
 

@@ -114,10 +114,29 @@ class ImagePrice(_Matched):
 
 
 class VoicePrice(_Matched):
-    """A speech API, priced per minute of speech it returns (providers that bill tokens: their audio tokens
-    per minute times the token price)."""
+    """A speech API, priced per minute of speech it returns; one that bills audio tokens gives its token price and
+    how many tokens a second of speech is, and a clip whose tokens the provider reported is priced by them."""
 
-    usd_per_minute: Usd
+    usd_per_minute: Usd | None = None
+    usd_per_million_audio_tokens: Usd | None = None
+    audio_tokens_per_second: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _priced(self) -> VoicePrice:
+        by_tokens = self.usd_per_million_audio_tokens is not None and self.audio_tokens_per_second is not None
+        if self.usd_per_minute is None and not by_tokens:
+            raise ValueError("give usd_per_minute, or usd_per_million_audio_tokens and audio_tokens_per_second")
+        if self.usd_per_minute is None:
+            assert self.usd_per_million_audio_tokens is not None and self.audio_tokens_per_second is not None
+            self.usd_per_minute = self.usd_per_million_audio_tokens * self.audio_tokens_per_second * 60 / 1e6
+        return self
+
+    def usd(self, seconds: float, audio_tokens: int | None = None) -> float:
+        """What `seconds` of speech cost: by the audio tokens billed when the provider said, else by the minute."""
+        if audio_tokens is not None and self.usd_per_million_audio_tokens is not None:
+            return audio_tokens * self.usd_per_million_audio_tokens / 1e6
+        assert self.usd_per_minute is not None
+        return self.usd_per_minute * seconds / 60
 
 
 class MusicPrice(_Matched):

@@ -68,11 +68,14 @@ def price_image(
     return None if entry is None else entry.price(quality)
 
 
-def price_voice(backend: str, model: str, seconds: float, *, book: PriceBook | None = None) -> float | None:
-    """USD for `seconds` of speech from the book; None when the book does not price that model."""
+def price_voice(
+    backend: str, model: str, seconds: float, *, book: PriceBook | None = None, audio_tokens: int | None = None
+) -> float | None:
+    """USD for `seconds` of speech from the book (by the audio tokens billed, where the provider reported them and
+    the book prices tokens); None when the book does not price that model."""
     book = book or default_book()
     entry: VoicePrice | None = _best(book.voice, backend, model) if model else None
-    return None if entry is None else entry.usd_per_minute * seconds / 60
+    return None if entry is None else entry.usd(seconds, audio_tokens)
 
 
 def price_music(backend: str, model: str, *, book: PriceBook | None = None) -> float | None:

@@ -69,22 +69,39 @@ def _audit(run_dir: Path) -> list[dict]:
     return [entry for entry in map(json.loads, lines) if entry["role"] == "voice"]
 
 
-def test_openai_narrates_priced_and_audited(fake_providers, tmp_path: Path, story_file: Path) -> None:
+def _realtime_texts(fake) -> list[str]:
+    """The words each Realtime session was given to read, in order."""
+    return [
+        part["text"]
+        for request in fake.requests
+        if request["method"] == "WS" and request["json"].get("type") == "conversation.item.create"
+        for part in request["json"]["item"]["content"]
+    ]
+
+
+def test_openai_narrates_through_the_realtime_api_priced_and_audited(
+    fake_providers, tmp_path: Path, story_file: Path
+) -> None:
     recipe = _recipe(tmp_path, "openai", 'voice = "coral"\ninstructions = "Calm and warm."')
     code, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
     assert code == ExitCode.OK, output
-    requests = _speech_requests(fake_providers, "/v1/audio/speech")
-    assert len(requests) == 4  # three narrations and the letter's quoted line
-    assert requests[3]["json"]["input"] == "Meet me at the lighthouse."
-    body = requests[0]["json"]
-    assert body["model"] == "gpt-4o-mini-tts" and body["voice"] == "coral" and body["response_format"] == "pcm"
-    assert body["instructions"] == "Calm and warm." and body["input"].startswith("Ada walked")
+    assert _speech_requests(fake_providers, "/v1/audio/speech") == []
+    assert fake_providers.creates["openai-realtime"] == 4  # three narrations and the letter's quoted line
+    texts = _realtime_texts(fake_providers)
+    assert texts[0].startswith("Ada walked") and texts[3] == "Meet me at the lighthouse."
+    sessions = [
+        r["json"]["session"] for r in fake_providers.requests if r["json"] and r["json"].get("type") == "session.update"
+    ]
+    assert sessions[0]["audio"]["output"]["voice"] == "coral" and sessions[0]["output_modalities"] == ["audio"]
+    assert sessions[0]["instructions"].endswith("Style: Calm and warm.")
+    connects = [r for r in fake_providers.requests if r["method"] == "GET" and r["path"] == "/v1/realtime"]
+    assert {r["query"]["model"][0] for r in connects} == {"gpt-realtime-2.1-mini"}
     run_dir = tmp_path / "the-small-test"
     film = run_dir / "film.mp4"
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     clips = manifest["voice"]["clips"]
     for clip in clips:
-        assert clip["model"] == "gpt-4o-mini-tts" and 0 < clip["cost_usd"] < 0.01
+        assert clip["model"] == "gpt-realtime-2.1-mini" and 0 < clip["cost_usd"] < 0.01
         assert sounding_s(film, clip["start_s"], clip["start_s"] + clip["seconds"]) > 0.6 * clip["seconds"]
     loudness = measure_loudness(film)
     assert abs(loudness.integrated_lufs - -14.0) <= 1.0 and loudness.true_peak_db <= -1.5
@@ -99,7 +116,59 @@ def test_openai_narrates_priced_and_audited(fake_providers, tmp_path: Path, stor
 
     again, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
     assert again == ExitCode.OK, output
-    assert len(_speech_requests(fake_providers, "/v1/audio/speech")) == 4  # a re-run speaks nothing
+    assert fake_providers.creates["openai-realtime"] == 4  # a re-run speaks nothing
+
+
+def test_the_speech_api_still_speaks_until_its_shutdown_and_says_so(
+    fake_providers, tmp_path: Path, story_file: Path
+) -> None:
+    from tale_cli.backends.openai.voice import SPEECH_API_SHUTDOWN, speech_api_retired
+
+    recipe = _recipe(tmp_path, "openai", 'model = "gpt-4o-mini-tts"\nvoice = "nova"')
+    code, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
+    assert code == ExitCode.OK, output
+    assert "retires with OpenAI's Speech API on 2027-01-06" in " ".join(output.split())
+    requests = _speech_requests(fake_providers, "/v1/audio/speech")
+    assert len(requests) == 4 and requests[0]["json"]["model"] == "gpt-4o-mini-tts"
+    assert fake_providers.creates["openai-realtime"] == 0
+    assert not speech_api_retired("gpt-4o-mini-tts", SPEECH_API_SHUTDOWN.replace(day=5))
+    assert speech_api_retired("tts-1", SPEECH_API_SHUTDOWN) and not speech_api_retired("gpt-realtime-2.1-mini")
+
+
+def test_the_fake_realtime_api_is_as_strict_as_the_real_one(fake_providers) -> None:
+    import base64
+
+    import openai
+
+    client = openai.OpenAI(api_key=fake_providers.keys["openai"], max_retries=0)
+
+    def first_error(model: str, session: dict) -> str | None:
+        with client.realtime.connect(model=model) as connection:
+            connection.session.update(session=session)
+            connection.conversation.item.create(
+                item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello there."}]}
+            )
+            connection.response.create()
+            audio = b""
+            for event in connection:
+                if event.type == "error":
+                    return str(event.error.code)
+                if event.type == "response.output_audio.delta":
+                    audio += base64.b64decode(event.delta)
+                if event.type == "response.done":
+                    assert len(audio) > 24_000 and event.response.usage.output_token_details.audio_tokens > 0
+                    return None
+        return "closed"
+
+    good = {"type": "realtime", "output_modalities": ["audio"], "audio": {"output": {"voice": "marin"}}}
+    assert first_error("gpt-realtime-2.1-mini", good) is None
+    assert first_error("gpt-realtime-2.1-mini", {**good, "audio": {"output": {"voice": {"id": "voice_123"}}}}) is None
+    assert first_error("gpt-4o-mini-tts", good) == "model_not_found"
+    assert first_error("gpt-realtime-2.1-mini", {**good, "output_modalities": ["text"]}) == "invalid_value"
+    assert first_error("gpt-realtime-2.1-mini", {**good, "audio": {"output": {"voice": "fable"}}}) == "invalid_value"
+    wrong = openai.OpenAI(api_key="wrong-openai-key-not-real-5555", max_retries=0)
+    with pytest.raises(Exception, match="401"), wrong.realtime.connect(model="gpt-realtime-2.1-mini"):
+        pass
 
 
 def test_the_estimate_prices_the_voice(tmp_path: Path, story_file: Path) -> None:
@@ -108,7 +177,8 @@ def test_the_estimate_prices_the_voice(tmp_path: Path, story_file: Path) -> None
     assert result.exit_code == 0, result.output
     estimate = json.loads(result.stdout)
     assert estimate["paid"] is True and estimate["voice_seconds"] > 5
-    assert estimate["voice_usd"] == pytest.approx(estimate["voice_seconds"] / 60 * 0.015, abs=0.01)
+    # gpt-realtime-2.1-mini: 20 audio tokens a second at $20 per million (priced as gpt-realtime-mini).
+    assert estimate["voice_usd"] == pytest.approx(estimate["voice_seconds"] / 60 * 0.024, abs=0.01)
     assert estimate["total_usd"] == pytest.approx(estimate["voice_usd"], abs=0.01)
 
 

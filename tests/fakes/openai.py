@@ -190,7 +190,141 @@ def list_models(call: Call, match: re.Match[str]) -> None:
     call.send(200, {"object": "list", "data": models})
 
 
+REALTIME_MODELS = ("gpt-realtime-2.1-mini", "gpt-realtime-2.1", "gpt-realtime-mini", "gpt-realtime")
+REALTIME_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
+# Assistant audio is billed at one token per 50 ms (OpenAI's realtime-costs guide).
+AUDIO_TOKENS_PER_SECOND = 20
+
+
+def _event_error(
+    message: str, code: str, *, param: str | None = None, error_type: str = "invalid_request_error"
+) -> Any:
+    return {
+        "type": "error",
+        "event_id": "event_" + uuid.uuid4().hex[:12],
+        "error": {"type": error_type, "code": code, "message": message, "param": param, "event_id": None},
+    }
+
+
+def _bad_session(session: Any) -> Any:
+    """The error the Realtime API gives a session.update it refuses, or None."""
+    if not isinstance(session, dict) or session.get("type") != "realtime":
+        return _event_error("session.type must be 'realtime'.", "invalid_value", param="session.type")
+    modalities = session.get("output_modalities", ["audio"])
+    if not isinstance(modalities, list) or not set(modalities) <= {"audio", "text"} or not modalities:
+        return _event_error("Invalid output_modalities.", "invalid_value", param="session.output_modalities")
+    output = (session.get("audio") or {}).get("output") or {}
+    voice = output.get("voice")
+    if voice is not None:
+        custom = isinstance(voice, dict) and str(voice.get("id", "")).startswith("voice_")
+        if not custom and voice not in REALTIME_VOICES:
+            return _event_error(
+                f"Invalid value: '{voice}'. Supported values are: {', '.join(REALTIME_VOICES)}.",
+                "invalid_value",
+                param="session.audio.output.voice",
+            )
+    speed = output.get("speed")
+    if speed is not None and not 0.25 <= float(speed) <= 1.5:
+        return _event_error("speed must be between 0.25 and 1.5.", "invalid_value", param="session.audio.output.speed")
+    audio_format = output.get("format")
+    if audio_format is not None and (
+        audio_format.get("type") != "audio/pcm" or audio_format.get("rate", 24000) != 24000
+    ):
+        return _event_error("Unsupported output format.", "invalid_value", param="session.audio.output.format")
+    return None
+
+
+def realtime(call: Call, match: re.Match[str]) -> None:
+    """The Realtime API over a WebSocket: a wrong key is refused at the handshake (401), and so is a throttled one
+    (429); an unknown model gets an error event for everything it is sent; a session.update with a voice, speed or
+    format the API lacks is refused; so is a response asked of a session without audio output."""
+    from fakes import websocket
+
+    if _key_refused(call) or call.throttled(busy_error):
+        return
+    model = (call.query.get("model") or [""])[0]
+    if not websocket.accept(call):
+        return
+    if model not in REALTIME_MODELS:
+        # The session never starts: every event the client sends is answered with the same error until it leaves.
+        message = f"The model '{model}' does not exist or you do not have access to it."
+        websocket.send(call, _event_error(message, "model_not_found"))
+        try:
+            while True:
+                websocket.receive(call)
+                websocket.send(call, _event_error(message, "model_not_found"))
+        except websocket.Closed:
+            return
+    session: dict[str, Any] = {"type": "realtime", "model": model, "output_modalities": ["audio"]}
+    websocket.send(call, {"type": "session.created", "event_id": "event_1", "session": {**session, "id": "sess_fake"}})
+    texts: list[str] = []
+    try:
+        while True:
+            event = websocket.receive(call)
+            with call.fake.lock:
+                call.fake.requests.append({"method": "WS", "path": "/v1/realtime", "query": call.query, "json": event})
+            kind = event.get("type")
+            if kind == "session.update":
+                refused = _bad_session(event.get("session"))
+                if refused is not None:
+                    websocket.send(call, refused)
+                    continue
+                session = {**session, **event["session"]}
+                websocket.send(call, {"type": "session.updated", "event_id": "event_2", "session": session})
+            elif kind == "conversation.item.create":
+                item = event.get("item") or {}
+                texts += [part.get("text", "") for part in item.get("content", []) if part.get("type") == "input_text"]
+                done = {"type": "conversation.item.created", "event_id": "event_3", "item": {**item, "id": "item_1"}}
+                websocket.send(call, done)
+            elif kind == "response.create":
+                if "audio" not in session.get("output_modalities", []):
+                    refused = _event_error(
+                        "This session has no audio output.", "invalid_value", param="session.output_modalities"
+                    )
+                    websocket.send(call, refused)
+                    continue
+                if not texts:
+                    websocket.send(call, _event_error("There is nothing to respond to.", "invalid_value"))
+                    continue
+                _respond(call, " ".join(texts))
+            else:
+                websocket.send(call, _event_error(f"Invalid event type '{kind}'.", "invalid_value", param="type"))
+    except websocket.Closed:
+        return
+
+
+def _respond(call: Call, text: str) -> None:
+    """One response: the words as speech, in base64 PCM deltas, then response.done with the audio tokens."""
+    from fakes import websocket
+
+    call.fake.count("openai-realtime")
+    pcm = speech_pcm(text, 24_000)
+    response_id = "resp_" + uuid.uuid4().hex[:12]
+    websocket.send(call, {"type": "response.created", "event_id": "event_4",
+                          "response": {"id": response_id, "object": "realtime.response", "status": "in_progress"}})  # fmt: skip
+    chunk = 24_000  # half a second of 16-bit samples a delta
+    for start in range(0, len(pcm), chunk):
+        delta = {"type": "response.output_audio.delta", "event_id": f"event_d{start}", "response_id": response_id,
+                 "item_id": "item_2", "output_index": 0, "content_index": 0,
+                 "delta": base64.b64encode(pcm[start : start + chunk]).decode()}  # fmt: skip
+        websocket.send(call, delta)
+    websocket.send(call, {"type": "response.output_audio.done", "event_id": "event_5", "response_id": response_id,
+                          "item_id": "item_2", "output_index": 0, "content_index": 0})  # fmt: skip
+    audio_tokens = round(len(pcm) / 2 / 24_000 * AUDIO_TOKENS_PER_SECOND)
+    text_tokens = max(1, len(text.split()))
+    usage = {
+        "total_tokens": audio_tokens + 2 * text_tokens + 40,
+        "input_tokens": text_tokens + 40,
+        "output_tokens": audio_tokens + text_tokens,
+        "input_token_details": {"text_tokens": text_tokens + 40, "audio_tokens": 0, "cached_tokens": 0},
+        "output_token_details": {"text_tokens": text_tokens, "audio_tokens": audio_tokens},
+    }
+    response = {"id": response_id, "object": "realtime.response", "status": "completed", "output": [], "usage": usage}
+    websocket.send(call, {"type": "response.done", "event_id": "event_6", "response": response})
+
+
 ROUTES: list[Route] = [
+    ("GET", r"/v1/realtime", realtime),
     ("POST", r"/v1/responses", create_response),
     ("POST", r"/v1/images/(?:generations|edits)", create_image),
     ("POST", r"/v1/audio/speech", create_speech),

@@ -54,7 +54,7 @@ def speech_pcm(text: str, rate: int = 24_000) -> bytes:
     bursts, so loudness meters and silence detectors read it as speech (and it stays plainly fake to a listener)."""
     import numpy as np
 
-    from tale_cli.film.voice import natural_seconds
+    from tale_cli.story.pace import natural_seconds
 
     seconds = max(0.4, natural_seconds(text))
     t = np.arange(round(seconds * rate)) / rate

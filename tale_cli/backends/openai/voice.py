@@ -1,7 +1,15 @@
-"""OpenAI speech: narration and dialogue with gpt-4o-mini-tts (`audio.speech`), a named voice and a style line."""
+"""OpenAI speech: narration and dialogue through the Realtime API (`gpt-realtime-2.1-mini`, a WebSocket session per
+clip: the words in, PCM audio out), or — until 2027-01-06, when OpenAI shuts it down — the Speech API
+(`gpt-4o-mini-tts`, `tts-1`, `tts-1-hd`).
+
+A Realtime model is a conversational model: the session's instructions tell it to read the given words aloud, exactly
+and nothing else, in the recipe's style; the voice is a built-in one or a custom `voice_…` id."""
 
 from __future__ import annotations
 
+import base64
+import datetime
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +25,18 @@ if TYPE_CHECKING:
     from tale_cli.backends.base import SpeechRequest
     from tale_cli.config import Recipe
 
-DEFAULT_VOICE_MODEL = "gpt-4o-mini-tts"
-# tts-1 and tts-1-hd take no style instructions; all four have an announced shutdown on 2027-01-06 (SDK docstring).
-VOICE_MODELS = ("gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15", "tts-1", "tts-1-hd")
+DEFAULT_VOICE_MODEL = "gpt-realtime-2.1-mini"
+REALTIME_MODELS = ("gpt-realtime-2.1-mini", "gpt-realtime-2.1", "gpt-realtime-mini", "gpt-realtime")
+# The Speech API (`audio.speech`): tts-1 and tts-1-hd take no style instructions. OpenAI shuts all of them down on
+# 2027-01-06 (the SDK's `SpeechModel` docstring); from that day a recipe naming one is refused before anything runs.
+SPEECH_MODELS = ("gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15", "tts-1", "tts-1-hd")
+SPEECH_API_SHUTDOWN = datetime.date(2027, 1, 6)
+VOICE_MODELS = REALTIME_MODELS + SPEECH_MODELS
 MAX_INPUT_CHARS = 4096
-# `response_format="pcm"`: raw 16-bit little-endian mono samples at 24 kHz, no header to trust or parse.
+# Both APIs give raw 16-bit little-endian mono samples at 24 kHz: no header to trust or parse.
 PCM_RATE = 24_000
+# Realtime output speed is 0.25-1.5 (the Speech API's 0.25-4.0 is wider).
+REALTIME_SPEEDS = (0.25, 1.5)
 VOICES = (
     ("alloy", "neutral, even"),
     ("ash", "warm, clear"),
@@ -30,19 +44,59 @@ VOICES = (
     ("cedar", "deep, natural (recommended)"),
     ("coral", "bright, friendly"),
     ("echo", "calm, measured"),
-    ("fable", "lively storyteller"),
     ("marin", "clear, natural (recommended)"),
-    ("nova", "youthful, upbeat"),
-    ("onyx", "deep, authoritative"),
     ("sage", "gentle, thoughtful"),
     ("shimmer", "light, airy"),
     ("verse", "versatile, expressive"),
 )
+# The Speech API's voices that the Realtime API does not have.
+SPEECH_ONLY_VOICES = (("fable", "lively storyteller"), ("nova", "youthful, upbeat"), ("onyx", "deep, authoritative"))
 DEFAULT_VOICE = "marin"
+READ_ALOUD = (
+    "You are a voice actor reading a film's narration and dialogue. Read the user's text aloud exactly as written, "
+    "word for word, in its own language; add nothing before or after it, answer nothing, and ask nothing."
+)
+# Realtime error codes as the HTTP statuses the rest of Tale's cloud handling understands.
+_ERROR_STATUS = {
+    "invalid_api_key": 401,
+    "model_not_found": 404,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "server_error": 500,
+}
+
+
+class RealtimeError(Exception):
+    """An `error` event of a Realtime session, with the HTTP status it stands for."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """A warning line (the CLI prints the `tale` logger's warnings in yellow), once per process."""
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("tale").warning(message)
+
+
+def speech_api_retired(model: str, today: datetime.date | None = None) -> bool:
+    return model in SPEECH_MODELS and (today or datetime.date.today()) >= SPEECH_API_SHUTDOWN
+
+
+def custom_voice(voice: str) -> bool:
+    """A voice the user made (`voice_…`), which the Realtime API takes as {"id": …}."""
+    return voice.startswith("voice_")
 
 
 class OpenAIVoice(VoiceBackend):
-    """gpt-4o-mini-tts: one request per clip, PCM back; the recipe's or character's voice, the recipe's style line."""
+    """One Realtime session (or Speech API request) per clip, PCM back; the recipe's or character's voice, the recipe's
+    style line."""
 
     name = "openai"
 
@@ -53,8 +107,17 @@ class OpenAIVoice(VoiceBackend):
             raise RecipeError(
                 f"'{self.model}' is not an OpenAI speech model", hint="valid names are: " + ", ".join(VOICE_MODELS)
             )
+        if speech_api_retired(self.model):
+            raise RecipeError(
+                f"{self.model} retired with OpenAI's Speech API on {SPEECH_API_SHUTDOWN.isoformat()}",
+                hint=f'set model = "{DEFAULT_VOICE_MODEL}" under [voice] (the Realtime API)',
+            )
+        self.realtime = self.model in REALTIME_MODELS
         if recipe.voice.instructions and self.model.startswith("tts-1"):
             raise RecipeError(f"{self.model} takes no style instructions", hint=f"use {DEFAULT_VOICE_MODEL}")
+        low, high = REALTIME_SPEEDS
+        if self.realtime and not low <= recipe.voice.speed <= high:
+            raise RecipeError(f"{self.model} speaks at speed {low:g} to {high:g}, not {recipe.voice.speed:g}")
         self.cloud = Cloud("openai", model=self.model, section="voice")
         self._client: Any = None
         self._lock = threading.Lock()
@@ -66,13 +129,31 @@ class OpenAIVoice(VoiceBackend):
         return {"backend": self.name, "model": self.model}
 
     def voices(self) -> list[VoiceInfo]:
-        return [VoiceInfo(name, ("*",), description) for name, description in VOICES]
+        named = VOICES if self.realtime else VOICES + SPEECH_ONLY_VOICES
+        return [VoiceInfo(name, ("*",), description) for name, description in sorted(named)]
 
     def default_voice(self, language: str) -> str:
         return DEFAULT_VOICE
 
+    def check_voice(self, voice: str) -> None:
+        """A built-in voice of this API, or (Realtime) a custom `voice_…` id."""
+        if self.realtime and custom_voice(voice):
+            return
+        names = [info.name for info in self.voices()]
+        if voice not in names:
+            raise RecipeError(
+                f"the {self.name} voice backend has no voice '{voice}' with {self.model}",
+                hint=f"`tale voices --backend {self.name}` lists them"
+                + (" (or use a custom voice_… id)" if self.realtime else ""),
+            )
+
     def preflight(self) -> None:
         self._get_client()
+        if self.model in SPEECH_MODELS:
+            warn_once(
+                f"{self.model} retires with OpenAI's Speech API on {SPEECH_API_SHUTDOWN.isoformat()}: "
+                f'set model = "{DEFAULT_VOICE_MODEL}" under [voice]'
+            )
 
     def _get_client(self) -> Any:
         with self._lock:
@@ -84,6 +165,74 @@ class OpenAIVoice(VoiceBackend):
 
     def speak(self, request: SpeechRequest) -> RenderResult:
         client = self._get_client()
+        attempts: list[dict[str, Any]] = []
+        if self.realtime:
+            pcm, audio_tokens = self.cloud.call(
+                "realtime speech", lambda: self._session(client, request), creates=True, attempts=attempts
+            )
+        else:
+            pcm, audio_tokens = self._speech_api(client, request, attempts), None
+        if len(pcm) < 2:
+            raise BackendError(f"OpenAI returned no speech for shot {request.shot}")
+        write_wav(request.output, pcm[: len(pcm) // 2 * 2], PCM_RATE)
+        seconds = len(pcm) // 2 / PCM_RATE
+        notes: dict[str, Any] = {ATTEMPTS_NOTE: attempts} if attempts else {}
+        if audio_tokens is not None:
+            notes["audio_tokens"] = audio_tokens
+        return RenderResult(
+            model=self.model,
+            billed_seconds=round(seconds, 3),
+            cost_usd=voice_cost(self.recipe, self.name, self.model, seconds, audio_tokens=audio_tokens),
+            notes=notes,
+        )
+
+    def _session_config(self, request: SpeechRequest) -> dict[str, Any]:
+        instructions = READ_ALOUD + (f" Style: {request.instructions}" if request.instructions else "")
+        output: dict[str, Any] = {
+            "format": {"type": "audio/pcm", "rate": PCM_RATE},
+            "voice": {"id": request.voice} if custom_voice(request.voice) else request.voice,
+        }
+        if request.speed != 1.0:
+            output["speed"] = request.speed
+        return {
+            "type": "realtime",
+            "output_modalities": ["audio"],
+            "instructions": instructions,
+            "audio": {"output": output},
+        }
+
+    def _session(self, client: Any, request: SpeechRequest) -> tuple[bytes, int | None]:
+        """One Realtime session: the session configured, the words given as the user's message, one response asked
+        for, its audio gathered until the response is done. Returns (PCM, audio tokens billed)."""
+        pcm = bytearray()
+        with client.realtime.connect(model=self.model) as connection:
+            connection.session.update(session=self._session_config(request))
+            item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": request.text}]}
+            connection.conversation.item.create(item=item)
+            connection.response.create()
+            for event in connection:
+                if self.cloud.stopped.is_set():
+                    raise BackendError("openai: stopped while speaking")
+                kind = getattr(event, "type", "")
+                if kind == "response.output_audio.delta":
+                    pcm += base64.b64decode(event.delta)
+                elif kind == "error":
+                    error = event.error
+                    code = getattr(error, "code", None) or getattr(error, "type", "") or ""
+                    raise RealtimeError(str(getattr(error, "message", "") or code), _ERROR_STATUS.get(code, 400))
+                elif kind == "response.done":
+                    response = event.response
+                    if getattr(response, "status", "completed") not in ("completed", None):
+                        details = getattr(response, "status_details", None)
+                        reason = getattr(getattr(details, "error", None), "message", None) or response.status
+                        raise RealtimeError(f"the response {response.status}: {reason}", 500)
+                    usage = getattr(response, "usage", None)
+                    output = getattr(usage, "output_token_details", None)
+                    tokens = getattr(output, "audio_tokens", None)
+                    return bytes(pcm), tokens if isinstance(tokens, int) else None
+        raise RealtimeError("the session closed before the response was done", 502)
+
+    def _speech_api(self, client: Any, request: SpeechRequest, attempts: list[dict[str, Any]]) -> bytes:
         params: dict[str, Any] = {
             "model": self.model,
             "voice": request.voice,
@@ -94,21 +243,11 @@ class OpenAIVoice(VoiceBackend):
             params["instructions"] = request.instructions
         if request.speed != 1.0:
             params["speed"] = request.speed
-        attempts: list[dict[str, Any]] = []
         response = self.cloud.call(
             "speech", lambda: client.audio.speech.create(**params), creates=True, attempts=attempts
         )
-        pcm = response.content
-        if len(pcm) < 2:
-            raise BackendError(f"OpenAI returned no speech for shot {request.shot}")
-        write_wav(request.output, pcm[: len(pcm) // 2 * 2], PCM_RATE)
-        seconds = len(pcm) // 2 / PCM_RATE
-        return RenderResult(
-            model=self.model,
-            billed_seconds=round(seconds, 3),
-            cost_usd=voice_cost(self.recipe, self.name, self.model, seconds),
-            notes={ATTEMPTS_NOTE: attempts} if attempts else {},
-        )
+        content: bytes = response.content
+        return content
 
     def close(self) -> None:
         self.cloud.stopped.set()
