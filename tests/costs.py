@@ -6,11 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from tale_cli import cost
-from tale_cli.cli.cost import app as cost_app
 from tale_cli.config import Recipe
 from tale_cli.story.plan import Plan
 
@@ -66,12 +64,3 @@ def shot(
         "billed_credits": None, "cost_usd": usd, "started_at": f"{day}T09:00:00+00:00",
         "finished_at": f"{day}T09:01:00+00:00", "render_s": 60.0, "error": None,
     }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def compared() -> dict[str, Any]:
-    """`tale cost compare --prices 2026-02 --json`, run once for the figure tests."""
-    result = runner.invoke(cost_app, ["compare", "--prices", "2026-02", "--json"])
-    assert result.exit_code == 0, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data

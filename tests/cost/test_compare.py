@@ -18,6 +18,15 @@ from tale_cli.cli.cost import app as cost_app
 # ── The source document's figures, recomputed from the 2026-02 book ─────────────────────────────────
 
 
+@pytest.fixture(scope="module")
+def compared() -> dict[str, Any]:
+    """`tale cost compare --prices 2026-02 --json`, run once for the figure tests."""
+    result = runner.invoke(cost_app, ["compare", "--prices", "2026-02", "--json"])
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
 PER_SECOND = {
     "runway-gen4-turbo": (0.05, 3.20),
     "runway-gen4": (0.10, 6.40),

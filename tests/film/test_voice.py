@@ -285,7 +285,7 @@ def test_tale_voices_lists_every_backend_and_one_on_request() -> None:
     assert catalogues["espeak"]["local"] is True and catalogues["openai"]["local"] is False
     espeak = {voice["name"]: voice for voice in catalogues["espeak"]["voices"]}
     assert espeak["ko"]["description"] == "Korean" and "en-us" in espeak
-    assert {"marin", "coral", "onyx"} <= {voice["name"] for voice in catalogues["openai"]["voices"]}
+    assert {"marin", "coral", "cedar"} <= {voice["name"] for voice in catalogues["openai"]["voices"]}
     assert {"Kore", "Puck", "Sulafat"} <= {voice["name"] for voice in catalogues["gemini"]["voices"]}
     table = CliRunner().invoke(app, ["voices", "--backend", "openai"], env={"COLUMNS": "120"})
     assert table.exit_code == ExitCode.OK and "marin" in table.output and "Korean" not in table.output
