@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -139,12 +140,17 @@ def estimate(
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", min=0, help="Exit with code 9 if the estimate exceeds this many USD.")
     ] = None,
+    on: Annotated[
+        str | None,
+        typer.Option("--on", metavar="YYYY-MM-DD", help="Price at the prices in force on this day [today]."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """What rendering a story or plan with a recipe would cost, before spending anything."""
     with errors_handled():
         from tale_cli import cost
         from tale_cli.cli.settings import resolve_recipe
+        from tale_cli.pricing.rates import priced_on
         from tale_cli.story.plan import load_plan
         from tale_cli.story.reader import source_shape
         from tale_cli.story.shape import shaped_recipe
@@ -162,7 +168,8 @@ def estimate(
         else:
             plan = load_plan(source)
         book = cost.resolve_book(prices or chosen.prices)
-        result = cost.estimate_render(plan, chosen, book=book, include_planner=from_story, gpu=gpu)
+        with priced_on(_day(on)):
+            result = cost.estimate_render(plan, chosen, book=book, include_planner=from_story, gpu=gpu)
         if as_json:
             print_json(result.to_json())
         else:
@@ -218,3 +225,15 @@ def terminal_spending(
         confirm=None if quiet or not interactive() else confirm,
         show=lambda check: print_spend_check(check, stderr=quiet),
     )
+
+
+def _day(text: str | None) -> datetime.date | None:
+    """--on: a calendar day as YYYY-MM-DD."""
+    if text is None:
+        return None
+    from tale_cli.errors import InputError
+
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--on {text!r} is not a day", hint="give it as YYYY-MM-DD, e.g. 2027-01-15") from None

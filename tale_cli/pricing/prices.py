@@ -29,10 +29,25 @@ class Sourced(BaseModel):
 
 
 class _Matched(Sourced):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
     id: Identifier
     label: str = Field(min_length=1)
     backends: list[str] = Field(min_length=1)
     models: list[str] = Field(default_factory=list)
+    # The days the price is in force: from `from` (inclusive) until `until` (exclusive); either open.
+    valid_from: date | None = Field(default=None, alias="from")
+    until: date | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> _Matched:
+        if self.valid_from is not None and self.until is not None and self.until <= self.valid_from:
+            raise ValueError(f"until {self.until} is not after from {self.valid_from}")
+        return self
+
+    def in_force(self, day: date) -> bool:
+        """Whether this price applies to a request made on `day`."""
+        return (self.valid_from is None or self.valid_from <= day) and (self.until is None or day < self.until)
 
     def match(self, backend: str, model: str) -> int:
         """2 for an exact model name, 1 for a pattern (or no model list), 0 for no match."""
@@ -53,8 +68,11 @@ class VideoPrice(_Matched):
     usd_per_second: Usd
     by_resolution: dict[str, Usd] = Field(default_factory=dict)
     usd_per_second_audio: Usd | None = None
-    # The per-second rates are for clips with audio, and the book knows no rate without: a silent clip is unpriced.
+    # The per-second rates are for clips with audio; a silent clip is priced at the silent rates where the book
+    # has them (by resolution like the others), and is unpriced where it has none.
     audio_included: bool = False
+    usd_per_second_silent: Usd | None = None
+    by_resolution_silent: dict[str, Usd] = Field(default_factory=dict)
     credits_per_second: float | None = Field(default=None, ge=0)
     billed_durations: list[float] | None = None
     min_billed_seconds: float = Field(default=0, ge=0)
@@ -65,6 +83,8 @@ class VideoPrice(_Matched):
         if audio and self.usd_per_second_audio is not None:
             return self.usd_per_second_audio, None
         prices = {self.resolution: self.usd_per_second, **self.by_resolution}
+        if not audio and self.audio_included and self.usd_per_second_silent is not None:
+            prices = {self.resolution: self.usd_per_second_silent, **self.by_resolution_silent}
         if resolution is None or resolution in prices:
             return prices.get(resolution or self.resolution, self.usd_per_second), None
         highest = max(prices, key=lambda key: prices[key])
@@ -72,7 +92,7 @@ class VideoPrice(_Matched):
 
     def prices_audio(self, audio: bool) -> bool:
         """Whether the book has a rate for clips with (or without) audio."""
-        return audio or not self.audio_included
+        return audio or not self.audio_included or self.usd_per_second_silent is not None
 
     @property
     def usd_per_credit(self) -> float | None:

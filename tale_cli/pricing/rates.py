@@ -3,8 +3,11 @@ composed track, a judge's tokens. The backends price what they bill with these; 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from tale_cli.pricing.book import PriceBook, default_book
@@ -23,7 +26,29 @@ class ShotPrice:
     note: str | None = None
 
 
+_PRICING_DAY: ContextVar[date | None] = ContextVar("pricing_day", default=None)
+
+
+def pricing_day() -> date:
+    """The day prices are looked up for: today, or the day `priced_on` sets (`tale cost estimate --on DATE`)."""
+    return _PRICING_DAY.get() or date.today()
+
+
+@contextlib.contextmanager
+def priced_on(day: date | None) -> Iterator[None]:
+    """Within the block, prices are those in force on `day` (None: today)."""
+    token = _PRICING_DAY.set(day)
+    try:
+        yield
+    finally:
+        _PRICING_DAY.reset(token)
+
+
 def _best(entries: Sequence[Any], backend: str, model: str) -> Any:
+    """The entry pricing this backend's model on the pricing day: an exact model name before a pattern, the first
+    of equals."""
+    day = pricing_day()
+    entries = [entry for entry in entries if entry.in_force(day)]
     scored = [(entry.match(backend, model), position, entry) for position, entry in enumerate(entries)]
     scored = [item for item in scored if item[0] > 0]
     if not scored:

@@ -321,7 +321,7 @@ def test_lyria_composes_a_bed_once_priced_and_ducked(fake_providers, tmp_path: P
     assert "instrumental" in body["input"] and "The Small Test" in body["input"]
     run_dir = tmp_path / "the-small-test"
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["music"]["cost_usd"] == 0.06 and manifest["music"]["seconds"] == 30.0
+    assert manifest["music"]["cost_usd"] == 0.04 and manifest["music"]["seconds"] == 30.0
     assert manifest["mix"]["music"] == str(run_dir / manifest["music"]["path"])
     film = run_dir / "film.mp4"
     assert sounding_s(film, 0.0, 15.0) > 14.5  # the bed under and between the lines
@@ -329,7 +329,7 @@ def test_lyria_composes_a_bed_once_priced_and_ducked(fake_providers, tmp_path: P
     assert abs(loudness.integrated_lufs - -14.0) <= 1.0 and loudness.true_peak_db <= -1.5
     music_lines = [line for line in map(json.loads, (run_dir / "audit.jsonl").read_text().splitlines())
                    if line["role"] == "music"]  # fmt: skip
-    assert [(line["backend"], line["cost_usd"]) for line in music_lines] == [("lyria", 0.06)]
+    assert [(line["backend"], line["cost_usd"]) for line in music_lines] == [("lyria", 0.04)]
 
     again, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
     assert again == ExitCode.OK, output
@@ -337,7 +337,7 @@ def test_lyria_composes_a_bed_once_priced_and_ducked(fake_providers, tmp_path: P
 
     estimate = CliRunner().invoke(app, ["cost", "estimate", str(story_file), "-r", str(recipe), "--json"])
     assert estimate.exit_code == 0, estimate.output
-    assert json.loads(estimate.stdout)["music_usd"] == 0.06
+    assert json.loads(estimate.stdout)["music_usd"] == 0.04
 
 
 def test_music_lyria_on_the_command_line_and_in_private_mode(fake_providers, tmp_path: Path, story_file: Path) -> None:

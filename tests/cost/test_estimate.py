@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tale_cli import cost
 from tale_cli.cli.cost import app as cost_app
 from tale_cli.config import Recipe
 from tale_cli.errors import BudgetError, ExitCode, RecipeError
+from tale_cli.pricing.rates import priced_on
 
 # ── Estimates ───────────────────────────────────────────────────────────────────────────────────────
 
@@ -26,12 +28,13 @@ def test_estimate_api_recipe_per_shot_planner_and_references() -> None:
         image={"backend": "openai", "model": "gpt-image-2", "quality": "medium"},
         planner={"backend": "gemini", "model": "gemini-3.8-flash"},
     )
-    estimate = cost.estimate_render(make_plan(), veo, book=today)
+    with priced_on(date(2026, 12, 15)):  # the Gemini planner's price doubles on 2027-01-01
+        estimate = cost.estimate_render(make_plan(), veo, book=today)
     assert [shot.billed_seconds for shot in estimate.shots] == [8.0] * 8
     assert estimate.shots[0].usd == pytest.approx(0.80) and estimate.shots[0].price == "veo-3.1-fast"
     assert estimate.references == 2 and estimate.references_usd == pytest.approx(0.14)
-    assert estimate.planner_usd == pytest.approx(0.20)
-    assert estimate.total_usd == pytest.approx(6.40 + 0.14 + 0.20)
+    assert estimate.planner_usd == pytest.approx(0.04)
+    assert estimate.total_usd == pytest.approx(6.40 + 0.14 + 0.04)
     assert estimate.paid and not estimate.unpriced
     data = estimate.to_json()
     assert {"shots", "planner_usd", "references_usd", "total_usd", "paid"} <= set(data)
@@ -80,17 +83,24 @@ def test_billed_seconds_follow_the_provider_steps() -> None:
     assert cost.price_shot("veo", "veo-9-ultra", 8, book=today) is None
 
 
-def test_veo_is_priced_only_with_audio_and_only_first_hand_prices_are_verified() -> None:
+def test_veo_is_priced_with_and_without_audio_and_only_first_hand_prices_are_verified() -> None:
     today = cost.load_book("2026-11")
-    for model in ("veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001"):
-        assert cost.price_shot("veo", model, 8, audio=True, book=today) is not None
-        assert cost.price_shot("veo", model, 8, audio=False, book=today) is None
-    silent = Recipe(name="silent", video={"backend": "veo", "model": "veo-3.1-lite-generate-001", "audio": False})
-    estimate = cost.estimate_render(make_plan(), silent, book=today, include_planner=False)
-    assert estimate.paid and estimate.video_usd == 0
-    assert estimate.unpriced == [
-        "video veo/veo-3.1-lite-generate-001: price book 2026-11 prices Veo 3.1 Lite only with audio (audio = true)"
-    ]
+    silent_rates = {"veo-3.1-generate-001": 0.20, "veo-3.1-fast-generate-001": 0.08, "veo-3.1-lite-generate-001": 0.03}
+    for model, rate in silent_rates.items():
+        with_audio = cost.price_shot("veo", model, 8, audio=True, book=today)
+        silent = cost.price_shot("veo", model, 8, audio=False, book=today)
+        assert with_audio is not None and silent is not None
+        assert silent.usd == pytest.approx(8 * rate) and silent.usd < with_audio.usd
+    hd = cost.price_shot("veo", "veo-3.1-fast-generate-001", 8, resolution="1080p", audio=False, book=today)
+    assert hd is not None and hd.usd == pytest.approx(0.80)
+    silent_recipe = Recipe(
+        name="silent", video={"backend": "veo", "model": "veo-3.1-lite-generate-001", "audio": False}
+    )
+    estimate = cost.estimate_render(make_plan(), silent_recipe, book=today, include_planner=False)
+    assert estimate.paid and estimate.video_usd == pytest.approx(8 * 8 * 0.03) and estimate.unpriced == []
+    # The 2026-02 book knows no video-only rate: a silent Veo clip is unpriced there, never free.
+    old = cost.price_shot("veo", "veo-3.1-generate-001", 8, audio=False, book=cost.load_book("2026-02"))
+    assert old is None or old.usd > 0
     first_hand = {entry.id for entry in today.video if entry.verified}
     assert first_hand == {"veo-3.1", "runway-gen4-turbo"}
     assert not any(entry.verified for entry in today.image)

@@ -106,3 +106,42 @@ def test_a_runpod_deal_reprices_the_fleet_and_local_renders(tmp_path: Path) -> N
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["price_book"] == "runpod-deal" and "document" not in data["comparison"][0]
+
+
+def test_a_price_is_the_one_in_force_on_the_day_of_the_request(tmp_path: Path, story_file: Path) -> None:
+    from datetime import date
+
+    from tale_cli.pricing.rates import price_judge, price_voice, priced_on
+
+    today = cost.load_book("2026-11")
+    # Google's schedule of 2027-01-01 doubles Gemini 3.8 Flash's tokens and its TTS audio (second-hand entries).
+    with priced_on(date(2026, 12, 31)):
+        december = price_voice("gemini", "gemini-3.8-flash-tts", 60, book=today)
+        judge_before = price_judge("gemini", "gemini-3.8-flash", book=today)
+    with priced_on(date(2027, 1, 1)):
+        january = price_voice("gemini", "gemini-3.8-flash-tts", 60, book=today)
+        judge_after = price_judge("gemini", "gemini-3.8-flash", book=today)
+    assert december == pytest.approx(25 * 60 * 9 / 1e6) and january == pytest.approx(2 * december)
+    assert judge_before is not None and judge_after is not None
+    assert judge_after.usd_per_million_output == 2 * judge_before.usd_per_million_output
+    # `tale cost estimate --on DATE`: the Gemini planner at twice December's figure in January.
+    figures = {}
+    for day in ("2026-12-15", "2027-01-15"):
+        result = runner.invoke(cost_app, ["estimate", str(story_file), "-r", "veo-3.1-fast", "--on", day, "--json"])
+        assert result.exit_code == 0, result.output
+        figures[day] = json.loads(result.stdout)["planner_usd"]
+    assert figures["2027-01-15"] == pytest.approx(2 * figures["2026-12-15"]) and figures["2026-12-15"] > 0
+    bad = runner.invoke(cost_app, ["estimate", str(story_file), "--on", "next tuesday"])
+    assert bad.exit_code == ExitCode.INPUT and "YYYY-MM-DD" in bad.output
+
+
+def test_a_price_ending_before_it_starts_is_refused(tmp_path: Path) -> None:
+    book = tmp_path / "backwards.toml"
+    book.write_text(
+        'extends = "2026-11"\nid = "backwards"\n\n[[voice]]\nid = "x"\nlabel = "x"\nbackends = ["openai"]\n'
+        'usd_per_minute = 1.0\nfrom = 2027-02-01\nuntil = 2027-01-01\nsource = "a test"\nas_of = 2026-12-06\n'
+        "verified = false\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RecipeError, match="until 2027-01-01 is not after from 2027-02-01"):
+        cost.load_book(str(book))

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from tale_cli.backends.base import MusicRequest
     from tale_cli.config import Recipe
 
-DEFAULT_MUSIC_MODEL = "lyria-3-pro-preview"
+DEFAULT_MUSIC_MODEL = "lyria-3.5"
 # The longest track of each model (published descriptions: clip for short clips, pro and 3.5 for whole songs).
 MUSIC_MODELS = {"lyria-3-pro-preview": 180.0, "lyria-3-clip-preview": 30.0, "lyria-3.5": 180.0}
 POLL_INTERVAL_S = 5.0
