@@ -78,7 +78,11 @@ def test_a_dry_run_never_calls_a_paid_planner(fake_providers, tmp_path, planner)
     assert result.exit_code == 0, result.output
     assert fake_providers.requests == []  # the planner was not asked, nor anything else
     report = json.loads(result.stdout)
-    assert report["planning_usd"] == 0.2  # the price book's high end for a hosted planner
+    # The price book's high end for that planner, on today's prices (Gemini's double on 2027-01-01).
+    from tale_cli.pricing.book import default_book
+    from tale_cli.pricing.rates import _best
+
+    assert report["planning_usd"] == _best(default_book().planner, planner, "").usd_per_plan.high
     assert report["plan_source"].startswith(f"not planned: a dry run does not call {planner}")
     assert report["counts"] == {"shots": 8, "cached": 0, "rendered": 0, "failed": 0}
     assert not out.exists()
