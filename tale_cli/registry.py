@@ -12,11 +12,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import ipaddress
+import logging
 import os
 import pkgutil
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -129,6 +131,19 @@ class KeyService:
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """What is known of a model's life: the day its provider stops serving it, what replaces it, and where the date
+    comes from."""
+
+    retires: date
+    replaced_by: str | None = None
+    source: str = ""
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"retires": self.retires.isoformat(), "replaced_by": self.replaced_by, "source": self.source}
+
+
+@dataclass(frozen=True)
 class Provider:
     """One provider: the roles it plays (each with its factory), and what it needs, where it runs, how it is priced.
 
@@ -147,6 +162,8 @@ class Provider:
     needs_weights: bool = False
     # SELF_HOSTED only: the environment variable that holds the server's address when the recipe names none.
     base_url_env: str | None = None
+    # The models with a known end, by name (retired ones included, so a recipe naming one is told what replaced it).
+    lifecycles: Mapping[str, Lifecycle] = field(default_factory=dict)
 
     def runs_locally(self, base_url: str | None = None) -> bool:
         """True when this provider's requests stay on this machine or its private network.
@@ -279,3 +296,41 @@ def module_installed(module: str) -> bool:
 
 def extra_installed(extra: str | None) -> bool:
     return extra is None or all(module_installed(m) for m in EXTRAS.get(extra, ()))
+
+
+# A recipe naming a model that retires within this many days is warned, once a process.
+RETIRING_WARNING = timedelta(days=30)
+_warned: set[str] = set()
+
+
+def lifecycle(name: str, model: str) -> Lifecycle | None:
+    """What the registry knows of the end of `name`'s `model`; None when nothing is known (or no such provider)."""
+    entry = providers().get(name)
+    return entry.lifecycles.get(model) if entry is not None and model else None
+
+
+def check_lifecycles(recipe: Any, today: date | None = None) -> None:
+    """Every model the recipe names, against what is known of its life: one retired is a RecipeError before anything
+    runs or is spent; one retiring within 30 days is a warning line (the `tale` logger), once."""
+    day = today or date.today()
+    for section_name in ("planner", "image", "video", "voice", "music", "judge"):
+        section = getattr(recipe, section_name)
+        backend = getattr(section, "backend", "") or ""
+        model = getattr(section, "model", "") or ""
+        life = lifecycle(backend, model)
+        if life is None:
+            continue
+        instead = (
+            f'set model = "{life.replaced_by}" under [{section_name}]'
+            if life.replaced_by
+            else (f"choose another model under [{section_name}] (`tale providers`)")
+        )
+        if day >= life.retires:
+            raise RecipeError(
+                f"{backend} model {model} retired on {life.retires.isoformat()} ({life.source})", hint=instead
+            )
+        if life.retires - day <= RETIRING_WARNING:
+            message = f"{backend} model {model} retires on {life.retires.isoformat()} ({life.source}): {instead}"
+            if message not in _warned:
+                _warned.add(message)
+                logging.getLogger("tale").warning(message)

@@ -31,6 +31,8 @@ class ProviderStatus:
     ready: bool
     missing: list[str]
     recipes: list[str]
+    # What is known of each model's end (retires, replaced_by, source), by model.
+    lifecycles: dict[str, dict[str, str | None]]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +84,7 @@ def status() -> list[ProviderStatus]:
                 ready=not missing,
                 missing=missing,
                 recipes=sorted({recipe for recipe, role, _ in uses if role in entry.roles}),
+                lifecycles={model: life.to_json() for model, life in sorted(entry.lifecycles.items())},
             )
         )
     return report

@@ -26,6 +26,7 @@ from tale_cli.pipeline.references import check_reference_pictures, render_refere
 from tale_cli.pipeline.report import RenderReport, ShotOutcome
 from tale_cli.pipeline.review import write_review
 from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
+from tale_cli.registry import check_lifecycles
 from tale_cli.run.cut import MAKE, CutResult, CutSettings, cut, music_bed
 from tale_cli.run.folder import FallbackRecord, Manifest, RunFolder, expected_refs
 from tale_cli.run.music import make_score
@@ -197,6 +198,7 @@ def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events
     from tale_cli.run.open import held
 
     check_private(options.recipe, private=options.private, planner=options.planner)
+    check_lifecycles(options.recipe)
     with private_files(options.private or options.recipe.private):
         folder = choose_folder(source, options)
         options = shaped_options(source, options)

@@ -15,6 +15,7 @@ from tale_cli.cost.guard import Spending
 from tale_cli.errors import InputError, RecipeError
 from tale_cli.events import EventSink, ShotState
 from tale_cli.pipeline.report import ShotOutcome
+from tale_cli.registry import check_lifecycles
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, now_iso
 from tale_cli.run.recipe import _recorded_recipe, run_recipe_of, with_film_sound
 from tale_cli.story.plan import Plan
@@ -137,6 +138,7 @@ def render_takes(
     run_recipe = run_recipe_of(manifest, options.recipe)
     recipe = options.recipe or run_recipe
     check_private(recipe, private=folder.private)
+    check_lifecycles(recipe)
     # A render's own retakes pass how it cuts the film; afterwards, the film as it was stitched says.
     stitching = stitching or film_options(manifest, run_recipe)
     refs = references(plan, folder)

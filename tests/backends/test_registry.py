@@ -163,3 +163,58 @@ def test_providers_table_shows_each_name() -> None:
     assert result.exit_code == 0, result.output
     for name in registry.providers():
         assert name in result.output
+
+
+def test_models_carry_their_lifecycles_and_no_shipped_default_is_past_its_date() -> None:
+    import json
+    from datetime import date
+
+    from typer.testing import CliRunner
+
+    from tale_cli.cli.app import app
+    from tale_cli.config import load_recipe, recipe_names
+
+    listed = CliRunner().invoke(app, ["providers", "--json"])
+    assert listed.exit_code == 0, listed.output
+    shown = json.loads(listed.stdout)
+    by_name = {entry["name"]: entry for entry in (shown["providers"] if isinstance(shown, dict) else shown)}
+    assert by_name["openai"]["lifecycles"]["gpt-4o-mini-tts"]["retires"] == "2027-01-06"
+    assert by_name["openai"]["lifecycles"]["gpt-4o-mini-tts"]["replaced_by"] == "gpt-realtime-2.1-mini"
+    assert by_name["gemini"]["lifecycles"]["gemini-3.1-flash-image"]["retires"] == "2026-10-29"
+    today = date.today()
+    for entry in registry.providers().values():
+        if entry.models:
+            life = entry.lifecycles.get(entry.models[0])
+            assert life is None or life.retires > today, f"{entry.name}'s default {entry.models[0]} is past its date"
+    for name in recipe_names():
+        registry.check_lifecycles(load_recipe(name), today)
+
+
+def test_a_retired_model_is_refused_before_anything_runs_and_a_retiring_one_warns(
+    fake_providers, tmp_path, story_file, caplog
+) -> None:
+    from datetime import date
+
+    from typer.testing import CliRunner
+
+    from tale_cli.cli.app import app
+    from tale_cli.config import load_recipe
+    from tale_cli.errors import ExitCode, RecipeError
+
+    recipe = tmp_path / "old-images.toml"
+    recipe.write_text(
+        'width = 320\nheight = 180\nshots = 2\nseconds = 2.0\n[video]\nbackend = "preview"\n'
+        '[image]\nbackend = "openai"\nmodel = "gpt-image-1-mini"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["render", str(story_file), "-r", str(recipe), "-o", str(tmp_path / "out")])
+    assert result.exit_code == ExitCode.RECIPE, result.output
+    words = " ".join(result.output.split())
+    assert "openai model gpt-image-1-mini retired on 2026-12-01" in words and 'model = "gpt-image-2"' in words
+    assert fake_providers.requests == [] and not (tmp_path / "out").exists()
+    speech = load_recipe("preview-openai-voice").model_copy(deep=True)
+    speech.voice.model = "gpt-4o-mini-tts"
+    registry.check_lifecycles(speech, date(2026, 12, 10))  # 27 days before: a warning line
+    assert "retires on 2027-01-06" in caplog.text
+    with pytest.raises(RecipeError, match="retired on 2027-01-06"):
+        registry.check_lifecycles(speech, date(2027, 1, 6))

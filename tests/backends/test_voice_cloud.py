@@ -119,7 +119,7 @@ def test_openai_narrates_through_the_realtime_api_priced_and_audited(
     assert fake_providers.creates["openai-realtime"] == 4  # a re-run speaks nothing
 
 
-def test_the_speech_api_still_speaks_until_its_shutdown_and_says_so(
+def test_the_speech_api_still_speaks_until_its_shutdown(
     fake_providers, tmp_path: Path, story_file: Path
 ) -> None:
     from tale_cli.backends.openai.voice import SPEECH_API_SHUTDOWN, speech_api_retired
@@ -127,7 +127,6 @@ def test_the_speech_api_still_speaks_until_its_shutdown_and_says_so(
     recipe = _recipe(tmp_path, "openai", 'model = "gpt-4o-mini-tts"\nvoice = "nova"')
     code, output = _render(str(story_file), "-r", str(recipe), "-o", str(tmp_path))
     assert code == ExitCode.OK, output
-    assert "retires with OpenAI's Speech API on 2027-01-06" in " ".join(output.split())
     requests = _speech_requests(fake_providers, "/v1/audio/speech")
     assert len(requests) == 4 and requests[0]["json"]["model"] == "gpt-4o-mini-tts"
     assert fake_providers.creates["openai-realtime"] == 0

@@ -82,7 +82,8 @@ def test_a_dry_run_never_calls_a_paid_planner(fake_providers, tmp_path, planner)
     from tale_cli.pricing.book import default_book
     from tale_cli.pricing.rates import _best
 
-    assert report["planning_usd"] == _best(default_book().planner, planner, "").usd_per_plan.high
+    planning = _best(default_book().planner, planner, "").usd_per_plan.high
+    assert report["planning_usd"] == planning
     assert report["plan_source"].startswith(f"not planned: a dry run does not call {planner}")
     assert report["counts"] == {"shots": 8, "cached": 0, "rendered": 0, "failed": 0}
     assert not out.exists()
@@ -103,7 +104,7 @@ def test_a_dry_run_never_calls_a_paid_planner(fake_providers, tmp_path, planner)
     assert fake_providers.requests == []
     text = " ".join(shown.stdout.split())
     assert "The Keeper, Edited" in text and f"showing {plan_file}" in text
-    assert "planning would cost about $0.20" in text and "8 shots would render" in text
+    assert f"planning would cost about ${planning:.2f}" in text and "8 shots would render" in text
 
 
 def shape_asked(fake, kind: str) -> set[str]:

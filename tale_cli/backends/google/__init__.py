@@ -4,13 +4,19 @@ output, the judge), veo (Veo 3.1 through Vertex AI), gemini-omni (video through 
 
 from __future__ import annotations
 
+from datetime import date
+
 from tale_cli.backends.google.client import DEFAULT_PLAN_MODEL, KEY_SERVICES
 from tale_cli.backends.google.image import DEFAULT_IMAGE_MODEL, GeminiImage
 from tale_cli.backends.google.judge import DEFAULT_JUDGE_MODEL, GeminiJudge
 from tale_cli.backends.google.lyria import MUSIC_MODELS, LyriaMusic
 from tale_cli.backends.google.video import DEFAULT_OMNI_MODEL, VEO_MODELS, GeminiOmniVideo, VeoVideo
 from tale_cli.backends.google.voice import DEFAULT_VOICE_MODEL, GeminiVoice
-from tale_cli.registry import Locality, Pricing, Provider, Role
+from tale_cli.registry import Lifecycle, Locality, Pricing, Provider, Role
+
+LIFECYCLES = {
+    "gemini-3.1-flash-image": Lifecycle(date(2026, 10, 29), DEFAULT_IMAGE_MODEL, "the Gemini API's deprecations page"),
+}
 
 PROVIDERS = (
     Provider(
@@ -29,6 +35,7 @@ PROVIDERS = (
         models=tuple(
             dict.fromkeys((DEFAULT_IMAGE_MODEL, DEFAULT_VOICE_MODEL, DEFAULT_JUDGE_MODEL, DEFAULT_PLAN_MODEL))
         ),
+        lifecycles=LIFECYCLES,
     ),
     Provider(
         "veo",

@@ -3,6 +3,8 @@ Responses API) and openai-compatible (any server that speaks the Responses API);
 
 from __future__ import annotations
 
+from datetime import date
+
 from tale_cli.backends.openai.client import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_PLAN_MODEL,
@@ -11,7 +13,24 @@ from tale_cli.backends.openai.client import (
     OpenAIImage,
 )
 from tale_cli.backends.openai.voice import DEFAULT_VOICE_MODEL, OpenAIVoice
-from tale_cli.registry import Locality, Pricing, Provider, Role
+from tale_cli.registry import Lifecycle, Locality, Pricing, Provider, Role
+
+_SPEECH_API = Lifecycle(
+    date(2027, 1, 6), "gpt-realtime-2.1-mini", "the Speech API's shutdown, per openai 3.63's docstring"
+)
+_IMAGES_DECEMBER = Lifecycle(date(2026, 12, 1), "gpt-image-2", "OpenAI's deprecations page, second-hand")
+LIFECYCLES = {
+    "gpt-4o-mini-tts": _SPEECH_API,
+    "gpt-4o-mini-tts-2025-12-15": _SPEECH_API,
+    "tts-1": _SPEECH_API,
+    "tts-1-hd": _SPEECH_API,
+    "gpt-image-1": Lifecycle(date(2026, 10, 23), "gpt-image-2", "OpenAI's shutdown notice"),
+    "gpt-image-1-mini": _IMAGES_DECEMBER,
+    "gpt-image-1.5": _IMAGES_DECEMBER,
+    "chatgpt-image-latest": _IMAGES_DECEMBER,
+    "dall-e-2": Lifecycle(date(2026, 5, 12), "gpt-image-2", "OpenAI's shutdown notice"),
+    "dall-e-3": Lifecycle(date(2026, 5, 12), "gpt-image-2", "OpenAI's shutdown notice"),
+}
 
 PROVIDERS = (
     Provider(
@@ -23,6 +42,7 @@ PROVIDERS = (
         key="openai",
         extra="openai",
         models=(DEFAULT_IMAGE_MODEL, DEFAULT_VOICE_MODEL, DEFAULT_PLAN_MODEL),
+        lifecycles=LIFECYCLES,
     ),
     Provider(
         "openai-compatible",

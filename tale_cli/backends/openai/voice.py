@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -73,16 +72,6 @@ class RealtimeError(Exception):
         super().__init__(message)
         self.message = message
         self.status_code = status_code
-
-
-_warned: set[str] = set()
-
-
-def warn_once(message: str) -> None:
-    """A warning line (the CLI prints the `tale` logger's warnings in yellow), once per process."""
-    if message not in _warned:
-        _warned.add(message)
-        logging.getLogger("tale").warning(message)
 
 
 def speech_api_retired(model: str, today: datetime.date | None = None) -> bool:
@@ -149,11 +138,6 @@ class OpenAIVoice(VoiceBackend):
 
     def preflight(self) -> None:
         self._get_client()
-        if self.model in SPEECH_MODELS:
-            warn_once(
-                f"{self.model} retires with OpenAI's Speech API on {SPEECH_API_SHUTDOWN.isoformat()}: "
-                f'set model = "{DEFAULT_VOICE_MODEL}" under [voice]'
-            )
 
     def _get_client(self) -> Any:
         with self._lock:
