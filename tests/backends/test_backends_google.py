@@ -610,17 +610,23 @@ def test_a_retired_image_model_is_one_recipe_error_and_nothing_else_is_spent(fak
     from tale_cli.config import recipe_path
 
     shipped = recipe_path("veo-3.1-fast").read_text(encoding="utf-8")
+    # A model the registry knows retired is refused before anything is asked of anyone.
     retired = shipped.replace('model = "gemini-nano-banana-2.1"', 'model = "gemini-3.1-flash-image"')
     assert retired != shipped
     (tmp_path / "veo.toml").write_text(retired, encoding="utf-8")
-
-    result = CliRunner().invoke(
-        app, ["render", str(EXAMPLE_STORY), "-r", str(tmp_path / "veo.toml"), "-o", str(tmp_path), "--yes"]
-    )
-
+    render = ["render", str(EXAMPLE_STORY), "-r", str(tmp_path / "veo.toml"), "-o", str(tmp_path), "--yes"]
+    result = CliRunner().invoke(app, render)
     assert result.exit_code == ExitCode.RECIPE, result.output
     said = " ".join(result.output.split())
-    assert "model gemini-3.1-flash-image is not served (retired?) — set [image] model in the recipe" in said
-    images = [r for r in fake_providers.requests if r["path"].endswith("gemini-3.1-flash-image:generateContent")]
+    assert "gemini model gemini-3.1-flash-image retired on 2026-10-29" in said
+    assert 'set model = "gemini-nano-banana-2.1" under [image]' in said and fake_providers.requests == []
+    # One the registry does not know, and the provider no longer serves: its 404 is the same recipe error.
+    unknown = shipped.replace('model = "gemini-nano-banana-2.1"', 'model = "gemini-3.0-flash-image"')
+    (tmp_path / "veo.toml").write_text(unknown, encoding="utf-8")
+    result = CliRunner().invoke(app, render)
+    assert result.exit_code == ExitCode.RECIPE, result.output
+    said = " ".join(result.output.split())
+    assert "model gemini-3.0-flash-image is not served (retired?) — set [image] model in the recipe" in said
+    images = [r for r in fake_providers.requests if r["path"].endswith("gemini-3.0-flash-image:generateContent")]
     assert len(images) == 1  # the first character's reference; the second is not asked for
     assert fake_providers.creates["gemini-image"] == 0 and fake_providers.creates["veo"] == 0
