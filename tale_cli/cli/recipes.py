@@ -15,8 +15,10 @@ def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print J
 
     def action() -> None:
         from tale_cli.config import load_recipe, recipe_names
+        from tale_cli.keys.needs import recipe_needs
 
         recipes = [load_recipe(name) for name in recipe_names()]
+        needs = {r.name: recipe_needs(r) for r in recipes}
         if json_output:
             print_json(
                 [
@@ -28,6 +30,7 @@ def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print J
                         "video": r.video.backend,
                         "model": r.video.model,
                         "private": r.private,
+                        "needs": needs[r.name].to_json(),
                     }
                     for r in recipes
                 ]
@@ -36,11 +39,20 @@ def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print J
         from rich.table import Table
 
         table = Table(title="recipes", title_justify="left")
-        for column in ("name", "video", "model", "private", "description"):
+        for column in ("name", "video", "model", "private", "needs", "ready", "description"):
             table.add_column(column)
         for r in recipes:
+            need = needs[r.name]
+            wanted = [f"key {name}" for name in need.keys] + [f"extra {name}" for name in need.extras]
+            lacking = [f"key {name}" for name in need.missing_keys] + [f"extra {n}" for n in need.missing_extras]
             table.add_row(
-                r.name, r.video.backend, r.video.model or "-", "yes" if r.private else "", escape(r.description)
+                r.name,
+                r.video.backend,
+                r.video.model or "-",
+                "yes" if r.private else "",
+                escape(", ".join(wanted) or "-"),
+                "yes" if need.ready else "[yellow]no[/]: " + escape(", ".join(lacking)),
+                escape(r.description),
             )
         console().print(table)
 

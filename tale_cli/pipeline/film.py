@@ -12,12 +12,14 @@ from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.film.music import check_composer, composes
 from tale_cli.film.voice import VoiceTrack, check_voice
 from tale_cli.keys.audit import AuditLog
+from tale_cli.keys.needs import check_keys
 from tale_cli.keys.privacy import check_private, private_files
 from tale_cli.pipeline.checks import check_capabilities, plan_for_shots, preflight
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import (
     PlanSource,
     choose_folder,
+    is_plan_file,
     planner_record,
     prepare_plan,
     shaped_options,
@@ -202,6 +204,9 @@ def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events
     with private_files(options.private or options.recipe.private):
         folder = choose_folder(source, options)
         options = shaped_options(source, options)
+        if not options.dry_run:
+            # Every key the recipe's roles need, named in one message before anything runs.
+            check_keys(options.recipe, planning=not is_plan_file(source) and not folder.plan.is_file())
         if options.dry_run:
             return _render(source, options, emit, folder)
         with held(folder, "rendering", wait=options.wait, say=lambda text: emit(Event("message", detail=text))):

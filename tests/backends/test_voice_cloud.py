@@ -119,9 +119,7 @@ def test_openai_narrates_through_the_realtime_api_priced_and_audited(
     assert fake_providers.creates["openai-realtime"] == 4  # a re-run speaks nothing
 
 
-def test_the_speech_api_still_speaks_until_its_shutdown(
-    fake_providers, tmp_path: Path, story_file: Path
-) -> None:
+def test_the_speech_api_still_speaks_until_its_shutdown(fake_providers, tmp_path: Path, story_file: Path) -> None:
     from tale_cli.backends.openai.voice import SPEECH_API_SHUTDOWN, speech_api_retired
 
     recipe = _recipe(tmp_path, "openai", 'model = "gpt-4o-mini-tts"\nvoice = "nova"')
