@@ -7,10 +7,22 @@ import typer
 from tale_cli.cli.common import console, escape, print_json, run
 
 
-def doctor(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def doctor(
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    ask_providers: bool = typer.Option(
+        False,
+        "--check",
+        help="Instead: ask the providers about every model the recipes name (`tale providers --check`).",
+    ),
+) -> None:
     """Check ffmpeg, fonts, Python, GPU and which extras are installed."""
 
     def action() -> None:
+        if ask_providers:
+            from tale_cli.cli.providers import check_recipe_models
+
+            check_recipe_models([], json_output)
+            return
         from tale_cli.pipeline.doctor import diagnose
 
         checks = diagnose()

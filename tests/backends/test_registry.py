@@ -218,3 +218,56 @@ def test_a_retired_model_is_refused_before_anything_runs_and_a_retiring_one_warn
     assert "retires on 2027-01-06" in caplog.text
     with pytest.raises(RecipeError, match="retired on 2027-01-06"):
         registry.check_lifecycles(speech, date(2027, 1, 6))
+
+
+def test_providers_check_asks_the_providers_about_every_model_the_recipes_name(fake_providers, tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tale_cli.cli.app import app
+    from tale_cli.errors import ExitCode
+
+    speech = tmp_path / "speech.toml"
+    speech.write_text(
+        '[video]\nbackend = "preview"\n[voice]\nbackend = "openai"\nmodel = "gpt-4o-mini-tts"\n', encoding="utf-8"
+    )
+    result = CliRunner().invoke(app, ["providers", "--check", "--recipe", str(speech), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    by_model = {(m["provider"], m["model"]): m for m in report["models"]}
+    named = by_model[("openai", "gpt-4o-mini-tts")]
+    assert (
+        named["retires"] == "2027-01-06" and named["source"] == "openai's model list" and named["recipes"] == ["speech"]
+    )
+    assert by_model[("gemini", "gemini-3.8-flash")]["status"] == "ok"  # the veo recipes' planner, listed
+    assert report["not_asked"]["veo"] == "no model listing to ask" and report["ok"]
+    asked = {(r["method"], r["path"]) for r in fake_providers.requests}
+    assert ("GET", "/v1/models") in asked and ("GET", "/v1beta/models") in asked
+    assert not any(r["method"] == "POST" for r in fake_providers.requests)  # nothing paid for
+
+    # A model the provider no longer lists fails the check (exit 5), as a morning CI run wants.
+    gone = tmp_path / "gone.toml"
+    gone.write_text('[video]\nbackend = "preview"\n[music]\nsource = "lyria"\nmodel = "lyria-3-pro-preview"\n')
+    result = CliRunner().invoke(app, ["providers", "--check", "--recipe", str(gone)])
+    assert result.exit_code == ExitCode.RECIPE, result.output
+    assert "unknown lyria lyria-3-pro-preview" in " ".join(result.output.split())
+
+
+def test_providers_check_without_keys_says_what_it_could_not_ask(monkeypatch) -> None:
+    import json
+
+    import fakes
+    from typer.testing import CliRunner
+
+    from tale_cli.cli.app import app
+
+    for name in fakes.CLEARED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    result = CliRunner().invoke(app, ["providers", "--check", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["not_asked"]["openai"].startswith("no 'openai' key here")
+    assert report["not_asked"]["gemini"].startswith("no 'google' key here")
+    assert all(m["source"] == "registry" or m["retires"] is None for m in report["models"])

@@ -18,8 +18,6 @@ from fakes.server import REFUSAL_REASON, Call, Route, png_bytes, speech_pcm
 KEY_PROVIDER = "google"
 FAKE_KEY = "test-gemini-key-not-real-1234"
 CLEARED_ENV: tuple[str, ...] = ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_API_VERSION", "TALE_GOOGLE_API_KEY")
-# The models the free listing names.
-LISTED_MODELS = ("gemini-2.5-flash", "gemini-2.5-flash-image")
 # What generateContent serves (from google-genai 3.6's model list); any other name is a 404, as on the real API.
 SERVED_MODELS = frozenset(
     {
@@ -425,8 +423,15 @@ def list_models(call: Call, match: re.Match[str]) -> None:
     if _key_refused(call):
         return
     methods = ["generateContent", "countTokens"]
-    models = [{"name": f"models/{name}", "supportedGenerationMethods": methods} for name in LISTED_MODELS]
+    models = [{"name": f"models/{name}", "supportedGenerationMethods": methods} for name in sorted(listed_models())]
     call.send(200, {"models": models})
+
+
+def listed_models() -> set[str]:
+    """What the Gemini API's model list names: what it serves, its speech, music (not lyria-3-pro-preview, which
+    the music page no longer lists) and Omni models; never one shut down."""
+    music = set(LYRIA_MODELS) - {"lyria-3-pro-preview"}
+    return (set(SERVED_MODELS) | TTS_MODELS | music | OMNI_MODELS) - RETIRED_MODELS
 
 
 ROUTES: list[Route] = [

@@ -21,8 +21,16 @@ from fakes.server import Call, Route, png_bytes, speech_pcm
 KEY_PROVIDER = "openai"
 FAKE_KEY = "test-openai-key-not-real-1234"
 CLEARED_ENV: tuple[str, ...] = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "TALE_OPENAI_API_KEY")
-# The models the free listing names; Responses and Images answer for any model name.
-LISTED_MODELS = ("gpt-5-mini", "gpt-image-1")
+# The models the free listing names, with the shutdown dates OpenAI announces; Responses and Images answer for any
+# model name.
+LISTED_MODELS: dict[str, str | None] = {
+    "gpt-5-mini": None,
+    "gpt-5.4-mini": None,
+    "gpt-image-1": "2026-10-23",
+    "gpt-image-2": None,
+    "gpt-realtime-2.1-mini": None,
+    "gpt-4o-mini-tts": "2027-01-06",
+}
 
 
 def environment(url: str) -> dict[str, str]:
@@ -186,7 +194,10 @@ def list_models(call: Call, match: re.Match[str]) -> None:
     """The free read `tale keys test` makes."""
     if _key_refused(call):
         return
-    models = [{"id": name, "object": "model", "created": 0, "owned_by": "openai"} for name in LISTED_MODELS]
+    models = [
+        {"id": name, "object": "model", "created": 0, "owned_by": "openai", "shutdown_date": shutdown}
+        for name, shutdown in LISTED_MODELS.items()
+    ]
     call.send(200, {"object": "list", "data": models})
 
 
