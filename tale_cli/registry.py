@@ -309,14 +309,26 @@ def lifecycle(name: str, model: str) -> Lifecycle | None:
     return entry.lifecycles.get(model) if entry is not None and model else None
 
 
+RECIPE_SECTIONS = ("planner", "image", "video", "voice", "music", "judge")
+
+
+def named_models(recipe: Any) -> list[tuple[str, str, str]]:
+    """(section, backend, model) for every model the recipe names by name (a role left to its backend's default
+    model names none)."""
+    named = []
+    for section_name in RECIPE_SECTIONS:
+        section = getattr(recipe, section_name)
+        backend, model = section.backend or "", getattr(section, "model", "") or ""
+        if backend and backend != "none" and model:
+            named.append((section_name, backend, model))
+    return named
+
+
 def check_lifecycles(recipe: Any, today: date | None = None) -> None:
     """Every model the recipe names, against what is known of its life: one retired is a RecipeError before anything
     runs or is spent; one retiring within 30 days is a warning line (the `tale` logger), once."""
     day = today or date.today()
-    for section_name in ("planner", "image", "video", "voice", "music", "judge"):
-        section = getattr(recipe, section_name)
-        backend = getattr(section, "backend", "") or ""
-        model = getattr(section, "model", "") or ""
+    for section_name, backend, model in named_models(recipe):
         life = lifecycle(backend, model)
         if life is None:
             continue

@@ -69,19 +69,10 @@ class StitchResult:
 
 @dataclass(frozen=True)
 class StitchInputs:
-    """What `tale stitch` was pointed at: a run folder's shots and narration, or loose clips."""
+    """Loose clips to join, in order, and the film they make (a run folder is cut by tale_cli.run.cut)."""
 
     clips: list[Path]
-    captions: list[str] | None
-    width: int | None
-    height: int | None
-    fps: int | None
     output: Path
-    run_dir: Path | None
-    cues: list[Cue] | None = None
-    """The run's cues as its voice track speaks them (None without a voice track that records its words)."""
-    drawn: list[int] = field(default_factory=list)
-    """The run's shots whose picture already shows their narration (the preview's caption)."""
 
 
 def parse_transition(spec: str | None) -> float:
@@ -217,25 +208,15 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
 
 
 def resolve_inputs(paths: Sequence[Path], *, output: Path | None = None) -> StitchInputs:
-    """Loose clips, in the order they play (a run folder is read by tale_cli.run.inputs.run_inputs)."""
+    """Loose clips, in the order they play."""
     if not paths:
         raise InputError("nothing to stitch", hint="give a run folder made by `tale render`, or video clips")
     if len(paths) == 1 and paths[0].is_dir():
-        raise InputError(
-            f"{paths[0]} is a folder", hint="a run folder is cut with `tale stitch RUN_DIR` (tale_cli.run.inputs)"
-        )
+        raise InputError(f"{paths[0]} is a folder", hint="a run folder is cut with `tale stitch RUN_DIR` alone")
     for path in paths:
         if path.is_dir():
             raise InputError(f"{path} is a folder", hint="give one run folder alone, or clip files")
-    return StitchInputs(
-        clips=list(paths),
-        captions=None,
-        width=None,
-        height=None,
-        fps=None,
-        output=output if output is not None else Path("film.mp4"),
-        run_dir=None,
-    )
+    return StitchInputs(clips=list(paths), output=output if output is not None else Path("film.mp4"))
 
 
 # ----------------------------------------------------------------------------------------------

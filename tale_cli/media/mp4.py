@@ -223,27 +223,8 @@ def _moov_offset(path: Path) -> tuple[int, bytes] | None:
 
 
 def _read_moov(path: Path) -> bytes | None:
-    with path.open("rb") as handle:
-        total = path.stat().st_size
-        offset = 0
-        while offset + 8 <= total:
-            handle.seek(offset)
-            head = handle.read(16)
-            size, kind = struct.unpack_from(">I4s", head)
-            header = 8
-            if size == 1:
-                size, header = struct.unpack_from(">Q", head, 8)[0], 16
-            elif size == 0:
-                size = total - offset
-            if size < header:
-                return None
-            if kind == b"moov":
-                if size > MAX_MOOV_BYTES:
-                    return None
-                handle.seek(offset + header)
-                return handle.read(size - header)
-            offset += size
-    return None
+    found = _moov_offset(path)
+    return found[1] if found is not None else None
 
 
 def _timing(data: bytes, span: tuple[int, int]) -> tuple[int, int]:

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from tale_cli.errors import TaleError
 from tale_cli.keys.store import get_key
-from tale_cli.registry import lifecycle, providers
+from tale_cli.registry import lifecycle, named_models, providers
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
 
 RETIRING_DAYS = 30
-SECTIONS = ("planner", "image", "video", "voice", "music", "judge")
 
 
 @dataclass
@@ -48,16 +47,12 @@ class CheckReport:
         return {"models": [asdict(m) for m in self.models], "not_asked": self.not_asked, "ok": not self.failing}
 
 
-def named_models(recipes: Iterable[Recipe]) -> dict[tuple[str, str], list[str]]:
+def recipes_naming(recipes: Iterable[Recipe]) -> dict[tuple[str, str], list[str]]:
     """(provider, model) -> the recipes naming it (models left to a backend's default are the registry's care)."""
     named: dict[tuple[str, str], list[str]] = {}
     for recipe in recipes:
-        for section in SECTIONS:
-            part = getattr(recipe, section)
-            backend = part.source if section == "music" else part.backend
-            model = getattr(part, "model", "") or ""
-            if backend and backend != "none" and model:
-                named.setdefault((backend, model), []).append(recipe.name)
+        for _, backend, model in named_models(recipe):
+            named.setdefault((backend, model), []).append(recipe.name)
     return named
 
 
@@ -88,7 +83,7 @@ LISTINGS: dict[str, tuple[str, tuple[str, ...], Callable[[str], dict[str, str | 
 def check_models(recipes: Iterable[Recipe], today: datetime.date | None = None) -> CheckReport:
     day = today or datetime.date.today()
     report = CheckReport()
-    named = named_models(recipes)
+    named = recipes_naming(recipes)
     listed: dict[str, dict[str, str | None]] = {}
     for listing, (key_name, served, ask) in LISTINGS.items():
         if not any(provider in served for provider, _ in named):

@@ -10,7 +10,6 @@ made of is verified first, and one damaged is found again by its content, or lai
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -56,7 +55,6 @@ class CutResult:
     fast_path: bool
     loudness_lufs: float | None
     seconds: float
-    notes: list[str]
 
 
 MAKE = object()  # cut() makes (or verifies) the voice track itself
@@ -179,9 +177,8 @@ def _cut(
 
     clips = current_clips(plan, folder, manifest)
     transition_s = parse_transition(settings.transition)
-    notes: list[str] = []
-    with contextlib.ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=folder.root, prefix=".cut-")))
+    with tempfile.TemporaryDirectory(dir=folder.root, prefix=".cut-") as scratch:
+        work = Path(scratch)
         track: VoiceTrack | None = None
         voice_path: Path | None = None
         cues = None
@@ -203,7 +200,7 @@ def _cut(
                 voice_path = track.path
                 cues = speech_cues([(clip.start_s, clip.seconds, clip.text) for clip in track.clips])
         music = music_bed(recipe, settings)
-        if music is None and score is MAKE and settings.music is None and composes(recipe.music.source):
+        if music is None and score is MAKE and composes(recipe.music.source):
             music = make_score(plan, recipe, folder, manifest, audit, say=say)
         elif music is None and isinstance(score, Path):
             music = score
@@ -240,7 +237,6 @@ def _cut(
                 fast_path=film.fast_path,
                 loudness_lufs=manifest.data.mix.integrated_lufs if manifest.data.mix is not None else None,
                 seconds=time.perf_counter() - began,
-                notes=notes,
             )
 
         defaults = load_defaults()
@@ -281,11 +277,10 @@ def _cut(
             )
             loudness = mixed.loudness
             if abs(loudness.integrated_lufs - recipe.loudness_lufs) > LOUDNESS_TOLERANCE_LU:
-                notes.append(
+                say(
                     f"the mix measures {loudness.integrated_lufs:.1f} LUFS, not {recipe.loudness_lufs:g}: its peaks "
                     "left no room to raise it further under the true-peak ceiling"
                 )
-                say(notes[-1])
             made = mixed.output
         if stitched.srt is not None:
             set_subtitles_default(made, subtitles_default)
@@ -303,7 +298,6 @@ def _cut(
                 fast_path=stitched.fast_path,
                 loudness_lufs=loudness.integrated_lufs if loudness is not None else None,
                 seconds=time.perf_counter() - began,
-                notes=notes,
             )
         # Only now, every check passed, does the new film take the old one's place.
         os.replace(made, folder.film)
@@ -356,7 +350,6 @@ def _cut(
         fast_path=stitched.fast_path,
         loudness_lufs=loudness.integrated_lufs if loudness is not None else None,
         seconds=time.perf_counter() - began,
-        notes=notes,
     )
 
 

@@ -22,7 +22,6 @@ from tale_cli.film.stitch import (
     write_srt,
 )
 from tale_cli.media.ffmpeg import ClipCheckError, FFmpegError, count_frames, probe
-from tale_cli.run.inputs import run_inputs
 from tests.videos import describe, frame_at, make_audio, make_clip, mean_volume_db
 
 W, H, FPS = 160, 90, 24
@@ -458,21 +457,8 @@ def _run_folder(root: Path, clips: dict[str, Path]) -> Path:
     return root
 
 
-def test_resolve_inputs_reads_a_run_folder(clips: dict[str, Path], tmp_path: Path) -> None:
+def test_resolve_inputs_takes_loose_clips_not_folders(clips: dict[str, Path], tmp_path: Path) -> None:
     run = _run_folder(tmp_path / "run", clips)
-    inputs = run_inputs(run)
-    assert inputs.clips == [run / "shots" / "shot-01.mp4", run / "shots" / "shot-02.mp4"]
-    assert inputs.captions == ["The room was red.", "바다는 파랬다."]
-    assert (inputs.width, inputs.height, inputs.fps, inputs.output) == (W, H, FPS, run / "film.mp4")
-
-
-def test_resolve_inputs_refuses_folders_that_are_not_runs(clips: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"without plan\.json"):
-        run_inputs(tmp_path)
-    run = _run_folder(tmp_path / "run", clips)
-    (run / "shots" / "shot-02.mp4").unlink()
-    with pytest.raises(InputError, match=r"shot-02\.mp4 is missing"):
-        run_inputs(run)
     with pytest.raises(InputError, match="is a folder"):
         resolve_inputs([clips["red"], run])
     with pytest.raises(InputError, match="is a folder"):
