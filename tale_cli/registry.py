@@ -164,6 +164,8 @@ class Provider:
     base_url_env: str | None = None
     # The models with a known end, by name (retired ones included, so a recipe naming one is told what replaced it).
     lifecycles: Mapping[str, Lifecycle] = field(default_factory=dict)
+    # What each model can make (lengths, ratios, what it takes besides a prompt), by model, where declared.
+    limits: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def runs_locally(self, base_url: str | None = None) -> bool:
         """True when this provider's requests stay on this machine or its private network.

@@ -16,6 +16,9 @@ class VideoCapabilities:
     """What a video backend can do; the recipe and plan are checked against it before spending."""
 
     durations: tuple[float, ...] | None = None
+    # With `durations`: a shot between two of them (or shorter than all) is rendered at the next one up and trimmed
+    # to the plan's seconds; without it a shot must last exactly one of them.
+    renders_longer: bool = False
     min_duration_s: float = 0.5
     max_duration_s: float = 60.0
     sizes: tuple[tuple[int, int], ...] | None = None
@@ -36,6 +39,8 @@ class VideoCapabilities:
 
     def supports_duration(self, seconds: float) -> bool:
         if self.durations is not None:
+            if self.renders_longer:
+                return 0 < seconds <= max(self.durations) + 1e-6
             return any(abs(seconds - allowed) < 1e-6 for allowed in self.durations)
         return self.min_duration_s <= seconds <= self.max_duration_s
 

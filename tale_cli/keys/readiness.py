@@ -33,6 +33,8 @@ class ProviderStatus:
     recipes: list[str]
     # What is known of each model's end (retires, replaced_by, source), by model.
     lifecycles: dict[str, dict[str, str | None]]
+    # What each model can make, by model, where the provider declares it.
+    limits: dict[str, dict[str, Any]]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +87,7 @@ def status() -> list[ProviderStatus]:
                 missing=missing,
                 recipes=sorted({recipe for recipe, role, _ in uses if role in entry.roles}),
                 lifecycles={model: life.to_json() for model, life in sorted(entry.lifecycles.items())},
+                limits={model: dict(limits) for model, limits in entry.limits.items()},
             )
         )
     return report

@@ -15,11 +15,12 @@ from tale_cli.story.plan import Plan
 def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabilities, backend_name: str) -> None:
     for shot in plan.shots:
         if not capabilities.supports_duration(shot.duration_s):
-            allowed = (
-                ", ".join(f"{d:g}" for d in capabilities.durations)
-                if capabilities.durations
-                else f"{capabilities.min_duration_s:g}-{capabilities.max_duration_s:g}"
-            )
+            if capabilities.durations and capabilities.renders_longer:
+                allowed = f"up to {max(capabilities.durations):g}"
+            elif capabilities.durations:
+                allowed = ", ".join(f"{d:g}" for d in capabilities.durations)
+            else:
+                allowed = f"{capabilities.min_duration_s:g}-{capabilities.max_duration_s:g}"
             raise RecipeError(
                 f"shot {shot.index} lasts {shot.duration_s:g} s; the {backend_name} backend renders {allowed} s",
                 hint="change `seconds` in the story front matter or recipe, or edit plan.json",

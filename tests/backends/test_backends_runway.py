@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from cloudrender import CrashAfterRecord, DictJournal, one_shot_plan, render_film, shot_request, small
+from cloudrender import EXAMPLE_STORY, CrashAfterRecord, DictJournal, one_shot_plan, render_film, shot_request, small
 from fakes import REFUSAL_REASON, png_bytes
 from test_backends_google import check_film
 
 from tale_cli.backends import video_backend
-from tale_cli.backends.runway.video import RunwayVideo, closest_ratio
+from tale_cli.backends.runway.models import closest_ratio
+from tale_cli.backends.runway.video import RunwayVideo
 from tale_cli.config import load_recipe
 from tale_cli.errors import BackendError, KeysError, PollTimeoutError, RecipeError, ShotRefusedError
 from tale_cli.media import ffmpeg as media
@@ -151,7 +152,8 @@ def test_runway_missing_key(fake_providers, monkeypatch):
 def test_runway_capabilities_and_recipe_checks():
     turbo = video_backend(load_recipe("runway-gen4-turbo")).capabilities()
     assert not turbo.text_to_video and turbo.image_to_video and turbo.supports_duration(8.0)
-    assert not turbo.supports_duration(8.5) and not backend_runs_locally("runway")
+    # A range model renders 8.5 s as 9 and trims to the plan's seconds; nothing past its longest length.
+    assert turbo.supports_duration(8.5) and not turbo.supports_duration(10.5) and not backend_runs_locally("runway")
     gen45 = video_backend(load_recipe("runway-gen4.5")).capabilities()
     assert gen45.text_to_video
     recipe = load_recipe("runway-gen4.5")
@@ -208,3 +210,116 @@ def test_runway_prices_a_clip_with_the_recipes_audio(fake_providers, tmp_path, r
     assert creates(fake_providers)[0]["json"]["audio"] is True and result.has_audio
     assert result.cost_usd == pytest.approx(3.20)  # 8 s of Veo 3.1 with audio: 40 credits/s at $0.01
     assert result.billed_credits == (320 if reported else None)
+
+
+# ---------------------------------------------------------------- the models Runway serves under one key
+
+
+@pytest.mark.parametrize(("recipe_name", "model"), [("runway-seedance2", "seedance2"), ("runway-kling4", "kling_4")])
+def test_gateway_recipes_render_the_example_story(fake_providers, tmp_path, recipe_name, model):
+    report, manifest = render_film(recipe_name, tmp_path)
+
+    entries = check_film(report, manifest, audio=False)
+    assert fake_providers.creates["runway"] == 8 and len(creates(fake_providers)) == 8
+    bodies = [r["json"] for r in creates(fake_providers)]
+    assert all(b["model"] == model and b["duration"] == 8 for b in bodies)
+    book = {"seedance2": 0.36, "kling_4": 0.20}[model]  # USD a second, from the price book
+    assert all(e["cost_usd"] == pytest.approx(8 * book) for e in entries)
+
+
+def test_kling4_shots_from_a_picture_follow_its_shape(fake_providers, tmp_path):
+    render_film("runway-kling4", tmp_path)
+
+    pictured = [r["json"] for r in creates(fake_providers, "image_to_video")]
+    assert pictured and all(b["ratio"] == "auto_720p" and b["promptImage"].startswith("data:") for b in pictured)
+    assert all(b["ratio"] == "1280:720" for b in (r["json"] for r in creates(fake_providers, "text_to_video")))
+
+
+@pytest.mark.parametrize(("asked", "rendered"), [(3.0, 4), (7.5, 8), (15.0, 15)])
+def test_a_range_model_renders_the_next_whole_length_and_keeps_the_plans_seconds(
+    fake_providers, tmp_path, asked, rendered
+):
+    recipe = runway_recipe("runway-seedance2")
+    plan = one_shot_plan(recipe, seconds=asked)
+
+    result = RunwayVideo(recipe).render_shot(shot_request(plan, plan.shots[0], tmp_path / "s.mp4.part"))
+
+    assert creates(fake_providers)[0]["json"]["duration"] == rendered
+    media.check_clip(tmp_path / "s.mp4.part", expected_s=asked, fps=24)
+    assert result.billed_seconds == rendered and result.cost_usd == pytest.approx(rendered * 0.36)
+    assert result.notes.get("rendered_s", rendered) == rendered
+
+
+def _story_plan(tmp_path, recipe, seconds):
+    plan = one_shot_plan(recipe, seconds=seconds)
+    path = tmp_path / "plan.json"
+    path.write_text(plan.to_json(), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("model", "seconds", "says"),
+    [("kling2.5_turbo_pro", 7.0, "renders 5, 10 s"), ("seedance2", 16.0, "renders up to 15 s")],
+)
+def test_a_shot_the_model_cannot_make_is_refused_before_spending(fake_providers, tmp_path, model, seconds, says):
+    from tale_cli.pipeline.film import render
+    from tale_cli.pipeline.options import RenderOptions
+
+    recipe = runway_recipe("runway-seedance2", model=model)
+    with pytest.raises(RecipeError, match=f"shot 1 lasts {seconds:g} s; the runway backend {says}"):
+        render(_story_plan(tmp_path, recipe, seconds), RenderOptions(recipe=recipe, out_root=tmp_path / "out"))
+    assert fake_providers.requests == []
+
+
+def test_the_planner_snaps_shots_to_the_lengths_kling25_renders(fake_providers):
+    from tale_cli.planners import plan_story
+    from tale_cli.story.reader import read_story
+
+    recipe = runway_recipe("runway-seedance2", model="kling2.5_turbo_pro").model_copy(update={"seconds": 7.0})
+    plan = plan_story(read_story(EXAMPLE_STORY), recipe)
+
+    assert {s.duration_s for s in plan.shots} <= {5.0, 10.0}
+
+
+def test_every_declared_model_asks_only_what_the_sdk_types_allow():
+    """Tale's table against runwayml's own request types, as the fake server reads them."""
+    from fakes.runway import RULES, SECONDS
+
+    from tale_cli.backends.runway.models import MODELS, pick_resolution
+
+    for name, model in MODELS.items():
+        for endpoint, ratios in (("image_to_video", model.image_ratios), ("text_to_video", model.text_ratios)):
+            if ratios is None:
+                assert name not in RULES[endpoint], f"{name} serves {endpoint} but Tale does not declare it"
+                continue
+            rules = RULES[endpoint][name]
+            assert set(ratios) <= set(rules.allowed.get("ratio", ())), (name, endpoint)
+            assert bool(ratios) == ("ratio" in rules.allowed) or "ratio" not in rules.required, (name, endpoint)
+            kind = endpoint.split("_")[0]
+            if model.resolutions and kind in model.resolution_for:
+                assert pick_resolution(model.resolutions, None, 720) in rules.allowed["resolution"]
+            for key in ("audio", "seed", "negativePrompt"):
+                wanted = {"audio": model.audio, "seed": model.seed, "negativePrompt": model.negative_prompt}[key]
+                assert wanted <= (key in rules.keys), (name, endpoint, key)
+            if "duration" in rules.allowed:
+                assert set(model.durations) == set(rules.allowed["duration"]) and not model.ranged, name
+            else:
+                assert model.ranged and (model.durations[0], model.durations[-1]) == SECONDS[name], name
+            assert model.auto == rules.takes_auto, name
+
+
+def test_the_fake_rejects_what_runway_would(fake_providers):
+    import runwayml
+
+    client = runwayml.RunwayML(api_key="test-runway-key-not-real-1234", base_url=fake_providers.url, max_retries=0)
+    with pytest.raises(runwayml.BadRequestError, match="integer from 4 to 15"):
+        client.text_to_video.create(model="seedance2", prompt_text="a lighthouse", duration=20)
+    with pytest.raises(runwayml.BadRequestError, match="Invalid enum value"):
+        client.text_to_video.create(model="kling2.5_turbo_pro", prompt_text="a lighthouse", duration=7)
+    with pytest.raises(runwayml.BadRequestError, match="Unrecognized key"):
+        client.text_to_video.create(model="seedance2", prompt_text="a lighthouse", extra_body={"resolution": "720p"})
+    with pytest.raises(runwayml.BadRequestError, match="discriminator"):
+        client.text_to_video.create(model="gen5", prompt_text="a lighthouse", ratio="1280:720", duration=5)
+    with pytest.raises(runwayml.BadRequestError, match="at most 3500"):
+        client.text_to_video.create(model="seedance2", prompt_text="x" * 3501)
+    assert fake_providers.creates["runway"] == 0

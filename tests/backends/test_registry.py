@@ -154,6 +154,10 @@ def test_providers_json_lists_every_entry(monkeypatch) -> None:
     assert rows["veo"]["local"] is False and rows["veo"]["needs"]["key"] == "vertex"
     assert rows["veo"]["ready"] is False and "tale keys set vertex" in rows["veo"]["missing"][0]
     assert rows["runway"]["priced_by"] == "price-book"
+    seedance = rows["runway"]["limits"]["seedance2"]
+    assert seedance["durations_s"] == {"min": 4, "max": 15, "auto": True} and seedance["max_prompt_chars"] == 3500
+    assert rows["runway"]["limits"]["kling2.5_turbo_pro"]["durations_s"] == {"one_of": [5, 10]}
+    assert "second-hand" in rows["runway"]["limits"]["kling_4"]["limits_from"]
     assert rows["diffusers"]["priced_by"] == "gpu-time" and rows["diffusers"]["needs"]["weights"] is True
     assert "test-runway-key" not in result.output
 

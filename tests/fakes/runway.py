@@ -7,7 +7,8 @@ validation errors add "issues". Finished tasks point at an output URL on this sa
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NotRequired, Required, get_args, get_origin, get_type_hints
 
 from fakes.server import REFUSAL_REASON, Call, Job, Route
 
@@ -16,11 +17,91 @@ FAKE_KEY = "test-runway-key-not-real-1234"
 CLEARED_ENV: tuple[str, ...] = ("RUNWAYML_API_SECRET", "TALE_RUNWAY_API_KEY")
 _BUSY = {429: "Too many requests", 503: "Service unavailable"}
 MAX_SEED = 2**32 - 1
-# The ratios each model takes, (text-to-video, image-to-video): the runwayml 5.24 API reference.
-_GEN4 = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
-_VEO = ("1280:720", "720:1280", "1920:1080", "1080:1920")
-RATIOS = {"gen4_turbo": ((), _GEN4), "gen4.5": (("1280:720", "720:1280"), _GEN4), "veo3.1": (_VEO, _VEO),
-          "veo3.1_fast": (_VEO, _VEO)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelRules:
+    """What one model takes on one endpoint, as runwayml's request types (TypedDicts) say: its wire keys (camelCase),
+    the required ones, and the values its Literal fields allow."""
+
+    keys: frozenset[str]
+    required: frozenset[str]
+    # Field (wire name) -> the values a Literal allows; a field typed int or "auto" has none here.
+    allowed: dict[str, tuple[Any, ...]]
+    takes_auto: bool
+
+
+def _literals(hint: Any) -> list[Any]:
+    found: list[Any] = []
+    for arg in get_args(hint):
+        if isinstance(arg, (str, int)) and not isinstance(arg, bool):
+            found.append(arg)
+        else:
+            found.extend(_literals(arg))
+    return found
+
+
+def _unrequired(hint: Any) -> tuple[Any, bool]:
+    """The hint inside Required[...] / NotRequired[...], and whether it was Required."""
+    origin = get_origin(hint)
+    if origin in (Required, NotRequired):
+        return get_args(hint)[0], origin is Required
+    return hint, False
+
+
+def _wire_name(name: str, hint: Any) -> str:
+    for meta in getattr(_unrequired(hint)[0], "__metadata__", ()):
+        alias = getattr(meta, "alias", None)
+        if alias:
+            return str(alias)
+    return name
+
+
+def learn_rules(params: Any) -> dict[str, ModelRules]:
+    """Model -> rules, read from an SDK request type (a Union of one TypedDict per model)."""
+    rules: dict[str, ModelRules] = {}
+    for variant in get_args(params):
+        hints = get_type_hints(variant, include_extras=True)
+        model = _literals(hints["model"])[0]
+        keys, required, allowed = set(), set(), {}
+        for name, hint in hints.items():
+            wire = _wire_name(name, hint)
+            keys.add(wire)
+            # Under `from __future__ import annotations` a TypedDict's __required_keys__ misses Required[...]:
+            # read it from the hint itself.
+            if name in variant.__required_keys__ or _unrequired(hint)[1]:
+                required.add(wire)
+            values = [v for v in _literals(hint) if v != "auto"]
+            if name != "model" and values:
+                allowed[wire] = tuple(values)
+        duration = hints.get("duration")
+        takes_auto = duration is not None and "auto" in _literals(duration)
+        rules[model] = ModelRules(frozenset(keys), frozenset(required), allowed, takes_auto)
+    return rules
+
+
+def _sdk_rules() -> dict[str, dict[str, ModelRules]]:
+    from runwayml.types import image_to_video_create_params as image
+    from runwayml.types import text_to_video_create_params as text
+
+    return {
+        "image_to_video": learn_rules(image.ImageToVideoCreateParams),
+        "text_to_video": learn_rules(text.TextToVideoCreateParams),
+    }
+
+
+RULES = _sdk_rules()
+# The lengths the SDK types only as `int` (or int | "auto"): from its docstrings where they say (gen4.5 2-10,
+# gemini_omni_flash 3-10, Kling 3.x multi-prompt 3-15) and from the providers' and resellers' pages.
+SECONDS = {"gen4.5": (2, 10), "gen4_turbo": (2, 10), "gemini_omni_flash": (3, 10), "gemini_omni_flash_1.1": (3, 10),
+           "seedance2": (4, 15), "seedance2_fast": (4, 15), "seedance2_mini": (4, 15), "seedance2_5": (4, 30),
+           "kling3.0_standard": (3, 15), "kling3.0_pro": (3, 15), "kling3.0_4k": (3, 15), "klingO3_standard": (3, 15),
+           "klingO3_pro": (3, 15), "klingO3_4k": (3, 15), "kling_4": (3, 30), "hailuo3": (5, 15), "h3_max": (5, 15),
+           "happyhorse_1_0": (3, 15), "wan3": (2, 30), "wan3_prime": (2, 30), "grok_imagine_1_5": (1, 15),
+           "grok_imagine_1_5_lite": (1, 15)}  # fmt: skip
+# The longest promptText each model takes (the SDK's docstrings; others name no limit).
+PROMPT_CHARS = {"gen4.5": 1000, "gen4_turbo": 1000, "veo3.1": 1000, "veo3.1_fast": 1000, "seedance2": 3500,
+                "seedance2_fast": 3500, "seedance2_mini": 3500, "seedance2_5": 15000, "happyhorse_1_0": 2500}  # fmt: skip
 
 
 def environment(url: str) -> dict[str, str]:
@@ -48,7 +129,8 @@ def _refused(call: Call) -> bool:
 
 
 # Credits per second of output by model, (without audio, with audio): the runwayml 5.24 API reference.
-CREDITS_PER_SECOND = {"gen4_turbo": (5, 5), "gen4.5": (12, 12), "veo3.1": (20, 40), "veo3.1_fast": (10, 15)}
+CREDITS_PER_SECOND = {"gen4_turbo": (5, 5), "gen4.5": (12, 12), "veo3.1": (20, 40), "veo3.1_fast": (10, 15),
+                      "seedance2": (36, 36), "kling_4": (20, 20), "kling2.5_turbo_pro": (12, 12)}  # fmt: skip
 
 
 def _credits(job: Job) -> int:
@@ -56,33 +138,50 @@ def _credits(job: Job) -> int:
     return int(job.seconds * rates[job.audio])
 
 
+def invalid(endpoint: str, body: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, message) for the first thing the API's validation would reject in a create body; None when valid."""
+    rules = RULES[endpoint].get(body.get("model", ""))
+    if rules is None:
+        offered = " | ".join(sorted(RULES[endpoint]))
+        return "model", f"Invalid discriminator value. Expected {offered}"
+    for key in sorted(rules.required - set(body)):
+        return key, "Required"
+    for key in sorted(set(body) - rules.keys):
+        return key, f"Unrecognized key(s) in object: '{key}'"
+    for key, values in rules.allowed.items():
+        if key in body and body[key] not in values:
+            return key, f"Invalid enum value. Expected {' | '.join(str(v) for v in values)}, received '{body[key]}'"
+    duration = body.get("duration")
+    if duration is not None and "duration" not in rules.allowed and not (duration == "auto" and rules.takes_auto):
+        low, high = SECONDS[body["model"]]
+        if not isinstance(duration, int) or not low <= duration <= high:
+            return "duration", f"Number must be an integer from {low} to {high}"
+    limit = PROMPT_CHARS.get(body["model"])
+    if limit and len(str(body.get("promptText", ""))) > limit:
+        return "promptText", f"String must contain at most {limit} character(s)"
+    seed = body.get("seed", 0)
+    if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        return "seed", f"Number must be less than or equal to {MAX_SEED}"
+    return None
+
+
 def create_task(call: Call, match: re.Match[str]) -> None:
     if _refused(call) or call.throttled(busy_error):
         return
     body = call.json or {}
     endpoint = match["endpoint"]
-    if endpoint == "text_to_video" and body.get("model") == "gen4_turbo":
-        issue = {"path": ["model"], "message": "gen4_turbo is image-to-video only"}
-        call.send(400, error("Validation of body failed", issues=[issue]))
-        return
-    if endpoint == "image_to_video" and not body.get("promptImage"):
-        call.send(400, error("promptImage is required"))
-        return
-    offered = RATIOS.get(body.get("model", ""), ((), ()))[endpoint == "image_to_video"]
-    if body.get("ratio") not in offered:
-        issue = {"path": ["ratio"], "message": f"Invalid enum value. Expected {' | '.join(offered)}"}
-        call.send(400, error("Validation of body failed", issues=[issue]))
-        return
-    seed = body.get("seed", 0)
-    if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        issue = {"path": ["seed"], "message": f"Number must be less than or equal to {MAX_SEED}"}
-        call.send(400, error("Validation of body failed", issues=[issue]))
+    problem = invalid(endpoint, body)
+    if problem:
+        path, message = problem
+        call.send(400, error("Validation of body failed", issues=[{"path": [path], "message": message}]))
         return
     job = call.fake.new_job(
         "runway", body.get("promptText", ""), float(body.get("duration", 5)), bool(body.get("audio"))
     )
     job.extra["model"] = body.get("model", "")
-    job.extra["shape"] = body.get("ratio", "1280:720")
+    ratio = str(body.get("ratio", "1280:720"))
+    if re.fullmatch(r"\d+:\d+", ratio):
+        job.extra["shape"] = ratio
     call.send(200, {"id": job.id, "estimatedCost": {"credits": _credits(job)}})
 
 

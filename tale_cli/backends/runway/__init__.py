@@ -1,21 +1,23 @@
-"""Runway, declared once: the runway provider (gen4.5, gen4_turbo and the models Runway serves under one key) and
-the key `runway`."""
+"""Runway, declared once: the runway provider (its own gen4.5 and gen4_turbo, and the models it serves under one key:
+Veo, Seedance, Kling, Hailuo, Wan, Grok Imagine, …) and the key `runway`."""
 
 from __future__ import annotations
 
-from tale_cli.backends.runway.video import KEY_SERVICES, MODELS, RunwayVideo
+from tale_cli.backends.runway.models import MODELS
+from tale_cli.backends.runway.video import KEY_SERVICES, RunwayVideo
 from tale_cli.registry import Locality, Pricing, Provider, Role
 
 PROVIDERS = (
     Provider(
         "runway",
-        "Runway: gen4.5 text- and image-to-video, gen4_turbo image-to-video, Veo through Runway",
+        "Runway: gen4.5 and gen4_turbo, and under the same key Veo 3.1, Seedance 2.x, Kling, Hailuo, Wan, Grok Imagine",
         {Role.VIDEO: RunwayVideo},
         Locality.CLOUD,
         Pricing.PRICE_BOOK,
         key="runway",
         extra="runway",
         models=tuple(MODELS),
+        limits={name: model.to_json() for name, model in MODELS.items()},
     ),
 )
 

@@ -1,4 +1,5 @@
-"""Runway: gen4_turbo (image-to-video), gen4.5 (text- and image-to-video), and Veo 3.1 served through Runway."""
+"""Runway's task API: its own gen4_turbo and gen4.5, and every model it serves under the same key (Veo, Seedance,
+Kling, …), each within the limits `models.py` declares."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import base64
 import logging
 import math
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from tale_cli.backends.cloud import (
     run_job,
     shot_cost,
 )
+from tale_cli.backends.runway.models import MODELS, closest_ratio, pick_resolution
 from tale_cli.errors import BackendError, RecipeError, ShotRefusedError, missing_extra
 from tale_cli.keys.store import require_key
 from tale_cli.registry import CheckRequest, KeyService
@@ -33,48 +34,7 @@ log = logging.getLogger("tale")
 
 # A data: URI may carry at most 5 MB; base64 grows bytes by 4/3.
 MAX_IMAGE_BYTES = 3_700_000
-MAX_PROMPT_CHARS = 1000
 HTTP_TIMEOUT_S = 300.0
-_LANDSCAPE_4 = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
-_VEO_RATIOS = ("1280:720", "720:1280", "1920:1080", "1080:1920")
-
-
-@dataclass(frozen=True)
-class RunwayModel:
-    durations: tuple[float, ...]
-    image_ratios: tuple[str, ...]
-    text_ratios: tuple[str, ...]
-    audio: bool = False
-    last_frame: bool = False
-
-    @property
-    def text_to_video(self) -> bool:
-        return bool(self.text_ratios)
-
-
-_TWO_TO_TEN = tuple(float(s) for s in range(2, 11))
-MODELS: dict[str, RunwayModel] = {
-    "gen4_turbo": RunwayModel(_TWO_TO_TEN, _LANDSCAPE_4, ()),
-    "gen4.5": RunwayModel(_TWO_TO_TEN, _LANDSCAPE_4, ("1280:720", "720:1280")),
-    "veo3.1": RunwayModel((4.0, 6.0, 8.0), _VEO_RATIOS, _VEO_RATIOS, audio=True, last_frame=True),
-    "veo3.1_fast": RunwayModel((4.0, 6.0, 8.0), _VEO_RATIOS, _VEO_RATIOS, audio=True, last_frame=True),
-}
-
-
-def closest_ratio(width: int, height: int, ratios: tuple[str, ...], *, resolution: str | None = None) -> str:
-    """The offered ratio nearest the film's shape; at 1080p the larger of two equal shapes.
-
-    Nearness is measured on the ratio's logarithm, so a square film is as far from 16:9 as from 9:16 and gets
-    the first one offered, not the portrait one by a quirk of subtraction.
-    """
-    target = math.log(width / height)
-
-    def score(ratio: str) -> tuple[float, int]:
-        w, h = (int(part) for part in ratio.split(":"))
-        size_pref = -w * h if resolution == "1080p" else w * h
-        return round(abs(math.log(w / h) - target), 9), size_pref
-
-    return min(ratios, key=score)
 
 
 def _data_uri(path: Path) -> str:
@@ -104,21 +64,28 @@ class RunwayVideo(VideoBackend):
 
     def capabilities(self) -> VideoCapabilities:
         return VideoCapabilities(
-            durations=self.spec.durations,
+            durations=tuple(float(d) for d in self.spec.durations),
+            renders_longer=self.spec.ranged,
             text_to_video=self.spec.text_to_video,
             image_to_video=True,
             last_frame=self.spec.last_frame,
             audio=self.spec.audio,
-            max_prompt_chars=MAX_PROMPT_CHARS,
+            max_prompt_chars=self.spec.max_prompt_chars,
             default_jobs=4,
         )
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.model, "audio": self.recipe.video.audio and self.spec.audio}
+        fingerprint = {"backend": self.name, "model": self.model, "audio": self.recipe.video.audio and self.spec.audio}
+        if self.spec.resolutions:
+            fingerprint["resolution"] = self._resolution()
+        return fingerprint
 
     def preflight(self) -> None:
         self._say_cropped()
         self._get_client()
+
+    def _resolution(self) -> str:
+        return pick_resolution(self.spec.resolutions, self.recipe.video.resolution, self.recipe.height)
 
     def _say_cropped(self) -> None:
         """Said before anything is spent: the film shapes this model has no ratio for, and what it renders instead."""
@@ -129,7 +96,10 @@ class RunwayVideo(VideoBackend):
             if not ratios:
                 continue
             ratio = closest_ratio(width, height, ratios, resolution=self.recipe.video.resolution)
-            w, h = (int(part) for part in ratio.split(":"))
+            parts = ratio.split(":")
+            if len(parts) != 2 or not all(part.isdigit() for part in parts):
+                continue  # a named ratio ("auto_720p", "adaptive") follows the first frame or the prompt
+            w, h = int(parts[0]), int(parts[1])
             if abs(math.log(w / h) - math.log(width / height)) > 0.01:
                 log.warning(
                     f"Runway {self.model} has no {film_aspect(self.recipe)} ratio for {kind}: those shots are "
@@ -149,51 +119,57 @@ class RunwayVideo(VideoBackend):
                 self._client = runwayml.RunwayML(api_key=key, max_retries=0, timeout=HTTP_TIMEOUT_S)
             return self._client
 
-    def render_shot(self, request: ShotRequest) -> RenderResult:
-        client = self._get_client()
-        seconds = request.duration_s
-        if not any(abs(seconds - allowed) < 1e-6 for allowed in self.spec.durations):
-            allowed = ", ".join(f"{d:g}" for d in self.spec.durations)
+    def arguments(self, request: ShotRequest) -> tuple[str, dict[str, Any]]:
+        """The endpoint ("image_to_video" or "text_to_video") and the SDK arguments for one shot, within the model's
+        limits; a shot outside them is refused here, before any request."""
+        spec = self.spec
+        rendered = spec.render_seconds(request.duration_s)
+        if rendered is None:
             raise BackendError(
-                f"Runway {self.model} renders {allowed} s shots; shot {request.shot.index} is {seconds:g} s"
+                f"Runway {self.model} renders {spec.lengths()} s shots; shot {request.shot.index} is "
+                f"{request.duration_s:g} s"
             )
         first = request.first_frame or (
-            request.reference_images[0] if request.reference_images and not self.spec.text_to_video else None
+            request.reference_images[0] if request.reference_images and not spec.text_to_video else None
         )
-        if first is None and not self.spec.text_to_video:
+        if first is None and not spec.text_to_video:
             raise BackendError(
                 f"Runway {self.model} needs a starting image and shot {request.shot.index} has none",
                 hint="use continuity = 'first-frame' or 'chain', give the shot a character with a reference image, "
-                "or use the gen4.5 model",
+                "or use a model that renders text-to-video",
             )
-        arguments: dict[str, Any] = {
-            "model": self.model,
-            "prompt_text": request.prompt[:MAX_PROMPT_CHARS],
-            "duration": round(seconds),
-            "seed": request.seed,
-        }
-        if self.spec.audio:
+        prompt = request.prompt[: spec.max_prompt_chars] if spec.max_prompt_chars else request.prompt
+        arguments: dict[str, Any] = {"model": self.model, "duration": rendered}
+        if prompt:
+            arguments["prompt_text"] = prompt
+        if spec.seed:
+            arguments["seed"] = request.seed
+        if spec.audio:
             arguments["audio"] = self.recipe.video.audio
-            if request.negative_prompt:
-                arguments["negative_prompt"] = request.negative_prompt
-        resolution = self.recipe.video.resolution
-        if first is not None:
+        if spec.negative_prompt and request.negative_prompt:
+            arguments["negative_prompt"] = request.negative_prompt
+        kind = "image" if first is not None else "text"
+        ratios = spec.image_ratios if first is not None else spec.text_ratios or ()
+        if ratios:
             arguments["ratio"] = closest_ratio(
-                request.width, request.height, self.spec.image_ratios, resolution=resolution
+                request.width, request.height, ratios, resolution=self.recipe.video.resolution
             )
-            if self.spec.last_frame and request.last_frame is not None:
+        if spec.resolutions and kind in spec.resolution_for:
+            arguments["resolution"] = self._resolution()
+        if first is not None:
+            if spec.last_frame and request.last_frame is not None:
                 arguments["prompt_image"] = [
                     {"uri": _data_uri(first), "position": "first"},
                     {"uri": _data_uri(request.last_frame), "position": "last"},
                 ]
             else:
                 arguments["prompt_image"] = _data_uri(first)
-            endpoint = client.image_to_video
-        else:
-            arguments["ratio"] = closest_ratio(
-                request.width, request.height, self.spec.text_ratios, resolution=resolution
-            )
-            endpoint = client.text_to_video
+        return f"{kind}_to_video", arguments
+
+    def render_shot(self, request: ShotRequest) -> RenderResult:
+        client = self._get_client()
+        kind, arguments = self.arguments(request)
+        endpoint = getattr(client, kind)
 
         attempts: list[dict[str, Any]] = []
 
@@ -211,17 +187,23 @@ class RunwayVideo(VideoBackend):
                 interval_s=self.recipe.video.poll_interval_s,
                 timeout_s=self.recipe.video.poll_timeout_s,
             )
-            return self._save(request, task, task_id)
+            return self._save(request, task, task_id, float(arguments["duration"]))
 
         result = run_job(
             request, provider=self.provider, model=self.model, create=create, finish=finish, attempts=attempts
         )
-        result.notes.update({"conditioning": "image" if first is not None else "text", "ratio": arguments["ratio"]})
-        if len(request.prompt) > MAX_PROMPT_CHARS:
-            result.notes["prompt_truncated_to"] = MAX_PROMPT_CHARS
+        result.notes["conditioning"] = kind.split("_")[0]
+        for name in ("ratio", "resolution"):
+            if name in arguments:
+                result.notes[name] = arguments[name]
+        if arguments["duration"] != request.duration_s:
+            result.notes["rendered_s"] = arguments["duration"]
+        chars = self.spec.max_prompt_chars
+        if chars and len(request.prompt) > chars:
+            result.notes["prompt_truncated_to"] = chars
         return result
 
-    def _save(self, request: ShotRequest, task: Any, task_id: str) -> RenderResult:
+    def _save(self, request: ShotRequest, task: Any, task_id: str, rendered_s: float) -> RenderResult:
         status = str(task.status)
         if status != "SUCCEEDED":
             code = str(getattr(task, "failure_code", None) or "")
@@ -243,8 +225,8 @@ class RunwayVideo(VideoBackend):
             self.recipe,
             self.name,
             self.model,
-            request.duration_s,
-            resolution=self.recipe.video.resolution,
+            rendered_s,
+            resolution=self._resolution() if self.spec.resolutions else self.recipe.video.resolution,
             audio=self.recipe.video.audio and self.spec.audio,
             credits=credits,
         )
