@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from tale_cli.cost.report import Cents, Report
 from tale_cli.errors import BudgetError, RecipeError
 from tale_cli.pricing.book import PriceBook, resolve_book
-from tale_cli.pricing.money import usd_range_text
+from tale_cli.pricing.money import in_cents, usd_range_text
 from tale_cli.pricing.prices import GpuTime, PlannerPrice, VideoPrice
 from tale_cli.pricing.rates import _best, price_image, price_judge, price_music, price_shot, price_voice
 from tale_cli.registry import Pricing, Role, provider
@@ -177,6 +177,9 @@ def estimate_render(
     only_shots: Iterable[int] | None = None,
     spoken: Sequence[str] | None = None,
     compose: bool = True,
+    references: int | None = None,
+    retakes_left: Mapping[int, int] | None = None,
+    judged: Iterable[int] | None = None,
 ) -> RenderEstimate:
     """What rendering this plan with this recipe will cost, before anything is spent.
 
@@ -185,12 +188,22 @@ def estimate_render(
     `unpriced` (never counted as free). `include_planner=False` when the plan already exists;
     `only_shots` limits the estimate to the shots that will render (e.g. not the cached ones); `spoken`, to the
     voice clips that will be spoken (default: every narration and line of those shots); `compose=False` when the
-    score a music backend would compose is already made.
+    score a music backend would compose is already made; `references`, the character references still to draw
+    (default: every character without a picture of its own); `retakes_left`, the automatic retakes each shot may
+    still get (default: the recipe's `max_retakes` for every shot estimated); `judged`, the shots whose takes a
+    paid judge will score (default: the shots estimated).
     Without `book`, the run's own book: the recipe's `prices`, else TALE_PRICES, else the newest.
     """
     book = book or resolve_book(recipe.prices)
     wanted = None if only_shots is None else set(only_shots)
     plan_shots = [shot for shot in plan.shots if wanted is None or shot.index in wanted]
+    if retakes_left is None:
+        per_shot = recipe.judge.max_retakes if recipe.judge.retakes else 0
+        retakes_left = {shot.index: per_shot for shot in plan_shots}
+    retakes_left = {index: left for index, left in retakes_left.items() if left > 0}
+    # Every shot the estimate prices: those that render now, and those the recipe's retakes may render again.
+    estimated = {shot.index for shot in plan_shots}
+    priced_shots = [shot for shot in plan.shots if shot.index in estimated or shot.index in retakes_left]
     gpu = gpu or book.local.gpu
     if gpu not in book.gpus:
         raise RecipeError(
@@ -205,14 +218,14 @@ def estimate_render(
 
     video_pricing = _pricing(video.backend, Role.VIDEO)
     if video_pricing is Pricing.FREE:
-        shots = [_unbilled(shot.index, shot.duration_s) for shot in plan_shots]
+        shots = [_unbilled(shot.index, shot.duration_s) for shot in priced_shots]
     elif video_pricing is Pricing.GPU_TIME:
         timing, note = _gpu_timing(book, video.model, "clip", gpu)
         if note:
             notes.append(note)
         if timing is None:
             unpriced.append(f"video {video.backend}/{video.model or '(no model)'}: no GPU time in price book {book.id}")
-            shots = [_unbilled(shot.index, shot.duration_s) for shot in plan_shots]
+            shots = [_unbilled(shot.index, shot.duration_s) for shot in priced_shots]
         else:
             seconds = _local_seconds(timing, video.steps)
             usd = seconds / 3600 * hourly
@@ -225,14 +238,14 @@ def estimate_render(
                     price=timing.model,
                     gpu_seconds=seconds,
                 )
-                for s in plan_shots
+                for s in priced_shots
             ]
             notes.append(f"local video: {seconds:g} GPU-seconds per clip × ${hourly:.2f}/h ({book.gpus[gpu].label})")
     else:
         paid = True
         resolution = _resolution(recipe, plan)
         model = video_model(recipe)
-        for shot in plan_shots:
+        for shot in priced_shots:
             priced = (
                 price_shot(video.backend, model, shot.duration_s, resolution=resolution, audio=video.audio, book=book)
                 if model
@@ -258,8 +271,12 @@ def estimate_render(
         elif any(shot.price is None for shot in shots):
             unpriced.append(_unpriced_video(book, video.backend, model, video.audio))
 
-    # Character references that will be generated (characters without an image of their own).
-    to_draw = sum(1 for character in plan.characters if character.reference_image is None)
+    # Character references that will be generated (characters without an image of their own, not drawn yet).
+    to_draw = (
+        sum(1 for character in plan.characters if character.reference_image is None)
+        if references is None
+        else references
+    )
     image = recipe.image
     references_usd = 0.0
     image_pricing = _pricing(image.backend, Role.IMAGE)
@@ -333,8 +350,11 @@ def estimate_render(
         else:
             music_usd = priced_music
 
-    judge_usd, retakes, retakes_usd = _judging(recipe, plan_shots, shots, book, notes, unpriced)
+    by_index = {shot.index: shot for shot in plan.shots}
+    judging = [by_index[i] for i in (judged if judged is not None else [s.index for s in plan_shots]) if i in by_index]
+    judge_usd, retakes, retakes_usd = _judging(recipe, judging, retakes_left, shots, plan, book, notes, unpriced)
     paid = paid or judge_usd > 0 or retakes_usd > 0 or any(line.startswith("judge ") for line in unpriced)
+    shots = [shot for shot in shots if wanted is None or shot.index in wanted]
 
     return RenderEstimate(
         price_book=book.id,
@@ -358,18 +378,20 @@ def estimate_render(
 
 def _judging(
     recipe: Recipe,
-    plan_shots: list[Any],
-    shots: list[ShotEstimate],
+    judged: list[Any],
+    retakes_left: Mapping[int, int],
+    priced: list[ShotEstimate],
+    plan: Plan,
     book: PriceBook,
     notes: list[str],
     unpriced: list[str],
 ) -> tuple[float, int, float]:
-    """(judge USD, retakes, retakes' video USD) at the worst case: every shot retaken `max_retakes` times, and
-    every take judged."""
+    """(judge USD, retakes, retakes' video USD) at the worst case: every retake still possible made (each shot's
+    `retakes_left`), the takes of `judged` and every retake judged."""
     judge = recipe.judge
-    per_shot = judge.max_retakes if judge.retakes else 0
-    retakes = per_shot * len(plan_shots)
-    retakes_usd = per_shot * sum(shot.usd for shot in shots)
+    retakes = sum(retakes_left.values())
+    usd = {shot.index: shot.usd for shot in priced}
+    retakes_usd = sum(left * usd.get(index, 0.0) for index, left in retakes_left.items())
     if retakes:
         notes.append(
             f"retakes: up to {judge.max_retakes} per shot scoring below {judge.retake_below:g}, counted as if every "
@@ -382,14 +404,22 @@ def _judging(
         if entry is None:
             unpriced.append(f"judge {judge.backend}/{model or '(no model)'}: not in price book {book.id}")
         else:
-            each = sum(entry.estimate(judge.frames + len(shot.characters)) for shot in plan_shots)
-            judge_usd = each * (1 + per_shot)
+            shots = {shot.index: shot for shot in plan.shots}
+
+            def one(index: int) -> float:
+                return entry.estimate(judge.frames + len(shots[index].characters)) if index in shots else 0.0
+
+            judge_usd = sum(one(shot.index) for shot in judged) + sum(
+                left * one(index) for index, left in retakes_left.items()
+            )
             notes.append(f"judge: {entry.label}, about {entry.tokens_per_image} tokens a picture")
     return judge_usd, retakes, retakes_usd
 
 
-def check_budget(estimate: RenderEstimate, max_cost_usd: float | None) -> None:
-    """Refuse (BudgetError, exit code 9) when the estimate exceeds the budget or cannot be fully priced."""
+def check_budget(estimate: RenderEstimate, max_cost_usd: float | None, *, paid_usd: float = 0.0) -> None:
+    """Refuse (BudgetError, exit code 9) when the estimate, with what the command has paid already (`paid_usd`, its
+    plan), exceeds the budget (compared in cents) or cannot be fully priced."""
+    spent = f"only the plan was paid (about ${paid_usd:.2f})" if paid_usd else "nothing was spent"
     if max_cost_usd is None:
         return
     if estimate.unpriced:
@@ -397,9 +427,10 @@ def check_budget(estimate: RenderEstimate, max_cost_usd: float | None) -> None:
             f"cannot hold the render to ${max_cost_usd:.2f}: {estimate.unpriced[0]}",
             hint="price it in your own book (--prices FILE, see configs/pricing/) or drop the budget",
         )
-    if estimate.total_usd > max_cost_usd + 1e-9:
+    if in_cents(estimate.total_usd + paid_usd) > in_cents(max_cost_usd):
+        paid = f" (with ${paid_usd:.2f} paid for the plan)" if paid_usd else ""
         raise BudgetError(
-            f"the estimate ${estimate.total_usd:.2f} exceeds the budget ${max_cost_usd:.2f}; nothing was spent",
+            f"the estimate ${estimate.total_usd:.2f}{paid} exceeds the budget ${max_cost_usd:.2f}; {spent}",
             hint="raise --max-cost (or the recipe's budget_usd), render fewer or shorter shots, "
             "or pick a cheaper recipe",
         )

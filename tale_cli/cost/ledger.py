@@ -71,10 +71,11 @@ def _charges(manifest: ManifestData) -> list[_Charge]:
                 for take in shot.takes
             ]
             # Judging a take with a paid judge is billed on its own, under the judge's backend.
+            # Every paid judging is kept (a later judge does not erase what an earlier one cost).
             charges += [
-                _Charge(take.judge.backend, take.judge.cost_usd, ShotStatus.DONE, finished_at=take.judge.judged_at)
+                _Charge(charge.backend, charge.cost_usd, ShotStatus.DONE, finished_at=charge.judged_at)
                 for take in shot.takes
-                if take.judge is not None and take.judge.cost_usd
+                for charge in take.judge_spend()
             ]
             continue
         charges.append(

@@ -269,7 +269,7 @@ class Judge:
             with manifest.edit_shot(index) as entry:
                 for record in entry.takes or []:
                     if record.take == number:
-                        record.judge = judgement
+                        record.judged(judgement)
         return rows
 
     def score(self, index: int, result: Judged, others: dict[int, Judged]) -> TakeJudgement:

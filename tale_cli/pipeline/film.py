@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tale_cli.backends import video_backend
+from tale_cli.backends.base import VideoBackend
 from tale_cli.config import Recipe, recipe_file
+from tale_cli.cost.guard import Owed
+from tale_cli.errors import BudgetError
 from tale_cli.events import Event, EventSink, ShotState, ignore_events
 from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.film.music import check_composer, composes
@@ -18,6 +22,7 @@ from tale_cli.pipeline.checks import check_capabilities, plan_for_shots, preflig
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import (
     PlanSource,
+    PreparedPlan,
     choose_folder,
     is_plan_file,
     planner_record,
@@ -30,7 +35,7 @@ from tale_cli.pipeline.review import write_review
 from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
 from tale_cli.registry import check_lifecycles
 from tale_cli.run.cut import MAKE, CutResult, CutSettings, cut, music_bed
-from tale_cli.run.folder import FallbackRecord, Manifest, RunFolder, expected_refs
+from tale_cli.run.folder import FallbackRecord, Manifest, PlannerRecord, RunFolder, expected_refs
 from tale_cli.run.music import make_score
 from tale_cli.run.plan_file import save_plan
 from tale_cli.run.voice import make_voice_track
@@ -191,6 +196,65 @@ def check_sound(plan: Plan, options: RenderOptions) -> None:
         check_composer(options.recipe)
 
 
+@dataclass(frozen=True)
+class _Owing:
+    pending: list[int]
+    owed: Owed
+
+
+def _owed(
+    plan: Plan,
+    shot_plan: Plan,
+    recipe: Recipe,
+    folder: RunFolder,
+    manifest: Manifest,
+    backend: VideoBackend,
+    planned: PlannerRecord | None,
+    agreed: list[float],
+) -> _Owing:
+    """What this render will newly pay for: the shots with neither a clip nor a provider job already paid for, the
+    references not drawn, the judging and retakes still possible; and what it has paid (the plan) and agreed to."""
+    from tale_cli.pipeline.judging import judging_left
+    from tale_cli.pipeline.references import references_to_draw
+    from tale_cli.run.journal import JobJournal
+
+    tasks = build_tasks(shot_plan, recipe, folder, manifest, backend, expected_refs(plan, folder))
+    pending = [
+        task.shot.index
+        for task in tasks
+        if not is_cached(task, manifest)
+        and JobJournal(manifest, task.params_hash, shot=task.shot.index).existing_job() is None
+    ]
+    unfinished = [task.shot.index for task in tasks if not is_cached(task, manifest)]
+    retakes_left, judged = judging_left(plan, recipe, manifest, {t.shot.index: t.plan_hash for t in tasks}, unfinished)
+    owed = Owed(
+        references=len(references_to_draw(plan, recipe, folder, manifest)),
+        retakes_left=retakes_left,
+        judged=judged,
+        paid_usd=(planned.cost_usd or 0.0) if planned is not None else 0.0,
+        agreed_usd=agreed[-1] if agreed else None,
+    )
+    return _Owing(pending, owed)
+
+
+def _record_run(
+    folder: RunFolder, manifest: Manifest, plan: Plan, recipe: Recipe, prepared: PreparedPlan, planner: PlannerRecord
+) -> None:
+    """The run's own record in the manifest: its slug, recipe, privacy, where its plan came from and who planned it."""
+    folder.create()
+    with manifest.edit() as data:
+        data.run.slug = plan.slug
+        data.run.recipe = recipe.name
+        own = recipe_file(recipe)
+        if own is not None:
+            data.run.recipe_file = str(own)
+        data.run.private = folder.private
+        if prepared.origin is not None:
+            data.plan_origin = prepared.origin
+        if prepared.source is PlanSource.PLANNED or data.planner is None:
+            data.planner = planner
+
+
 def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events) -> RenderReport:
     """story.md or plan.json -> run folder with film.mp4. Validates everything before spending.
 
@@ -216,7 +280,16 @@ def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events
 def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFolder) -> RenderReport:
     started = time.monotonic()
     recipe = options.recipe
-    prepared = prepare_plan(source, options, folder)
+    agreed: list[float] = []
+
+    def before_planning(sketch: Plan) -> None:
+        """Before a paid planner is called: the whole render, priced on the offline planner's sketch of its shots
+        with the planner's own price, held to the budget and agreed, so a refusal costs nothing."""
+        pending = [shot.index for shot in sketch.shots]
+        check = options.spending.guard()(sketch, recipe, folder, pending, include_planner=True, save=False)
+        agreed.append(check.estimate.total_usd - check.estimate.planner_usd)
+
+    prepared = prepare_plan(source, options, folder, before_planning=None if options.dry_run else before_planning)
     plan, folder = prepared.plan, prepared.folder
     folder.check_writable()
     check_reference_pictures(plan, folder, dry_run=options.dry_run)
@@ -249,13 +322,16 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
 
     emit(Event("message", detail=f"plan: {prepared.how}"))
     # The budget and the confirmation hold here, for the command line and a script alike.
-    pending = [
-        task.shot.index
-        for task in build_tasks(shot_plan, recipe, folder, manifest, backend, expected_refs(plan, folder))
-        if not is_cached(task, manifest)
-    ]
+    planned = planner_record(prepared, recipe, options.planner) if prepared.source is PlanSource.PLANNED else None
     try:
-        options.spending.guard()(plan, recipe, folder, pending)
+        owed = _owed(plan, shot_plan, recipe, folder, manifest, backend, planned, agreed)
+        options.spending.guard()(plan, recipe, folder, owed.pending, owed.owed)
+    except BudgetError:
+        if planned is not None and planned.cost_usd:
+            _record_run(folder, manifest, plan, recipe, prepared, planned)  # the plan was paid: the ledger says so
+        if options.executor is None:
+            backend.close()
+        raise
     except BaseException:
         if options.executor is None:
             backend.close()
@@ -264,17 +340,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
     audit.write_deferred()
     save_plan(plan, folder, source)
-    with manifest.edit() as data:
-        data.run.slug = plan.slug
-        data.run.recipe = recipe.name
-        own = recipe_file(recipe)
-        if own is not None:
-            data.run.recipe_file = str(own)
-        data.run.private = folder.private
-        if prepared.origin is not None:
-            data.plan_origin = prepared.origin
-        if prepared.source is PlanSource.PLANNED or data.planner is None:
-            data.planner = planner_record(prepared, recipe, options.planner)
+    _record_run(folder, manifest, plan, recipe, prepared, planned or planner_record(prepared, recipe, options.planner))
 
     voice = None
     if recipe.voice.enabled:

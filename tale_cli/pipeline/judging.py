@@ -49,6 +49,44 @@ def judge_render(
     return record_judging(folder, manifest, judge, rows, summary)
 
 
+def judging_left(
+    plan: Plan, recipe: Recipe, manifest: Manifest, plan_hashes: dict[int, str], pending: list[int]
+) -> tuple[dict[int, int], list[int]]:
+    """What a render's judging may still pay for, at its worst case: the automatic retakes each shot may still get
+    (a shot settled — its takes judged and the best at the bar — or locked gets none; a shot with retakes made gets
+    the rest of `max_retakes`), and the shots with a take the recipe's judge has not scored. A render stopped while
+    judging resumes with these, so its estimate counts them though every clip is cached."""
+    judge = recipe.judge
+    if not (judge.enabled or judge.retakes):
+        return {}, []
+    waiting = set(pending)
+    left: dict[int, int] = {}
+    judged: list[int] = []
+    for shot in plan.shots:
+        index = shot.index
+        if index in waiting:
+            judged.append(index)
+            if judge.retakes:
+                left[index] = judge.max_retakes
+            continue
+        entry = manifest.data.shots.get(str(index))
+        if entry is None or entry.locked:
+            continue
+        takes = _takes_for_plan(manifest, index, plan_hashes.get(index, ""))
+        scored = [t.judge for t in takes if t.judge is not None and t.judge.backend == judge.backend]
+        if len(scored) < len(takes):
+            judged.append(index)
+        if not judge.retakes or not takes:
+            continue
+        best = max((j.score for j in scored if j.score is not None), default=None)
+        if len(scored) == len(takes) and best is not None and best >= judge.retake_below:
+            continue
+        remaining = judge.max_retakes - (len(takes) - 1)
+        if remaining > 0:
+            left[index] = remaining
+    return left, judged
+
+
 def _takes_for_plan(manifest: Manifest, index: int, plan_hash: str) -> list[TakeRecord]:
     """The shot's takes made for the plan's shot as it is: its first render and the retakes since."""
     entry = manifest.data.shots.get(str(index))

@@ -71,8 +71,15 @@ def choose_folder(source: Path, options: RenderOptions) -> RunFolder:
     return RunFolder(options.run_dir or out_root / slug, private=private)
 
 
-def prepare_plan(source: Path, options: RenderOptions, folder: RunFolder | None = None) -> PreparedPlan:
-    """Load or make the plan, in the run folder given or chosen here."""
+def prepare_plan(
+    source: Path,
+    options: RenderOptions,
+    folder: RunFolder | None = None,
+    *,
+    before_planning: Callable[[Plan], None] | None = None,
+) -> PreparedPlan:
+    """Load or make the plan, in the run folder given or chosen here. `before_planning` is called with the offline
+    planner's sketch of the shots just before a remote (paid) planner is asked, so a budget can refuse first."""
     recipe = options.recipe
     folder = folder or choose_folder(source, options)
     if is_plan_file(source):
@@ -114,6 +121,12 @@ def prepare_plan(source: Path, options: RenderOptions, folder: RunFolder | None 
         plan, shown = _not_planned(story, recipe, folder)
         how = f"not planned: a dry run does not call {planner_name}; showing {shown}"
         return PreparedPlan(plan, folder, PlanSource.NOT_PLANNED, how, origin)
+    if before_planning is not None and _is_remote(planner_name, recipe):
+        from tale_cli.planners import plan_story
+
+        sketch = plan_story(story, recipe, planner_name="offline")
+        _adopt_story_images(sketch, story.path.parent, folder, dry_run=True)
+        before_planning(sketch)
     plan = _plan_audited(story, recipe, planner_name, folder, dry_run=options.dry_run)
     _adopt_story_images(plan, story.path.parent, folder, dry_run=options.dry_run)
     return PreparedPlan(plan, folder, PlanSource.PLANNED, f"planned with {planner_name}", origin)

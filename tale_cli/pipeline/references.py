@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from tale_cli.backends import image_backend
-from tale_cli.backends.base import ReferenceRequest
+from tale_cli.backends.base import ImageBackend, ReferenceRequest
 from tale_cli.config import Recipe
 from tale_cli.errors import TaleError
 from tale_cli.events import Event, EventSink
@@ -21,7 +21,7 @@ from tale_cli.record import FileRecord
 from tale_cli.run.folder import Manifest, RefRecord, RefStatus, RunFolder
 from tale_cli.run.identity import file_damage, file_record
 from tale_cli.run.journal import JobJournal
-from tale_cli.story.plan import Plan
+from tale_cli.story.plan import Character, Plan
 
 
 def _decodes(path: Path) -> bool:
@@ -36,12 +36,15 @@ def _decodes(path: Path) -> bool:
 
 
 def _cached_reference(
-    manifest: Manifest, character_id: str, params_hash: str, target: Path, stored: Path
+    manifest: Manifest, character_id: str, params_hash: str, target: Path, stored: Path, *, peek: bool = False
 ) -> FileRecord | None:
-    """The reference's picture in refs/by-hash, verified as shots' clips are; None when it must be drawn."""
+    """The reference's picture in refs/by-hash, verified as shots' clips are; None when it must be drawn.
+    `peek` only looks: nothing is linked into place."""
     entry = manifest.ref(character_id)
     current = entry.params_hash == params_hash and entry.status == RefStatus.DONE
     if current and not stored.exists() and target.is_file() and not target.is_symlink():
+        if peek:
+            return entry.file if entry.file is not None and not file_damage(target, entry.file) else None
         link_or_copy(target, stored)  # a run folder from an earlier version keeps it as refs/<id>.png only
     try:
         info = stored.lstat()
@@ -86,6 +89,44 @@ def check_reference_pictures(plan: Plan, folder: RunFolder, *, dry_run: bool) ->
         check_picture(path, f"reference image for {character.name} ({character.reference_image})")
 
 
+def _reference_key(plan: Plan, character: Character, backend: ImageBackend) -> tuple[int, str]:
+    """A character's reference seed and cache key: what it is drawn from, with the image backend's settings."""
+    seed = (plan.seed + sum(map(ord, character.id))) % 2**32
+    params = {
+        "backend": backend.name,
+        **backend.fingerprint(),
+        "name": character.name,
+        "description": character.description,
+        "style": plan.style,
+        "seed": seed,
+    }
+    return seed, digest(params)
+
+
+def references_to_draw(plan: Plan, recipe: Recipe, folder: RunFolder, manifest: Manifest) -> list[str]:
+    """The characters whose reference a render would draw (and pay for) now: no picture of their own, and none
+    drawn from the same inputs in the run folder. Reads only; draws nothing."""
+    missing = [c for c in plan.characters if not c.reference_image]
+    if not missing:
+        return []
+    backend = image_backend(recipe)
+    try:
+        to_draw = []
+        for character in missing:
+            _, params_hash = _reference_key(plan, character, backend)
+            target = folder.refs / f"{character.id}.png"
+            stored = folder.ref_cache / f"{params_hash}.png"
+            journaled = JobJournal(manifest, params_hash, ref=character.id).existing_job() is not None
+            if (
+                not journaled
+                and _cached_reference(manifest, character.id, params_hash, target, stored, peek=True) is None
+            ):
+                to_draw.append(character.id)
+        return to_draw
+    finally:
+        backend.close()
+
+
 def render_references(
     plan: Plan, recipe: Recipe, folder: RunFolder, manifest: Manifest, emit: EventSink, audit: AuditLog | None = None
 ) -> dict[str, Path]:
@@ -99,16 +140,7 @@ def render_references(
             target = folder.refs / f"{character.id}.png"
             if backend is None:
                 backend = image_backend(recipe)
-            seed = (plan.seed + sum(map(ord, character.id))) % 2**32
-            params = {
-                "backend": backend.name,
-                **backend.fingerprint(),
-                "name": character.name,
-                "description": character.description,
-                "style": plan.style,
-                "seed": seed,
-            }
-            params_hash = digest(params)
+            seed, params_hash = _reference_key(plan, character, backend)
             stored = folder.ref_cache / f"{params_hash}.png"
             path = str(target.relative_to(folder.root))
             picture = _cached_reference(manifest, character.id, params_hash, target, stored)

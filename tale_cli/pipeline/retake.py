@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tale_cli.cost.guard import Spending
+from tale_cli.cost.guard import Owed, Spending
 from tale_cli.errors import InputError, RecipeError
 from tale_cli.events import EventSink, ShotState
 from tale_cli.pipeline.report import ShotOutcome
@@ -133,6 +133,7 @@ def render_takes(
     from tale_cli.keys.privacy import check_private
     from tale_cli.pipeline.checks import check_capabilities, plan_for_shots, preflight
     from tale_cli.pipeline.shots import build_tasks, is_cached, run_shots
+    from tale_cli.run.journal import JobJournal
     from tale_cli.run.takes import adopt_current
 
     run_recipe = run_recipe_of(manifest, options.recipe)
@@ -171,10 +172,16 @@ def render_takes(
         for task in tasks:
             # A retake is made whatever the shot keeps now, and made for the plan's shot as it is.
             task.plan_hash, task.kept, task.notice = plan_hashes[task.shot.index], None, ""
-        pending = [task.shot.index for task in tasks if not is_cached(task, manifest)]
-        # These takes are asked for by hand: the recipe's automatic retakes are not part of what they cost.
+        # Paid for only where neither a clip (a take found again) nor a provider job already paid for is there.
+        pending = [
+            task.shot.index
+            for task in tasks
+            if not is_cached(task, manifest)
+            and JobJournal(manifest, task.params_hash, shot=task.shot.index).existing_job() is None
+        ]
+        # These takes are asked for by hand: no reference is drawn, nothing is judged, no automatic retake made.
         manual = recipe.model_copy(update={"judge": recipe.judge.model_copy(update={"max_retakes": 0})})
-        options.spending.guard()(plan, manual, folder, pending)
+        options.spending.guard()(plan, manual, folder, pending, Owed(references=0, retakes_left={}, judged=[]))
         audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
         outcomes: list[ShotOutcome] = []

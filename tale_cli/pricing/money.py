@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from fractions import Fraction
 from typing import Annotated, Any
@@ -66,6 +67,12 @@ def sum_ranges(ranges: Iterable[Range]) -> Range:
 def cents(value: float) -> float:
     """Rounded to the cent, always a float: how every dollar figure leaves Tale as JSON."""
     return round(value + 0.0, 2)
+
+
+def in_cents(value: float) -> int:
+    """A dollar figure as whole cents, rounded half up: what a budget and an estimate are compared in, so
+    $1.001 is within a budget of $1.00 and never "exceeds" it."""
+    return math.floor(value * 100 + 0.5 + 1e-9)
 
 
 def usd_text(value: float) -> str:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tale_cli.errors import OutputError
 from tale_cli.files import atomic_write_text, find_symlink, now_iso, refuse_symlink
 from tale_cli.record import FileRecord, Record
-from tale_cli.run.verdicts import JudgeRecord, TakeJudgement
+from tale_cli.run.verdicts import JudgeCharge, JudgeRecord, TakeJudgement, judge_charges
 from tale_cli.version import __version__
 
 if TYPE_CHECKING:
@@ -221,6 +221,19 @@ class TakeRecord(Record):
     notes: dict[str, Any] | None = None
     file: FileRecord | None = None
     judge: TakeJudgement | None = None  # `tale judge`'s scores for this take
+    # Every paid judging of this take, by whichever judge: never overwritten, so re-judging keeps what was spent.
+    judge_charges: list[JudgeCharge] | None = None
+
+    def judged(self, judgement: TakeJudgement) -> None:
+        """Keep `judgement` as this take's scores, and its charge among the take's paid judgings."""
+        self.judge = judgement
+        charges = judge_charges(judgement, self.judge_charges)
+        if charges:
+            self.judge_charges = charges
+
+    def judge_spend(self) -> list[JudgeCharge]:
+        """What judging this take has cost, each paid judging once."""
+        return judge_charges(self.judge, self.judge_charges)
 
 
 class ShotRecord(Record):
@@ -263,7 +276,7 @@ class ShotRecord(Record):
         if not self.takes:
             return self.cost_usd or 0.0
         return sum(
-            (take.cost_usd or 0.0) + ((take.judge.cost_usd or 0.0) if take.judge else 0.0) for take in self.takes
+            (take.cost_usd or 0.0) + sum(charge.cost_usd for charge in take.judge_spend()) for take in self.takes
         )
 
 

@@ -38,6 +38,32 @@ class TakeJudgement(Record):
     notes: list[str] | None = None
 
 
+class JudgeCharge(Record):
+    """One paid judging of a take, kept whatever judge scores it next: the ledger reads what was spent from these."""
+
+    key: str  # the judgement's cache key: a judging read back from the cache is not paid again
+    backend: str
+    model: str | None = None
+    cost_usd: float
+    judged_at: str
+
+
+def judge_charges(judge: TakeJudgement | None, charges: list[JudgeCharge] | None) -> list[JudgeCharge]:
+    """Every paid judging of a take: its charges, and a judgement from before charges were kept that none covers."""
+    kept = list(charges or [])
+    if judge is not None and judge.cost_usd and all(charge.key != judge.key for charge in kept):
+        kept.append(
+            JudgeCharge(
+                key=judge.key,
+                backend=judge.backend,
+                model=judge.model,
+                cost_usd=judge.cost_usd,
+                judged_at=judge.judged_at,
+            )
+        )
+    return kept
+
+
 class MetricSummary(Record):
     """One metric over the film's current takes."""
 

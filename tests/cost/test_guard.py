@@ -263,3 +263,126 @@ def test_the_fleet_room_follows_a_few_step_bench_file(tmp_path: Path) -> None:
     assert fast["gpu_hours_needed"] == pytest.approx(45000 * 8 * 30 / 3600, abs=0.1)
     table = runner.invoke(cost_app, ["compare", "--volumes", "45000", "--benchmark", str(bench)])
     assert table.exit_code == 0 and " room" in table.stdout
+
+
+# ── Only what a command newly pays is priced, and a budget is compared in cents ─────────────────────
+
+
+def tale(*args: str, code: int = 0) -> Any:
+    from tale_cli.cli.app import app
+
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout) if "--json" in args and code == 0 else result
+
+
+@pytest.fixture
+def veo(tmp_path: Path) -> Path:
+    from cloudrender import SMALL_VEO
+
+    path = tmp_path / "veo.toml"
+    text = SMALL_VEO.replace("continuity", "shots = 3\ncontinuity").replace(
+        "audio = true", 'audio = true\nresolution = "720p"'
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _made(fake_providers: Any, story_file: Path, veo: Path, tmp_path: Path) -> Path:
+    made = tale("render", str(story_file), "--recipe", str(veo), "--out", str(tmp_path / "out"), "--yes", "--json")
+    assert fake_providers.creates["veo"] == 3
+    return Path(made["run_dir"])
+
+
+def test_a_cached_render_pays_nothing_and_fits_any_budget(fake_providers, tmp_path, story_file, veo) -> None:
+    run_dir = _made(fake_providers, story_file, veo, tmp_path)
+    before = dict(fake_providers.creates)
+
+    again = tale("render", str(run_dir / "plan.json"), "--recipe", str(veo), "--max-cost", "0.01", "--json")
+
+    assert again["counts"]["rendered"] == 0 and dict(fake_providers.creates) == before, "references drawn are not owed"
+
+
+def test_a_retake_is_priced_for_its_clip_alone(fake_providers, tmp_path, story_file, veo) -> None:
+    run_dir = _made(fake_providers, story_file, veo, tmp_path)
+    clip = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["shots"]["1"]["cost_usd"]
+
+    tale("retake", str(run_dir), "1", "--seed", "7", "--max-cost", f"{clip + 0.01:.2f}")
+    assert fake_providers.creates["veo"] == 4, "no reference is drawn again for a retake"
+
+    tale("pick", str(run_dir), "1", "1")
+    tale("retake", str(run_dir), "1", "--seed", "7", "--max-cost", "0.01")
+    assert fake_providers.creates["veo"] == 4, "the take of seed 7 is found again, for nothing"
+
+
+def test_a_job_already_paid_for_is_resumed_whatever_the_budget(fake_providers, tmp_path, story_file, veo) -> None:
+    veo.write_text(veo.read_text(encoding="utf-8") + "poll_timeout_s = 0.3\n", encoding="utf-8")
+    from tale_cli.cli.app import app
+
+    fake_providers.never_finish = True
+    failed = runner.invoke(
+        app, ["render", str(story_file), "--recipe", str(veo), "--out", str(tmp_path / "out"), "--yes", "--json"]
+    )
+    assert failed.exit_code != 0 and fake_providers.creates["veo"] == 3
+    fake_providers.never_finish = False
+    plan = next((tmp_path / "out").glob("*/plan.json"))
+
+    again = tale("render", str(plan), "--recipe", str(veo), "--max-cost", "0.01", "--json")
+
+    assert again["counts"]["rendered"] == 3 and fake_providers.creates["veo"] == 3, "the paid jobs are polled, not made"
+
+
+def test_the_budget_and_the_estimate_are_compared_in_cents() -> None:
+    from tale_cli.cost.estimate import RenderEstimate, VideoChoice, check_budget
+
+    def estimate(usd: float) -> RenderEstimate:
+        return RenderEstimate(price_book="b", recipe="r", video=VideoChoice(backend="v", model="m"), shots=[],
+                              planner_usd=usd, references=0, references_usd=0.0, paid=True)  # fmt: skip
+
+    check_budget(estimate(1.001), 1.00)
+    check_budget(estimate(0.999), 1.00)
+    with pytest.raises(BudgetError, match=r"the estimate \$1\.01 exceeds the budget \$1\.00"):
+        check_budget(estimate(1.006), 1.00)
+
+
+def test_a_budget_too_small_for_the_render_refuses_before_the_planner_is_paid(
+    fake_providers, tmp_path, story_file, veo
+) -> None:
+    refused = tale("render", str(story_file), "--recipe", str(veo), "--out", str(tmp_path / "out"), "--yes",
+                   "--max-cost", "0.05", code=ExitCode.BUDGET)  # fmt: skip
+
+    assert "exceeds the budget $0.05; nothing was spent" in refused.output
+    assert fake_providers.creates["plan"] == 0 and not list((tmp_path / "out").glob("*/manifest.json"))
+
+
+CAT_STORY = """---
+title: The Small Test
+characters:
+  - name: Mira
+    description: a keeper in a yellow coat
+---
+
+Mira walked to the harbour at dawn with Pip the cat. Pip found a bottle. Mira read the letter twice.
+"""
+
+
+def test_a_plan_paid_for_then_refused_is_in_the_ledger(fake_providers, tmp_path, veo) -> None:
+    from tale_cli.config import load_recipe
+    from tale_cli.planners import plan_story
+    from tale_cli.story.reader import read_story
+
+    story_file = tmp_path / "cat.md"
+    story_file.write_text(CAT_STORY, encoding="utf-8")
+    # The offline planner's sketch draws Mira alone; the planner's own plan draws Pip too, one reference more than
+    # the budget agreed before planning allows.
+    sketch = cost.estimate_render(plan_story(read_story(story_file), load_recipe(str(veo)), planner_name="offline"),
+                                  load_recipe(str(veo)))  # fmt: skip
+    budget = f"{sketch.total_usd + 0.005:.2f}"
+    refused = tale("render", str(story_file), "--recipe", str(veo), "--out", str(tmp_path / "out"), "--yes",
+                   "--max-cost", budget, code=ExitCode.BUDGET)  # fmt: skip
+
+    assert fake_providers.creates["plan"] == 1 and fake_providers.creates["veo"] == 0
+    assert "only the plan was paid (about $" in refused.output and "nothing was spent" not in refused.output
+    run_dir = next((tmp_path / "out").glob("*/plan.json")).parent
+    spent = tale("cost", "spent", str(run_dir), "--json")
+    assert spent["total_usd"] == pytest.approx(sketch.planner_usd, abs=0.01) and spent["total_usd"] > 0

@@ -62,6 +62,24 @@ def test_the_gemini_judge_reads_a_verdict_prices_and_audits_it_and_caches(fake_p
     assert gemini["items"] == 3 and gemini["usd"] == pytest.approx(report["cost_usd"], abs=0.01)
 
 
+def test_judging_again_with_another_judge_keeps_what_the_first_one_cost(fake_providers, run_dir: Path) -> None:
+    paid = tale("judge", str(run_dir), "--backend", "gemini", "--json")["cost_usd"]
+    assert paid > 0 and fake_providers.creates["gemini-judge"] == 3
+
+    tale("judge", str(run_dir), "--json")  # the run's own judge (no model): free, and it scores every take anew
+
+    spent = tale("cost", "spent", str(run_dir), "--json")
+    gemini = next(line for line in spent["by_backend"] if line["backend"] == "gemini")
+    assert gemini["items"] == 3 and gemini["usd"] == pytest.approx(paid, abs=0.01)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    take = manifest["shots"]["1"]["takes"][0]
+    assert take["judge"]["backend"] == "none" and [c["backend"] for c in take["judge_charges"]] == ["gemini"]
+
+    tale("judge", str(run_dir), "--backend", "gemini", "--json")  # read back from the cache: paid once
+    again = tale("cost", "spent", str(run_dir), "--json")
+    assert next(line for line in again["by_backend"] if line["backend"] == "gemini")["usd"] == gemini["usd"]
+
+
 def test_a_malformed_verdict_is_reported_and_a_sloppy_one_repaired(fake_providers, run_dir: Path) -> None:
     fake_providers.malformed_verdicts = 1
     fake_providers.sloppy_verdicts = 1

@@ -143,3 +143,30 @@ def test_the_retakes_stop_at_the_budget(
     assert fake_providers.creates["veo"] == 4, "one retake, then the budget was spent"
     assert report.retakes is not None and report.retakes.takes_made == 1
     assert report.retakes.stopped == f"the budget of ${budget:.2f} is spent"
+
+
+def test_a_render_resumed_while_judging_is_estimated_with_every_retake_it_may_make(
+    fake_providers, tmp_path: Path, story_file: Path, tiny_judge: tuple[Path, Path]
+) -> None:
+    import re
+
+    base = SMALL_VEO.replace("continuity", "shots = 3\ncontinuity")
+    judged_only = recipe_with_judge(tmp_path / "judged.toml", base, tiny_judge, detect_threshold=1.0)
+    made = tale("render", str(story_file), "--recipe", str(judged_only), "--out", str(tmp_path / "out"), "--yes",
+                "--json")  # fmt: skip
+    run_dir = Path(made["run_dir"])
+    assert fake_providers.creates["veo"] == 3, "every clip made and judged; no retake yet (as a render stopped there)"
+    one_clip = manifest(run_dir)["shots"]["1"]["cost_usd"]
+    retaking = recipe_with_judge(tmp_path / "retaking.toml", base, tiny_judge, detect_threshold=1.0,
+                                 retake_below=0.5, max_retakes=2)  # fmt: skip
+    plan = str(run_dir / "plan.json")
+
+    # Every shot is below the bar with two retakes left: six clips at worst, more than 1.5 clips' budget.
+    refused = tale("render", plan, "--recipe", str(retaking), "--yes", "--max-cost", f"{1.5 * one_clip:.2f}", code=9)
+    assert "exceeds the budget" in refused.output and "nothing was spent" in refused.output
+    assert fake_providers.creates["veo"] == 3, "refused before any retake"
+
+    result = tale("render", plan, "--recipe", str(retaking), "--yes")
+    asked = float(re.search(r"estimate \$([0-9.]+)", result.output).group(1))
+    assert fake_providers.creates["veo"] == 9, "two retakes of each shot"
+    assert asked >= 6 * one_clip - 0.005, "the estimate counts every retake the render made"
