@@ -179,7 +179,7 @@ def _get(port: int, path: str, headers: dict[str, str] | None = None, method: st
         connection.close()
 
 
-def test_serve_answers_ranges_refuses_paths_outside_and_stops_on_sigint(example_run: Any) -> None:
+def test_serve_answers_ranges_refuses_paths_outside_and_other_hosts_and_stops_on_sigint(example_run: Any) -> None:
     run_dir = example_run.run_dir
     outside = run_dir.parent / "secret.txt"
     outside.write_text("not for the page")
@@ -216,6 +216,9 @@ def test_serve_answers_ranges_refuses_paths_outside_and_stops_on_sigint(example_
         finally:
             (run_dir / "escape").unlink()
         assert _get(port, "/nothing-here.mp4")[0] == 404
+        assert _get(port, "/" + "x" * 300)[0] == 404  # too long a name for the file system: no traceback below
+        status, _, body = _get(port, "/plan.json", {"Host": f"attacker.example:{port}"})  # DNS rebinding
+        assert status == 421 and b"Lighthouse" not in body
 
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=15)
