@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -213,3 +214,29 @@ def test_a_crossfaded_film_exports_as_long_as_it_plays_with_its_dissolves(faded_
         )
         music = next(track for track in timeline.tracks if track.name == "Music")
         assert music.duration().to_seconds() == pytest.approx(film_s, abs=1 / FPS)
+
+
+def test_a_full_disk_names_the_timelines_folder_and_its_free_space(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, full_disk: Callable[[str], list[Path]]
+) -> None:
+    out = tmp_path / "edit" / "film.otio"
+    monkeypatch.chdir(run_dir)  # the working folder is not where the timeline goes
+    asked = full_disk(".otio")
+
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--format", "otio", "--out", str(out)])
+
+    assert result.exit_code == ExitCode.OUTPUT, result.output
+    assert " ".join(result.stderr.split()).startswith(f"error: no space left on device: {out.parent} has ")
+    assert asked == [out.parent]
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_a_timeline_that_cannot_be_written_is_one_line_naming_it(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "film.otio"
+    (tmp_path / "film.otio.part").mkdir()  # something in the way of the timeline's temporary file
+
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--format", "otio", "--out", str(out)])
+
+    assert result.exit_code == ExitCode.OUTPUT, result.output
+    assert " ".join(result.stderr.split()).startswith(f"error: cannot write {out}: ")
+    assert "unexpected" not in result.output and not out.exists()
