@@ -178,6 +178,16 @@ def _unusable_keyring_error(p: KeyService, status: KeyringStatus) -> KeysError:
     )
 
 
+def storable(name: str) -> KeyService:
+    """The key service called `name`, once the keyring is known to keep keys: asked before the key itself is, so
+    nobody pastes a secret only to hear that it cannot be stored."""
+    p = provider(name)
+    status = keyring_status()
+    if not status.usable:
+        raise _unusable_keyring_error(p, status)
+    return p
+
+
 @dataclass(frozen=True)
 class SetResult:
     provider: str

@@ -109,6 +109,19 @@ def test_set_refuses_a_keyring_that_cannot_keep_keys(monkeypatch, backend):
     assert FAKE_KEY not in result.output
 
 
+@pytest.mark.parametrize("backend", [fail.Keyring, null.Keyring])
+@pytest.mark.parametrize("how", ["prompt", "stdin"])
+def test_set_says_the_keyring_cannot_keep_keys_before_asking_for_one(monkeypatch, backend, how):
+    clear_key_env(monkeypatch)
+    with using_keyring(backend()):
+        # Nothing typed or piped yet: the answer must come before the key is asked for.
+        result = run(["set", "google", *(["--stdin"] if how == "stdin" else [])], input="")
+    assert result.exit_code == ExitCode.KEYS, result.output
+    assert "cannot store keys here" in result.output and "TALE_GOOGLE_API_KEY" in result.output
+    assert "key for google" not in result.output and "interrupted" not in result.output
+    assert "no key on standard input" not in result.output
+
+
 def test_set_list_delete_round_trip(memory):
     result = run(["set", "runway", "--stdin"], input=FAKE_KEY + "\n")
     assert result.exit_code == 0, result.output
