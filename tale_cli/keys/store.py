@@ -10,7 +10,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.errors import KeysError
+from tale_cli.errors import KeysError, did_you_mean
 from tale_cli.keys.redact import redact, register_secret
 
 if TYPE_CHECKING:
@@ -33,7 +33,10 @@ def provider(name: str) -> KeyService:
     known = services()
     found = known.get(name.strip().lower())
     if found is None:
-        raise KeysError(f"unknown provider '{name}'", hint="valid providers are: " + ", ".join(known))
+        raise KeysError(
+            f"unknown provider '{name}'{did_you_mean(name.strip().lower(), known)}",
+            hint="valid providers are: " + ", ".join(known),
+        )
     return found
 
 

@@ -141,6 +141,24 @@ def test_bad_input_gets_one_line_and_its_exit_code(tmp_path: Path, name: str, mo
         assert (tmp_path / "blocker").read_text() == "keep"
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--recipe", "previw"], "error: unknown recipe 'previw'; did you mean 'preview'?"),
+        (["--recipe", "veo-3.1-fats"], "error: unknown recipe 'veo-3.1-fats'; did you mean 'veo-3.1-fast'?"),
+        (["--planner", "ofline"], "error: unknown planner 'ofline'; did you mean 'offline'?"),
+        (["--voice", "espek"], "error: unknown voice backend 'espek'; did you mean 'espeak'?"),
+        (["--recipe", "zzzz"], "error: unknown recipe 'zzzz'"),  # nothing close: no guess
+    ],
+)
+def test_a_mistyped_recipe_or_backend_name_suggests_the_closest(story_file: Path, args: list[str], line: str) -> None:
+    result = runner.invoke(app, ["render", str(story_file), "--dry-run", *args])
+    assert result.exit_code == int(ExitCode.RECIPE), result.output
+    first = " ".join(result.stderr.split("hint:")[0].split())
+    assert first == line
+    assert "valid names are:" in result.stderr
+
+
 def test_debug_shows_traceback_and_settings_origin(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--debug", "render", str(tmp_path / "nope.md")])
     assert result.exit_code == int(ExitCode.INPUT)

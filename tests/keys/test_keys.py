@@ -78,7 +78,10 @@ def test_unknown_provider_lists_valid_names(memory):
     assert "google, huggingface, openai, runway, vertex" in caught.value.hint
     result = run(["set", "dalle", "--stdin"], input=FAKE_KEY + "\n")
     assert result.exit_code == ExitCode.KEYS
-    assert "unknown provider 'dalle'" in result.output
+    assert "unknown provider 'dalle'" in result.output and "did you mean" not in result.output
+    result = run(["set", "opneai", "--stdin"], input=FAKE_KEY + "\n")
+    assert result.exit_code == ExitCode.KEYS
+    assert "unknown provider 'opneai'; did you mean 'openai'?" in " ".join(result.output.split())
 
 
 def test_fingerprint_shows_only_the_last_four_characters():
