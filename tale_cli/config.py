@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError, model_validator
 
-from tale_cli.errors import RecipeError, describe_validation_error
+from tale_cli.errors import RecipeError, describe_validation_error, did_you_mean
 from tale_cli.literals import Aspect, Resolution
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -313,7 +313,7 @@ def recipe_path(name_or_file: str) -> Path:
     path = recipes_dir() / f"{name_or_file}.toml"
     if not path.is_file():
         raise RecipeError(
-            f"unknown recipe '{name_or_file}'",
+            f"unknown recipe '{name_or_file}'{did_you_mean(name_or_file, recipe_names())}",
             hint="valid names are: " + ", ".join(recipe_names()),
         )
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterable
 from enum import IntEnum
 from typing import Any
 
@@ -140,6 +141,14 @@ class QuotaError(BackendError):
 
 class PollTimeoutError(BackendError):
     """A paid job that did not finish in time; it stays recorded, so running again resumes it."""
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """`; did you mean 'preview'?` for the valid name closest to a mistyped one; empty when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def describe_validation_error(error: Any) -> str:

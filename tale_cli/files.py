@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -36,21 +37,33 @@ def find_symlink(root: Path) -> Path | None:
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write `data` to `path` via `path.part` and a rename, refusing planted symlinks."""
+    """Write `data` to `path` via `path.part` and a rename, refusing planted symlinks.
+
+    A folder that cannot be written (read-only, not ours, a folder where the file goes) is an OutputError naming
+    `path`; a full disk stays an OSError, one that names the `.part` file, so its folder is the one measured.
+    """
     refuse_symlink(path)
     part = path.with_name(path.name + ".part")
-    with contextlib.suppress(FileNotFoundError):
-        part.unlink()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(part, flags, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(part, path)
-    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
-        raise
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(part, flags, mode)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(part, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+            raise
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(error.errno, error.strerror, error.filename or str(part)) from None
+        raise OutputError(
+            f"cannot write {path}: {error.strerror or error}",
+            hint="make its folder writable, or move what is in the way",
+        ) from None
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from tale_cli.errors import RecipeError
+from tale_cli.errors import RecipeError, did_you_mean
 
 # The packages whose modules declare providers.
 PROVIDER_PACKAGES = ("tale_cli.backends", "tale_cli.planners")
@@ -275,7 +275,9 @@ def provider(name: str, role: Role | None = None) -> Provider:
     if entry is None or (role is not None and role not in entry.roles):
         what = f"{role} backend" if role not in (None, Role.PLANNER) else "planner" if role else "provider"
         valid = names(role) if role is not None else sorted(providers())
-        raise RecipeError(f"unknown {what} '{name}'", hint="valid names are: " + ", ".join(valid))
+        raise RecipeError(
+            f"unknown {what} '{name}'{did_you_mean(name, valid)}", hint="valid names are: " + ", ".join(valid)
+        )
     return entry
 
 

@@ -150,3 +150,33 @@ def outbound_attempts(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return attempts
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch):
+    """full_disk(suffix) -> the folders shutil.disk_usage is asked about; from then on a file Tale writes atomically
+    whose name ends in `suffix` (its `.part`) fills up as on a full disk: the write fails with the real ENOSPC of
+    /dev/full, which, like a real one, names no file."""
+    import shutil
+
+    real_fdopen, real_disk_usage = os.fdopen, shutil.disk_usage
+    asked: list[Path] = []
+
+    def start(suffix: str) -> list[Path]:
+        def fdopen(fd: int, *args, **kwargs):
+            if os.readlink(f"/proc/self/fd/{fd}").endswith(suffix + ".part"):
+                os.close(fd)
+                return real_fdopen(os.open("/dev/full", os.O_WRONLY), *args, **kwargs)
+            return real_fdopen(fd, *args, **kwargs)
+
+        def disk_usage(path):
+            asked.append(Path(path))
+            return real_disk_usage(path)
+
+        monkeypatch.setattr("tale_cli.files.os.fdopen", fdopen)
+        monkeypatch.setattr("shutil.disk_usage", disk_usage)
+        return asked
+
+    if not Path("/dev/full").exists() or not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs Linux's /dev/full and /proc/self/fd")
+    return start

@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import io
 import sys
+from typing import Any
 
 import typer
 
 from tale_cli.cli.common import set_debug
 from tale_cli.version import __version__
 
+
+class _TaleGroup(typer.core.TyperGroup):
+    """The `tale` group, built once every command is: its flags show no value placeholder in --help (Typer's rich
+    help writes `<bool>` beside `--dry-run` and `--help`, as if each took a value)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _flags_take_no_value(self)
+
+
+def _flags_take_no_value(command: Any) -> None:
+    help_option = command.get_help_option(typer.Context(command))
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _flags_take_no_value(sub)
+
+
 app = typer.Typer(
     name="tale",
+    cls=_TaleGroup,
     help="Turn a written story into a one-minute film.",
     no_args_is_help=True,
     add_completion=False,

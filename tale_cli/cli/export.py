@@ -54,7 +54,8 @@ def export(
         return
     audio = f", {len(result.audio)} audio file(s)" if result.audio else ""
     console().print(
-        f"[green]timeline[/] {escape(str(result.path))}: {result.clips} clips, {result.duration_s:g} s, "
-        f"{result.markers} markers{audio}; subtitles {escape(str(result.srt))}",
+        f"[green]timeline[/] {escape(str(result.path))}: {result.clips} clip{'s' if result.clips != 1 else ''}, "
+        f"{result.duration_s:g} s, {result.markers} marker{'s' if result.markers != 1 else ''}{audio}; "
+        f"subtitles {escape(str(result.srt))}",
         soft_wrap=True,
     )

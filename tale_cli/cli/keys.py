@@ -24,10 +24,9 @@ def set_(
     """Store a key in the OS keyring (asks with hidden input)."""
     with errors_handled():
         from tale_cli.errors import ExitCode, KeysError
-        from tale_cli.keys.store import provider as lookup_provider
-        from tale_cli.keys.store import set_key
+        from tale_cli.keys.store import set_key, storable
 
-        chosen = lookup_provider(provider)
+        chosen = storable(provider)
         if stdin:
             text = sys.stdin.readline()
             if not text:

@@ -140,7 +140,8 @@ def stitch(
     how = "joined by stream copy" if result.fast_path else "re-encoded"
     captions = f", subtitles {escape(str(result.srt))}" if result.srt else ""
     console().print(
-        f"[green]film[/] {escape(str(result.output))}: {result.duration_s:.2f} s from {result.clips} clips, "
+        f"[green]film[/] {escape(str(result.output))}: {result.duration_s:.2f} s from {result.clips} "
+        f"clip{'s' if result.clips != 1 else ''}, "
         f"{options.width}x{options.height} {options.fps} fps, {how} in {result.seconds:.1f} s{captions} "
         "(clips, not a run: no plan, voice track or review page)",
         soft_wrap=True,

@@ -76,12 +76,14 @@ def judge_recipe(recipe: Recipe, backend: str | None) -> Recipe:
     if backend is None or backend == recipe.judge.backend:
         return recipe
     from tale_cli.config import JudgeConfig
-    from tale_cli.errors import RecipeError
+    from tale_cli.errors import RecipeError, did_you_mean
     from tale_cli.registry import Role, names
 
-    if backend != "none" and backend not in names(Role.JUDGE):
+    valid = ["none", *names(Role.JUDGE)]
+    if backend not in valid:
         raise RecipeError(
-            f"unknown judge backend '{backend}'", hint="valid names are: " + ", ".join(["none", *names(Role.JUDGE)])
+            f"unknown judge backend '{backend}'{did_you_mean(backend, valid)}",
+            hint="valid names are: " + ", ".join(valid),
         )
     keep = recipe.judge.model_dump(include={"frames", "retake_below", "max_retakes", "detect_threshold"})
     return recipe.model_copy(update={"judge": JudgeConfig(backend=backend, **keep)})

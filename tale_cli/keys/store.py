@@ -10,7 +10,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.errors import KeysError
+from tale_cli.errors import KeysError, did_you_mean
 from tale_cli.keys.redact import redact, register_secret
 
 if TYPE_CHECKING:
@@ -33,7 +33,10 @@ def provider(name: str) -> KeyService:
     known = services()
     found = known.get(name.strip().lower())
     if found is None:
-        raise KeysError(f"unknown provider '{name}'", hint="valid providers are: " + ", ".join(known))
+        raise KeysError(
+            f"unknown provider '{name}'{did_you_mean(name.strip().lower(), known)}",
+            hint="valid providers are: " + ", ".join(known),
+        )
     return found
 
 
@@ -176,6 +179,16 @@ def _unusable_keyring_error(p: KeyService, status: KeyringStatus) -> KeysError:
         f"cannot store keys here: {status.reason}; set {p.tale_env_var} instead (on a pod, use its secrets)",
         hint="keys in environment variables take precedence over the keyring anyway",
     )
+
+
+def storable(name: str) -> KeyService:
+    """The key service called `name`, once the keyring is known to keep keys: asked before the key itself is, so
+    nobody pastes a secret only to hear that it cannot be stored."""
+    p = provider(name)
+    status = keyring_status()
+    if not status.usable:
+        raise _unusable_keyring_error(p, status)
+    return p
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ class NoSpaceError(OutputError):
 
     def __init__(self, folder: Path, *, needed_bytes: int | None = None, what: str = "this") -> None:
         try:
-            free = f"{human_bytes(shutil.disk_usage(folder).free)} free"
+            free = f"{human_bytes(shutil.disk_usage(existing_folder(folder)).free)} free"
         except OSError:
             free = "no free space"
         needed = f"; {what} needs about {human_bytes(needed_bytes)}" if needed_bytes else ""
@@ -91,6 +91,14 @@ class NoSpaceError(OutputError):
         self.folder = folder
         self.needed_bytes = needed_bytes
         self.what = what
+
+
+def existing_folder(folder: Path) -> Path:
+    """`folder`, else the nearest folder above it that exists: where its files would go, on that file system."""
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            return candidate
+    return folder
 
 
 def no_space_folder(error: OSError, default: Path) -> Path | None:

@@ -357,7 +357,8 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
             say=lambda text: emit(Event("message", detail=text)),
         )
         if voice is not None:
-            emit(Event("message", detail=f"voice: {voice.spoken} clips spoken, {voice.cached} cached"))
+            spoken = f"{voice.spoken} clip{'s' if voice.spoken != 1 else ''} spoken"
+            emit(Event("message", detail=f"voice: {spoken}, {voice.cached} cached"))
     score = None
     if options.audio is None and composes(recipe.music.source):
         score = make_score(plan, recipe, folder, manifest, audit, say=lambda text: emit(Event("message", detail=text)))

@@ -167,9 +167,13 @@ def render_references(
                     )
                 )
             except Exception as error:
+                part.unlink(missing_ok=True)
                 audit_request(
                     audit, "image", backend.name, None, prompt, None, started, error=error, character=character.id
                 )
+                raise
+            except BaseException:
+                part.unlink(missing_ok=True)  # stopped by Ctrl-C or a signal: no half-drawn picture stays
                 raise
             audit_request(audit, "image", backend.name, None, prompt, result, started, character=character.id)
             if not part.is_file() or part.stat().st_size == 0:

@@ -1,7 +1,9 @@
 """`tale review --serve`: one run folder over HTTP (loopback by default), with byte ranges so a player can seek.
 
 Only files inside the folder are served: a path with `..`, or one that passes through a symbolic link, is
-refused (403); a folder is never listed. The server stops cleanly on Ctrl-C.
+refused (403); a folder is never listed. Only requests addressed to the server itself are answered (421 for any
+other Host): a web page whose own name an attacker re-points at 127.0.0.1 (DNS rebinding) reads nothing. The
+server stops cleanly on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ LOOPBACK = "127.0.0.1"
 _TYPES = {".mp4": "video/mp4", ".vtt": "text/vtt", ".srt": "text/plain", ".jsonl": "text/plain"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 256 * 1024
+_IP_AUTHORITY = re.compile(r"^(?:\[([0-9a-f:.]+)\]|([0-9.]+)):(\d+)$")
+_MISDIRECTED = "Open the address `tale review --serve` printed: 127.0.0.1, localhost or its --host, with its port."
 
 
 def is_loopback(host: str) -> bool:
@@ -34,24 +38,64 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_names(host: str, port: int) -> frozenset[str]:
+    """The Host values a server on host:port answers: the loopback names and `host` itself, each with the port
+    (lower case; without it too on port 80, as a browser sends it)."""
+    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+    with_port = {f"{name}:{port}".lower() for name in names}
+    return frozenset(with_port | ({name.lower() for name in names} if port == 80 else set()))
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` as an IP address; None for a host name (which a DNS answer can re-point)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _names_an_address(authority: str, port: int) -> bool:
+    """`authority` is `address:port` or `[v6 address]:port`: an IP address, not a name, and this port."""
+    match = _IP_AUTHORITY.match(authority)
+    return match is not None and _address(match[1] or match[2]) is not None and match[3] == str(port)
+
+
 class _Refused(Exception):
     """A path that leaves the run folder."""
 
 
-def resolve_path(root: Path, target: str) -> Path | None:
+class _Misdirected(Exception):
+    """A request addressed to another host than this server."""
+
+
+def request_path(target: str) -> tuple[str | None, str]:
+    """(authority, path) of a request target: None and the path for `/a/b?q`; the host and path of an
+    absolute-form `http://host/a/b`, which a client sends a proxy; _Misdirected for anything else."""
+    if target.startswith("/"):
+        return None, target.partition("?")[0].partition("#")[0]
+    parts = urlsplit(target)
+    if parts.scheme.lower() != "http" or not parts.netloc:
+        raise _Misdirected(target)
+    return parts.netloc, parts.path or "/"
+
+
+def resolve_path(root: Path, path: str) -> Path | None:
     """The file a request path names inside `root`; None when there is none; _Refused when it would leave it."""
-    path = unquote(urlsplit(target).path)
+    path = unquote(path)
     parts = [part for part in path.split("/") if part]
     if "\x00" in path or any(part in (".", "..") or "\\" in part for part in parts):
         raise _Refused(path)
     candidate = root
-    for part in parts or [REVIEW_PAGE]:
-        candidate = candidate / part
-        if candidate.is_symlink():
+    try:
+        for part in parts or [REVIEW_PAGE]:
+            candidate = candidate / part
+            if candidate.is_symlink():
+                raise _Refused(path)
+        if not candidate.resolve().is_relative_to(root.resolve()):
             raise _Refused(path)
-    if not candidate.resolve().is_relative_to(root.resolve()):
-        raise _Refused(path)
-    return candidate if candidate.is_file() else None
+        return candidate if candidate.is_file() else None
+    except OSError:
+        return None  # a name too long for the file system, or one it cannot look up: no such file
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -90,16 +134,32 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         return None  # a player makes many range requests; the terminal stays quiet
 
+    def _check_host(self, authority: str | None) -> None:
+        """_Misdirected unless every host the request names is this server's (HTTP/1.1 must name one)."""
+        given = self.headers.get_all("Host") or []
+        if len(given) > 1 or (not given and self.request_version != "HTTP/1.0"):
+            raise _Misdirected(", ".join(given) or "no Host")
+        named = [name for name in (authority, *given) if name is not None]
+        if not all(self.server.answers(name) for name in named):
+            raise _Misdirected(", ".join(named))
+
     def _answer(self, *, body: bool) -> None:
         try:
-            path = resolve_path(self.server.root, self.path)
+            authority, target = request_path(self.path)
+            self._check_host(authority)
+            path = resolve_path(self.server.root, target)
+            size = path.stat().st_size if path is not None else 0
+        except _Misdirected:
+            self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "not this server's address", _MISDIRECTED)
+            return
         except _Refused:
             self.send_error(HTTPStatus.FORBIDDEN, "outside the run folder")
             return
+        except OSError:
+            path = None  # removed between the look-up and now
         if path is None:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
-        size = path.stat().st_size
         try:
             wanted = byte_range(self.headers.get("Range"), size)
         except ValueError:
@@ -144,6 +204,17 @@ class ReviewServer(ThreadingHTTPServer):
         self.root = root
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, port), _Handler)
+        self.hosts = host_names(host, self.server_port)
+        # Bound to every address (0.0.0.0, ::): reached by whichever address of the machine, never by a name.
+        address = _address(host)
+        self.any_address = not host or (address is not None and address.is_unspecified)
+
+    def answers(self, authority: str) -> bool:
+        """A request's Host (or absolute-form host) names this server: DNS rebinding gets 421, not the run."""
+        authority = authority.strip().lower()
+        if authority in self.hosts:
+            return True
+        return self.any_address and _names_an_address(authority, self.server_port)
 
     @property
     def url(self) -> str:

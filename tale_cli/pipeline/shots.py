@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import time
@@ -351,10 +352,18 @@ def run_shots(
     except BaseException:
         for future, task in running.items():
             future.cancel()
+            # Its worker may still be writing the clip (a download, ffmpeg being killed): the file goes once it stops.
+            future.add_done_callback(functools.partial(_remove, task.request.output))
             with manifest.edit_shot(task.shot.index) as entry:
                 entry.status = ShotStatus.INTERRUPTED
         raise
     return [outcomes[task.shot.index] for task in tasks]
+
+
+def _remove(part: Path, _: object = None) -> None:
+    """`part` gone, if it is there (also as a future's done-callback)."""
+    with contextlib.suppress(OSError):
+        part.unlink(missing_ok=True)
 
 
 def _finish(
@@ -396,6 +405,9 @@ def _finish(
             raise  # a rejected key fails every other shot too: stop the run (exit 10), spend nothing more
         refused = isinstance(error, (ShotRefusedError, QuotaError))
         return ShotOutcome(index, ShotState.FAILED, task.params_hash, error=message, render_s=elapsed, refused=refused)
+    except BaseException:
+        _remove(part)  # stopped while the clip was checked or moved into place
+        raise
     with manifest.finish_shot(index) as entry:
         entry.status = ShotStatus.DONE
         entry.model = result.model

@@ -40,7 +40,10 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
             for line_no, line in enumerate(wrap_text(shot.prompt, chars)[:lines]):
                 draw.text((x + 36, y + thumb_h + 8 + line_no * 21), line, font=label, fill=(230, 230, 230))
     part = output.with_name(output.name + ".part")
-    sheet.save(part, format="PNG")
-    os.replace(part, output)
+    try:
+        sheet.save(part, format="PNG")
+        os.replace(part, output)
+    finally:
+        part.unlink(missing_ok=True)
     output.chmod(mode)
     return output

@@ -226,6 +226,9 @@ def _speak(
         part.unlink(missing_ok=True)
         audit_request(audit, "voice", backend.name, shot, utterance.text, None, started, error=error)
         raise
+    except BaseException:
+        part.unlink(missing_ok=True)  # stopped by Ctrl-C or a signal: no half-spoken clip stays
+        raise
     os.replace(part, stored)
     audit_request(audit, "voice", backend.name, shot, utterance.text, result, started)
     return result.cost_usd, result.model

@@ -127,6 +127,9 @@ def test_unknown_names_list_the_registry() -> None:
     with pytest.raises(RecipeError) as planner:
         registry.provider("preview", Role.PLANNER)
     assert "unknown planner 'preview'" in planner.value.message
+    with pytest.raises(RecipeError) as mistyped:
+        registry.provider("Preveiw", Role.VIDEO)
+    assert mistyped.value.message == "unknown video backend 'Preveiw'; did you mean 'preview'?"
 
 
 def test_self_hosted_is_local_only_at_a_private_address(monkeypatch) -> None:

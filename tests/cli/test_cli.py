@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,6 +140,36 @@ def test_bad_input_gets_one_line_and_its_exit_code(tmp_path: Path, name: str, mo
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
     if name == "out-is-file":
         assert (tmp_path / "blocker").read_text() == "keep"
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--recipe", "previw"], "error: unknown recipe 'previw'; did you mean 'preview'?"),
+        (["--recipe", "veo-3.1-fats"], "error: unknown recipe 'veo-3.1-fats'; did you mean 'veo-3.1-fast'?"),
+        (["--planner", "ofline"], "error: unknown planner 'ofline'; did you mean 'offline'?"),
+        (["--voice", "espek"], "error: unknown voice backend 'espek'; did you mean 'espeak'?"),
+        (["--recipe", "zzzz"], "error: unknown recipe 'zzzz'"),  # nothing close: no guess
+    ],
+)
+def test_a_mistyped_recipe_or_backend_name_suggests_the_closest(story_file: Path, args: list[str], line: str) -> None:
+    result = runner.invoke(app, ["render", str(story_file), "--dry-run", *args])
+    assert result.exit_code == int(ExitCode.RECIPE), result.output
+    first = " ".join(result.stderr.split("hint:")[0].split())
+    assert first == line
+    assert "valid names are:" in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["render"], ["stitch"], ["keys", "set"], ["review"]])
+def test_help_shows_no_value_placeholder_beside_a_flag(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    flags = [
+        line for line in result.output.splitlines() if re.search(r"--(help|dry-run|json|stdin|serve|debug)\b", line)
+    ]
+    assert flags and not [line for line in flags if re.search(r"<bool>|BOOLEAN|\bbool\b", line)], flags
+    if command == ["render"]:
+        assert re.search(r"--out\b.*<path>", result.output)  # an option that takes a value still says which
 
 
 def test_debug_shows_traceback_and_settings_origin(tmp_path: Path) -> None:

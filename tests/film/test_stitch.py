@@ -505,6 +505,16 @@ def test_cli_joins_the_users_own_clips(
     assert abs(info.duration_s - 3.0) <= 0.08
 
 
+def test_cli_says_one_clip_in_the_singular(
+    cli: Callable[..., Any], clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli(clips["red"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("film film.mp4: 1.00 s from 1 clip, "), result.stdout
+
+
 def test_cli_transition_burn_and_music(cli: Callable[..., Any], clips: dict[str, Path], tmp_path: Path) -> None:
     run = _run_folder(tmp_path / "run", clips)
     bed = make_audio(tmp_path / "bed.m4a", seconds=3.0)

@@ -119,6 +119,8 @@ def test_judging_a_folder_that_is_no_run_is_one_clear_error(tmp_path: Path) -> N
 def test_an_unknown_judge_backend_lists_the_valid_ones(run_dir: Path) -> None:
     result = tale("judge", str(run_dir), "--backend", "sora", code=5)
     assert "unknown judge backend 'sora'" in result.output and "valid names are: none, " in result.output
+    result = tale("judge", str(run_dir), "--backend", "locla", code=5)
+    assert "unknown judge backend 'locla'; did you mean 'local'?" in " ".join(result.output.split())
 
 
 def test_the_local_judge_end_to_end_scores_in_range_and_caches(

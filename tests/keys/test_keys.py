@@ -78,7 +78,10 @@ def test_unknown_provider_lists_valid_names(memory):
     assert "google, huggingface, openai, runway, vertex" in caught.value.hint
     result = run(["set", "dalle", "--stdin"], input=FAKE_KEY + "\n")
     assert result.exit_code == ExitCode.KEYS
-    assert "unknown provider 'dalle'" in result.output
+    assert "unknown provider 'dalle'" in result.output and "did you mean" not in result.output
+    result = run(["set", "opneai", "--stdin"], input=FAKE_KEY + "\n")
+    assert result.exit_code == ExitCode.KEYS
+    assert "unknown provider 'opneai'; did you mean 'openai'?" in " ".join(result.output.split())
 
 
 def test_fingerprint_shows_only_the_last_four_characters():
@@ -107,6 +110,19 @@ def test_set_refuses_a_keyring_that_cannot_keep_keys(monkeypatch, backend):
     assert "TALE_OPENAI_API_KEY" in result.output
     assert "stored" not in result.output
     assert FAKE_KEY not in result.output
+
+
+@pytest.mark.parametrize("backend", [fail.Keyring, null.Keyring])
+@pytest.mark.parametrize("how", ["prompt", "stdin"])
+def test_set_says_the_keyring_cannot_keep_keys_before_asking_for_one(monkeypatch, backend, how):
+    clear_key_env(monkeypatch)
+    with using_keyring(backend()):
+        # Nothing typed or piped yet: the answer must come before the key is asked for.
+        result = run(["set", "google", *(["--stdin"] if how == "stdin" else [])], input="")
+    assert result.exit_code == ExitCode.KEYS, result.output
+    assert "cannot store keys here" in result.output and "TALE_GOOGLE_API_KEY" in result.output
+    assert "key for google" not in result.output and "interrupted" not in result.output
+    assert "no key on standard input" not in result.output
 
 
 def test_set_list_delete_round_trip(memory):

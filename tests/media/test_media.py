@@ -98,3 +98,22 @@ def test_every_ffmpeg_input_is_held_to_local_protocols(
     assert any("concat" in command for command in commands) and any("lavfi" in command for command in commands)
     for command, n in inputs:
         assert command[n - 2 : n] == ["-protocol_whitelist", "file,pipe,fd"], command
+
+
+def test_a_full_disk_measures_the_folder_a_file_goes_to_or_the_nearest_one_above_that_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from tale_cli.media.ffmpeg import NoSpaceError
+
+    asked: list[Path] = []
+    real = shutil.disk_usage
+    monkeypatch.setattr("shutil.disk_usage", lambda path: asked.append(Path(path)) or real(path))
+    folder = tmp_path / "out" / "not-made-yet"
+
+    error = NoSpaceError(folder, needed_bytes=2_000_000, what="the film")
+
+    assert asked == [tmp_path]
+    assert error.message.startswith(f"no space left on device: {folder} has ") and "no free space" not in error.message
+    assert error.message.endswith(" free; the film needs about 2.0 MB")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -115,6 +116,24 @@ def test_a_vertical_film_exports_its_frame_size(tmp_path: Path) -> None:
     assert "<width>96</width><height>160</height>" in (run / "film.xml").read_text(encoding="utf-8")
 
 
+def test_a_one_shot_film_counts_its_clip_and_marker_in_the_singular(tmp_path: Path) -> None:
+    story = tmp_path / "story.md"
+    story.write_text("---\ntitle: One\nshots: 1\n---\n\nAda walked to the harbour at dawn.\n")
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        'width = 160\nheight = 96\nfps = 24\nseconds = 4\n[video]\nbackend = "preview"\n[voice]\nbackend = "espeak"\n'
+    )
+    rendered = CliRunner().invoke(app, ["render", str(story), "-r", str(recipe), "-o", str(tmp_path / "out")])
+    assert rendered.exit_code == 0, rendered.output
+    assert "voice: 1 clip spoken, 0 cached" in rendered.output
+
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "out" / "one"), "--format", "otio"])
+
+    assert result.exit_code == 0, result.output
+    line = " ".join(result.stdout.split())
+    assert ": 1 clip, 4 s, 1 marker, " in line and "1 clips" not in line and "1 markers" not in line
+
+
 def test_a_timeline_elsewhere_names_the_run_by_relative_paths_and_moves_with_it(run_dir: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
     shutil.copytree(run_dir, project / "run")
@@ -213,3 +232,29 @@ def test_a_crossfaded_film_exports_as_long_as_it_plays_with_its_dissolves(faded_
         )
         music = next(track for track in timeline.tracks if track.name == "Music")
         assert music.duration().to_seconds() == pytest.approx(film_s, abs=1 / FPS)
+
+
+def test_a_full_disk_names_the_timelines_folder_and_its_free_space(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, full_disk: Callable[[str], list[Path]]
+) -> None:
+    out = tmp_path / "edit" / "film.otio"
+    monkeypatch.chdir(run_dir)  # the working folder is not where the timeline goes
+    asked = full_disk(".otio")
+
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--format", "otio", "--out", str(out)])
+
+    assert result.exit_code == ExitCode.OUTPUT, result.output
+    assert " ".join(result.stderr.split()).startswith(f"error: no space left on device: {out.parent} has ")
+    assert asked == [out.parent]
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_a_timeline_that_cannot_be_written_is_one_line_naming_it(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "film.otio"
+    (tmp_path / "film.otio.part").mkdir()  # something in the way of the timeline's temporary file
+
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--format", "otio", "--out", str(out)])
+
+    assert result.exit_code == ExitCode.OUTPUT, result.output
+    assert " ".join(result.stderr.split()).startswith(f"error: cannot write {out}: ")
+    assert "unexpected" not in result.output and not out.exists()

@@ -258,6 +258,95 @@ def test_a_stitch_killed_by_sigterm_takes_its_ffmpeg_along(tmp_path: Path, story
     assert decoded.stderr == ""
 
 
+def _small_default_recipe(folder: Path) -> Path:
+    """The default recipe (preview video and pictures, eSpeak NG voice) at 320x180."""
+    default = (REPO / "recipes" / "preview.toml").read_text(encoding="utf-8")
+    recipe = folder / "small-default.toml"
+    recipe.write_text(default.replace("width = 1280\nheight = 720", "width = 320\nheight = 180"), encoding="utf-8")
+    return recipe
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_a_render_stopped_while_shots_render_leaves_no_part_file(tmp_path: Path, stop: signal.Signals) -> None:
+    """Ctrl-C or `kill PID` while the example story's shots render (the default recipe, small): Tale exits 130 or
+    143 and no `*.part` stays anywhere in the output folder; the next render makes the film."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tale_cli", "render", str(REPO / "examples" / "story.md"),
+               "--recipe", str(_small_default_recipe(tmp_path)), "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    rendering: list[Path] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and not rendering:
+        rendering = list(out.glob("*/shots/by-hash/*.mp4.part"))
+        time.sleep(0.005)
+    assert rendering, "no shot was seen rendering"
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 128 + stop, stderr
+    assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+    assert sorted(out.rglob("*.part")) == []
+    run_dir = rendering[0].parents[2]
+    assert not (run_dir / "film.mp4").exists()
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    check_clip(run_dir / "film.mp4", expected_s=64.0, fps=24)
+    assert sorted(out.rglob("*.part")) == []
+
+
+@pytest.mark.parametrize("writing", ["voice clip", "reference picture", "storyboard"])
+def test_a_render_stopped_while_any_file_is_written_leaves_no_part_file(
+    tmp_path: Path, story_file: Path, monkeypatch: pytest.MonkeyPatch, writing: str
+) -> None:
+    """`kill PID` arriving just after a `.part` is written, before it is checked and kept: the signal handler raises
+    Interrupted in the main thread, where voices, reference pictures and the storyboard are made."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from tale_cli.backends.local.espeak import EspeakVoice
+    from tale_cli.backends.local.preview import PreviewImage
+    from tale_cli.cli.app import app
+    from tale_cli.errors import Interrupted
+
+    written: list[Path] = []
+
+    def stop_after(write: Any, where: Any) -> Any:
+        """`write`, then the signal, once its file (`where(*args)`) is on disk."""
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            write(*args, **kwargs)
+            written.append(Path(where(*args)))
+            raise Interrupted(signal.SIGTERM)
+
+        return wrapped
+
+    if writing == "voice clip":
+        monkeypatch.setattr(EspeakVoice, "speak", stop_after(EspeakVoice.speak, lambda _, request: request.output))
+    elif writing == "reference picture":
+        draw = stop_after(PreviewImage.render_reference, lambda _, request: request.output)
+        monkeypatch.setattr(PreviewImage, "render_reference", draw)
+    else:
+        save = Image.Image.save
+        board = stop_after(save, lambda _, fp: fp)
+        monkeypatch.setattr(
+            Image.Image,
+            "save",
+            lambda image, fp, *args, **kwargs: (board if str(fp).endswith("storyboard.png.part") else save)(
+                image, fp, *args, **kwargs
+            ),
+        )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["render", str(story_file), "-r", str(_small_default_recipe(tmp_path)), "-o", str(out)]
+    )
+
+    assert result.exit_code == 143, result.output
+    assert len(written) == 1 and written[0].name.endswith(".part") and written[0].is_relative_to(out)
+    assert sorted(out.rglob("*.part")) == []
+
+
 class NeedsKey(CountingPreview):
     def preflight(self) -> None:
         from tale_cli.errors import KeysError

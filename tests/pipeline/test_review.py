@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from tale_cli.backends.local.preview import PreviewVideo
 from tale_cli.cli.app import app
 from tale_cli.config import load_recipe
 from tale_cli.cost import estimate_render
-from tale_cli.errors import BackendError, ShotRefusedError
+from tale_cli.errors import BackendError, ExitCode, ShotRefusedError
 from tale_cli.executors import ThreadExecutor
 from tale_cli.pipeline import RenderOptions, render
 from tale_cli.pipeline.batch import BatchOptions, run_batch
@@ -179,7 +181,7 @@ def _get(port: int, path: str, headers: dict[str, str] | None = None, method: st
         connection.close()
 
 
-def test_serve_answers_ranges_refuses_paths_outside_and_stops_on_sigint(example_run: Any) -> None:
+def test_serve_answers_ranges_refuses_paths_outside_and_other_hosts_and_stops_on_sigint(example_run: Any) -> None:
     run_dir = example_run.run_dir
     outside = run_dir.parent / "secret.txt"
     outside.write_text("not for the page")
@@ -216,6 +218,9 @@ def test_serve_answers_ranges_refuses_paths_outside_and_stops_on_sigint(example_
         finally:
             (run_dir / "escape").unlink()
         assert _get(port, "/nothing-here.mp4")[0] == 404
+        assert _get(port, "/" + "x" * 300)[0] == 404  # too long a name for the file system: no traceback below
+        status, _, body = _get(port, "/plan.json", {"Host": f"attacker.example:{port}"})  # DNS rebinding
+        assert status == 421 and b"Lighthouse" not in body
 
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=15)
@@ -265,3 +270,50 @@ def test_a_private_run_page_is_owner_only(tmp_path: Path, story_file: Path, tiny
     private.write_text(tiny_recipe.read_text().replace('description = "tiny test recipe"', "private = true"))
     report = _render(story_file, private, tmp_path / "out")
     assert report.review is not None and os.stat(report.review).st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("obstacle", ["read-only folder", "folder where the page goes"])
+def test_a_page_that_cannot_be_written_is_one_line_naming_it_and_exit_6(
+    example_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, obstacle: str
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(example_run.run_dir, run_dir)
+    page = run_dir / "review.html"
+    page.unlink()
+    if obstacle == "folder where the page goes":
+        page.mkdir()
+    else:  # what a read-only mount answers (root may write through a folder's permissions, a mount refuses it)
+        real_open = os.open
+
+        def read_only(path: Any, *args: Any, **kwargs: Any) -> int:
+            if Path(path).parent == run_dir:
+                raise OSError(errno.EROFS, "Read-only file system", str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr("tale_cli.files.os.open", read_only)
+
+    result = runner.invoke(app, ["review", str(run_dir)])
+
+    assert result.exit_code == int(ExitCode.OUTPUT), result.output
+    first = result.stderr.splitlines()[0]
+    assert " ".join(result.stderr.split()).startswith(f"error: cannot write {page}: "), result.stderr
+    assert "unexpected" not in first and "Errno" not in first and "Traceback" not in result.output
+    assert not (run_dir / "review.html.part").exists()
+
+
+def test_a_full_disk_names_the_run_folder_and_its_free_space_not_the_working_folders(
+    example_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, full_disk: Any
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(example_run.run_dir, run_dir)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    asked = full_disk("review.html")
+
+    result = runner.invoke(app, ["review", str(run_dir)])
+
+    assert result.exit_code == int(ExitCode.OUTPUT), result.output
+    assert " ".join(result.stderr.split()).startswith(f"error: no space left on device: {run_dir} has ")
+    assert asked == [run_dir]
+    assert not (run_dir / "review.html.part").exists()

@@ -104,7 +104,7 @@ def test_damaged_voice_files_are_made_again_and_never_leave_a_silent_film(run: t
     damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 3])
     result = CliRunner().invoke(app, ["render", str(run_dir / "plan.json"), "-r", str(recipe)])
     assert (
-        result.exit_code == 0 and "again (its clip was damaged)" in result.output and "1 clips spoken" in result.output
+        result.exit_code == 0 and "again (its clip was damaged)" in result.output and "1 clip spoken" in result.output
     )
     voiced(run_dir)
     # The voice track cut short, then gone: laid again from its clips by the next pick or stitch, paying nothing.
