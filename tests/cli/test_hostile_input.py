@@ -168,6 +168,23 @@ def test_names_with_spaces_dashes_quotes_and_hangul_render(workdir):
     assert probe(film).duration_s == pytest.approx(9.0, abs=0.3)
 
 
+# ---------------------------------------------------------------- control characters: terminal injection
+
+ESCAPES = "\x1b[2J\x1b]0;pwned\x07\x9b31m"
+
+
+@pytest.mark.parametrize("command", [("plan",), ("render", "--dry-run")])
+def test_escape_sequences_in_a_story_never_reach_the_terminal(workdir, command):
+    front = 'title: "Lamp\\e[2J\\x1b]0;pwned\\x07"'
+    (workdir / "story.md").write_text(story(front, f"Mira {ESCAPES}climbs the stairs. The lamp is dark."))
+    code, text = tale(*command, "story.md", "-o", "out", "-r", "tiny.toml")
+    assert code == 0, text
+    assert not any(char in text for char in "\x1b\x07\x9b"), repr(text)
+    warnings = [line for line in text.splitlines() if "control" in line]
+    assert warnings == ["warning: story.md: 7 control characters removed (terminal escape sequences and the like)"]
+    assert "Lamp[2J]0;pwned" in text  # the title, its printable rest kept
+
+
 # ---------------------------------------------------------------- sizes
 
 
