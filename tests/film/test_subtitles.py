@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -15,26 +14,10 @@ from tale_cli.errors import ExitCode
 from tale_cli.film.stitch import srt_text
 from tale_cli.film.subtitles import LINE_CHARS, Cue, speech_cues, split_caption, timed_cues
 from tests.sound import sounding_s
+from tests.subtitles import read_srt, shown, soft_track
 from tests.videos import make_audio, make_clip
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-_TIME = re.compile(r"(\d\d):(\d\d):(\d\d),(\d\d\d)")
-
-
-def _seconds(stamp: str) -> float:
-    match = _TIME.fullmatch(stamp)
-    assert match, stamp
-    hours, minutes, seconds, millis = (int(part) for part in match.groups())
-    return hours * 3600 + minutes * 60 + seconds + millis / 1000
-
-
-def read_srt(path: Path) -> list[Cue]:
-    cues = []
-    for block in path.read_text(encoding="utf-8").strip().split("\n\n"):
-        _number, times, *text = block.split("\n")
-        start, end = times.split(" --> ")
-        cues.append(Cue(_seconds(start), _seconds(end), "\n".join(text)))
-    return cues
 
 
 def test_a_long_caption_becomes_cues_of_two_short_lines_broken_at_sentences() -> None:
@@ -148,27 +131,6 @@ WRITTEN = [
     "a < b > c & d &lt; e <b>bold</b> <i>it</i>",
     "2\n00:00:01,000 --> 00:00:02,000",
 ]
-
-
-def shown(text: str) -> str:
-    """What a reader shows: the word joiners that keep markup from being read are invisible."""
-    return text.replace("\u2060", "")
-
-
-def soft_track(film: Path) -> list[Cue]:
-    """The film's soft subtitle track, read back by ffmpeg's mov_text decoder as SRT."""
-    import subprocess
-
-    from tale_cli.media.ffmpeg import ffmpeg_exe
-
-    done = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-i", str(film), "-map", "0:s:0", "-f", "srt", "-"],
-        capture_output=True,
-        check=True,
-    )
-    out = film.with_suffix(".soft.srt")
-    out.write_bytes(done.stdout.replace(b"\r\n", b"\n"))
-    return read_srt(out)
 
 
 def test_srt_text_that_looks_like_markup_or_timing_reads_back_as_written() -> None:
