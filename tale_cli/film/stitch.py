@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tale_cli.errors import InputError, OutputError
-from tale_cli.film.subtitles import Cue, timed_cues
+from tale_cli.film.subtitles import Cue, srt_safe, timed_cues
 from tale_cli.media.ffmpeg import (
     ClipCheckError,
     ClipInfo,
@@ -111,7 +111,7 @@ def cues_for(durations: Sequence[float], captions: Sequence[str], transition_s: 
 
 def srt_text(cues: Sequence[Cue]) -> str:
     blocks = [
-        f"{number}\n{_srt_time(cue.start_s)} --> {_srt_time(cue.end_s)}\n{cue.text}\n"
+        f"{number}\n{_srt_time(cue.start_s)} --> {_srt_time(cue.end_s)}\n{srt_safe(cue.text)}\n"
         for number, cue in enumerate(cues, start=1)
     ]
     return "\n".join(blocks)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from tale_cli.media.drawing import wrap_text
 from tale_cli.story.pace import natural_seconds
+from tale_cli.story.text import without_controls
 
 if TYPE_CHECKING:
     from tale_cli.run.folder import VoiceRecord
@@ -23,6 +24,10 @@ LINE_CHARS = 42
 CUE_LINES = 2
 # A cue shorter than this is not worth a change of subtitle: its words join the cue before.
 MIN_CUE_S = 0.5
+# An invisible character that keeps what SRT readers interpret from being read as such: after `<` no HTML tag
+# starts (ffmpeg drops `<img …>` and reads `<b>` as bold), after `{` no `{\an8}` override, after a backslash
+# no `\N` line break, and inside `-->` no timing line (which would start a cue of its own).
+_WORD_JOINER = "\u2060"
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,16 @@ class Cue:
 
 
 def clean_caption(text: str) -> str:
-    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    """The caption's own lines, without blank ones (a blank line ends an SRT cue) or control characters."""
+    lines = [line.strip() for line in without_controls(text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")]
     return "\n".join(line for line in lines if line)
+
+
+def srt_safe(text: str) -> str:
+    """A cue's text as SRT readers and the soft (mov_text) track show it: the words as written, not read as
+    markup, overrides or timing."""
+    text = clean_caption(text).replace("-->", "--" + _WORD_JOINER + ">")
+    return "".join(char + _WORD_JOINER if char in "<{\\" else char for char in text)
 
 
 def split_caption(text: str) -> list[str]:

@@ -23,7 +23,8 @@ from tale_cli.film.tracks import AUDIO_SUFFIXES
 from tale_cli.media.ffmpeg import probe_audio
 from tale_cli.run.folder import Manifest, RunFolder, atomic_write_text
 from tale_cli.run.open import held
-from tale_cli.story.plan import Plan, load_plan
+from tale_cli.story.plan import NARRATION_CHARS, PROMPT_CHARS, Plan, load_plan
+from tale_cli.story.text import one_line, without_controls
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,15 @@ FORMATS: dict[str, ExportFormat] = {
 }
 # The frame rates FCP X XML has a frame duration for (the adapter's table; Final Cut's own project rates).
 FCPX_RATES = (24, 25, 30, 50, 60)
+# Names in a timeline are one line: a title or a clip's name with a line break in it would start a new line
+# (an event, in an EDL) in every line-oriented format.
+TITLE_CHARS = 200
+NAME_CHARS = 120
+# CMX 3600 readers take lines of up to 80 bytes: the title's, and a locator's after its fixed fields
+# ("* LOC: 00:00:00:00 YELLOW  ", 27 bytes).
+EDL_LINE_CHARS = 80
+EDL_TITLE_CHARS = EDL_LINE_CHARS - len("TITLE: ")
+EDL_LOCATOR_CHARS = EDL_LINE_CHARS - len("* LOC: 00:00:00:00 YELLOW  ")
 _SHOT_NUMBER = re.compile(r"shot-?(\d+)", re.IGNORECASE)
 
 
@@ -130,18 +140,16 @@ def _export(otio: Any, folder: RunFolder, fmt: str, out: Path | None) -> ExportR
     fade = _fade_of(folder)
     film_s = plan.duration_s - fade * (len(plan.shots) - 1)
     audio = {"Voice": _voice(folder.root, plan, fade), "Music": _music(folder.root, film_s)}
+    if fmt == "edl":
+        audio = {}  # an EDL is the picture cut: it names no audio file
     timeline, media = _timeline(otio, plan, clips, audio, base=out.parent, fade=fade)
     try:
-        text = otio.adapters.write_to_string(timeline, chosen.adapter)
+        text = _written(otio, timeline, fmt, plan)
     except Exception:  # an adapter that cannot write a dissolve: cut at the middle of each fade instead
         if not fade:
             raise
         timeline, media = _timeline(otio, plan, clips, audio, base=out.parent, fade=fade, dissolves=False)
-        text = otio.adapters.write_to_string(timeline, chosen.adapter)
-    if fmt == "fcpxml":
-        text = _fcpx_frame_size(text, plan)
-    elif fmt == "premiere":
-        text = _fcp7_frame_size(text, plan)
+        text = _written(otio, timeline, fmt, plan)
     atomic_write_text(out, text, mode=folder.file_mode)
     srt = _subtitles(folder, plan, out)
     return ExportResult(
@@ -149,11 +157,51 @@ def _export(otio: Any, folder: RunFolder, fmt: str, out: Path | None) -> ExportR
         format=fmt,
         clips=len(clips),
         duration_s=film_s,
-        markers=sum(1 for shot in plan.shots if shot.narration.strip()),
+        markers=sum(1 for shot in plan.shots if one_line(shot.narration, NARRATION_CHARS)),
         srt=srt,
         audio=[_relative(item.path, out.parent) for items in audio.values() for item in items],
         media=media,
     )
+
+
+def _written(otio: Any, timeline: Any, fmt: str, plan: Plan) -> str:
+    """The timeline as the text of `fmt`, with what its adapter leaves out put in."""
+    if fmt == "edl":
+        return _edl(otio, timeline)
+    text = str(otio.adapters.write_to_string(timeline, FORMATS[fmt].adapter))
+    if fmt == "fcpxml":
+        return _fcpx_frame_size(text, plan)
+    if fmt == "premiere":
+        return _fcp7_frame_size(text, plan)
+    return text
+
+
+def _edl(otio: Any, timeline: Any) -> str:
+    """CMX 3600 as EDL readers expect it, where the adapter writes otherwise: a reel name per shot (SHOT01; the
+    adapter would make `shot01mp` of shot-01.mp4), each locator at its record time (the adapter writes the time
+    in the clip, 00:00:00:00 for every shot), the title and the locators within a line's 80 bytes (measured in
+    capitals, as the adapter writes a locator), and the frame count's mode after the title."""
+    timeline.name = _edl_field(timeline.name, EDL_TITLE_CHARS)
+    track = timeline.tracks[0]
+    for clip in track.find_clips():
+        clip.metadata["cmx_3600"] = {"reel": f"SHOT{clip.metadata['tale']['shot']:02d}"}
+        record = track.range_of_child(clip).start_time
+        for marker in clip.markers:
+            at = record + (marker.marked_range.start_time - clip.source_range.start_time)
+            marker.marked_range = otio.opentime.TimeRange(at, marker.marked_range.duration)
+            marker.name = _edl_field(marker.name.upper(), EDL_LOCATOR_CHARS)
+    title, _, events = str(otio.adapters.write_to_string(timeline, FORMATS["edl"].adapter)).partition("\n")
+    return f"{title}\nFCM: NON-DROP FRAME\n{events}"
+
+
+def _edl_field(text: str, limit: int) -> str:
+    """`text` as one line of at most `limit` bytes (an EDL reader counts bytes; Hangul takes three each)."""
+    chars = limit
+    line = one_line(text, chars)
+    while len(line.encode("utf-8")) > limit:
+        chars -= 1
+        line = one_line(text, chars)
+    return line
 
 
 def _fade_of(folder: RunFolder) -> float:
@@ -193,7 +241,9 @@ def _timeline(
     def reference(path: Path, seconds: float) -> Any:
         return otio.schema.ExternalReference(target_url=quote(_relative(path, base)), available_range=span(0, seconds))
 
-    timeline = otio.schema.Timeline(name=plan.title)
+    # Every text the plan gives is written without control characters (a hand-edited plan.json may hold them,
+    # and no XML document can), and every name as one line.
+    timeline = otio.schema.Timeline(name=one_line(plan.title, TITLE_CHARS) or plan.slug)
     timeline.global_start_time = otio.opentime.RationalTime(0, rate)
     timeline.metadata["tale"] = {"slug": plan.slug, "aspect": plan.aspect, "width": plan.width, "height": plan.height}
     shots = otio.schema.Track(name="Shots", kind=otio.schema.TrackKind.Video)
@@ -205,8 +255,12 @@ def _timeline(
             media_reference=reference(clip_file, shot.duration_s),
             source_range=span(head, shown),
         )
-        clip.metadata["tale"] = {"shot": shot.index, "prompt": shot.prompt, "camera": shot.camera}
-        narration = " ".join(shot.narration.split())
+        clip.metadata["tale"] = {
+            "shot": shot.index,
+            "prompt": without_controls(shot.prompt)[:PROMPT_CHARS],
+            "camera": one_line(shot.camera, NAME_CHARS),
+        }
+        narration = one_line(shot.narration, NARRATION_CHARS)
         if narration:
             # The caption is on screen for the whole shot, as the film's subtitles show it.
             marker = otio.schema.Marker(name=narration, marked_range=span(head, shown))
@@ -234,7 +288,7 @@ def _timeline(
                 track.append(otio.schema.Gap(source_range=span(0, start - cursor)))
             track.append(
                 otio.schema.Clip(
-                    name=item.path.stem, media_reference=reference(item.path, item.seconds),
+                    name=one_line(item.path.stem, NAME_CHARS), media_reference=reference(item.path, item.seconds),
                     source_range=span(0, item.seconds),
                 )
             )  # fmt: skip

@@ -66,7 +66,7 @@ def choose_folder(source: Path, options: RenderOptions) -> RunFolder:
     from tale_cli.story.plan import slugify
     from tale_cli.story.reader import read_story
 
-    slug = slugify(read_story(source).title, fallback=slugify(source.stem))
+    slug = slugify(read_story(source, warn=False).title, fallback=slugify(source.stem))
     out_root = options.out_root if options.out_root is not None else default_out_root()
     return RunFolder(options.run_dir or out_root / slug, private=private)
 

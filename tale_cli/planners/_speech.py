@@ -6,12 +6,13 @@ Shared by every planner: the offline planner speaks the story's own words, the m
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tale_cli.story.pace import natural_seconds, speech_room
-from tale_cli.story.plan import NARRATOR
+from tale_cli.story.plan import NARRATION_CHARS, NARRATOR
 
 # Gives the (offset, character id) of every character named in a text, in order.
 Finder = Callable[[str], list[tuple[int, str]]]
@@ -23,6 +24,9 @@ _QUOTE = re.compile(r'"([^"\n]{1,500})"|“([^”\n]{1,500})”|「([^」\n]{1,5
 _ENDS_SENTENCE = re.compile(r"[.!?。！？]")
 # Up to this many sentences in a shot, every in-order selection is tried when its words must be cut.
 _MAX_CHOICE = 10
+# A "word" longer than this (no language has one) is cut into pieces this long when a shot can say only part
+# of it: each piece fits a line of subtitles, and the voice reads the pieces as words.
+WORD_PIECE_CHARS = 40
 # A speech tag after a quotation ("…," said Mira.) has at most this many words.
 _TAG_WORDS = 5
 _TAG = re.compile(r"[^.!?。！？,，\"“「『\n]{0,60}[.!?。！？,，]")
@@ -149,20 +153,31 @@ def quoted_lines(text: str, find: Finder) -> Said:
     return Said(_tidy(" ".join(kept)), tuple(lines))
 
 
+def _fits(text: str, seconds: float) -> bool:
+    """Said in `seconds`, and within the characters a plan's narration or line may have."""
+    return natural_seconds(text) <= seconds and len(text) <= NARRATION_CHARS
+
+
+def _words(text: str) -> list[str]:
+    """The text's words, a word longer than WORD_PIECE_CHARS cut into pieces that long."""
+    return [word[at : at + WORD_PIECE_CHARS] for word in text.split() for at in range(0, len(word), WORD_PIECE_CHARS)]
+
+
 def fit_text(text: str, seconds: float) -> str:
-    """As much of `text` as is said in `seconds`: the sentences (in their order) that say the most words, else
-    the longest start of the first sentence cut at a clause, else at a word."""
-    if natural_seconds(text) <= seconds:
+    """As much of `text` as is said in `seconds` (in at most NARRATION_CHARS characters): the sentences (in their
+    order) that say the most words, else the longest start of the first sentence cut at a clause, else at a word
+    (an over-long word cut into pieces)."""
+    if _fits(text.strip(), seconds):
         return text.strip()
     sentences = split_sentences(text)
     best = _most_sentences(sentences, seconds)
     if best:
         return " ".join(best)
-    for split in (split_clauses, str.split):
+    for split in (split_clauses, _words):
         units = split(sentences[0] if sentences else text)
         taken: list[str] = []
         for unit in units:
-            if natural_seconds(" ".join([*taken, unit])) > seconds:
+            if not _fits(" ".join([*taken, unit]), seconds):
                 break
             taken.append(unit)
         if taken:
@@ -175,7 +190,7 @@ def _most_sentences(sentences: list[str], seconds: float) -> list[str]:
     if len(sentences) > _MAX_CHOICE:
         taken: list[str] = []
         for sentence in sentences:
-            if natural_seconds(" ".join([*taken, sentence])) <= seconds:
+            if _fits(" ".join([*taken, sentence]), seconds):
                 taken.append(sentence)
         return taken
     best: list[str] = []
@@ -183,14 +198,25 @@ def _most_sentences(sentences: list[str], seconds: float) -> list[str]:
     for mask in range(1, 1 << len(sentences)):
         chosen = [sentence for bit, sentence in enumerate(sentences) if mask >> bit & 1]
         said = natural_seconds(" ".join(chosen))
-        if said <= seconds and said > best_s + 1e-9:
+        if _fits(" ".join(chosen), seconds) and said > best_s + 1e-9:
             best, best_s = chosen, said
     return best
 
 
+def _within_chars(said: Said) -> Said:
+    """`said` with each text within NARRATION_CHARS characters (whatever its seconds), cut as fit_text cuts."""
+
+    def cut(text: str) -> str:
+        return text if len(text) <= NARRATION_CHARS else fit_text(text, math.inf)
+
+    return Said(cut(said.narration), tuple((speaker, cut(text)) for speaker, text in said.lines))
+
+
 def fit_speech(said: Said, duration_s: float) -> Said:
     """`said` cut to what a shot of `duration_s` says at a natural pace: the narration shortened first (the
-    dialogue carries the scene), then lines dropped from the end, then the last line shortened."""
+    dialogue carries the scene), then lines dropped from the end, then the last line shortened. No narration
+    or line is left longer than a plan holds (NARRATION_CHARS, within what every voice takes in one request)."""
+    said = _within_chars(said)
     if said.seconds <= speech_room(duration_s, said.clips):
         return said
     lines = list(said.lines)

@@ -237,11 +237,15 @@ def _mentions(text: str, name: str) -> bool:
 
 
 def _cut_note(index: int, written: Said, said: Said, seconds: float) -> str:
-    kept = len((said.narration + " " + " ".join(t for _, t in said.lines)).split())
-    whole = len((written.narration + " " + " ".join(t for _, t in written.lines)).split())
+    kept = (said.narration + " " + " ".join(t for _, t in said.lines)).split()
+    whole = (written.narration + " " + " ".join(t for _, t in written.lines)).split()
+    # Counted in words, unless a word was cut into pieces: then in characters.
+    counted = f"{len(kept)} of {len(whole)} words"
+    if not set(kept) <= set(whole):
+        counted = f"{sum(map(len, kept)):,} of {sum(map(len, whole)):,} characters"
     return (
         f"shot {index}: spoken words cut to what {seconds:g} s says at a natural pace "
-        f"({kept} of {whole} words kept; the rest stays in the prompt)"
+        f"({counted} kept; the rest stays in the prompt)"
     )
 
 
@@ -288,8 +292,8 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
                 negative_prompt=NEGATIVE_PROMPT,
                 camera=camera,
                 characters=[c.id for c in present],
-                narration=said.narration[:2000],
-                lines=[Line(speaker=speaker, text=text[:2000]) for speaker, text in said.lines[:MAX_LINES]],
+                narration=said.narration,
+                lines=[Line(speaker=speaker, text=text) for speaker, text in said.lines[:MAX_LINES]],
                 continuity=segment.paragraph == previous_paragraph,
             )
         )

@@ -2,8 +2,10 @@
 and the voice track (which checks and places the clips).
 
 A natural pace is counted in words a second for languages that space their words, and in syllables (Hangul
-blocks, kana, Han characters) a second for Korean, Japanese and Chinese. A shot's speech starts LEAD_S after
-the shot does, ends TAIL_S before the next one, and leaves GAP_S between two of its clips.
+blocks, kana, Han characters) a second for Korean, Japanese and Chinese; a word of more than PLAIN_WORD_CHARS
+characters counts as more than one, so characters are budgeted as well as words (a 10,000-character "word" is no
+quicker to say than the words it is as long as). A shot's speech starts LEAD_S after the shot does, ends TAIL_S
+before the next one, and leaves GAP_S between two of its clips.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ SYLLABLES_PER_S = 6.5
 LEAD_S = 0.15
 TAIL_S = 0.25
 GAP_S = 0.3
+# A word longer than this takes longer to say: every CHARS_PER_WORD characters beyond count as one more word,
+# about 8 characters a second (eSpeak reads a run of random letters at 10 to 15 a second, and spells one it
+# cannot read at 4 or 5: a 40-character piece of either still fits an 8-second shot).
+PLAIN_WORD_CHARS = 12
+CHARS_PER_WORD = 3
 _SYLLABLES = re.compile(r"[\uac00-\ud7a3\u3040-\u30ff\u4e00-\u9fff]")
 _WORD = re.compile(r"\w")
 
@@ -22,7 +29,10 @@ _WORD = re.compile(r"\w")
 def natural_seconds(text: str) -> float:
     """About how long `text` takes to say at a natural pace."""
     syllables = len(_SYLLABLES.findall(text))
-    words = sum(1 for word in _SYLLABLES.sub(" ", text).split() if _WORD.search(word))
+    words = sum(
+        (1 if _WORD.search(word) else 0) + max(0, len(word) - PLAIN_WORD_CHARS) / CHARS_PER_WORD
+        for word in _SYLLABLES.sub(" ", text).split()
+    )
     return words / WORDS_PER_S + syllables / SYLLABLES_PER_S
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,9 @@ from tale_cli.errors import InputError, describe_validation_error
 from tale_cli.literals import Aspect, Resolution
 from tale_cli.story.plan import check_relative_path, load_plan
 from tale_cli.story.shape import Shape, plan_shape, story_shape
+from tale_cli.story.text import strip_controls
+
+log = logging.getLogger("tale")
 
 MAX_STORY_BYTES = 1_000_000
 # No video backend renders a shot shorter than this; a story asking for less is the story's mistake.
@@ -70,6 +74,8 @@ class Story:
     body: str
     sha256: str
     paragraphs: list[str] = field(default_factory=list)
+    # Control characters taken out of the text and its front matter's values (escape sequences and the like).
+    controls_removed: int = 0
 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
@@ -124,8 +130,24 @@ def read_story_text(path: Path) -> str:
         ) from None
 
 
+def _strip_values(value: Any) -> tuple[Any, int]:
+    """Front matter with control characters taken out of every string in it (YAML's escapes, `"\\e[2J"` or
+    `"\\x1b"`, make them from plain text), and how many were."""
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, list):
+        items = [_strip_values(item) for item in value]
+        return [item for item, _ in items], sum(count for _, count in items)
+    if isinstance(value, dict):
+        pairs = [(_strip_values(key), _strip_values(item)) for key, item in value.items()]
+        return {key: item for (key, _), (item, _) in pairs}, sum(a + b for (_, a), (_, b) in pairs)
+    return value, 0
+
+
 def parse_story(text: str, path: Path) -> Story:
+    """The story in `text`, without the control characters it had (Story.controls_removed counts them)."""
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    text, removed = strip_controls(text)
     meta_data: Any = {}
     match = _FRONT_MATTER.match(text)
     if match:
@@ -139,6 +161,8 @@ def parse_story(text: str, path: Path) -> Story:
             raise InputError(f"{path}: front matter is not valid YAML{where}") from None
         if not isinstance(meta_data, dict):
             raise InputError(f"{path}: front matter must be a mapping of keys to values")
+        meta_data, escaped = _strip_values(meta_data)
+        removed += escaped
         text = text[match.end() :]
     try:
         meta = FrontMatter.model_validate(meta_data)
@@ -169,7 +193,8 @@ def parse_story(text: str, path: Path) -> Story:
     body = "\n\n".join(paragraphs)
     if not body.strip():
         raise InputError(f"{path} has no story text", hint="write at least one sentence below the front matter")
-    title = (title or path.stem.replace("-", " ").replace("_", " ").strip() or "Untitled").strip()
+    # A title is one line, whatever line breaks its front matter spelled.
+    title = " ".join((title or path.stem.replace("-", " ").replace("_", " ")).split()) or "Untitled"
     return Story(
         path=path,
         meta=meta,
@@ -178,11 +203,23 @@ def parse_story(text: str, path: Path) -> Story:
         body=body,
         sha256=digest,
         paragraphs=paragraphs,
+        controls_removed=removed,
     )
 
 
-def read_story(path: Path) -> Story:
-    return parse_story(read_story_text(path), path)
+def read_story(path: Path, *, warn: bool = True) -> Story:
+    """The story in `path`; with `warn`, one warning says how many control characters were taken out of it
+    (a command reads its story more than once: the read it plans from is the one that warns)."""
+    story = parse_story(read_story_text(path), path)
+    if warn and story.controls_removed:
+        count = story.controls_removed
+        log.warning(
+            "%s: %d control character%s removed (terminal escape sequences and the like)",
+            path,
+            count,
+            "" if count == 1 else "s",
+        )
+    return story
 
 
 def source_shape(source: Path, recipe: Recipe, *, aspect: str | None = None, resolution: str | None = None) -> Shape:
@@ -191,7 +228,7 @@ def source_shape(source: Path, recipe: Recipe, *, aspect: str | None = None, res
         raise InputError(f"{source} is a directory, not a story or plan file", hint="pass story.md or plan.json")
     if source.suffix.lower() == ".json":
         return plan_shape(load_plan(source), aspect=aspect, resolution=resolution)
-    meta = read_story(source).meta
+    meta = read_story(source, warn=False).meta
     return story_shape(
         recipe, story_aspect=meta.aspect, story_resolution=meta.resolution, aspect=aspect, resolution=resolution
     )

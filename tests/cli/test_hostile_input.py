@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
+import shutil
+import string
+import subprocess
+from xml.etree import ElementTree
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -168,6 +173,23 @@ def test_names_with_spaces_dashes_quotes_and_hangul_render(workdir):
     assert probe(film).duration_s == pytest.approx(9.0, abs=0.3)
 
 
+# ---------------------------------------------------------------- control characters: terminal injection
+
+ESCAPES = "\x1b[2J\x1b]0;pwned\x07\x9b31m"
+
+
+@pytest.mark.parametrize("command", [("plan",), ("render", "--dry-run")])
+def test_escape_sequences_in_a_story_never_reach_the_terminal(workdir, command):
+    front = 'title: "Lamp\\e[2J\\x1b]0;pwned\\x07"'
+    (workdir / "story.md").write_text(story(front, f"Mira {ESCAPES}climbs the stairs. The lamp is dark."))
+    code, text = tale(*command, "story.md", "-o", "out", "-r", "tiny.toml")
+    assert code == 0, text
+    assert not any(char in text for char in "\x1b\x07\x9b"), repr(text)
+    warnings = [line for line in text.splitlines() if "control" in line]
+    assert warnings == ["warning: story.md: 7 control characters removed (terminal escape sequences and the like)"]
+    assert "Lamp[2J]0;pwned" in text  # the title, its printable rest kept
+
+
 # ---------------------------------------------------------------- sizes
 
 
@@ -296,3 +318,66 @@ def test_fuzz_checks_would_catch_a_crash(workdir, monkeypatch):
     (workdir / "plan.json").write_text(json.dumps(tiny_plan()), encoding="utf-8")
     with pytest.raises(AssertionError):
         _check(*tale("render", "plan.json", "-o", "out", "--dry-run"))
+
+
+# ---------------------------------------------------------------- a hostile story, from render to every export
+
+HOSTILE_TITLE = "Nice\n\n999  evil  V  C  00:00:00:00 00:00:01:00 00:00:00:00 00:00:01:00\n* FROM CLIP: /etc/passwd"
+LONG_WORD = "".join(random.Random(10).choice(string.ascii_lowercase) for _ in range(10_000))
+# One paragraph a shot: as written in the story, and as narrated (the control characters taken out).
+HOSTILE_PARAGRAPHS = [
+    ("Mira climbs the stairs\x1b[2J\x1b]0;pwned\x07 at dusk.", "Mira climbs the stairs[2J]0;pwned at dusk."),
+    ("00:00:05,000 --> 00:00:06,000", "00:00:05,000 --> 00:00:06,000"),
+    ("Bob <img src=x> walks.", "Bob <img src=x> walks."),
+    ("<script>alert(4)</script>", "<script>alert(4)</script>"),
+    ("{\\an8}Up here, a\\Nb.", "{\\an8}Up here, a\\Nb."),
+    (f"The {LONG_WORD} ends.", f"The {LONG_WORD[:40]}"),  # as much of the word as 8 s says, in a piece
+    ("Mira sleeps\x9b31m at last.", "Mira sleeps31m at last."),
+    ("The lamp is dark.", "The lamp is dark."),
+]
+EXPORTS = {"otio": "film.otio", "fcpxml": "film.fcpxml", "premiere": "film.xml", "edl": "film.edl"}
+
+
+def test_a_hostile_story_renders_and_exports_in_every_format_with_its_words_as_written(workdir):
+    """Line breaks in the title, escape sequences, SRT timing and markup in the narration and a 10,000-character
+    word: the default recipe renders it offline, every export reads back, and every reader shows the words."""
+    import opentimelineio as otio
+
+    from tests.subtitles import read_srt, shown, soft_track
+
+    body = "\n\n".join(written for written, _ in HOSTILE_PARAGRAPHS)
+    (workdir / "story.md").write_text(story(f"title: {json.dumps(HOSTILE_TITLE)}", body), encoding="utf-8")
+    said = [narrated for _, narrated in HOSTILE_PARAGRAPHS]
+
+    code, text = tale("render", "story.md", "-o", "out")
+
+    assert code == 0, text
+    assert "warning: story.md: 4 control characters removed" in text and "\x1b" not in text
+    run = workdir / "out" / "nice-999-evil-v-c-00-00-00-00-00-00-01-00-00-00-00-00-00-00"
+    plan = json.loads((run / "plan.json").read_text(encoding="utf-8"))
+    assert plan["title"] == " ".join(HOSTILE_TITLE.split())
+    assert [shot["narration"] for shot in plan["shots"]] == said
+    for cues in (read_srt(run / "film.srt"), soft_track(run / "film.mp4")):
+        assert " ".join(shown(cue.text).replace("\n", " ") for cue in cues) == " ".join(said)
+
+    for fmt, name in EXPORTS.items():
+        code, text = tale("export", str(run), "--format", fmt, "--json")
+        assert code == 0, text
+        path = run / name
+        if fmt in ("fcpxml", "premiere"):
+            ElementTree.parse(path)
+            if shutil.which("xmllint"):
+                lint = subprocess.run(["xmllint", "--noout", str(path)], capture_output=True, text=True, check=False)
+                assert lint.returncode == 0, lint.stderr
+        timeline = otio.adapters.read_from_file(str(path), **({"rate": 24} if fmt == "edl" else {}))
+        clips = list(timeline.find_clips())
+        video = [clip for clip in clips if clip.name.startswith("Shot")]
+        assert len(video) == 8, (fmt, [clip.name for clip in clips])
+        markers = [marker.name for clip in video for marker in clip.markers]
+        if fmt == "edl":
+            assert markers[:5] + markers[6:] == [words.upper() for words in said[:5] + said[6:]]
+            lines = path.read_text(encoding="utf-8").splitlines()
+            assert lines[1] == "FCM: NON-DROP FRAME" and sum(line[:1].isdigit() for line in lines) == 8
+            assert all(len(line.encode("utf-8")) <= 80 for line in lines)
+        else:
+            assert markers == said, fmt

@@ -5,35 +5,19 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.errors import ExitCode
+from tale_cli.film.stitch import srt_text
 from tale_cli.film.subtitles import LINE_CHARS, Cue, speech_cues, split_caption, timed_cues
 from tests.sound import sounding_s
+from tests.subtitles import read_srt, shown, soft_track
 from tests.videos import make_audio, make_clip
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-_TIME = re.compile(r"(\d\d):(\d\d):(\d\d),(\d\d\d)")
-
-
-def _seconds(stamp: str) -> float:
-    match = _TIME.fullmatch(stamp)
-    assert match, stamp
-    hours, minutes, seconds, millis = (int(part) for part in match.groups())
-    return hours * 3600 + minutes * 60 + seconds + millis / 1000
-
-
-def read_srt(path: Path) -> list[Cue]:
-    cues = []
-    for block in path.read_text(encoding="utf-8").strip().split("\n\n"):
-        _number, times, *text = block.split("\n")
-        start, end = times.split(" --> ")
-        cues.append(Cue(_seconds(start), _seconds(end), "\n".join(text)))
-    return cues
 
 
 def test_a_long_caption_becomes_cues_of_two_short_lines_broken_at_sentences() -> None:
@@ -135,3 +119,52 @@ def test_burning_subtitles_onto_the_previews_own_captions_is_refused(
     assert burned.exit_code == 0, burned.output
     again = CliRunner().invoke(app, ["stitch", str(run_dir), "--burn-subtitles", "--transition", "fade:0.2"])
     assert again.exit_code == 0, again.output
+
+
+# ---------------------------------------------------------------- text that looks like markup or timing
+
+WRITTEN = [
+    "00:00:05,000 --> 00:00:06,000",
+    "Bob <img src=x> walks.",
+    "<script>alert(4)</script>",
+    "{\\an8}Up here, {\\b1}bold{\\b0} and a\\Nb.",
+    "a < b > c & d &lt; e <b>bold</b> <i>it</i>",
+    "2\n00:00:01,000 --> 00:00:02,000",
+]
+
+
+def test_srt_text_that_looks_like_markup_or_timing_reads_back_as_written() -> None:
+    cues = [Cue(n, n + 1.0, text) for n, text in enumerate(WRITTEN)]
+    text = srt_text(cues)
+    assert "-->" not in "".join(block.split("\n", 2)[2] for block in text.split("\n\n"))
+    blocks = text.strip().split("\n\n")
+    assert len(blocks) == len(WRITTEN)
+    assert [shown(block.split("\n", 2)[2]) for block in blocks] == WRITTEN
+    assert srt_text([Cue(0.0, 1.0, "tab\there, bell\x07 and escape\x1b[2J")]).endswith(
+        "tab here, bell  and escape [2J\n"
+    )
+
+
+def test_the_soft_track_and_film_srt_show_markup_and_timing_as_written(tmp_path: Path) -> None:
+    plan = {
+        "title": "Markup",
+        "slug": "markup",
+        "width": 160,
+        "height": 96,
+        "fps": 12,
+        "shots": [
+            {"index": n, "duration_s": 1.0, "prompt": f"shot {n}", "narration": text}
+            for n, text in enumerate(WRITTEN, start=1)
+        ],
+    }
+    (tmp_path / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text('width = 160\nheight = 96\nfps = 12\n[video]\nbackend = "preview"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["render", str(tmp_path / "plan.json"), "-r", str(recipe), "--no-voice"])
+    assert result.exit_code == 0, result.output
+
+    from_file = read_srt(tmp_path / "film.srt")
+    from_film = soft_track(tmp_path / "film.mp4")
+    assert [shown(cue.text) for cue in from_file] == WRITTEN
+    assert [shown(cue.text) for cue in from_film] == WRITTEN
+    assert [(cue.start_s, cue.end_s) for cue in from_film] == [(n, n + 1.0) for n in range(len(WRITTEN))]

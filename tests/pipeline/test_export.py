@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -80,6 +81,15 @@ def check_timeline(path: Path, *, audio: bool) -> None:
     assert sorted(sounds) == (["music.m4a", "shot-02.wav", "shot-05.wav"] if audio else [])
 
 
+def well_formed_xml(path: Path) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    ElementTree.parse(path)  # expat: what the adapters read back with
+    if shutil.which("xmllint"):
+        lint = subprocess.run(["xmllint", "--noout", str(path)], capture_output=True, text=True, check=False)
+        assert lint.returncode == 0, lint.stderr
+
+
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_each_format_reads_back_as_the_cut(run_dir: Path, fmt: str) -> None:
     name, audio = FORMATS[fmt]
@@ -89,6 +99,8 @@ def test_each_format_reads_back_as_the_cut(run_dir: Path, fmt: str) -> None:
     assert report["timeline"] == str(run_dir / name) and report["clips"] == SHOTS
     assert report["srt"] == str(run_dir / "film.srt") and report["markers"] == SHOTS
     check_timeline(run_dir / name, audio=audio)
+    if name.endswith("xml"):
+        well_formed_xml(run_dir / name)
 
 
 def test_voice_starts_with_its_shot(run_dir: Path) -> None:
@@ -258,3 +270,86 @@ def test_a_timeline_that_cannot_be_written_is_one_line_naming_it(run_dir: Path, 
     assert result.exit_code == ExitCode.OUTPUT, result.output
     assert " ".join(result.stderr.split()).startswith(f"error: cannot write {out}: ")
     assert "unexpected" not in result.output and not out.exists()
+
+
+# ---------------------------------------------------------------- hostile text in a hand-edited plan.json
+
+INJECTED_TITLE = "Nice\n\n999  evil  V  C  00:00:00:00 00:00:01:00 00:00:00:00 00:00:01:00\n* FROM CLIP: /etc/passwd"
+CONTROLS = "\x1b[2J\x1b]0;pwned\x07\x9b31m\x00\ufffe"
+CONTROL_CHARS = "\x1b\x07\x9b\x00\ufffe"
+
+
+def edited_copy(run_dir: Path, tmp_path: Path, *, title: str, narration: str, prompt: str = "") -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    plan = json.loads((copy / "plan.json").read_text(encoding="utf-8"))
+    plan["title"] = title
+    for shot in plan["shots"]:
+        shot["narration"] = narration.replace("N", str(shot["index"]))
+        shot["prompt"] = prompt or shot["prompt"]
+        shot["camera"] = f"pan{CONTROLS}\nright"
+    (copy / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    return copy
+
+
+def test_a_title_with_line_breaks_injects_no_edl_event(run_dir: Path, tmp_path: Path) -> None:
+    copy = edited_copy(run_dir, tmp_path, title=INJECTED_TITLE, narration="Shot N.\n\n999  evil  V  C\n* FROM CLIP: x")
+
+    export(copy, "edl")
+
+    text = (copy / "film.edl").read_text(encoding="utf-8")
+    events = [line for line in text.splitlines() if line[:1].isdigit()]
+    assert [event[:3] for event in events] == [f"{n:03d}" for n in range(1, SHOTS + 1)]
+    assert "/etc/passwd" not in text.split("\n", 1)[1]
+    assert text.startswith("TITLE: Nice 999 evil V C 00:00:00:00 00:00:01:00 00:00:00:00 00:00:01:00 *…\n")
+    timeline = read_back(copy / "film.edl")
+    clips = list(timeline.find_clips())
+    assert len(clips) == SHOTS and [clip.markers[0].name for clip in clips][:2] == [
+        "SHOT 1. 999 EVIL V C * FROM CLIP: X",
+        "SHOT 2. 999 EVIL V C * FROM CLIP: X",
+    ]
+    assert all(len(line.encode("utf-8")) <= 80 for line in text.splitlines())
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_control_characters_in_a_hand_edited_plan_stay_out_of_every_export(
+    run_dir: Path, tmp_path: Path, fmt: str
+) -> None:
+    copy = edited_copy(
+        run_dir, tmp_path, title=f"Lamp{CONTROLS}", narration=f"Shot N {CONTROLS}walks.", prompt=f"A{CONTROLS}lamp"
+    )
+    name, audio = FORMATS[fmt]
+
+    report = export(copy, fmt)
+
+    assert report["markers"] == SHOTS
+    text = (copy / name).read_text(encoding="utf-8")
+    assert not any(char in text for char in CONTROL_CHARS), repr(text[:300])
+    if fmt in ("fcpxml", "premiere"):
+        well_formed_xml(copy / name)
+    check_timeline(copy / name, audio=audio)
+    markers = [marker.name for clip in read_back(copy / name).find_clips() for marker in clip.markers]
+    shown = "SHOT 1 [2J ]0;PWNED 31M WALKS." if fmt == "edl" else "Shot 1 [2J ]0;pwned 31m walks."
+    assert markers[0] == shown
+
+
+def test_an_edl_has_clean_reels_locators_at_their_record_time_and_its_frame_mode(run_dir: Path) -> None:
+    export(run_dir, "edl")
+
+    lines = (run_dir / "film.edl").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "TITLE: The Small Test" and lines[1] == "FCM: NON-DROP FRAME"
+    events = [line.split() for line in lines if line[:3].isdigit()]
+    assert [event[1] for event in events] == [f"SHOT{n:02d}" for n in range(1, SHOTS + 1)]
+    record_in = [event[6] for event in events]
+    locators = [line.split()[2] for line in lines if line.startswith("* LOC:")]
+    assert locators == record_in and len(set(locators)) == SHOTS
+    assert not any("TRUNCATED" in line for line in lines)
+    assert all(len(line.encode("utf-8")) <= 80 for line in lines)
+
+
+def test_an_edl_export_names_no_audio_file(run_dir: Path) -> None:
+    """An EDL is the picture cut: the voice and music files the run has are not in it, and the summary says so."""
+    assert export(run_dir, "edl")["audio"] == []
+    summary = CliRunner().invoke(app, ["export", str(run_dir), "--format", "edl"])
+    assert summary.exit_code == 0 and "film.edl: 8 clips" in summary.output and "audio" not in summary.output
+    assert len(export(run_dir, "otio")["audio"]) == 3  # music.m4a, shot-02.wav, shot-05.wav

@@ -83,6 +83,22 @@ def test_extract_json_and_build_plan_errors(story_file: Path) -> None:
         build_plan('{"shots": [1]}', read_story(story_file), Recipe(), shots=1, seconds=8.0)
 
 
+def test_a_ten_thousand_character_word_in_an_answer_is_cut_to_what_its_shot_says(story_file: Path) -> None:
+    """Counted as one word, a model's 10,000-character "word" made a 2,000-character narration no voice fits in an
+    8-second shot: its characters count, and the shot says the pieces of it that fit."""
+    from tale_cli.story.pace import natural_seconds, speech_room
+
+    data = json.loads(answer(shots=2).split("```json\n")[1].split("\n```")[0])
+    data["shots"][0]["narration"] = "The " + "x" * 10_000 + " ends."
+    data["shots"][1]["lines"] = [{"speaker": "Ada", "text": "Look: " + "y" * 10_000}]
+    plan = build_plan(json.dumps(data), read_story(story_file), Recipe(), shots=2, seconds=8.0)
+    first, second = plan.shots
+    assert first.narration.startswith("The xxx") and len(first.narration) <= 200
+    assert natural_seconds(first.narration) <= speech_room(8.0)
+    said = natural_seconds(second.narration) + sum(natural_seconds(line.text) for line in second.lines)
+    assert second.lines and said <= speech_room(8.0, 2) and all(len(line.text) <= 200 for line in second.lines)
+
+
 def test_the_transformers_chat_model_runs_and_its_answer_is_checked(tmp_path: Path, story_file: Path) -> None:
     pytest.importorskip("transformers")
     import torch

@@ -8,6 +8,7 @@ from tale_cli.config import Recipe
 from tale_cli.planners import plan_story
 from tale_cli.planners.offline import split_sentences
 from tale_cli.story.pace import natural_seconds, speech_room
+from tale_cli.story.plan import NARRATION_CHARS
 from tale_cli.story.reader import read_story
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -143,3 +144,41 @@ def test_the_examples_are_spoken_whole(tmp_path: Path) -> None:
     assert [(line.speaker, line.text) for line in english.shots[6].lines] == [
         ("mira", "Pip is the real keeper of the light.")
     ]
+
+
+def test_a_ten_thousand_character_word_is_budgeted_by_its_characters(tmp_path: Path) -> None:
+    """A "word" of 10,000 characters said as one word would be 2,000 characters of narration no voice fits in
+    its shot: its characters count, and a shot says the pieces of it that fit."""
+    word = "a" * 10_000
+    plan = _plan(tmp_path, f"# Long\n\nMira woke. The {word} ends.\n\nShe slept.\n", shots=3, seconds=8.0)
+    for shot in plan.shots:
+        assert natural_seconds(shot.narration) <= speech_room(shot.duration_s)
+    long = plan.shots[1].narration
+    assert long.startswith("The a") and 40 < len(long) <= 200
+    assert all(len(piece) <= 40 for piece in long.split())  # cut into pieces a line of subtitles holds
+    assert plan.notes == [
+        "shot 2: spoken words cut to what 8 s says at a natural pace "
+        f"({len(long.replace(' ', ''))} of 10,008 characters kept; the rest stays in the prompt)"
+    ]
+    assert "The " + "a" * 3000 in plan.shots[1].prompt  # what is not said is still seen
+
+
+def test_long_words_count_for_more_than_short_ones() -> None:
+    assert natural_seconds("extraordinarily") == pytest.approx(natural_seconds("one") * 2)  # 15 characters
+    assert natural_seconds("x" * 10_000) > 600
+
+
+def test_no_narration_is_longer_than_any_voice_takes(tmp_path: Path) -> None:
+    """The longest shot of plain words (each 12 characters) says more than a plan's narration may hold: it is cut
+    at a word, within every voice's limit of characters in one request."""
+    from tale_cli.config import load_recipe
+    from tale_cli.registry import Role, create, names
+
+    words = [f"{n:04d}abcdefgh" for n in range(400)]
+    plan = _plan(tmp_path, "# Words\n\n" + " ".join(words) + ".\n", shots=1, seconds=60.0)
+    narration = plan.shots[0].narration
+    assert 1500 < len(narration) <= NARRATION_CHARS
+    assert narration.split() == words[: len(narration.split())]  # whole words, in order
+    recipe = load_recipe("preview")
+    limits = {name: create(Role.VOICE, name, recipe).capabilities().max_input_chars for name in names(Role.VOICE)}
+    assert min(limits.values()) >= NARRATION_CHARS, limits

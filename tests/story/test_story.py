@@ -70,3 +70,28 @@ def test_missing_directory_and_huge(tmp_path: Path) -> None:
         handle.truncate(MAX_STORY_BYTES + 10)
     with pytest.raises(InputError, match="at most"):
         read_story(big)
+
+
+def test_control_characters_are_stripped_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write(
+        tmp_path,
+        '---\ntitle: "Nice\\e[2J\\x1b]0;pwned\\x07 story\\nof two lines"\nstyle: "ink\\x9b31m"\n---\n'
+        "Mira climbs\x1b[2J the stairs\x1b]0;pwned\x07 at dusk.\x7f\r\nThe lamp\x9b31m is dark.\tStill.\r\n",
+    )
+    with caplog.at_level("WARNING", logger="tale"):
+        story = read_story(path)
+    assert story.title == "Nice[2J]0;pwned story of two lines"  # one line, whatever the front matter spelled
+    assert story.meta.style == "ink31m"
+    assert story.body == "Mira climbs[2J the stairs]0;pwned at dusk. The lamp31m is dark.\tStill."
+    assert story.controls_removed == 9  # ESC, ESC, BEL, C1 CSI in the front matter; ESC, ESC, BEL, DEL, CSI below
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{path}: 9 control characters removed (terminal escape sequences and the like)"
+    ]
+    caplog.clear()
+    read_story(path, warn=False)
+    assert caplog.records == []
+
+
+def test_a_story_with_windows_line_ends_has_nothing_removed(tmp_path: Path) -> None:
+    story = read_story(write(tmp_path, "---\r\ntitle: Crlf\r\n---\r\nBo ran.\r\n\r\nBo slept.\r\n"))
+    assert story.controls_removed == 0 and story.paragraphs == ["Bo ran.", "Bo slept."] and story.title == "Crlf"
