@@ -111,6 +111,9 @@ class VoiceConfig(BaseModel):
     # A style line for backends that take one (OpenAI's `instructions`, Gemini's spoken direction).
     instructions: str = Field(default="", max_length=1000)
     speed: Number = Field(default=1.0, ge=0.5, le=2.0)
+    # Who speaks the characters' lines: the voice backend over the picture ("overlay"), or the video model inside
+    # its clips, lips moving ("clip"; for models whose clips carry sound).
+    dialogue: Literal["overlay", "clip"] = "overlay"
 
     @property
     def enabled(self) -> bool:

@@ -29,6 +29,8 @@ class VideoCapabilities:
     # Durations allowed for a shot conditioned on reference images, when narrower than `durations`.
     reference_durations: tuple[float, ...] | None = None
     audio: bool = False
+    # The model makes the sound from the prompt, speech included: a line in the prompt is said on screen.
+    speaks: bool = False
     # The longest prompt the provider takes, when it has a limit of its own (planners trim to it).
     max_prompt_chars: int | None = None
     default_jobs: int = 2

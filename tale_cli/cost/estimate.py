@@ -326,7 +326,12 @@ def estimate_render(
     if voice.enabled and _pricing(voice.backend, Role.VOICE) is not Pricing.FREE:
         from tale_cli.film.voice import natural_seconds, shot_texts
 
-        texts = list(spoken) if spoken is not None else [text for shot in plan_shots for text in shot_texts(shot)]
+        overlay = voice.dialogue != "clip"  # lines said in the clip are the video's, not the voice's
+        texts = (
+            list(spoken)
+            if spoken is not None
+            else [text for shot in plan_shots for text in shot_texts(shot, lines=overlay)]
+        )
         if texts:
             paid = True
             model = voice_model(recipe)

@@ -141,17 +141,20 @@ def _voice_of(plan: Plan, speaker: str, narrator: str) -> str:
     return plan.character(speaker).voice or narrator
 
 
-def shot_texts(shot: Shot) -> list[str]:
-    """Every text a shot speaks: its narration, then its lines."""
-    return [text for text in (shot.narration.strip(), *(line.text.strip() for line in shot.lines)) if text]
+def shot_texts(shot: Shot, *, lines: bool = True) -> list[str]:
+    """Every text a shot's voice speaks: its narration, then its lines (not with `lines=False`: the clip says them)."""
+    said = (shot.narration.strip(), *(line.text.strip() for line in shot.lines if lines))
+    return [text for text in said if text]
 
 
-def _utterances(plan: Plan, shot: Shot, narrator: str, max_speakers: int) -> list[Utterance]:
+def _utterances(plan: Plan, shot: Shot, narrator: str, max_speakers: int, *, lines: bool = True) -> list[Utterance]:
     """The shot's narration, then its lines: one clip each, or the dialogue as one clip where the backend
-    voices several speakers at once."""
+    voices several speakers at once. Without `lines` (the video model says them in the clip), the narration."""
     said: list[Utterance] = []
     if shot.narration.strip():
         said.append(Utterance(shot.narration.strip(), narrator))
+    if not lines:
+        return said
     speakers = list(dict.fromkeys(line.speaker for line in shot.lines))
     if max_speakers > 1 and 1 < len(speakers) <= max_speakers:
         names = {s: (plan.character(s).name if s != NARRATOR else "Narrator") for s in speakers}
@@ -170,7 +173,7 @@ def plan_speech(plan: Plan, recipe: Recipe, backend: VoiceBackend, transition_s:
     windows = shot_windows([shot.duration_s for shot in plan.shots], transition_s)
     speech: list[ShotSpeech] = []
     for shot, (start, end) in zip(plan.shots, windows, strict=True):
-        said = _utterances(plan, shot, narrator, capabilities.max_speakers)
+        said = _utterances(plan, shot, narrator, capabilities.max_speakers, lines=recipe.voice.dialogue != "clip")
         if not said:
             continue
         for utterance in said:

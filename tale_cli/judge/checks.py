@@ -1,4 +1,5 @@
-"""The checks that need no model: a frozen clip (frames that barely change) and a flash or black frame."""
+"""The checks that need no model: a frozen clip (frames that barely change), a flash or black frame, and a clip
+that should say a line and is silent."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class FrameChecks:
     frozen: bool
     flashes: int  # frames far brighter or darker than both neighbours
     dark_frames: int  # black frames in a clip that is not dark
+    # A shot whose lines the video model says in the clip (dialogue = "clip") and in whose sound no speech is heard.
+    mute_line: bool = False
 
     @property
     def flash(self) -> bool:

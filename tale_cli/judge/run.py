@@ -50,7 +50,7 @@ class JudgeReport:
 
     @property
     def flagged(self) -> list[int]:
-        return sorted({row.shot for row in self.rows if row.current and (row.frozen or row.flash)})
+        return sorted({row.shot for row in self.rows if row.current and (row.frozen or row.flash or row.mute_line)})
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -81,6 +81,7 @@ class JudgeRow:
     self_score: float | None
     frozen: bool
     flash: bool
+    mute_line: bool
     motion: float
     missing: list[str] = field(default_factory=list)  # characters the plan puts in the shot that were not found
     cached: bool = False
@@ -159,7 +160,17 @@ class Judge:
                 self._ref_digests[c.id] = file_digest(c.reference)
             people.append([c.id, c.description, self._ref_digests.get(c.id) if c.reference else None])
         shot = self.plan.shots[index - 1]
-        return digest({"settings": self.settings, "clip": clip_sha, "prompt": shot.prompt, "characters": people})[:32]
+        fields: dict[str, object] = {"settings": self.settings, "clip": clip_sha, "prompt": shot.prompt,
+                                     "characters": people}  # fmt: skip
+        if self._says_lines(index):
+            fields["lines"] = [line.text for line in shot.lines]
+        return digest(fields)[:32]
+
+    def _says_lines(self, index: int) -> bool:
+        """The shot's clip is to say its lines itself (dialogue = "clip")."""
+        from tale_cli.film.dialogue import in_clip
+
+        return in_clip(self.recipe) and any(line.text.strip() for line in self.plan.shots[index - 1].lines)
 
     def take(self, index: int, take: TakeRecord, clip: Path) -> Judged:
         """The take's judging: from the cache when this take was judged with these settings, else made now."""
@@ -182,6 +193,12 @@ class Judge:
                 grey, frames = judged_frames(clip, Path(work), count=count)
                 judged = Judged(key, check_frames(grey), None)
                 judged.verdict, judged.error = self._ask(index, take.take, frames, characters)
+        if self._says_lines(index):
+            from dataclasses import replace
+
+            from tale_cli.film.dialogue import heard_in
+
+            judged.checks = replace(judged.checks, mute_line=not heard_in(clip).speaks)
         unread = judged.verdict is not None and judged.verdict.prompt is None and bool(judged.verdict.notes)
         if judged.error is None and not unread:  # a verdict that could not be read is asked for again next time
             self.cache.mkdir(exist_ok=True, mode=0o700 if self.folder.private else 0o755)
@@ -308,7 +325,7 @@ class Judge:
         cross_mean, self_mean = _mean(crosses), _mean(selves)
         parts = [value for value in (prompt, cross_mean, self_mean) if value is not None]
         checks = result.checks
-        score = 0.0 if checks.frozen or checks.flash else (_mean(parts) if parts else 1.0)
+        score = 0.0 if checks.frozen or checks.flash or checks.mute_line else (_mean(parts) if parts else 1.0)
         notes = [
             *(verdict.notes if verdict is not None else []),
             *([f"judge failed: {result.error}"] if result.error else []),
@@ -326,6 +343,7 @@ class Judge:
             characters=characters,
             frozen=checks.frozen,
             flash=checks.flash,
+            mute_line=checks.mute_line,
             motion=round(checks.motion, 5),
             dark_frames=checks.dark_frames,
             flashes=checks.flashes,
@@ -346,6 +364,7 @@ class Judge:
             cross=judgement.cross,
             self_score=judgement.self_score,
             frozen=judgement.frozen,
+            mute_line=judgement.mute_line,
             flash=judgement.flash,
             motion=judgement.motion or 0.0,
             missing=missing,

@@ -13,6 +13,9 @@ from tale_cli.story.plan import Plan
 
 
 def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabilities, backend_name: str) -> None:
+    from tale_cli.film.dialogue import check_dialogue
+
+    check_dialogue(recipe, capabilities, backend_name)
     for shot in plan.shots:
         if not capabilities.supports_duration(shot.duration_s):
             if capabilities.durations and capabilities.renders_longer:
@@ -56,7 +59,11 @@ def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
 
 def plan_for_shots(plan: Plan, options: RenderOptions) -> Plan:
     """The plan as the shots see it. Burned subtitles carry the narration, so the shots are not given it too:
-    the animatic would draw its own caption under the one the stitch burns in, and a shot's cache key follows."""
+    the animatic would draw its own caption under the one the stitch burns in, and a shot's cache key follows.
+    With dialogue in the clip, each shot's prompt carries its lines."""
+    from tale_cli.film.dialogue import with_dialogue
+
+    plan = with_dialogue(plan, options.recipe)
     if not options.burn_subtitles:
         return plan
     return plan.model_copy(update={"shots": [shot.model_copy(update={"narration": ""}) for shot in plan.shots]})

@@ -332,6 +332,12 @@ def _subtitles(folder: RunFolder, plan: Plan, out: Path) -> Path:
         return srt
     data = Manifest.read(folder.manifest)
     cues = film_cues(plan, data.voice if data is not None else None)
+    film = data.film if data is not None else None
+    if cues is not None and film is not None and film.dialogue_cues:
+        from tale_cli.film.dialogue import merged
+        from tale_cli.film.subtitles import Cue
+
+        cues = merged(cues, [Cue(float(a), float(b), str(text)) for a, b, text in film.dialogue_cues])
     if cues is None:
         cues = cues_for([shot.duration_s for shot in plan.shots], shot_captions(plan), _fade_of(folder))
     atomic_write_text(srt, srt_text(cues), mode=folder.file_mode)

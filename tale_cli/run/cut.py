@@ -165,6 +165,7 @@ def _cut(
     began: float,
 ) -> CutResult:
     from tale_cli.config import load_defaults
+    from tale_cli.film.dialogue import clip_line_cues, in_clip, merged
     from tale_cli.film.mix import MixOptions, mix_film
     from tale_cli.film.music import composes
     from tale_cli.film.stitch import StitchOptions, parse_transition, stitch
@@ -199,6 +200,8 @@ def _cut(
             if track is not None:
                 voice_path = track.path
                 cues = speech_cues([(clip.start_s, clip.seconds, clip.text) for clip in track.clips])
+        said_in_clips = clip_line_cues(plan, clips, transition_s) if in_clip(recipe) else []
+        cues = merged(cues, said_in_clips) if track is not None else cues
         music = music_bed(recipe, settings)
         if music is None and score is MAKE and composes(recipe.music.source):
             music = make_score(plan, recipe, folder, manifest, audit, say=say)
@@ -338,6 +341,7 @@ def _cut(
             loudness_lufs=recipe.loudness_lufs,
             voice_dir=str(settings.voice_dir.resolve()) if settings.voice_dir is not None else None,
             subtitles_default=subtitles_default if srt is not None else None,
+            dialogue_cues=[[c.start_s, c.end_s, c.text] for c in said_in_clips] if said_in_clips else None,
             cut_hash=key,
             file=file_record(folder.film),
             srt=file_record(srt) if srt is not None else None,

@@ -312,6 +312,8 @@ class FilmRecord(Record):
     voice_dir: str | None = None
     # Whether the soft subtitle track shows by default (not where the picture already draws the words).
     subtitles_default: bool | None = None
+    # The cues of lines said inside the clips (dialogue = "clip"), timed from the speech heard in them.
+    dialogue_cues: list[list[Any]] | None = None
     # The cut's content address (every clip's, the voice track's and the music's digest, and the settings) and
     # what film.mp4 and film.srt were when written: a cut with the same address and intact files writes nothing.
     cut_hash: str | None = None

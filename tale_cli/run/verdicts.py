@@ -30,6 +30,7 @@ class TakeJudgement(Record):
     self_score: float | None = None
     characters: dict[str, CharacterJudgement] = Field(default_factory=dict)
     frozen: bool = False
+    mute_line: bool = False  # dialogue in the clip, and no speech heard in it
     flash: bool = False
     motion: float | None = None  # mean change between frames, 0–1
     dark_frames: int = 0
@@ -101,5 +102,5 @@ class JudgeRecord(Record):
     settings: str
     judged_at: str
     summary: dict[str, MetricSummary] = Field(default_factory=dict)
-    flagged: list[int] = Field(default_factory=list)  # shots whose current take is frozen or flashes
+    flagged: list[int] = Field(default_factory=list)  # shots whose current take is frozen, flashes or is mute
     retakes: RetakeSummary | None = None

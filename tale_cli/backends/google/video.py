@@ -125,6 +125,7 @@ class VeoVideo(VideoBackend):
             max_reference_images=VEO_MAX_REFERENCES if references else 0,
             reference_durations=(VEO_REFERENCE_DURATION,) if references else None,
             audio=True,
+            speaks=True,
             default_jobs=4,
         )
 
@@ -341,6 +342,7 @@ class GeminiOmniVideo(VideoBackend):
             image_to_video=True,
             max_reference_images=VEO_MAX_REFERENCES,
             audio=True,
+            speaks=True,
             default_jobs=4,
         )
 

@@ -70,6 +70,7 @@ class RunwayVideo(VideoBackend):
             image_to_video=True,
             last_frame=self.spec.last_frame,
             audio=self.spec.audio,
+            speaks=self.spec.audio,
             max_prompt_chars=self.spec.max_prompt_chars,
             default_jobs=4,
         )
