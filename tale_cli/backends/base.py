@@ -31,6 +31,8 @@ class VideoCapabilities:
     audio: bool = False
     # The model makes the sound from the prompt, speech included: a line in the prompt is said on screen.
     speaks: bool = False
+    # Seconds of reference audio (a voice to say the lines with) the model takes; 0 for none.
+    reference_audio_s: float = 0.0
     # The longest prompt the provider takes, when it has a limit of its own (planners trim to it).
     max_prompt_chars: int | None = None
     default_jobs: int = 2
@@ -78,6 +80,8 @@ class ShotRequest:
     first_frame: Path | None = None
     last_frame: Path | None = None
     reference_images: list[Path] = field(default_factory=list)
+    # The shot's lines spoken in their characters' voices, for a model that takes a voice to say them with.
+    speech_audio: Path | None = None
 
 
 @dataclass

@@ -325,8 +325,10 @@ def estimate_render(
     voice = recipe.voice
     if voice.enabled and _pricing(voice.backend, Role.VOICE) is not Pricing.FREE:
         from tale_cli.film.voice import natural_seconds, shot_texts
+        from tale_cli.run.line_voice import takes_a_voice
 
-        overlay = voice.dialogue != "clip"  # lines said in the clip are the video's, not the voice's
+        # Lines said in the clip are the video's, not the voice's, unless the model is given a voice to say them.
+        overlay = voice.dialogue != "clip" or takes_a_voice(recipe)
         texts = (
             list(spoken)
             if spoken is not None

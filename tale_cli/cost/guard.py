@@ -110,7 +110,9 @@ def spend_guard(
         from tale_cli.run.voice import unspoken
 
         owed = owed or Owed()
-        spoken = unspoken(plan, recipe, folder)
+        from tale_cli.run.line_voice import unspoken_lines
+
+        spoken = unspoken(plan, recipe, folder) + unspoken_lines(plan, recipe, folder)
         compose = composes(recipe.music.source) and not score_cached(plan, recipe, folder)
         estimate = estimate_render(
             plan,

@@ -90,7 +90,7 @@ def _charges(manifest: ManifestData) -> list[_Charge]:
                 shot.finished_at,
             )
         )
-    for clip in manifest.voice.clips if manifest.voice else []:
+    for clip in [*manifest.voice.clips, *manifest.voice.samples] if manifest.voice else []:
         charges.append(_Charge(clip.backend, clip.cost_usd, ShotStatus.DONE))
     if manifest.music is not None:
         charges.append(_Charge(manifest.music.backend, manifest.music.cost_usd, ShotStatus.DONE))

@@ -4,12 +4,20 @@ see it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from tale_cli.backends import image_backend
 from tale_cli.backends.base import VideoBackend, VideoCapabilities
 from tale_cli.config import Recipe
 from tale_cli.errors import RecipeError
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.story.plan import Plan
+
+if TYPE_CHECKING:
+    from tale_cli.keys.audit import AuditLog
+    from tale_cli.run.folder import Manifest, RunFolder
 
 
 def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabilities, backend_name: str) -> None:
@@ -44,6 +52,32 @@ def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabiliti
             f"the {backend_name} backend renders image-to-video only",
             hint='set continuity = "first-frame" or "chain" in the recipe',
         )
+
+
+def line_voices(
+    plan: Plan,
+    recipe: Recipe,
+    folder: RunFolder,
+    capabilities: VideoCapabilities,
+    manifest: Manifest | None = None,
+    *,
+    make: bool = False,
+    audit: AuditLog | None = None,
+    say: Callable[[str], None] | None = None,
+) -> dict[int, Path]:
+    """Each shot's lines spoken for a model that says them in the clip with the voice it is given (Seedance 2's
+    reference audio): where they are (`make=False`, nothing spoken) or spoken now; {} for any other recipe."""
+    from tale_cli.film.dialogue import in_clip
+
+    if not (in_clip(recipe) and recipe.voice.enabled and capabilities.reference_audio_s > 0):
+        return {}
+    if make and manifest is not None:
+        from tale_cli.run.line_voice import make_line_samples
+
+        return make_line_samples(plan, recipe, folder, manifest, audit=audit, say=say)
+    from tale_cli.run.line_voice import line_sample_paths
+
+    return line_sample_paths(plan, recipe, folder)
 
 
 def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:

@@ -18,7 +18,7 @@ from tale_cli.film.voice import VoiceTrack, check_voice
 from tale_cli.keys.audit import AuditLog
 from tale_cli.keys.needs import check_keys
 from tale_cli.keys.privacy import check_private, private_files
-from tale_cli.pipeline.checks import check_capabilities, plan_for_shots, preflight
+from tale_cli.pipeline.checks import check_capabilities, line_voices, plan_for_shots, preflight
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import (
     PlanSource,
@@ -363,6 +363,9 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     if options.audio is None and composes(recipe.music.source):
         score = make_score(plan, recipe, folder, manifest, audit, say=lambda text: emit(Event("message", detail=text)))
     refs = render_references(plan, recipe, folder, manifest, emit, audit)
+    # A model given the voice to say its lines with: those lines spoken now (paid once, kept under voice/by-hash/).
+    line_voices(plan, recipe, folder, backend.capabilities(), manifest, make=True, audit=audit,
+                say=lambda text: emit(Event("message", detail=text)))  # fmt: skip
     if executor is None:
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
     try:

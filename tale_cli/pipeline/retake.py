@@ -131,7 +131,7 @@ def render_takes(
     from tale_cli.executors import open_executor
     from tale_cli.keys.audit import AuditLog
     from tale_cli.keys.privacy import check_private
-    from tale_cli.pipeline.checks import check_capabilities, plan_for_shots, preflight
+    from tale_cli.pipeline.checks import check_capabilities, line_voices, plan_for_shots, preflight
     from tale_cli.pipeline.shots import build_tasks, is_cached, run_shots
     from tale_cli.run.journal import JobJournal
     from tale_cli.run.takes import adopt_current
@@ -183,6 +183,7 @@ def render_takes(
         manual = recipe.model_copy(update={"judge": recipe.judge.model_copy(update={"max_retakes": 0})})
         options.spending.guard()(plan, manual, folder, pending, Owed(references=0, retakes_left={}, judged=[]))
         audit = AuditLog(folder.root, audit_prompts=recipe.audit_prompts)
+        line_voices(plan, recipe, folder, capabilities, manifest, make=True, audit=audit)
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
         outcomes: list[ShotOutcome] = []
         try:

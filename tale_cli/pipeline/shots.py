@@ -76,6 +76,8 @@ def shot_params_hash(backend: VideoBackend, request: ShotRequest, *, refs: list[
     extra = backend.request_fingerprint(request)
     if extra:
         fields["request"] = extra
+    if request.speech_audio is not None:
+        fields["speech_audio"] = request.speech_audio.stem
     return digest(fields)[:32]
 
 
@@ -88,10 +90,17 @@ def build_tasks(
     refs: dict[str, Path],
     *,
     first_frames: dict[int, Path] | None = None,
+    speech_audio: dict[int, Path] | None = None,
 ) -> list[ShotTask]:
     """One task per shot, with its cache key: chained shots key on their predecessor's key. `first_frames` are
-    pictures given for some shots (a user's still), used whatever the continuity."""
+    pictures given for some shots (a user's still), used whatever the continuity; `speech_audio`, a shot's lines
+    spoken for a model that says them in the clip with that voice (keyed by the sample's name, which its words and
+    voices decide)."""
+    from tale_cli.pipeline.checks import line_voices
+
     image_optional = backend.capabilities().text_to_video
+    if speech_audio is None:
+        speech_audio = line_voices(plan, recipe, folder, backend.capabilities())
     ref_hashes = {cid: file_digest(path) for cid, path in refs.items() if path.is_file()}
     tasks: list[ShotTask] = []
     for shot in plan.shots:
@@ -123,6 +132,7 @@ def build_tasks(
             journal=JobJournal(manifest, "", shot=shot.index),
             first_frame=first_frame,
             reference_images=present,
+            speech_audio=(speech_audio or {}).get(shot.index),
         )
         if chained:
             first_key = "after:" + _clip_key(tasks[-1], manifest)

@@ -165,11 +165,12 @@ def _clean(run_dir: Path, *, keep_current: bool, dry_run: bool) -> CleanReport:
             doomed.append(path)
     # Spoken clips: those the current voice track plays stay, even with --all (a re-render then speaks nothing,
     # paying nothing, and the film keeps its voice).
-    spoken = {clip.params_hash for clip in manifest.data.voice.clips} if manifest.data.voice else set()
+    voice = manifest.data.voice
+    spoken = {clip.params_hash for clip in [*voice.clips, *voice.samples]} if voice else set()
     for path in _plain_files(voice_cache):
         if path.suffix != ".wav":
             continue  # a clip being spoken (*.part)
-        if path.stem in spoken:
+        if path.stem in spoken or (path.stem.startswith("line-") and bool(voice and voice.samples)):
             report.kept += 1
         else:
             doomed.append(path)

@@ -350,6 +350,7 @@ class VoiceRecord(Record):
     # track that is damaged or gone is laid again from its clips.
     key: str | None = None
     file: FileRecord | None = None
+    samples: list[VoiceClipRecord] = Field(default_factory=list)  # lines spoken for clips to say (reference audio)
 
 
 class MusicRecord(Record):
@@ -442,7 +443,7 @@ class ManifestData(Record):
         charges: list[PlannerRecord | RefRecord | VoiceClipRecord | MusicRecord] = (
             [self.planner] if self.planner else []
         )
-        charges += [*self.refs.values(), *(self.voice.clips if self.voice else [])]
+        charges += [*self.refs.values(), *([*self.voice.clips, *self.voice.samples] if self.voice else [])]
         charges += [self.music] if self.music else []
         return sum(charge.cost_usd or 0.0 for charge in charges) + sum(shot.spent_usd for shot in self.shots.values())
 

@@ -273,4 +273,5 @@ def _record(manifest: Manifest, folder: RunFolder, track: VoiceTrack, key: str) 
             made_at=now_iso(),
             key=key,
             file=file,
+            samples=before.samples if before is not None else [],
         )

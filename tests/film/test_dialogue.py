@@ -131,3 +131,30 @@ def test_the_estimate_does_not_price_a_line_the_clip_says(tmp_path: Path) -> Non
     clip = overlay.model_copy(update={"voice": overlay.voice.model_copy(update={"dialogue": "clip"})})
     said, unsaid = cost.estimate_render(plan, overlay), cost.estimate_render(plan, clip)
     assert 0 < unsaid.voice_seconds < said.voice_seconds
+
+
+def test_seedance_is_given_the_characters_voice_to_say_the_line_with(fake_providers: Any, tmp_path: Path) -> None:
+    from cloudrender import shrunk
+
+    recipe = tmp_path / "seedance-dialogue.toml"
+    text = Path(shrunk("runway-seedance2", tmp_path)).read_text(encoding="utf-8")
+    text = text.replace('backend = "openai"\nmodel = "gpt-5.4-mini"', 'backend = "offline"', 1)
+    text = text.replace("audio = false", "audio = true")
+    recipe.write_text(text + '[voice]\nbackend = "espeak"\ndialogue = "clip"\n', encoding="utf-8")
+    made = tale("render", str(EXAMPLE_STORY), "--recipe", str(recipe), "--out", str(tmp_path / "out"), "--yes",
+                "--json")  # fmt: skip
+    run_dir = Path(made["run_dir"])
+    index, _, _ = _speaking_shot(run_dir)
+
+    creates = [r["json"] for r in fake_providers.requests if r["path"] in ("/v1/image_to_video", "/v1/text_to_video")]
+    assert len(creates) == 8
+    given = [body for body in creates if "referenceAudio" in body]
+    assert len(given) == 1 and given[0]["referenceAudio"][0]["uri"].startswith("data:audio/wav;base64,")
+    assert LINE.rstrip(",") in given[0]["promptText"] and given[0]["audio"] is True
+    samples = _manifest(run_dir)["voice"]["samples"]
+    assert [s["shot"] for s in samples] == [index] and LINE.rstrip(",") in samples[0]["text"]
+    assert not any(LINE.rstrip(",") in clip["text"] for clip in _manifest(run_dir)["voice"]["clips"])
+
+    again = tale("render", str(run_dir / "plan.json"), "--recipe", str(recipe), "--yes", "--json")
+    assert again["counts"]["rendered"] == 0
+    assert sum(1 for r in fake_providers.requests if r["path"].endswith("_to_video")) == 8, "nothing paid again"

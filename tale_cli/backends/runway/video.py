@@ -71,6 +71,7 @@ class RunwayVideo(VideoBackend):
             last_frame=self.spec.last_frame,
             audio=self.spec.audio,
             speaks=self.spec.audio,
+            reference_audio_s=self.spec.reference_audio_s if self.spec.audio else 0.0,
             max_prompt_chars=self.spec.max_prompt_chars,
             default_jobs=4,
         )
@@ -157,6 +158,17 @@ class RunwayVideo(VideoBackend):
             )
         if spec.resolutions and kind in spec.resolution_for:
             arguments["resolution"] = self._resolution()
+        if request.speech_audio is not None and spec.reference_audio_s and spec.audio:
+            from tale_cli.media.wav import wav_seconds
+
+            if wav_seconds(request.speech_audio) > spec.reference_audio_s:
+                raise BackendError(
+                    f"shot {request.shot.index}'s lines last {wav_seconds(request.speech_audio):.1f} s; Runway "
+                    f"{self.model} takes at most {spec.reference_audio_s:g} s of a voice to say them with",
+                    hint="shorten the shot's lines in plan.json",
+                )
+            data = base64.b64encode(request.speech_audio.read_bytes()).decode("ascii")
+            arguments["reference_audio"] = [{"type": "audio", "uri": f"data:audio/wav;base64,{data}"}]
         if first is not None:
             if spec.last_frame and request.last_frame is not None:
                 arguments["prompt_image"] = [
