@@ -158,6 +158,24 @@ def test_sizes_are_multiples_of_32_frames_8k_plus_1_and_no_cache_hook_applies() 
     assert refused.value.hint == "caches for this family: none"
 
 
+def test_the_recipe_names_the_model_its_settings_and_their_source(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tale_cli.backends.models import local_model_ids
+    from tale_cli.config import load_recipe
+
+    recipe = load_recipe("local-ltx2")
+    assert (recipe.video.model, recipe.video.steps, recipe.video.guidance, recipe.video.audio) == (
+        "Lightricks/LTX-2", 40, 3.0, True)  # fmt: skip
+    assert "LTX_2_PARAMS" in recipe.description and "huggingface.co/Lightricks/LTX-2" in recipe.description
+    assert 55 <= recipe.shots * recipe.seconds <= 65
+    assert local_model_ids(recipe, planning=True) == ["Lightricks/LTX-2"]  # what `tale models pull --recipe` fetches
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    planned = DiffusersVideo(recipe)  # not downloaded here: planned from its id
+    assert planned.variant.key == "ltx2" and planned.capabilities().audio
+    assert planned.fingerprint()["native"] == "768x512x121@24" and planned.fingerprint()["steps"] == 40
+
+
 def test_a_film_of_ltx2_shots_keeps_their_sound(tiny_model, tmp_path: Path, story_file: Path) -> None:
     from tale_cli.pipeline import RenderOptions
     from tale_cli.pipeline import render as render_film
