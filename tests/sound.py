@@ -45,3 +45,13 @@ def sounding_spans(path: Path, *, noise_db: float = SILENCE_DB) -> list[tuple[fl
     if at < total:
         spans.append((at, total))
     return spans
+
+
+def audio_seconds(path: Path) -> float:
+    """How long a file's first audio stream plays, read by decoding it (not the container's duration, which is the
+    longest stream's)."""
+    stderr = run_ffmpeg(["-i", input_arg(path), "-map", "0:a:0", "-f", "null", "-"])
+    times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", stderr)
+    assert times, "ffmpeg decoded no audio"
+    hours, minutes, seconds = times[-1]
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)

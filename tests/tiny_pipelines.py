@@ -376,6 +376,86 @@ def _ltx_condition() -> Any:
     return LTXConditionPipeline(**ltx().components)
 
 
+def gemma_tokenizer() -> Any:
+    from transformers import GemmaTokenizer
+
+    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "<mask>": 4}
+    for piece in [*_WORDS, *_LETTERS]:
+        vocab.setdefault(piece, len(vocab))
+    return GemmaTokenizer(vocab=vocab, merges=[])
+
+
+def gemma3_encoder(vocab_size: int) -> Any:
+    """Gemma 3 as LTX-2 uses it (the conditional-generation model, vision tower and all), two tiny layers."""
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig, SiglipVisionConfig
+
+    text = Gemma3TextConfig(
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, max_position_embeddings=1024, sliding_window=64,
+        pad_token_id=0, eos_token_id=1, bos_token_id=2,
+    )  # fmt: skip
+    vision = SiglipVisionConfig(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=16, patch_size=8
+    )
+    config = Gemma3Config(
+        text_config=text.to_dict(), vision_config=vision.to_dict(), mm_tokens_per_image=4,
+        image_token_index=vocab_size, boi_token_index=vocab_size + 1, eoi_token_index=vocab_size + 2,
+    )  # fmt: skip
+    return Gemma3ForConditionalGeneration(config)
+
+
+def ltx2() -> Any:
+    """LTX-2.0's layout: video and audio transformer, video VAE, audio VAE, a vocoder that makes 24 kHz stereo,
+    Gemma 3 and the text connectors; the VAEs compress 2x (the real ones 32x in space, 8x in time)."""
+    from diffusers import (
+        AutoencoderKLLTX2Audio,
+        AutoencoderKLLTX2Video,
+        FlowMatchEulerDiscreteScheduler,
+        LTX2Pipeline,
+        LTX2VideoTransformer3DModel,
+    )
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
+    tokenizer = gemma_tokenizer()
+    torch.manual_seed(0)
+    text_encoder = gemma3_encoder(len(tokenizer))
+    text = text_encoder.config.text_config
+    transformer = LTX2VideoTransformer3DModel(
+        in_channels=4, out_channels=4, patch_size=1, patch_size_t=1, num_attention_heads=2, attention_head_dim=8,
+        cross_attention_dim=16, audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2,
+        audio_attention_head_dim=4, audio_cross_attention_dim=8, num_layers=2, caption_channels=text.hidden_size,
+        rope_double_precision=False, rope_type="split",
+    )  # fmt: skip
+    connectors = LTX2TextConnectors(
+        caption_channels=text.hidden_size, text_proj_in_factor=text.num_hidden_layers + 1,
+        video_connector_num_attention_heads=4, video_connector_attention_head_dim=8, video_connector_num_layers=1,
+        video_connector_num_learnable_registers=None, audio_connector_num_attention_heads=4,
+        audio_connector_attention_head_dim=8, audio_connector_num_layers=1, audio_connector_num_learnable_registers=None,
+        connector_rope_base_seq_len=32, rope_double_precision=False, rope_type="split",
+    )  # fmt: skip
+    vae = AutoencoderKLLTX2Video(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,), decoder_block_out_channels=(8,),
+        layers_per_block=(1,), decoder_layers_per_block=(1, 1), spatio_temporal_scaling=(True,),
+        decoder_spatio_temporal_scaling=(True,), decoder_inject_noise=(False, False), downsample_type=("spatial",),
+        upsample_residual=(False,), upsample_factor=(1,), timestep_conditioning=False, patch_size=1, patch_size_t=1,
+        encoder_causal=True, decoder_causal=False,
+    )  # fmt: skip
+    audio_vae = AutoencoderKLLTX2Audio(
+        base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1, in_channels=2, resolution=32,
+        latent_channels=2, sample_rate=16000, mel_hop_length=160, mel_bins=8,
+    )  # fmt: skip
+    # 100 mel frames a second (16 kHz, hop 160) times 240 samples a frame: 24 kHz, as the real vocoder makes.
+    vocoder = LTX2Vocoder(
+        in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[20, 12, 8],
+        upsample_factors=[10, 6, 4], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]], output_sampling_rate=24000,
+    )  # fmt: skip
+    return LTX2Pipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae, text_encoder=text_encoder,
+        tokenizer=tokenizer, connectors=connectors, transformer=transformer, vocoder=vocoder,
+    )  # fmt: skip
+
+
 def sdxl() -> Any:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 
@@ -470,6 +550,7 @@ BUILDERS = {
     "hunyuanvideo": hunyuanvideo,
     "ltx": ltx,
     "ltx-condition": lambda: _ltx_condition(),
+    "ltx2": ltx2,
     "sdxl": sdxl,
     "flux": flux,
 }

@@ -42,6 +42,8 @@ class VideoVariant:
     steps: int
     guidance: float
     frame_step: int = 4
+    # Width and height must be multiples of this (LTX-2's VAE compresses 32x in space).
+    size_step: int = 16
     fixed_frames: bool = False
     # Renders its native size only (learned position embeddings): a film of another shape gets its clip fitted in.
     fixed_size: bool = False
@@ -53,6 +55,8 @@ class VideoVariant:
     regional_compile: bool = True
     vae_float32: bool = False
     step_callback: bool = True
+    # Makes its clip's sound in the same pipeline call as the picture (LTX-2).
+    audio: bool = False
     # Rough peak memory (GiB) at the native clip besides the weights: denoiser activations with
     # guidance, and the VAE decode with and without tiling. Conservative on purpose.
     activation_gb: float = 4.0
@@ -110,6 +114,13 @@ _LTX = VideoVariant(
     key="ltx-video", family="ltx", t2v="LTXPipeline", i2v="LTXImageToVideoPipeline", i2v_from_t2v=True,
     width=768, height=512, frames=121, fps=24, steps=50, guidance=3.0, frame_step=8,
     caches=("first-block", "pab", "magcache", "taylorseer"), activation_gb=3.0, vae_decode_gb=8.0, vae_tiled_gb=2.0,
+)  # fmt: skip
+# LTX-2: 19B audio-video transformer, Gemma 3 text encoder; 121 frames at 24 fps with a 24 kHz stereo track. No cache
+# hook is known to work on its two-stream transformer. Memory figures are guesses, not measurements.
+_LTX2 = VideoVariant(
+    key="ltx2", family="ltx2", t2v="LTX2Pipeline", i2v="LTX2ImageToVideoPipeline", i2v_from_t2v=True,
+    width=768, height=512, frames=121, fps=24, steps=40, guidance=3.0, frame_step=8, size_step=32, audio=True,
+    caches=(), activation_gb=6.0, vae_decode_gb=10.0, vae_tiled_gb=3.0,
 )  # fmt: skip
 
 
@@ -182,10 +193,27 @@ def detect_video_variant(
         return replace(_LTX, t2v=pipeline, i2v=pipeline, i2v_from_t2v=False)
     if pipeline in ("LTXPipeline", "LTXImageToVideoPipeline"):
         return _LTX
+    if pipeline in ("LTX2Pipeline", "LTX2ImageToVideoPipeline"):
+        return _ltx2(transformer)
     raise RecipeError(
         f"{pipeline} is not a video pipeline Tale can drive",
-        hint="supported: CogVideoX, Wan 2.1/2.2, HunyuanVideo (1.5), LTX-Video checkpoints in diffusers format",
+        hint="supported: CogVideoX, Wan 2.1/2.2, HunyuanVideo (1.5), LTX-Video, LTX-2 checkpoints in diffusers format",
     )
+
+
+def _ltx2(transformer: dict[str, Any]) -> VideoVariant:
+    """LTX-2.0, or LTX-2.3 (its transformer modulates cross-attention), with the guidance Lightricks publishes for
+    each (ltx-pipelines LTX_2_PARAMS, LTX_2_3_PARAMS): 40 or 30 steps; audio guidance 7, modality 3, rescale 0.7;
+    spatio-temporal guidance at block 29 or 28; 2.3's cross-modal timesteps. Spatio-temporal guidance needs a
+    transformer built with perturbed attention; the diffusers LTX-2.0 checkpoint has none, and there the extra pass
+    would change nothing, so it is not run. Pinned here, not left to the pipeline's defaults, which follow 2.3."""
+    newer = bool(transformer.get("cross_attn_mod"))
+    block = 28 if newer else 29
+    stg = 1.0 if transformer.get("perturbed_attn") and block < int(transformer.get("num_layers", 48)) else 0.0
+    call = {"audio_guidance_scale": 7.0, "modality_scale": 3.0, "audio_modality_scale": 3.0, "guidance_rescale": 0.7,
+            "audio_guidance_rescale": 0.7, "stg_scale": stg, "audio_stg_scale": stg,
+            "spatio_temporal_guidance_blocks": [block] if stg else None, "use_cross_timestep": newer}  # fmt: skip
+    return replace(_LTX2, key="ltx2.3" if newer else "ltx2", steps=30 if newer else 40, extra_call=call)
 
 
 def _variant_hv15(transformer: dict[str, Any], *, image: bool) -> VideoVariant:
@@ -222,6 +250,8 @@ _KNOWN_IDS: tuple[tuple[tuple[str, ...], str, dict[str, Any], dict[str, Any]], .
     (("hunyuanvideo",), "HunyuanVideoPipeline", {}, {}),
     *((("ltx-video-0.9." + minor,), "LTXConditionPipeline", {}, {}) for minor in "5678"),
     (("ltx-video",), "LTXPipeline", {}, {}),
+    (("ltx-2.3",), "LTX2Pipeline", {}, {"cross_attn_mod": True, "perturbed_attn": True}),
+    (("ltx-2",), "LTX2Pipeline", {}, {}),
 )  # fmt: skip
 
 

@@ -388,14 +388,23 @@ def encode_frames(
     duration_s: float,
     stretch: float = 1.0,
     encode: EncodeSettings | None = None,
+    audio: Path | None = None,
 ) -> Path:
     """Encode raw RGB24 frames into an MP4 of exactly `duration_s` at `fps` and `width`x`height`.
 
     The picture is scaled to fit and padded (never cropped or distorted); `stretch` > 1 slows it down;
     a clip shorter than asked holds its last frame. `output` may end in `.part`: the container is explicit.
+    `audio`, a sound file made with the frames, becomes the clip's AAC track, padded with silence or cut to the
+    clip's length.
     """
     encode = encode or EncodeSettings()
     total = max(1, round(duration_s * fps))
+    sound = ["-i", input_arg(audio)] if audio is not None else []
+    track = ["-an"]
+    if audio is not None:
+        seconds = f"{total / fps:.6f}"
+        pad = f"apad=whole_dur={seconds}"
+        track = ["-map", "0:v:0", "-map", "1:a:0", "-af", pad, *encode.audio_args(), "-t", seconds]
     chain = ",".join(
         [
             f"setpts={stretch:.6f}*PTS",
@@ -410,12 +419,30 @@ def encode_frames(
     run_ffmpeg(
         [
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{source_size[0]}x{source_size[1]}",
-            "-framerate", f"{source_fps:g}", "-i", "-",
-            "-vf", chain, "-frames:v", str(total), "-an",
+            "-framerate", f"{source_fps:g}", "-i", "-", *sound,
+            "-vf", chain, "-frames:v", str(total), *track,
             *encode.video_args(fps), "-movflags", "+faststart", "-f", "mp4", input_arg(output),
         ],
         stdin=frames,
     )  # fmt: skip
+    return output
+
+
+def h264_still(source: Path, output: Path, *, crf: int) -> Path:
+    """A picture as it comes back from one H.264 frame at `crf` (yuv420p, preset veryfast), written as PNG: what a
+    video model trained on compressed frames expects its first frame to look like."""
+    encoded = output.with_name(output.name + ".mp4")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_ffmpeg(
+            [
+                "-i", input_arg(source), "-frames:v", "1", "-c:v", "libx264", "-preset", "veryfast",
+                "-crf", str(crf), "-pix_fmt", "yuv420p", "-f", "mp4", input_arg(encoded),
+            ]
+        )  # fmt: skip
+        run_ffmpeg(["-i", input_arg(encoded), "-frames:v", "1", "-f", "image2", "-c:v", "png", input_arg(output)])
+    finally:
+        encoded.unlink(missing_ok=True)
     return output
 
 

@@ -1,5 +1,5 @@
-"""Speech as WAV files: write the 16-bit mono samples a voice backend gives, read a clip's length, trim the silence a
-backend leaves around the words."""
+"""Speech as WAV files: write the 16-bit samples a voice backend (or a video model that makes sound) gives, read a
+clip's length, trim the silence a backend leaves around the words."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ TRIM_LEVEL = 0.01
 TRIM_KEEP_S = 0.03
 
 
-def write_wav(path: Path, pcm: bytes, rate: int) -> None:
-    """16-bit little-endian mono samples (what every voice backend gets or makes) as a WAV file."""
+def write_wav(path: Path, pcm: bytes, rate: int, channels: int = 1) -> None:
+    """16-bit little-endian samples, interleaved when there are several channels (every voice backend gets or makes
+    mono), as a WAV file."""
     with wave.open(str(path), "wb") as clip:
-        clip.setnchannels(1)
+        clip.setnchannels(channels)
         clip.setsampwidth(2)
         clip.setframerate(rate)
         clip.writeframes(pcm)

@@ -78,9 +78,9 @@ def test_a_shot_longer_than_the_native_clip_is_chained_from_the_last_frame(tiny_
     original = backend._call
 
     def spy(image: Any, **kwargs: Any) -> Any:
-        frames = original(image, **kwargs)
+        frames, sound = original(image, **kwargs)
         calls.append((image, frames))
-        return frames
+        return frames, sound
 
     backend._call = spy  # type: ignore[method-assign]
     notes = render(backend, shot_request(tmp_path, duration=2.0))

@@ -94,12 +94,13 @@ class VideoSettings:
                 f"{variant.key} renders {variant.frame_step}k+1 frames; native_frames = {self.frames} is not one",
                 hint=f"use {variant.valid_frames(self.frames)}",
             )
-        if self.width % 16 or self.height % 16:
-            raise RecipeError(f"native size {self.width}x{self.height} must be a multiple of 16 on both sides")
+        step = variant.size_step
+        if self.width % step or self.height % step:
+            raise RecipeError(f"native size {self.width}x{self.height} must be a multiple of {step} on both sides")
         if self.cache != "none" and self.cache not in variant.caches:
             raise RecipeError(
                 f"cache '{self.cache}' does not apply to {variant.key}",
-                hint="caches for this family: " + ", ".join(variant.caches),
+                hint="caches for this family: " + (", ".join(variant.caches) or "none"),
             )
         if self.cache == "magcache" and not (
             self.options.get("mag_ratios")
@@ -149,7 +150,7 @@ class VideoSettings:
 
         A film the native size's way round keeps it. A tall film on a wide model gets the native size on its
         side (Wan's 832x480 becomes 480x832), unless the film's shape is far from that (a 4:5 film: the short
-        side kept, the long side cut to the film's ratio in multiples of 16); a square film gets the short side
+        side kept, the long side cut to the film's ratio in the model's size steps); a square film gets the short side
         squared. A model that renders its native size only (CogVideoX 1.0 image-to-video) keeps it.
         """
         from tale_cli.story.plan import orientation
@@ -163,7 +164,8 @@ class VideoSettings:
         target = width / height
         if abs(math.log(target) - math.log(self.height / self.width)) <= 0.2:
             return replace(self, width=self.height, height=self.width)
-        long = max(16, round(short * max(target, 1 / target) / 16) * 16)
+        step = variant.size_step
+        long = max(step, round(short * max(target, 1 / target) / step) * step)
         size = (long, short) if film == "wide" else (short, long)
         return replace(self, width=size[0], height=size[1])
 

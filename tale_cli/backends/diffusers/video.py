@@ -1,8 +1,9 @@
-"""Local video models through diffusers: CogVideoX, Wan 2.1/2.2, HunyuanVideo (1.5), LTX-Video.
+"""Local video models through diffusers: CogVideoX, Wan 2.1/2.2, HunyuanVideo (1.5), LTX-Video, LTX-2.
 
 A shot is rendered at the model's native size (turned to the film's shape: Wan's 832x480 is 480x832 for a
 tall film), frame count and fps, then resampled by ffmpeg to the request's size, fps and duration. A shot longer than the native clip is a chain of image-to-video
-segments, each starting from the previous segment's last frame. Weights load once, on first use.
+segments, each starting from the previous segment's last frame. Weights load once, on first use. A model that makes
+sound with its frames (LTX-2) gives the clip its track, from the same pipeline calls, when the recipe asks for audio.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import gc
 import inspect
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -113,6 +115,8 @@ class DiffusersVideo(VideoBackend):
         self.memory_plan: MemoryPlan | None = None
         self.load_seconds: float | None = None
         self.speedups: list[str] = []
+        # The clip carries the sound the model makes with its frames: only a model that makes some, when asked.
+        self.sound = self.variant.audio and recipe.video.audio
 
     # ------------------------------------------------------------------ protocol
 
@@ -125,7 +129,7 @@ class DiffusersVideo(VideoBackend):
             image_to_video=self.can_i2v,
             last_frame=self.variant.last_frame,
             max_reference_images=0,
-            audio=False,
+            audio=self.sound,
             default_jobs=1,
             loads_model=True,
             native_seconds=self.settings.native_seconds,
@@ -156,6 +160,8 @@ class DiffusersVideo(VideoBackend):
         sampling = {k: s.options[k] for k in SAMPLING_OPTIONS if k in s.options}
         if sampling:
             data["sampling"] = sampling
+        if self.sound:
+            data["audio"] = True
         return data
 
     def preflight(self) -> None:
@@ -352,7 +358,7 @@ class DiffusersVideo(VideoBackend):
             cuda = self.memory_plan is not None and self.memory_plan.device == "cuda"
             timer = StepTimer(cuda)
             started = time.perf_counter()
-            output = self._call(
+            output, _ = self._call(
                 image, frames=frames or self.settings.frames, prompt=prompt, negative_prompt=negative_prompt, seed=seed,
                 last_image=None, timer=timer, decode=decode,
             )  # fmt: skip
@@ -395,6 +401,7 @@ class DiffusersVideo(VideoBackend):
         import numpy as np
         import torch
 
+        from tale_cli.backends.diffusers.ltx2 import join_segments, sample_rate, write_sound
         from tale_cli.media.ffmpeg import encode_frames
 
         # The model's native size turned to the film's shape: a tall film is rendered tall, not fitted in bars.
@@ -412,11 +419,12 @@ class DiffusersVideo(VideoBackend):
         started = time.perf_counter()
         condition = first_image
         modes: list[str] = []
+        sounds: list[Any] = []
         last: Path | None = None
         for number, frames in enumerate(segments):
             last = request.last_frame if number == len(segments) - 1 and self.variant.last_frame else None
             modes.append("t2v" if condition is None else "i2v")
-            video = self._call(
+            video, sound = self._call(
                 condition, frames=frames, prompt=request.prompt, negative_prompt=request.negative_prompt,
                 seed=(request.seed + number * 7919) % 2**32, last_image=last, timer=timer, settings=s,
             )  # fmt: skip
@@ -424,13 +432,22 @@ class DiffusersVideo(VideoBackend):
                 step_times.append(float(timer.seconds_per_step() or 0.0))
             denoise_s += timer.denoise_seconds() or 0.0
             pieces.append(video if number == 0 else video[1:])
+            sounds.append(sound)
             condition = fit_image(to_image(video[-1]), s.width, s.height)
         clip = np.concatenate(pieces, axis=0)
         generate_s = time.perf_counter() - started
-        encode_frames(
-            clip.tobytes(), source_size=(clip.shape[2], clip.shape[1]), source_fps=s.fps, output=request.output,
-            width=request.width, height=request.height, fps=request.fps, duration_s=request.duration_s, stretch=stretch,
-        )  # fmt: skip
+        rate = sample_rate(next(iter(self._pipes.values()))) if self.sound else None
+        with tempfile.TemporaryDirectory(prefix="tale-sound-") as folder:
+            track = None
+            if rate is not None:
+                track = write_sound(
+                    Path(folder) / "sound.wav", join_segments(sounds, segments, rate=rate, fps=s.fps), rate
+                )
+            encode_frames(
+                clip.tobytes(), source_size=(clip.shape[2], clip.shape[1]), source_fps=s.fps, output=request.output,
+                width=request.width, height=request.height, fps=request.fps, duration_s=request.duration_s,
+                stretch=stretch, audio=track,
+            )  # fmt: skip
         notes: dict[str, Any] = {
             "variant": self.variant.key,
             "segments": segments,
@@ -451,9 +468,11 @@ class DiffusersVideo(VideoBackend):
             notes["stretch"] = round(stretch, 3)
         if self.speedups:
             notes["speedups"] = list(self.speedups)
+        if rate is not None:
+            notes["audio_rate"] = rate
         if cuda:
             notes["peak_vram_gb"] = round(torch.cuda.max_memory_allocated() / GB, 2)
-        return RenderResult(model=self.model, cost_usd=0.0, has_audio=False, notes=notes)
+        return RenderResult(model=self.model, cost_usd=0.0, has_audio=rate is not None, notes=notes)
 
     def _call(
         self,
@@ -467,8 +486,9 @@ class DiffusersVideo(VideoBackend):
         timer: StepTimer,
         decode: bool = True,
         settings: VideoSettings | None = None,
-    ) -> Any:
-        """One pipeline call; returns uint8 frames shaped (frames, height, width, 3), or latents without `decode`."""
+    ) -> tuple[Any, Any]:
+        """One pipeline call: uint8 frames shaped (frames, height, width, 3), or latents without `decode`; and the
+        sound made in the same call as float samples shaped (samples, channels), None from a model that makes none."""
         import numpy as np
         import torch
 
@@ -502,6 +522,10 @@ class DiffusersVideo(VideoBackend):
                 kwargs[name] = s.options[name]
         if image is not None:
             kwargs["image"] = image
+            if "image_crf" in parameters:  # LTX-2 compresses its first frame as in training; done here without PyAV
+                from tale_cli.backends.diffusers.ltx2 import as_trained
+
+                kwargs["image"], kwargs["image_crf"] = as_trained(image, pipe), 0
         if last_image is not None and "last_image" in parameters:
             kwargs["last_image"] = fit_image(last_image, s.width, s.height)
         if "callback_on_step_end" in parameters and self.variant.step_callback:
@@ -519,12 +543,17 @@ class DiffusersVideo(VideoBackend):
             ) from None
         finally:
             self._active = None
+        sound = getattr(output, "audio", None)
         if not decode:
-            return output.frames
+            return output.frames, sound
         video = np.asarray(output.frames[0])
         if video.dtype != np.uint8:
             video = (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
-        return np.ascontiguousarray(video[..., :3])
+        if sound is not None:
+            from tale_cli.backends.diffusers.ltx2 import waveform
+
+            sound = waveform(sound)
+        return np.ascontiguousarray(video[..., :3]), sound
 
 
 # ---------------------------------------------------------------- registry
