@@ -186,3 +186,19 @@ def test_a_film_of_ltx2_shots_keeps_their_sound(tiny_model, tmp_path: Path, stor
     assert not report.failed and report.rendered == 2 and report.film is not None
     assert probe(report.film).has_audio and audio_seconds(report.film) == pytest.approx(2.0, abs=0.2)
     assert sounding_s(report.film, 0.0, 2.0) > 1.0
+
+
+def test_ltx2_with_sound_can_say_a_shots_lines_in_the_clip() -> None:
+    from tale_cli.backends import video_backend
+    from tale_cli.config import load_recipe
+    from tale_cli.film.dialogue import check_dialogue
+
+    recipe = load_recipe("local-ltx2")
+    speaking = recipe.model_copy(update={"voice": recipe.voice.model_copy(update={"dialogue": "clip"})})
+    backend = video_backend(speaking)
+    try:
+        capabilities = backend.capabilities()
+        assert capabilities.audio and capabilities.speaks
+        check_dialogue(speaking, capabilities, backend.name)  # a model with its own sound says the lines itself
+    finally:
+        backend.close()

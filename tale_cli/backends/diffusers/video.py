@@ -130,6 +130,7 @@ class DiffusersVideo(VideoBackend):
             last_frame=self.variant.last_frame,
             max_reference_images=0,
             audio=self.sound,
+            speaks=self.sound,
             default_jobs=1,
             loads_model=True,
             native_seconds=self.settings.native_seconds,
