@@ -36,8 +36,10 @@ def test_example_story_renders_the_promised_film(tmp_path: Path) -> None:
     # The preview recipe's scratch voice speaks the narration in every shot, at -14 LUFS.
     loudness = measure_loudness(film)
     assert abs(loudness.integrated_lufs - -14.0) <= 1.0 and loudness.true_peak_db <= -1.5
+    # Every shot speaks for seconds, not moments: shot 7, the shortest, measures 4.0 s, a few milliseconds either
+    # side of it with the order the tests run in, so the bar sits below it.
     for index in range(8):
-        assert sounding_s(film, index * 8.0, index * 8.0 + 8.0) > 4.0, f"shot {index + 1} is silent"
+        assert sounding_s(film, index * 8.0, index * 8.0 + 8.0) > 3.0, f"shot {index + 1} is silent"
 
 
 def test_korean_story_renders_with_hangul_subtitles(tmp_path: Path, tiny_recipe: Path) -> None:
