@@ -168,6 +168,8 @@ class VoiceInfo:
     name: str
     languages: tuple[str, ...] = ()
     description: str = ""
+    # What the casting matches against a character's description: "female" or "male", "young" or "old".
+    traits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,15 @@ class VoiceBackend(Protocol):
     def default_voice(self, language: str) -> str:
         """The voice used for `language` when neither the recipe nor the character names one."""
         ...
+
+    def character_voices(self, language: str) -> list[VoiceInfo]:
+        """The voices a character speaking `language` may be given, with their traits, the narrator's own left out."""
+        narrator = self.default_voice(language)
+        return [
+            info
+            for info in self.voices()
+            if info.name != narrator and ("*" in info.languages or language in info.languages)
+        ]
 
     def check_voice(self, voice: str) -> None:
         """Refuses, before anything is spent, a voice this backend does not offer."""

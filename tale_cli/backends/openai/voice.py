@@ -51,6 +51,11 @@ VOICES = (
 # The Speech API's voices that the Realtime API does not have.
 SPEECH_ONLY_VOICES = (("fable", "lively storyteller"), ("nova", "youthful, upbeat"), ("onyx", "deep, authoritative"))
 DEFAULT_VOICE = "marin"
+# How each voice sounds to listeners (second-hand: OpenAI's voice pages describe the voices without a gender), for
+# casting characters; alloy is left neutral.
+TRAITS = {"ash": ("male",), "ballad": ("male",), "cedar": ("male",), "coral": ("female",), "echo": ("male",),
+          "fable": ("male",), "marin": ("female",), "nova": ("female", "young"), "onyx": ("male",),
+          "sage": ("female",), "shimmer": ("female",), "verse": ("male",)}  # fmt: skip
 READ_ALOUD = (
     "You are a voice actor reading a film's narration and dialogue. Read the user's text aloud exactly as written, "
     "word for word, in its own language; add nothing before or after it, answer nothing, and ask nothing."
@@ -119,7 +124,7 @@ class OpenAIVoice(VoiceBackend):
 
     def voices(self) -> list[VoiceInfo]:
         named = VOICES if self.realtime else VOICES + SPEECH_ONLY_VOICES
-        return [VoiceInfo(name, ("*",), description) for name, description in sorted(named)]
+        return [VoiceInfo(name, ("*",), description, TRAITS.get(name, ())) for name, description in sorted(named)]
 
     def default_voice(self, language: str) -> str:
         return DEFAULT_VOICE
