@@ -63,6 +63,26 @@ def speech_pcm(text: str, rate: int = 24_000) -> bytes:
     return (voiced * syllables * 0.25 * 32767).astype("<i2").tobytes()
 
 
+def speech_file(text: str, container: str = "wav", rate: int = 24_000) -> bytes:
+    """`speech_pcm` as a file: a WAV, or encoded by ffmpeg into another container ("mp3", "ogg"), as a provider sends."""
+    import subprocess
+    import wave
+
+    from tale_cli.media.ffmpeg import ffmpeg_exe
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(rate)
+        clip.writeframes(speech_pcm(text, rate))
+    if container == "wav":
+        return buffer.getvalue()
+    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", "-", "-f", container, "-"],
+                          input=buffer.getvalue(), capture_output=True, check=True)  # fmt: skip
+    return done.stdout
+
+
 @dataclass
 class Job:
     kind: str
@@ -103,6 +123,8 @@ class FakeProviders:
     polls: Counter[str] = field(default_factory=Counter)
     requests: list[dict[str, Any]] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)
+    # Voices made through a provider's voice API, by id: who made it ("openai", "runway") and how.
+    voices: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -281,7 +281,7 @@ def test_tale_voices_lists_every_backend_and_one_on_request() -> None:
     result = CliRunner().invoke(app, ["voices", "--json"])
     assert result.exit_code == ExitCode.OK, result.output
     catalogues = {entry["backend"]: entry for entry in json.loads(result.stdout)["backends"]}
-    assert set(catalogues) == {"espeak", "openai", "gemini", "supertonic"}
+    assert set(catalogues) == {"espeak", "openai", "gemini", "runway", "supertonic"}
     assert catalogues["espeak"]["local"] is True and catalogues["openai"]["local"] is False
     espeak = {voice["name"]: voice for voice in catalogues["espeak"]["voices"]}
     assert espeak["ko"]["description"] == "Korean" and "en-us" in espeak
@@ -291,7 +291,7 @@ def test_tale_voices_lists_every_backend_and_one_on_request() -> None:
     assert table.exit_code == ExitCode.OK and "marin" in table.output and "Korean" not in table.output
     unknown = CliRunner().invoke(app, ["voices", "--backend", "sora"])
     assert unknown.exit_code == ExitCode.RECIPE
-    assert "valid names are: espeak, gemini, openai, supertonic" in unknown.output
+    assert "valid names are: espeak, gemini, openai, runway, supertonic" in unknown.output
 
 
 def test_stitching_a_run_folder_again_keeps_its_voice(tmp_path: Path, story_file: Path, voice_recipe: Path) -> None:
