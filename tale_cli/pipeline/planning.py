@@ -307,6 +307,8 @@ def write_plan(
 
 
 def _write_plan(story: Path, options: RenderOptions, folder: RunFolder) -> PlanResult:
+    from tale_cli.config import recipe_file
+
     recipe = options.recipe
     prepared = prepare_plan(story, options, folder)
     plan, folder = prepared.plan, prepared.folder
@@ -319,4 +321,8 @@ def _write_plan(story: Path, options: RenderOptions, folder: RunFolder) -> PlanR
         data.plan_origin = prepared.origin
         data.run.slug = plan.slug
         data.run.recipe = recipe.name
+        own = recipe_file(recipe)
+        if own is not None:
+            data.run.recipe_file = str(own)
+        data.run.private = folder.private  # recorded as a render records them: later commands read them
     return PlanResult(plan, folder.plan, prepared.how)

@@ -9,7 +9,7 @@ import pytest
 from fakes import runway as fake_runway
 from typer.testing import CliRunner
 
-from tale_cli.backends.runway.voice import PRESETS, RunwayVoice
+from tale_cli.backends.runway.voice import DESIGN_MODEL, PRESETS, RunwayVoice
 from tale_cli.cli.app import app
 from tale_cli.config import Recipe
 from tale_cli.errors import ExitCode, RecipeError
@@ -31,8 +31,8 @@ backend = "runway"
 """
 
 
-def test_the_presets_are_the_sdk_s() -> None:
-    assert PRESETS == fake_runway.PRESETS
+def test_the_presets_and_design_model_are_the_sdk_s() -> None:
+    assert PRESETS == fake_runway.PRESETS and DESIGN_MODEL in fake_runway.DESIGN_MODELS
 
 
 def test_runway_narrates_with_a_preset_priced_and_audited(fake_providers, tmp_path: Path, story_file: Path) -> None:

@@ -175,6 +175,19 @@ class FakeProviders:
         return clip_bytes(width, height, self.clip_fps, job.seconds, job.audio, self.workdir)
 
 
+@dataclass(frozen=True)
+class FormPart:
+    """One part of a multipart form: its bytes, and for a file its name and type."""
+
+    data: bytes
+    filename: str | None
+    content_type: str
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
 class Call(BaseHTTPRequestHandler):
     """One request to the fake: parsed once, logged in `FakeProviders.requests`, handed to the matching route."""
 
@@ -218,6 +231,25 @@ class Call(BaseHTTPRequestHandler):
             return False
         self.send(status, error(status), headers={"Retry-After": "0"})
         return True
+
+    def form(self) -> dict[str, FormPart]:
+        """A multipart/form-data body's parts by name (empty for any other body)."""
+        import email.parser
+        import email.policy
+
+        kind = self.headers.get("Content-Type", "")
+        if not kind.startswith("multipart/form-data"):
+            return {}
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {kind}\r\n\r\n".encode() + self.raw
+        )
+        parts: dict[str, FormPart] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name:
+                data = part.get_payload(decode=True) or b""
+                parts[str(name)] = FormPart(data, part.get_filename(), part.get_content_type())
+        return parts
 
     def do_GET(self) -> None:
         self._dispatch("GET")

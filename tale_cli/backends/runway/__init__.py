@@ -13,7 +13,7 @@ PROVIDERS = (
     Provider(
         "runway",
         "Runway: gen4.5 and gen4_turbo, and under the same key Veo 3.1, Seedance 2.x, Kling, Hailuo, Wan, Grok Imagine; "
-        "speech (eleven_v3, and voices made with its Voices API)",
+        "speech (eleven_v3) and voices designed or cloned with its Voices API",
         {Role.VIDEO: RunwayVideo, Role.VOICE: RunwayVoice},
         Locality.CLOUD,
         Pricing.PRICE_BOOK,

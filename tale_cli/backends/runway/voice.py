@@ -1,5 +1,6 @@
 """Runway speech: narration and dialogue through its text_to_speech task (ElevenLabs' eleven_v3 and kin, with Runway's
-preset voices), and the voices of one's own made through its Voices API, named by their ids.
+preset voices), and voices of one's own made through its Voices API — designed from a description or cloned from a
+sample (`tale voices design` / `clone`).
 
 Runway's text_to_speech names only its presets (runwayml 5.24 has no custom-voice type there: a made voice is for its
 Characters), so a made voice speaks through `seed_audio`, which takes a reference recording: the made voice's own
@@ -7,18 +8,20 @@ preview, looked up by its id for every clip (the signed preview URL expires)."""
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
-from tale_cli.backends.cloud import Cloud, JobFailedError, voice_cost
-from tale_cli.errors import BackendError, RecipeError, ShotRefusedError, missing_extra
+from tale_cli.backends.base import MadeVoice, RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
+from tale_cli.backends.cloud import Cloud, JobFailedError, made_voice_cost, voice_cost
+from tale_cli.errors import BackendError, InputError, RecipeError, ShotRefusedError, missing_extra
 from tale_cli.keys.audit import ATTEMPTS_NOTE
 from tale_cli.keys.store import require_key
 
 if TYPE_CHECKING:
-    from tale_cli.backends.base import SpeechRequest
+    from tale_cli.backends.base import SpeechRequest, VoiceMaking
     from tale_cli.config import Recipe
 
 DEFAULT_VOICE_MODEL = "eleven_v3"
@@ -26,6 +29,8 @@ PRESET_MODELS = ("eleven_v3", "eleven_v4", "eleven_multilingual_v2")
 # What speaks a voice made through the Voices API: a model that clones a reference recording.
 MADE_VOICE_MODEL = "seed_audio"
 VOICE_MODELS = (*PRESET_MODELS, MADE_VOICE_MODEL)
+DESIGN_MODEL = "eleven_ttv_v3"  # the Voices API's newer design model (eleven_multilingual_ttv_v2 the older)
+CLONE_MODEL = "voice-clone"  # how the price book names a voice cloned from a sample
 # Runway's presets, as runwayml 5.24's text_to_speech types list them (a test checks they still agree).
 PRESETS = ("Maya", "Arjun", "Serene", "Bernard", "Billy", "Mark", "Clint", "Mabel", "Chad", "Leslie", "Eleanor",
            "Elias", "Elliot", "Grungle", "Brodie", "Sandra", "Kirk", "Kylie", "Lara", "Lisa", "Malachi", "Marlene",
@@ -39,6 +44,11 @@ _MADE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 MAX_INPUT_CHARS = 1000
 # eleven_v3's speed multiplier (the SDK: 0.7-1.2); eleven_v4 states no range; the others take none.
 V3_SPEEDS = (0.7, 1.2)
+# The Voices API: a description of at least 20 characters; a sample of 10 s to 5 min (Runway's custom-voice page),
+# sent as a data URI of at most 5 MB (the SDK).
+MIN_PROMPT_CHARS = 20
+SAMPLE_SECONDS = (10.0, 300.0)
+MAX_SAMPLE_BYTES = 3_700_000  # base64 grows bytes by 4/3
 SPEECH_RATE = 24_000
 POLL_INTERVAL_S = 2.0
 POLL_TIMEOUT_S = 300.0
@@ -81,7 +91,7 @@ class RunwayVoice(VoiceBackend):
         self._lock = threading.Lock()
 
     def capabilities(self) -> VoiceCapabilities:
-        return VoiceCapabilities(max_input_chars=MAX_INPUT_CHARS)
+        return VoiceCapabilities(max_input_chars=MAX_INPUT_CHARS, design_model=DESIGN_MODEL, clone_model=CLONE_MODEL)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model}
@@ -103,7 +113,7 @@ class RunwayVoice(VoiceBackend):
         if voice not in PRESETS:
             raise RecipeError(
                 f"the runway voice backend has no voice '{voice}'",
-                hint="`tale voices --backend runway` lists its presets; a voice made through Runway's Voices API "
+                hint="`tale voices --backend runway` lists its presets; a voice made with `tale voices design` "
                 "is named by its id",
             )
 
@@ -207,5 +217,76 @@ class RunwayVoice(VoiceBackend):
             notes=notes,
         )
 
+    # ------------------------------------------------------------------------------------------ making voices
+
+    def _check_making(self, request: VoiceMaking) -> dict[str, Any]:
+        """The Voices API's `from` for this request, refused here (before any request) where Runway would refuse it."""
+        if request.prompt is not None:
+            prompt = request.prompt.strip()
+            if len(prompt) < MIN_PROMPT_CHARS:
+                raise InputError(
+                    f"Runway designs a voice from a description of at least {MIN_PROMPT_CHARS} characters "
+                    f"('{prompt}' has {len(prompt)})",
+                    hint='say more: "a gravelly old fisherman, slow and warm, with a coastal accent"',
+                )
+            return {"type": "text", "model": DESIGN_MODEL, "prompt": prompt}
+        assert request.sample is not None
+        return {"type": "audio", "audio": _sample_uri(request.sample)}
+
+    def make_voice(self, request: VoiceMaking) -> MadeVoice:
+        making = self._check_making(request)
+        client = self._get_client()
+        attempts: list[dict[str, Any]] = []
+        voice_id = request.resume
+        if voice_id is None:
+            created = self.cloud.call(
+                "voice making",
+                lambda: client.voices.create(from_=making, name=request.name[:100]),
+                creates=True,
+                attempts=attempts,
+            )
+            voice_id = str(getattr(created, "id", "") or "")
+            if not voice_id:
+                raise BackendError("Runway accepted the voice but returned no id")
+            if request.accepted is not None:
+                request.accepted(voice_id)
+        voice = self.cloud.poll(
+            lambda: client.voices.retrieve(voice_id),
+            lambda v: str(v.status) in ("READY", "FAILED"),
+            job=voice_id,
+            interval_s=POLL_INTERVAL_S,
+            timeout_s=POLL_TIMEOUT_S,
+        )
+        if str(voice.status) != "READY":
+            reason = self.cloud.clean(str(getattr(voice, "failure_reason", None) or "no reason given"))[:300]
+            raise JobFailedError(f"Runway could not make the voice: {reason}")
+        model = DESIGN_MODEL if request.prompt is not None else CLONE_MODEL
+        result = RenderResult(
+            model=model,
+            provider_job_id=voice_id,
+            cost_usd=made_voice_cost(self.recipe, self.name, model),
+            notes={ATTEMPTS_NOTE: attempts} if attempts else {},
+        )
+        return MadeVoice(voice_id, result)
+
     def close(self) -> None:
         self.cloud.stopped.set()
+
+
+def _sample_uri(sample: Path) -> str:
+    """A recorded sample as the data URI the Voices API takes, refused here when Runway would refuse it."""
+    from tale_cli.media.ffmpeg import probe_audio
+
+    seconds = probe_audio(sample)
+    low, high = SAMPLE_SECONDS
+    if not low <= seconds <= high:
+        raise InputError(f"{sample} lasts {seconds:.1f} s; Runway clones a voice from {low:g} s to {high / 60:g} min")
+    data = sample.read_bytes()
+    if len(data) > MAX_SAMPLE_BYTES:
+        raise InputError(
+            f"{sample} is {len(data):,} bytes; Runway takes a sample of at most {MAX_SAMPLE_BYTES:,} bytes this way",
+            hint="shorten it, or save it as MP3",
+        )
+    mime = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".ogg": "audio/ogg", ".flac": "audio/flac",
+            ".m4a": "audio/mp4", ".aac": "audio/aac", ".webm": "audio/webm"}.get(sample.suffix.lower(), "audio/wav")  # fmt: skip
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
