@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -174,6 +175,8 @@ class VoiceInfo:
     name: str
     languages: tuple[str, ...] = ()
     description: str = ""
+    # What the casting matches against a character's description: "female" or "male", "young" or "old".
+    traits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,12 @@ class VoiceCapabilities:
     max_speakers: int = 1
     # Languages it speaks ("*" for any it is given).
     languages: tuple[str, ...] = ("*",)
+    # The model its provider makes a voice with from a description (`tale voices design`), or from a recorded sample
+    # with its owner's recorded consent (`tale voices clone`), as the price book names it; None: it makes none.
+    design_model: str | None = None
+    clone_model: str | None = None
+    # Why it designs none though its provider makes voices from descriptions (said when one is asked of it).
+    no_design_because: str = ""
 
 
 @dataclass(frozen=True)
@@ -193,6 +202,31 @@ class Speaker:
 
     name: str
     voice: str
+
+
+@dataclass
+class VoiceMaking:
+    """A voice to make at the provider: from `prompt` (a description), or from `sample` with `consent` (a recording
+    of its owner agreeing), under `name`; it will speak `language`.
+
+    `accepted` hears the voice's id the moment the provider accepts it (before waiting for it to be ready), so a
+    stopped command resumes with `resume` — that id — instead of paying again."""
+
+    name: str
+    language: str
+    prompt: str | None = None
+    sample: Path | None = None
+    consent: Path | None = None
+    accepted: Callable[[str], None] | None = None
+    resume: str | None = None
+
+
+@dataclass
+class MadeVoice:
+    """A voice the provider made: the id speech requests name it by, and what making it cost."""
+
+    voice: str
+    result: RenderResult
 
 
 @dataclass
@@ -232,6 +266,15 @@ class VoiceBackend(Protocol):
         """The voice used for `language` when neither the recipe nor the character names one."""
         ...
 
+    def character_voices(self, language: str) -> list[VoiceInfo]:
+        """The voices a character speaking `language` may be given, with their traits, the narrator's own left out."""
+        narrator = self.default_voice(language)
+        return [
+            info
+            for info in self.voices()
+            if info.name != narrator and ("*" in info.languages or language in info.languages)
+        ]
+
     def check_voice(self, voice: str) -> None:
         """Refuses, before anything is spent, a voice this backend does not offer."""
         if voice not in {info.name for info in self.voices()}:
@@ -249,6 +292,10 @@ class VoiceBackend(Protocol):
     def speak(self, request: SpeechRequest) -> RenderResult:
         """Write the clip; the result's `billed_seconds` are the seconds of speech a paid provider bills."""
         ...
+
+    def make_voice(self, request: VoiceMaking) -> MadeVoice:
+        """Make a voice at the provider (only a backend whose capabilities say it `designs` or `clones` is asked)."""
+        raise NotImplementedError(f"the {self.name} voice backend makes no voices")
 
     def close(self) -> None:
         return

@@ -473,3 +473,12 @@ def music_cost(recipe: Recipe, backend: str, model: str) -> float | None:
 
     usd = price_music(backend, model, book=resolve_book(recipe.prices))
     return None if usd is None else round(usd, 4)
+
+
+def made_voice_cost(recipe: Recipe, backend: str, model: str) -> float | None:
+    """USD for one voice made at a provider (designed or cloned) from the run's price book; None when it has no price."""
+    from tale_cli.pricing.book import resolve_book
+    from tale_cli.pricing.rates import price_made_voice
+
+    usd = price_made_voice(backend, model, book=resolve_book(recipe.prices))
+    return None if usd is None else round(usd, 4)

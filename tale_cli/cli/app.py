@@ -101,7 +101,7 @@ def _register() -> None:
     app.command("replace")(takes.replace)
     app.command("lock")(takes.lock)
     app.command("unlock")(takes.unlock)
-    app.command("voices")(voices.voices)
+    app.add_typer(voices.app, name="voices")
     app.command("judge")(judge.judge)
 
 

@@ -94,6 +94,8 @@ def _charges(manifest: ManifestData) -> list[_Charge]:
         charges.append(_Charge(clip.backend, clip.cost_usd, ShotStatus.DONE))
     if manifest.music is not None:
         charges.append(_Charge(manifest.music.backend, manifest.music.cost_usd, ShotStatus.DONE))
+    for made in manifest.made_voices or []:
+        charges.append(_Charge(made.backend, made.cost_usd, ShotStatus.DONE, finished_at=made.made_at))
     return charges
 
 

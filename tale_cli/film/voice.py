@@ -135,10 +135,27 @@ def shot_windows(durations: list[float], transition_s: float = 0.0) -> list[tupl
     return windows
 
 
-def _voice_of(plan: Plan, speaker: str, narrator: str) -> str:
+def _voice_of(plan: Plan, speaker: str, narrator: str, backend: str) -> str:
+    """Who speaks a line in `backend`: the character's own voice there (chosen when the story was planned, or
+    designed since), else the narrator's."""
     if speaker == NARRATOR:
         return narrator
-    return plan.character(speaker).voice or narrator
+    return plan.character(speaker).voice_for(backend) or narrator
+
+
+def check_cast(plan: Plan) -> None:
+    """Refuse a character voice kept for a backend that does not exist (a misspelt key would silently fall back to
+    the narrator's voice)."""
+    known = registry_names(Role.VOICE)
+    for character in plan.characters:
+        if not isinstance(character.voice, dict):
+            continue
+        for backend in character.voice:
+            if backend not in known:
+                raise PlanError(
+                    f"{character.name}'s voice names '{backend}', which is not a voice backend",
+                    hint="valid names are: " + ", ".join(known),
+                )
 
 
 def shot_texts(shot: Shot, *, lines: bool = True) -> list[str]:
@@ -147,7 +164,9 @@ def shot_texts(shot: Shot, *, lines: bool = True) -> list[str]:
     return [text for text in said if text]
 
 
-def _utterances(plan: Plan, shot: Shot, narrator: str, max_speakers: int, *, lines: bool = True) -> list[Utterance]:
+def _utterances(
+    plan: Plan, shot: Shot, narrator: str, max_speakers: int, backend: str, *, lines: bool = True
+) -> list[Utterance]:
     """The shot's narration, then its lines: one clip each, or the dialogue as one clip where the backend
     voices several speakers at once. Without `lines` (the video model says them in the clip), the narration."""
     said: list[Utterance] = []
@@ -159,21 +178,23 @@ def _utterances(plan: Plan, shot: Shot, narrator: str, max_speakers: int, *, lin
     if max_speakers > 1 and 1 < len(speakers) <= max_speakers:
         names = {s: (plan.character(s).name if s != NARRATOR else "Narrator") for s in speakers}
         text = "\n".join(f"{names[line.speaker]}: {line.text.strip()}" for line in shot.lines)
-        cast = tuple(Speaker(names[s], _voice_of(plan, s, narrator)) for s in speakers)
+        cast = tuple(Speaker(names[s], _voice_of(plan, s, narrator, backend)) for s in speakers)
         said.append(Utterance(text, narrator, cast))
     else:
-        said += [Utterance(line.text.strip(), _voice_of(plan, line.speaker, narrator)) for line in shot.lines]
+        said += [Utterance(line.text.strip(), _voice_of(plan, line.speaker, narrator, backend)) for line in shot.lines]
     return said
 
 
 def plan_speech(plan: Plan, recipe: Recipe, backend: VoiceBackend, transition_s: float = 0.0) -> list[ShotSpeech]:
     """Each spoken shot's clips with their voices, checked against the backend before anything is spent."""
     capabilities = backend.capabilities()
+    check_cast(plan)
     narrator = recipe.voice.voice or backend.default_voice(plan.language)
     windows = shot_windows([shot.duration_s for shot in plan.shots], transition_s)
     speech: list[ShotSpeech] = []
     for shot, (start, end) in zip(plan.shots, windows, strict=True):
-        said = _utterances(plan, shot, narrator, capabilities.max_speakers, lines=recipe.voice.dialogue != "clip")
+        overlay = recipe.voice.dialogue != "clip"
+        said = _utterances(plan, shot, narrator, capabilities.max_speakers, backend.name, lines=overlay)
         if not said:
             continue
         for utterance in said:

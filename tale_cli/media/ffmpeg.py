@@ -465,6 +465,13 @@ def probe_audio(path: Path) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
+def speech_wav(source: Path, output: Path, *, rate: int | None = None) -> None:
+    """Any audio file ffmpeg reads (a provider's MP3 or WAV) as the 16-bit mono WAV a voice clip is, at `rate` or
+    its own rate."""
+    rate_args = ["-ar", str(rate)] if rate else []
+    run_ffmpeg(["-i", input_arg(source), "-vn", "-ac", "1", *rate_args, "-c:a", "pcm_s16le", "-f", "wav", str(output)])
+
+
 def inspect_clip(path: Path) -> tuple[ClipInfo, int]:
     """A clip's container facts and its video frame count from a single ffmpeg run (demux only, no decode)."""
     try:

@@ -18,7 +18,7 @@ from tale_cli.media.pictures import check_picture
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.run.folder import Manifest, PlannerRecord, PlanOrigin, RunFolder, now_iso
 from tale_cli.run.plan_file import save_plan
-from tale_cli.story.plan import Plan, load_plan
+from tale_cli.story.plan import Plan, Voices, load_plan
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -127,7 +127,7 @@ def prepare_plan(
         sketch = plan_story(story, recipe, planner_name="offline")
         _adopt_story_images(sketch, story.path.parent, folder, dry_run=True)
         before_planning(sketch)
-    plan = _plan_audited(story, recipe, planner_name, folder, dry_run=options.dry_run)
+    plan = _plan_audited(story, recipe, planner_name, folder, dry_run=options.dry_run, kept=_earlier_voices(folder))
     _adopt_story_images(plan, story.path.parent, folder, dry_run=options.dry_run)
     return PreparedPlan(plan, folder, PlanSource.PLANNED, f"planned with {planner_name}", origin)
 
@@ -177,7 +177,22 @@ def _not_planned(story: Story, recipe: Recipe, folder: RunFolder) -> tuple[Plan,
     return plan, "the offline planner's sketch of its shots"
 
 
-def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFolder, *, dry_run: bool) -> Plan:
+def _earlier_voices(folder: RunFolder) -> dict[str, Voices]:
+    """The voices the run folder's plan.json gives its characters (by id): a story planned again keeps them."""
+    from tale_cli.errors import PlanError
+
+    if not folder.plan.is_file():
+        return {}
+    try:
+        earlier = load_plan(folder.plan)
+    except PlanError:
+        return {}
+    return {character.id: character.voice for character in earlier.characters if character.voice is not None}
+
+
+def _plan_audited(
+    story: Story, recipe: Recipe, planner_name: str, folder: RunFolder, *, dry_run: bool, kept: dict[str, Voices]
+) -> Plan:
     """Plan the story and add the planner request to the run's audit log (not in a dry run, which writes nothing)."""
     from tale_cli.planners import plan_story
 
@@ -202,7 +217,7 @@ def _plan_audited(story: Story, recipe: Recipe, planner_name: str, folder: RunFo
         )
 
     try:
-        plan = plan_story(story, recipe, planner_name=planner_name)
+        plan = plan_story(story, recipe, planner_name=planner_name, kept=kept)
     except Exception as error:
         # A local planner that fails has sent nothing anywhere; a remote one may have been billed.
         if not dry_run and remote:
@@ -292,6 +307,8 @@ def write_plan(
 
 
 def _write_plan(story: Path, options: RenderOptions, folder: RunFolder) -> PlanResult:
+    from tale_cli.config import recipe_file
+
     recipe = options.recipe
     prepared = prepare_plan(story, options, folder)
     plan, folder = prepared.plan, prepared.folder
@@ -304,4 +321,8 @@ def _write_plan(story: Path, options: RenderOptions, folder: RunFolder) -> PlanR
         data.plan_origin = prepared.origin
         data.run.slug = plan.slug
         data.run.recipe = recipe.name
+        own = recipe_file(recipe)
+        if own is not None:
+            data.run.recipe_file = str(own)
+        data.run.private = folder.private  # recorded as a render records them: later commands read them
     return PlanResult(plan, folder.plan, prepared.how)

@@ -17,6 +17,7 @@ from tale_cli.pricing.prices import (
     GpuTime,
     ImagePrice,
     JudgePrice,
+    MadeVoicePrice,
     MusicPrice,
     PlannerPrice,
     Sourced,
@@ -202,6 +203,7 @@ class PriceBook(BaseModel):
     image: list[ImagePrice] = Field(default_factory=list)
     planner: list[PlannerPrice] = Field(default_factory=list)
     voice: list[VoicePrice] = Field(default_factory=list)
+    made_voice: list[MadeVoicePrice] = Field(default_factory=list)
     music: list[MusicPrice] = Field(default_factory=list)
     judge: list[JudgePrice] = Field(default_factory=list)
     gpus: dict[str, GpuPrice] = Field(min_length=1)
@@ -218,7 +220,8 @@ class PriceBook(BaseModel):
     @model_validator(mode="after")
     def _references_resolve(self) -> PriceBook:
         for kind, entries in (("video", self.video), ("image", self.image), ("planner", self.planner),
-                              ("voice", self.voice), ("music", self.music), ("judge", self.judge)):  # fmt: skip
+                              ("voice", self.voice), ("made_voice", self.made_voice), ("music", self.music),
+                              ("judge", self.judge)):  # fmt: skip
             ids = [entry.id for entry in entries]
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:

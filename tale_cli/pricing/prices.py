@@ -159,6 +159,12 @@ class VoicePrice(_Matched):
         return self.usd_per_minute * seconds / 60
 
 
+class MadeVoicePrice(_Matched):
+    """A voice made at a provider, designed from a description or cloned from a sample: priced per voice."""
+
+    usd_per_voice: Usd
+
+
 class MusicPrice(_Matched):
     """A music API, priced per track it composes."""
 

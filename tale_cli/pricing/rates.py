@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from tale_cli.pricing.book import PriceBook, default_book
-from tale_cli.pricing.prices import ImagePrice, JudgePrice, MusicPrice, VideoPrice, VoicePrice
+from tale_cli.pricing.prices import ImagePrice, JudgePrice, MadeVoicePrice, MusicPrice, VideoPrice, VoicePrice
 
 
 @dataclass
@@ -101,6 +101,13 @@ def price_voice(
     book = book or default_book()
     entry: VoicePrice | None = _best(book.voice, backend, model) if model else None
     return None if entry is None else entry.usd(seconds, audio_tokens)
+
+
+def price_made_voice(backend: str, model: str, *, book: PriceBook | None = None) -> float | None:
+    """USD for one voice designed or cloned at a provider, from the book; None when the book does not price it."""
+    book = book or default_book()
+    entry: MadeVoicePrice | None = _best(book.made_voice, backend, model) if model else None
+    return None if entry is None else entry.usd_per_voice
 
 
 def price_music(backend: str, model: str, *, book: PriceBook | None = None) -> float | None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tale_cli.errors import OutputError
 from tale_cli.files import atomic_write_text, find_symlink, now_iso, refuse_symlink
 from tale_cli.record import FileRecord, Record
+from tale_cli.run.made_voices import MadeVoiceRecord
 from tale_cli.run.verdicts import JudgeCharge, JudgeRecord, TakeJudgement, judge_charges
 from tale_cli.version import __version__
 
@@ -390,6 +391,7 @@ class ManifestData(Record):
     music: MusicRecord | None = None
     mix: MixRecord | None = None
     judge: JudgeRecord | None = None
+    made_voices: list[MadeVoiceRecord] | None = None  # `tale voices design` and `clone`
     tale_version: str | None = None
 
     @model_validator(mode="before")
@@ -438,12 +440,12 @@ class ManifestData(Record):
 
     @property
     def cost_usd(self) -> float:
-        """What the run cost as recorded: planning, references, shots (every take of each), voice clips and the
-        composed score."""
-        charges: list[PlannerRecord | RefRecord | VoiceClipRecord | MusicRecord] = (
+        """What the run cost as recorded: plan, references, every take, voice clips, score, voices made."""
+        charges: list[PlannerRecord | RefRecord | VoiceClipRecord | MusicRecord | MadeVoiceRecord] = (
             [self.planner] if self.planner else []
         )
         charges += [*self.refs.values(), *([*self.voice.clips, *self.voice.samples] if self.voice else [])]
+        charges += self.made_voices or []
         charges += [self.music] if self.music else []
         return sum(charge.cost_usd or 0.0 for charge in charges) + sum(shot.spent_usd for shot in self.shots.values())
 

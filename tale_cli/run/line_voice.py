@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from tale_cli.story.plan import Plan, Shot
 
 
-def _line_utterances(plan: Plan, shot: Shot, narrator: str) -> list[Utterance]:
+def _line_utterances(plan: Plan, shot: Shot, narrator: str, backend: str) -> list[Utterance]:
     return [
-        Utterance(line.text.strip(), _voice_of(plan, line.speaker, narrator))
+        Utterance(line.text.strip(), _voice_of(plan, line.speaker, narrator, backend))
         for line in shot.lines
         if line.text.strip()
     ]
@@ -60,7 +60,10 @@ def _samples(
     store = voice_dir(folder) / "by-hash"
     found: dict[int, tuple[Path, list[tuple[Utterance, str]]]] = {}
     for shot in plan.shots:
-        said = [(u, clip_hash(backend, recipe, u, plan.language)) for u in _line_utterances(plan, shot, narrator)]
+        said = [
+            (u, clip_hash(backend, recipe, u, plan.language))
+            for u in _line_utterances(plan, shot, narrator, backend.name)
+        ]
         if said:
             found[shot.index] = (store / f"line-{_sample_key([h for _, h in said])}.wav", said)
     return found

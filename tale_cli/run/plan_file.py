@@ -1,4 +1,5 @@
-"""The one writer of a run's plan.json: a render's plan, a `tale plan`, and the plan a refused render leaves behind.
+"""The one writer of a run's plan.json: a render's plan, a `tale plan`, the plan a refused render leaves behind, and
+the run's plan with a voice made for one of its characters (`tale voices design` / `clone`).
 
 An earlier, different plan (perhaps hand-edited) is kept as plan.prev.json; a plan.json rendered in place is left
 exactly as its user wrote it, unless --aspect or --resolution gave the film another shape."""
@@ -14,7 +15,7 @@ from tale_cli.story.plan import Plan, load_plan
 
 def save_plan(plan: Plan, folder: RunFolder, source: Path | None = None) -> None:
     """Write `plan` as the run's plan.json. `source` is the story or plan.json it came from (None: the plan a refused
-    render leaves behind, so it can be edited and rendered later)."""
+    render leaves behind, so it can be edited and rendered later, or the run's own plan changed by Tale)."""
     from_plan_file = source is not None and source.suffix.lower() == ".json"
     in_place = from_plan_file and folder.plan.exists() and source is not None and folder.plan.samefile(source)
     if in_place and source is not None:

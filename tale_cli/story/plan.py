@@ -6,7 +6,7 @@ import json
 import math
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -30,6 +30,10 @@ MAX_LINES = 16
 # The speaker of a line that no character says (the plan's narration is always the narrator's).
 NARRATOR = "narrator"
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
+VoiceName = Annotated[str, Field(min_length=1, max_length=VOICE_CHARS)]
+# A character's voice: one per voice backend, by the backend's name (`{"espeak": "en-us+f3", "openai": "coral"}`),
+# or one name for whichever backend speaks (what plans before per-backend voices hold).
+Voices = VoiceName | dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")], VoiceName]
 
 
 def check_relative_path(value: str | None) -> str | None:
@@ -61,13 +65,25 @@ class Character(BaseModel):
     name: str = Field(min_length=1, max_length=NAME_CHARS)
     description: str = Field(default="", max_length=DESCRIPTION_CHARS)
     reference_image: str | None = None
-    # The voice this character speaks with (a name the run's voice backend knows; `tale voices` lists them).
-    voice: str | None = Field(default=None, min_length=1, max_length=VOICE_CHARS)
+    # The voice this character speaks with in each voice backend (`tale voices` lists them; a designed or cloned
+    # voice is its provider's id): chosen once, when the story is planned, and kept for every film of the plan.
+    voice: Voices | None = None
 
     @field_validator("reference_image")
     @classmethod
     def _reference_inside_run(cls, value: str | None) -> str | None:
         return check_relative_path(value)
+
+    @field_validator("voice")
+    @classmethod
+    def _some_voice(cls, value: Voices | None) -> Voices | None:
+        return value or None  # an empty mapping names no voice
+
+    def voice_for(self, backend: str) -> str | None:
+        """The voice this character speaks with in `backend`; None when the plan gives it none there."""
+        if isinstance(self.voice, str):
+            return self.voice
+        return (self.voice or {}).get(backend)
 
 
 class Line(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tale_cli.config import Count, Number, Recipe
 from tale_cli.errors import InputError, describe_validation_error
 from tale_cli.literals import Aspect, Resolution
-from tale_cli.story.plan import check_relative_path, load_plan
+from tale_cli.story.plan import Voices, check_relative_path, load_plan
 from tale_cli.story.shape import Shape, plan_shape, story_shape
 from tale_cli.story.text import strip_controls
 
@@ -31,6 +31,8 @@ class CharacterSpec(BaseModel):
     name: str = Field(min_length=1, max_length=80)
     description: str = Field(default="", max_length=2000)
     image: str | None = None
+    # The character's voice, kept in its plan: one name for any voice backend, or a name per backend.
+    voice: Voices | None = None
 
     @field_validator("image")
     @classmethod

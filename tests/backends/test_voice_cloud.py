@@ -159,7 +159,23 @@ def test_the_fake_realtime_api_is_as_strict_as_the_real_one(fake_providers) -> N
 
     good = {"type": "realtime", "output_modalities": ["audio"], "audio": {"output": {"voice": "marin"}}}
     assert first_error("gpt-realtime-2.1-mini", good) is None
-    assert first_error("gpt-realtime-2.1-mini", {**good, "audio": {"output": {"voice": {"id": "voice_123"}}}}) is None
+    # A custom voice speaks once made from a sample with its owner's consent; one made from a prompt only in Live.
+    recording = ("consent.wav", b"RIFF fake wav bytes", "audio/wav")
+    consent = client.audio.voice_consents.create(language="en", name="Ada", recording=recording)
+    cloned = client.audio.voices.create(audio_sample=recording, consent=consent.id, name="Ada")
+    designed = client.audio.voices.create(type="prompt", name="Ada", prompt="a calm, warm voice")
+    assert cloned.type == "audio_sample" and designed.type == "prompt" and cloned.id.startswith("voice_")
+
+    def custom(voice_id: str) -> dict:
+        return {**good, "audio": {"output": {"voice": {"id": voice_id}}}}
+
+    assert first_error("gpt-realtime-2.1-mini", custom(cloned.id)) is None
+    assert first_error("gpt-realtime-2.1-mini", custom(designed.id)) == "invalid_value"
+    assert first_error("gpt-realtime-2.1-mini", custom("voice_123")) == "invalid_value"
+    with pytest.raises(openai.BadRequestError, match="consent"):
+        client.audio.voices.create(audio_sample=recording, consent="cons_unknown", name="Ada")
+    with pytest.raises(openai.BadRequestError, match="recording"):
+        client.audio.voice_consents.create(language="en", name="Ada", recording=("a.txt", b"hi", "text/plain"))
     assert first_error("gpt-4o-mini-tts", good) == "model_not_found"
     assert first_error("gpt-realtime-2.1-mini", {**good, "output_modalities": ["text"]}) == "invalid_value"
     assert first_error("gpt-realtime-2.1-mini", {**good, "audio": {"output": {"voice": "fable"}}}) == "invalid_value"

@@ -1,4 +1,5 @@
-"""Fake OpenAI API (api.openai.com/v1): Responses for plans, Images generate and edit, Speech, the models list.
+"""Fake OpenAI API (api.openai.com/v1): Responses for plans, Images generate and edit, Speech, the Realtime WebSocket,
+custom voices (a consent recording, then a voice from a sample or a description), the models list.
 
 Keys come as `Authorization: Bearer`; errors are {"error": {"message", "type", "param", "code"}}.
 """
@@ -217,7 +218,7 @@ def _event_error(
     }
 
 
-def _bad_session(session: Any) -> Any:
+def _bad_session(session: Any, voices: dict[str, dict[str, Any]]) -> Any:
     """The error the Realtime API gives a session.update it refuses, or None."""
     if not isinstance(session, dict) or session.get("type") != "realtime":
         return _event_error("session.type must be 'realtime'.", "invalid_value", param="session.type")
@@ -226,14 +227,21 @@ def _bad_session(session: Any) -> Any:
         return _event_error("Invalid output_modalities.", "invalid_value", param="session.output_modalities")
     output = (session.get("audio") or {}).get("output") or {}
     voice = output.get("voice")
-    if voice is not None:
-        custom = isinstance(voice, dict) and str(voice.get("id", "")).startswith("voice_")
-        if not custom and voice not in REALTIME_VOICES:
-            return _event_error(
-                f"Invalid value: '{voice}'. Supported values are: {', '.join(REALTIME_VOICES)}.",
-                "invalid_value",
-                param="session.audio.output.voice",
-            )
+    if isinstance(voice, dict):
+        made = voices.get(str(voice.get("id", "")))
+        if made is None or made.get("provider") != "openai":
+            return _event_error(f"Voice '{voice.get('id')}' not found.", "invalid_value",
+                                param="session.audio.output.voice")  # fmt: skip
+        if made["type"] == "prompt":
+            # openai 3.63: "Voices created from text prompts are supported only in Live, not in Realtime".
+            return _event_error(f"Voice '{voice['id']}' was created from a prompt and is supported only in Live.",
+                                "invalid_value", param="session.audio.output.voice")  # fmt: skip
+    elif voice is not None and voice not in REALTIME_VOICES:
+        return _event_error(
+            f"Invalid value: '{voice}'. Supported values are: {', '.join(REALTIME_VOICES)}.",
+            "invalid_value",
+            param="session.audio.output.voice",
+        )
     speed = output.get("speed")
     if speed is not None and not 0.25 <= float(speed) <= 1.5:
         return _event_error("speed must be between 0.25 and 1.5.", "invalid_value", param="session.audio.output.speed")
@@ -276,7 +284,7 @@ def realtime(call: Call, match: re.Match[str]) -> None:
                 call.fake.requests.append({"method": "WS", "path": "/v1/realtime", "query": call.query, "json": event})
             kind = event.get("type")
             if kind == "session.update":
-                refused = _bad_session(event.get("session"))
+                refused = _bad_session(event.get("session"), call.fake.voices)
                 if refused is not None:
                     websocket.send(call, refused)
                     continue
@@ -334,7 +342,79 @@ def _respond(call: Call, text: str) -> None:
     websocket.send(call, {"type": "response.done", "event_id": "event_6", "response": response})
 
 
+# What a consent recording and a voice sample may be (openai 3.63): at most 10 MiB, one of these types.
+VOICE_FILE_TYPES = ("audio/mpeg", "audio/wav", "audio/x-wav", "audio/ogg", "audio/aac", "audio/flac", "audio/webm",
+                    "audio/mp4")  # fmt: skip
+MAX_VOICE_FILE_BYTES = 10 * 2**20
+
+
+def _bad_recording(call: Call, part: Any, param: str) -> bool:
+    """True, after the API's 400, for a recording that is missing, empty, too big or not a supported audio type."""
+    if part is None or not part.filename:
+        return _invalid(call, f"Missing required parameter: '{param}'.", param)
+    if part.content_type not in VOICE_FILE_TYPES:
+        return _invalid(call, f"Invalid file format for '{param}': {part.content_type}.", param)
+    if not part.data or len(part.data) > MAX_VOICE_FILE_BYTES:
+        return _invalid(call, f"Invalid '{param}': the file must hold 1 byte to 10 MiB.", param)
+    return False
+
+
+def create_voice_consent(call: Call, match: re.Match[str]) -> None:
+    """A consent recording (multipart: language, name, recording): the id a voice from a sample needs."""
+    if _key_refused(call) or call.throttled(busy_error):
+        return
+    form = call.form()
+    for param in ("language", "name"):
+        if param not in form or not form[param].text:
+            call.send(400, error(f"Missing required parameter: '{param}'.", "invalid_request_error", param=param,
+                                 code="missing_required_parameter"))  # fmt: skip
+            return
+    if _bad_recording(call, form.get("recording"), "recording"):
+        return
+    call.fake.count("openai-voice-consent")
+    consent = {"id": "cons_" + uuid.uuid4().hex[:16], "object": "audio.voice_consent", "created_at": int(time.time()),
+               "language": form["language"].text, "name": form["name"].text}  # fmt: skip
+    with call.fake.lock:
+        call.fake.voices[consent["id"]] = {"provider": "openai", "type": "consent"}
+    call.send(200, consent)
+
+
+def create_voice(call: Call, match: re.Match[str]) -> None:
+    """A custom voice: from a sample with a consent recording's id, or (type "prompt") from a description."""
+    if _key_refused(call) or call.throttled(busy_error):
+        return
+    form = call.form()
+    fields = {name: part.text for name, part in form.items() if not part.filename}
+    if call.json is not None:
+        fields = {k: str(v) for k, v in call.json.items()}
+    kind = fields.get("type", "audio_sample")
+    required = ("name", "prompt") if kind == "prompt" else ("name", "consent")
+    for param in required:
+        if not fields.get(param):
+            call.send(400, error(f"Missing required parameter: '{param}'.", "invalid_request_error", param=param,
+                                 code="missing_required_parameter"))  # fmt: skip
+            return
+    if kind not in ("prompt", "audio_sample"):
+        _invalid(call, f"Invalid value for 'type': '{kind}'.", "type")
+        return
+    if kind == "audio_sample":
+        if _bad_recording(call, form.get("audio_sample"), "audio_sample"):
+            return
+        consent = call.fake.voices.get(fields["consent"])
+        if consent is None or consent.get("type") != "consent":
+            _invalid(call, f"No consent recording with id '{fields['consent']}'.", "consent")
+            return
+    call.fake.count("openai-voice")
+    voice = {"id": "voice_" + uuid.uuid4().hex[:16], "object": "audio.voice", "created_at": int(time.time()),
+             "name": fields["name"], "type": kind}  # fmt: skip
+    with call.fake.lock:
+        call.fake.voices[voice["id"]] = {"provider": "openai", "type": kind}
+    call.send(200, voice)
+
+
 ROUTES: list[Route] = [
+    ("POST", r"/v1/audio/voice_consents", create_voice_consent),
+    ("POST", r"/v1/audio/voices", create_voice),
     ("GET", r"/v1/realtime", realtime),
     ("POST", r"/v1/responses", create_response),
     ("POST", r"/v1/images/(?:generations|edits)", create_image),

@@ -1,4 +1,6 @@
-"""Fake Runway API (api.dev.runwayml.com): image_to_video and text_to_video tasks, polling, organization.
+"""Fake Runway API (api.dev.runwayml.com): image_to_video, text_to_video and text_to_speech tasks, polling, the
+Voices API (a voice designed from a description or cloned from a sample, ready after a while, with a preview),
+organization.
 
 Keys come as `Authorization: Bearer` with a required `X-Runway-Version`; errors are {"error": "..."},
 validation errors add "issues". Finished tasks point at an output URL on this same server, like Runway's CDN.
@@ -7,10 +9,12 @@ validation errors add "issues". Finished tasks point at an output URL on this sa
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, NotRequired, Required, get_args, get_origin, get_type_hints
 
-from fakes.server import REFUSAL_REASON, Call, Job, Route
+from fakes.server import REFUSAL_REASON, Call, Job, Route, speech_file
 
 KEY_PROVIDER = "runway"
 FAKE_KEY = "test-runway-key-not-real-1234"
@@ -82,12 +86,30 @@ def learn_rules(params: Any) -> dict[str, ModelRules]:
 
 def _sdk_rules() -> dict[str, dict[str, ModelRules]]:
     from runwayml.types import image_to_video_create_params as image
+    from runwayml.types import text_to_speech_create_params as speech
     from runwayml.types import text_to_video_create_params as text
 
     return {
         "image_to_video": learn_rules(image.ImageToVideoCreateParams),
         "text_to_video": learn_rules(text.TextToVideoCreateParams),
+        "text_to_speech": learn_rules(speech.TextToSpeechCreateParams),
     }
+
+
+def _presets() -> tuple[str, ...]:
+    from runwayml.types.text_to_speech_create_params import ElevenV3Voice
+
+    return tuple(_literals(get_type_hints(ElevenV3Voice, include_extras=True)["preset_id"]))
+
+
+def _design_models() -> tuple[str, ...]:
+    from runwayml.types.voice_create_params import FromText
+
+    return tuple(_literals(get_type_hints(FromText, include_extras=True)["model"]))
+
+
+PRESETS = _presets()
+DESIGN_MODELS = _design_models()
 
 
 RULES = _sdk_rules()
@@ -100,7 +122,7 @@ SECONDS = {"gen4.5": (2, 10), "gen4_turbo": (2, 10), "gemini_omni_flash": (3, 10
            "happyhorse_1_0": (3, 15), "wan3": (2, 30), "wan3_prime": (2, 30), "grok_imagine_1_5": (1, 15),
            "grok_imagine_1_5_lite": (1, 15)}  # fmt: skip
 # The longest promptText each model takes (the SDK's docstrings; others name no limit).
-PROMPT_CHARS = {"gen4.5": 1000, "gen4_turbo": 1000, "veo3.1": 1000, "veo3.1_fast": 1000, "seedance2": 3500,
+PROMPT_CHARS = {"eleven_multilingual_v2": 1000, "gen4.5": 1000, "gen4_turbo": 1000, "veo3.1": 1000, "veo3.1_fast": 1000, "seedance2": 3500,
                 "seedance2_fast": 3500, "seedance2_mini": 3500, "seedance2_5": 15000, "happyhorse_1_0": 2500}  # fmt: skip
 
 
@@ -134,6 +156,8 @@ CREDITS_PER_SECOND = {"gen4_turbo": (5, 5), "gen4.5": (12, 12), "veo3.1": (20, 4
 
 
 def _credits(job: Job) -> int:
+    if job.kind == "runway-speech":
+        return _speech_credits(job.prompt)
     rates = CREDITS_PER_SECOND.get(job.extra.get("model", ""), (5, 5))
     return int(job.seconds * rates[job.audio])
 
@@ -175,6 +199,9 @@ def create_task(call: Call, match: re.Match[str]) -> None:
         path, message = problem
         call.send(400, error("Validation of body failed", issues=[{"path": [path], "message": message}]))
         return
+    if endpoint == "text_to_speech":
+        _create_speech(call, body)
+        return
     job = call.fake.new_job(
         "runway", body.get("promptText", ""), float(body.get("duration", 5)), bool(body.get("audio"))
     )
@@ -204,7 +231,8 @@ def get_task(call: Call, match: re.Match[str]) -> None:
             "cost": {"credits": 0},
         }
     else:
-        output = [f"{call.fake.url}/files/{job.id}.mp4"]
+        audio = job.extra.get("audio_format")
+        output = [f"{call.fake.url}/files/{job.id}.{audio or 'mp4'}"]
         task |= {"status": "SUCCEEDED", "output": output}
         if call.fake.task_cost_reported:
             task["cost"] = {"credits": _credits(job)}
@@ -220,6 +248,139 @@ def get_output(call: Call, match: re.Match[str]) -> None:
     call.send(200, call.fake.clip(job), content_type="video/mp4")
 
 
+def _own_url(call: Call, uri: str) -> bool:
+    """This server's own URLs stand in for Runway's signed HTTPS ones (a preview, a task's output)."""
+    return uri.startswith(call.fake.url + "/")
+
+
+def _bad_audio_uri(call: Call, uri: Any) -> str | None:
+    if not isinstance(uri, str) or not (
+        uri.startswith(("https://", "runway://", "data:audio/")) or _own_url(call, uri)
+    ):
+        return "Invalid input: expected a HTTPS URL, a runway:// upload URI or a data:audio/ URI"
+    if uri.startswith("data:") and len(uri) > 5 * 1024 * 1024:
+        return "String must contain at most 5242880 character(s)"
+    return None
+
+
+def _bad_speech_voice(call: Call, body: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, message) for a text_to_speech voice the API refuses: a preset it lacks, or a reference it cannot read."""
+    voice = body.get("voice")
+    if body["model"] == "seed_audio":
+        if voice is None:
+            return None
+        if not isinstance(voice, dict) or voice.get("type") != "reference-audio" or set(voice) != {"type", "audioUri"}:
+            return "voice", "Expected {type: 'reference-audio', audioUri}"
+        problem = _bad_audio_uri(call, voice["audioUri"])
+        return ("voice.audioUri", problem) if problem else None
+    if not isinstance(voice, dict) or voice.get("type") != "runway-preset" or set(voice) != {"type", "presetId"}:
+        return "voice", "Expected {type: 'runway-preset', presetId}"
+    if voice["presetId"] not in PRESETS:
+        return "voice.presetId", f"Invalid enum value. Expected {' | '.join(PRESETS)}, received '{voice['presetId']}'"
+    speed = body.get("speed", 1.0)
+    if body["model"] == "eleven_v3" and not 0.7 <= speed <= 1.2:
+        return "speed", "Number must be between 0.7 and 1.2"
+    code = body.get("languageCode")
+    if code is not None and body["model"] == "eleven_v3" and not re.fullmatch(r"[a-z]{2}", str(code)):
+        return "languageCode", "Expected an ISO 639-1 language code"
+    return None
+
+
+def _create_speech(call: Call, body: dict[str, Any]) -> None:
+    problem = _bad_speech_voice(call, body)
+    if problem:
+        path, message = problem
+        call.send(400, error("Validation of body failed", issues=[{"path": path.split("."), "message": message}]))
+        return
+    from tale_cli.story.pace import natural_seconds
+
+    text = str(body["promptText"])
+    job = call.fake.new_job("runway-speech", text, max(0.4, natural_seconds(text)), True)
+    job.extra["model"] = body["model"]
+    job.extra["audio_format"] = body.get("outputFormat", "mp3") if body["model"] == "seed_audio" else "mp3"
+    reference = (body.get("voice") or {}).get("audioUri", "")
+    made = re.fullmatch(re.escape(call.fake.url) + r"/voices/(?P<id>[\w-]+)/preview\.mp3", reference)
+    if made:
+        job.extra["voice"] = made["id"]
+    call.send(200, {"id": job.id, "estimatedCost": {"credits": _speech_credits(text)}})
+
+
+def _speech_credits(text: str) -> int:
+    # A stand-in: Runway publishes no text_to_speech rate the fake could copy.
+    return max(1, -(-len(text) // 100))
+
+
+def get_audio(call: Call, match: re.Match[str]) -> None:
+    """A finished speech task's audio: an unauthenticated download, as from Runway's signed output URLs."""
+    job = call.fake.jobs.get(match["id"])
+    if job is None:
+        call.send(404, error("expired"))
+        return
+    kind = match["format"]
+    call.send(200, speech_file(job.prompt, kind), content_type="audio/wav" if kind == "wav" else "audio/mpeg")
+
+
+def create_voice(call: Call, match: re.Match[str]) -> None:
+    """The Voices API: a voice from a description (a design model, at least 20 characters) or from a sample."""
+    if _refused(call) or call.throttled(busy_error):
+        return
+    body = call.json or {}
+    made_from = body.get("from")
+    problem: tuple[str, str] | None = None
+    if not isinstance(body.get("name"), str) or not 1 <= len(body["name"]) <= 100:
+        problem = "name", "String must contain at least 1 and at most 100 character(s)"
+    elif set(body) - {"from", "name", "description"}:
+        problem = "", f"Unrecognized key(s) in object: '{sorted(set(body) - {'from', 'name', 'description'})[0]}'"
+    elif not isinstance(made_from, dict) or made_from.get("type") not in ("text", "audio"):
+        problem = "from", "Invalid discriminator value. Expected 'text' | 'audio'"
+    elif made_from["type"] == "text":
+        if set(made_from) != {"type", "model", "prompt"}:
+            problem = "from", "Expected {type: 'text', model, prompt}"
+        elif made_from["model"] not in DESIGN_MODELS:
+            problem = "from.model", f"Invalid enum value. Expected {' | '.join(DESIGN_MODELS)}"
+        elif len(str(made_from["prompt"]).strip()) < 20:
+            problem = "from.prompt", "String must contain at least 20 character(s)"
+    elif set(made_from) != {"type", "audio"}:
+        problem = "from", "Expected {type: 'audio', audio}"
+    else:
+        message = _bad_audio_uri(call, made_from["audio"])
+        problem = ("from.audio", message) if message else None
+    if problem:
+        path, message = problem
+        call.send(400, error("Validation of body failed", issues=[{"path": path.split("."), "message": message}]))
+        return
+    call.fake.count("runway-voice")
+    voice_id = str(uuid.uuid4())
+    with call.fake.lock:
+        call.fake.voices[voice_id] = {"provider": "runway", "name": body["name"], "from": made_from["type"],
+                                      "prompt": made_from.get("prompt"), "created": time.monotonic()}  # fmt: skip
+    call.send(200, {"id": voice_id})
+
+
+def get_voice(call: Call, match: re.Match[str]) -> None:
+    """A made voice: PROCESSING for a while (as long as a task takes), then READY with a signed preview URL."""
+    if _refused(call):
+        return
+    voice = call.fake.voices.get(match["id"])
+    if voice is None or voice["provider"] != "runway":
+        call.send(404, error("Voice not found"))
+        return
+    answer = {"id": match["id"], "createdAt": "2026-12-01T00:00:00.000Z", "name": voice["name"], "description": None}
+    if call.fake.never_finish or time.monotonic() - voice["created"] < call.fake.clip_delay_s:
+        answer["status"] = "PROCESSING"
+    else:
+        answer |= {"status": "READY", "previewUrl": f"{call.fake.url}/voices/{match['id']}/preview.mp3"}
+    call.send(200, answer)
+
+
+def get_preview(call: Call, match: re.Match[str]) -> None:
+    voice = call.fake.voices.get(match["id"])
+    if voice is None:
+        call.send(404, error("expired"))
+        return
+    call.send(200, speech_file(f"This is the voice of {voice['name']}.", "mp3"), content_type="audio/mpeg")
+
+
 def get_organization(call: Call, match: re.Match[str]) -> None:
     """The free read `tale keys test` makes."""
     if _refused(call):
@@ -228,8 +389,12 @@ def get_organization(call: Call, match: re.Match[str]) -> None:
 
 
 ROUTES: list[Route] = [
-    ("POST", r"/v1/(?P<endpoint>image_to_video|text_to_video)", create_task),
+    ("POST", r"/v1/(?P<endpoint>image_to_video|text_to_video|text_to_speech)", create_task),
     ("GET", r"/v1/tasks/(?P<id>[\w-]+)", get_task),
+    ("POST", r"/v1/voices", create_voice),
+    ("GET", r"/v1/voices/(?P<id>[\w-]+)", get_voice),
     ("GET", r"/v1/organization", get_organization),
     ("GET", r"/files/(?P<id>[\w-]+)\.mp4", get_output),
+    ("GET", r"/files/(?P<id>[\w-]+)\.(?P<format>wav|mp3)", get_audio),
+    ("GET", r"/voices/(?P<id>[\w-]+)/preview\.mp3", get_preview),
 ]

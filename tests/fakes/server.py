@@ -63,6 +63,26 @@ def speech_pcm(text: str, rate: int = 24_000) -> bytes:
     return (voiced * syllables * 0.25 * 32767).astype("<i2").tobytes()
 
 
+def speech_file(text: str, container: str = "wav", rate: int = 24_000) -> bytes:
+    """`speech_pcm` as a file: a WAV, or encoded by ffmpeg into another container ("mp3", "ogg"), as a provider sends."""
+    import subprocess
+    import wave
+
+    from tale_cli.media.ffmpeg import ffmpeg_exe
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(rate)
+        clip.writeframes(speech_pcm(text, rate))
+    if container == "wav":
+        return buffer.getvalue()
+    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", "-", "-f", container, "-"],
+                          input=buffer.getvalue(), capture_output=True, check=True)  # fmt: skip
+    return done.stdout
+
+
 @dataclass
 class Job:
     kind: str
@@ -103,6 +123,8 @@ class FakeProviders:
     polls: Counter[str] = field(default_factory=Counter)
     requests: list[dict[str, Any]] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)
+    # Voices made through a provider's voice API, by id: who made it ("openai", "runway") and how.
+    voices: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -153,6 +175,19 @@ class FakeProviders:
         return clip_bytes(width, height, self.clip_fps, job.seconds, job.audio, self.workdir)
 
 
+@dataclass(frozen=True)
+class FormPart:
+    """One part of a multipart form: its bytes, and for a file its name and type."""
+
+    data: bytes
+    filename: str | None
+    content_type: str
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
 class Call(BaseHTTPRequestHandler):
     """One request to the fake: parsed once, logged in `FakeProviders.requests`, handed to the matching route."""
 
@@ -196,6 +231,25 @@ class Call(BaseHTTPRequestHandler):
             return False
         self.send(status, error(status), headers={"Retry-After": "0"})
         return True
+
+    def form(self) -> dict[str, FormPart]:
+        """A multipart/form-data body's parts by name (empty for any other body)."""
+        import email.parser
+        import email.policy
+
+        kind = self.headers.get("Content-Type", "")
+        if not kind.startswith("multipart/form-data"):
+            return {}
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {kind}\r\n\r\n".encode() + self.raw
+        )
+        parts: dict[str, FormPart] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name:
+                data = part.get_payload(decode=True) or b""
+                parts[str(name)] = FormPart(data, part.get_filename(), part.get_content_type())
+        return parts
 
     def do_GET(self) -> None:
         self._dispatch("GET")

@@ -281,7 +281,7 @@ def test_tale_voices_lists_every_backend_and_one_on_request() -> None:
     result = CliRunner().invoke(app, ["voices", "--json"])
     assert result.exit_code == ExitCode.OK, result.output
     catalogues = {entry["backend"]: entry for entry in json.loads(result.stdout)["backends"]}
-    assert set(catalogues) == {"espeak", "openai", "gemini", "supertonic"}
+    assert set(catalogues) == {"espeak", "openai", "gemini", "runway", "supertonic"}
     assert catalogues["espeak"]["local"] is True and catalogues["openai"]["local"] is False
     espeak = {voice["name"]: voice for voice in catalogues["espeak"]["voices"]}
     assert espeak["ko"]["description"] == "Korean" and "en-us" in espeak
@@ -291,7 +291,7 @@ def test_tale_voices_lists_every_backend_and_one_on_request() -> None:
     assert table.exit_code == ExitCode.OK and "marin" in table.output and "Korean" not in table.output
     unknown = CliRunner().invoke(app, ["voices", "--backend", "sora"])
     assert unknown.exit_code == ExitCode.RECIPE
-    assert "valid names are: espeak, gemini, openai, supertonic" in unknown.output
+    assert "valid names are: espeak, gemini, openai, runway, supertonic" in unknown.output
 
 
 def test_stitching_a_run_folder_again_keeps_its_voice(tmp_path: Path, story_file: Path, voice_recipe: Path) -> None:
@@ -307,3 +307,51 @@ def test_stitching_a_run_folder_again_keeps_its_voice(tmp_path: Path, story_file
     silent = CliRunner().invoke(app, ["stitch", str(run_dir), "--no-voice"])
     assert silent.exit_code == ExitCode.OK, silent.output
     assert sounding_spans(film) == []
+
+
+KEEPERS = """---
+title: Two Keepers
+shots: 2
+characters:
+  - name: Mira
+    description: a young woman who keeps the lighthouse
+  - name: Tom
+    description: an old fisherman
+---
+
+The storm came at night. "The lamp is out," Mira said.
+
+Tom pulled on his coat. "I will row out," Tom said.
+"""
+
+
+def test_a_character_keeps_its_voice_in_every_retake_and_film(tmp_path: Path, voice_recipe: Path) -> None:
+    story = tmp_path / "keepers.md"
+    story.write_text(KEEPERS, encoding="utf-8")
+    code, output = _render(str(story), "--recipe", str(voice_recipe), "--out", str(tmp_path / "first"))
+    assert code == ExitCode.OK, output
+    run_dir = tmp_path / "first" / "two-keepers"
+    cast = {c["id"]: c["voice"]["espeak"] for c in json.loads((run_dir / "plan.json").read_text())["characters"]}
+    assert cast == {"mira": "en-us+f1", "tom": "en-us+grandpa"}
+
+    def spoken(run: Path) -> dict[str, str]:
+        return {clip["text"]: clip["voice"] for clip in _manifest(run)["voice"]["clips"]}
+
+    first = spoken(run_dir)
+    assert first == {
+        "The storm came at night.": "en-us",
+        "The lamp is out.": cast["mira"],
+        "Tom pulled on his coat.": "en-us",
+        "I will row out.": cast["tom"],
+    }
+    retake = CliRunner().invoke(app, ["retake", str(run_dir), "1", "2", "--new-seed"])
+    assert retake.exit_code == ExitCode.OK, retake.output
+    assert spoken(run_dir) == first and len(_manifest(run_dir)["shots"]["1"]["takes"]) == 2
+    code, output = _render(str(run_dir / "plan.json"), "--recipe", str(voice_recipe), "--out", str(tmp_path / "second"))
+    assert code == ExitCode.OK, output
+    assert spoken(tmp_path / "second" / "two-keepers") == first
+    # A narrator's voice given on the command line changes the narration only: the characters keep theirs.
+    code, output = _render(str(run_dir / "plan.json"), "--voice", "espeak:en-gb", "--out", str(tmp_path / "third"))
+    assert code == ExitCode.OK, output
+    third = spoken(tmp_path / "third" / "two-keepers")
+    assert third["The lamp is out."] == cast["mira"] and third["The storm came at night."] == "en-gb"

@@ -37,6 +37,11 @@ VOICES = (
     ("Vindemiatrix", "gentle"), ("Zephyr", "bright"), ("Zubenelgenubi", "casual"),
 )  # fmt: skip
 DEFAULT_VOICE = "Sulafat"
+# The female voices; the others are male (Google Cloud's Chirp 3 HD voices of the same names are listed with their
+# gender there). For casting characters, with the ages the voices' own descriptions give.
+FEMALE_VOICES = frozenset({"Achernar", "Aoede", "Autonoe", "Callirrhoe", "Despina", "Erinome", "Gacrux", "Kore",
+                           "Laomedeia", "Leda", "Pulcherrima", "Sulafat", "Vindemiatrix", "Zephyr"})  # fmt: skip
+AGES = {"youthful": "young", "mature": "old"}
 
 
 class GeminiVoice(VoiceBackend):
@@ -68,7 +73,15 @@ class GeminiVoice(VoiceBackend):
         return {"backend": self.name, "model": self.model}
 
     def voices(self) -> list[VoiceInfo]:
-        return [VoiceInfo(name, ("*",), description) for name, description in VOICES]
+        return [
+            VoiceInfo(
+                name,
+                ("*",),
+                description,
+                ("female" if name in FEMALE_VOICES else "male", *((AGES[description],) if description in AGES else ())),
+            )
+            for name, description in VOICES
+        ]
 
     def default_voice(self, language: str) -> str:
         return DEFAULT_VOICE

@@ -23,6 +23,14 @@ BASE_RATE_WPM = 175
 MIN_RATE_WPM, MAX_RATE_WPM = 80, 450
 # The plan's language as eSpeak names its voice, where the two differ.
 LANGUAGE_VOICES = {"en": "en-us", "zh": "cmn"}
+# The variants a character's voice may take (the language's plain voice is the narrator's), with the gender and
+# age their files in espeak-ng-data/voices/!v declare (grandpa's declares none: its name and pitch say it).
+CHARACTER_VARIANTS = (
+    *((f"f{n}", ("female",)) for n in range(1, 6)),
+    *((f"m{n}", ("male",)) for n in range(1, 8)),
+    ("grandma", ("female", "old")),
+    ("grandpa", ("male", "old")),
+)
 
 # The library's constants (speak_lib.h).
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -160,6 +168,10 @@ class EspeakVoice(VoiceBackend):
             f"eSpeak NG has no voice for the language '{language}'",
             hint="set [voice] voice in the recipe (`tale voices --backend espeak` lists them), or use --no-voice",
         )
+
+    def character_voices(self, language: str) -> list[VoiceInfo]:
+        plain = self.default_voice(language)
+        return [VoiceInfo(f"{plain}+{variant}", (language,), "", traits) for variant, traits in CHARACTER_VARIANTS]
 
     def check_voice(self, voice: str) -> None:
         # A voice may carry one of eSpeak's variants: `en-us+f3` is the American voice, third female variant.

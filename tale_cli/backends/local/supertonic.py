@@ -320,6 +320,14 @@ class SupertonicVoice(VoiceBackend):
     def default_voice(self, language: str) -> str:
         return DEFAULT_VOICE  # every voice speaks every language the model knows
 
+    def character_voices(self, language: str) -> list[VoiceInfo]:
+        # The styles the model ships, whether or not its weights are here yet: a plan casts the same on any machine.
+        return [
+            VoiceInfo(name, LANGUAGES, _describe(name), ("female",) if name.startswith("F") else ("male",))
+            for name in BUILT_IN_VOICES
+            if name != DEFAULT_VOICE
+        ]
+
     def preflight(self) -> None:
         engine(self._model_folder())
 

@@ -12,16 +12,18 @@ import datetime
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends.base import RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
-from tale_cli.backends.cloud import Cloud, voice_cost
+from tale_cli.backends.base import MadeVoice, RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
+from tale_cli.backends.cloud import Cloud, made_voice_cost, voice_cost
 from tale_cli.backends.openai.client import openai_client
-from tale_cli.errors import BackendError, RecipeError
+from tale_cli.errors import BackendError, InputError, RecipeError
 from tale_cli.keys.audit import ATTEMPTS_NOTE
 from tale_cli.keys.store import require_key
 from tale_cli.media.wav import write_wav
 
 if TYPE_CHECKING:
-    from tale_cli.backends.base import SpeechRequest
+    from pathlib import Path
+
+    from tale_cli.backends.base import SpeechRequest, VoiceMaking
     from tale_cli.config import Recipe
 
 DEFAULT_VOICE_MODEL = "gpt-realtime-2.1-mini"
@@ -32,6 +34,9 @@ SPEECH_MODELS = ("gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15", "tts-1", "tts-
 SPEECH_API_SHUTDOWN = datetime.date(2027, 1, 6)
 VOICE_MODELS = REALTIME_MODELS + SPEECH_MODELS
 MAX_INPUT_CHARS = 4096
+# A custom voice's sample and consent recording: at most 10 MiB each (openai 3.63).
+MAX_VOICE_FILE_BYTES = 10 * 2**20
+CLONE_MODEL = "voice-clone"  # how the price book names a custom voice made from a sample
 # Both APIs give raw 16-bit little-endian mono samples at 24 kHz: no header to trust or parse.
 PCM_RATE = 24_000
 # Realtime output speed is 0.25-1.5 (the Speech API's 0.25-4.0 is wider).
@@ -51,6 +56,11 @@ VOICES = (
 # The Speech API's voices that the Realtime API does not have.
 SPEECH_ONLY_VOICES = (("fable", "lively storyteller"), ("nova", "youthful, upbeat"), ("onyx", "deep, authoritative"))
 DEFAULT_VOICE = "marin"
+# How each voice sounds to listeners (second-hand: OpenAI's voice pages describe the voices without a gender), for
+# casting characters; alloy is left neutral.
+TRAITS = {"ash": ("male",), "ballad": ("male",), "cedar": ("male",), "coral": ("female",), "echo": ("male",),
+          "fable": ("male",), "marin": ("female",), "nova": ("female", "young"), "onyx": ("male",),
+          "sage": ("female",), "shimmer": ("female",), "verse": ("male",)}  # fmt: skip
 READ_ALOUD = (
     "You are a voice actor reading a film's narration and dialogue. Read the user's text aloud exactly as written, "
     "word for word, in its own language; add nothing before or after it, answer nothing, and ask nothing."
@@ -112,14 +122,21 @@ class OpenAIVoice(VoiceBackend):
         self._lock = threading.Lock()
 
     def capabilities(self) -> VoiceCapabilities:
-        return VoiceCapabilities(max_input_chars=MAX_INPUT_CHARS)
+        # A custom voice made from a sample speaks in the Realtime API; one designed from a description speaks only in
+        # OpenAI's Live API (openai 3.63's `audio.voices.create` says so), which this backend does not use.
+        return VoiceCapabilities(
+            max_input_chars=MAX_INPUT_CHARS,
+            clone_model=CLONE_MODEL if self.realtime else None,
+            no_design_because="OpenAI's voices designed from a description speak only in its Live API, "
+            "which Tale does not use",
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model}
 
     def voices(self) -> list[VoiceInfo]:
         named = VOICES if self.realtime else VOICES + SPEECH_ONLY_VOICES
-        return [VoiceInfo(name, ("*",), description) for name, description in sorted(named)]
+        return [VoiceInfo(name, ("*",), description, TRAITS.get(name, ())) for name, description in sorted(named)]
 
     def default_voice(self, language: str) -> str:
         return DEFAULT_VOICE
@@ -233,5 +250,51 @@ class OpenAIVoice(VoiceBackend):
         content: bytes = response.content
         return content
 
+    def make_voice(self, request: VoiceMaking) -> MadeVoice:
+        """A custom voice from a sample: its owner's consent recording uploaded first (`audio.voice_consents`), then
+        the sample with that consent's id (`audio.voices`)."""
+        assert request.sample is not None and request.consent is not None
+        for path in (request.sample, request.consent):
+            if path.stat().st_size > MAX_VOICE_FILE_BYTES:
+                raise InputError(f"{path} is larger than the {MAX_VOICE_FILE_BYTES // 2**20} MiB OpenAI takes")
+        client = self._get_client()
+        attempts: list[dict[str, Any]] = []
+        name = request.name[:100]
+        voice_id = request.resume
+        if voice_id is None:
+            consent = self.cloud.call(
+                "voice consent",
+                lambda: client.audio.voice_consents.create(
+                    language=request.language, name=name, recording=_upload(request.consent)
+                ),
+                creates=True,
+                attempts=attempts,
+            )
+            made = self.cloud.call(
+                "voice clone",
+                lambda: client.audio.voices.create(
+                    audio_sample=_upload(request.sample), consent=consent.id, name=name, type="audio_sample"
+                ),
+                creates=True,
+                attempts=attempts,
+            )
+            voice_id = str(made.id)
+            if request.accepted is not None:
+                request.accepted(voice_id)
+        result = RenderResult(
+            model=CLONE_MODEL,
+            provider_job_id=voice_id,
+            cost_usd=made_voice_cost(self.recipe, self.name, CLONE_MODEL),
+            notes={ATTEMPTS_NOTE: attempts} if attempts else {},
+        )
+        return MadeVoice(voice_id, result)
+
     def close(self) -> None:
         self.cloud.stopped.set()
+
+
+def _upload(path: Path | None) -> tuple[str, bytes, str]:
+    assert path is not None
+    mime = {".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".aac": "audio/aac", ".flac": "audio/flac",
+            ".webm": "audio/webm", ".m4a": "audio/mp4", ".mp4": "audio/mp4"}.get(path.suffix.lower(), "audio/wav")  # fmt: skip
+    return path.name, path.read_bytes(), mime
