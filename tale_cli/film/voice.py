@@ -185,6 +185,36 @@ def _utterances(
     return said
 
 
+def _within(utterance: Utterance, limit: int) -> list[Utterance]:
+    """One voice's text as clips the backend takes: whole sentences packed up to `limit` characters a clip (a
+    sentence longer than that at word breaks, a word longer than that cut). A dialogue clip stays one clip."""
+    if len(utterance.text) <= limit or utterance.speakers:
+        return [utterance]
+    from tale_cli.planners._speech import split_sentences
+
+    pieces: list[str] = []
+    for sentence in split_sentences(utterance.text) or [utterance.text]:
+        words: list[str] = []
+        for word in sentence.split():
+            words += [word[at : at + limit] for at in range(0, len(word), limit)]
+        current = ""
+        for word in words:
+            if current and len(current) + 1 + len(word) > limit:
+                pieces.append(current)
+                current = word
+            else:
+                current = f"{current} {word}" if current else word
+        if current:
+            pieces.append(current)
+    packed: list[str] = []
+    for piece in pieces:
+        if packed and len(packed[-1]) + 1 + len(piece) <= limit:
+            packed[-1] = f"{packed[-1]} {piece}"
+        else:
+            packed.append(piece)
+    return [Utterance(text, utterance.voice) for text in packed]
+
+
 def plan_speech(plan: Plan, recipe: Recipe, backend: VoiceBackend, transition_s: float = 0.0) -> list[ShotSpeech]:
     """Each spoken shot's clips with their voices, checked against the backend before anything is spent."""
     capabilities = backend.capabilities()
@@ -195,6 +225,7 @@ def plan_speech(plan: Plan, recipe: Recipe, backend: VoiceBackend, transition_s:
     for shot, (start, end) in zip(plan.shots, windows, strict=True):
         overlay = recipe.voice.dialogue != "clip"
         said = _utterances(plan, shot, narrator, capabilities.max_speakers, backend.name, lines=overlay)
+        said = [part for utterance in said for part in _within(utterance, capabilities.max_input_chars)]
         if not said:
             continue
         for utterance in said:
