@@ -16,7 +16,7 @@ from tale_cli.media.drawing import wrap_text
 from tale_cli.story.pace import natural_seconds
 
 if TYPE_CHECKING:
-    from tale_cli.run.folder import VoiceRecord
+    from tale_cli.run.film_records import VoiceRecord
     from tale_cli.story.plan import Plan
 
 LINE_CHARS = 42

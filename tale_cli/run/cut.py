@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from tale_cli.errors import OutputError
 from tale_cli.files import digest
-from tale_cli.run.folder import FilmRecord, Manifest, MixRecord, RunFolder, ShotStatus, now_iso
+from tale_cli.run.film_records import FilmRecord, MixRecord
+from tale_cli.run.folder import Manifest, RunFolder, ShotStatus, now_iso
 from tale_cli.run.identity import file_damage, file_record, restore
 
 if TYPE_CHECKING:
