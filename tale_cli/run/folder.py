@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tale_cli.errors import OutputError
 from tale_cli.files import atomic_write_text, find_symlink, now_iso, refuse_symlink
+from tale_cli.literals import Tier
 from tale_cli.record import FileRecord, Record
 from tale_cli.run.film_records import FilmRecord, MixRecord, MusicRecord, VoiceClipRecord, VoiceRecord
 from tale_cli.run.verdicts import JudgeCharge, JudgeRecord, TakeJudgement, judge_charges
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 
 class RunFolder:
-    """`out/<slug>/`: plan.json, refs/, shots/, film.mp4, film.srt, storyboard.png, manifest.json, jobs.jsonl."""
+    """`out/<slug>/`: plan.json, refs/, shots/, film.mp4, film.srt, storyboard.png, manifest.json, jobs.jsonl; a run
+    rendered with --draft has its draft film in film.draft.mp4 (and .srt), its final film in film.mp4."""
 
     def __init__(self, root: Path, *, private: bool = False) -> None:
         self.root = root
@@ -73,6 +75,14 @@ class RunFolder:
     @property
     def srt(self) -> Path:
         return self.root / "film.srt"
+
+    @property
+    def draft_film(self) -> Path:
+        return self.root / "film.draft.mp4"
+
+    @property
+    def draft_srt(self) -> Path:
+        return self.root / "film.draft.srt"
 
     @property
     def storyboard(self) -> Path:
@@ -151,6 +161,8 @@ class RunInfo(Record):
     recipe_file: str | None = None  # the recipe's TOML file, when it is the user's own
     private: bool | None = None
     updated: str | None = None
+    # "draft" for a run rendered with --draft: its renders and retakes make drafts, `tale finalize` its final film.
+    tier: Tier | None = None
 
 
 class PlannerRecord(Record):
@@ -225,6 +237,12 @@ class TakeRecord(Record):
     judge: TakeJudgement | None = None  # `tale judge`'s scores for this take
     # Every paid judging of this take, by whichever judge: never overwritten, so re-judging keeps what was spent.
     judge_charges: list[JudgeCharge] | None = None
+    # In a run rendered with --draft: "draft", or "final" for `tale finalize`'s render of draft take `draft_take`
+    # (a take with no tier, such as the user's own clip, is final as it is).
+    tier: Tier | None = None
+    draft_take: int | None = None
+    # The user's picture a take was animated from (`tale replace --animate`): shots/by-hash/<first_frame>.first.png.
+    first_frame: str | None = None
 
     def judged(self, judgement: TakeJudgement) -> None:
         """Keep `judgement` as this take's scores, and its charge among the take's paid judgings."""
@@ -307,6 +325,9 @@ class ManifestData(Record):
     voice: VoiceRecord | None = None
     music: MusicRecord | None = None
     mix: MixRecord | None = None
+    # A run rendered with --draft: its draft film (film.draft.mp4) and its sound as mixed.
+    draft_film: FilmRecord | None = None
+    draft_mix: MixRecord | None = None
     judge: JudgeRecord | None = None
     tale_version: str | None = None
 
