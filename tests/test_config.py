@@ -109,3 +109,21 @@ def test_every_shipped_draft_tier_loads() -> None:
                 recipe.voice,
                 recipe.image,
             )
+
+
+@pytest.mark.parametrize(
+    ("full", "few_step"),
+    [("local-wan2.1-14b", "local-wan2.1-14b-fast"), ("local-ltx-video", "local-ltx-video-distilled")],
+)
+def test_a_local_recipes_draft_is_its_few_step_sibling(full: str, few_step: str) -> None:
+    assert draft_recipe(load_recipe(full)).video == load_recipe(few_step).video
+
+
+def test_the_shipped_drafts() -> None:
+    drafts = {name: draft_recipe(load_recipe(name)) for name in recipe_names() if load_recipe(name).draft is not None}
+    lite = {name for name, draft in drafts.items() if draft.video.model == "veo-3.1-lite-generate-001"}
+    assert lite == {"veo-3.1", "veo-3.1-fast", "veo-3.1-fast-judged"}
+    assert all(drafts[name].continuity == "first-frame" for name in lite)  # Lite takes no reference images
+    animatic = {name for name, draft in drafts.items() if draft.video.backend == "preview"}
+    assert animatic == {"gemini-omni", "veo-3.1-lite", *(name for name in drafts if name.startswith("runway-"))}
+    assert {name for name in recipe_names() if name.startswith(("veo-", "runway-", "gemini-omni"))} <= set(drafts)
