@@ -127,7 +127,7 @@ def _finalize(
     report = FinalizeReport(folder.root)
     currents = _current_takes(plan, manifest, indexes, folder)
     draft_keys = plan_hashes_of(plan, tier_recipe(final, "draft"), folder, manifest, stitching, refs)
-    _refuse_changed(plan, manifest, indexes, currents, draft_keys, folder, report)
+    _refuse_changed(manifest, indexes, currents, draft_keys, folder, report)
     final_plan, first_frames = _as_drafted(plan, currents, folder)
     backend = video_backend(final)
     executor = None
@@ -177,7 +177,8 @@ def _current_takes(
     """Every shot's current take; each shot to finalize must have one."""
     currents: dict[int, TakeRecord | None] = {}
     for shot in plan.shots:
-        # Whatever the entry's status: a finalize stopped midway leaves its shots' entries as it found them not yet.
+        # Whatever the entry's status: a finalize stopped midway leaves an entry on the final it was rendering, while
+        # the shot's current take is still its draft.
         entry = manifest.data.shots.get(str(shot.index))
         currents[shot.index] = entry.current_take() if entry is not None else None
     bare = [index for index in indexes if currents[index] is None]
@@ -190,7 +191,6 @@ def _current_takes(
 
 
 def _refuse_changed(
-    plan: Plan,
     manifest: Manifest,
     indexes: list[int],
     currents: dict[int, TakeRecord | None],
