@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def finalize(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder made by `tale render --draft`.")],
     shots: Annotated[
-        list[int] | None, typer.Argument(metavar="[SHOT]...", help="Only these shots [default: every shot].")
+        list[int] | None, typer.Argument(metavar="[SHOT]...", help="Only these shots (default: every shot).")
     ] = None,
     recipe: Annotated[
         str | None,

@@ -26,7 +26,7 @@ def render(
     draft: bool = typer.Option(
         False,
         "--draft",
-        help="Render at the recipe's [draft] tier into film.draft.mp4; `tale finalize` makes film.mp4.",
+        help="Render at the recipe's \\[draft] tier into film.draft.mp4; `tale finalize` makes film.mp4.",
     ),
     burn_subtitles: bool = typer.Option(False, "--burn-subtitles", help="Burn the narration into the picture."),
     transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
