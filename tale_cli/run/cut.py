@@ -343,8 +343,9 @@ def _cut_film(
             seconds=time.perf_counter() - began,
         )
 
-    work = work / ("draft" if target.draft else "final")
-    work.mkdir()
+    if target.draft:
+        work = work / "draft"  # the final film may be cut next in the same work folder
+        work.mkdir()
     defaults = load_defaults()
     encode = EncodeSettings(preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate)
     mixing = voice_path is not None or music is not None
