@@ -8,6 +8,9 @@ render over its budget or not confirmed, `KeysError`, `InputError`, `RecipeError
     import tale_cli
     report = tale_cli.render("story.md", recipe="veo-3.1-fast", max_cost=5.0, yes=True)
     print(report.film, report.cost_usd)
+
+    drafts = tale_cli.render("story.md", recipe="veo-3.1-fast", draft=True, yes=True)  # film.draft.mp4
+    tale_cli.finalize(drafts.run_dir, yes=True)  # film.mp4 from the current takes, at the final tier
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from tale_cli.config import Recipe
     from tale_cli.cost.guard import SpendCheck
     from tale_cli.events import Event
+    from tale_cli.pipeline.finalize import FinalizeReport
     from tale_cli.pipeline.report import RenderReport
     from tale_cli.pipeline.restitch import StitchReport
     from tale_cli.pipeline.takes import TakesReport
@@ -52,17 +56,19 @@ def render(
     transition: str | None = None,
     prices: str | None = None,
     dry_run: bool = False,
+    draft: bool = False,
     wait: bool = True,
     on_event: Callable[[Event], None] | None = None,
 ) -> RenderReport:
-    """Render a story (story.md) or a plan (plan.json) into a run folder with film.mp4, as `tale render` does.
+    """Render a story (story.md) or a plan (plan.json) into a run folder with film.mp4, as `tale render` does; with
+    `draft`, at the recipe's [draft] tier into film.draft.mp4 (then `finalize` makes film.mp4).
 
     A paid render asks `confirm("Spend about $X?")` unless `yes`; with neither, it starts without asking, held to
     the budget: the lower of `max_cost` and the recipe's `budget_usd`. Over it, `BudgetError` is raised with nothing
     spent. Returns the report (run folder, film, shots, cost); a render whose shots failed returns its report with
     `report.failed` set, as the command does before exiting 8.
     """
-    from tale_cli.config import with_sound_overrides
+    from tale_cli.config import draft_recipe, with_sound_overrides
     from tale_cli.errors import InputError
     from tale_cli.events import ignore_events
     from tale_cli.film.music import composes
@@ -73,7 +79,8 @@ def render(
     source = Path(story_or_plan)
     if music not in (None, "none") and not composes(music) and not Path(music).expanduser().is_file():
         raise InputError(f"music file not found: {music}", hint="give an audio file, lyria, or none")
-    chosen = with_sound_overrides(_recipe(recipe), voice=voice, no_voice=no_voice, music=music)
+    tiered = draft_recipe(_recipe(recipe)) if draft else _recipe(recipe)
+    chosen = with_sound_overrides(tiered, voice=voice, no_voice=no_voice, music=music)
     chosen = with_prices(chosen, prices)
     options = RenderOptions(
         recipe=chosen,
@@ -124,6 +131,31 @@ def retake(
         spending=Spending(max_cost=max_cost, yes=yes, confirm=confirm),
     )
     return retake_shots(Path(run_dir), list(shots), options, emit=on_event or ignore_events)
+
+
+def finalize(
+    run_dir: str | Path,
+    shots: Sequence[int] = (),
+    *,
+    recipe: str | Path | Recipe | None = None,
+    yes: bool = False,
+    max_cost: float | None = None,
+    confirm: Callable[[str], bool] | None = None,
+    show_spend: Callable[[SpendCheck], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> FinalizeReport:
+    """Render the current takes of a run made with `render(..., draft=True)` at the recipe's final tier and cut
+    film.mp4, as `tale finalize` does (held to the budget like a render; a take finalized before is not paid again)."""
+    from tale_cli.cost.guard import Spending
+    from tale_cli.events import ignore_events
+    from tale_cli.pipeline.finalize import FinalizeOptions
+    from tale_cli.pipeline.finalize import finalize as finalize_run
+
+    options = FinalizeOptions(
+        recipe=_recipe(recipe) if recipe is not None else None,
+        spending=Spending(max_cost=max_cost, yes=yes, confirm=confirm, show=show_spend),
+    )
+    return finalize_run(Path(run_dir), list(shots), options, emit=on_event or ignore_events)
 
 
 def pick(run_dir: str | Path, shot: int, take: int) -> TakesReport:

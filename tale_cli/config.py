@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError, model_validator
 
 from tale_cli.errors import RecipeError, describe_validation_error, did_you_mean
-from tale_cli.literals import Aspect, Resolution
+from tale_cli.literals import Aspect, Resolution, Tier
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -178,6 +178,8 @@ class Recipe(BaseModel):
     # The TOML file it was read from, when it is not one of Tale's own recipes: the run records it, so that a later
     # retake or replace finds the recipe by itself.
     _file: Path | None = PrivateAttr(default=None)
+    # Which of the recipe's tiers this is: "final", or "draft" (its [draft] merged over it, see draft_recipe).
+    _tier: Tier = PrivateAttr(default="final")
 
     name: str = "custom"
     description: str = ""
@@ -209,6 +211,65 @@ class Recipe(BaseModel):
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
     music: MusicConfig = Field(default_factory=MusicConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    # [draft]: the cheaper settings `tale render --draft` renders with, merged over these (see draft_recipe);
+    # `tale finalize` renders the chosen drafts again with the settings above.
+    draft: dict[str, Any] | None = None
+
+
+# What a [draft] may set. The draft and the final film share the plan (its shape, shots and seeds), the references,
+# the sound and the price book, so that the draft film shows the final one's every shot, word and note in place.
+DRAFT_SETTINGS = ("description", "continuity", "budget_usd", "fallback", "video", "judge")
+
+
+def draft_recipe(recipe: Recipe, *, source: str | None = None) -> Recipe:
+    """The recipe's draft tier: its [draft] merged over it. A top-level setting is replaced; a section ([draft.video],
+    [draft.judge]) is merged key by key over the recipe's, a table or list inside it (options, lora) replaced whole,
+    and a section naming another backend starts from that backend's defaults instead (models and options are a
+    backend's own). `source` names the recipe in errors (its file, when loading it)."""
+    where = source or f"recipe '{recipe.name}'"
+    if recipe.draft is None:
+        raise RecipeError(
+            f"{where} has no [draft] section, so it has no draft tier",
+            hint='add one with the cheaper settings, e.g. [draft.video] backend = "preview" (the offline animatic)',
+        )
+    for key in recipe.draft:
+        if key not in DRAFT_SETTINGS:
+            raise RecipeError(
+                f"{where}: [draft] cannot set '{key}': the draft shares the final film's plan, references and sound",
+                hint="a [draft] may set: " + ", ".join(DRAFT_SETTINGS),
+            )
+    data = recipe.model_dump()
+    for key, value in recipe.draft.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            own = data[key]
+            data[key] = {**(own if value.get("backend", own.get("backend")) == own.get("backend") else {}), **value}
+        else:
+            data[key] = value
+    data["draft"] = None
+    draft: Recipe = _validate(Recipe, data, Path(f"{where} [draft]"))
+    draft._file, draft._tier = recipe._file, "draft"
+    return draft
+
+
+def recipe_tier(recipe: Recipe) -> Tier:
+    """The tier a recipe renders at: "draft" for draft_recipe's, else "final"."""
+    return recipe._tier
+
+
+def tier_recipe(recipe: Recipe, tier: Tier | None) -> Recipe:
+    """The recipe at `tier` (None: final): itself, or its draft (a RecipeError when it has no [draft])."""
+    if (tier or "final") == recipe._tier:
+        return recipe
+    if recipe._tier == "draft":
+        raise RecipeError(f"recipe '{recipe.name}' is its draft tier here; its final tier is the recipe itself")
+    return draft_recipe(recipe)
+
+
+def _revalidated(recipe: Recipe, data: dict[str, Any]) -> Recipe:
+    """`data` (the recipe changed by command-line flags) validated again, still read from its file and at its tier."""
+    changed: Recipe = _validate(Recipe, data, Path(f"{recipe.name} (with command-line overrides)"))
+    changed._file, changed._tier = recipe._file, recipe._tier
+    return changed
 
 
 class Defaults(BaseModel):
@@ -232,14 +293,17 @@ def with_video_overrides(
     devices: str | None = None,
     quantize: str | None = None,
 ) -> Recipe:
-    """The recipe with CLI flags for one run folded into [video] (flag > recipe); validated again."""
+    """The recipe with CLI flags for one run folded into [video] (flag > recipe), and into [draft.video] too: a flag
+    holds at whichever tier renders; validated again."""
     changes = {key: value for key, value in (("model", model), ("steps", steps), ("memory", memory),
                                              ("devices", devices), ("quantize", quantize)) if value is not None}  # fmt: skip
     if not changes:
         return recipe
     data = recipe.model_dump()
     data["video"].update(changes)
-    return _validate(Recipe, data, Path(f"{recipe.name} (with command-line overrides)"))
+    if data["draft"] is not None and isinstance(data["draft"].get("video"), dict):
+        data["draft"]["video"] = {**data["draft"]["video"], **changes}
+    return _revalidated(recipe, data)
 
 
 def with_sound_overrides(
@@ -268,7 +332,7 @@ def with_sound_overrides(
         data["music"]["source"] = music
     if data["voice"] == recipe.voice.model_dump() and data["music"] == recipe.music.model_dump():
         return recipe
-    return _validate(Recipe, data, Path(f"{recipe.name} (with command-line overrides)"))
+    return _revalidated(recipe, data)
 
 
 def read_toml(path: Path, *, error: type[RecipeError] = RecipeError) -> dict[str, Any]:
@@ -329,6 +393,8 @@ def load_recipe(name_or_file: str) -> Recipe:
     recipe: Recipe = _validate(Recipe, data, path)
     if path.resolve().parent != recipes_dir().resolve():
         recipe._file = path.resolve()
+    if recipe.draft is not None:
+        draft_recipe(recipe, source=str(path))  # its [draft] checked now, not when a draft is first rendered
     return recipe
 
 

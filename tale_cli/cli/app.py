@@ -67,6 +67,7 @@ def _register() -> None:
         cost,
         doctor,
         export,
+        finalize,
         judge,
         keys,
         models,
@@ -101,6 +102,7 @@ def _register() -> None:
     app.command("replace")(takes.replace)
     app.command("lock")(takes.lock)
     app.command("unlock")(takes.unlock)
+    app.command("finalize")(finalize.finalize)
     app.add_typer(voices.app, name="voices")
     app.command("judge")(judge.judge)
 

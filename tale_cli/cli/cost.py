@@ -146,7 +146,8 @@ def estimate(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
-    """What rendering a story or plan with a recipe would cost, before spending anything."""
+    """What rendering a story or plan with a recipe would cost, before spending anything; for a recipe with a
+    [draft], also the draft render, `tale finalize` at the final tier and their sum."""
     with errors_handled():
         from tale_cli import cost
         from tale_cli.cli.settings import resolve_recipe
@@ -170,6 +171,9 @@ def estimate(
         book = cost.resolve_book(prices or chosen.prices)
         with priced_on(_day(on)):
             result = cost.estimate_render(plan, chosen, book=book, include_planner=from_story, gpu=gpu)
+            tiers = cost.estimate_tiers(plan, chosen, book=book, include_planner=from_story, gpu=gpu)
+        if tiers is not None:
+            result = result.model_copy(update={"tiers": tiers})
         if as_json:
             print_json(result.to_json())
         else:

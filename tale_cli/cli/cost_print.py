@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from tale_cli.cli.common import console, escape
 
 if TYPE_CHECKING:
-    from tale_cli.cost import Comparison, RenderEstimate, SpendCheck, SpendReport
+    from tale_cli.cost import Comparison, RenderEstimate, SpendCheck, SpendReport, TiersEstimate
 
 
 def _money(value: float) -> str:
@@ -366,6 +366,32 @@ def print_estimate(result: RenderEstimate) -> None:
         out.print(f"[yellow]unpriced:[/] {escape(item)}")
     for note in result.notes:
         out.print(f"[dim]  note: {escape(note)}[/]")
+    if result.tiers is not None:
+        _print_tiers(result.tiers)
+
+
+def _print_tiers(tiers: TiersEstimate) -> None:
+    """A recipe with a [draft]: the draft render, finalize at the final tier, their sum, and a retake at each tier."""
+    out = console()
+    table = _table("Drafts first, then the final film", "tier", "command", "renders", "USD", right=(3,))
+    for name, command, estimate in (
+        ("draft", "tale render --draft", tiers.draft),
+        ("final", "tale finalize", tiers.final),
+    ):
+        video = estimate.video
+        model = f"{video.backend}/{video.model}" if video.model else video.backend
+        what = f"{len(estimate.shots)} shots on {model}"
+        if name == "draft" and estimate.total_usd > estimate.video_usd:
+            what += ", and the plan, references and sound"
+        table.add_row(name, command, escape(what), f"${estimate.total_usd:.2f}")
+    table.add_row("[bold]both[/]", "", "", f"[bold]${tiers.total_usd:.2f}[/]")
+    out.print(table)
+    out.print(
+        f"  a retake of one shot: ${tiers.draft_retake_usd:.2f} as a draft, ${tiers.final_retake_usd:.2f} at the final "
+        "tier"
+    )
+    for item in [*tiers.draft.unpriced, *tiers.final.unpriced]:
+        out.print(f"[yellow]unpriced:[/] {escape(item)}")
 
 
 def print_spend(report: SpendReport) -> None:
@@ -405,8 +431,9 @@ def print_spend_check(check: SpendCheck, *, stderr: bool) -> None:
     if estimate.references:
         parts.append(f"{estimate.references} reference image{'s' if estimate.references != 1 else ''}")
     limit = f"; budget ${check.budget:.2f}" if check.budget is not None else ""
+    tier = f" at the {estimate.tier} tier" if estimate.tier is not None else ""
     out.print(
-        f"[bold]estimate ${estimate.total_usd:.2f}[/] ({', '.join(parts)}; "
+        f"[bold]estimate ${estimate.total_usd:.2f}[/]{tier} ({', '.join(parts)}; "
         f"price book {escape(estimate.price_book)}{limit})"
     )
     for item in estimate.unpriced:

@@ -23,6 +23,11 @@ def render(
         None, "--resolution", help="Film resolution (the frame's short side), over the story's and the recipe's."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and what would run; write nothing."),
+    draft: bool = typer.Option(
+        False,
+        "--draft",
+        help="Render at the recipe's \\[draft] tier into film.draft.mp4; `tale finalize` makes film.mp4.",
+    ),
     burn_subtitles: bool = typer.Option(False, "--burn-subtitles", help="Burn the narration into the picture."),
     transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
     voice: str | None = typer.Option(
@@ -62,7 +67,7 @@ def render(
         from tale_cli.cli.cost import terminal_spending
         from tale_cli.cli.progress import ProgressView
         from tale_cli.cli.settings import resolve_out, resolve_recipe, say_shape
-        from tale_cli.config import with_sound_overrides, with_video_overrides
+        from tale_cli.config import draft_recipe, with_sound_overrides, with_video_overrides
         from tale_cli.errors import InputError, ShotsFailedError
         from tale_cli.executors import open_executor
         from tale_cli.film.music import composes
@@ -73,8 +78,10 @@ def render(
         bed = music if music is not None else (str(audio) if audio is not None else None)
         if bed not in (None, "none") and not composes(bed) and not Path(bed).expanduser().is_file():
             raise InputError(f"music file not found: {bed}", hint="give an audio file, lyria, or --music none")
+        base = resolve_recipe(recipe)
+        tiered = draft_recipe(base) if draft else base
         chosen = with_video_overrides(
-            resolve_recipe(recipe), model=model, steps=steps, memory=memory, devices=devices, quantize=quantize
+            tiered, model=model, steps=steps, memory=memory, devices=devices, quantize=quantize
         )
         chosen = with_sound_overrides(chosen, voice=voice, no_voice=no_voice, music=bed)
         chosen = with_prices(chosen, prices)
@@ -142,9 +149,13 @@ def _print_summary(report: object) -> None:
         counts += f"; {report.locked} kept locked"
     if report.film is not None:
         out.print(
-            f"[green]film[/] {escape(str(report.film))} · {report.duration_s:.1f} s · "
-            f"{len(report.shots)} shots ({counts}) · {report.seconds:.1f} s"
+            f"[green]{'draft film' if report.tier == 'draft' else 'film'}[/] {escape(str(report.film))} · "
+            f"{report.duration_s:.1f} s · {len(report.shots)} shots ({counts}) · {report.seconds:.1f} s"
         )
+        if report.final_film is not None:
+            out.print(f"[green]final film[/] {escape(str(report.final_film))}")
+        elif report.tier == "draft":
+            out.print(f"`tale finalize {escape(str(report.run_dir))}` renders the final film of these takes")
     else:
         out.print(f"shots: {counts}; no film stitched")
     if report.judge is not None:

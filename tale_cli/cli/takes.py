@@ -102,7 +102,8 @@ def takes(
         if not shot_takes.takes:
             table.add_row(str(shot_takes.shot), "—", "", "", "", "", "", "no clip yet")
         for take in shot_takes.takes:
-            notes = [text for text in (take.prompt and f"prompt: {take.prompt}", take.source) if text]
+            tier = f"final of take {take.draft_take}" if take.draft_take is not None else take.tier
+            notes = [text for text in (tier, take.prompt and f"prompt: {take.prompt}", take.source) if text]
             if take.current and shot_takes.locked:
                 notes.insert(0, "locked")
             if not take.on_disk:
@@ -208,6 +209,8 @@ def _print(report: TakesReport, json_output: bool) -> None:
             out.print(_change_line(change))
         if report.film is not None:
             out.print(f"[green]film[/] {escape(str(report.film))} {film_words(report.unchanged, report.loudness_lufs)}")
+        if report.final_film is not None:
+            out.print(f"[green]final film[/] {escape(str(report.final_film))}")
         for note in report.notes:
             out.print(escape(note))
         if report.review is not None:

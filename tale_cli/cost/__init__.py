@@ -9,8 +9,10 @@ from tale_cli.cost.comparison import Comparison
 from tale_cli.cost.estimate import (
     RenderEstimate,
     ShotEstimate,
+    TiersEstimate,
     check_budget,
     estimate_render,
+    estimate_tiers,
 )
 from tale_cli.cost.guard import SpendCheck, spend_guard
 from tale_cli.cost.ledger import SpendLine, SpendReport, find_runs, spent
@@ -54,6 +56,7 @@ __all__ = [
     "SpendLine",
     "SpendReport",
     "SubscriptionPlan",
+    "TiersEstimate",
     "VideoPrice",
     "b_fixed_extras",
     "b_tier",
@@ -63,6 +66,7 @@ __all__ = [
     "compare",
     "default_book",
     "estimate_render",
+    "estimate_tiers",
     "find_runs",
     "fleet_monthly",
     "infra_at",

@@ -49,8 +49,13 @@ class VideoChoice(Report):
 class RenderEstimate(Report):
     """What a render will cost before anything is spent: per shot, planner, references, total."""
 
+    omitted_when_none = ("tier", "tiers")
+
     price_book: str
     recipe: str
+    # For a recipe with a [draft]: the tier this prices ("draft" or "final"), and `tale cost estimate`'s both tiers.
+    tier: str | None = None
+    tiers: TiersEstimate | None = None
     video: VideoChoice
     shots: list[ShotEstimate]
     # Summed on validation and stored, so the JSON keeps each total beside the figures it adds up.
@@ -85,6 +90,53 @@ class RenderEstimate(Report):
             + self.retakes_usd
         )
         return self
+
+
+class TiersEstimate(Report):
+    """A recipe with a [draft]: `tale render --draft` (planning, references, sound and every shot at the draft tier),
+    then `tale finalize` (every shot once more at the final tier); and one more take of a shot at each tier."""
+
+    draft: RenderEstimate
+    final: RenderEstimate
+    draft_retake_usd: Cents
+    final_retake_usd: Cents  # a retake at full price, as without drafts
+    total_usd: Cents = 0.0
+
+    @model_validator(mode="after")
+    def _total(self) -> TiersEstimate:
+        self.total_usd = self.draft.total_usd + self.final.total_usd
+        return self
+
+
+def estimate_tiers(
+    plan: Plan, recipe: Recipe, *, book: PriceBook | None = None, include_planner: bool = True, gpu: str | None = None
+) -> TiersEstimate | None:
+    """Both tiers of a recipe with a [draft] (None for one without): the draft render as `tale render --draft` pays
+    for it, and `tale finalize` of every shot, which pays for the final clips alone (the plan, references and sound
+    are the draft's, and nothing is judged)."""
+    from tale_cli.config import draft_recipe, recipe_tier
+
+    if recipe.draft is None or recipe_tier(recipe) == "draft":
+        return None
+    draft = estimate_render(plan, draft_recipe(recipe), book=book, include_planner=include_planner, gpu=gpu)
+    once = recipe.model_copy(update={"judge": recipe.judge.model_copy(update={"max_retakes": 0})})
+    final = estimate_render(
+        plan, once, book=book, include_planner=False, gpu=gpu, spoken=[], compose=False, references=0, judged=[]
+    )
+    return TiersEstimate(
+        draft=draft,
+        final=final,
+        draft_retake_usd=max((shot.usd for shot in draft.shots), default=0.0),
+        final_retake_usd=max((shot.usd for shot in final.shots), default=0.0),
+    )
+
+
+def _tier(recipe: Recipe) -> str | None:
+    """The tier a recipe with a [draft] prices; None for a recipe with one tier."""
+    from tale_cli.config import recipe_tier
+
+    tier = recipe_tier(recipe)
+    return tier if tier == "draft" or recipe.draft is not None else None
 
 
 def _unpriced_video(book: PriceBook, backend: str, model: str, audio: bool) -> str:
@@ -366,6 +418,7 @@ def estimate_render(
     return RenderEstimate(
         price_book=book.id,
         recipe=recipe.name,
+        tier=_tier(recipe),
         video=VideoChoice(backend=video.backend, model=video.model),
         shots=shots,
         planner_usd=planner_usd,

@@ -17,7 +17,7 @@ from tale_cli.story.pace import natural_seconds
 from tale_cli.story.text import without_controls
 
 if TYPE_CHECKING:
-    from tale_cli.run.folder import VoiceRecord
+    from tale_cli.run.film_records import VoiceRecord
     from tale_cli.story.plan import Plan
 
 LINE_CHARS = 42

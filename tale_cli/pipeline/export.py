@@ -207,9 +207,10 @@ def _edl_field(text: str, limit: int) -> str:
 def _fade_of(folder: RunFolder) -> float:
     """The crossfade the film was stitched with, in seconds (0 for cuts)."""
     from tale_cli.film.stitch import parse_transition
+    from tale_cli.run.recipe import cut_record
 
     data = Manifest.read(folder.manifest)
-    film = data.film if data is not None else None
+    film = cut_record(data) if data is not None else None
     try:
         return parse_transition(film.transition if film is not None else None)
     except InputError:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from tale_cli.backends import video_backend
 from tale_cli.backends.base import VideoBackend
-from tale_cli.config import Recipe, recipe_file
+from tale_cli.config import Recipe, recipe_file, recipe_tier
 from tale_cli.cost.guard import Owed
-from tale_cli.errors import BudgetError
+from tale_cli.errors import BudgetError, InputError
 from tale_cli.events import Event, EventSink, ShotState, ignore_events
 from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.film.music import check_composer, composes
@@ -18,6 +18,7 @@ from tale_cli.film.voice import VoiceTrack, check_voice
 from tale_cli.keys.audit import AuditLog
 from tale_cli.keys.needs import check_keys
 from tale_cli.keys.privacy import check_private, private_files
+from tale_cli.literals import Tier
 from tale_cli.pipeline.checks import check_capabilities, line_voices, plan_for_shots, preflight
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.pipeline.planning import (
@@ -35,7 +36,7 @@ from tale_cli.pipeline.review import write_review
 from tale_cli.pipeline.shots import ShotTask, build_tasks, is_cached, run_shots
 from tale_cli.registry import check_lifecycles
 from tale_cli.run.cut import MAKE, CutResult, CutSettings, cut, music_bed
-from tale_cli.run.folder import FallbackRecord, Manifest, PlannerRecord, RunFolder, expected_refs
+from tale_cli.run.folder import FallbackRecord, Manifest, PlannerRecord, RunFolder, ShotStatus, expected_refs
 from tale_cli.run.music import make_score
 from tale_cli.run.plan_file import save_plan
 from tale_cli.run.voice import make_voice_track
@@ -100,6 +101,8 @@ def render_fallbacks(
                 for t in build_tasks(plan, fallback, folder, manifest, fallback_backend, refs)
                 if t.shot.index in refused
             ]
+            for task in batch:
+                task.tier = own[task.shot.index].tier  # a draft's fallback makes drafts too, finalized as the rest
             known = {i: o for i, o in by_index.items() if i not in refused}
             redone = run_shots(batch, folder, manifest, fallback_executor, fallback_backend.name, emit, audit, known)
             for outcome in redone:
@@ -178,8 +181,9 @@ def finish_film(
         audit=audit,
         say=lambda text: emit(Event("message", detail=text)),
     )
-    if result.unchanged:
-        emit(Event("message", detail="film unchanged"))
+    for made in (result, result.final):
+        if made is not None and made.unchanged:
+            emit(Event("message", detail=f"{'draft film' if made.film == folder.draft_film else 'film'} unchanged"))
     return result
 
 
@@ -237,14 +241,38 @@ def _owed(
     return _Owing(pending, owed)
 
 
+def check_tier(folder: RunFolder, recipe: Recipe) -> None:
+    """A run keeps the tier it was first rendered at, before anything is planned or spent: a run of drafts is rendered
+    with --draft (its final film is `tale finalize`'s), and a run rendered at the final tier is not turned into drafts
+    (they would replace the takes it paid for)."""
+    data = Manifest.read(folder.manifest)
+    if data is None or not any(entry.takes or entry.status == ShotStatus.DONE for entry in data.shots.values()):
+        return
+    drafting = recipe_tier(recipe) == "draft"
+    if data.run.tier == "draft" and not drafting:
+        raise InputError(
+            f"{folder.root} is a run of drafts (rendered with --draft)",
+            hint=f"`tale render --draft` renders its drafts; `tale finalize {folder.root}` renders its final film",
+        )
+    if drafting and data.run.tier != "draft":
+        raise InputError(
+            f"{folder.root} was rendered at the final tier: drafts would replace the takes it has",
+            hint="render the drafts into another folder (--out), or leave out --draft",
+        )
+
+
 def _record_run(
     folder: RunFolder, manifest: Manifest, plan: Plan, recipe: Recipe, prepared: PreparedPlan, planner: PlannerRecord
 ) -> None:
-    """The run's own record in the manifest: its slug, recipe, privacy, where its plan came from and who planned it."""
+    """The run's own record in the manifest: its slug, recipe, tier, privacy, where its plan came from and who planned
+    it."""
     folder.create()
     with manifest.edit() as data:
         data.run.slug = plan.slug
         data.run.recipe = recipe.name
+        tier: Tier | None = "draft" if recipe_tier(recipe) == "draft" else None
+        if data.run.tier != tier:
+            data.run.tier = tier
         own = recipe_file(recipe)
         if own is not None:
             data.run.recipe_file = str(own)
@@ -256,7 +284,8 @@ def _record_run(
 
 
 def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events) -> RenderReport:
-    """story.md or plan.json -> run folder with film.mp4. Validates everything before spending.
+    """story.md or plan.json -> run folder with film.mp4 (film.draft.mp4 with a draft recipe: draft_recipe).
+    Validates everything before spending.
 
     The run folder is held from before planning to the end (tale_cli.run.lock): a second render of it waits,
     then finds everything cached. A dry run writes nothing, so it holds nothing.
@@ -280,6 +309,7 @@ def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events
 def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFolder) -> RenderReport:
     started = time.monotonic()
     recipe = options.recipe
+    check_tier(folder, recipe)
     agreed: list[float] = []
 
     def before_planning(sketch: Plan) -> None:
@@ -305,7 +335,12 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     spent_before = manifest.data.cost_usd  # the recipe's retakes stop at the budget counted from here
     shot_plan = plan_for_shots(plan, options)
     report = RenderReport(
-        run_dir=folder.root, plan=plan, recipe=recipe.name, dry_run=options.dry_run, plan_source=prepared.how
+        run_dir=folder.root,
+        plan=plan,
+        recipe=recipe.name,
+        dry_run=options.dry_run,
+        plan_source=prepared.how,
+        tier=recipe_tier(recipe),
     )
 
     if options.dry_run:
@@ -399,6 +434,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
         film.duration_s,
         film.unchanged,
     )
+    report.final_film = film.final.film if film.final is not None else None
     report.storyboard = folder.storyboard
     report.seconds = time.monotonic() - started
     report.review = write_review(folder.root, report)

@@ -44,6 +44,10 @@ class RenderReport:
     # The recipe's judge: its summary over the current takes and what its retakes did (judge.json has the rest).
     judge: dict[str, Any] | None = None
     film_unchanged: bool = False  # the film was already this cut: nothing was written
+    # "draft" for `tale render --draft`: `film` is then film.draft.mp4, and `final_film` film.mp4 when the cut made it
+    # too (every current take has its final: tale finalize).
+    tier: str = "final"
+    final_film: Path | None = None
 
     @property
     def cached(self) -> int:
@@ -75,6 +79,8 @@ class RenderReport:
             "review": str(self.review) if self.review else None,
             "duration_s": self.duration_s,
             "film_unchanged": self.film_unchanged,
+            "tier": self.tier,
+            "final_film": str(self.final_film) if self.final_film else None,
             "seconds": round(self.seconds, 3),
             "locked": self.locked,
             "judge": self.judge,

@@ -12,6 +12,7 @@ from tale_cli.errors import InputError
 from tale_cli.events import Event, EventSink, ignore_events
 from tale_cli.run.cut import CutResult, CutSettings, cut, drawn_words
 from tale_cli.run.open import holding
+from tale_cli.run.recipe import cut_record
 
 if TYPE_CHECKING:
     from tale_cli.film.stitch import StitchOptions, StitchResult
@@ -73,7 +74,7 @@ def stitch_run(
         plan = load_plan(folder.plan)
         options = film_options(manifest, None)
         recipe = options.recipe
-        film = manifest.data.film
+        film = cut_record(manifest.data)
         recorded_dir = Path(film.voice_dir) if film is not None and film.voice_dir else None
         settings = CutSettings(
             burn_subtitles=options.burn_subtitles if changes.burn_subtitles is None else changes.burn_subtitles,

@@ -17,7 +17,7 @@ from tale_cli.events import EventSink, ShotState
 from tale_cli.pipeline.report import ShotOutcome
 from tale_cli.registry import check_lifecycles
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, now_iso
-from tale_cli.run.recipe import _recorded_recipe, run_recipe_of, with_film_sound
+from tale_cli.run.recipe import _recorded_recipe, cut_record, run_recipe_of, with_film_sound
 from tale_cli.story.plan import Plan
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def film_options(manifest: Manifest, recipe: Recipe | None) -> RenderOptions:
     from tale_cli.config import load_defaults, load_recipe
     from tale_cli.pipeline.options import RenderOptions
 
-    film = manifest.data.film
+    film = cut_record(manifest.data)
     audio = Path(film.audio) if film is not None and film.audio else None
     if audio is not None and not audio.is_file():
         raise InputError(
@@ -137,7 +137,8 @@ def render_takes(
     from tale_cli.run.takes import adopt_current
 
     run_recipe = run_recipe_of(manifest, options.recipe)
-    recipe = options.recipe or run_recipe
+    # The run's own recipe renders at the run's tier (a draft in a run of drafts); another recipe as it is given.
+    recipe = run_recipe if options.recipe is None or options.recipe.name == run_recipe.name else options.recipe
     check_private(recipe, private=folder.private)
     check_lifecycles(recipe)
     # A render's own retakes pass how it cuts the film; afterwards, the film as it was stitched says.
@@ -190,7 +191,7 @@ def render_takes(
             known = _current_clips(plan, folder, manifest, indexes)
             outcomes = run_shots(tasks, folder, manifest, executor, backend.name, emit, audit, known)
         finally:
-            _settle(folder, manifest, before, outcomes, keep=options.keep)
+            settle(folder, manifest, before, outcomes, keep=options.keep)
     finally:
         if executor is not None:
             executor.close()
@@ -212,6 +213,8 @@ def render_takes(
                 made.prompt = options.prompt
             if source is not None:
                 made.source = source
+            if first_frame is not None:
+                made.first_frame = first_frame.name.removesuffix(".first.png")
         how = "rendered" if outcome.status == ShotState.DONE else "found again"
         cost = made.cost_usd if outcome.status == ShotState.DONE else 0.0
         changes.append(ShotChange(index, made.take, entry.take, how, made.seed, cost))
@@ -261,7 +264,7 @@ def _current_clips(plan: Plan, folder: RunFolder, manifest: Manifest, retaken: l
     return known
 
 
-def _settle(
+def settle(
     folder: RunFolder,
     manifest: Manifest,
     before: dict[int, TakeRecord | None],

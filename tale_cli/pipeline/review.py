@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from tale_cli.errors import InputError, TaleError
 from tale_cli.run.folder import ManifestData, RunFolder, ShotRecord, ShotStatus, atomic_write_text
+from tale_cli.run.recipe import cut_record
 
 if TYPE_CHECKING:
     from tale_cli.cost import RenderEstimate
@@ -278,13 +279,15 @@ def _judged(record: ShotRecord | None) -> str:
     return f"{' · '.join(words)} ({verdict.backend})"
 
 
-def _film(plan: Plan, folder: RunFolder, failed: int, *, shown: bool = True) -> str:
+def _film(plan: Plan, folder: RunFolder, failed: int, *, shown: bool = True, draft: bool = False) -> str:
     # `shown`: the subtitles are on by default, unless the picture already draws the words (the preview animatic).
-    if not folder.film.is_file():
+    # `draft`: a run of drafts, whose page shows the draft film of its current takes.
+    film, srt = (folder.draft_film, folder.draft_srt) if draft else (folder.film, folder.srt)
+    if not film.is_file():
         return '<p class="notice">No film yet: every shot must render before the film is stitched.</p>\n'
     track = ""
-    if folder.srt.is_file():
-        vtt = srt_to_vtt(folder.srt.read_text(encoding="utf-8", errors="replace"))
+    if srt.is_file():
+        vtt = srt_to_vtt(srt.read_text(encoding="utf-8", errors="replace"))
         # Inline: a browser refuses a track file next to a page opened from disk, never a data: URL.
         data = base64.b64encode(vtt.encode("utf-8")).decode("ascii")
         track = (
@@ -296,8 +299,11 @@ def _film(plan: Plan, folder: RunFolder, failed: int, *, shown: bool = True) -> 
         if failed
         else ""
     )
+    if draft:
+        final = "; the final film is film.mp4" if folder.film.is_file() else "; `tale finalize` makes the final film"
+        note += f'<p class="dim">The draft film{final}.</p>\n'
     return (
-        f'{note}<div class="player"><video id="film" src="{_url("film.mp4")}" controls preload="metadata" '
+        f'{note}<div class="player"><video id="film" src="{_url(film.name)}" controls preload="metadata" '
         f'playsinline width="{plan.width}" height="{plan.height}">{track}</video></div>\n'
     )
 
@@ -324,8 +330,9 @@ def _totals(
         ("this render", _seconds(report.seconds if report is not None else None)),
         ("shots' render time", _seconds(render_s)),
     ]
-    if data.film is not None:
-        cells.append(("film", f"{data.film.duration_s:g} s"))
+    film = cut_record(data)
+    if film is not None:
+        cells.append(("film", f"{film.duration_s:g} s"))
     return (
         '<div class="totals">'
         + "".join(f"<div><span class='dim'>{_e(k)}</span><b>{_e(v)}</b></div>" for k, v in cells)
@@ -392,6 +399,7 @@ def review_page(run_dir: Path, report: RenderReport | None = None) -> str:
         _shot_card(plan, folder, s.index, data.shots.get(str(s.index)), status, shot_usd.get(s.index))
         for s, status in zip(plan.shots, statuses, strict=True)
     ]
+    film, draft = cut_record(data), data.run.tier == "draft"
     style = f":root {{ --w: {plan.width}; --h: {plan.height}; }}{_STYLE}"
     board = (
         f'<h2>Storyboard</h2>\n<img class="board" src="{_url("storyboard.png")}" alt="storyboard">\n'
@@ -401,7 +409,7 @@ def review_page(run_dir: Path, report: RenderReport | None = None) -> str:
     body = (
         f"<h1>{_e(plan.title)}</h1>\n"
         f"<p class='dim'>{len(plan.shots)} shots · {plan.width}×{plan.height} · recipe {_e(data.run.recipe or '—')}</p>\n"
-        + _film(plan, folder, failed, shown=not (data.film is not None and data.film.subtitles_default is False))
+        + _film(plan, folder, failed, shown=not (film is not None and film.subtitles_default is False), draft=draft)
         + "<h2>Totals</h2>\n"
         + _totals(data, statuses, estimate, report)
         + "<h2>Where the plan came from</h2>\n"

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from tale_cli.backends.base import RenderResult, ShotRequest, VideoBackend
-from tale_cli.config import Recipe
+from tale_cli.config import Recipe, recipe_tier
 from tale_cli.errors import KeysError, QuotaError, ShotRefusedError, TaleError
 from tale_cli.events import Event, EventSink, ShotState
 from tale_cli.executors import ShotExecutor
 from tale_cli.files import digest, link_or_copy, now_iso
 from tale_cli.keys.audit import AuditLog, audit_request
 from tale_cli.keys.redact import redact
+from tale_cli.literals import Tier
 from tale_cli.media.ffmpeg import ClipCheckError, check_clip, extract_frame
 from tale_cli.pipeline.report import ShotOutcome
 from tale_cli.run.folder import (
@@ -51,6 +52,7 @@ class ShotTask:
     # The shot's current take, when the render keeps it instead of the plan's clip (see kept_take).
     kept: TakeRecord | None = None
     notice: str = ""  # what the render says before it runs this task (a chosen take it could not keep)
+    tier: Tier | None = None  # "draft" when the recipe is a draft tier: the take it makes is a draft
 
 
 def _prompt_hash_fields(request: ShotRequest) -> dict[str, Any]:
@@ -101,6 +103,7 @@ def build_tasks(
     image_optional = backend.capabilities().text_to_video
     if speech_audio is None:
         speech_audio = line_voices(plan, recipe, folder, backend.capabilities())
+    tier: Tier | None = "draft" if recipe_tier(recipe) == "draft" else None
     ref_hashes = {cid: file_digest(path) for cid, path in refs.items() if path.is_file()}
     tasks: list[ShotTask] = []
     for shot in plan.shots:
@@ -148,6 +151,7 @@ def build_tasks(
             predecessor=shot.index - 1 if chained else None,
             cached_file=folder.cache / f"{params_hash}.mp4",
             plan_hash=params_hash,
+            tier=tier,
         )
         task.kept, task.notice = kept_take(task, folder, manifest)
         tasks.append(task)
@@ -266,7 +270,7 @@ def _use_cached(task: ShotTask, clip: FileRecord, folder: RunFolder, manifest: M
         entry.path = path
         entry.file = clip
         entry.error = None
-        record_take(folder, entry, plan_hash=task.plan_hash, clip=task.cached_file)
+        record_take(folder, entry, plan_hash=task.plan_hash, clip=task.cached_file, tier=task.tier)
 
 
 def run_shots(
@@ -432,6 +436,6 @@ def _finish(
         if result.notes or entry.notes is not None:
             entry.notes = result.notes or None  # an earlier clip's notes are not this one's
         entry.file = clip
-        record_take(folder, entry, plan_hash=task.plan_hash, clip=task.cached_file)
+        record_take(folder, entry, plan_hash=task.plan_hash, clip=task.cached_file, tier=task.tier)
     emit(Event("shot", index=index, state=ShotState.DONE, seconds=elapsed))
     return ShotOutcome(index, ShotState.DONE, task.params_hash, folder.shot_file(index), render_s=elapsed)

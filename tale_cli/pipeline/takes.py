@@ -54,6 +54,8 @@ class TakeView:
     recipe: str | None = None
     prompt: str | None = None
     source: str | None = None
+    tier: str | None = None  # in a run of drafts: "draft", or "final" (`tale finalize`'s render of `draft_take`)
+    draft_take: int | None = None
 
 
 @dataclass
@@ -89,6 +91,8 @@ class TakesReport:
     notes: list[str] = field(default_factory=list)  # what the user should know: why no film was stitched…
     unchanged: bool = False  # the film was already this cut: nothing was written
     loudness_lufs: float | None = None  # the film's loudness as measured, when it has a voice or music
+    # In a run of drafts `film` is the draft film; film.mp4 when it was cut too (every current take has its final).
+    final_film: Path | None = None
 
     @property
     def failed(self) -> list[ShotChange]:
@@ -102,6 +106,7 @@ class TakesReport:
             "fast_path": self.fast_path,
             "unchanged": self.unchanged,
             "loudness_lufs": self.loudness_lufs,
+            "final_film": str(self.final_film) if self.final_film else None,
             "review": str(self.review) if self.review else None,
             "notes": self.notes,
         }
@@ -158,6 +163,8 @@ def list_takes(run_dir: Path, shot: int | None = None) -> TakesListing:
                 recipe=take.recipe,
                 prompt=take.prompt,
                 source=take.source,
+                tier=take.tier,
+                draft_take=take.draft_take,
             )
             for take in takes
         ]
@@ -221,6 +228,15 @@ def _cut(
         film = finish_film(plan, folder, manifest, stitching, emit)
         report.film, report.fast_path, report.unchanged = film.film, film.fast_path, film.unchanged
         report.loudness_lufs = film.loudness_lufs
+        report.final_film = film.final.film if film.final is not None else None
+        if manifest.data.run.tier == "draft" and film.final is None and manifest.data.film is not None:
+            from tale_cli.run.takes import final_take
+
+            bare = [s.index for s in plan.shots if final_take(manifest.shot(s.index)) is None]
+            report.notes.append(
+                f"film.mp4 stays the final film as last finalized: shot(s) {', '.join(map(str, bare))} now have "
+                f"takes not finalized (`tale finalize {folder.root} {' '.join(map(str, bare))}` renders them)"
+            )
     report.review = write_review(folder.root)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from tale_cli.errors import InputError, OutputError, TaleError
 from tale_cli.run.folder import Manifest, RunFolder
+from tale_cli.run.takes import final_take
 
 
 @dataclass
@@ -55,7 +56,7 @@ def _plain_files(folder: Path) -> list[Path]:
 
 def _current(folder: RunFolder, manifest: Manifest) -> tuple[set[int], set[str], set[str], set[str]]:
     """The plan's shot numbers, the hashes of the clips and pictures its shots and characters use now, and the
-    names of the files in shots/takes/ of its shots' current takes."""
+    names of the files in shots/takes/ of its shots' current takes (and their finals, in a run of drafts)."""
     from tale_cli.story.plan import load_plan
 
     try:
@@ -72,11 +73,16 @@ def _current(folder: RunFolder, manifest: Manifest) -> tuple[set[int], set[str],
     linked = {_inode(path) for path in in_use if path.is_file() and not path.is_symlink()}
     for found, hashes in ((_plain_files(folder.cache), shots), (_plain_files(folder.ref_cache), refs)):
         hashes.update(path.name.split(".")[0] for path in found if _inode(path) in linked)
-    takes = {
-        folder.take_file(entry.index, take.take).name
+    # A run of drafts: the final film is made of the current takes' finals, which stay as the current takes do.
+    kept = [
+        (entry.index, take)
         for entry in shot_entries
-        if entry.index in indexes and (take := entry.current_take()) is not None
-    }
+        if entry.index in indexes
+        for take in (entry.current_take(), final_take(entry))
+        if take is not None
+    ]
+    takes = {folder.take_file(index, take.take).name for index, take in kept}
+    shots.update(take.params_hash for _, take in kept if take.params_hash)
     return indexes, shots, refs, takes
 
 

@@ -1,5 +1,7 @@
 """cut(): the one function that assembles a run's film — its current shots, the voice track, the music bed, the mix
-to the recipe's loudness, the speech-timed subtitles, the `mix` and `film` records, the storyboard.
+to the recipe's loudness, the speech-timed subtitles, the `mix` and `film` records, the storyboard. A run rendered with
+--draft has two films of one sound: film.draft.mp4 of its current takes (`draft_film`, `draft_mix`) and film.mp4 of
+their finals, cut whenever every current take has one (`tale finalize` makes them).
 
 Render, retake, pick, replace, lock and unlock, judge retakes and `tale stitch RUN_DIR` all cut through here, so every
 command that changes a run leaves the film a fresh render would make. The cut is content-addressed: the film records
@@ -21,11 +23,13 @@ from typing import TYPE_CHECKING
 
 from tale_cli.errors import OutputError
 from tale_cli.files import digest
-from tale_cli.run.folder import FilmRecord, Manifest, MixRecord, RunFolder, ShotStatus, now_iso
+from tale_cli.run.film_records import FilmRecord, MixRecord
+from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, now_iso
 from tale_cli.run.identity import file_damage, file_record, restore
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
+    from tale_cli.film.subtitles import Cue
     from tale_cli.film.voice import VoiceTrack
     from tale_cli.keys.audit import AuditLog
     from tale_cli.story.plan import Plan
@@ -55,6 +59,8 @@ class CutResult:
     fast_path: bool
     loudness_lufs: float | None
     seconds: float
+    # In a run of drafts, the cut of the final film (film.mp4) too, when every shot's current take has its final.
+    final: CutResult | None = None
 
 
 MAKE = object()  # cut() makes (or verifies) the voice track itself
@@ -94,15 +100,22 @@ def current_clips(plan: Plan, folder: RunFolder, manifest: Manifest) -> list[Pat
     return clips
 
 
-def drawn_words(plan: Plan, manifest: Manifest, settings: CutSettings) -> bool:
+def drawn_words(plan: Plan, manifest: Manifest, settings: CutSettings, *, final: bool = False) -> bool:
     """Whether the picture already shows the words: a preview animatic draws each shot's narration (unless the words
-    are burned in instead). Its soft subtitle track is then kept, but not shown by default."""
+    are burned in instead). Its soft subtitle track is then kept, but not shown by default. `final`: of the final
+    film of a run of drafts, made of its current takes' finals."""
+    from tale_cli.run.takes import final_take
+
+    def backend(entry: ShotRecord) -> str | None:
+        take = final_take(entry) if final else None
+        return take.backend if take is not None else entry.backend
+
     if settings.burn_subtitles:
         return False
     return any(
         shot.narration.strip()
         and (entry := manifest.data.shots.get(str(shot.index))) is not None
-        and entry.backend == "preview"
+        and backend(entry) == "preview"
         for shot in plan.shots
     )
 
@@ -130,7 +143,9 @@ def cut(
     say: Callable[[str], None] = lambda text: None,
     output: Path | None = None,
 ) -> CutResult:
-    """Assemble film.mp4 (and film.srt, storyboard.png) from the run as it is. The run folder must be held.
+    """Assemble film.mp4 (and film.srt, storyboard.png) from the run as it is; in a run of drafts, film.draft.mp4 from
+    its current takes and film.mp4 from their finals when each has one (the result's `final`). The run folder must be
+    held.
 
     `voice` and `score` are the render's own when it has just made them; otherwise the voice track is made (spoken
     clips reused, a damaged clip spoken again, a damaged track laid again from its clips) and the composed score
@@ -151,6 +166,27 @@ def cut(
         raise
 
 
+@dataclass(frozen=True)
+class _Film:
+    """One film of the run: film.mp4 (the final film), or film.draft.mp4 in a run rendered with --draft."""
+
+    film: Path
+    srt: Path
+    draft: bool = False
+
+    def record(self, manifest: Manifest) -> FilmRecord | None:
+        return manifest.data.draft_film if self.draft else manifest.data.film
+
+
+@dataclass(frozen=True)
+class _Sound:
+    """The film's voice, subtitles cues and music bed, the same for both films of a run of drafts."""
+
+    voice: Path | None
+    cues: list[Cue] | None
+    music: Path | None
+
+
 def _cut(
     plan: Plan,
     folder: RunFolder,
@@ -164,190 +200,272 @@ def _cut(
     output: Path | None,
     began: float,
 ) -> CutResult:
-    from tale_cli.config import load_defaults
-    from tale_cli.film.dialogue import clip_line_cues, in_clip, merged
-    from tale_cli.film.mix import MixOptions, mix_film
+    clips = current_clips(plan, folder, manifest)
+    drafts = manifest.data.run.tier == "draft"
+    with tempfile.TemporaryDirectory(dir=folder.root, prefix=".cut-") as scratch:
+        work = Path(scratch)
+        sound = _sound(plan, folder, manifest, recipe, settings, voice, score, audit, say, clips, work)
+        if output is not None or not drafts:
+            return _cut_film(plan, folder, manifest, recipe, settings, sound, clips, _Film(folder.film, folder.srt),
+                             say, output, work, began)  # fmt: skip
+        # A run of drafts: its draft film, and its final film too when every shot's current take has its final.
+        draft = _Film(folder.draft_film, folder.draft_srt, draft=True)
+        result = _cut_film(plan, folder, manifest, recipe, settings, sound, clips, draft, say, None, work, began)
+        finals = final_clips(plan, folder, manifest)
+        if finals is not None:
+            final = _Film(folder.film, folder.srt)
+            result.final = _cut_film(plan, folder, manifest, recipe, settings, sound, finals, final, say, None,
+                                     work, time.perf_counter())  # fmt: skip
+        return result
+
+
+def final_clips(plan: Plan, folder: RunFolder, manifest: Manifest) -> list[Path] | None:
+    """In a run of drafts, the clip the final film plays for each shot: its current take's final (tale_cli.run.takes.
+    final_take), verified; None while a shot has none."""
+    from tale_cli.run.takes import final_take, take_source
+
+    clips: list[Path] = []
+    for shot in plan.shots:
+        entry = manifest.data.shots.get(str(shot.index))
+        take = final_take(entry) if entry is not None and entry.status == ShotStatus.DONE else None
+        source = take_source(folder, shot.index, take)[0] if take is not None else None
+        if source is None:
+            return None
+        clips.append(source)
+    return clips
+
+
+def _sound(
+    plan: Plan,
+    folder: RunFolder,
+    manifest: Manifest,
+    recipe: Recipe,
+    settings: CutSettings,
+    voice: VoiceTrack | object | None,
+    score: Path | object | None,
+    audit: AuditLog | None,
+    say: Callable[[str], None],
+    clips: list[Path],
+    work: Path,
+) -> _Sound:
     from tale_cli.film.music import composes
-    from tale_cli.film.stitch import StitchOptions, parse_transition, stitch
-    from tale_cli.film.subtitles import shot_captions, speech_cues
+    from tale_cli.film.stitch import parse_transition
+    from tale_cli.film.subtitles import speech_cues
     from tale_cli.film.tracks import track_from_dir
-    from tale_cli.media.ffmpeg import EncodeSettings
-    from tale_cli.media.mp4 import set_subtitles_default
     from tale_cli.run.music import make_score
     from tale_cli.run.voice import make_voice_track
 
-    clips = current_clips(plan, folder, manifest)
     transition_s = parse_transition(settings.transition)
-    with tempfile.TemporaryDirectory(dir=folder.root, prefix=".cut-") as scratch:
-        work = Path(scratch)
-        track: VoiceTrack | None = None
-        voice_path: Path | None = None
-        cues = None
-        if settings.voice_dir is not None:
-            from tale_cli.media.ffmpeg import probe_many
+    track: VoiceTrack | None = None
+    voice_path: Path | None = None
+    cues = None
+    if settings.voice_dir is not None:
+        from tale_cli.media.ffmpeg import probe_many
 
-            durations = [info.duration_s for info in probe_many(clips)]
-            voice_path = track_from_dir(settings.voice_dir, durations, transition_s, work / "voice.wav")
+        durations = [info.duration_s for info in probe_many(clips)]
+        voice_path = track_from_dir(settings.voice_dir, durations, transition_s, work / "voice.wav")
+    else:
+        if voice is MAKE:
+            track = (
+                make_voice_track(plan, recipe, folder, manifest, transition_s=transition_s, audit=audit, say=say)
+                if recipe.voice.enabled
+                else None
+            )
         else:
-            if voice is MAKE:
-                track = (
-                    make_voice_track(plan, recipe, folder, manifest, transition_s=transition_s, audit=audit, say=say)
-                    if recipe.voice.enabled
-                    else None
-                )
-            else:
-                track = voice  # type: ignore[assignment]
-            if track is not None:
-                voice_path = track.path
-                cues = speech_cues([(clip.start_s, clip.seconds, clip.text) for clip in track.clips])
-        said_in_clips = clip_line_cues(plan, clips, transition_s) if in_clip(recipe) else []
-        cues = merged(cues, said_in_clips) if track is not None else cues
-        music = music_bed(recipe, settings)
-        if music is None and score is MAKE and composes(recipe.music.source):
-            music = make_score(plan, recipe, folder, manifest, audit, say=say)
-        elif music is None and isinstance(score, Path):
-            music = score
-        if music is not None and not music.is_file():
-            raise OutputError(
-                f"no film cut: the music bed {music} is gone; the film was left as it was",
-                hint="put it back, or cut the film again with another --music (or --music none)",
-            )
-        captions = shot_captions(plan)
-        subtitles_default = not drawn_words(plan, manifest, settings)
-        key = digest(
-            {
-                "version": CUT_VERSION,
-                "clips": [file_record(clip).sha256 for clip in clips],
-                "voice": file_record(voice_path).sha256 if voice_path is not None else None,
-                "music": file_record(music).sha256 if music is not None else None,
-                "size": [plan.width, plan.height, plan.fps],
-                "captions": captions,
-                "cues": [[cue.start_s, cue.end_s, cue.text] for cue in cues] if cues is not None else None,
-                "burn": settings.burn_subtitles,
-                "transition": settings.transition,
-                "loudness": recipe.loudness_lufs,
-                "music_level": recipe.music.level_lu,
-                "subtitles_default": subtitles_default,
-            }
+            track = voice  # type: ignore[assignment]
+        if track is not None:
+            voice_path = track.path
+            cues = speech_cues([(clip.start_s, clip.seconds, clip.text) for clip in track.clips])
+    music = music_bed(recipe, settings)
+    if music is None and score is MAKE and composes(recipe.music.source):
+        music = make_score(plan, recipe, folder, manifest, audit, say=say)
+    elif music is None and isinstance(score, Path):
+        music = score
+    if music is not None and not music.is_file():
+        raise OutputError(
+            f"no film cut: the music bed {music} is gone; the film was left as it was",
+            hint="put it back, or cut the film again with another --music (or --music none)",
         )
-        film = manifest.data.film
-        if output is None and film is not None and film.cut_hash == key and _intact(folder, film):
-            return CutResult(
-                folder.film,
-                folder.srt if film.srt is not None else None,
-                film.duration_s,
-                unchanged=True,
-                fast_path=film.fast_path,
-                loudness_lufs=manifest.data.mix.integrated_lufs if manifest.data.mix is not None else None,
-                seconds=time.perf_counter() - began,
-            )
+    return _Sound(voice_path, cues, music)
 
-        defaults = load_defaults()
-        encode = EncodeSettings(
-            preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate
+
+def _cut_film(
+    plan: Plan,
+    folder: RunFolder,
+    manifest: Manifest,
+    recipe: Recipe,
+    settings: CutSettings,
+    sound: _Sound,
+    clips: list[Path],
+    target: _Film,
+    say: Callable[[str], None],
+    output: Path | None,
+    work: Path,
+    began: float,
+) -> CutResult:
+    from tale_cli.config import load_defaults
+    from tale_cli.film.mix import MixOptions, mix_film
+    from tale_cli.film.stitch import StitchOptions, stitch
+    from tale_cli.film.subtitles import shot_captions
+    from tale_cli.media.ffmpeg import EncodeSettings
+    from tale_cli.media.mp4 import set_subtitles_default
+
+    voice_path, cues, music = sound.voice, sound.cues, sound.music
+    # Lines said inside these clips (dialogue = "clip"): their cues timed from the speech heard in each clip.
+    from tale_cli.film.dialogue import clip_line_cues, in_clip, merged
+    from tale_cli.film.stitch import parse_transition
+
+    said_in_clips = (
+        clip_line_cues(plan, clips, parse_transition(settings.transition))
+        if in_clip(recipe) and cues is not None
+        else []
+    )
+    cues = merged(cues, said_in_clips)
+    final_of_drafts = manifest.data.run.tier == "draft" and not target.draft and output is None
+    captions = shot_captions(plan)
+    subtitles_default = not drawn_words(plan, manifest, settings, final=final_of_drafts)
+    key = digest(
+        {
+            "version": CUT_VERSION,
+            "clips": [file_record(clip).sha256 for clip in clips],
+            "voice": file_record(voice_path).sha256 if voice_path is not None else None,
+            "music": file_record(music).sha256 if music is not None else None,
+            "size": [plan.width, plan.height, plan.fps],
+            "captions": captions,
+            "cues": [[cue.start_s, cue.end_s, cue.text] for cue in cues] if cues is not None else None,
+            "burn": settings.burn_subtitles,
+            "transition": settings.transition,
+            "loudness": recipe.loudness_lufs,
+            "music_level": recipe.music.level_lu,
+            "subtitles_default": subtitles_default,
+        }
+    )
+    film = target.record(manifest)
+    mix = manifest.data.draft_mix if target.draft else manifest.data.mix
+    if output is None and film is not None and film.cut_hash == key and _intact(folder, film, target):
+        return CutResult(
+            target.film,
+            target.srt if film.srt is not None else None,
+            film.duration_s,
+            unchanged=True,
+            fast_path=film.fast_path,
+            loudness_lufs=mix.integrated_lufs if mix is not None else None,
+            seconds=time.perf_counter() - began,
         )
-        mixing = voice_path is not None or music is not None
-        say("stitching the film")
-        stitched = stitch(
-            clips,
-            work / "stitched.mp4",
-            StitchOptions(
-                width=plan.width,
-                height=plan.height,
-                fps=plan.fps,
-                captions=captions,
-                cues=cues,
-                srt_path=work / "film.srt",
-                burn_subtitles=settings.burn_subtitles,
-                transition=settings.transition,
+
+    if target.draft:
+        work = work / "draft"  # the final film may be cut next in the same work folder
+        work.mkdir()
+    defaults = load_defaults()
+    encode = EncodeSettings(preset=defaults.x264_preset, crf=defaults.x264_crf, audio_bitrate=defaults.audio_bitrate)
+    mixing = voice_path is not None or music is not None
+    say("stitching the draft film" if target.draft else "stitching the film")
+    stitched = stitch(
+        clips,
+        work / "stitched.mp4",
+        StitchOptions(
+            width=plan.width,
+            height=plan.height,
+            fps=plan.fps,
+            captions=captions,
+            cues=cues,
+            srt_path=work / "film.srt",
+            burn_subtitles=settings.burn_subtitles,
+            transition=settings.transition,
+            encode=encode,
+        ),
+    )
+    made = stitched.output
+    loudness = None
+    if mixing:
+        say("mixing the sound")
+        mixed = mix_film(
+            made,
+            work / "mixed.mp4",
+            MixOptions(
+                voice=voice_path,
+                music=music,
+                loudness_lufs=recipe.loudness_lufs,
+                music_level_lu=recipe.music.level_lu,
                 encode=encode,
             ),
         )
-        made = stitched.output
-        loudness = None
-        if mixing:
-            say("mixing the sound")
-            mixed = mix_film(
-                made,
-                work / "mixed.mp4",
-                MixOptions(
-                    voice=voice_path,
-                    music=music,
-                    loudness_lufs=recipe.loudness_lufs,
-                    music_level_lu=recipe.music.level_lu,
-                    encode=encode,
-                ),
+        loudness = mixed.loudness
+        if abs(loudness.integrated_lufs - recipe.loudness_lufs) > LOUDNESS_TOLERANCE_LU:
+            say(
+                f"the mix measures {loudness.integrated_lufs:.1f} LUFS, not {recipe.loudness_lufs:g}: its peaks "
+                "left no room to raise it further under the true-peak ceiling"
             )
-            loudness = mixed.loudness
-            if abs(loudness.integrated_lufs - recipe.loudness_lufs) > LOUDNESS_TOLERANCE_LU:
-                say(
-                    f"the mix measures {loudness.integrated_lufs:.1f} LUFS, not {recipe.loudness_lufs:g}: its peaks "
-                    "left no room to raise it further under the true-peak ceiling"
-                )
-            made = mixed.output
-        if stitched.srt is not None:
-            set_subtitles_default(made, subtitles_default)
-        if output is not None:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(made, output)
-            srt_copy = output.with_suffix(".srt") if stitched.srt is not None else None
-            if srt_copy is not None and stitched.srt is not None:
-                shutil.move(stitched.srt, srt_copy)
-            return CutResult(
-                output,
-                srt_copy,
-                stitched.duration_s,
-                unchanged=False,
-                fast_path=stitched.fast_path,
-                loudness_lufs=loudness.integrated_lufs if loudness is not None else None,
-                seconds=time.perf_counter() - began,
-            )
-        # Only now, every check passed, does the new film take the old one's place.
-        os.replace(made, folder.film)
-        folder.secure(folder.film)
-        srt = None
-        if stitched.srt is not None:
-            os.replace(stitched.srt, folder.srt)
-            folder.secure(folder.srt)
-            srt = folder.srt
-        elif folder.srt.is_file() and not folder.srt.is_symlink():
-            folder.srt.unlink()  # an earlier film's words would now be wrong
-    from tale_cli.run.storyboard import make_storyboard
-
-    make_storyboard(plan, clips, folder.storyboard, mode=folder.file_mode)
-    with manifest.edit() as data:
-        data.mix = (
-            MixRecord(
-                voice=voice_path is not None,
-                music=str(music) if music is not None else None,
-                target_lufs=recipe.loudness_lufs,
-                integrated_lufs=loudness.integrated_lufs,
-                true_peak_db=loudness.true_peak_db,
-                mixed_at=now_iso(),
-            )
-            if loudness is not None
-            else None
-        )
-        data.film = FilmRecord(
-            path="film.mp4",
-            duration_s=round(stitched.duration_s, 3),
-            stitched_at=now_iso(),
+        made = mixed.output
+    if stitched.srt is not None:
+        set_subtitles_default(made, subtitles_default)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(made, output)
+        srt_copy = output.with_suffix(".srt") if stitched.srt is not None else None
+        if srt_copy is not None and stitched.srt is not None:
+            shutil.move(stitched.srt, srt_copy)
+        return CutResult(
+            output,
+            srt_copy,
+            stitched.duration_s,
+            unchanged=False,
             fast_path=stitched.fast_path,
-            burn_subtitles=settings.burn_subtitles,
-            transition=settings.transition,
-            audio=str(settings.music.resolve()) if settings.music is not None else None,
-            voice=recipe.voice.model_dump(mode="json"),
-            music=recipe.music.model_dump(mode="json"),
-            loudness_lufs=recipe.loudness_lufs,
-            voice_dir=str(settings.voice_dir.resolve()) if settings.voice_dir is not None else None,
-            subtitles_default=subtitles_default if srt is not None else None,
-            dialogue_cues=[[c.start_s, c.end_s, c.text] for c in said_in_clips] if said_in_clips else None,
-            cut_hash=key,
-            file=file_record(folder.film),
-            srt=file_record(srt) if srt is not None else None,
+            loudness_lufs=loudness.integrated_lufs if loudness is not None else None,
+            seconds=time.perf_counter() - began,
         )
+    # Only now, every check passed, does the new film take the old one's place.
+    os.replace(made, target.film)
+    folder.secure(target.film)
+    srt = None
+    if stitched.srt is not None:
+        os.replace(stitched.srt, target.srt)
+        folder.secure(target.srt)
+        srt = target.srt
+    elif target.srt.is_file() and not target.srt.is_symlink():
+        target.srt.unlink()  # an earlier film's words would now be wrong
+    if not target.draft or manifest.data.film is None:
+        # The storyboard shows the final film's shots; in a run of drafts, the draft film's until there is one.
+        from tale_cli.run.storyboard import make_storyboard
+
+        make_storyboard(plan, clips, folder.storyboard, mode=folder.file_mode)
+    mixed_record = (
+        MixRecord(
+            voice=voice_path is not None,
+            music=str(music) if music is not None else None,
+            target_lufs=recipe.loudness_lufs,
+            integrated_lufs=loudness.integrated_lufs,
+            true_peak_db=loudness.true_peak_db,
+            mixed_at=now_iso(),
+        )
+        if loudness is not None
+        else None
+    )
+    film_record = FilmRecord(
+        path=target.film.name,
+        duration_s=round(stitched.duration_s, 3),
+        stitched_at=now_iso(),
+        fast_path=stitched.fast_path,
+        burn_subtitles=settings.burn_subtitles,
+        transition=settings.transition,
+        audio=str(settings.music.resolve()) if settings.music is not None else None,
+        voice=recipe.voice.model_dump(mode="json"),
+        music=recipe.music.model_dump(mode="json"),
+        loudness_lufs=recipe.loudness_lufs,
+        voice_dir=str(settings.voice_dir.resolve()) if settings.voice_dir is not None else None,
+        subtitles_default=subtitles_default if srt is not None else None,
+        dialogue_cues=[[c.start_s, c.end_s, c.text] for c in said_in_clips] if said_in_clips else None,
+        cut_hash=key,
+        file=file_record(target.film),
+        srt=file_record(srt) if srt is not None else None,
+    )
+    with manifest.edit() as data:
+        if target.draft:
+            data.draft_mix, data.draft_film = mixed_record, film_record
+        else:
+            data.mix, data.film = mixed_record, film_record
     return CutResult(
-        folder.film,
+        target.film,
         srt,
         stitched.duration_s,
         unchanged=False,
@@ -357,12 +475,12 @@ def _cut(
     )
 
 
-def _intact(folder: RunFolder, film: FilmRecord) -> bool:
-    """film.mp4 (and film.srt, the storyboard) are still what the last cut wrote."""
-    if film.file is None or file_damage(folder.film, film.file) is not None:
+def _intact(folder: RunFolder, film: FilmRecord, target: _Film) -> bool:
+    """The film (and its subtitles, the storyboard) are still what the last cut wrote."""
+    if film.file is None or file_damage(target.film, film.file) is not None:
         return False
-    if film.srt is not None and file_damage(folder.srt, film.srt) is not None:
+    if film.srt is not None and file_damage(target.srt, film.srt) is not None:
         return False
-    if film.srt is None and folder.srt.exists():
+    if film.srt is None and target.srt.exists():
         return False
     return folder.storyboard.is_file()

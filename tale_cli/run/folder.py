@@ -1,4 +1,5 @@
-"""The run folder: its paths, the manifest model and the job journal (safe file writes are in tale_cli.files)."""
+"""The run folder: its paths, the manifest model and the job journal (the film's records are in tale_cli.run.film_records,
+safe file writes in tale_cli.files)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tale_cli.errors import OutputError
 from tale_cli.files import atomic_write_text, find_symlink, now_iso, refuse_symlink
+from tale_cli.literals import Tier
 from tale_cli.record import FileRecord, Record
+from tale_cli.run.film_records import FilmRecord, MixRecord, MusicRecord, VoiceClipRecord, VoiceRecord
 from tale_cli.run.made_voices import MadeVoiceRecord
 from tale_cli.run.verdicts import JudgeCharge, JudgeRecord, TakeJudgement, judge_charges
 from tale_cli.version import __version__
@@ -26,7 +29,8 @@ if TYPE_CHECKING:
 
 
 class RunFolder:
-    """`out/<slug>/`: plan.json, refs/, shots/, film.mp4, film.srt, storyboard.png, manifest.json, jobs.jsonl."""
+    """`out/<slug>/`: plan.json, refs/, shots/, film.mp4, film.srt, storyboard.png, manifest.json, jobs.jsonl; a run
+    rendered with --draft has its draft film in film.draft.mp4 (and .srt), its final film in film.mp4."""
 
     def __init__(self, root: Path, *, private: bool = False) -> None:
         self.root = root
@@ -72,6 +76,14 @@ class RunFolder:
     @property
     def srt(self) -> Path:
         return self.root / "film.srt"
+
+    @property
+    def draft_film(self) -> Path:
+        return self.root / "film.draft.mp4"
+
+    @property
+    def draft_srt(self) -> Path:
+        return self.root / "film.draft.srt"
 
     @property
     def storyboard(self) -> Path:
@@ -150,6 +162,8 @@ class RunInfo(Record):
     recipe_file: str | None = None  # the recipe's TOML file, when it is the user's own
     private: bool | None = None
     updated: str | None = None
+    # "draft" for a run rendered with --draft: its renders and retakes make drafts, `tale finalize` its final film.
+    tier: Tier | None = None
 
 
 class PlannerRecord(Record):
@@ -224,6 +238,12 @@ class TakeRecord(Record):
     judge: TakeJudgement | None = None  # `tale judge`'s scores for this take
     # Every paid judging of this take, by whichever judge: never overwritten, so re-judging keeps what was spent.
     judge_charges: list[JudgeCharge] | None = None
+    # In a run rendered with --draft: "draft", or "final" for `tale finalize`'s render of draft take `draft_take`
+    # (a take with no tier, such as the user's own clip, is final as it is).
+    tier: Tier | None = None
+    draft_take: int | None = None
+    # The user's picture a take was animated from (`tale replace --animate`): shots/by-hash/<first_frame>.first.png.
+    first_frame: str | None = None
 
     def judged(self, judgement: TakeJudgement) -> None:
         """Keep `judgement` as this take's scores, and its charge among the take's paid judgings."""
@@ -294,90 +314,6 @@ def copy_clip_fields(source: Record, target: Record) -> None:
             setattr(target, name, value)
 
 
-class FilmRecord(Record):
-    """The stitched film, and how it was stitched (so a new take can be cut into it the same way)."""
-
-    path: str
-    duration_s: float
-    stitched_at: str
-    fast_path: bool
-    burn_subtitles: bool | None = None
-    transition: str | None = None
-    audio: str | None = None  # the music bed's path
-    # How its sound was made, so that every later cut sounds the same: the [voice] and [music] settings the film was
-    # rendered with (a --voice, --no-voice or --music override included) and the loudness target.
-    voice: dict[str, Any] | None = None
-    music: dict[str, Any] | None = None
-    loudness_lufs: float | None = None
-    # Recordings laid as the voice instead of the run's own track (`tale stitch RUN --voice-dir`).
-    voice_dir: str | None = None
-    # Whether the soft subtitle track shows by default (not where the picture already draws the words).
-    subtitles_default: bool | None = None
-    # The cues of lines said inside the clips (dialogue = "clip"), timed from the speech heard in them.
-    dialogue_cues: list[list[Any]] | None = None
-    # The cut's content address (every clip's, the voice track's and the music's digest, and the settings) and
-    # what film.mp4 and film.srt were when written: a cut with the same address and intact files writes nothing.
-    cut_hash: str | None = None
-    file: FileRecord | None = None
-    srt: FileRecord | None = None
-
-
-class VoiceClipRecord(Record):
-    """One clip of the voice track: its cache key, who spoke it, what it cost, where it plays in the film."""
-
-    shot: int
-    params_hash: str
-    path: str
-    backend: str
-    model: str | None = None
-    voice: str | None = None
-    seconds: float
-    tempo: float = 1.0
-    start_s: float
-    cost_usd: float | None = None
-    file: FileRecord | None = None  # the clip as spoken: a damaged one is spoken again
-    # The words it speaks (a dialogue clip's a line per speaker, "Name: words"): the subtitles follow them.
-    text: str | None = None
-
-
-class VoiceRecord(Record):
-    """The voice track (voice/track.wav) and its clips."""
-
-    backend: str
-    track: str
-    clips: list[VoiceClipRecord] = Field(default_factory=list)
-    made_at: str | None = None
-    # The track's content address (its clips' digests and places, the film's length) and the file as written: a
-    # track that is damaged or gone is laid again from its clips.
-    key: str | None = None
-    file: FileRecord | None = None
-    samples: list[VoiceClipRecord] = Field(default_factory=list)  # lines spoken for clips to say (reference audio)
-
-
-class MusicRecord(Record):
-    """The score a music backend composed for the film: its cache key, model, file and cost."""
-
-    backend: str
-    model: str | None = None
-    params_hash: str
-    path: str
-    seconds: float | None = None
-    cost_usd: float | None = None
-    made_at: str | None = None
-    file: FileRecord | None = None
-
-
-class MixRecord(Record):
-    """The film's sound as mixed: what went in, and its loudness measured on the finished film."""
-
-    voice: bool
-    music: str | None = None
-    target_lufs: float
-    integrated_lufs: float
-    true_peak_db: float
-    mixed_at: str | None = None
-
-
 class ManifestData(Record):
     """The whole of manifest.json."""
 
@@ -390,6 +326,9 @@ class ManifestData(Record):
     voice: VoiceRecord | None = None
     music: MusicRecord | None = None
     mix: MixRecord | None = None
+    # A run rendered with --draft: its draft film (film.draft.mp4) and its sound as mixed.
+    draft_film: FilmRecord | None = None
+    draft_mix: MixRecord | None = None
     judge: JudgeRecord | None = None
     made_voices: list[MadeVoiceRecord] | None = None  # `tale voices design` and `clone`
     tale_version: str | None = None

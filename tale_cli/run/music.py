@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 from tale_cli.backends.base import MusicRequest
 from tale_cli.errors import BackendError
+from tale_cli.files import now_iso
 from tale_cli.film.music import _score_hash, music_backend, score_prompt
 from tale_cli.keys.audit import audit_request
-from tale_cli.run.folder import MusicRecord, now_iso
+from tale_cli.run.film_records import MusicRecord
 from tale_cli.run.identity import file_damage, file_record
 
 if TYPE_CHECKING:

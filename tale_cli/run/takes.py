@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tale_cli.errors import OutputError
 from tale_cli.files import link_or_copy, now_iso
+from tale_cli.literals import Tier
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, copy_clip_fields
 from tale_cli.run.identity import file_damage, file_record
 
@@ -27,9 +28,12 @@ def take_source(folder: RunFolder, index: int, take: TakeRecord) -> tuple[Path |
     return None, damage
 
 
-def record_take(folder: RunFolder, entry: ShotRecord, *, plan_hash: str | None, clip: Path) -> TakeRecord:
+def record_take(
+    folder: RunFolder, entry: ShotRecord, *, plan_hash: str | None, clip: Path, tier: Tier | None = None
+) -> TakeRecord:
     """Make the clip `entry` now describes (`clip`, its file) the shot's current take: the take already made of it,
-    else a new one in shots/takes/ (a hard link to `clip`). Called while the entry is being changed."""
+    else a new one in shots/takes/ (a hard link to `clip`), made at `tier` ("draft" in a draft run). Called while the
+    entry is being changed."""
     take = entry.take_of(entry.params_hash)
     if take is None:
         number = len(entry.takes or []) + 1
@@ -38,6 +42,8 @@ def record_take(folder: RunFolder, entry: ShotRecord, *, plan_hash: str | None, 
         take = TakeRecord(take=number, path=target.relative_to(folder.root).as_posix(), made_at=made_at)
         link_or_copy(clip, target)
         copy_clip_fields(entry, take)
+        if tier is not None:
+            take.tier = tier
         entry.takes = [*(entry.takes or []), take]
     elif take.file != entry.file or take_source(folder, entry.index, take)[0] is None:
         # The take's clip was made again (its file had been damaged): the take is the new file.
@@ -46,6 +52,16 @@ def record_take(folder: RunFolder, entry: ShotRecord, *, plan_hash: str | None, 
     take.plan_hash = plan_hash
     entry.take = take.take
     return take
+
+
+def final_take(entry: ShotRecord) -> TakeRecord | None:
+    """The take the final film plays for the shot's current take: the current take itself, unless it is a draft;
+    then the last `tale finalize` made of it (None when it has not been finalized)."""
+    current = entry.current_take()
+    if current is None or current.tier != "draft":
+        return current
+    finals = [t for t in entry.takes or [] if t.tier == "final" and t.draft_take == current.take]
+    return finals[-1] if finals else None
 
 
 def use_take(folder: RunFolder, manifest: Manifest, index: int, take: TakeRecord) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from tale_cli.backends.base import SpeechRequest, VoiceBackend
 from tale_cli.errors import BackendError
-from tale_cli.files import digest
+from tale_cli.files import digest, now_iso
 from tale_cli.film.tracks import lay_clips
 from tale_cli.film.voice import (
     GAP_S,
@@ -29,7 +29,7 @@ from tale_cli.film.voice import (
 from tale_cli.keys.audit import audit_request
 from tale_cli.media.wav import trim_silence, wav_seconds
 from tale_cli.record import FileRecord
-from tale_cli.run.folder import VoiceClipRecord, VoiceRecord, now_iso
+from tale_cli.run.film_records import VoiceClipRecord, VoiceRecord
 from tale_cli.run.identity import file_damage, file_record
 from tale_cli.story.plan import Plan
 

@@ -196,6 +196,29 @@ def test_estimate_command_from_a_story_and_a_plan(
     assert from_env.exit_code == 0 and json.loads(from_env.stdout)["total_usd"] == pytest.approx(1.60)
 
 
+def test_estimate_shows_both_tiers_of_a_recipe_with_a_draft() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "story.md"
+    result = runner.invoke(cost_app, ["estimate", str(example), "-r", "veo-3.1-fast", "--prices", "2026-11", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    # The render as it is without --draft, then the two tiers: Lite for the drafts, Fast for what finalize renders.
+    assert (data["tier"], data["video_usd"]) == ("final", 6.40)
+    tiers = data["tiers"]
+    assert (tiers["draft"]["tier"], tiers["draft"]["video"]["model"]) == ("draft", "veo-3.1-lite-generate-001")
+    assert tiers["draft"]["video_usd"] == 3.20 and tiers["draft"]["references"] == 2
+    assert tiers["draft"]["total_usd"] == pytest.approx(data["total_usd"] - 6.40 + 3.20)
+    # Finalize pays for the final clips alone: the plan, references and sound are the draft's.
+    final = tiers["final"]
+    assert (final["total_usd"], final["video_usd"], final["references_usd"], final["planner_usd"]) == (6.40, 6.40, 0, 0)
+    assert tiers["total_usd"] == pytest.approx(tiers["draft"]["total_usd"] + 6.40)
+    assert (tiers["draft_retake_usd"], tiers["final_retake_usd"]) == (0.40, 0.80)
+    table = runner.invoke(cost_app, ["estimate", str(example), "-r", "veo-3.1-fast", "--prices", "2026-11"])
+    assert "Drafts first, then the final film" in table.stdout and "tale finalize" in table.stdout
+    assert "a retake of one shot: $0.40 as a draft, $0.80 at the final tier" in table.stdout
+    single = runner.invoke(cost_app, ["estimate", str(example), "-r", "preview", "--json"])
+    assert not {"tier", "tiers"} & set(json.loads(single.stdout))
+
+
 def test_compare_options(tmp_path: Path) -> None:
     bench = tmp_path / "bench.json"
     bench.write_text(

@@ -108,6 +108,7 @@ def predict_long_running(call: Call, match: re.Match[str]) -> None:
         bool(parameters.get("generateAudio")),
     )
     job.extra["shape"] = parameters.get("aspectRatio", "16:9")
+    call.fake.count(f"veo:{match['model']}")  # creates per model too ("veo" counts them all)
     name = f"projects/fake-project/locations/us-central1/publishers/google/models/{match['model']}/operations/{job.id}"
     call.send(200, {"name": name})
 
