@@ -1,4 +1,5 @@
-"""The voice track: each shot's narration and dialogue spoken, cached by content, fitted inside its shot, placed.
+"""The voice track: each shot's narration and dialogue spoken in the story's order, cached by content, fitted inside
+its shot, placed.
 
 A shot's speech starts LEAD_S after the shot does and ends TAIL_S before the next one starts, so a line
 never runs into the next shot. Speech slightly too long is sped up (at most MAX_SPEEDUP, pitch kept);
@@ -142,24 +143,34 @@ def _voice_of(plan: Plan, speaker: str, narrator: str) -> str:
 
 
 def shot_texts(shot: Shot) -> list[str]:
-    """Every text a shot speaks: its narration, then its lines."""
-    return [text for text in (shot.narration.strip(), *(line.text.strip() for line in shot.lines)) if text]
+    """Every text a shot speaks, in the order it says them."""
+    return [text for text in (said.text.strip() for said in shot.speech) if text]
+
+
+def speaker_name(plan: Plan, who: str) -> str:
+    return "Narrator" if who == NARRATOR else plan.character(who).name
 
 
 def _utterances(plan: Plan, shot: Shot, narrator: str, max_speakers: int) -> list[Utterance]:
-    """The shot's narration, then its lines: one clip each, or the dialogue as one clip where the backend
-    voices several speakers at once."""
+    """The shot's speech in its order, one clip each; where the backend voices several speakers at once, lines said
+    one after another by two or more characters are one dialogue clip. Narration is the narrator's, between them."""
     said: list[Utterance] = []
-    if shot.narration.strip():
-        said.append(Utterance(shot.narration.strip(), narrator))
-    speakers = list(dict.fromkeys(line.speaker for line in shot.lines))
-    if max_speakers > 1 and 1 < len(speakers) <= max_speakers:
-        names = {s: (plan.character(s).name if s != NARRATOR else "Narrator") for s in speakers}
-        text = "\n".join(f"{names[line.speaker]}: {line.text.strip()}" for line in shot.lines)
-        cast = tuple(Speaker(names[s], _voice_of(plan, s, narrator)) for s in speakers)
-        said.append(Utterance(text, narrator, cast))
-    else:
-        said += [Utterance(line.text.strip(), _voice_of(plan, line.speaker, narrator)) for line in shot.lines]
+    speech = [item for item in shot.speech if item.text.strip()]
+    start = 0
+    while start < len(speech):
+        end = start + 1
+        if not speech[start].narrated:
+            while end < len(speech) and not speech[end].narrated:
+                end += 1
+        run = speech[start:end]
+        speakers = list(dict.fromkeys(item.who for item in run))
+        if max_speakers > 1 and 1 < len(speakers) <= max_speakers:
+            text = "\n".join(f"{speaker_name(plan, item.who)}: {item.text.strip()}" for item in run)
+            cast = tuple(Speaker(speaker_name(plan, s), _voice_of(plan, s, narrator)) for s in speakers)
+            said.append(Utterance(text, narrator, cast))
+        else:
+            said += [Utterance(item.text.strip(), _voice_of(plan, item.who, narrator)) for item in run]
+        start = end
     return said
 
 

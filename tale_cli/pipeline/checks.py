@@ -55,8 +55,8 @@ def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
 
 
 def plan_for_shots(plan: Plan, options: RenderOptions) -> Plan:
-    """The plan as the shots see it. Burned subtitles carry the narration, so the shots are not given it too:
+    """The plan as the shots see it. Burned subtitles carry the speech, so the shots are not given it too:
     the animatic would draw its own caption under the one the stitch burns in, and a shot's cache key follows."""
     if not options.burn_subtitles:
         return plan
-    return plan.model_copy(update={"shots": [shot.model_copy(update={"narration": ""}) for shot in plan.shots]})
+    return plan.model_copy(update={"shots": [shot.model_copy(update={"speech": []}) for shot in plan.shots]})

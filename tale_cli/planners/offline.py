@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from tale_cli.config import Recipe
 from tale_cli.planners._speech import Said, fit_speech, quoted_lines, split_clauses, split_sentences
 from tale_cli.registry import Locality, Pricing, Provider, Role
-from tale_cli.story.plan import MAX_LINES, MAX_NOTES, Character, Line, Plan, Shot, parse_plan, slugify
+from tale_cli.story.plan import MAX_LINES, MAX_NOTES, NARRATOR, Character, Plan, Shot, Speech, parse_plan, slugify
 from tale_cli.story.reader import Story
 from tale_cli.story.shape import film_aspect
 
@@ -292,8 +292,10 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
                 negative_prompt=NEGATIVE_PROMPT,
                 camera=camera,
                 characters=[c.id for c in present],
-                narration=said.narration,
-                lines=[Line(speaker=speaker, text=text) for speaker, text in said.lines[:MAX_LINES]],
+                speech=[
+                    *([Speech(who=NARRATOR, text=said.narration)] if said.narration.strip() else []),
+                    *(Speech(who=speaker, text=text) for speaker, text in said.lines[:MAX_LINES]),
+                ],
                 continuity=segment.paragraph == previous_paragraph,
             )
         )

@@ -20,7 +20,9 @@ from tale_cli.film.voice import (
     MAX_SPEEDUP,
     TAIL_S,
     SpeechTooLongError,
+    _utterances,
     check_speech_fits,
+    clip_hash,
     natural_seconds,
     plan_speech,
     shot_windows,
@@ -136,6 +138,33 @@ def test_lines_name_known_speakers() -> None:
     assert "lines" not in plan.to_json() or '"speaker": "mira"' in plan.to_json()
     bare = _plan([{"index": 1, "duration_s": 8, "prompt": "p"}])
     assert '"lines"' not in bare.to_json() and '"voice"' not in bare.to_json()
+
+
+def test_speech_is_spoken_in_the_order_the_story_tells_it() -> None:
+    characters = [{"id": "mira", "name": "Mira", "voice": "en-gb"}, {"id": "pip", "name": "Pip", "voice": "en-us+f3"}]
+    speech = [{"who": "mira", "text": "Look!"}, {"who": "narrator", "text": "The lamp came on."},
+              {"who": "pip", "text": "Mrrp."}, {"who": "mira", "text": "Good cat."}]  # fmt: skip
+    plan = _plan([{"index": 1, "duration_s": 8, "prompt": "p", "speech": speech}], characters=characters)
+    recipe = load_recipe("preview")
+    backend = voice_backend(recipe)
+    said = plan_speech(plan, recipe, backend)[0].utterances
+    assert [(u.text, u.voice) for u in said] == [
+        ("Look!", "en-gb"), ("The lamp came on.", "en-us"), ("Mrrp.", "en-us+f3"), ("Good cat.", "en-gb")
+    ]  # fmt: skip
+    # A backend that voices two speakers at once hears lines said one after another as one dialogue, and the
+    # narration between them in its place.
+    dialogue = _utterances(plan, plan.shots[0], "en-us", 2)
+    assert [u.text for u in dialogue] == ["Look!", "The lamp came on.", "Pip: Mrrp.\nMira: Good cat."]
+    assert [s.name for s in dialogue[2].speakers] == ["Pip", "Mira"]
+    # Narration, then lines, as plans had it: the same clips, so nothing already spoken is spoken again.
+    old = _plan([{"index": 1, "duration_s": 8, "prompt": "p", "narration": "At dawn.",
+                  "lines": [{"speaker": "mira", "text": "Look!"}]}], characters=characters)  # fmt: skip
+    new = _plan([{"index": 1, "duration_s": 8, "prompt": "p", "speech": [
+        {"who": "narrator", "text": "At dawn."}, {"who": "mira", "text": "Look!"}]}], characters=characters)  # fmt: skip
+    hashes = [[clip_hash(backend, recipe, u, "en") for u in plan_speech(p, recipe, backend)[0].utterances]
+              for p in (old, new)]  # fmt: skip
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 2
+    assert [u.text for u in plan_speech(old, recipe, backend)[0].utterances] == ["At dawn.", "Look!"]
 
 
 def test_windows_follow_crossfades() -> None:

@@ -98,8 +98,13 @@ def test_quoted_speech_becomes_lines_of_the_character_who_says_it(tmp_path: Path
     said = [(s.narration, [(line.speaker, line.text) for line in s.lines]) for s in plan.shots]
     assert said[0] == ("Pip ran to the stairs.", [("mira", "The lamp is out.")])
     assert said[1] == ("Pip looked up. And the wind answered.", [("pip", "Follow me!")])
-    assert said[2] == ("Mira folded it away.", [("narrator", "Come home.")])  # the letter speaks, not a character
-    assert said[3][1] == [("narrator", "가자!")]
+    # The letter speaks, not a character: the narrator's words are its narration (`lines` are the characters').
+    assert said[2] == ("Mira folded it away. Come home.", [])
+    assert said[3] == ("가자!", [])
+    assert [(item.who, item.text) for item in plan.shots[2].speech] == [
+        ("narrator", "Mira folded it away."),
+        ("narrator", "Come home."),
+    ]
     assert "mira" in plan.shots[0].characters
     assert all('"' not in s.narration and "「" not in s.narration for s in plan.shots)
 
