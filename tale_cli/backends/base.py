@@ -76,6 +76,9 @@ class ShotRequest:
     first_frame: Path | None = None
     last_frame: Path | None = None
     reference_images: list[Path] = field(default_factory=list)
+    # Where the voice track says each of the shot's speech items, in seconds from the shot's start, once it has
+    # (None before, or without a voice): the animatic shows each while it is said.
+    speech_times: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass

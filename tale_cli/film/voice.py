@@ -10,6 +10,7 @@ again and editing one line speaks one clip.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -172,6 +173,34 @@ def _utterances(plan: Plan, shot: Shot, narrator: str, max_speakers: int) -> lis
             said += [Utterance(item.text.strip(), _voice_of(plan, item.who, narrator)) for item in run]
         start = end
     return said
+
+
+def spoken_times(plan: Plan, shot: Shot, clips: Sequence[tuple[float, float, str]]) -> list[tuple[float, float]] | None:
+    """Where the voice track says each of the shot's speech items, as (start, end) in the film, from its clips of the
+    shot (start, seconds, text); a dialogue clip gives each line its share, as its subtitles do. None when the clips
+    do not say the shot's speech as the plan has it now."""
+    speech = shot.speech
+    if any(not item.text.strip() for item in speech):
+        return None  # a blank item is not spoken: where it would be shown is the estimate's to say
+    times: list[tuple[float, float]] = []
+    for start, seconds, text in sorted(clips):
+        turns = text.split("\n")
+        run = speech[len(times) : len(times) + len(turns)]
+        if len(turns) == 1 and run and text == run[0].text.strip():
+            times.append((start, start + seconds))
+            continue
+        if len(run) < len(turns) or any(
+            turn != f"{speaker_name(plan, item.who)}: {item.text.strip()}"
+            for turn, item in zip(turns, run, strict=True)
+        ):
+            return None
+        weights = [max(natural_seconds(turn), 0.2) for turn in turns]
+        at = start
+        for weight in weights:
+            length = seconds * weight / sum(weights)
+            times.append((at, at + length))
+            at += length
+    return times if len(times) == len(speech) else None
 
 
 def plan_speech(plan: Plan, recipe: Recipe, backend: VoiceBackend, transition_s: float = 0.0) -> list[ShotSpeech]:
