@@ -199,8 +199,10 @@ def test_narration_is_spoken_in_every_shot_at_the_target_loudness(
     assert loudness.true_peak_db <= -1.5
     manifest = _manifest(run_dir)
     clips = manifest["voice"]["clips"]
-    # The third shot's quotation ("Meet me at the lighthouse.") is a line of its own, after the narration.
+    # The third shot's quotation ("Meet me at the lighthouse.") is a clip of its own, before the narration that
+    # follows it in the story (it used to come after).
     assert [clip["shot"] for clip in clips] == [1, 2, 3, 3]
+    assert [clip["text"] for clip in clips[2:]] == ["Meet me at the lighthouse.", "Ada smiled and began to run."]
     assert clips[2]["start_s"] + clips[2]["seconds"] < clips[3]["start_s"]
     for clip in clips:
         number = clip["shot"] - 1
