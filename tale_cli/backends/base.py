@@ -83,6 +83,9 @@ class ShotRequest:
     reference_images: list[Path] = field(default_factory=list)
     # The shot's lines spoken in their characters' voices, for a model that takes a voice to say them with.
     speech_audio: Path | None = None
+    # Where the voice track says each of the shot's speech items, in seconds from the shot's start, once it has
+    # (None before, or without a voice): the animatic shows each while it is said.
+    speech_times: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass

@@ -68,13 +68,18 @@ def plan_table(plan: Plan) -> Any:
     table.add_column("s", justify="right")
     table.add_column("camera")
     table.add_column("characters")
-    table.add_column("narration", overflow="fold", max_width=60)
+    table.add_column("speech", overflow="fold", max_width=60)
     for shot in plan.shots:
+        said = [
+            item.text.strip() if item.narrated else f"{names.get(item.who, item.who)}: “{item.text.strip()}”"
+            for item in shot.speech
+            if item.text.strip()
+        ]
         table.add_row(
             str(shot.index),
             f"{shot.duration_s:g}",
             shot.camera,
             ", ".join(names.get(c, c) for c in shot.characters),
-            escape(shot.narration),
+            escape("\n".join(said)),
         )
     return table

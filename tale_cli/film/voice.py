@@ -1,4 +1,5 @@
-"""The voice track: each shot's narration and dialogue spoken, cached by content, fitted inside its shot, placed.
+"""The voice track: each shot's narration and dialogue spoken in the story's order, cached by content, fitted inside
+its shot, placed.
 
 A shot's speech starts LEAD_S after the shot does and ends TAIL_S before the next one starts, so a line
 never runs into the next shot. Speech slightly too long is sped up (at most MAX_SPEEDUP, pitch kept);
@@ -9,6 +10,7 @@ again and editing one line speaks one clip.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -159,29 +161,38 @@ def check_cast(plan: Plan) -> None:
 
 
 def shot_texts(shot: Shot, *, lines: bool = True) -> list[str]:
-    """Every text a shot's voice speaks: its narration, then its lines (not with `lines=False`: the clip says them)."""
-    said = (shot.narration.strip(), *(line.text.strip() for line in shot.lines if lines))
-    return [text for text in said if text]
+    """Every text a shot's voice speaks, in the order it says them (without `lines`, the narrator's only: the clip
+    says the characters' lines)."""
+    return [text for text in (item.text.strip() for item in shot.speech if lines or item.narrated) if text]
+
+
+def speaker_name(plan: Plan, who: str) -> str:
+    return "Narrator" if who == NARRATOR else plan.character(who).name
 
 
 def _utterances(
     plan: Plan, shot: Shot, narrator: str, max_speakers: int, backend: str, *, lines: bool = True
 ) -> list[Utterance]:
-    """The shot's narration, then its lines: one clip each, or the dialogue as one clip where the backend
-    voices several speakers at once. Without `lines` (the video model says them in the clip), the narration."""
+    """The shot's speech in its order, one clip each; where the backend voices several speakers at once, lines said
+    one after another by two or more characters are one dialogue clip. Narration is the narrator's, between them.
+    Without `lines` (the video model says the characters' lines in the clip), the narrator's parts only."""
     said: list[Utterance] = []
-    if shot.narration.strip():
-        said.append(Utterance(shot.narration.strip(), narrator))
-    if not lines:
-        return said
-    speakers = list(dict.fromkeys(line.speaker for line in shot.lines))
-    if max_speakers > 1 and 1 < len(speakers) <= max_speakers:
-        names = {s: (plan.character(s).name if s != NARRATOR else "Narrator") for s in speakers}
-        text = "\n".join(f"{names[line.speaker]}: {line.text.strip()}" for line in shot.lines)
-        cast = tuple(Speaker(names[s], _voice_of(plan, s, narrator, backend)) for s in speakers)
-        said.append(Utterance(text, narrator, cast))
-    else:
-        said += [Utterance(line.text.strip(), _voice_of(plan, line.speaker, narrator, backend)) for line in shot.lines]
+    speech = [item for item in shot.speech if item.text.strip() and (lines or item.narrated)]
+    start = 0
+    while start < len(speech):
+        end = start + 1
+        if not speech[start].narrated:
+            while end < len(speech) and not speech[end].narrated:
+                end += 1
+        run = speech[start:end]
+        speakers = list(dict.fromkeys(item.who for item in run))
+        if max_speakers > 1 and 1 < len(speakers) <= max_speakers:
+            text = "\n".join(f"{speaker_name(plan, item.who)}: {item.text.strip()}" for item in run)
+            cast = tuple(Speaker(speaker_name(plan, s), _voice_of(plan, s, narrator, backend)) for s in speakers)
+            said.append(Utterance(text, narrator, cast))
+        else:
+            said += [Utterance(item.text.strip(), _voice_of(plan, item.who, narrator, backend)) for item in run]
+        start = end
     return said
 
 
@@ -213,6 +224,34 @@ def _within(utterance: Utterance, limit: int) -> list[Utterance]:
         else:
             packed.append(piece)
     return [Utterance(text, utterance.voice) for text in packed]
+
+
+def spoken_times(plan: Plan, shot: Shot, clips: Sequence[tuple[float, float, str]]) -> list[tuple[float, float]] | None:
+    """Where the voice track says each of the shot's speech items, as (start, end) in the film, from its clips of the
+    shot (start, seconds, text); a dialogue clip gives each line its share, as its subtitles do. None when the clips
+    do not say the shot's speech as the plan has it now."""
+    speech = shot.speech
+    if any(not item.text.strip() for item in speech):
+        return None  # a blank item is not spoken: where it would be shown is the estimate's to say
+    times: list[tuple[float, float]] = []
+    for start, seconds, text in sorted(clips):
+        turns = text.split("\n")
+        run = speech[len(times) : len(times) + len(turns)]
+        if len(turns) == 1 and run and text == run[0].text.strip():
+            times.append((start, start + seconds))
+            continue
+        if len(run) < len(turns) or any(
+            turn != f"{speaker_name(plan, item.who)}: {item.text.strip()}"
+            for turn, item in zip(turns, run, strict=True)
+        ):
+            return None
+        weights = [max(natural_seconds(turn), 0.2) for turn in turns]
+        at = start
+        for weight in weights:
+            length = seconds * weight / sum(weights)
+            times.append((at, at + length))
+            at += length
+    return times if len(times) == len(speech) else None
 
 
 def plan_speech(plan: Plan, recipe: Recipe, backend: VoiceBackend, transition_s: float = 0.0) -> list[ShotSpeech]:

@@ -92,7 +92,7 @@ def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
 
 
 def plan_for_shots(plan: Plan, options: RenderOptions) -> Plan:
-    """The plan as the shots see it. Burned subtitles carry the narration, so the shots are not given it too:
+    """The plan as the shots see it. Burned subtitles carry the speech, so the shots are not given it too:
     the animatic would draw its own caption under the one the stitch burns in, and a shot's cache key follows.
     With dialogue in the clip, each shot's prompt carries its lines."""
     from tale_cli.film.dialogue import with_dialogue
@@ -100,4 +100,4 @@ def plan_for_shots(plan: Plan, options: RenderOptions) -> Plan:
     plan = with_dialogue(plan, options.recipe)
     if not options.burn_subtitles:
         return plan
-    return plan.model_copy(update={"shots": [shot.model_copy(update={"narration": ""}) for shot in plan.shots]})
+    return plan.model_copy(update={"shots": [shot.model_copy(update={"speech": []}) for shot in plan.shots]})

@@ -1,7 +1,8 @@
 """The cut as an editorial timeline (OpenTimelineIO): for Final Cut Pro, Premiere, Resolve and any EDL reader.
 
 One video track holds the current clip of every shot at its cut point; the run's voice and music files, when
-it has them, lie on audio tracks; each shot's narration is a marker on its clip, and the cut's subtitles go
+it has them, lie on audio tracks; what each shot says is a marker on its clip, one for each narration and line in the
+order they are said, spanning the part of the shot it is said in (the animatic's caption), and the cut's subtitles go
 beside the timeline as an SRT. Media are named by paths relative to the timeline file, so the run folder can
 be moved (or sent) with its timeline in it. OpenTimelineIO and its adapters are the `export` extra.
 """
@@ -20,9 +21,11 @@ from tale_cli.errors import InputError, missing_extra
 from tale_cli.film.stitch import cues_for, srt_text
 from tale_cli.film.subtitles import film_cues, shot_captions
 from tale_cli.film.tracks import AUDIO_SUFFIXES
+from tale_cli.film.voice import spoken_times
 from tale_cli.media.ffmpeg import probe_audio
 from tale_cli.run.folder import Manifest, RunFolder, atomic_write_text
 from tale_cli.run.open import held
+from tale_cli.story.pace import caption_spans, estimated_times
 from tale_cli.story.plan import NARRATION_CHARS, PROMPT_CHARS, Plan, load_plan
 from tale_cli.story.text import one_line, without_controls
 
@@ -142,14 +145,16 @@ def _export(otio: Any, folder: RunFolder, fmt: str, out: Path | None) -> ExportR
     audio = {"Voice": _voice(folder.root, plan, fade), "Music": _music(folder.root, film_s)}
     if fmt == "edl":
         audio = {}  # an EDL is the picture cut: it names no audio file
-    timeline, media = _timeline(otio, plan, clips, audio, base=out.parent, fade=fade)
+    said = _said(folder, plan, fade)
+    timeline, media = _timeline(otio, plan, clips, audio, said, base=out.parent, fade=fade)
     try:
         text = _written(otio, timeline, fmt, plan)
     except Exception:  # an adapter that cannot write a dissolve: cut at the middle of each fade instead
         if not fade:
             raise
-        timeline, media = _timeline(otio, plan, clips, audio, base=out.parent, fade=fade, dissolves=False)
+        timeline, media = _timeline(otio, plan, clips, audio, said, base=out.parent, fade=fade, dissolves=False)
         text = _written(otio, timeline, fmt, plan)
+    markers = sum(len(clip.markers) for clip in timeline.tracks[0].find_clips())
     atomic_write_text(out, text, mode=folder.file_mode)
     srt = _subtitles(folder, plan, out)
     return ExportResult(
@@ -157,7 +162,7 @@ def _export(otio: Any, folder: RunFolder, fmt: str, out: Path | None) -> ExportR
         format=fmt,
         clips=len(clips),
         duration_s=film_s,
-        markers=sum(1 for shot in plan.shots if one_line(shot.narration, NARRATION_CHARS)),
+        markers=markers,
         srt=srt,
         audio=[_relative(item.path, out.parent) for items in audio.values() for item in items],
         media=media,
@@ -217,11 +222,42 @@ def _fade_of(folder: RunFolder) -> float:
         return 0.0
 
 
+def _said(folder: RunFolder, plan: Plan, fade: float) -> list[list[tuple[str, float, float]]]:
+    """Each shot's markers: what it says, in order ("Name: words" for a line), and the part of the shot (seconds
+    from its start) each is on screen, as the animatic's caption shows it: where the run's voice track says it,
+    else where it would be said at a natural pace."""
+    data = Manifest.read(folder.manifest)
+    voice = data.voice if data is not None else None
+    names = {character.id: character.name for character in plan.characters}
+    said: list[list[tuple[str, float, float]]] = []
+    start = 0.0
+    for shot in plan.shots:
+        speech = [item for item in shot.speech if item.text.strip()]
+        clips = [
+            (c.start_s, c.seconds, c.text) for c in (voice.clips if voice else []) if c.shot == shot.index and c.text
+        ]
+        spoken = spoken_times(plan, shot, clips) if clips else None
+        times = (
+            [(begin - start, end - start) for begin, end in spoken]
+            if spoken is not None
+            else estimated_times([item.text for item in speech], shot.duration_s)
+        )
+        markers = []
+        for item, (begin, end) in zip(speech, caption_spans(times, shot.duration_s), strict=True):
+            text = one_line(item.text if item.narrated else f"{names[item.who]}: {item.text}", NARRATION_CHARS)
+            if text:
+                markers.append((text, begin, end))
+        said.append(markers)
+        start += shot.duration_s - fade
+    return said
+
+
 def _timeline(
     otio: Any,
     plan: Plan,
     clips: list[Path],
     audio: dict[str, list[_Audio]],
+    said: list[list[tuple[str, float, float]]],
     *,
     base: Path,
     fade: float = 0.0,
@@ -261,12 +297,13 @@ def _timeline(
             "prompt": without_controls(shot.prompt)[:PROMPT_CHARS],
             "camera": one_line(shot.camera, NAME_CHARS),
         }
-        narration = one_line(shot.narration, NARRATION_CHARS)
-        if narration:
-            # The caption is on screen for the whole shot, as the film's subtitles show it.
-            marker = otio.schema.Marker(name=narration, marked_range=span(head, shown))
-            marker.color = otio.schema.MarkerColor.YELLOW
-            clip.markers.append(marker)
+        for text, begin, end in said[position]:
+            # Within the part of the shot the cut shows: a shot's only words span it, as they always have.
+            since, until = round(max(begin, head) * rate), round(min(end, head + shown) * rate)
+            if until > since:  # in whole frames, so one marker ends where the next begins
+                marker = otio.schema.Marker(name=text, marked_range=span(since / rate, (until - since) / rate))
+                marker.color = otio.schema.MarkerColor.YELLOW
+                clip.markers.append(marker)
         if position > 0 and half > 0 and dissolves:
             offset = otio.opentime.RationalTime(round(half * rate), rate)
             shots.append(

@@ -83,9 +83,9 @@ def stitch_run(
             voice_dir=changes.voice_dir or (None if changes.no_voice else recorded_dir),
         )
         if settings.burn_subtitles and drawn_words(plan, manifest, CutSettings(burn_subtitles=options.burn_subtitles)):
-            drawn = [s.index for s in plan.shots if s.narration.strip()]
+            drawn = [s.index for s in plan.shots if any(said.text.strip() for said in s.speech)]
             raise InputError(
-                f"the preview drew shot {drawn[0]}'s narration into its picture (and {len(drawn) - 1} more shots'); "
+                f"the preview drew shot {drawn[0]}'s words into its picture (and {len(drawn) - 1} more shots'); "
                 "burned subtitles would show it twice",
                 hint="`tale render PLAN --burn-subtitles` draws the animatic without it (free) and burns them",
             )

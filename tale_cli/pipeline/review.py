@@ -240,12 +240,10 @@ def _shot_card(
         f'<span class="dim">{shot.duration_s:g} s</span></h3>',
         f'<p class="prompt">{_e(shot.prompt)}</p>',
     ]
-    if shot.narration:
-        parts.append(f'<p class="narration">“{_e(shot.narration)}”</p>')
     names = {character.id: character.name for character in plan.characters}
-    for line in shot.lines:
-        speaker = names.get(line.speaker, "Narrator")
-        parts.append(f'<p class="narration"><b>{_e(speaker)}</b> “{_e(line.text)}”</p>')
+    for said in (said for said in shot.speech if said.text.strip()):  # in the order the shot says them
+        speaker = "" if said.narrated else f"<b>{_e(names.get(said.who, said.who))}</b> "
+        parts.append(f'<p class="narration">{speaker}“{_e(said.text)}”</p>')
     if cast:
         parts.append(f'<ul class="cast">{"".join(cast)}</ul>')
     parts.append("<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>")

@@ -18,6 +18,7 @@ from tale_cli.errors import KeysError, QuotaError, ShotRefusedError, TaleError
 from tale_cli.events import Event, EventSink, ShotState
 from tale_cli.executors import ShotExecutor
 from tale_cli.files import digest, link_or_copy, now_iso
+from tale_cli.film.voice import spoken_times
 from tale_cli.keys.audit import AuditLog, audit_request
 from tale_cli.keys.redact import redact
 from tale_cli.literals import Tier
@@ -30,10 +31,12 @@ from tale_cli.run.folder import (
     ShotRecord,
     ShotStatus,
     TakeRecord,
+    VoiceRecord,
 )
 from tale_cli.run.identity import file_digest, file_record, find_verified, restore
 from tale_cli.run.journal import JobJournal
 from tale_cli.run.takes import record_take, take_source, use_take
+from tale_cli.story.pace import LEAD_S
 from tale_cli.story.plan import Plan, Shot
 
 HASH_VERSION = 1
@@ -136,6 +139,7 @@ def build_tasks(
             first_frame=first_frame,
             reference_images=present,
             speech_audio=(speech_audio or {}).get(shot.index),
+            speech_times=spoken_in_shot(plan, shot, manifest.data.voice),
         )
         if chained:
             first_key = "after:" + _clip_key(tasks[-1], manifest)
@@ -156,6 +160,21 @@ def build_tasks(
         task.kept, task.notice = kept_take(task, folder, manifest)
         tasks.append(task)
     return tasks
+
+
+def spoken_in_shot(plan: Plan, shot: Shot, voice: VoiceRecord | None) -> tuple[tuple[float, float], ...] | None:
+    """Where the run's voice track says each of the shot's speech items, in seconds from the shot's start (its first
+    clip LEAD_S in, as the track places it); None when the shot says at most one thing, or the track does not say
+    what the plan now has the shot say. (A crossfade moves a shot's speech half a fade later: its captions change
+    that much before the words.)"""
+    if voice is None or len(shot.speech) < 2:
+        return None
+    clips = [(clip.start_s, clip.seconds, clip.text) for clip in voice.clips if clip.shot == shot.index and clip.text]
+    times = spoken_times(plan, shot, clips)
+    if not times:
+        return None
+    offset = times[0][0] - LEAD_S
+    return tuple((round(start - offset, 3), round(end - offset, 3)) for start, end in times)
 
 
 def kept_take(task: ShotTask, folder: RunFolder, manifest: Manifest) -> tuple[TakeRecord | None, str]:

@@ -504,13 +504,14 @@ def _speech(shot: dict[str, Any], number: int, cast: _Cast, notes: list[str]) ->
         if found is None:
             notes.append(f"shot {number}: a line of '{_short(speaker)}', who is not among the characters, is narrated")
         lines.append((found or NARRATOR, trim_text(text, NARRATION_CHARS)))
-    written = Said(shot["narration"], tuple(lines))
+    written = Said.told(shot["narration"], lines)
     said = fit_speech(written, shot["duration_s"])
     if said != written:
         notes.append(
             f"shot {number}: its spoken words were cut to what {shot['duration_s']:g} s says at a natural pace"
         )
-    return said.narration, [{"speaker": speaker, "text": text} for speaker, text in said.lines]
+    narration, kept = said.as_told()
+    return narration, [{"speaker": speaker, "text": text} for speaker, text in kept]
 
 
 def assemble_plan(story: Story, recipe: Recipe, parts: list[Repaired], *, planner: str) -> Plan:

@@ -1,16 +1,27 @@
-"""The offline planner: a deterministic split of the story into shots, with prompts and characters."""
+"""The offline planner: a deterministic split of the story into shots that keeps its beats: every sentence in a
+shot's speech or prompt, in the story's order, quoted speech given to the character who says it."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
 
 from tale_cli.config import Recipe
-from tale_cli.planners._speech import Said, fit_speech, quoted_lines, split_clauses, split_sentences
+from tale_cli.planners._speech import (
+    Said,
+    fit_speech,
+    quoted_lines,
+    speech_verb_tags,
+    split_clauses,
+    split_sentences,
+    split_words,
+)
 from tale_cli.registry import Locality, Pricing, Provider, Role
-from tale_cli.story.plan import MAX_LINES, MAX_NOTES, Character, Line, Plan, Shot, parse_plan, slugify
+from tale_cli.story.pace import GAP_S, LEAD_S, TAIL_S, natural_seconds
+from tale_cli.story.plan import MAX_LINES, MAX_NOTES, NARRATOR, Character, Plan, Shot, Speech, parse_plan, slugify
 from tale_cli.story.reader import Story
 from tale_cli.story.shape import film_aspect
 
@@ -117,6 +128,15 @@ _KOREAN_PARTICLES = (
     "야",
     "아",
 )
+# The Korean plural marker: 도깨비들은 is the goblins, and the character is 도깨비.
+_KOREAN_PLURAL = "들"
+# Up to this many sentences, a story is split where its shots say the most of it (beyond, by length alone).
+_MAX_BALANCED = 600
+# What a split costs: a shot's words past what its seconds say (a second of them), and a shot that starts
+# inside a paragraph, against the square of how far a shot's words are from an even share (over that share).
+_OVERFLOW_COST = 100.0
+_MID_PARAGRAPH_COST = 2.0
+_QUOTATION = re.compile(r'"[^"]*"|“[^”]*”|「[^」]*」|『[^』]*』')
 
 
 @dataclass
@@ -126,16 +146,27 @@ class _Segment:
 
 
 def _split_evenly(text: str, pieces: int) -> list[str]:
-    """Split a sentence into `pieces` parts at clause breaks, else at words; never an empty part."""
-    clauses = split_clauses(text)
-    units = clauses if len(clauses) >= pieces else text.split()
+    """Split a sentence into `pieces` parts at clause breaks, else at words; never an empty part, never inside a
+    quotation nor between a quotation and the clause that introduces it."""
+    units = _units(text, pieces)
     if len(units) < pieces:
         return [text] * pieces
     return [" ".join(units[i * len(units) // pieces : (i + 1) * len(units) // pieces]) for i in range(pieces)]
 
 
-def segment_story(story: Story, count: int) -> list[_Segment]:
-    """Exactly `count` consecutive segments of the story, balanced by length, along sentence lines."""
+def _units(text: str, pieces: int) -> list[str]:
+    """The parts a sentence may be split into: its clauses, or, where it has fewer than `pieces`, its words (a
+    clause that holds a quotation, and a sound word with the words around it, one part: see split_words)."""
+    clauses = split_clauses(text)
+    if len(clauses) >= pieces:
+        return clauses
+    return [unit for clause in clauses for unit in ([clause] if _QUOTATION.search(clause) else split_words(clause))]
+
+
+def segment_story(story: Story, count: int, seconds: float = 8.0) -> list[_Segment]:
+    """Exactly `count` consecutive segments of the story, along sentence lines: where the story has more sentences
+    than shots, split so that each shot's words fit its `seconds` wherever they can, starting a shot at a paragraph
+    where one can, and evenly; with fewer, the longest sentences share shots, split at clauses or words."""
     sentences = [
         _Segment(sentence, number)
         for number, paragraph in enumerate(story.paragraphs)
@@ -143,19 +174,73 @@ def segment_story(story: Story, count: int) -> list[_Segment]:
     ]
     if not sentences:
         sentences = [_Segment(story.body, 0)]
-    if len(story.paragraphs) == count:
-        return [_Segment(paragraph, number) for number, paragraph in enumerate(story.paragraphs)]
     if len(sentences) < count:
-        # Too few sentences: give the longest sentences several shots each, split at clauses or words.
+        # Too few sentences: give the longest sentences several shots each, split at clauses where they have
+        # enough of them, else at words.
         shares = [1] * len(sentences)
         lengths = [len(s.text) for s in sentences]
+        clauses = [len(split_clauses(s.text)) for s in sentences]
+        words = [len(_units(s.text, len(s.text))) for s in sentences]
         for _ in range(count - len(sentences)):
-            best = max(range(len(sentences)), key=lambda i: (lengths[i] / (shares[i] + 1), -i))
+            splittable = [i for i in range(len(sentences)) if shares[i] < clauses[i]]
+            splittable = splittable or [i for i in range(len(sentences)) if shares[i] < words[i]]
+            best = max(splittable or range(len(sentences)), key=lambda i: (lengths[i] / (shares[i] + 1), -i))
             shares[best] += 1
         expanded: list[_Segment] = []
         for sentence, share in zip(sentences, shares, strict=True):
             expanded.extend(_Segment(part, sentence.paragraph) for part in _split_evenly(sentence.text, share))
         return expanded
+    if len(sentences) > _MAX_BALANCED:
+        return _by_length(sentences, count)
+    return [
+        _Segment(" ".join(s.text for s in sentences[start:end]), sentences[start].paragraph)
+        for start, end in _balanced(sentences, count, seconds)
+    ]
+
+
+def _balanced(sentences: list[_Segment], count: int, seconds: float) -> list[tuple[int, int]]:
+    """The (start, end) of `count` consecutive groups of sentences that cost least (see _OVERFLOW_COST): found by
+    dynamic programming over where each group ends, a group at most about twice an even share long."""
+    # Seconds and clips (a quotation is a line, with narration either side of it) up to each sentence.
+    said = list(itertools.accumulate((natural_seconds(s.text) for s in sentences), initial=0.0))
+    clips = list(itertools.accumulate((1 + 2 * len(_QUOTATION.findall(s.text)) for s in sentences), initial=0))
+    room = max(0.1, seconds - LEAD_S - TAIL_S)
+    total = len(sentences)
+    share = max(0.1, (said[-1] + GAP_S * (clips[-1] - count)) / count)
+    longest = 2 * -(-total // count) + 2
+
+    def cost(start: int, end: int) -> float:
+        need = said[end] - said[start] + GAP_S * (clips[end] - clips[start] - 1)
+        starts_inside = start > 0 and sentences[start].paragraph == sentences[start - 1].paragraph
+        return (
+            _OVERFLOW_COST * max(0.0, need - room)
+            + (need - share) ** 2 / share
+            + (_MID_PARAGRAPH_COST if starts_inside else 0.0)
+        )
+
+    best: list[dict[int, tuple[float, int]]] = [{0: (0.0, 0)}]
+    for group in range(1, count + 1):
+        row: dict[int, tuple[float, int]] = {}
+        # Group `group` ends at `end`, leaving at least one sentence to each group after it.
+        for end in range(group, total - (count - group) + 1):
+            for start in range(max(group - 1, end - longest), end):
+                if start not in best[group - 1]:
+                    continue
+                total_cost = best[group - 1][start][0] + cost(start, end)
+                if end not in row or total_cost < row[end][0] - 1e-9:
+                    row[end] = (total_cost, start)
+        best.append(row)
+    groups: list[tuple[int, int]] = []
+    end = total
+    for group in range(count, 0, -1):
+        start = best[group][end][1]
+        groups.append((start, end))
+        end = start
+    return groups[::-1]
+
+
+def _by_length(sentences: list[_Segment], count: int) -> list[_Segment]:
+    """`count` consecutive groups of sentences, balanced by their length in characters."""
     total = sum(len(s.text) + 1 for s in sentences)
     segments: list[_Segment] = []
     start = 0
@@ -182,10 +267,14 @@ def segment_story(story: Story, count: int) -> list[_Segment]:
 
 
 def _korean_stem(word: str) -> str:
+    """A Korean word without its particle and plural marker: 도깨비들은 → 도깨비, 나무꾼이 → 나무꾼."""
     word = re.sub(r"[^\uac00-\ud7a3]", "", word)
     for particle in _KOREAN_PARTICLES:
         if word.endswith(particle) and len(word) - len(particle) >= 2:
-            return word[: -len(particle)]
+            word = word[: -len(particle)]
+            break
+    if word.endswith(_KOREAN_PLURAL) and len(word) >= 3:
+        word = word[: -len(_KOREAN_PLURAL)]
     return word
 
 
@@ -213,6 +302,11 @@ def find_characters(story: Story) -> list[tuple[str, str]]:
             if not first or first.start(1) != sentence.find(word):
                 mid_sentence.add(word)
     names = [name for name, n in counts.most_common() if n >= 2 and name in mid_sentence]
+    # Who a speech tag names ("…," the woodcutter said.), when the story names them again.
+    for speaker in speech_verb_tags(story.body):
+        mentions = len(re.findall(rf"\b{re.escape(speaker)}\b", story.body, flags=re.IGNORECASE))
+        if mentions >= 2 and speaker.capitalize() not in names:
+            names.append(speaker.capitalize())
     return [(name, "") for name in names[:4]]
 
 
@@ -237,8 +331,7 @@ def _mentions(text: str, name: str) -> bool:
 
 
 def _cut_note(index: int, written: Said, said: Said, seconds: float) -> str:
-    kept = (said.narration + " " + " ".join(t for _, t in said.lines)).split()
-    whole = (written.narration + " " + " ".join(t for _, t in written.lines)).split()
+    kept, whole = said.words, written.words
     # Counted in words, unless a word was cut into pieces: then in characters.
     counted = f"{len(kept)} of {len(whole)} words"
     if not set(kept) <= set(whole):
@@ -276,12 +369,24 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
     def named(text: str) -> list[tuple[int, str]]:
         return sorted((at, c.id) for c in characters for at in _mention_offsets(text, c.name))
 
-    for index, segment in enumerate(segment_story(story, shots), start=1):
+    # Where words must be cut, a sentence that names a character, or opens a paragraph, is the last to go.
+    openers = {sentences[0] for sentences in map(split_sentences, story.paragraphs) if sentences}
+
+    def weight(sentence: str) -> float:
+        return 2.0 * bool(named(sentence)) + (1.0 if sentence in openers else 0.0)
+
+    for index, segment in enumerate(segment_story(story, shots, seconds), start=1):
         written = quoted_lines(segment.text, named)
-        said = fit_speech(written, seconds)
+        said = fit_speech(written, seconds, weight)
         if said != written:
             notes.append(_cut_note(index, written, said, seconds))
-        speakers = {speaker for speaker, _ in said.lines}
+        speech: list[Speech] = []
+        lines = 0
+        for who, text in said.spoken:
+            lines += who != NARRATOR
+            if who == NARRATOR or lines <= MAX_LINES:
+                speech.append(Speech(who=who, text=text))
+        speakers = {said.who for said in speech if not said.narrated}
         present = [c for c in characters if _mentions(segment.text, c.name) or c.id in speakers]
         camera = CAMERA_MOVES[(index - 1) % len(CAMERA_MOVES)]
         built.append(
@@ -292,8 +397,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
                 negative_prompt=NEGATIVE_PROMPT,
                 camera=camera,
                 characters=[c.id for c in present],
-                narration=said.narration,
-                lines=[Line(speaker=speaker, text=text) for speaker, text in said.lines[:MAX_LINES]],
+                speech=speech,
                 continuity=segment.paragraph == previous_paragraph,
             )
         )

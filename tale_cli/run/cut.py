@@ -101,7 +101,7 @@ def current_clips(plan: Plan, folder: RunFolder, manifest: Manifest) -> list[Pat
 
 
 def drawn_words(plan: Plan, manifest: Manifest, settings: CutSettings, *, final: bool = False) -> bool:
-    """Whether the picture already shows the words: a preview animatic draws each shot's narration (unless the words
+    """Whether the picture already shows the words: a preview animatic draws what each shot says (unless the words
     are burned in instead). Its soft subtitle track is then kept, but not shown by default. `final`: of the final
     film of a run of drafts, made of its current takes' finals."""
     from tale_cli.run.takes import final_take
@@ -113,7 +113,7 @@ def drawn_words(plan: Plan, manifest: Manifest, settings: CutSettings, *, final:
     if settings.burn_subtitles:
         return False
     return any(
-        shot.narration.strip()
+        any(said.text.strip() for said in shot.speech)
         and (entry := manifest.data.shots.get(str(shot.index))) is not None
         and backend(entry) == "preview"
         for shot in plan.shots

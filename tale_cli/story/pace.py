@@ -1,5 +1,6 @@
-"""How long words take to say, and how many fit a shot: shared by the planners (which budget a shot's words)
-and the voice track (which checks and places the clips).
+"""How long words take to say, how many fit a shot, and when each is said: shared by the planners (which budget a
+shot's words), the voice track (which checks and places the clips), and the captions that show each text while it
+is said.
 
 A natural pace is counted in words a second for languages that space their words, and in syllables (Hangul
 blocks, kana, Han characters) a second for Korean, Japanese and Chinese; a word of more than PLAIN_WORD_CHARS
@@ -10,7 +11,9 @@ before the next one, and leaves GAP_S between two of its clips.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 
 WORDS_PER_S = 2.8
 SYLLABLES_PER_S = 6.5
@@ -45,3 +48,35 @@ def budget_words(duration_s: float, clips: int = 1) -> tuple[int, int]:
     """The most words (spaced languages) and syllables (Korean, Japanese, Chinese) a shot can say."""
     room = speech_room(duration_s, clips)
     return int(room * WORDS_PER_S), int(room * SYLLABLES_PER_S)
+
+
+def estimated_times(texts: Sequence[str], duration_s: float) -> list[tuple[float, float]]:
+    """Where each of a shot's texts is said, in seconds from the shot's start, before a voice has said them: as the
+    voice track places its clips, from LEAD_S on, GAP_S apart, at a natural pace, faster where they would not fit."""
+    seconds = [natural_seconds(text) for text in texts]
+    room = speech_room(duration_s, len(texts))
+    tempo = max(1.0, sum(seconds) / room) if room > 0 else math.inf
+    times: list[tuple[float, float]] = []
+    at = min(LEAD_S, duration_s)
+    for length in seconds:
+        said = length / tempo if math.isfinite(tempo) else 0.0
+        times.append((at, at + said))
+        at = min(at + said + GAP_S, duration_s)
+    return times
+
+
+def caption_spans(times: Sequence[tuple[float, float]], duration_s: float) -> list[tuple[float, float]]:
+    """The part of a shot each of its texts has on screen, given where each is said (`times`): from the middle of
+    the pause before it to the middle of the pause after it, the first from the shot's start and the last to its
+    end, so a caption is up while its words are said and the shot always shows one."""
+    spans: list[tuple[float, float]] = []
+    begin = 0.0
+    for number, (_, end) in enumerate(times):
+        if number + 1 < len(times):
+            following = times[number + 1][0]
+            finish = min(max((end + following) / 2, begin), duration_s)
+        else:
+            finish = duration_s
+        spans.append((begin, finish))
+        begin = finish
+    return spans

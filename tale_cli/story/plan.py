@@ -1,4 +1,5 @@
-"""The plan: characters and shots with prompts and narration, validated and hand-editable as plan.json."""
+"""The plan: characters and shots with prompts and what each shot says in story order, validated and hand-editable
+as plan.json."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ NARRATION_CHARS = 2000
 STYLE_CHARS = 1000
 VOICE_CHARS = 200
 MAX_LINES = 16
-# The speaker of a line that no character says (the plan's narration is always the narrator's).
+# Narration between a shot's lines, before the first and after the last.
+MAX_SPEECH = 2 * MAX_LINES + 1
+# Who says narration: the `who` of what no character says.
 NARRATOR = "narrator"
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
 VoiceName = Annotated[str, Field(min_length=1, max_length=VOICE_CHARS)]
@@ -95,6 +98,32 @@ class Line(BaseModel):
     text: str = Field(min_length=1, max_length=NARRATION_CHARS)
 
 
+class Speech(BaseModel):
+    """One thing a shot says: narration (`who` is "narrator") or a character's line (`who` is its id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    who: str = Field(pattern=ID_PATTERN)
+    text: str = Field(min_length=1, max_length=NARRATION_CHARS)
+
+    @property
+    def narrated(self) -> bool:
+        return self.who == NARRATOR
+
+
+class _Written(BaseModel):
+    """A shot's words as plans have long written them: its narration, then its lines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    narration: str = Field(default="", max_length=NARRATION_CHARS)
+    lines: list[Line] = Field(default_factory=list, max_length=MAX_LINES)
+
+    def speech(self) -> list[dict[str, str]]:
+        said = [{"who": NARRATOR, "text": self.narration}] if self.narration.strip() else []
+        return said + [{"who": line.speaker, "text": line.text} for line in self.lines]
+
+
 class Shot(BaseModel):
     """One clip of the film."""
 
@@ -106,11 +135,58 @@ class Shot(BaseModel):
     negative_prompt: str = Field(default="", max_length=NEGATIVE_PROMPT_CHARS)
     camera: str = Field(default="static", max_length=CAMERA_CHARS)
     characters: list[str] = Field(default_factory=list)
-    narration: str = Field(default="", max_length=NARRATION_CHARS)
-    # Dialogue spoken after the narration, in order.
-    lines: list[Line] = Field(default_factory=list, max_length=MAX_LINES)
+    # What the shot says, in the story's order. A plan may give it instead as `narration` and `lines` (the narration
+    # said first), as plans always have; plan.json writes it that way wherever that says the same.
+    speech: list[Speech] = Field(default_factory=list, max_length=MAX_SPEECH)
     continuity: bool = False
     seed: int | None = Field(default=None, ge=0, lt=2**32)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _speech_from_narration_and_lines(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or ("narration" not in data and "lines" not in data):
+            return data
+        data = dict(data)
+        written = {key: data.pop(key) for key in ("narration", "lines") if key in data}
+        try:
+            said = _Written.model_validate(written).speech()
+        except ValidationError as error:
+            raise ValueError(describe_validation_error(error)) from None
+        if said and data.get("speech"):
+            raise ValueError(
+                "give the shot's words either as `speech` (in the order they are said) or as `narration` and "
+                "`lines`, not both"
+            )
+        if said:
+            data["speech"] = said
+        return data
+
+    @model_validator(mode="after")
+    def _few_enough_lines(self) -> Shot:
+        if len(self.lines) > MAX_LINES:
+            raise ValueError(f"a shot has at most {MAX_LINES} lines of dialogue (this one has {len(self.lines)})")
+        return self
+
+    @property
+    def narration(self) -> str:
+        """What the narrator says in the shot, its parts joined."""
+        return " ".join(said.text for said in self.speech if said.narrated)
+
+    @property
+    def lines(self) -> list[Line]:
+        """The characters' lines, in order."""
+        return [Line(speaker=said.who, text=said.text) for said in self.speech if not said.narrated]
+
+    def written(self) -> dict[str, Any] | None:
+        """The speech as `narration` and `lines` when those say it in the same order (narration at most once,
+        before every line), else None."""
+        narrated = [position for position, said in enumerate(self.speech) if said.narrated]
+        if narrated not in ([], [0]):
+            return None
+        written: dict[str, Any] = {"narration": self.speech[0].text if narrated else ""}
+        if self.lines:
+            written["lines"] = [line.model_dump() for line in self.lines]
+        return written
 
 
 class Plan(BaseModel):
@@ -166,7 +242,7 @@ class Plan(BaseModel):
             unknown = [c for c in shot.characters if c not in ids]
             if unknown:
                 raise ValueError(f"shot {shot.index} names unknown character(s) {', '.join(unknown)}")
-            strangers = [line.speaker for line in shot.lines if line.speaker not in (*ids, NARRATOR)]
+            strangers = [said.who for said in shot.speech if said.who not in (*ids, NARRATOR)]
             if strangers:
                 raise ValueError(f"shot {shot.index} has a line by unknown speaker '{strangers[0]}'")
         return self
@@ -185,14 +261,26 @@ class Plan(BaseModel):
         data = self.model_dump(mode="json")
         if not data["notes"]:
             del data["notes"]  # only a planner that repaired something writes notes
-        # Dialogue and voices are written only where a plan has them, so plans without them read as before.
-        for shot in data["shots"]:
-            if not shot["lines"]:
-                del shot["lines"]
+        # A shot's words are written as narration and lines wherever those say them in order, so such plans read
+        # as before; lines and voices only where a plan has them.
+        data["shots"] = [_written_shot(shot, said) for shot, said in zip(self.shots, data["shots"], strict=True)]
         for character in data["characters"]:
             if character["voice"] is None:
                 del character["voice"]
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def _written_shot(shot: Shot, data: dict[str, Any]) -> dict[str, Any]:
+    written = shot.written()
+    if written is None:
+        return data
+    ordered: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "speech":
+            ordered.update(written)
+        else:
+            ordered[key] = value
+    return ordered
 
 
 def parse_plan(data: Any, *, source: str = "plan.json") -> Plan:

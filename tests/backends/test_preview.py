@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from tale_cli.config import Recipe
 from tale_cli.media.drawing import text_font
 from tale_cli.media.ffmpeg import check_clip, extract_frame
 from tale_cli.media.fonts import cjk_font, font_for
-from tale_cli.story.plan import Character, Plan, Shot
+from tale_cli.story.plan import Character, Plan, Shot, Speech
 
 
 class NoJournal:
@@ -141,3 +142,55 @@ def test_burned_subtitles_are_the_only_caption_on_the_animatic(tmp_path: Path) -
     assert _white_in_bottom_quarter(tmp_path / "plain" / "shots" / "shot-01.mp4", 0.75) > 50  # the animatic's caption
     assert _white_in_bottom_quarter(tmp_path / "burned" / "shots" / "shot-01.mp4", 0.75) == 0  # left to the stitch
     assert _white_in_bottom_quarter(burned.film, 0.75) > 50  # drawn once, burned into the film
+
+
+def _request(plan: Plan, output: Path, speech_times: tuple[tuple[float, float], ...] | None = None) -> ShotRequest:
+    shot = plan.shots[0]
+    return ShotRequest(plan=plan, shot=shot, prompt=shot.prompt, negative_prompt="", width=plan.width,
+                       height=plan.height, fps=plan.fps, duration_s=shot.duration_s, seed=1, output=output,
+                       journal=NoJournal(), speech_times=speech_times)  # fmt: skip
+
+
+def test_the_caption_shows_what_is_said_at_each_moment_with_the_speakers_name(tmp_path: Path) -> None:
+    from tale_cli.backends.local.preview import caption_at, captions
+    from tests.captions import shown_caption
+    from tests.videos import frame_at
+
+    speech = [{"who": "narrator", "text": "The lamp went dark."}, {"who": "ada", "text": "Who is there?"},
+              {"who": "narrator", "text": "Only the wind."}]  # fmt: skip
+    plan = Plan.model_validate({
+        "title": "T", "slug": "t", "width": 640, "height": 360, "fps": 12,
+        "characters": [{"id": "ada", "name": "Ada"}],
+        "shots": [{"index": 1, "duration_s": 6, "prompt": "A lighthouse at night", "speech": speech}],
+    })  # fmt: skip
+    # Where the voice track says them: each caption from the middle of the pause before it to the middle of the next.
+    request = _request(plan, tmp_path / "clip.mp4.part", ((0.15, 1.6), (1.9, 3.1), (3.4, 4.4)))
+    shown = captions(request)
+    assert [(c.speaker, c.text) for c in shown] == [("", "The lamp went dark."), ("Ada", "Who is there?"),
+                                                     ("", "Only the wind.")]  # fmt: skip
+    assert [(c.start_s, c.end_s) for c in shown] == [(0.0, 1.75), (1.75, 3.25), (3.25, 6.0)]
+    assert caption_at(request, 2.5) == shown[1] and caption_at(request, 5.9) == shown[2]
+    # Before the voice has spoken, where a natural pace says them: still in order, covering the shot.
+    estimated = captions(_request(plan, tmp_path / "x"))
+    assert [c.text for c in estimated] == [c.text for c in shown] and estimated[-1].end_s == 6.0
+    assert all(a.end_s == b.start_s for a, b in itertools.pairwise(estimated))
+
+    PreviewVideo(Recipe()).render_shot(request)
+    check_clip(request.output, expected_s=6.0)
+    for caption in shown:
+        middle = (caption.start_s + caption.end_s) / 2
+        assert shown_caption(frame_at(request.output, middle), request) == caption, caption
+
+
+def test_a_shot_that_only_narrates_keeps_its_cache_key(tmp_path: Path) -> None:
+    plan = make_plan(narration="Ada walks.")
+    key = PreviewVideo(Recipe()).request_fingerprint(_request(plan, tmp_path / "x"))
+    assert key["narration"] == "Ada walks." and "speech" not in key  # as the animatic has always keyed it
+    spoken = plan.model_copy(
+        update={"shots": [plan.shots[0].model_copy(update={"speech": [*plan.shots[0].speech,
+                                                                     Speech(who="ada", text="Hello.")]})]}
+    )  # fmt: skip
+    timed = PreviewVideo(Recipe()).request_fingerprint(_request(spoken, tmp_path / "x", ((0.15, 0.6), (0.9, 1.2))))
+    assert "narration" not in timed and [row[:2] for row in timed["speech"]] == [["", "Ada walks."], ["Ada", "Hello."]]
+    later = PreviewVideo(Recipe()).request_fingerprint(_request(spoken, tmp_path / "x", ((0.15, 0.8), (1.1, 1.4))))
+    assert later != timed  # the caption changes later: other pixels

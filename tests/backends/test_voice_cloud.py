@@ -88,7 +88,11 @@ def test_openai_narrates_through_the_realtime_api_priced_and_audited(
     assert _speech_requests(fake_providers, "/v1/audio/speech") == []
     assert fake_providers.creates["openai-realtime"] == 4  # three narrations and the letter's quoted line
     texts = _realtime_texts(fake_providers)
-    assert texts[0].startswith("Ada walked") and texts[3] == "Meet me at the lighthouse."
+    # In the story's order: the letter's words, then what Ada does (they used to come last).
+    assert texts[0].startswith("Ada walked") and texts[2:] == [
+        "Meet me at the lighthouse.",
+        "Ada smiled and began to run.",
+    ]
     sessions = [
         r["json"]["session"] for r in fake_providers.requests if r["json"] and r["json"].get("type") == "session.update"
     ]

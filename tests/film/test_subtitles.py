@@ -7,12 +7,14 @@ import itertools
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.errors import ExitCode
 from tale_cli.film.stitch import srt_text
 from tale_cli.film.subtitles import LINE_CHARS, Cue, speech_cues, split_caption, timed_cues
+from tale_cli.story.pace import TAIL_S
 from tests.sound import sounding_s
 from tests.subtitles import read_srt, shown, soft_track
 from tests.videos import make_audio, make_clip
@@ -46,9 +48,28 @@ def test_timed_cues_tile_their_span_and_speech_cues_follow_each_clip() -> None:
     assert all(a.end_s == b.start_s for a, b in itertools.pairwise(cues))
     spoken = speech_cues([(10.0, 2.0, "Mira: Hold on.\nPip: Never."), (0.5, 3.0, "The lamp went dark.")])
     assert (spoken[0].start_s, spoken[0].text) == (0.5, "The lamp went dark.")
-    assert spoken[0].end_s == 3.5 and spoken[1].start_s == 10.0 and spoken[-1].end_s == 12.0
+    # "Pip: Never." has 0.8 s of the dialogue: its cue stays up a second, into the quiet after the clip.
+    assert spoken[0].end_s == 3.5 and spoken[1].start_s == 10.0 and spoken[-1].end_s == 12.2
     assert [c.text for c in spoken[1:]] == ["Mira: Hold on.", "Pip: Never."]
     assert timed_cues(1.0, 1.0, "nothing to show") == [] and timed_cues(0.0, 2.0, "  \n ") == []
+
+
+def test_no_cue_is_on_screen_for_less_than_a_second() -> None:
+    # A one-word line of 0.3 s between two narrations: it stays up into the quiet after it, then before it.
+    spoken = speech_cues([(0.15, 2.0, "The lamp went dark."), (2.6, 0.3, "Yes!"), (3.5, 2.0, "The boat turned.")])
+    assert [c.text for c in spoken] == ["The lamp went dark.", "Yes!", "The boat turned."]
+    assert (spoken[1].start_s, spoken[1].end_s) == (2.15, 3.15)
+    assert all(c.end_s - c.start_s >= 1.0 for c in spoken)
+    # With no quiet to grow into, it shares the cue of its nearer neighbour, in order.
+    crowded = speech_cues([(0.15, 2.0, "The lamp went dark."), (2.2, 0.3, "Yes!"), (2.6, 2.0, "The boat turned.")])
+    assert [c.text for c in crowded] == ["The lamp went dark.\nYes!", "The boat turned."]
+    assert all(c.end_s - c.start_s >= 1.0 for c in crowded) and crowded[0].end_s == 2.5
+    # A shot's last words stay up at most TAIL_S past their clip: never into the next shot's picture.
+    last = speech_cues([(7.0, 0.4, "Done.")])
+    assert (last[0].start_s, last[0].end_s) == (6.65, 7.65)
+    # Subtitles without a voice tile each shot, none shorter than a second either.
+    tiled = timed_cues(0.0, 2.0, "Go. " + "A sentence that takes much longer to say than the first one. " * 2)
+    assert all(c.end_s - c.start_s >= 1.0 for c in tiled) and tiled[-1].end_s == 2.0
 
 
 def test_the_examples_subtitles_follow_its_speech(tmp_path: Path) -> None:
@@ -60,7 +81,11 @@ def test_the_examples_subtitles_follow_its_speech(tmp_path: Path) -> None:
     cues = read_srt(run_dir / "film.srt")
     spans = [(clip["start_s"], clip["start_s"] + clip["seconds"]) for clip in clips]
     for cue in cues:
-        assert any(start - 0.002 <= cue.start_s < cue.end_s <= end + 0.002 for start, end in spans), cue
+        # On screen while its words are spoken; one too short to read stays up a second, at most TAIL_S past its clip.
+        assert any(start - 0.002 <= cue.start_s < cue.end_s <= end + 0.002 for start, end in spans) or (
+            cue.end_s - cue.start_s == pytest.approx(1.0)
+            and any(start < cue.end_s <= end + TAIL_S + 0.002 for start, end in spans)
+        ), cue
         assert all(len(line) <= LINE_CHARS for line in cue.text.split("\n")) and cue.text.count("\n") <= 1
     assert any(cue.text == "Pip is the real keeper of the light." for cue in cues)
     page = (run_dir / "review.html").read_text(encoding="utf-8")

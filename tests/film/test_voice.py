@@ -20,7 +20,9 @@ from tale_cli.film.voice import (
     MAX_SPEEDUP,
     TAIL_S,
     SpeechTooLongError,
+    _utterances,
     check_speech_fits,
+    clip_hash,
     natural_seconds,
     plan_speech,
     shot_windows,
@@ -138,6 +140,33 @@ def test_lines_name_known_speakers() -> None:
     assert '"lines"' not in bare.to_json() and '"voice"' not in bare.to_json()
 
 
+def test_speech_is_spoken_in_the_order_the_story_tells_it() -> None:
+    characters = [{"id": "mira", "name": "Mira", "voice": "en-gb"}, {"id": "pip", "name": "Pip", "voice": "en-us+f3"}]
+    speech = [{"who": "mira", "text": "Look!"}, {"who": "narrator", "text": "The lamp came on."},
+              {"who": "pip", "text": "Mrrp."}, {"who": "mira", "text": "Good cat."}]  # fmt: skip
+    plan = _plan([{"index": 1, "duration_s": 8, "prompt": "p", "speech": speech}], characters=characters)
+    recipe = load_recipe("preview")
+    backend = voice_backend(recipe)
+    said = plan_speech(plan, recipe, backend)[0].utterances
+    assert [(u.text, u.voice) for u in said] == [
+        ("Look!", "en-gb"), ("The lamp came on.", "en-us"), ("Mrrp.", "en-us+f3"), ("Good cat.", "en-gb")
+    ]  # fmt: skip
+    # A backend that voices two speakers at once hears lines said one after another as one dialogue, and the
+    # narration between them in its place.
+    dialogue = _utterances(plan, plan.shots[0], "en-us", 2)
+    assert [u.text for u in dialogue] == ["Look!", "The lamp came on.", "Pip: Mrrp.\nMira: Good cat."]
+    assert [s.name for s in dialogue[2].speakers] == ["Pip", "Mira"]
+    # Narration, then lines, as plans had it: the same clips, so nothing already spoken is spoken again.
+    old = _plan([{"index": 1, "duration_s": 8, "prompt": "p", "narration": "At dawn.",
+                  "lines": [{"speaker": "mira", "text": "Look!"}]}], characters=characters)  # fmt: skip
+    new = _plan([{"index": 1, "duration_s": 8, "prompt": "p", "speech": [
+        {"who": "narrator", "text": "At dawn."}, {"who": "mira", "text": "Look!"}]}], characters=characters)  # fmt: skip
+    hashes = [[clip_hash(backend, recipe, u, "en") for u in plan_speech(p, recipe, backend)[0].utterances]
+              for p in (old, new)]  # fmt: skip
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 2
+    assert [u.text for u in plan_speech(old, recipe, backend)[0].utterances] == ["At dawn.", "Look!"]
+
+
 def test_windows_follow_crossfades() -> None:
     assert shot_windows([8, 8, 8]) == [(0, 8), (8, 16), (16, 24)]
     assert shot_windows([8, 8], 1.0) == [(0, 7.5), (7.5, 15)]
@@ -170,8 +199,10 @@ def test_narration_is_spoken_in_every_shot_at_the_target_loudness(
     assert loudness.true_peak_db <= -1.5
     manifest = _manifest(run_dir)
     clips = manifest["voice"]["clips"]
-    # The third shot's quotation ("Meet me at the lighthouse.") is a line of its own, after the narration.
+    # The third shot's quotation ("Meet me at the lighthouse.") is a clip of its own, before the narration that
+    # follows it in the story (it used to come after).
     assert [clip["shot"] for clip in clips] == [1, 2, 3, 3]
+    assert [clip["text"] for clip in clips[2:]] == ["Meet me at the lighthouse.", "Ada smiled and began to run."]
     assert clips[2]["start_s"] + clips[2]["seconds"] < clips[3]["start_s"]
     for clip in clips:
         number = clip["shot"] - 1

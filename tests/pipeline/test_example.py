@@ -1,16 +1,26 @@
-"""The README's first command, end to end: the example story becomes a 64-second narrated film."""
+"""The README's first command, end to end: the example story becomes a 64-second narrated film, told in the story's
+order."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from tale_cli.backends.base import ShotRequest
+from tale_cli.backends.local.preview import caption_at
 from tale_cli.cli.app import app
 from tale_cli.film.mix import measure_loudness
 from tale_cli.media.ffmpeg import count_frames, probe, run_ffmpeg
+from tale_cli.pipeline.shots import spoken_in_shot
+from tale_cli.run.folder import Manifest, VoiceRecord
+from tale_cli.story.plan import Plan, Shot, load_plan
+from tests.captions import shown_caption
 from tests.sound import sounding_s
+from tests.subtitles import read_srt
+from tests.videos import frame_at
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -51,3 +61,63 @@ def test_korean_story_renders_with_hangul_subtitles(tmp_path: Path, tiny_recipe:
     srt = (run_dir / "film.srt").read_text(encoding="utf-8")
     assert "산골 마을에는" in srt and "달빛 우체부라고" in srt
     assert abs(probe(run_dir / "film.mp4").duration_s - 64.0) <= 0.1
+
+
+ORDER_RECIPE = """
+description = "the preview recipe, smaller: the examples' speech, subtitles and animatic captions"
+width = 640
+height = 360
+fps = 12
+shots = 8
+seconds = 8.0
+
+[video]
+backend = "preview"
+
+[voice]
+backend = "espeak"
+"""
+
+
+@pytest.mark.parametrize(
+    ("story", "slug"), [("story.md", "the-lighthouse-keeper-s-cat"), ("story.ko.md", "달빛-우체부")]
+)
+def test_each_shot_is_told_in_story_order_and_its_captions_show_what_is_said(
+    tmp_path: Path, story: str, slug: str
+) -> None:
+    recipe = tmp_path / "order.toml"
+    recipe.write_text(ORDER_RECIPE, encoding="utf-8")
+    result = CliRunner().invoke(app, ["render", str(EXAMPLES / story), "-r", str(recipe), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / slug
+    plan = load_plan(run_dir / "plan.json")
+    data = Manifest.read(run_dir / "manifest.json")
+    voice = data.voice if data is not None else None
+    cues = read_srt(run_dir / "film.srt")
+    # No cue is too short to read.
+    assert all(cue.end_s - cue.start_s >= 0.999 for cue in cues), [c for c in cues if c.end_s - c.start_s < 0.999]
+    start = 0.0
+    for shot in plan.shots:
+        # Every shot's cues say its speech, in the order the story tells it.
+        shown = [cue for cue in cues if start <= (cue.start_s + cue.end_s) / 2 < start + shot.duration_s]
+        assert " ".join(" ".join(cue.text.split()) for cue in shown) == " ".join(item.text for item in shot.speech)
+        request = _shot_request(plan, shot, run_dir, voice)
+        for item in shot.speech:
+            if item.narrated:
+                continue
+            # During a line, the animatic's caption is that line, under its speaker's name: chosen for that time,
+            # and drawn in the frame.
+            (cue,) = [cue for cue in shown if " ".join(cue.text.split()) == item.text]
+            middle = (cue.start_s + cue.end_s) / 2 - start
+            caption = caption_at(request, middle)
+            assert caption is not None and (caption.speaker, caption.text) == (plan.character(item.who).name, item.text)
+            assert shown_caption(frame_at(run_dir / "shots" / f"shot-{shot.index:02d}.mp4", middle), request) == caption
+        start += shot.duration_s
+    assert any(not item.narrated for shot in plan.shots for item in shot.speech) == (story == "story.md")
+
+
+def _shot_request(plan: Plan, shot: Shot, run_dir: Path, voice: VoiceRecord | None) -> ShotRequest:
+    return ShotRequest(plan=plan, shot=shot, prompt=shot.prompt, negative_prompt=shot.negative_prompt,
+                       width=plan.width, height=plan.height, fps=plan.fps, duration_s=shot.duration_s, seed=0,
+                       output=run_dir / "unused.mp4", journal=None,  # type: ignore[arg-type]
+                       speech_times=spoken_in_shot(plan, shot, voice))  # fmt: skip

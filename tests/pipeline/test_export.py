@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -353,3 +354,35 @@ def test_an_edl_export_names_no_audio_file(run_dir: Path) -> None:
     summary = CliRunner().invoke(app, ["export", str(run_dir), "--format", "edl"])
     assert summary.exit_code == 0 and "film.edl: 8 clips" in summary.output and "audio" not in summary.output
     assert len(export(run_dir, "otio")["audio"]) == 3  # music.m4a, shot-02.wav, shot-05.wav
+
+
+def test_markers_follow_what_a_shot_says_in_its_order(tmp_path: Path) -> None:
+    speech = [{"who": "narrator", "text": "The door creaked open."}, {"who": "ada", "text": "Who is there?"},
+              {"who": "narrator", "text": "Only the wind answered."}]  # fmt: skip
+    plan = {"title": "Asked", "slug": "asked", "width": 160, "height": 96, "fps": 24,
+            "characters": [{"id": "ada", "name": "Ada"}],
+            "shots": [{"index": 1, "duration_s": 8, "prompt": "A door at night", "speech": speech}]}  # fmt: skip
+    (tmp_path / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text('[video]\nbackend = "preview"\n[voice]\nbackend = "espeak"\n')
+    rendered = CliRunner().invoke(app, ["render", str(tmp_path / "plan.json"), "-r", str(recipe), "-o", str(tmp_path)])
+    assert rendered.exit_code == 0, rendered.output
+    run = tmp_path / "asked"
+
+    report = export(run, "otio")
+
+    (clip,) = read_back(run / "film.otio").tracks[0].find_clips()
+    markers = [(m.name, m.marked_range.start_time.to_seconds(), m.marked_range.end_time_exclusive().to_seconds())
+               for m in clip.markers]  # fmt: skip
+    assert report["markers"] == 3
+    assert [name for name, _, _ in markers] == [
+        "The door creaked open.",
+        "Ada: Who is there?",
+        "Only the wind answered.",
+    ]
+    assert markers[0][1] == 0 and markers[-1][2] == pytest.approx(8.0, abs=1 / 24)
+    assert all(a[2] == b[1] for a, b in itertools.pairwise(markers))  # one after another
+    # Ada's marker spans the part of the shot where the voice says her line.
+    spoken = json.loads((run / "manifest.json").read_text(encoding="utf-8"))["voice"]["clips"][1]
+    assert spoken["text"] == "Who is there?"
+    assert markers[1][1] <= spoken["start_s"] and spoken["start_s"] + spoken["seconds"] <= markers[1][2]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,13 +96,15 @@ def test_quoted_speech_becomes_lines_of_the_character_who_says_it(tmp_path: Path
         "피프가 말했다. 「가자!」\n"
     )
     plan = _plan(tmp_path, story, shots=4)
-    said = [(s.narration, [(line.speaker, line.text) for line in s.lines]) for s in plan.shots]
-    assert said[0] == ("Pip ran to the stairs.", [("mira", "The lamp is out.")])
-    assert said[1] == ("Pip looked up. And the wind answered.", [("pip", "Follow me!")])
-    assert said[2] == ("Mira folded it away.", [("narrator", "Come home.")])  # the letter speaks, not a character
-    assert said[3][1] == [("narrator", "가자!")]
+    said = [[(item.who, item.text) for item in s.speech] for s in plan.shots]
+    # In the order the story tells them (expectations changed with speech in story order: lines used to come last).
+    assert said[0] == [("mira", "The lamp is out."), ("narrator", "Pip ran to the stairs.")]
+    assert said[1] == [("narrator", "Pip looked up."), ("pip", "Follow me!"), ("narrator", "And the wind answered.")]
+    assert said[2] == [("narrator", "Come home."), ("narrator", "Mira folded it away.")]  # the letter speaks
+    assert said[3] == [("narrator", "가자!")]
     assert "mira" in plan.shots[0].characters
-    assert all('"' not in s.narration and "「" not in s.narration for s in plan.shots)
+    assert plan.shots[0].narration == "Pip ran to the stairs." and plan.shots[1].lines[0].speaker == "pip"
+    assert "Pip ran to the stairs." in plan.shots[0].prompt and "lamp is out" not in plan.shots[0].prompt
 
 
 def test_every_shot_says_only_what_fits_its_seconds(tmp_path: Path) -> None:
@@ -195,3 +198,97 @@ def test_no_narration_is_longer_than_any_voice_takes(tmp_path: Path) -> None:
             assert len(clips) == (1 if limit >= NARRATION_CHARS else -(-len(narration) // limit)), (name, limit)
         finally:
             backend.close()
+
+
+# ---------------------------------------------------------------------------------------------- the story's beats
+
+SIX_SENTENCES = (
+    "Once upon a time an old woodcutter lived at the edge of a dark forest. One evening he found a golden acorn "
+    'under a tree. "What a strange thing," the woodcutter said. That night the goblins came to his hut and banged '
+    'on the door. "Give it back!" they shouted. The woodcutter bit the acorn, crack, and the goblins ran away.'
+)
+KOREAN_SIX = (
+    "옛날 어느 산골에 마음씨 착한 나무꾼이 살았다. 나무꾼은 산에서 개암을 주웠다. 한밤중에 도깨비들이 몰려왔다. "
+    '도깨비들은 방망이를 두드리며 "금 나와라 뚝딱!" 하고 외쳤다. 배가 고파진 나무꾼이 개암을 딱! 하고 깨물자 '
+    "도깨비들은 깜짝 놀라 도망쳤다. 나무꾼은 도깨비들이 두고 간 방망이를 가지고 집으로 돌아왔다."
+)
+
+
+def _kept(plan, sentence: str) -> bool:
+    """The sentence reached a shot: its quotation is said (by whoever says it: its speech tag becomes the line's
+    speaker), else every word of it is in the plan's speech or prompts (it may span two shots)."""
+    quoted = re.search(r'"([^"]+)"', sentence)
+    if quoted:
+        words = quoted.group(1).rstrip(",")
+        return any(words.rstrip(".") in item.text for shot in plan.shots for item in shot.speech)
+    said = " ".join(text for shot in plan.shots for text in (shot.prompt, *(item.text for item in shot.speech)))
+    return all(word.strip(",.!?").casefold() in said.casefold() for word in sentence.split())
+
+
+@pytest.mark.parametrize("front_matter", [True, False])
+@pytest.mark.parametrize("text", [SIX_SENTENCES, KOREAN_SIX], ids=["english", "korean"])
+def test_every_sentence_of_a_six_sentence_story_reaches_a_shot(tmp_path: Path, text: str, front_matter: bool) -> None:
+    heading = "---\ntitle: Six\nshots: 8\n---\n\n" if front_matter else ""
+    plan = _plan(tmp_path, heading + text + "\n", shots=8)
+    sentences = split_sentences(text)
+    assert len(sentences) == 6, sentences
+    missing = [sentence for sentence in sentences if not _kept(plan, sentence)]
+    assert missing == [] and plan.notes == []
+    spoken = " ".join(item.text for shot in plan.shots for item in shot.speech)
+    # Said in the story's order: each sentence's first word comes after the one before's.
+    at = 0
+    for sentence in sentences:
+        at = spoken.find(sentence.split()[0].strip('"'), at)
+        assert at >= 0, (sentence, spoken)
+        at += 1
+
+
+def test_korean_names_lose_their_particles_and_plural_marker(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, KOREAN_SIX + "\n", shots=6)
+    assert [c.name for c in plan.characters] == ["나무꾼", "도깨비"]
+    goblins = next(c.id for c in plan.characters if c.name == "도깨비")
+    # The goblins say their magic words, before the gold comes: the quotation is theirs, in its place.
+    said = [(item.who, item.text) for shot in plan.shots for item in shot.speech]
+    assert (goblins, "금 나와라 뚝딱!") in said
+    at = said.index((goblins, "금 나와라 뚝딱!"))
+    assert said[at - 1] == ("narrator", "도깨비들은 방망이를 두드리며")
+    assert all(goblins in shot.characters for shot in plan.shots if "도깨비" in shot.prompt)
+
+
+def test_a_sound_word_stays_in_its_sentence(tmp_path: Path) -> None:
+    assert split_sentences("배가 고파진 나무꾼이 개암을 딱! 하고 깨물자 도깨비들은 도망쳤다. 끝이었다.") == [
+        "배가 고파진 나무꾼이 개암을 딱! 하고 깨물자 도깨비들은 도망쳤다.",
+        "끝이었다.",
+    ]
+    assert split_sentences('"Crack!" went the acorn. "Stop! Thief!" he cried. The end.') == [
+        '"Crack!" went the acorn.',
+        '"Stop! Thief!" he cried.',
+        "The end.",
+    ]
+    plan = _plan(tmp_path, KOREAN_SIX + "\n", shots=8)
+    assert any("개암을 딱! 하고 깨물자" in item.text for shot in plan.shots for item in shot.speech)
+    assert not any(item.text.startswith("하고") for shot in plan.shots for item in shot.speech)
+
+
+def test_quoted_speech_goes_to_the_character_its_tag_names_without_front_matter(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, SIX_SENTENCES + "\n", shots=6)
+    assert "Woodcutter" in [c.name for c in plan.characters]
+    said = [(item.who, item.text) for shot in plan.shots for item in shot.speech]
+    assert ("woodcutter", "What a strange thing.") in said
+    # "they shouted" names no one the story knows: the narrator says the words, in their place.
+    assert said.index(("narrator", "Give it back!")) == said.index(("woodcutter", "What a strange thing.")) + 2
+
+
+def test_words_that_cannot_fit_are_cut_least_important_first(tmp_path: Path) -> None:
+    story = (
+        "---\ntitle: Crowded\ncharacters:\n  - name: Mira\n---\n\n"
+        "The storm had raged over the little island for three long days and nights. "
+        "Grey rain ran down every window and every wall of the old stone house. "
+        "Mira lit the great lamp at last.\n"
+    )
+    plan = _plan(tmp_path, story, shots=1, seconds=8.0)
+    narration = plan.shots[0].narration
+    # The sentence that names a character stays, and the one that opens the paragraph; the description goes.
+    assert "Mira lit the great lamp" in narration and narration.startswith("The storm had raged")
+    assert "Grey rain" not in narration and "Grey rain ran down every window" in plan.shots[0].prompt
+    assert plan.notes and plan.notes[0].startswith("shot 1: spoken words cut")

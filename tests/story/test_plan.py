@@ -77,3 +77,44 @@ def test_too_many_shots_and_bad_json(tmp_path: Path) -> None:
 )
 def test_slugify_is_safe(title: str, slug: str) -> None:
     assert slugify(title) == slug
+
+
+def _said(shot: object) -> list[tuple[str, str]]:
+    return [(item.who, item.text) for item in shot.speech]  # type: ignore[attr-defined]
+
+
+def test_speech_keeps_the_story_order_and_old_plans_read_as_before(tmp_path: Path) -> None:
+    characters = [{"id": "mira", "name": "Mira"}, {"id": "pip", "name": "Pip"}]
+    old = {"index": 1, "duration_s": 8, "prompt": "a", "narration": "At dawn.", "lines": [
+        {"speaker": "mira", "text": "Look!"}, {"speaker": "pip", "text": "Mrrp."}]}  # fmt: skip
+    ordered = {"index": 2, "duration_s": 8, "prompt": "b", "speech": [
+        {"who": "mira", "text": "Look!"}, {"who": "narrator", "text": "The lamp came on."},
+        {"who": "pip", "text": "Mrrp."}]}  # fmt: skip
+    plan = load_plan(write(tmp_path, plan_data(characters=characters, shots=[old, ordered])))
+    first, second = plan.shots
+    assert _said(first) == [("narrator", "At dawn."), ("mira", "Look!"), ("pip", "Mrrp.")]
+    assert _said(second) == [("mira", "Look!"), ("narrator", "The lamp came on."), ("pip", "Mrrp.")]
+    # The narration and the lines, as code has always read them: a view of the speech.
+    assert second.narration == "The lamp came on." and [line.speaker for line in second.lines] == ["mira", "pip"]
+    # Written back as narration and lines where those say it in order, else as speech: a plan of the old shape
+    # stays byte for byte what it was.
+    written = json.loads(plan.to_json())["shots"]
+    assert written[0]["narration"] == "At dawn." and "speech" not in written[0] and len(written[0]["lines"]) == 2
+    assert "narration" not in written[1] and "lines" not in written[1] and written[1]["speech"] == ordered["speech"]
+    assert load_plan(write(tmp_path, json.loads(plan.to_json()))) == plan
+
+
+@pytest.mark.parametrize(
+    ("shot", "message"),
+    [
+        ({"narration": "x", "speech": [{"who": "narrator", "text": "y"}]}, "not both"),
+        ({"speech": [{"who": "zed", "text": "Hi"}]}, "unknown speaker 'zed'"),
+        ({"speech": [{"who": "ada", "text": ""}]}, r"shots\.0\.speech\.0\.text"),
+        ({"narration": "x" * 2001}, "narration: String should have at most 2000 characters"),
+        ({"speech": [{"who": "ada", "text": "Hi"}] * 17}, "at most 16 lines"),
+    ],
+)
+def test_malformed_speech_names_the_problem(tmp_path: Path, shot: dict[str, object], message: str) -> None:
+    shots = [{"index": 1, "duration_s": 2, "prompt": "a", **shot}]
+    with pytest.raises(PlanError, match=message):
+        load_plan(write(tmp_path, plan_data(shots=shots)))

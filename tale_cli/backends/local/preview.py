@@ -1,10 +1,12 @@
-"""The offline preview backend: character cards and animatic clips drawn from the plan, real MP4s."""
+"""The offline preview backend: character cards and animatic clips drawn from the plan, real MP4s; the animatic's
+caption shows what the shot says at each moment, narration or a line under its speaker's name."""
 
 from __future__ import annotations
 
 import colorsys
 import hashlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from tale_cli.backends.base import (
 from tale_cli.media.drawing import text_font, wrap_text
 from tale_cli.media.ffmpeg import EncodeSettings, filter_escape, input_arg, run_ffmpeg
 from tale_cli.media.fonts import font_for
+from tale_cli.story.pace import caption_spans, estimated_times
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -68,25 +71,62 @@ def _background(width: int, height: int, text: str, seed: int, first_frame: Path
     return image
 
 
+@dataclass(frozen=True)
+class Caption:
+    """What the animatic shows at the foot of a shot from `start_s` to `end_s` (seconds into the shot): narration,
+    or a line with the name of the character who says it (`speaker`)."""
+
+    start_s: float
+    end_s: float
+    text: str
+    speaker: str = ""
+
+
+def captions(request: ShotRequest) -> list[Caption]:
+    """The shot's speech in its order, each on screen while it is said: where the voice track says it when it has
+    (`request.speech_times`), else where it will at a natural pace. Together they cover the shot."""
+    speech = [item for item in request.shot.speech if item.text.strip()]
+    times = request.speech_times
+    if times is None or len(times) != len(speech):
+        times = tuple(estimated_times([item.text for item in speech], request.duration_s))
+    names = {character.id: character.name for character in request.plan.characters}
+    return [
+        Caption(round(start, 3), round(end, 3), item.text.strip(), "" if item.narrated else names.get(item.who, ""))
+        for item, (start, end) in zip(speech, caption_spans(times, request.duration_s), strict=True)
+    ]
+
+
+def caption_at(request: ShotRequest, seconds: float) -> Caption | None:
+    """The caption on screen `seconds` into the shot (None where the shot says nothing)."""
+    shown = captions(request)
+    return next((caption for caption in shown if caption.start_s <= seconds < caption.end_s), None) or (
+        shown[-1] if shown and seconds >= shown[-1].end_s else None
+    )
+
+
+def _layer(request: ShotRequest) -> tuple[PILImage.Image, float, bool, int]:
+    """An empty transparent layer of the frame's size, its type scale, whether it is wide, and its margin."""
+    from PIL import Image
+
+    width, height = request.width, request.height
+    scale = min(width, height) / 720
+    return Image.new("RGBA", (width, height), (0, 0, 0, 0)), scale, width > height, int(40 * scale)
+
+
 def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
-    """Shot number, wrapped prompt, characters and narration on a transparent layer.
+    """Shot number, wrapped prompt and characters on a transparent layer.
 
     Sizes follow the frame's short side, so a 720x1280 frame has the type of a 1280x720 one; a tall or square
     frame has less width and more height, so its lines are shorter and it has room for more of them.
     """
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
-    width, height = request.width, request.height
-    scale = min(width, height) / 720
-    wide = width > height
-    # Characters per line at the two type sizes: what a wide frame has always drawn, else what fits the width.
-    room = width / scale - 80
+    layer, scale, wide, margin = _layer(request)
+    # Characters per line: what a wide frame has always drawn, else what fits the width.
+    room = request.width / scale - 80
     prompt_chars = int(70 / max(scale, 0.2) * scale * 1.4) if wide else max(16, int(room / 12))
-    narration_chars = 60 if wide else max(12, int(room / 17))
-    layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     shot, plan = request.shot, request.plan
-    margin = int(40 * scale)
     big = text_font(plan.title, int(44 * scale))
     draw.text((margin, margin), f"SHOT {shot.index}/{len(plan.shots)}", font=big, fill=(255, 255, 255, 235))
     small = text_font(request.prompt + " ".join(names), int(22 * scale))
@@ -103,20 +143,26 @@ def _overlay(request: ShotRequest, names: list[str]) -> PILImage.Image:
     if names:
         who = text_font(" ".join(names), int(26 * scale))
         draw.text((margin, y + int(12 * scale)), "with " + ", ".join(names), font=who, fill=(255, 230, 150, 230))
-    if shot.narration:
-        body = text_font(shot.narration, int(30 * scale))
-        lines = wrap_text(shot.narration, narration_chars)[: 3 if wide else 6]
-        # A tall frame keeps its caption above the bottom fifth, where phone apps draw their own buttons and text.
-        bottom = height - margin if wide else height - int(height * 0.2)
-        box_top = bottom - int(42 * scale) * len(lines) - int(20 * scale)
-        draw.rectangle([0, box_top, width, height if wide else bottom], fill=(0, 0, 0, 120))
-        for number, line in enumerate(lines):
-            draw.text(
-                (margin, box_top + int(12 * scale) + number * int(42 * scale)),
-                line,
-                font=body,
-                fill=(255, 255, 255, 245),
-            )
+    return layer
+
+
+def _draw_caption(layer: PILImage.Image, request: ShotRequest, caption: Caption) -> PILImage.Image:
+    """The caption in a dark box at the foot of the frame: a line under its speaker's name, in the names' colour."""
+    from PIL import ImageDraw
+
+    _, scale, wide, margin = _layer(request)
+    width, height = request.width, request.height
+    narration_chars = 60 if wide else max(12, int((width / scale - 80) / 17))
+    body = text_font(caption.speaker + caption.text, int(30 * scale))
+    rows = [(caption.speaker, (255, 230, 150, 245))] if caption.speaker else []
+    rows += [(line, (255, 255, 255, 245)) for line in wrap_text(caption.text, narration_chars)[: 3 if wide else 6]]
+    # A tall frame keeps its caption above the bottom fifth, where phone apps draw their own buttons and text.
+    bottom = height - margin if wide else height - int(height * 0.2)
+    box_top = bottom - int(42 * scale) * len(rows) - int(20 * scale)
+    draw = ImageDraw.Draw(layer)
+    draw.rectangle([0, box_top, width, height if wide else bottom], fill=(0, 0, 0, 120))
+    for number, (row, colour) in enumerate(rows):
+        draw.text((margin, box_top + int(12 * scale) + number * int(42 * scale)), row, font=body, fill=colour)
     return layer
 
 
@@ -140,9 +186,15 @@ class PreviewVideo(VideoBackend):
         return {"model": MODEL, "preset": self.encode.preset, "crf": self.encode.crf}
 
     def request_fingerprint(self, request: ShotRequest) -> dict[str, Any]:
-        """The animatic draws the narration, camera, names and shot number, so they change its pixels."""
+        """The animatic draws the speech, camera, names and shot number, so they change its pixels."""
+        fields: dict[str, Any] = {}
+        speech = request.shot.speech
+        if len(speech) <= 1 and all(item.narrated for item in speech):
+            fields["narration"] = request.shot.narration  # one caption for the whole shot, as it always was
+        else:
+            fields["speech"] = [[c.speaker, c.text, c.start_s, c.end_s] for c in captions(request)]
         return {
-            "narration": request.shot.narration,
+            **fields,
             "camera": request.shot.camera,
             "characters": [request.plan.character(c).name for c in request.shot.characters],
             "index": request.shot.index,
@@ -164,7 +216,17 @@ class PreviewVideo(VideoBackend):
             _background(big_w, big_h, request.prompt, request.seed, request.first_frame).save(
                 backdrop, compress_level=1
             )
-            _overlay(request, names).save(overlay, compress_level=1)
+            header = _overlay(request, names)
+            shown = captions(request)
+            if len(shown) == 1:
+                header = _draw_caption(header, request, shown[0])  # on screen the whole shot
+            header.save(overlay, compress_level=1)
+            timed: list[tuple[Path, Caption]] = []
+            if len(shown) > 1:
+                for number, caption in enumerate(shown):
+                    path = Path(tmp) / f"caption-{number}.png"
+                    _draw_caption(_layer(request)[0], request, caption).save(path, compress_level=1)
+                    timed.append((path, caption))
             move = _camera_expression(request.shot.camera, request.duration_s)
             # Each still is decoded and converted once, then repeated by the loop filter: far cheaper than
             # re-reading the PNGs for every frame.
@@ -173,6 +235,13 @@ class PreviewVideo(VideoBackend):
                 f"[0:v]format=yuv420p,{hold},crop={width}:{height}:{move}[bg];"
                 f"[1:v]format=yuva420p,{hold}[text];[bg][text]overlay=0:0:format=yuv420"
             )
+            # Each caption is laid over the picture while its words are said, and only then.
+            for number, (_, caption) in enumerate(timed):
+                until = f"*lt(t\\,{caption.end_s:.3f})" if number < len(timed) - 1 else ""
+                graph += (
+                    f"[v{number}];[{number + 2}:v]format=yuva420p,{hold}[c{number}];[v{number}][c{number}]"
+                    f"overlay=0:0:format=yuv420:enable=gte(t\\,{caption.start_s:.3f}){until}"
+                )
             font = font_for("0123456789")
             short = min(width, height)
             if font is not None:
@@ -182,12 +251,14 @@ class PreviewVideo(VideoBackend):
                     f":fontsize={int(26 * short / 720)}:fontcolor=white@0.85:box=1:boxcolor=black@0.35:boxborderw=8"
                 )
             graph += "[v]"
+            stills = [arg for path, _ in timed for arg in ("-i", input_arg(path))]
             run_ffmpeg(
                 [
                     "-i",
                     input_arg(backdrop),
                     "-i",
                     input_arg(overlay),
+                    *stills,
                     "-f",
                     "lavfi",
                     "-i",
@@ -197,7 +268,7 @@ class PreviewVideo(VideoBackend):
                     "-map",
                     "[v]",
                     "-map",
-                    "2:a",
+                    f"{len(timed) + 2}:a",
                     "-frames:v",
                     str(frames),
                     "-t",
