@@ -153,7 +153,7 @@ def test_speech_is_spoken_in_the_order_the_story_tells_it() -> None:
     ]  # fmt: skip
     # A backend that voices two speakers at once hears lines said one after another as one dialogue, and the
     # narration between them in its place.
-    dialogue = _utterances(plan, plan.shots[0], "en-us", 2)
+    dialogue = _utterances(plan, plan.shots[0], "en-us", 2, "espeak")
     assert [u.text for u in dialogue] == ["Look!", "The lamp came on.", "Pip: Mrrp.\nMira: Good cat."]
     assert [s.name for s in dialogue[2].speakers] == ["Pip", "Mira"]
     # Narration, then lines, as plans had it: the same clips, so nothing already spoken is spoken again.
