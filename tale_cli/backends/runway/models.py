@@ -132,6 +132,11 @@ def _seedance(label: str, ratios: tuple[str, ...], high: int = 15, chars: int = 
     )  # fmt: skip
 
 
+def _veo(label: str) -> RunwayModel:
+    return RunwayModel(label, (4, 6, 8), False, _VEO, _VEO, SDK, audio=True, last_frame=True, negative_prompt=True,
+                       seed=True, max_prompt_chars=1000)  # fmt: skip
+
+
 MODELS: dict[str, RunwayModel] = {
     "gen4_turbo": RunwayModel(
         "Runway Gen-4 Turbo",
@@ -146,32 +151,8 @@ MODELS: dict[str, RunwayModel] = {
     "gen4.5": RunwayModel(
         "Runway Gen-4.5", _span(2, 10), True, _GEN4, ("1280:720", "720:1280"), SDK, seed=True, max_prompt_chars=1000
     ),
-    "veo3.1": RunwayModel(
-        "Veo 3.1",
-        (4, 6, 8),
-        False,
-        _VEO,
-        _VEO,
-        SDK,
-        audio=True,
-        last_frame=True,
-        negative_prompt=True,
-        seed=True,
-        max_prompt_chars=1000,
-    ),
-    "veo3.1_fast": RunwayModel(
-        "Veo 3.1 Fast",
-        (4, 6, 8),
-        False,
-        _VEO,
-        _VEO,
-        SDK,
-        audio=True,
-        last_frame=True,
-        negative_prompt=True,
-        seed=True,
-        max_prompt_chars=1000,
-    ),
+    "veo3.1": _veo("Veo 3.1"),
+    "veo3.1_fast": _veo("Veo 3.1 Fast"),
     "seedance2": _seedance("Seedance 2.0", _SEEDANCE),
     "seedance2_fast": _seedance("Seedance 2.0 Fast", _SEEDANCE_SD),
     "seedance2_mini": _seedance("Seedance 2.0 Mini", _SEEDANCE_SD),

@@ -37,6 +37,18 @@ MAX_IMAGE_BYTES = 3_700_000
 HTTP_TIMEOUT_S = 300.0
 
 
+def runway_client(cloud: Cloud, role: str, timeout_s: float) -> Any:
+    """The runwayml client on the user's key (the key given to `cloud` for redaction). No SDK retries: Tale retries
+    itself, honouring Retry-After; RUNWAYML_BASE_URL still applies."""
+    try:
+        import runwayml
+    except ImportError:
+        raise missing_extra("runway", "runwayml") from None
+    key = require_key("runway", role=role)
+    cloud.use_key(key)
+    return runwayml.RunwayML(api_key=key, max_retries=0, timeout=timeout_s)
+
+
 def _data_uri(path: Path) -> str:
     data, mime = image_payload(path, max_bytes=MAX_IMAGE_BYTES)
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
@@ -111,14 +123,7 @@ class RunwayVideo(VideoBackend):
     def _get_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                try:
-                    import runwayml
-                except ImportError:
-                    raise missing_extra("runway", "runwayml") from None
-                key = require_key("runway", role="runway video backend")
-                self.cloud.use_key(key)
-                # No SDK retries: Tale retries itself, honouring Retry-After; RUNWAYML_BASE_URL still applies.
-                self._client = runwayml.RunwayML(api_key=key, max_retries=0, timeout=HTTP_TIMEOUT_S)
+                self._client = runway_client(self.cloud, "runway video backend", HTTP_TIMEOUT_S)
             return self._client
 
     def arguments(self, request: ShotRequest) -> tuple[str, dict[str, Any]]:

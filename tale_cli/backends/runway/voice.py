@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from tale_cli.backends.base import MadeVoice, RenderResult, VoiceBackend, VoiceCapabilities, VoiceInfo
 from tale_cli.backends.cloud import Cloud, JobFailedError, made_voice_cost, voice_cost
-from tale_cli.errors import BackendError, InputError, RecipeError, ShotRefusedError, missing_extra
+from tale_cli.backends.runway.video import runway_client
+from tale_cli.errors import BackendError, InputError, RecipeError, ShotRefusedError
 from tale_cli.keys.audit import ATTEMPTS_NOTE
-from tale_cli.keys.store import require_key
 
 if TYPE_CHECKING:
     from tale_cli.backends.base import SpeechRequest, VoiceMaking
@@ -123,13 +123,7 @@ class RunwayVoice(VoiceBackend):
     def _get_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                try:
-                    import runwayml
-                except ImportError:
-                    raise missing_extra("runway", "runwayml") from None
-                key = require_key("runway", role="runway voice backend")
-                self.cloud.use_key(key)
-                self._client = runwayml.RunwayML(api_key=key, max_retries=0, timeout=HTTP_TIMEOUT_S)
+                self._client = runway_client(self.cloud, "runway voice backend", HTTP_TIMEOUT_S)
             return self._client
 
     # ------------------------------------------------------------------------------------------ speaking
@@ -148,16 +142,20 @@ class RunwayVoice(VoiceBackend):
                 if request.speed != 1.0:
                     arguments["speed"] = request.speed
             return arguments
+        from runwayml.types.voice_retrieve_response import Failed, Ready
+
         voice = self.cloud.call("voice lookup", lambda: client.voices.retrieve(request.voice), attempts=attempts)
-        status = str(getattr(voice, "status", ""))
-        preview = getattr(voice, "preview_url", None)
-        if status != "READY" or not preview:
-            reason = getattr(voice, "failure_reason", None) or (
-                "it is still being made" if status == "PROCESSING" else "it has no sample to speak from"
+        preview = voice.preview_url if isinstance(voice, Ready) else None
+        if preview is None:
+            processing = voice.status == "PROCESSING"
+            reason = (
+                voice.failure_reason
+                if isinstance(voice, Failed)
+                else ("it is still being made" if processing else "it has no sample to speak from")
             )
             raise BackendError(
                 f"Runway voice {request.voice} cannot speak shot {request.shot}: {self.cloud.clean(str(reason))}",
-                hint="wait a minute and run again" if status == "PROCESSING" else "make the voice again",
+                hint="wait a minute and run again" if processing else "make the voice again",
             )
         return {
             "model": MADE_VOICE_MODEL,
