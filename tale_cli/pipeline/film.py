@@ -223,13 +223,13 @@ def _owed(
     from tale_cli.run.journal import JobJournal
 
     tasks = build_tasks(shot_plan, recipe, folder, manifest, backend, expected_refs(plan, folder))
+    unmade = [task for task in tasks if not is_cached(task, manifest)]  # each clip checked once
+    unfinished = [task.shot.index for task in unmade]
     pending = [
         task.shot.index
-        for task in tasks
-        if not is_cached(task, manifest)
-        and JobJournal(manifest, task.params_hash, shot=task.shot.index).existing_job() is None
+        for task in unmade
+        if JobJournal(manifest, task.params_hash, shot=task.shot.index).existing_job() is None
     ]
-    unfinished = [task.shot.index for task in tasks if not is_cached(task, manifest)]
     retakes_left, judged = judging_left(plan, recipe, manifest, {t.shot.index: t.plan_hash for t in tasks}, unfinished)
     owed = Owed(
         references=len(references_to_draw(plan, recipe, folder, manifest)),
