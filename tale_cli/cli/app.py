@@ -76,6 +76,7 @@ def _register() -> None:
         recipes,
         render,
         review,
+        seal,
         stitch,
         takes,
         voices,
@@ -94,6 +95,8 @@ def _register() -> None:
     app.command("bench")(bench.bench)
     app.command("batch")(batch.batch)
     app.command("clean")(clean.clean)
+    app.command("seal")(seal.seal)
+    app.command("unseal")(seal.unseal)
     app.command("review")(review.review)
     app.command("export")(export.export)
     app.command("retake")(takes.retake)

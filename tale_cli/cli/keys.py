@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -111,3 +112,22 @@ def test(
                 raise typer.Exit(int(KeysError.exit_code))
             source = f"key from {result.source}" if result.status != "missing" else None
             raise KeysError(f"{result.provider}: {result.detail}", hint=source)
+
+
+@app.command("seal-identity")
+def seal_identity(
+    file: Path | None = typer.Option(
+        None, "--file", help="Write the identity to this new owner-only file (for TALE_AGE_IDENTITY on a pod)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a sentence."),
+) -> None:
+    """Make the age identity that sealed run folders are sealed to (`tale render --seal`), kept in the OS keyring or
+    a new file; prints its public key, never the identity."""
+    with errors_handled():
+        from tale_cli.keys.seal import make_identity
+
+        made = make_identity(file)
+        if json_output:
+            print_json({"recipient": made.recipient, "stored": made.where})
+            return
+        console().print(f"made an age identity in {escape(made.where)}; its public key is {made.recipient}")

@@ -40,6 +40,9 @@ def render(
     audio: Path | None = typer.Option(None, "--audio", help="The same as --music FILE."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     private: bool = typer.Option(False, "--private", help="Only local backends; the run folder is owner-only."),
+    seal: bool = typer.Option(
+        False, "--seal", help="Keep the story's words in the run folder encrypted at rest (age; TALE_AGE_IDENTITY)."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start a paid render without asking."),
     max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Refuse to start above this estimate (USD)."),
     prices: str | None = typer.Option(
@@ -98,6 +101,7 @@ def render(
             burn_subtitles=burn_subtitles,
             transition=transition,
             private=private,
+            seal=seal,
             wait=not no_wait,
             aspect=aspect,
             resolution=resolution,

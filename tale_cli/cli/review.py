@@ -23,14 +23,20 @@ def review(
 ) -> None:
     """Write RUN_DIR/review.html (film, shots, costs) and print its path; --open or --serve it."""
 
-    def write() -> Path:
+    def write() -> Path | None:
         from tale_cli.pipeline.review import write_review
 
         return write_review(run_dir)
 
     page = run(write)
-    typer.echo(str(page))
+    if page is None:
+        # A sealed run writes no page in the clear: it is made for each request of `--serve`.
+        typer.echo(f"{run_dir} is sealed: its review page is only served (tale review --serve)")
+    else:
+        typer.echo(str(page))
     if not serve:
+        if page is None:
+            return
         if open_page:
             import webbrowser
 

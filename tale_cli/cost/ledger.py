@@ -12,6 +12,7 @@ from pydantic import Field, computed_field
 
 from tale_cli.cost.report import Cents, OneDecimal, Report, ThreeDecimals
 from tale_cli.errors import InputError
+from tale_cli.keys.seal import read_bytes
 from tale_cli.registry import Pricing, providers
 from tale_cli.run.folder import ManifestData, ShotStatus
 
@@ -20,7 +21,7 @@ def _read_manifest(run_dir: Path) -> ManifestData:
     """A run's manifest.json through the run folder's model, with one clear error when it cannot be read."""
     path = run_dir / "manifest.json" if run_dir.is_dir() else run_dir
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bytes(path).decode("utf-8"))
     except FileNotFoundError:
         raise InputError(f"no manifest.json in {run_dir}", hint="give a run folder written by `tale render`") from None
     except OSError as error:

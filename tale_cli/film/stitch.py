@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,8 @@ class StitchOptions:
     """A music bed mixed under the clips' own sound, looped or cut to the film's length."""
     audio_volume: float = DEFAULT_BED_VOLUME
     encode: EncodeSettings = field(default_factory=EncodeSettings)
+    seal: Callable[[bytes], bytes] | None = None
+    """A sealed run's: the SRT is written sealed, and the words reach ffmpeg through named pipes, never a file."""
 
 
 @dataclass
@@ -170,17 +173,23 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
     part = output.with_name(output.name + ".part")
     srt_part = srt_path.with_name(srt_path.name + ".part") if srt_path is not None and cues else None
     try:
-        if srt_part is not None:
+        srt_input = srt_part
+        if srt_part is not None and options.seal is None:
             srt_part.write_text(srt_text(cues), encoding="utf-8")
-        with tempfile.TemporaryDirectory(prefix="tale-stitch-") as work:
+        with tempfile.TemporaryDirectory(prefix="tale-stitch-") as work, _pipes(options) as pipes:
+            if srt_part is not None and pipes is not None:
+                srt_input = pipes.feed(Path(work) / "film.srt", srt_text(cues).encode("utf-8"))
             if fast:
-                args = _copy_args(infos, srt_part, Path(work))
+                args = _copy_args(infos, srt_input, Path(work))
             elif uniform:
-                args = _uniform_args(infos, durations, cues, srt_part, Path(work), options)
+                args = _uniform_args(infos, durations, cues, srt_input, Path(work), options, pipes)
             else:
-                args = _encode_args(infos, durations, cues, transition_s, srt_part, Path(work), options)
-            run_ffmpeg([*args, "-movflags", "+faststart", "-f", container, input_arg(part)])
+                args = _encode_args(infos, durations, cues, transition_s, srt_input, Path(work), options, pipes)
+            fds = pipes.fds if pipes is not None else []
+            run_ffmpeg([*args, "-movflags", "+faststart", "-f", container, input_arg(part)], pass_fds=fds)
         _check_film(part, output, film_s, options.fps, decode=not fast)
+        if srt_part is not None and options.seal is not None:
+            srt_part.write_bytes(options.seal(srt_text(cues).encode("utf-8")))
         part.replace(output)
         if srt_part is not None and srt_path is not None:
             srt_part.replace(srt_path)
@@ -365,6 +374,40 @@ def _copyable_clips(clips: Sequence[Path], options: StitchOptions) -> list[ClipI
 # ffmpeg arguments
 
 
+class _Pipes:
+    """Text handed to ffmpeg as files in memory (memfd, named /dev/fd/N in ffmpeg's process): a sealed run's words are
+    never a file in the clear, not even in a temporary folder. (A named pipe will not do: libass opens its file twice.)"""
+
+    def __init__(self) -> None:
+        self.fds: list[int] = []
+
+    def feed(self, path: Path, data: bytes) -> Path:
+        if not hasattr(os, "memfd_create"):
+            raise OutputError("a sealed run's subtitles are made in memory, which this system cannot do (Linux can)")
+        fd = os.memfd_create(path.name)
+        self.fds.append(fd)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        return Path(f"/dev/fd/{fd}")
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _pipes(options: StitchOptions) -> Iterator[_Pipes | None]:
+    if options.seal is None:
+        yield None
+        return
+    pipes = _Pipes()
+    try:
+        yield pipes
+    finally:
+        pipes.close()
+
+
 def _write_listing(listing: Path, infos: Sequence[ClipInfo]) -> None:
     # Under a locale that is not UTF-8, Python holds a non-ASCII path's bytes as surrogates; writing them back
     # with surrogateescape gives ffmpeg the file's real name, byte for byte.
@@ -396,6 +439,7 @@ def _encode_args(
     srt: Path | None,
     work: Path,
     options: StitchOptions,
+    pipes: _Pipes | None = None,
 ) -> list[str]:
     width, height, fps = options.width, options.height, options.fps
     rate = options.encode.audio_rate
@@ -431,7 +475,7 @@ def _encode_args(
     total_samples = sum(samples) - (len(infos) - 1) * fade_samples
 
     if options.burn_subtitles:
-        chains.append(f"[{video}]{_burn_filter(cues, work, options)}[burned]")
+        chains.append(f"[{video}]{_burn_filter(cues, work, options, pipes)}[burned]")
         video = "burned"
     next_input = len(infos)
     if options.audio is not None:
@@ -452,11 +496,15 @@ def _encode_args(
     ]  # fmt: skip
 
 
-def _burn_filter(cues: Sequence[Cue], work: Path, options: StitchOptions) -> str:
-    """The libass filter that draws the captions, from an ASS file with its own font."""
+def _burn_filter(cues: Sequence[Cue], work: Path, options: StitchOptions, pipes: _Pipes | None) -> str:
+    """The libass filter that draws the captions, from an ASS file with its own font (a named pipe in a sealed run)."""
     font_name, fonts_dir = _caption_font(cues, work)
     captions = work / "captions.ass"
-    captions.write_text(_ass_text(cues, options.width, options.height, font_name), encoding="utf-8")
+    text = _ass_text(cues, options.width, options.height, font_name)
+    if pipes is not None:
+        captions = pipes.feed(captions, text.encode("utf-8"))
+    else:
+        captions.write_text(text, encoding="utf-8")
     # Two levels of escaping: the option value inside the filter, then the filter graph.
     burn = f"subtitles=filename={filter_escape(filter_escape(str(captions)))}"
     if fonts_dir is not None:
@@ -482,6 +530,7 @@ def _uniform_args(
     srt: Path | None,
     work: Path,
     options: StitchOptions,
+    pipes: _Pipes | None = None,
 ) -> list[str]:
     """Matching clips read as one stream: only what was asked (burn, music) is filtered and re-encoded."""
     listing = work / "clips.txt"
@@ -491,7 +540,7 @@ def _uniform_args(
     maps: list[str] = []
     codecs: list[str] = []
     if options.burn_subtitles:
-        chains.append(f"[0:v:0]{_burn_filter(cues, work, options)}[burned]")
+        chains.append(f"[0:v:0]{_burn_filter(cues, work, options, pipes)}[burned]")
         maps += ["-map", "[burned]"]
         codecs += options.encode.video_args(options.fps)
     else:

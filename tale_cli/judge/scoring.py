@@ -18,6 +18,7 @@ from tale_cli.files import now_iso
 from tale_cli.judge.checks import FrameChecks, check_frames
 from tale_cli.judge.frames import grey_frames, judged_frames
 from tale_cli.keys.redact import redact
+from tale_cli.keys.seal import read_bytes
 from tale_cli.registry import Role, create
 from tale_cli.run.verdicts import CharacterJudgement, MetricSummary, TakeJudgement
 
@@ -57,7 +58,7 @@ class Judged:
     @classmethod
     def read(cls, path: Path, key: str) -> Judged | None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_bytes(path).decode("utf-8"))
             verdict = data.get("verdict")
             if verdict is not None:
                 characters = {cid: CharacterVerdict(**item) for cid, item in verdict.pop("characters", {}).items()}

@@ -1,7 +1,9 @@
 """The run's audit log: one JSON line per inference request in `audit.jsonl`, never a key.
 
 Each line says when, who (user and host), which role/backend/model, which shot, the prompt's SHA-256
-(the prompt itself only when the recipe sets `audit_prompts = true`), the outcome and the billed units.
+(the prompt itself only when the recipe sets `audit_prompts = true`), the outcome and the billed units. In a sealed
+run (tale_cli.keys.seal) each request's line is sealed, and every read of a sealed file adds a plain line
+(`"event": "read"`, the file's name) that says who read what and when.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,17 +123,32 @@ class AuditLog:
         return len(lines)
 
     def _append(self, line: str) -> None:
-        # O_NOFOLLOW: a symlink planted as audit.jsonl is refused rather than written through.
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            fd = os.open(self.path, flags, 0o600)
-        except OSError as error:
-            raise OutputError(
-                f"cannot write the audit log {self.path}: {error.strerror}",
-                hint="a symlink or unwritable file is in the run folder; remove it" if self.path.is_symlink() else None,
-            ) from None
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(line)
+        from tale_cli.keys.seal import seal_of
+
+        seal = seal_of(self.path.parent)
+        data = seal.seal_line(line.encode("utf-8")) if seal is not None else line.encode("utf-8")
+        _append_bytes(self.path, data)
+
+
+def _append_bytes(path: Path, data: bytes) -> None:
+    """One append to the audit log; O_NOFOLLOW: a symlink planted as audit.jsonl is refused, not written through."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as error:
+        raise OutputError(
+            f"cannot write the audit log {path}: {error.strerror}",
+            hint="a symlink or unwritable file is in the run folder; remove it" if path.is_symlink() else None,
+        ) from None
+    with os.fdopen(fd, "ab") as handle:
+        handle.write(data)
+
+
+def record_read(run_dir: Path, name: str) -> None:
+    """One plain line for a read of the sealed file `name` in `run_dir`: when, who, which file (never its words)."""
+    entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "user": _user(),
+             "host": socket.gethostname(), "event": "read", "file": name}  # fmt: skip
+    _append_bytes(Path(run_dir) / AUDIT_FILE, (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,7 @@ class AuditSummary:
     requests: int
     failed: int
     cost_usd: float
+    reads: list[dict[str, Any]] = field(default_factory=list)  # reads of a sealed run's files
 
 
 def read_audit(run_dir: Path) -> AuditSummary:
@@ -148,26 +166,28 @@ def read_audit(run_dir: Path) -> AuditSummary:
     path = run_dir if run_dir.name == AUDIT_FILE or run_dir.is_file() else run_dir / AUDIT_FILE
     if not path.exists():
         raise InputError(f"no audit log at {path}", hint="pass a run folder that `tale render` wrote")
+    from tale_cli.keys.seal import read_lines
+
     entries: list[dict[str, Any]] = []
+    reads: list[dict[str, Any]] = []
     try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    raise InputError(f"{path}: line {number} is not JSON") from None
-                if not isinstance(entry, dict):
-                    raise InputError(f"{path}: line {number} is not a JSON object")
-                entries.append(entry)
+        for number, line in enumerate(read_lines(path, path.read_bytes()), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line.decode("utf-8"))
+            except json.JSONDecodeError:
+                raise InputError(f"{path}: line {number} is not JSON") from None
+            if not isinstance(entry, dict):
+                raise InputError(f"{path}: line {number} is not a JSON object")
+            (reads if entry.get("event") == "read" else entries).append(entry)
     except UnicodeDecodeError:
         raise InputError(f"{path} is not UTF-8 text") from None
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror}") from None
     failed = sum(1 for entry in entries if entry.get("outcome") != "ok")
     cost = sum(float(entry.get("cost_usd") or 0) for entry in entries)
-    return AuditSummary(entries, len(entries), failed, round(cost, 4))
+    return AuditSummary(entries, len(entries), failed, round(cost, 4), reads)
 
 
 def audit_request(

@@ -164,8 +164,11 @@ def _local_inputs(args: Sequence[str]) -> list[str]:
     return held
 
 
-def _run(args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None) -> tuple[int, str]:
-    """Run ffmpeg to its end; returns its exit code and stderr. Interrupted if Tale is stopping or stops meanwhile."""
+def _run(
+    args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None, pass_fds: Sequence[int] = ()
+) -> tuple[int, str]:
+    """Run ffmpeg to its end; returns its exit code and stderr. Interrupted if Tale is stopping or stops meanwhile.
+    `pass_fds`: open files ffmpeg inherits (read as /dev/fd/N)."""
     command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *_local_inputs(args)]
     with _children_lock:
         if _stopping.is_set():
@@ -176,6 +179,7 @@ def _run(args: Sequence[str], *, stdin: bytes | None = None, timeout: float | No
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             process_group=0,
+            pass_fds=tuple(pass_fds),
         )
         _children.add(process)
     try:
@@ -192,10 +196,12 @@ def _run(args: Sequence[str], *, stdin: bytes | None = None, timeout: float | No
     return process.returncode, stderr.decode("utf-8", "replace")
 
 
-def run_ffmpeg(args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None) -> str:
+def run_ffmpeg(
+    args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None, pass_fds: Sequence[int] = ()
+) -> str:
     """Run ffmpeg with the given arguments; returns its stderr; raises FFmpegError with its last line."""
     try:
-        code, stderr = _run(["-y", *args], stdin=stdin, timeout=timeout)
+        code, stderr = _run(["-y", *args], stdin=stdin, timeout=timeout, pass_fds=pass_fds)
     except subprocess.TimeoutExpired:
         raise FFmpegError(f"ffmpeg took longer than {timeout:.0f} s") from None
     if code != 0:

@@ -18,12 +18,13 @@ from typing import Any
 from urllib.parse import quote
 
 from tale_cli.errors import InputError, missing_extra
+from tale_cli.files import atomic_write_text
 from tale_cli.film.stitch import cues_for, srt_text
 from tale_cli.film.subtitles import film_cues, shot_captions
 from tale_cli.film.tracks import AUDIO_SUFFIXES
 from tale_cli.film.voice import spoken_times
 from tale_cli.media.ffmpeg import probe_audio
-from tale_cli.run.folder import Manifest, RunFolder, atomic_write_text
+from tale_cli.run.folder import Manifest, RunFolder
 from tale_cli.run.open import held
 from tale_cli.story.pace import caption_spans, estimated_times
 from tale_cli.story.plan import NARRATION_CHARS, PROMPT_CHARS, Plan, load_plan

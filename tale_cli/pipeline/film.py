@@ -296,6 +296,7 @@ def render(source: Path, options: RenderOptions, emit: EventSink = ignore_events
     check_lifecycles(options.recipe)
     with private_files(options.private or options.recipe.private):
         folder = choose_folder(source, options)
+        folder.check_seal()  # a sealed run's identity, before anything is read or written
         options = shaped_options(source, options)
         if not options.dry_run:
             # Every key the recipe's roles need, named in one message before anything runs.

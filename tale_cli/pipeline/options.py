@@ -26,6 +26,7 @@ class RenderOptions:
     transition: str | None = None
     audio: Path | None = None
     private: bool = False
+    seal: bool = False  # --seal: the run folder's words sealed at rest (the recipe's `seal = true` does the same)
     # --aspect and --resolution: over the story's front matter (or the plan.json's shape) and the recipe.
     aspect: str | None = None
     resolution: str | None = None

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from tale_cli.errors import InputError, TaleError
-from tale_cli.run.folder import ManifestData, RunFolder, ShotRecord, ShotStatus, atomic_write_text
+from tale_cli.files import atomic_write_text
+from tale_cli.run.folder import ManifestData, RunFolder, ShotRecord, ShotStatus
 from tale_cli.run.recipe import cut_record
 
 if TYPE_CHECKING:
@@ -285,7 +286,7 @@ def _film(plan: Plan, folder: RunFolder, failed: int, *, shown: bool = True, dra
         return '<p class="notice">No film yet: every shot must render before the film is stitched.</p>\n'
     track = ""
     if srt.is_file():
-        vtt = srt_to_vtt(srt.read_text(encoding="utf-8", errors="replace"))
+        vtt = srt_to_vtt(folder.read_text(srt))
         # Inline: a browser refuses a track file next to a page opened from disk, never a data: URL.
         data = base64.b64encode(vtt.encode("utf-8")).decode("ascii")
         track = (
@@ -421,14 +422,21 @@ def review_page(run_dir: Path, report: RenderReport | None = None) -> str:
     return _document(f"{plan.title} · review", plan.language, style, body, script=_SCRIPT)
 
 
-def write_review(run_dir: Path, report: RenderReport | None = None) -> Path:
-    """Write (or refresh) RUN_DIR/review.html and return its path; a private run's page is owner-only."""
+def write_review(run_dir: Path, report: RenderReport | None = None) -> Path | None:
+    """Write (or refresh) RUN_DIR/review.html and return its path; a private run's page is owner-only. A sealed run's
+    page would hold its story in the clear: none is written (an old one is removed), and None returned; `tale review
+    --serve` makes it on the fly."""
     from tale_cli.run.folder import Manifest
 
+    folder = RunFolder(run_dir)
+    path = folder.root / REVIEW_PAGE
+    if folder.sealed:
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+        return None
     page = review_page(run_dir, report)
     data = Manifest.read(run_dir / "manifest.json")
     folder = RunFolder(run_dir, private=bool(data and data.run.private))
-    path = folder.root / REVIEW_PAGE
     folder.write_text(path, page)
     return path
 

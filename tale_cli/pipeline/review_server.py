@@ -4,6 +4,9 @@ Only files inside the folder are served: a path with `..`, or one that passes th
 refused (403); a folder is never listed. Only requests addressed to the server itself are answered (421 for any
 other Host): a web page whose own name an attacker re-points at 127.0.0.1 (DNS rebinding) reads nothing. The
 server stops cleanly on Ctrl-C.
+
+A sealed run (tale_cli.keys.seal) has no review.html on disk: the page is made for each request, and a sealed file
+asked for is opened in memory (each read in the audit log); nothing in the clear is written.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tale_cli.errors import InputError, OutputError
-from tale_cli.pipeline.review import REVIEW_PAGE
+from tale_cli.errors import InputError, OutputError, TaleError
+from tale_cli.keys.seal import AGE_HEADER
+from tale_cli.pipeline.review import REVIEW_PAGE, review_page
 
 LOOPBACK = "127.0.0.1"
 _TYPES = {".mp4": "video/mp4", ".vtt": "text/vtt", ".srt": "text/plain", ".jsonl": "text/plain"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 256 * 1024
+MAX_OPENED_BYTES = 64 * 1024 * 1024  # a sealed file is opened in memory; the story's files are far smaller
 _IP_AUTHORITY = re.compile(r"^(?:\[([0-9a-f:.]+)\]|([0-9.]+)):(\d+)$")
 _MISDIRECTED = "Open the address `tale review --serve` printed: 127.0.0.1, localhost or its --host, with its port."
 
@@ -143,17 +148,42 @@ class _Handler(BaseHTTPRequestHandler):
         if not all(self.server.answers(name) for name in named):
             raise _Misdirected(", ".join(named))
 
+    def _opened(self, target: str, path: Path | None) -> tuple[Path | None, bytes | None]:
+        """In a sealed run: the review page made now, or a sealed file opened in memory; (path, None) for the rest."""
+        from tale_cli.keys.seal import open_bytes
+
+        root = self.server.root
+        if path is None and [part for part in unquote(target).split("/") if part] in ([], [REVIEW_PAGE]):
+            return root / REVIEW_PAGE, review_page(root).encode("utf-8")
+        if path is None or path.stat().st_size > MAX_OPENED_BYTES:
+            return path, None
+        with path.open("rb") as handle:
+            head = handle.read(len(AGE_HEADER))
+        if head != AGE_HEADER and not path.name.endswith(".jsonl"):
+            return path, None
+        if path.name.endswith(".jsonl"):
+            from tale_cli.keys.seal import read_lines
+
+            return path, b"".join(line + b"\n" for line in read_lines(path, path.read_bytes()))
+        return path, open_bytes(path, path.read_bytes())
+
     def _answer(self, *, body: bool) -> None:
+        opened: bytes | None = None
         try:
             authority, target = request_path(self.path)
             self._check_host(authority)
             path = resolve_path(self.server.root, target)
-            size = path.stat().st_size if path is not None else 0
+            if self.server.sealed:
+                path, opened = self._opened(target, path)
+            size = len(opened) if opened is not None else path.stat().st_size if path is not None else 0
         except _Misdirected:
             self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "not this server's address", _MISDIRECTED)
             return
         except _Refused:
             self.send_error(HTTPStatus.FORBIDDEN, "outside the run folder")
+            return
+        except TaleError as error:
+            self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, error.message)  # a sealed file that would not open
             return
         except OSError:
             path = None  # removed between the look-up and now
@@ -182,6 +212,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not body:
             return
+        if opened is not None:
+            with contextlib.suppress(ConnectionError):
+                self.wfile.write(opened[first : last + 1])
+            return
         # A player drops connections as it seeks; that is not an error worth a word.
         with contextlib.suppress(ConnectionError), path.open("rb") as handle:
             handle.seek(first)
@@ -201,7 +235,10 @@ class ReviewServer(ThreadingHTTPServer):
     block_on_close = False  # a stalled media connection must not hold up stopping
 
     def __init__(self, root: Path, host: str, port: int) -> None:
+        from tale_cli.keys.seal import seal_of
+
         self.root = root
+        self.sealed = seal_of(root) is not None
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, port), _Handler)
         self.hosts = host_names(host, self.server_port)
@@ -234,7 +271,12 @@ class ReviewServer(ThreadingHTTPServer):
 
 def open_server(run_dir: Path, *, host: str = LOOPBACK, port: int = 8000) -> ReviewServer:
     """A server for RUN_DIR bound to host:port (port 0 picks a free one), not yet serving."""
-    if not (run_dir / REVIEW_PAGE).is_file():
+    from tale_cli.keys.seal import seal_of
+
+    seal = seal_of(run_dir)
+    if seal is not None:
+        seal.check()  # the identity that opens the run, before a request asks for anything
+    elif not (run_dir / REVIEW_PAGE).is_file():
         raise InputError(f"{run_dir} has no {REVIEW_PAGE}", hint="run `tale review RUN_DIR` to write it")
     try:
         return ReviewServer(run_dir, host, port)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from tale_cli.errors import OutputError
 from tale_cli.files import digest
+from tale_cli.keys.seal import seal_of
 from tale_cli.run.film_records import FilmRecord, MixRecord
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, now_iso
 from tale_cli.run.identity import file_damage, file_record, restore
@@ -373,6 +374,7 @@ def _cut_film(
             burn_subtitles=settings.burn_subtitles,
             transition=settings.transition,
             encode=encode,
+            seal=sealing.seal if (sealing := seal_of(folder.root)) is not None else None,
         ),
     )
     made = stitched.output

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tale_cli.errors import OutputError
-from tale_cli.files import atomic_write_text, find_symlink, now_iso, refuse_symlink
+from tale_cli.files import atomic_write_bytes, find_symlink, now_iso, refuse_symlink
+from tale_cli.keys.seal import SEAL_FILE, identity, read_bytes, read_lines, seal_folder, seal_of
 from tale_cli.literals import Tier
 from tale_cli.record import FileRecord, Record
 from tale_cli.run.film_records import FilmRecord, MixRecord, MusicRecord, VoiceClipRecord, VoiceRecord
@@ -30,12 +31,17 @@ if TYPE_CHECKING:
 
 class RunFolder:
     """`out/<slug>/`: plan.json, refs/, shots/, film.mp4, film.srt, storyboard.png, manifest.json, jobs.jsonl; a run
-    rendered with --draft has its draft film in film.draft.mp4 (and .srt), its final film in film.mp4."""
+    rendered with --draft has its draft film in film.draft.mp4 (and .srt), its final film in film.mp4.
 
-    def __init__(self, root: Path, *, private: bool = False) -> None:
+    A sealed run (seal.json, tale_cli.keys.seal) has its text files sealed: `write_text` seals them and `read_bytes`
+    opens them in memory. `seal=True` seals the folder when it is created (and a plain one already there).
+    """
+
+    def __init__(self, root: Path, *, private: bool = False, seal: bool = False) -> None:
         self.root = root
         self.private = private
         self.file_mode = 0o600 if private else 0o644
+        self.seal = seal
 
     @property
     def plan(self) -> Path:
@@ -95,6 +101,23 @@ class RunFolder:
     def take_file(self, index: int, take: int) -> Path:
         return self.takes / f"shot-{index:02d}-take-{take}.mp4"
 
+    @property
+    def seal_file(self) -> Path:
+        return self.root / SEAL_FILE
+
+    @property
+    def sealed(self) -> bool:
+        return self.seal_file.is_file()
+
+    def check_seal(self) -> None:
+        """Before anything is read or written: the identity that opens this sealed run (or will seal it) is at hand
+        and is the right one; else one KeysError, and nothing is touched."""
+        found = seal_of(self.root) if self.root.is_dir() else None
+        if found is not None:
+            found.check()
+        elif self.seal:
+            identity()
+
     def check_writable(self) -> None:
         """Refuse, before any work, an output folder that is a file, a link or cannot be written."""
         for path in (self.root, *self.root.parents):
@@ -129,9 +152,18 @@ class RunFolder:
                     sub.chmod(0o700)
         except OSError as error:
             raise OutputError(f"cannot create {self.root}: {error.strerror}") from None
+        if self.seal:
+            seal_folder(self.root)
 
     def write_text(self, path: Path, text: str) -> None:
-        atomic_write_text(path, text, mode=self.file_mode)
+        """Write a text file of the run, sealed in a sealed run."""
+        data = text.encode("utf-8")
+        found = seal_of(self.root)
+        atomic_write_bytes(path, found.seal(data) if found is not None else data, mode=self.file_mode)
+
+    def read_text(self, path: Path) -> str:
+        """A text file of the run as it reads in the clear (a sealed one opened in memory)."""
+        return read_bytes(path).decode("utf-8")
 
     def secure(self, path: Path) -> None:
         if self.private and path.exists() and not path.is_symlink():
@@ -442,13 +474,14 @@ class Journal:
         except OSError:
             return []
         lines: list[JournalLine] = []
-        for text in raw.splitlines():
+        for text in read_lines(self.path, raw):
             with contextlib.suppress(ValidationError):
                 lines.append(JournalLine.model_validate_json(text))
         return lines
 
     def append(self, line: JournalLine) -> None:
-        data = line.encode()
+        seal = seal_of(self.path.parent)  # a sealed run's journal: each line sealed on its own
+        data = seal.seal_line(line.encode()) if seal is not None else line.encode()
         with self._lock:
             refuse_symlink(self.path)
             flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
@@ -517,7 +550,7 @@ class Manifest:
     def _parse(path: Path) -> tuple[ManifestData | None, bool]:
         """The file's model (what validates of it) and whether all of it validated."""
         try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
+            loaded = json.loads(read_bytes(path).decode("utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return None, False
         if not isinstance(loaded, dict):
@@ -631,7 +664,7 @@ class Manifest:
                 # The plan's origin goes to the journal too: a lost manifest must not plan (and pay for) the story again.
                 self.journal.append(JournalLine(at=now_iso(), plan_origin=origin, planner=self.data.planner))
                 self._journaled_origin = origin.model_copy(deep=True)
-            atomic_write_text(self.folder.manifest, self.data.to_json(), mode=self.folder.file_mode)
+            self.folder.write_text(self.folder.manifest, self.data.to_json())
 
 
 def expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:

@@ -23,7 +23,7 @@ def save_plan(plan: Plan, folder: RunFolder, source: Path | None = None) -> None
         if (kept.aspect, kept.width, kept.height) == (plan.aspect, plan.width, plan.height):
             return
     text = plan.to_json()
-    if folder.plan.is_file() and folder.plan.read_text(encoding="utf-8") == text:
+    if folder.plan.is_file() and folder.read_text(folder.plan) == text:
         return
     folder.check_writable()
     folder.root.mkdir(parents=True, exist_ok=True, mode=0o700 if folder.private else 0o755)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tale_cli.errors import PlanError, describe_validation_error
+from tale_cli.keys.seal import read_bytes
 
 PLAN_SCHEMA_VERSION = 1
 MAX_SHOTS = 64
@@ -302,7 +303,7 @@ def load_plan(path: Path) -> Plan:
     if size > MAX_PLAN_BYTES:
         raise PlanError(f"{path} is {size} bytes; a plan may be at most {MAX_PLAN_BYTES} bytes")
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(read_bytes(path).decode("utf-8"))  # a sealed run's plan opened in memory
     except UnicodeDecodeError:
         raise PlanError(f"{path} is not UTF-8 text") from None
     except json.JSONDecodeError as error:
