@@ -144,13 +144,6 @@ def _append_bytes(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def record_read(run_dir: Path, name: str) -> None:
-    """One plain line for a read of the sealed file `name` in `run_dir`: when, who, which file (never its words)."""
-    entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "user": _user(),
-             "host": socket.gethostname(), "event": "read", "file": name}  # fmt: skip
-    _append_bytes(Path(run_dir) / AUDIT_FILE, (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
 @dataclass(frozen=True)
 class AuditSummary:
     entries: list[dict[str, Any]]

@@ -16,14 +16,17 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import getpass
 import json
 import os
+import socket
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.errors import KeysError, missing_extra
+from tale_cli.errors import KeysError, OutputError, missing_extra
 from tale_cli.keys.redact import register_secret
 
 if TYPE_CHECKING:
@@ -37,7 +40,8 @@ LINE_PREFIX = b"age:"
 SECRET_PREFIX = "AGE-SECRET-KEY-1"  # noqa: S105 -- the prefix every identity starts with, not a secret
 # Whole files sealed in a sealed run (by suffix), and the logs sealed line by line.
 SEALED_SUFFIXES = (".json", ".srt")
-SEALED_LOGS = ("jobs.jsonl", "audit.jsonl")
+AUDIT_FILE = "audit.jsonl"  # the run's audit log (tale_cli.keys.audit)
+SEALED_LOGS = ("jobs.jsonl", AUDIT_FILE)
 _HINT = f"run `tale keys seal-identity`, or set {IDENTITY_ENV} to the identity or a file holding it"
 
 _lock = threading.Lock()
@@ -227,9 +231,20 @@ class Seal:
         return lines
 
     def _audit_read(self, name: str) -> None:
-        from tale_cli.keys.audit import record_read
-
-        record_read(self.root, name)
+        """One plain line in the audit log for a read of the sealed file `name`: when, who, which file (no words)."""
+        try:
+            user = getpass.getuser()
+        except Exception:
+            user = "unknown"
+        entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "user": user,
+                 "host": socket.gethostname(), "event": "read", "file": name}  # fmt: skip
+        path = self.root / AUDIT_FILE
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as error:
+            raise OutputError(f"cannot write the audit log {path}: {error.strerror}") from None
+        with os.fdopen(fd, "ab") as handle:
+            handle.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def seal_of(root: Path) -> Seal | None:
