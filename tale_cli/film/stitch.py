@@ -185,8 +185,11 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
                 args = _uniform_args(infos, durations, cues, srt_input, Path(work), options, pipes)
             else:
                 args = _encode_args(infos, durations, cues, transition_s, srt_input, Path(work), options, pipes)
-            fds = pipes.fds if pipes is not None else []
-            run_ffmpeg([*args, "-movflags", "+faststart", "-f", container, input_arg(part)], pass_fds=fds)
+            command = [*args, "-movflags", "+faststart", "-f", container, input_arg(part)]
+            if pipes is not None:
+                run_ffmpeg(command, pass_fds=pipes.fds)  # the words in memory, inherited by ffmpeg
+            else:
+                run_ffmpeg(command)
         _check_film(part, output, film_s, options.fps, decode=not fast)
         if srt_part is not None and options.seal is not None:
             srt_part.write_bytes(options.seal(srt_text(cues).encode("utf-8")))
