@@ -25,6 +25,9 @@ def plan(
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     private: bool = typer.Option(False, "--private", help="Only a local planner; the run folder is owner-only."),
+    seal: bool = typer.Option(
+        False, "--seal", help="Keep plan.json encrypted at rest (age; see `tale render --seal`)."
+    ),
     no_wait: bool = typer.Option(
         False, "--no-wait", help="If another command is writing the run folder, exit (code 13) instead of waiting."
     ),
@@ -43,6 +46,7 @@ def plan(
             out_root=resolve_out(out),
             planner=planner,
             private=private,
+            seal=seal,
             wait=not no_wait,
             on_wait=lambda text: console(stderr=True).print(f"[dim]{escape(text)}[/]"),
             aspect=aspect,

@@ -282,6 +282,7 @@ def write_plan(
     out_root: Path | None,
     planner: str | None = None,
     private: bool = False,
+    seal: bool = False,
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
     aspect: str | None = None,
@@ -298,10 +299,17 @@ def write_plan(
         raise InputError(f"{story} is already a plan", hint="`tale render` renders a plan.json")
     check_private(recipe, private=private, planner=planner)
     options = RenderOptions(
-        recipe=recipe, out_root=out_root, planner=planner, private=private, aspect=aspect, resolution=resolution
+        recipe=recipe,
+        out_root=out_root,
+        planner=planner,
+        private=private,
+        seal=seal,
+        aspect=aspect,
+        resolution=resolution,
     )
     with private_files(private or recipe.private):
         folder = choose_folder(story, options)
+        folder.check_seal()
         options = shaped_options(story, options)
         with held(folder, "planning", wait=wait, say=on_wait):
             return _write_plan(story, options, folder)

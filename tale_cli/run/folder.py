@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tale_cli.errors import OutputError
-from tale_cli.files import atomic_write_bytes, find_symlink, now_iso, refuse_symlink
+from tale_cli.files import atomic_write_bytes, atomic_write_text, find_symlink, now_iso, refuse_symlink
 from tale_cli.keys.seal import SEAL_FILE, identity, read_bytes, read_lines, seal_folder, seal_of
 from tale_cli.literals import Tier
 from tale_cli.record import FileRecord, Record
@@ -157,9 +157,11 @@ class RunFolder:
 
     def write_text(self, path: Path, text: str) -> None:
         """Write a text file of the run, sealed in a sealed run."""
-        data = text.encode("utf-8")
         found = seal_of(self.root)
-        atomic_write_bytes(path, found.seal(data) if found is not None else data, mode=self.file_mode)
+        if found is None:
+            atomic_write_text(path, text, mode=self.file_mode)
+        else:
+            atomic_write_bytes(path, found.seal(text.encode("utf-8")), mode=self.file_mode)
 
     def read_text(self, path: Path) -> str:
         """A text file of the run as it reads in the clear (a sealed one opened in memory)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tale_cli.keys.seal import seal_folder
 from tale_cli.run.folder import RunFolder
 from tale_cli.story.plan import Plan, load_plan
 
@@ -27,6 +28,8 @@ def save_plan(plan: Plan, folder: RunFolder, source: Path | None = None) -> None
         return
     folder.check_writable()
     folder.root.mkdir(parents=True, exist_ok=True, mode=0o700 if folder.private else 0o755)
+    if folder.seal and not folder.sealed:
+        seal_folder(folder.root)  # `tale plan` with a sealing recipe: sealed before the plan's first byte is written
     if folder.plan.is_file() and (in_place or not from_plan_file):
         shutil.copyfile(folder.plan, folder.root / "plan.prev.json")
     folder.write_text(folder.plan, text)

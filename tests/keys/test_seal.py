@@ -236,3 +236,18 @@ def test_seal_identity_is_kept_in_the_keyring_or_a_new_file_and_never_printed(
     (run_dir / "plan.json").write_text('{"title": "x"}', encoding="utf-8")
     result = runner.invoke(app, ["seal", str(run_dir)])
     assert result.exit_code == 0 and (run_dir / "plan.json").read_bytes().startswith(AGE_HEADER)
+
+
+def test_a_sealing_recipe_or_plan_seal_writes_the_plan_sealed(
+    tmp_path: Path, story: Path, tiny_recipe: Path, identity: str
+) -> None:
+    sealing = tmp_path / "sealing.toml"
+    sealing.write_text("seal = true\n" + tiny_recipe.read_text(encoding="utf-8"), encoding="utf-8")
+    for out, args in ((tmp_path / "a", ["-r", str(sealing)]), (tmp_path / "b", ["-r", str(tiny_recipe), "--seal"])):
+        result = runner.invoke(app, ["plan", str(story), "-o", str(out), *args])
+        assert result.exit_code == 0, result.output
+        run_dir = out / "the-sealed-test"
+        assert "plan.json" in result.output and (run_dir / "seal.json").is_file()
+        assert (run_dir / "plan.json").read_bytes().startswith(AGE_HEADER)
+        assert _clear_words(run_dir, [SENTENCE, DESCRIPTION]) == []
+        assert load_plan(run_dir / "plan.json").characters[0].description == DESCRIPTION

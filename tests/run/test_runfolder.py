@@ -176,7 +176,7 @@ def test_a_job_is_in_the_journal_before_the_manifest_is_written(
     def killed(*_: object, **__: object) -> None:
         raise SystemExit("killed while writing manifest.json")
 
-    monkeypatch.setattr("tale_cli.run.folder.atomic_write_bytes", killed)
+    monkeypatch.setattr("tale_cli.run.folder.atomic_write_text", killed)
     with pytest.raises(SystemExit):
         manifest.record_shot_job(4, {"provider": "vertex-veo", "id": "op-4", "params_hash": "h4"})
 
