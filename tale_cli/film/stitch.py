@@ -57,7 +57,8 @@ class StitchOptions:
     audio_volume: float = DEFAULT_BED_VOLUME
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     seal: Callable[[bytes], bytes] | None = None
-    """A sealed run's: the SRT is written sealed, and the words reach ffmpeg through named pipes, never a file."""
+    """A sealed run's: the SRT is written sealed, the film gets no subtitle stream (its words would be in the clear
+    in the file; burned captions are pictures), and burned captions reach ffmpeg from memory, never a file."""
 
 
 @dataclass
@@ -176,9 +177,9 @@ def stitch(clips: Sequence[Path], output: Path, options: StitchOptions) -> Stitc
         srt_input = srt_part
         if srt_part is not None and options.seal is None:
             srt_part.write_text(srt_text(cues), encoding="utf-8")
+        if options.seal is not None:
+            srt_input = None  # no subtitle stream in a sealed run's film: its words stay in the sealed film.srt
         with tempfile.TemporaryDirectory(prefix="tale-stitch-") as work, _pipes(options) as pipes:
-            if srt_part is not None and pipes is not None:
-                srt_input = pipes.feed(Path(work) / "film.srt", srt_text(cues).encode("utf-8"))
             if fast:
                 args = _copy_args(infos, srt_input, Path(work))
             elif uniform:

@@ -325,6 +325,7 @@ def _cut_film(
     final_of_drafts = manifest.data.run.tier == "draft" and not target.draft and output is None
     captions = shot_captions(plan)
     subtitles_default = not drawn_words(plan, manifest, settings, final=final_of_drafts)
+    sealing = seal_of(folder.root)
     key = digest(
         {
             "version": CUT_VERSION,
@@ -339,6 +340,8 @@ def _cut_film(
             "loudness": recipe.loudness_lufs,
             "music_level": recipe.music.level_lu,
             "subtitles_default": subtitles_default,
+            # A sealed run's film has no subtitle stream: sealing or opening a run makes its next cut a new film.
+            **({"sealed": True} if sealing is not None else {}),
         }
     )
     film = target.record(manifest)
@@ -374,7 +377,7 @@ def _cut_film(
             burn_subtitles=settings.burn_subtitles,
             transition=settings.transition,
             encode=encode,
-            seal=sealing.seal if (sealing := seal_of(folder.root)) is not None else None,
+            seal=sealing.seal if sealing is not None else None,
         ),
     )
     made = stitched.output

@@ -3,14 +3,12 @@ held against every other command (the conversion itself is in tale_cli.keys.seal
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from tale_cli.errors import InputError
 from tale_cli.keys.privacy import private_files
 from tale_cli.keys.seal import Converted, seal_folder, seal_of, unseal_folder
-from tale_cli.run.folder import Manifest, RunFolder
-from tale_cli.run.identity import file_damage, file_record
+from tale_cli.run.folder import RunFolder
 from tale_cli.run.open import held, run_folder
 
 
@@ -30,10 +28,11 @@ def _opened(folder: RunFolder) -> RunFolder:
 
 
 def seal_run(run_dir: Path, *, wait: bool = True) -> Converted:
-    """Seal RUN's plan, manifest, journal, audit lines, subtitles and judge notes in place (its review page removed)."""
+    """Seal RUN's plan, manifest, journal, audit lines, subtitles and judge notes in place (its review page removed).
+    The film keeps its subtitle stream until its next cut (a render or `tale stitch RUN`, which pays nothing)."""
     folder = _opened(_plain_or_sealed(run_dir))
     with private_files(folder.private), held(folder, "sealing", wait=wait):
-        return _keeping_subtitles(folder, seal_folder)
+        return seal_folder(folder.root)
 
 
 def unseal_run(run_dir: Path, *, wait: bool = True) -> Converted:
@@ -43,24 +42,4 @@ def unseal_run(run_dir: Path, *, wait: bool = True) -> Converted:
         return Converted(folder.root, [], sealed=False, already=True)
     folder = _opened(folder)
     with private_files(folder.private), held(folder, "unsealing", wait=wait):
-        return _keeping_subtitles(folder, unseal_folder)
-
-
-def _keeping_subtitles(folder: RunFolder, convert: Callable[[Path], Converted]) -> Converted:
-    """Convert the folder; a film's subtitles that were intact before are recorded as their converted file, so the
-    next render finds the film unchanged (the words are the same) instead of cutting it again."""
-    before = Manifest.load(folder).data
-    intact = [
-        name
-        for name, srt in (("film", folder.srt), ("draft_film", folder.draft_srt))
-        if (film := getattr(before, name)) is not None and film.srt is not None and file_damage(srt, film.srt) is None
-    ]
-    result = convert(folder.root)
-    if intact and result.files:
-        manifest = Manifest.load(folder)
-        with manifest.edit() as data:
-            for name in intact:
-                film = getattr(data, name)
-                if film is not None:
-                    film.srt = file_record(folder.srt if name == "film" else folder.draft_srt)
-    return result
+        return unseal_folder(folder.root)

@@ -158,6 +158,9 @@ def test_seal_and_unseal_convert_a_run_in_place(tmp_path: Path, story: Path, tin
     run_dir = tmp_path / "out" / "the-sealed-test"
     plain_plan = (run_dir / "plan.json").read_text(encoding="utf-8")
     assert SENTENCE in plain_plan and (run_dir / "review.html").is_file()
+    # The plain film carries the subtitles as a text stream; a sealed run's film carries none.
+    cue = max((line for line in (run_dir / "film.srt").read_text().splitlines() if line[:1].isalpha()), key=len)
+    assert cue.encode() in (run_dir / "film.mp4").read_bytes()
 
     result = runner.invoke(app, ["seal", str(run_dir), "--json"])
     assert result.exit_code == 0, result.output
@@ -176,8 +179,13 @@ def test_seal_and_unseal_convert_a_run_in_place(tmp_path: Path, story: Path, tin
     assert rendered.exit_code == 0, rendered.output
     report = json.loads(rendered.stdout)
     counts = report["counts"]
-    assert counts["cached"] == 3 and counts["rendered"] == 0 and report["film_unchanged"] and report["review"] is None
-    assert _clear_words(run_dir, [SENTENCE, DESCRIPTION]) == []
+    assert counts["cached"] == 3 and counts["rendered"] == 0 and report["review"] is None
+    assert not report["film_unchanged"]  # cut again, without its subtitle stream
+    assert _clear_words(run_dir, [SENTENCE, DESCRIPTION, cue]) == []
+    rendered = runner.invoke(
+        app, ["render", str(story), "--recipe", str(tiny_recipe), "--out", str(tmp_path / "out"), "--json"]
+    )
+    assert rendered.exit_code == 0 and json.loads(rendered.stdout)["film_unchanged"], rendered.output
 
     result = runner.invoke(app, ["unseal", str(run_dir)])
     assert result.exit_code == 0 and "unsealed" in result.output
