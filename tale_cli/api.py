@@ -45,7 +45,7 @@ def render(
     confirm: Callable[[str], bool] | None = None,
     show_spend: Callable[[SpendCheck], None] | None = None,
     private: bool = False,
-    seal: bool = False,
+    seal: bool | None = None,
     planner: str | None = None,
     jobs: int | None = None,
     aspect: str | None = None,

@@ -25,8 +25,11 @@ def plan(
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     private: bool = typer.Option(False, "--private", help="Only a local planner; the run folder is owner-only."),
-    seal: bool = typer.Option(
-        False, "--seal", help="Keep plan.json encrypted at rest (age; see `tale render --seal`)."
+    seal: bool | None = typer.Option(
+        None,
+        "--seal/--no-seal",
+        help="Keep plan.json encrypted at rest (see `tale render --seal`).",
+        show_default=False,
     ),
     no_wait: bool = typer.Option(
         False, "--no-wait", help="If another command is writing the run folder, exit (code 13) instead of waiting."

@@ -40,8 +40,12 @@ def render(
     audio: Path | None = typer.Option(None, "--audio", help="The same as --music FILE."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     private: bool = typer.Option(False, "--private", help="Only local backends; the run folder is owner-only."),
-    seal: bool = typer.Option(
-        False, "--seal", help="Keep the story's words in the run folder encrypted at rest (age; TALE_AGE_IDENTITY)."
+    seal: bool | None = typer.Option(
+        None,
+        "--seal/--no-seal",
+        help="Keep the story's words in the run folder encrypted at rest (age; TALE_AGE_IDENTITY). "
+        "Default: sealed when --private and an identity is at hand.",
+        show_default=False,
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start a paid render without asking."),
     max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Refuse to start above this estimate (USD)."),

@@ -90,6 +90,15 @@ def _identity_text() -> tuple[str, str]:
     raise KeysError("no age identity to open sealed run folders with", hint=_HINT)
 
 
+def identity_at_hand() -> bool:
+    """Whether an identity is set or stored (a private run is then sealed by default); it is not checked here."""
+    if os.environ.get(IDENTITY_ENV, "").strip():
+        return True
+    from tale_cli.keys.store import _keyring_get
+
+    return _keyring_get(KEYRING_NAME) is not None
+
+
 def identity() -> x25519.Identity:
     """The age identity, loaded once per process (again if its source changes)."""
     text, source = _identity_text()

@@ -26,7 +26,9 @@ class RenderOptions:
     transition: str | None = None
     audio: Path | None = None
     private: bool = False
-    seal: bool = False  # --seal: the run folder's words sealed at rest (the recipe's `seal = true` does the same)
+    # --seal / --no-seal: the run folder's words sealed at rest (the recipe's `seal = true` too); None: sealed when the
+    # run is private and an age identity is at hand (tale_cli.keys.seal.identity_at_hand).
+    seal: bool | None = None
     # --aspect and --resolution: over the story's front matter (or the plan.json's shape) and the recipe.
     aspect: str | None = None
     resolution: str | None = None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from tale_cli.errors import InputError
 from tale_cli.keys.audit import AuditLog
 from tale_cli.keys.privacy import check_private, private_files
+from tale_cli.keys.seal import identity_at_hand
 from tale_cli.media.pictures import check_picture
 from tale_cli.pipeline.options import RenderOptions
 from tale_cli.run.folder import Manifest, PlannerRecord, PlanOrigin, RunFolder, now_iso
@@ -59,7 +60,7 @@ def choose_folder(source: Path, options: RenderOptions) -> RunFolder:
     if source.is_dir():
         raise InputError(f"{source} is a directory, not a story or plan file", hint="pass story.md or plan.json")
     private = options.private or options.recipe.private
-    seal = options.seal or options.recipe.seal
+    seal = options.seal if options.seal is not None else options.recipe.seal or (private and identity_at_hand())
     if is_plan_file(source):
         plan = load_plan(source)
         root = options.run_dir or (source.parent if options.out_root is None else options.out_root / plan.slug)
@@ -282,7 +283,7 @@ def write_plan(
     out_root: Path | None,
     planner: str | None = None,
     private: bool = False,
-    seal: bool = False,
+    seal: bool | None = None,
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
     aspect: str | None = None,

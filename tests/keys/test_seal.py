@@ -259,3 +259,17 @@ def test_a_sealing_recipe_or_plan_seal_writes_the_plan_sealed(
         assert (run_dir / "plan.json").read_bytes().startswith(AGE_HEADER)
         assert _clear_words(run_dir, [SENTENCE, DESCRIPTION]) == []
         assert load_plan(run_dir / "plan.json").characters[0].description == DESCRIPTION
+
+
+def test_a_private_run_is_sealed_by_default_when_an_identity_is_at_hand(
+    tmp_path: Path, story: Path, tiny_recipe: Path, identity: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report, _ = _render(story, tiny_recipe, tmp_path / "sealed", private=True)
+    assert (report.run_dir / "seal.json").is_file() and report.review is None
+    assert (report.run_dir / "plan.json").read_bytes().startswith(AGE_HEADER)
+    opted_out, _ = _render(story, tiny_recipe, tmp_path / "plain", private=True, seal=False)
+    assert not (opted_out.run_dir / "seal.json").exists() and opted_out.review is not None
+    monkeypatch.delenv(IDENTITY_ENV)
+    without, _ = _render(story, tiny_recipe, tmp_path / "none", private=True)  # no identity: private, not sealed
+    assert not (without.run_dir / "seal.json").exists()
+    assert stat.S_IMODE((without.run_dir / "plan.json").stat().st_mode) == 0o600
