@@ -216,7 +216,7 @@ class Seal:
             plain = bytes(_pyrage().decrypt(data, [key]))
         except Exception:
             raise KeysError(f"{self.root / name} cannot be opened with this age identity", hint=_HINT) from None
-        self._audit_read(name)
+        self.record_read(name)
         return plain
 
     def seal_line(self, line: bytes) -> bytes:
@@ -236,10 +236,10 @@ class Seal:
             with contextlib.suppress(binascii.Error, ValueError, pyrage.DecryptError):
                 lines.append(bytes(pyrage.decrypt(base64.b64decode(line[len(LINE_PREFIX) :], validate=True), [key])))
         if sealed:
-            self._audit_read(name)
+            self.record_read(name)
         return lines
 
-    def _audit_read(self, name: str) -> None:
+    def record_read(self, name: str) -> None:
         """One plain line in the audit log for a read of the sealed file `name`: when, who, which file (no words)."""
         try:
             user = getpass.getuser()
@@ -398,6 +398,8 @@ def unseal_folder(root: Path) -> Converted:
             if LINE_PREFIX not in raw:
                 continue
             _rewrite(path, b"".join(line + b"\n" for line in seal.open_lines(raw, name)))
+            if path.name == AUDIT_FILE:
+                seal.record_read(name)  # the line for this very read went to the file just replaced
         elif is_sealed(raw):
             _rewrite(path, seal.open(raw, name))
         else:
