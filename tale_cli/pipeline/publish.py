@@ -335,6 +335,13 @@ def _store_errors(destination: Destination) -> Iterator[None]:
         status = re.search(r"status:\s*(\d{3})", text)
         reason = code.group(1) if code else (f"HTTP {status.group(1)}" if status else text.splitlines()[0][:160])
         name = type(error).__name__
+        if "credential" in text.lower() and not code:
+            raise KeysError(
+                f"no usable credentials for {destination}: {text.splitlines()[0][:200]}",
+                hint="set GOOGLE_APPLICATION_CREDENTIALS to a service account's key file"
+                if destination.scheme == "gs"
+                else "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+            ) from None
         if name in ("PermissionDeniedError", "UnauthenticatedError") or (
             code and code.group(1) in ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "ExpiredToken")
         ):

@@ -38,7 +38,15 @@ def server() -> Iterator[S3Server]:
 @pytest.fixture
 def aws(server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     """The test server's user in the environment (the chain's first link); nothing else of the machine's AWS setup."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
@@ -179,6 +187,13 @@ def test_wrong_credentials_are_one_line_without_the_secret(run_dir: Path, aws: S
     assert "not-the-secret" not in result.output and aws.writes() == []
 
 
+def test_a_missing_bucket_is_one_line(run_dir: Path, aws: S3Server) -> None:
+    result = CliRunner().invoke(app, ["publish", str(run_dir), "--to", "s3://no-such-bucket/films"])
+
+    assert result.exit_code == ExitCode.OUTPUT
+    assert result.output.startswith("error: cannot publish to s3://no-such-bucket/films: NoSuchBucket")
+
+
 def test_a_private_or_sealed_run_needs_yes(run_dir: Path, aws: S3Server) -> None:
     manifest = json.loads((run_dir / "manifest.json").read_text())
     manifest["run"]["private"] = True
@@ -248,7 +263,37 @@ def test_gs_destinations_parse_and_need_google_credentials(run_dir: Path, monkey
 
     result = CliRunner().invoke(app, ["publish", str(run_dir), "--to", "gs://my-bucket/films"])
 
-    assert result.exit_code in (ExitCode.KEYS, ExitCode.OUTPUT) and "gs://my-bucket/films" in result.output
+    assert result.exit_code == ExitCode.KEYS
+    assert (
+        "no usable credentials for gs://my-bucket/films" in result.output
+        and "GOOGLE_APPLICATION_CREDENTIALS" in result.output
+    )
+
+
+def test_credentials_come_from_an_aws_profile(run_dir: Path, aws: S3Server, tmp_path: Path, monkeypatch) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[publisher]\naws_access_key_id = {aws.access_key}\naws_secret_access_key = {aws.secret_key}\n"
+    )
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_PROFILE", "publisher")
+
+    report = publish(str(run_dir), "--to", f"s3://{BUCKET}/runs/profile", "--what", "film")
+
+    assert report["sent"] == 1 and download(report["files"][0]["url"]) == (run_dir / "film.mp4").read_bytes()
+
+
+def test_no_aws_credentials_anywhere_is_one_line(run_dir: Path, aws: S3Server, monkeypatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to ask for
+
+    result = CliRunner().invoke(app, ["publish", str(run_dir), "--to", f"s3://{BUCKET}/runs/none"])
+
+    assert result.exit_code == ExitCode.KEYS and "no AWS credentials found" in result.output
+    assert aws.requests == []
 
 
 def test_without_the_extra_one_line_says_what_to_install(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
