@@ -38,6 +38,7 @@ DEFAULT_EXPIRES = "7d"
 # S3 and Google Cloud Storage both refuse a signed URL (SigV4, V4) valid for longer than seven days.
 MAX_SIGNED = timedelta(days=7)
 SHA_KEY = "tale-sha256"
+SEAL_FILE = "seal.json"  # the mark of a sealed run: its words sealed at rest
 # Files larger than one part go up as a multipart upload; S3's smallest part (but the last) is 5 MiB.
 PART_BYTES = 8 * 1024 * 1024
 PARTS_AT_ONCE = 4
@@ -148,13 +149,14 @@ def parse_what(text: str) -> tuple[str, ...]:
 
 
 def publish_refusal(run_dir: Path) -> str | None:
-    """Why this run must not leave the machine without the user's say-so (`--yes`): private or sealed; else None."""
+    """Why this run must not leave the machine without the user's say-so (`--yes`): sealed, private, or a manifest
+    that cannot tell whether it is private; None when nothing holds it back."""
     data = Manifest.read(RunFolder(run_dir).manifest)
-    if data is None:
-        return None
-    extra = data.model_extra or {}
-    if getattr(data.run, "sealed", None) or extra.get("sealed"):
+    extra = (data.model_extra or {}) if data is not None else {}
+    if (run_dir / SEAL_FILE).is_file() or extra.get("sealed") or (data and getattr(data.run, "sealed", None)):
         return "it is sealed"
+    if data is None:
+        return "its manifest.json is missing or cannot be read, so whether it is private cannot be told"
     if data.run.private:
         return "it is private (rendered with private = true, so that nothing of it leaves the machine)"
     return None

@@ -210,6 +210,16 @@ def test_a_private_or_sealed_run_needs_yes(run_dir: Path, aws: S3Server) -> None
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     sealed = publish(str(run_dir), "--to", f"file://{run_dir.parent}/out", code=ExitCode.PRIVACY)
     assert "it is sealed" in sealed["output"]
+    manifest["run"]["sealed"] = False
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert publish_refusal(run_dir) is None
+    (run_dir / "seal.json").write_text("{}")
+    assert publish_refusal(run_dir) == "it is sealed"
+    (run_dir / "seal.json").unlink()
+    (run_dir / "manifest.json").write_bytes(b"age-encryption.org/v1 not json")
+    unreadable = publish(str(run_dir), "--to", f"file://{run_dir.parent}/out", code=ExitCode.PRIVACY)
+    assert "whether it is private cannot be told" in unreadable["output"]
+    assert not (run_dir.parent / "out").exists()
 
 
 def test_a_local_folder_gets_copies_once_with_links_that_do_not_expire(run_dir: Path, tmp_path: Path) -> None:
