@@ -229,7 +229,7 @@ def publish(
         else:
             assert limit is not None
             with _store_errors(destination):
-                store = _open_store(destination)
+                store = open_store(destination)
                 result.files = [_upload(store, folder.root / name, destination, name, limit) for name in names]
     return result
 
@@ -253,7 +253,7 @@ def _copy(source: Path, target_dir: Path, name: str) -> PublishedFile:
     return PublishedFile(name, size, digest, not same, target.as_uri())
 
 
-def _open_store(destination: Destination) -> S3Store | GCSStore:
+def open_store(destination: Destination) -> S3Store | GCSStore:
     try:
         from obstore.store import GCSStore, S3Store
     except ImportError:
@@ -309,6 +309,7 @@ def _upload(store: Any, source: Path, destination: Destination, name: str, limit
     if not same:
         kind = _TYPES.get(source.suffix.lower(), "application/octet-stream")
         with source.open("rb") as handle:
+            # A failed multipart upload is aborted by obstore (its parts deleted), so a failure leaves nothing behind.
             obstore.put(
                 store,
                 key,
@@ -317,8 +318,15 @@ def _upload(store: Any, source: Path, destination: Destination, name: str, limit
                 chunk_size=PART_BYTES,
                 max_concurrency=PARTS_AT_ONCE,
             )
-    url = obstore.sign(store, "GET", key, limit)
-    return PublishedFile(name, size, digest, not same, url)
+    return PublishedFile(name, size, digest, not same, signed_link(store, key, limit))
+
+
+def signed_link(store: Any, key: str, limit: timedelta) -> str:
+    """A link that downloads the object for `limit` without credentials: S3's SigV4 or Google's V4, signed here with
+    the store's credentials (an instance's Google account without a key signs through Google's IAM API)."""
+    import obstore
+
+    return obstore.sign(store, "GET", key, limit)
 
 
 @contextlib.contextmanager

@@ -28,7 +28,8 @@ class S3Server:
     access_key: str
     secret_key: str
     requests: list[tuple[str, str]] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)  # object paths whose writes are answered 403
+    # Writes answered 403: an object's path (every write to it), or `path?text` (those whose query holds `text`).
+    refuse: set[str] = field(default_factory=set)
 
     def count(self, *methods: str) -> int:
         return sum(1 for method, _ in self.requests if method in methods)
@@ -110,9 +111,12 @@ def s3_server(bucket: str) -> Iterator[S3Server]:
         method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
         with lock:
             server.requests.append((method, path))
-        if method in ("PUT", "POST") and path in server.refuse:
+        query = environ.get("QUERY_STRING", "")
+        if method in ("PUT", "POST") and any(
+            rule == path or (rule.startswith(path + "?") and rule[len(path) + 1 :] in query) for rule in server.refuse
+        ):
             return _forbidden(start_response, "AccessDenied")
-        if "X-Amz-Signature=" in environ.get("QUERY_STRING", ""):
+        if "X-Amz-Signature=" in query:
             why = _presigned_valid(environ, server)
             if why is not None:
                 return _forbidden(start_response, why)

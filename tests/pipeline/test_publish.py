@@ -3,6 +3,7 @@ sent once, with signed links that download the same bytes and carry the asked ti
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -10,8 +11,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
 import pytest
 from conftest import STORY
@@ -19,7 +21,7 @@ from typer.testing import CliRunner
 
 from tale_cli.cli.app import app
 from tale_cli.errors import ExitCode
-from tale_cli.pipeline.publish import PART_BYTES, parse_destination, publish_refusal
+from tale_cli.pipeline.publish import PART_BYTES, open_store, parse_destination, publish_refusal, signed_link
 
 pytest.importorskip("obstore")
 pytest.importorskip("moto.server")
@@ -167,6 +169,22 @@ def test_a_large_film_goes_up_in_parts_and_a_stopped_publish_sends_only_what_is_
     assert download(again["files"][0]["url"]) == film.read_bytes()
 
 
+def test_a_refused_part_aborts_the_upload_and_leaves_nothing_behind(run_dir: Path, aws: S3Server) -> None:
+    import boto3
+
+    film = run_dir / "film.mp4"
+    film.write_bytes(film.read_bytes() * (2 * PART_BYTES // film.stat().st_size + 2))
+    aws.refuse.add("/films/runs/parts/film.mp4?partNumber=2")
+
+    failed = publish(str(run_dir), "--to", f"s3://{BUCKET}/runs/parts", "--what", "film", code=ExitCode.KEYS)
+
+    assert "refused the credentials (AccessDenied)" in failed["output"]
+    assert ("DELETE", "/films/runs/parts/film.mp4") in aws.requests  # the multipart upload aborted
+    s3 = boto3.client("s3", endpoint_url=aws.endpoint, region_name=REGION)
+    assert not s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads")
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/parts/").get("KeyCount") == 0
+
+
 def test_the_review_page_goes_with_the_files_it_shows(run_dir: Path, aws: S3Server) -> None:
     report = publish(str(run_dir), "--to", f"s3://{BUCKET}/runs/review", "--what", "review")
 
@@ -304,6 +322,44 @@ def test_no_aws_credentials_anywhere_is_one_line(run_dir: Path, aws: S3Server, m
 
     assert result.exit_code == ExitCode.KEYS and "no AWS credentials found" in result.output
     assert aws.requests == []
+
+
+def test_a_gs_link_is_signed_here_with_the_service_account_and_carries_the_asked_expiry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Google Cloud Storage emulator on the package index speaks obstore's API, so the link is checked alone:
+    signed without a request (the token URL answers nothing), verified with the account's public key."""
+    serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    account = tmp_path / "account.json"
+    account.write_text(json.dumps({"type": "service_account", "project_id": "films", "private_key_id": "k1",
+                                   "private_key": pem, "client_email": "publisher@films.iam.gserviceaccount.com",
+                                   "client_id": "1", "token_uri": "http://127.0.0.1:9/token"}))  # fmt: skip
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_SERVICE_ACCOUNT", "GOOGLE_SERVICE_ACCOUNT_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GOOGLE_SERVICE_ACCOUNT_PATH", str(account))
+    target = parse_destination("gs://my-films/runs/cat")
+
+    url = signed_link(open_store(target), target.key("film.mp4"), timedelta(hours=12))
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    assert (parts.netloc, parts.path) == ("storage.googleapis.com", "/my-films/runs/cat/film.mp4")
+    assert query["X-Goog-Expires"] == "43200" and query["X-Goog-Credential"].startswith("publisher@films")
+    signature = bytes.fromhex(query.pop("X-Goog-Signature"))
+    canonical = "\n".join(["GET", parts.path, urlencode(sorted(query.items()), quote_via=quote),
+                            f"host:{parts.netloc}", "", "host", "UNSIGNED-PAYLOAD"])  # fmt: skip
+    scope = query["X-Goog-Credential"].split("/", 1)[1]
+    to_sign = "\n".join(
+        ["GOOG4-RSA-SHA256", query["X-Goog-Date"], scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    private.public_key().verify(signature, to_sign.encode(), padding.PKCS1v15(), hashes.SHA256())
 
 
 def test_without_the_extra_one_line_says_what_to_install(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
