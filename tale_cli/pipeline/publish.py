@@ -172,10 +172,10 @@ def files_to_publish(folder: RunFolder, what: tuple[str, ...]) -> list[str]:
             raise InputError(f"{folder.root} has no film yet", hint="make it with `tale render` or `tale stitch`")
         names.append(film.name)
     if "srt" in what:
-        subtitles = sorted(path.name for path in folder.root.glob(f"{film.stem}*.srt") if path.is_file())
-        if not subtitles:
-            raise InputError(f"{folder.root} has no subtitles ({film.stem}.srt)", hint="leave srt out of --what")
-        names += subtitles
+        subtitles = film.with_suffix(".srt")
+        if not subtitles.is_file():
+            raise InputError(f"{folder.root} has no subtitles ({subtitles.name})", hint="leave srt out of --what")
+        names.append(subtitles.name)
     if "review" in what:
         page = folder.root / "review.html"
         if not page.is_file():

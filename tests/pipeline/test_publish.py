@@ -7,7 +7,6 @@ import hashlib
 import json
 import shutil
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -58,6 +57,7 @@ def aws(server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     server.requests.clear()
     server.refuse.clear()
+    server.clock_offset_s = 0.0
     return server
 
 
@@ -133,15 +133,16 @@ def test_the_default_is_film_and_subtitles_for_seven_days_and_the_cli_prints_the
 
 
 def test_a_signed_link_is_checked_and_expires(run_dir: Path, aws: S3Server) -> None:
-    report = publish(str(run_dir), "--to", f"s3://{BUCKET}/runs/short", "--expires", "2s", "--what", "srt")
+    report = publish(str(run_dir), "--to", f"s3://{BUCKET}/runs/short", "--expires", "30m", "--what", "srt")
     url = report["files"][0]["url"]
     assert download(url) == (run_dir / "film.srt").read_bytes()
-    tampered = url.replace("/film.srt?", "/film.mp4?")
-    for bad in (url.replace("X-Amz-Expires=2", "X-Amz-Expires=3"), tampered):
+    for bad in (url.replace("X-Amz-Expires=1800", "X-Amz-Expires=3600"), url.replace("/film.srt?", "/film.mp4?")):
         with pytest.raises(urllib.error.HTTPError) as refused:
             download(bad)
         assert refused.value.code == 403
-    time.sleep(2.2)
+    aws.clock_offset_s = 30 * 60 - 60  # a minute before the link runs out
+    assert download(url) == (run_dir / "film.srt").read_bytes()
+    aws.clock_offset_s = 30 * 60 + 1
     with pytest.raises(urllib.error.HTTPError) as expired:
         download(url)
     assert expired.value.code == 403
@@ -257,6 +258,18 @@ def test_a_local_folder_gets_copies_once_with_links_that_do_not_expire(run_dir: 
     assert {name: (target / name).stat().st_mtime_ns for name in before} == before
     result = CliRunner().invoke(app, ["publish", str(run_dir), "--to", target.as_uri()])
     assert result.exit_code == 0 and "links do not expire (a local folder)" in result.output
+
+
+def test_a_draft_run_hands_over_its_draft_and_a_run_without_a_film_is_refused(run_dir: Path, tmp_path: Path) -> None:
+    (run_dir / "film.mp4").rename(run_dir / "film.draft.mp4")
+    (run_dir / "film.srt").rename(run_dir / "film.draft.srt")
+
+    report = publish(str(run_dir), "--to", (tmp_path / "drafts").as_uri())
+
+    assert [item["name"] for item in report["files"]] == ["film.draft.mp4", "film.draft.srt"]
+    (run_dir / "film.draft.mp4").unlink()
+    refused = publish(str(run_dir), "--to", (tmp_path / "drafts").as_uri(), code=ExitCode.INPUT)
+    assert "has no film yet" in refused["output"]
 
 
 @pytest.mark.parametrize(
