@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from tale_cli.errors import InputError, KeysError, OutputError, PrivacyError, TaleError, missing_extra
 from tale_cli.files import refuse_symlink
+from tale_cli.keys.redact import register_secret
 from tale_cli.run.folder import Manifest, RunFolder
 from tale_cli.run.identity import file_digest
 from tale_cli.run.open import held
@@ -258,6 +259,8 @@ def open_store(destination: Destination) -> S3Store | GCSStore:
         from obstore.store import GCSStore, S3Store
     except ImportError:
         raise missing_extra("publish", "obstore") from None
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GOOGLE_SERVICE_ACCOUNT_KEY"):
+        register_secret(os.environ.get(name))  # redacted from any error or --debug traceback that might echo it
     retry = {"max_retries": 3, "retry_timeout": timedelta(seconds=60)}
     if destination.scheme == "gs":
         return GCSStore(destination.bucket, retry_config=retry)  # type: ignore[arg-type]

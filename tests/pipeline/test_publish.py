@@ -199,11 +199,13 @@ def test_the_review_page_goes_with_the_files_it_shows(run_dir: Path, aws: S3Serv
 def test_wrong_credentials_are_one_line_without_the_secret(run_dir: Path, aws: S3Server, monkeypatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-0123456789")
 
-    result = CliRunner().invoke(app, ["publish", str(run_dir), "--to", f"s3://{BUCKET}/runs/bad"])
+    for debug in ([], ["--debug"]):
+        result = CliRunner().invoke(app, [*debug, "publish", str(run_dir), "--to", f"s3://{BUCKET}/runs/bad"])
 
-    assert result.exit_code == ExitCode.KEYS
-    assert "refused the credentials (HTTP 403)" in result.output
-    assert "not-the-secret" not in result.output and aws.writes() == []
+        assert result.exit_code == ExitCode.KEYS
+        assert "refused the credentials (HTTP 403)" in result.output
+        assert "not-the-secret" not in result.output and aws.writes() == []
+    assert "Traceback" in result.output
 
 
 def test_a_missing_bucket_is_one_line(run_dir: Path, aws: S3Server) -> None:
