@@ -73,6 +73,7 @@ def _register() -> None:
         models,
         plan,
         providers,
+        publish,
         recipes,
         render,
         review,
@@ -96,6 +97,7 @@ def _register() -> None:
     app.command("clean")(clean.clean)
     app.command("review")(review.review)
     app.command("export")(export.export)
+    app.command("publish")(publish.publish)
     app.command("retake")(takes.retake)
     app.command("takes")(takes.takes)
     app.command("pick")(takes.pick)
