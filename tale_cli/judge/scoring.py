@@ -495,10 +495,9 @@ def summarize(rows: list[JudgeRow]) -> dict[str, MetricSummary]:
     summary: dict[str, MetricSummary] = {}
     current = [row for row in rows if row.current]
     for metric in METRICS:
-        values = [value for row in current if (value := getattr(row, metric)) is not None]
-        if values:
-            summary[metric] = MetricSummary(mean=round(float(np.mean(values)), 4), min=round(min(values), 4),
-                                            shots=len(values))  # fmt: skip
+        found = _metric([value for row in current if (value := getattr(row, metric)) is not None])
+        if found is not None:
+            summary[metric] = found
     return summary
 
 

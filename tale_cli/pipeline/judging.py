@@ -1,7 +1,8 @@
 """A render's judging: after the shots render, every take is judged and each shot below the recipe's bar (its score,
-or the weakest character or entity on screen when that is lower) is retaken with new seeds (through the takes machinery: every take kept) up to `max_retakes` times or until the budget is
-spent; the best-scoring take of each shot becomes current. A stopped render resumes where it was: the retakes made
-are the shot's takes for the plan as it is, and their judgements are cached."""
+or the weakest character or entity on screen when that is lower) is retaken with new seeds (through the takes
+machinery: every take kept) up to `max_retakes` times or until the budget is spent; the best take of each shot
+becomes current. A stopped render resumes where it was: the retakes made are the shot's takes for the plan as it
+is, and their judgements are cached."""
 
 from __future__ import annotations
 

@@ -53,21 +53,12 @@ class TakeJudgement(Record):
     @property
     def weakest(self) -> float | None:
         """The lowest score of a character or entity on screen (see `appearance_score`); None when none is scored."""
-        return weakest_on_screen(self)
+        return lowest(*(appearance_score(seen) for seen in (*self.characters.values(), *self.entities.values())))
 
     @property
     def bar_score(self) -> float | None:
         """What a recipe's retake bar reads: the take's score, or the weakest thing on screen when that is lower."""
         return lowest(self.score, self.weakest)
-
-
-def weakest_on_screen(judgement: TakeJudgement) -> float | None:
-    scores = [
-        score
-        for seen in (*judgement.characters.values(), *judgement.entities.values())
-        if (score := appearance_score(seen)) is not None
-    ]
-    return min(scores) if scores else None
 
 
 def lowest(*values: float | None) -> float | None:
@@ -156,5 +147,5 @@ class JudgeRecord(Record):
     summary: dict[str, MetricSummary] = Field(default_factory=dict)
     flagged: list[int] = Field(default_factory=list)  # shots whose current take is frozen, flashes or is mute
     retakes: RetakeSummary | None = None
-    # Each entity over the current takes (its worst shot); absent for a plan without entities.
+    # Each entity over the current takes (its worst shot); None for a plan without entities.
     entities: dict[str, AppearanceSummary] | None = None

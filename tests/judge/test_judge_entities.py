@@ -221,3 +221,6 @@ def test_the_retake_bar_reads_the_weakest_entity_on_screen(fake_providers, run_d
     assert all(judged["score"] >= 0.5 for judged in first.values()), "no take's own score is below the bar"
     assert first["2"]["entities"]["kite"]["found"] is False
     assert made["judge"]["entities"]["kite"]["worst_shot"] == 2
+    page = (run_dir / "review.html").read_text(encoding="utf-8")
+    card = page[page.index('id="shot-2"') : page.index('id="shot-3"')]
+    assert "missing kite (gemini)" in card
