@@ -3,7 +3,8 @@ clip that lost its prop scores lower on it, the film's summary names each entity
 the weakest entity, Gemini is asked about each one, and a shot without entities keeps its cached judgement.
 
 With the local judge's tiny random-weight models the embeddings mean nothing: what tells the clips apart here is its
-colour match (the reference's colours in the frames' best window), which measures pixels whatever the weights.
+colour match (the reference's colours in the frames' best window, tests/media/test_colours.py), which measures
+pixels whatever the weights.
 """
 
 from __future__ import annotations
@@ -127,21 +128,6 @@ def test_a_replaced_clip_without_the_prop_scores_lower_on_it(
     assert kept["judge"]["entities"]["kite"]["worst_shot"] == 3
     table = tale("judge", str(run_dir), "--recipe", str(recipe))
     assert "kite (prop): worst shot 3" in table.output
-
-
-def test_the_colour_match_finds_the_prop_and_misses_it_where_it_is_not() -> None:
-    from PIL import ImageDraw
-
-    from tale_cli.media.colours import colour_match, reference_colours
-
-    sheet = Image.new("RGB", (128, 128), (255, 255, 255))  # a drawn reference: the kite on a white backdrop
-    ImageDraw.Draw(sheet).polygon([(64, 8), (120, 64), (64, 120), (8, 64)], fill=KITE_RED)
-    palette = reference_colours(sheet)
-    sky = Image.new("RGB", (160, 96), (60, 110, 170))
-    flying = sky.copy()
-    ImageDraw.Draw(flying).rectangle((100, 16, 136, 52), fill=KITE_RED)
-    assert colour_match(flying, palette) > 0.9 and colour_match(sky, palette) < 0.1
-    assert colour_match(sky, reference_colours(sky), whole=True) == 1.0, "a place matches itself"
 
 
 def test_a_shot_without_entities_keeps_its_cached_judgement(run_dir: Path) -> None:
