@@ -467,7 +467,10 @@ def _judging(
             shots = {shot.index: shot for shot in plan.shots}
 
             def one(index: int) -> float:
-                return entry.estimate(judge.frames + len(shots[index].characters)) if index in shots else 0.0
+                if index not in shots:
+                    return 0.0
+                # The frames, and a reference picture per character and entity on screen.
+                return entry.estimate(judge.frames + len(shots[index].characters) + len(shots[index].entities))
 
             judge_usd = sum(one(shot.index) for shot in judged) + sum(
                 left * one(index) for index, left in retakes_left.items()

@@ -271,7 +271,7 @@ def _judged(record: ShotRecord | None) -> str:
     ]
     words = [f"{name} {value:.2f}" for name, value in metrics if value is not None]
     words += [flag for flag, on in (("frozen", verdict.frozen), ("flash", verdict.flash)) if on]
-    missing = [cid for cid, seen in verdict.characters.items() if seen.found is False]
+    missing = [thing for thing, seen in {**verdict.characters, **verdict.entities}.items() if seen.found is False]
     if missing:
         words.append("missing " + ", ".join(missing))
     return f"{' · '.join(words)} ({verdict.backend})"
