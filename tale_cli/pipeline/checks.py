@@ -83,7 +83,7 @@ def line_voices(
 def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
     """Each backend's own checks that cost nothing (keys present, options valid) before any spending."""
     backend.preflight()
-    if any(not c.reference_image for c in plan.characters):
+    if any(not subject.reference_image for subject in plan.subjects()):
         images = image_backend(recipe)
         try:
             images.preflight()
