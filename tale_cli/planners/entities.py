@@ -153,6 +153,14 @@ def story_entities(story: Story, characters: list[Character]) -> list[Entity]:
     ]
 
 
+def found_entities(story: Story, characters: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The entities the text returns to, as a model's answer lists them, with ids apart from `characters`'."""
+    cast = [Character(id=c["id"], name=c["name"]) for c in characters]
+    return [
+        {"id": e.id, "kind": e.kind, "name": e.name, "description": e.description} for e in story_entities(story, cast)
+    ]
+
+
 def entity_look(entity: Entity) -> str:
     """The words a prompt keeps the entity drawn with (none for one described by its name alone)."""
     described = entity.description.strip().rstrip(".")
