@@ -62,7 +62,9 @@ def nonsense_answer(schema: dict[str, Any], count: int) -> dict[str, Any]:
         }
         for n in range(2)
     ]
-    entities = [{"id": "Not An Id!", "kind": "vehicle", "name": unrelated(n + 2, 2), "description": ""} for n in range(2)]
+    entities = [
+        {"id": "Not An Id!", "kind": "vehicle", "name": unrelated(n + 2, 2), "description": ""} for n in range(2)
+    ]
     return {
         "title": unrelated(3, 1),
         "style": unrelated(4, 30),
