@@ -2,8 +2,9 @@
 and which of them a shot's text shows.
 
 Found offline without a parser, so on purpose narrowly: a noun that follows "the", "a" or a possessive in at least
-two paragraphs (two sentences, in a one-paragraph story), that ends a noun phrase somewhere, and that is not a body
-part, a time of day, a person or the like. A story not in English gets none rather than guesses.
+two paragraphs (two sentences, in a one-paragraph story), that ends a noun phrase somewhere ("the great lamp went"
+counts the lamp, and "went" only if it ends one elsewhere), and that is not a body part, a time of day, a person or
+the like. A story not in English gets none rather than guesses.
 """
 
 from __future__ import annotations
@@ -75,15 +76,13 @@ def find_entity_names(story: Story, characters: list[Character]) -> list[tuple[s
                     continue
                 after = words[at + 1 + span] if at + 1 + span < len(words) else "."
                 ends = not re.fullmatch(r"[A-Za-z][A-Za-z'-]*", after) or after.casefold() in _PHRASE_ENDS
-                if span > 1 and not ends:
-                    continue  # "the great lamp went": only a phrase that ends names a thing with modifiers
                 modifiers = phrase[:-1]
                 if any(m in _PHRASE_ENDS or m in _DETERMINERS for m in modifiers):
                     continue
                 noun = nouns.setdefault(head, _Noun())
                 noun.paragraphs.add(number)
                 noun.ends_phrase |= ends
-                if modifiers and not noun.named:
+                if modifiers and ends and not noun.named:
                     noun.named = " ".join(phrase)
                 if at > 0 and words[at - 1].casefold() in ("at", "in", "inside", "into", "to", "toward", "towards"):
                     noun.placed += 1

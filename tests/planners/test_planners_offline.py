@@ -292,3 +292,30 @@ def test_words_that_cannot_fit_are_cut_least_important_first(tmp_path: Path) -> 
     assert "Mira lit the great lamp" in narration and narration.startswith("The storm had raged")
     assert "Grey rain" not in narration and "Grey rain ran down every window" in plan.shots[0].prompt
     assert plan.notes and plan.notes[0].startswith("shot 1: spoken words cut")
+
+
+def test_entities_are_the_named_things_the_story_returns_to_and_none_in_korean() -> None:
+    plan = plan_story(read_story(EXAMPLES / "story.md"), Recipe())
+    # The lamp recurs in four paragraphs, the fishing boat in two; the rocks and gears are many things, the storm and
+    # the night no things.
+    assert [(e.id, e.kind) for e in plan.entities] == [("lamp", "prop"), ("small-fishing-boat", "prop")]
+    assert [s.index for s in plan.shots if "lamp" in s.entities] == [s.index for s in plan.shots if "lamp" in s.prompt]
+    assert all(s.prompt == s.prompt.replace("lamp,", "") for s in plan.shots)  # named only: prompts unchanged
+    korean = plan_story(read_story(EXAMPLES / "story.ko.md"), Recipe())
+    assert korean.entities == [] and "entities" not in korean.to_json()
+
+
+def test_a_worn_thing_is_wardrobe_and_a_place_gone_to_twice_is_a_place(tmp_path: Path) -> None:
+    path = tmp_path / "s.md"
+    path.write_text(
+        "Ada wrapped her red scarf tight and walked to the pier.\n\n"
+        "At the pier the wind pulled at her red scarf.\n\n"
+        "She waited at the pier until the ferry came. Ada laughed.\n",
+        encoding="utf-8",
+    )
+    plan = plan_story(read_story(path), Recipe(shots=3))
+    assert [(e.id, e.kind, e.name) for e in plan.entities] == [
+        ("pier", "place", "pier"),
+        ("red-scarf", "wardrobe", "red scarf"),
+    ]
+    assert [s.entities for s in plan.shots] == [["pier", "red-scarf"], ["pier", "red-scarf"], ["pier"]]
