@@ -114,9 +114,14 @@ def _head(name: str) -> str:
 
 
 def mentions(text: str, entity: Entity) -> bool:
-    """The text names the entity: its whole name, or its last word ("the lantern" for the brass lantern)."""
+    """The text names the entity: its whole name, or its last word ("the lantern" for the brass lantern); a name not
+    in Latin letters anywhere in the text (Korean adds its particles to the word: 등불을 names 등불)."""
     for key in dict.fromkeys([entity.name.casefold(), _head(entity.name)]):
-        if key and len(key) >= 2 and re.search(rf"(?<!\w){re.escape(key)}(?:s|es)?(?!\w)", text.casefold()):
+        if not key or len(key) < 2:
+            continue
+        if not key.isascii() and key in text.casefold():
+            return True
+        if re.search(rf"(?<!\w){re.escape(key)}(?:s|es)?(?!\w)", text.casefold()):
             return True
     return False
 

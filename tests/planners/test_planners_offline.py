@@ -319,3 +319,15 @@ def test_a_worn_thing_is_wardrobe_and_a_place_gone_to_twice_is_a_place(tmp_path:
         ("red-scarf", "wardrobe", "red scarf"),
     ]
     assert [s.entities for s in plan.shots] == [["pier", "red-scarf"], ["pier", "red-scarf"], ["pier"]]
+
+
+def test_declared_korean_entities_are_found_with_their_particles(tmp_path: Path) -> None:
+    path = tmp_path / "ko.md"
+    path.write_text(
+        "---\nentities:\n  - name: 등불\n  - name: 항구\n    kind: place\n---\n\n"
+        "준이는 다락방에서 등불을 찾았다.\n\n저녁이 되자 준이는 등불을 들고 항구로 내려갔다.\n\n아침이 되자 항구는 고요했다.\n",
+        encoding="utf-8",
+    )
+    plan = plan_story(read_story(path), Recipe(shots=3))
+    assert [(e.id, e.kind) for e in plan.entities] == [("entity-1", "prop"), ("entity-2", "place")]
+    assert [s.entities for s in plan.shots] == [["entity-1"], ["entity-1", "entity-2"], ["entity-2"]]
