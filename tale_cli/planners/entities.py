@@ -2,9 +2,12 @@
 and which of them a shot's text shows.
 
 Found offline without a parser, so on purpose narrowly: a noun that follows "the", "a" or a possessive in at least
-two paragraphs (two sentences, in a one-paragraph story), that ends a noun phrase somewhere ("the great lamp went"
-counts the lamp, and "went" only if it ends one elsewhere), and that is not a body part, a time of day, a person or
-the like. A story not in English gets none rather than guesses.
+two paragraphs (two sentences, in a one-paragraph story), that ends a noun phrase somewhere, and that is not a body
+part, a time of day, a person, or many things ("the rocks"). A thing worn or a place (by its word, or gone to twice)
+is enough; any other object must be named when it first appears, with the words that make it that one ("the brass
+lantern", "a silver key"): "its lamp" is a lamp, not yet a prop. Words before a noun count only where its phrase
+visibly ends ("the brass lantern glowed" could be a lantern that glowed or something else). A story not in English
+gets none rather than guesses.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class _Noun:
     paragraphs: set[int] = field(default_factory=set)
     ends_phrase: bool = False
     named: str = ""  # the first mention with its modifiers ("brass lantern")
+    named_first: bool = False  # its first mention has modifiers: the story names the thing
     placed: int = 0  # mentions after a preposition of place ("at the harbor")
 
 
@@ -79,7 +83,9 @@ def find_entity_names(story: Story, characters: list[Character]) -> list[tuple[s
                 modifiers = phrase[:-1]
                 if any(m in _PHRASE_ENDS or m in _DETERMINERS for m in modifiers):
                     continue
-                noun = nouns.setdefault(head, _Noun())
+                if modifiers and not ends and entity_kind(head) == "prop":
+                    continue
+                noun = nouns.get(head) or nouns.setdefault(head, _Noun(named_first=bool(modifiers)))
                 noun.paragraphs.add(number)
                 noun.ends_phrase |= ends
                 if modifiers and ends and not noun.named:
@@ -98,8 +104,8 @@ def find_entity_names(story: Story, characters: list[Character]) -> list[tuple[s
         kind = entity_kind(head)
         if kind == "prop" and noun.placed >= 2:
             kind = "place"  # "at the dock" twice: somewhere the story goes, not a thing it holds
-        if kind == "prop" and _plural(head):
-            continue  # "the rocks", "the gears": many things, not one to keep drawing the same
+        if kind == "prop" and (_plural(head) or not noun.named_first):
+            continue
         names.append((noun.named or head, kind))
     return names[:MAX_FOUND]
 

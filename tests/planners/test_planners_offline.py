@@ -294,13 +294,24 @@ def test_words_that_cannot_fit_are_cut_least_important_first(tmp_path: Path) -> 
     assert plan.notes and plan.notes[0].startswith("shot 1: spoken words cut")
 
 
-def test_entities_are_the_named_things_the_story_returns_to_and_none_in_korean() -> None:
-    plan = plan_story(read_story(EXAMPLES / "story.md"), Recipe())
-    # The lamp recurs in four paragraphs, the fishing boat in two; the rocks and gears are many things, the storm and
-    # the night no things.
-    assert [(e.id, e.kind) for e in plan.entities] == [("lamp", "prop"), ("small-fishing-boat", "prop")]
-    assert [s.index for s in plan.shots if "lamp" in s.entities] == [s.index for s in plan.shots if "lamp" in s.prompt]
-    assert all(s.prompt == s.prompt.replace("lamp,", "") for s in plan.shots)  # named only: prompts unchanged
+def test_entities_are_the_named_things_the_story_returns_to_and_none_in_korean(tmp_path: Path) -> None:
+    path = tmp_path / "s.md"
+    path.write_text(
+        "Sam carried the red umbrella to the station every day. Rain or shine, the umbrella went with him.\n\n"
+        "One afternoon at the station, a stranger asked to borrow it. The rocks were wet.\n\n"
+        "Sam handed over the red umbrella and watched the train leave. The rocks shone.\n",
+        encoding="utf-8",
+    )
+    plan = plan_story(read_story(path), Recipe(shots=3))
+    assert [(e.id, e.kind, e.name) for e in plan.entities] == [
+        ("red-umbrella", "prop", "red umbrella"),
+        ("station", "place", "station"),
+    ]
+    assert [s.entities for s in plan.shots] == [["red-umbrella", "station"], ["station"], ["red-umbrella"]]
+    # The example's lamp is "its lamp" when it first appears (a lamp, not one named), its rocks and gears are many
+    # things: its plan is the one it always was, with no entity to draw.
+    example = plan_story(read_story(EXAMPLES / "story.md"), Recipe())
+    assert example.entities == [] and "entities" not in example.to_json()
     korean = plan_story(read_story(EXAMPLES / "story.ko.md"), Recipe())
     assert korean.entities == [] and "entities" not in korean.to_json()
 
