@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.story.plan import Character, Plan, Shot
+    from tale_cli.story.plan import Character, Entity, Plan, Shot
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,8 @@ class RenderResult:
 @dataclass
 class ReferenceRequest:
     plan: Plan
-    character: Character
+    # Whose reference this is: a character, or an entity (a prop, piece of wardrobe or place) the plan keeps.
+    character: Character | Entity
     prompt: str
     seed: int
     output: Path

@@ -186,7 +186,7 @@ class Judge:
         shot = self.plan.shots[index - 1]
         if not shot.entities:
             return []
-        refs = expected_refs(self.plan, self.folder, entities=True)
+        refs = expected_refs(self.plan, self.folder)
         wanted = [e for e in self.plan.entities if e.id in shot.entities]
         return [
             JudgeEntity(e.id, e.kind, e.name, e.description, refs[e.id] if refs[e.id].is_file() else None)

@@ -428,7 +428,7 @@ def _cut_film(
         # The storyboard shows the final film's shots; in a run of drafts, the draft film's until there is one.
         from tale_cli.run.storyboard import make_storyboard
 
-        make_storyboard(plan, clips, folder.storyboard, mode=folder.file_mode)
+        make_storyboard(plan, clips, folder.storyboard, mode=folder.file_mode, root=folder.root)
     mixed_record = (
         MixRecord(
             voice=voice_path is not None,

@@ -634,10 +634,7 @@ class Manifest:
             atomic_write_text(self.folder.manifest, self.data.to_json(), mode=self.folder.file_mode)
 
 
-def expected_refs(plan: Plan, folder: RunFolder, *, entities: bool = False) -> dict[str, Path]:
-    """Where each character's reference is (or will be), to tell cached shots before references are drawn; with
-    `entities`, each entity's too (ids are unique across both)."""
-    refs = {c.id: folder.root / (c.reference_image or f"refs/{c.id}.png") for c in plan.characters}
-    if entities:
-        refs |= {e.id: folder.root / (e.reference_image or f"refs/{e.id}.png") for e in plan.entities}
-    return refs
+def expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
+    """Where each character's and entity's reference is (or will be), to tell cached shots before references are
+    drawn."""
+    return {s.id: folder.root / (s.reference_image or f"refs/{s.id}.png") for s in plan.subjects()}

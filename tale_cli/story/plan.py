@@ -302,6 +302,10 @@ class Plan(BaseModel):
     def entity(self, entity_id: str) -> Entity:
         return next(e for e in self.entities if e.id == entity_id)
 
+    def subjects(self) -> list[Character | Entity]:
+        """Everything a reference picture is kept for: the characters, then the entities."""
+        return [*self.characters, *self.entities]
+
     def to_json(self) -> str:
         data = self.model_dump(mode="json")
         if not data["notes"]:
