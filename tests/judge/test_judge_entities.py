@@ -202,7 +202,8 @@ def test_the_retake_bar_reads_the_weakest_entity_on_screen(fake_providers, run_d
     [move] = retakes["moves"]
     assert (move["shot"], move["before"], move["after"], move["takes"]) == (2, 0.0, 0.0, 2)
     takes = {index: len(shot["takes"]) for index, shot in manifest(run_dir)["shots"].items()}
-    assert takes == {"1": 1, "2": 2, "3": 1}
+    # Shot 2 is rendered again for the kite's reference it is now sent, then retaken once; the others are cached.
+    assert takes == {"1": 1, "2": 3, "3": 1}
     first = {index: shot["takes"][0]["judge"] for index, shot in manifest(run_dir)["shots"].items()}
     assert all(judged["score"] >= 0.5 for judged in first.values()), "no take's own score is below the bar"
     assert first["2"]["entities"]["kite"]["found"] is False
