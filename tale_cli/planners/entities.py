@@ -4,9 +4,10 @@ and which of them a shot's text shows.
 Found offline without a parser, so on purpose narrowly: a noun that follows "the", "a" or a possessive in at least
 two paragraphs (two sentences, in a one-paragraph story), that ends a noun phrase somewhere, and that is not a body
 part, a time of day, a person, or many things ("the rocks"). A thing worn or a place (by its word, or gone to twice)
-is enough; any other object must be named when it first appears, with the words that make it that one ("the brass
+is enough, its words before it taken as its own; any other object must be named when it first appears, with the words that make it that one ("the brass
 lantern", "a silver key"): "its lamp" is a lamp, not yet a prop. Words before a noun count only where its phrase
-visibly ends ("the brass lantern glowed" could be a lantern that glowed or something else). A story not in English
+visibly ends ("the brass lantern glowed" could be a lantern that glowed or something else), or where the same words
+name it with a visible end elsewhere in the story. A story not in English
 gets none rather than guesses.
 """
 
@@ -65,6 +66,9 @@ def find_entity_names(story: Story, characters: list[Character]) -> list[tuple[s
         return []
     people = {word for c in characters for word in re.findall(r"[a-z]+", c.name.casefold())}
     nouns: dict[str, _Noun] = {}
+    # Phrases whose end is not visible ("the red umbrella drips"): they count where the story names the thing so
+    # elsewhere, with the phrase visibly ending ("with a red umbrella.").
+    unsure: list[tuple[str, str, int]] = []
     for number, unit in enumerate(_units(story)):
         words = re.findall(r"[A-Za-z][A-Za-z'-]*|[^\sA-Za-z]", unit)
         for at, word in enumerate(words):
@@ -83,15 +87,20 @@ def find_entity_names(story: Story, characters: list[Character]) -> list[tuple[s
                 modifiers = phrase[:-1]
                 if any(m in _PHRASE_ENDS or m in _DETERMINERS for m in modifiers):
                     continue
-                if modifiers and not ends and entity_kind(head) == "prop":
+                known_kind = entity_kind(head) != "prop"  # a thing worn or a place: its word says it is the noun
+                if modifiers and not ends and not known_kind:
+                    unsure.append((head, " ".join(phrase), number))
                     continue
                 noun = nouns.get(head) or nouns.setdefault(head, _Noun(named_first=bool(modifiers)))
                 noun.paragraphs.add(number)
-                noun.ends_phrase |= ends
-                if modifiers and ends and not noun.named:
+                noun.ends_phrase |= ends or known_kind
+                if modifiers and (ends or known_kind) and not noun.named:
                     noun.named = " ".join(phrase)
                 if at > 0 and words[at - 1].casefold() in ("at", "in", "inside", "into", "to", "toward", "towards"):
                     noun.placed += 1
+    for head, phrase, number in unsure:
+        if head in nouns and nouns[head].named == phrase:
+            nouns[head].paragraphs.add(number)
     found = [
         (head, noun)
         for head, noun in nouns.items()

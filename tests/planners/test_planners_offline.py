@@ -332,6 +332,27 @@ def test_a_worn_thing_is_wardrobe_and_a_place_gone_to_twice_is_a_place(tmp_path:
     assert [s.entities for s in plan.shots] == [["pier", "red-scarf"], ["pier", "red-scarf"], ["pier"]]
 
 
+def test_a_named_thing_counts_where_its_phrase_runs_on_and_worn_things_keep_their_words(tmp_path: Path) -> None:
+    path = tmp_path / "s.md"
+    path.write_text(
+        "Jun waits at the old train station with a red umbrella.\n\n"
+        "A girl in a yellow raincoat runs past and drops a silver key. Jun picks up the silver key.\n\n"
+        "Jun walks back to the old train station. The red umbrella drips beside him.\n\n"
+        "The girl in the yellow raincoat returns.\n",
+        encoding="utf-8",
+    )
+    plan = plan_story(read_story(path), Recipe(shots=4))
+    found = {(e.id, e.kind) for e in plan.entities}
+    # "The red umbrella drips" does not show where its phrase ends, but the story named it so before; a raincoat is
+    # worn whatever word follows it.
+    assert found == {
+        ("old-train-station", "place"),
+        ("red-umbrella", "prop"),
+        ("yellow-raincoat", "wardrobe"),
+    }  # the silver key is named twice, but in one paragraph only: the story does not return to it
+    assert "red-umbrella" in plan.shots[2].entities and plan.shots[3].entities == ["yellow-raincoat"]
+
+
 def test_declared_korean_entities_are_found_with_their_particles(tmp_path: Path) -> None:
     path = tmp_path / "ko.md"
     path.write_text(
