@@ -27,7 +27,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MARK_BYTES = 6
 MARK_BITS = (MARK_BYTES + 2) * 8
 MARK_METHOD = "dwtDctSvd"
-MARK_SCALES = [96, 0, 0]
+MARK_SCALES = [128, 0, 0]
 MIN_PIXELS = 256 * 256  # the library's smallest frame
 SAMPLED_FRAMES = 24
 
