@@ -9,7 +9,6 @@ the source as a `.part` and renames it over the source, so a film is never left 
 from __future__ import annotations
 
 import base64
-import io
 import os
 import time
 from dataclasses import dataclass, field
@@ -210,7 +209,8 @@ def _read(c2pa: Any, path: Path, anchors: bytes | None, local_ca: bytes | None) 
         if trusted is None:
             return c2pa.Reader(str(path))
         context = c2pa.Context.from_dict({"trust": {"trust_anchors": trusted.decode("ascii")}})
-        return c2pa.Reader("video/mp4", io.BytesIO(path.read_bytes()), context=context)
+        with open(path, "rb") as stream:
+            return c2pa.Reader("video/mp4", stream, context=context)
 
     def failed(results: dict[str, Any] | None) -> list[str]:
         return [str(item.get("code")) for item in ((results or {}).get("activeManifest") or {}).get("failure", [])]

@@ -129,3 +129,34 @@ def test_marks_are_checked_before_anything_is_made(story_file, tiny_recipe, tmp_
     assert missing.exit_code == ExitCode.INPUT and "not found" in missing.output
     for folder in ("a", "b", "c"):
         assert not list((tmp_path / folder).glob("*/shots/shot-*.mp4"))
+
+
+def test_the_library_itself_reads_the_mark_and_the_picture_keeps_its_edges():
+    pytest.importorskip("imwatermark")
+    from imwatermark import WatermarkDecoder
+
+    from tale_cli.film.watermark import MARK_BITS, MARK_METHOD, MARK_SCALES, _encoder, _text_of
+
+    rows, cols = np.mgrid[0:192, 0:384]
+    frame = np.stack([(rows + cols) % 256, (rows * 3) % 256, np.where(cols > 190, 200, 40)], axis=2).astype(np.float32)
+    marked = np.clip(np.rint(_encoder("T-42")(frame)), 0, 255)
+    bits = WatermarkDecoder("bits", MARK_BITS).decode(marked.astype(np.float32), MARK_METHOD, scales=MARK_SCALES)
+    assert _text_of(bytes(np.packbits(np.asarray(bits, dtype=np.uint8)))) == "T-42"
+    # The hard edge at column 190 stays where it was (the library alone would blur it with swapped details).
+    assert np.abs(marked - frame)[:, 186:194].mean() < np.abs(marked - frame).mean() * 3
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "value", "position", "opacity"),
+    [
+        ("Tale", "text", "Tale", "bottom-right", 0.5),
+        ("Made with Tale:top-left", "text", "Made with Tale", "top-left", 0.5),
+        ("Scene 1: dawn:center:0.25", "text", "Scene 1: dawn", "center", 0.25),
+        ("10:30", "text", "10:30", "bottom-right", 0.5),
+    ],
+)
+def test_watermark_specs(spec, kind, value, position, opacity):
+    from tale_cli.film.watermark import parse_watermark
+
+    mark = parse_watermark(spec)
+    assert (mark.kind, mark.value, mark.position, mark.opacity) == (kind, value, position, opacity)
