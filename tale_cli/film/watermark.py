@@ -6,8 +6,10 @@ back by a vote over sampled frames. invisible-watermark (and numpy's frames) are
 
 from __future__ import annotations
 
+import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -180,12 +182,25 @@ def mark_film(
         ffmpeg_pipe([*writing, *keep, *tail], writing=True) as sink,
     ):
         assert frames.stdout is not None and sink.stdin is not None
-        while len(chunk := frames.stdout.read(frame_bytes)) == frame_bytes:
-            frame = np.frombuffer(chunk, np.uint8).reshape(height, width, 3)
-            # In floats: the library writes its changed luma back into the frame's own array, which in bytes would
-            # wrap a highlight pushed past 255 round to black.
-            marked = encoder(frame.astype(np.float32))
-            sink.stdin.write(np.clip(np.rint(marked), 0, 255).astype(np.uint8).tobytes())
+        source_frames, sink_in = frames.stdout, sink.stdin
+
+        def mark(chunk: bytes) -> bytes:
+            # In floats: a highlight the mark pushes past 255 is clipped, not wrapped round to black.
+            marked = encoder(np.frombuffer(chunk, np.uint8).reshape(height, width, 3).astype(np.float32))
+            return bytes(np.clip(np.rint(marked), 0, 255).astype(np.uint8).tobytes())
+
+        def batches() -> Iterator[list[bytes]]:
+            while chunks := [
+                c for c in (source_frames.read(frame_bytes) for _ in range(workers)) if len(c) == frame_bytes
+            ]:
+                yield chunks
+
+        # numpy and PyWavelets let go of the GIL in their loops: a frame per core, written back in order.
+        workers = max(1, min(8, os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers) as pool:
+            for batch in batches():
+                for marked in pool.map(mark, batch):
+                    sink_in.write(marked)
     return output
 
 
