@@ -1,7 +1,8 @@
 """Marks on a finished film, never on its shots (so a cut without them costs no shot): a visible one burned into the
-picture (`--watermark TEXT|IMAGE[:POSITION[:OPACITY]]`), and an invisible one embedded in every frame's luma with
-the invisible-watermark library (`--invisible-watermark TEXT`) that survives a re-encode and `tale verify` reads
-back by a vote over sampled frames. invisible-watermark (and numpy's frames) are imported lazily, here only.
+picture (`--watermark TEXT|IMAGE[:POSITION[:OPACITY]]`), and an invisible one (`--invisible-watermark TEXT`) in
+every frame's luma, in the invisible-watermark library's dwtDctSvd format, strong enough to survive a re-encode at
+CRF 28. `tale verify` reads it back with the library's own decoder by a vote over sampled frames. The library (with
+OpenCV and PyWavelets, its dependencies) is imported lazily, here only.
 """
 
 from __future__ import annotations
@@ -210,15 +211,12 @@ def _encoder(text: str) -> Callable[[Any], Any]:
     block's DCT given the largest singular value quantised to its bit. The library does this one block at a time
     in Python (seconds per 720p frame) and then rebuilds the luma with its horizontal and vertical details swapped,
     which blurs every edge; here every block of a frame is done at once and the frame's own details are kept."""
-    try:
-        import numpy as np
-        import pywt
-        from imwatermark import WatermarkEncoder
-    except ImportError:
-        raise missing_extra("watermark", "invisible-watermark") from None
-    encoder = WatermarkEncoder()
-    encoder.set_watermark("bytes", _payload(text))
-    bits = np.asarray(encoder._watermarks, dtype=np.float64)  # the library's own bit order for the payload
+    if not marks_available():
+        raise missing_extra("watermark", "invisible-watermark")
+    import numpy as np
+    import pywt
+
+    bits = np.unpackbits(np.frombuffer(_payload(text), np.uint8)).astype(np.float64)  # as the library's "bytes"
     scale = float(MARK_SCALES[0])
     k = np.arange(4)
     dct = np.sqrt(np.where(k == 0, 1 / 4, 2 / 4))[:, None] * np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / 8)

@@ -82,6 +82,13 @@ def test_an_unchanged_render_writes_nothing_and_no_c2pa_leaves_the_credentials_o
     _, again = render(story_file, tiny_recipe, out)
     assert "film unchanged" in again and film.read_bytes() == signed
 
+    copy = tmp_path / "cut" / "copy.mp4"  # another cut of the run, elsewhere: signed as well
+    recut = CliRunner().invoke(app, ["stitch", str(run_dir), "--out", str(copy), "--transition", "fade:0.25"])
+    assert recut.exit_code == 0, recut.output
+    with c2pa.Reader(str(copy)) as reader:
+        assert reader.get_validation_state() == "Valid"
+    assert film.read_bytes() == signed
+
     _, bare = render(story_file, tiny_recipe, out, "--no-c2pa")
     assert "Content Credentials" not in bare
     with pytest.raises(c2pa.C2paError):
@@ -155,3 +162,18 @@ def test_without_c2pa_python_the_render_says_so_once_and_goes_on(story_file, tin
     assert output.count("c2pa-python is not installed") == 1
     assert (run_dir / "film.mp4").is_file()
     assert json.loads((run_dir / "manifest.json").read_text())["film"]["credentials"] is None
+
+
+def test_files_named_in_the_environment_sign_and_must_come_in_pairs(tmp_path, monkeypatch):
+    from tale_cli.errors import KeysError
+    from tale_cli.keys.signing import _make_local_chain, signing_identity
+
+    studio = tmp_path / "studio"
+    _make_local_chain(studio)
+    monkeypatch.setenv("TALE_C2PA_CERT", str(studio / "signer.pem"))
+    with pytest.raises(KeysError, match="go together"):
+        signing_identity()
+    monkeypatch.setenv("TALE_C2PA_KEY", str(studio / "signer-key.pem"))
+    identity = signing_identity()
+    assert identity is not None and identity.source == "files"
+    assert "PRIVATE" not in repr(identity)
