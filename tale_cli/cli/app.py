@@ -79,6 +79,7 @@ def _register() -> None:
         review,
         stitch,
         takes,
+        verify,
         voices,
     )
 
@@ -107,6 +108,7 @@ def _register() -> None:
     app.command("finalize")(finalize.finalize)
     app.add_typer(voices.app, name="voices")
     app.command("judge")(judge.judge)
+    app.command("verify")(verify.verify)
 
 
 _register()

@@ -25,6 +25,10 @@ class RenderOptions:
     burn_subtitles: bool = False
     transition: str | None = None
     audio: Path | None = None
+    # The film's Content Credentials (False: --no-c2pa) and the marks burned into or embedded in the film only.
+    c2pa: bool = True
+    watermark: str | None = None
+    invisible_watermark: str | None = None
     private: bool = False
     # --aspect and --resolution: over the story's front matter (or the plan.json's shape) and the recipe.
     aspect: str | None = None
