@@ -98,8 +98,8 @@ def find_entity_names(story: Story, characters: list[Character]) -> list[tuple[s
                     noun.named = " ".join(phrase)
                 if at > 0 and words[at - 1].casefold() in ("at", "in", "inside", "into", "to", "toward", "towards"):
                     noun.placed += 1
-    for head, phrase, number in unsure:
-        if head in nouns and nouns[head].named == phrase:
+    for head, words_said, number in unsure:
+        if head in nouns and nouns[head].named == words_said:
             nouns[head].paragraphs.add(number)
     found = [
         (head, noun)
