@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     PRIVACY = 11
     MISSING_DEPENDENCY = 12
     BUSY = 13
+    CREDENTIALS = 14
     HANGUP = 129
     INTERRUPTED = 130
     TERMINATED = 143
@@ -129,6 +130,12 @@ class BusyError(TaleError):
     """A run folder another command is writing (`--no-wait`); the message names its pid."""
 
     exit_code = ExitCode.BUSY
+
+
+class CredentialsError(TaleError):
+    """A film whose Content Credentials are missing, or no longer match its bytes (`tale verify`)."""
+
+    exit_code = ExitCode.CREDENTIALS
 
 
 class ShotRefusedError(BackendError):

@@ -38,6 +38,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "ray": ("ray",),
     "plot": ("matplotlib",),
     "export": ("opentimelineio",),
+    "watermark": ("imwatermark",),
 }
 
 

@@ -52,11 +52,19 @@ def story_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def _signing_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tale's data folder for the session: its local signing chain is made once, never in the user's own."""
+    return tmp_path_factory.mktemp("tale-data")
+
+
 @pytest.fixture(autouse=True)
-def _no_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_user_settings(monkeypatch: pytest.MonkeyPatch, _signing_home: Path) -> None:
     # TALE_PRICES too: a test's prices are the default book unless it chooses one.
-    for name in ("TALE_RECIPE", "TALE_OUT", "TALE_DEBUG", "TALE_PRICES"):
+    for name in ("TALE_RECIPE", "TALE_OUT", "TALE_DEBUG", "TALE_PRICES", "TALE_C2PA_CERT", "TALE_C2PA_KEY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("TALE_C2PA_TRUST_ANCHORS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(_signing_home))
 
 
 @pytest.fixture(scope="session")

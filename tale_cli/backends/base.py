@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
-    from tale_cli.story.plan import Character, Plan, Shot
+    from tale_cli.story.plan import Character, Entity, Plan, Shot
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,8 @@ class RenderResult:
 @dataclass
 class ReferenceRequest:
     plan: Plan
-    character: Character
+    # Whose reference this is: a character, or an entity (a prop, piece of wardrobe or place) the plan keeps.
+    character: Character | Entity
     prompt: str
     seed: int
     output: Path
@@ -363,19 +364,33 @@ class JudgeCharacter:
 
 
 @dataclass
+class JudgeEntity:
+    """A prop, piece of wardrobe or place the shot should show: what the plan says of it, and its reference picture."""
+
+    id: str
+    kind: str  # "prop", "wardrobe" or "place"
+    name: str
+    description: str
+    reference: Path | None = None
+
+
+@dataclass
 class JudgeRequest:
-    """One take of one shot to judge: frames sampled from its clip (PNG files), its prompt and its characters."""
+    """One take of one shot to judge: frames sampled from its clip (PNG files), its prompt, its characters and the
+    entities on screen."""
 
     shot: int
     take: int
     prompt: str
     frames: list[Path]
     characters: list[JudgeCharacter] = field(default_factory=list)
+    entities: list[JudgeEntity] = field(default_factory=list)
 
 
 @dataclass
 class CharacterVerdict:
-    """One character in a take: found or not, how alike it is to its reference (0–1), and its crops' embedding."""
+    """One character (or entity) in a take: found or not, how alike it is to its reference (0–1), and its crops'
+    embedding."""
 
     found: bool | None
     cross: float | None = None
@@ -391,6 +406,8 @@ class TakeVerdict:
     prompt: float | None = None
     alignment: float | None = None
     characters: dict[str, CharacterVerdict] = field(default_factory=dict)
+    # Each entity on screen, with the same measures as a character (found, cross, embedding).
+    entities: dict[str, CharacterVerdict] = field(default_factory=dict)
     cost_usd: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -409,6 +426,11 @@ class JudgeBackend(Protocol):
     def fingerprint(self) -> dict[str, Any]:
         """Settings that change the scores (models, thresholds): part of each judgement's cache key."""
         ...
+
+    def entity_fingerprint(self) -> dict[str, Any]:
+        """Settings that change the entities' scores only: part of the cache key of a shot with entities on screen
+        (a shot without any keeps the key it had)."""
+        return {}
 
     def preflight(self) -> None:
         """Checks that cost nothing (key present, weights on disk), run before anything is spent."""

@@ -73,12 +73,14 @@ def _register() -> None:
         models,
         plan,
         providers,
+        publish,
         recipes,
         render,
         review,
         seal,
         stitch,
         takes,
+        verify,
         voices,
     )
 
@@ -99,6 +101,7 @@ def _register() -> None:
     app.command("unseal")(seal.unseal)
     app.command("review")(review.review)
     app.command("export")(export.export)
+    app.command("publish")(publish.publish)
     app.command("retake")(takes.retake)
     app.command("takes")(takes.takes)
     app.command("pick")(takes.pick)
@@ -108,6 +111,7 @@ def _register() -> None:
     app.command("finalize")(finalize.finalize)
     app.add_typer(voices.app, name="voices")
     app.command("judge")(judge.judge)
+    app.command("verify")(verify.verify)
 
 
 _register()

@@ -1,4 +1,5 @@
-"""`tale judge`: each take's character consistency, prompt fidelity and broken frames, weakest shots first."""
+"""`tale judge`: each take's character and entity consistency, prompt fidelity and broken frames, weakest shots
+first."""
 
 from __future__ import annotations
 
@@ -81,6 +82,11 @@ def print_report(report: JudgeReport) -> None:
         out.print(
             f"{METRIC_NAMES.get(name, name)}: mean {metric.mean:.2f}, min {metric.min:.2f} ({metric.shots} shots)"
         )
+    for thing, seen in report.entities.items():
+        worst = f"worst shot {seen.worst_shot} ({_number(seen.worst)})" if seen.worst_shot is not None else "unscored"
+        mean = f", mean {seen.score.mean:.2f}" if seen.score is not None else ""
+        missing = f"; not found in shot {', '.join(str(shot) for shot in seen.missing)}" if seen.missing else ""
+        out.print(f"{escape(thing)} ({seen.kind}): {worst}{mean} over {seen.shots} shots{missing}")
     if report.flagged:
         out.print(f"[red]frozen or flashing[/]: shot {', '.join(str(shot) for shot in report.flagged)}")
     cost = f", ${report.cost_usd:.4f}" if report.cost_usd else ""

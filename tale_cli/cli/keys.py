@@ -114,6 +114,57 @@ def test(
             raise KeysError(f"{result.provider}: {result.detail}", hint=source)
 
 
+signing = typer.Typer(
+    help="The certificate and key that sign films' Content Credentials (C2PA); TALE_C2PA_CERT and TALE_C2PA_KEY win.",
+    no_args_is_help=True,
+)
+app.add_typer(signing, name="signing")
+
+
+@signing.command("show")
+def signing_show(json_output: bool = typer.Option(False, "--json", help="Print JSON instead of lines.")) -> None:
+    """Where films are signed from: the files, the keyring, or Tale's local chain (never the key)."""
+    with errors_handled():
+        from tale_cli.keys.signing import signing_source
+
+        source = signing_source()
+        if json_output:
+            print_json(source.to_dict())
+            return
+        out = console()
+        out.print(f"signing with: {escape(source.source)} ({escape(source.where)})")
+        if source.subject:
+            out.print(f"  certificate {escape(source.subject)}, issued by {escape(source.issuer or '?')}")
+            out.print(f"  valid until {escape(source.not_after or '?')}")
+        if not source.trusted_by_viewers:
+            out.print("[yellow]note:[/] Tale's local CA is trusted by no viewer: its films show an untrusted issuer")
+
+
+@signing.command("import")
+def signing_import(
+    cert: Path = typer.Argument(..., help="PEM certificate chain: the signing certificate first, then its CAs."),
+    key: Path = typer.Argument(..., help="The signing certificate's PEM private key (not encrypted)."),
+) -> None:
+    """Store a signing certificate chain and its key in the OS keyring."""
+    with errors_handled():
+        from tale_cli.keys.signing import import_identity
+
+        source = import_identity(cert, key)
+        console().print(f"stored the signing certificate {escape(source.subject or '')} in the keyring")
+
+
+@signing.command("delete")
+def signing_delete() -> None:
+    """Remove the keyring's signing certificate and key (films are then signed with Tale's local chain)."""
+    with errors_handled():
+        from tale_cli.keys.signing import delete_identity
+
+        removed = delete_identity()
+        console().print(
+            "deleted the signing certificate from the keyring" if removed else "no signing certificate was stored"
+        )
+
+
 @app.command("seal-identity")
 def seal_identity(
     file: Path | None = typer.Option(

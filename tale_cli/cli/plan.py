@@ -75,6 +75,9 @@ def plan_table(plan: Plan) -> Any:
     table.add_column("s", justify="right")
     table.add_column("camera")
     table.add_column("characters")
+    things = {e.id: e.name for e in plan.entities}
+    if things:
+        table.add_column("entities")
     table.add_column("speech", overflow="fold", max_width=60)
     for shot in plan.shots:
         said = [
@@ -82,11 +85,13 @@ def plan_table(plan: Plan) -> Any:
             for item in shot.speech
             if item.text.strip()
         ]
+        on_screen = [", ".join(things.get(e, e) for e in shot.entities)] if things else []
         table.add_row(
             str(shot.index),
             f"{shot.duration_s:g}",
             shot.camera,
             ", ".join(names.get(c, c) for c in shot.characters),
+            *on_screen,
             escape("\n".join(said)),
         )
     return table

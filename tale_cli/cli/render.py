@@ -30,6 +30,13 @@ def render(
     ),
     burn_subtitles: bool = typer.Option(False, "--burn-subtitles", help="Burn the narration into the picture."),
     transition: str | None = typer.Option(None, "--transition", help="cut (default) or fade[:SECONDS]."),
+    no_c2pa: bool = typer.Option(False, "--no-c2pa", help="Leave the film's signed Content Credentials (C2PA) out."),
+    watermark: str | None = typer.Option(
+        None, "--watermark", help="Burn a visible mark into the film (not the shots): TEXT|IMAGE[:POSITION[:OPACITY]]."
+    ),
+    invisible_watermark: str | None = typer.Option(
+        None, "--invisible-watermark", help="Embed an invisible mark (up to 6 bytes) that `tale verify` reads back."
+    ),
     voice: str | None = typer.Option(
         None, "--voice", help="Who speaks the narration: BACKEND[:VOICE] (espeak, openai, gemini; `tale voices`)."
     ),
@@ -104,6 +111,9 @@ def render(
             planner=planner,
             burn_subtitles=burn_subtitles,
             transition=transition,
+            c2pa=not no_c2pa,
+            watermark=watermark,
+            invisible_watermark=invisible_watermark,
             private=private,
             seal=seal,
             wait=not no_wait,

@@ -52,6 +52,20 @@ def stitch(
     width: Annotated[int | None, typer.Option("--width", help="Film width (default: the plan's, or 1280).")] = None,
     height: Annotated[int | None, typer.Option("--height", help="Film height (default: the plan's, or 720).")] = None,
     fps: Annotated[int | None, typer.Option("--fps", help="Frames per second (default: the plan's, or 24).")] = None,
+    c2pa: Annotated[
+        bool | None,
+        typer.Option("--c2pa/--no-c2pa", help="A run's film: sign its Content Credentials or not [as it was]."),
+    ] = None,
+    watermark: Annotated[
+        str | None,
+        typer.Option(
+            "--watermark", help="A run's film: a visible mark, TEXT|IMAGE[:POSITION[:OPACITY]], or none [as it was]."
+        ),
+    ] = None,
+    invisible_watermark: Annotated[
+        str | None,
+        typer.Option("--invisible-watermark", help="A run's film: an invisible mark's text, or none [as it was]."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     no_wait: Annotated[
         bool,
@@ -87,6 +101,13 @@ def stitch(
                 no_voice=no_voice,
                 voice_dir=voice_dir,
                 loudness_lufs=loudness,
+                c2pa=c2pa,
+                watermark=None if watermark is None or watermark.lower() == "none" else watermark,
+                no_watermark=watermark is not None and watermark.lower() == "none",
+                invisible_watermark=None
+                if invisible_watermark is None or invisible_watermark.lower() == "none"
+                else invisible_watermark,
+                no_invisible_watermark=invisible_watermark is not None and invisible_watermark.lower() == "none",
             )
             quiet = console(stderr=True)
             report = stitch_run(
@@ -98,6 +119,11 @@ def stitch(
             )
             return report, None
         # Clips, not a run: a plain stitch, with the voice and music the flags give.
+        if c2pa is not None or watermark is not None or invisible_watermark is not None:
+            raise InputError(
+                "--c2pa, --watermark and --invisible-watermark are for a run's film",
+                hint="stitch the run folder, or `tale render` the clips' plan",
+            )
         from tale_cli.pipeline.restitch import ClipsStitch, stitch_clips
 
         return stitch_clips(

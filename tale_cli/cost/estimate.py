@@ -240,8 +240,8 @@ def estimate_render(
     `unpriced` (never counted as free). `include_planner=False` when the plan already exists;
     `only_shots` limits the estimate to the shots that will render (e.g. not the cached ones); `spoken`, to the
     voice clips that will be spoken (default: every narration and line of those shots); `compose=False` when the
-    score a music backend would compose is already made; `references`, the character references still to draw
-    (default: every character without a picture of its own); `retakes_left`, the automatic retakes each shot may
+    score a music backend would compose is already made; `references`, the character and entity references still
+    to draw (default: every character and entity without a picture of its own); `retakes_left`, the automatic retakes each shot may
     still get (default: the recipe's `max_retakes` for every shot estimated); `judged`, the shots whose takes a
     paid judge will score (default: the shots estimated).
     Without `book`, the run's own book: the recipe's `prices`, else TALE_PRICES, else the newest.
@@ -323,11 +323,9 @@ def estimate_render(
         elif any(shot.price is None for shot in shots):
             unpriced.append(_unpriced_video(book, video.backend, model, video.audio))
 
-    # Character references that will be generated (characters without an image of their own, not drawn yet).
+    # References that will be generated (characters and entities without an image of their own, not drawn yet).
     to_draw = (
-        sum(1 for character in plan.characters if character.reference_image is None)
-        if references is None
-        else references
+        sum(1 for subject in plan.subjects() if subject.reference_image is None) if references is None else references
     )
     image = recipe.image
     references_usd = 0.0
@@ -467,7 +465,10 @@ def _judging(
             shots = {shot.index: shot for shot in plan.shots}
 
             def one(index: int) -> float:
-                return entry.estimate(judge.frames + len(shots[index].characters)) if index in shots else 0.0
+                if index not in shots:
+                    return 0.0
+                # The frames, and a reference picture per character and entity on screen.
+                return entry.estimate(judge.frames + len(shots[index].characters) + len(shots[index].entities))
 
             judge_usd = sum(one(shot.index) for shot in judged) + sum(
                 left * one(index) for index, left in retakes_left.items()

@@ -65,7 +65,7 @@ def _unseen(check: SpendCheck) -> None:
 @dataclass(frozen=True)
 class Owed:
     """Beyond the shots left, what a command will newly pay for, as the pipeline found it in the run folder: the
-    references still to draw (None: every character without a picture), the automatic retakes each shot may still
+    references still to draw (None: every character and entity without a picture), the automatic retakes each shot may still
     get and the shots a paid judge will score (None: the shots left, at the recipe's worst case), what this command
     has paid already (its plan) and the figure someone already agreed to."""
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from tale_cli.events import Event, EventSink, ignore_events
 from tale_cli.files import now_iso
-from tale_cli.judge.scoring import Judge, JudgeRow, rows_json, summarize, weakest_first
-from tale_cli.run.verdicts import JudgeRecord, MetricSummary, RetakeSummary
+from tale_cli.judge.scoring import Judge, JudgeRow, rows_json, summarize, summarize_appearances, weakest_first
+from tale_cli.run.verdicts import AppearanceSummary, JudgeRecord, MetricSummary, RetakeSummary
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -23,7 +23,8 @@ JUDGE_FILE = "judge.json"
 
 @dataclass
 class JudgeReport:
-    """What `tale judge` found: a row per take, the film's summary over the current takes, what judging cost."""
+    """What `tale judge` found: a row per take, the film's summary over the current takes (per metric, and per
+    character and entity with its worst shot), what judging cost."""
 
     run_dir: Path
     backend: str
@@ -31,6 +32,8 @@ class JudgeReport:
     settings: str
     rows: list[JudgeRow]
     summary: dict[str, MetricSummary]
+    characters: dict[str, AppearanceSummary] = field(default_factory=dict)
+    entities: dict[str, AppearanceSummary] = field(default_factory=dict)
     seconds: float = 0.0
     path: Path | None = None
     retakes: RetakeSummary | None = None
@@ -63,6 +66,8 @@ class JudgeReport:
             "cost_usd": self.cost_usd,
             "seconds": round(self.seconds, 3),
             "summary": {name: metric.model_dump() for name, metric in self.summary.items()},
+            "characters": {thing: seen.model_dump(mode="json") for thing, seen in self.characters.items()},
+            "entities": {thing: seen.model_dump(mode="json") for thing, seen in self.entities.items()},
             "flagged": self.flagged,
             "retakes": self.retakes.model_dump(mode="json") if self.retakes is not None else None,
             "shots": rows_json(weakest_first(self.rows)),
@@ -93,7 +98,9 @@ def record_judging(
     folder: RunFolder, manifest: Manifest, judge: Judge, rows: list[JudgeRow], retakes: RetakeSummary | None
 ) -> JudgeReport:
     """The report of a judging, written to judge.json and the manifest's `judge`."""
-    report = JudgeReport(folder.root, judge.name, judge.model, judge.settings, rows, summarize(rows), retakes=retakes)
+    report = JudgeReport(folder.root, judge.name, judge.model, judge.settings, rows, summarize(rows), retakes=retakes,
+                         characters=summarize_appearances(rows, entities=False),
+                         entities=summarize_appearances(rows, entities=True))  # fmt: skip
     with manifest.edit() as data:
         kept = retakes or (data.judge.retakes if data.judge is not None else None)
         data.judge = JudgeRecord(
@@ -104,6 +111,7 @@ def record_judging(
             summary=report.summary,
             flagged=report.flagged,
             retakes=kept,
+            entities=report.entities or None,
         )
         report.retakes = kept
     report.path = folder.root / JUDGE_FILE

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tale_cli.backends.base import CharacterVerdict, JudgeBackend, JudgeCharacter, JudgeRequest, TakeVerdict
+from tale_cli.backends.base import (
+    CharacterVerdict,
+    JudgeBackend,
+    JudgeCharacter,
+    JudgeEntity,
+    JudgeRequest,
+    TakeVerdict,
+)
 from tale_cli.errors import KeysError, RecipeError, TaleError
 from tale_cli.files import now_iso
 from tale_cli.judge.checks import FrameChecks, check_frames
@@ -20,7 +27,14 @@ from tale_cli.judge.frames import grey_frames, judged_frames
 from tale_cli.keys.redact import redact
 from tale_cli.keys.seal import read_bytes
 from tale_cli.registry import Role, create
-from tale_cli.run.verdicts import CharacterJudgement, MetricSummary, TakeJudgement
+from tale_cli.run.verdicts import (
+    AppearanceSummary,
+    CharacterJudgement,
+    MetricSummary,
+    TakeJudgement,
+    appearance_score,
+    lowest,
+)
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -62,10 +76,22 @@ class Judged:
             verdict = data.get("verdict")
             if verdict is not None:
                 characters = {cid: CharacterVerdict(**item) for cid, item in verdict.pop("characters", {}).items()}
-                verdict = TakeVerdict(**verdict, characters=characters)
+                entities = {eid: CharacterVerdict(**item) for eid, item in verdict.pop("entities", {}).items()}
+                verdict = TakeVerdict(**verdict, characters=characters, entities=entities)
             return cls(key, FrameChecks(**data["checks"]), verdict, cached=True)
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
+
+
+@dataclass
+class Appearance:
+    """One character or entity in one take, as `tale judge` lists it."""
+
+    kind: str  # "character", or the entity's kind
+    found: bool | None
+    cross: float | None
+    self_score: float | None
+    score: float | None  # see `appearance_score`: 0 when not found
 
 
 @dataclass
@@ -84,7 +110,11 @@ class JudgeRow:
     flash: bool
     mute_line: bool
     motion: float
-    missing: list[str] = field(default_factory=list)  # characters the plan puts in the shot that were not found
+    # The characters and entities the plan puts in the shot that were looked for and not found.
+    missing: list[str] = field(default_factory=list)
+    weakest: float | None = None  # the lowest score of a character or entity on screen
+    characters: dict[str, Appearance] = field(default_factory=dict)
+    entities: dict[str, Appearance] = field(default_factory=dict)
     cached: bool = False
     cost_usd: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -151,18 +181,41 @@ class Judge:
             JudgeCharacter(c.id, c.name, c.description, refs[c.id] if refs[c.id].is_file() else None) for c in wanted
         ]
 
-    def _key(self, index: int, clip_sha: str, characters: list[JudgeCharacter]) -> str:
-        from tale_cli.files import digest
+    def _entities(self, index: int) -> list[JudgeEntity]:
+        from tale_cli.run.folder import expected_refs
+
+        shot = self.plan.shots[index - 1]
+        if not shot.entities:
+            return []
+        refs = expected_refs(self.plan, self.folder)
+        wanted = [e for e in self.plan.entities if e.id in shot.entities]
+        return [
+            JudgeEntity(e.id, e.kind, e.name, e.description, refs[e.id] if refs[e.id].is_file() else None)
+            for e in wanted
+        ]
+
+    def _ref_digest(self, thing_id: str, reference: Path | None) -> str | None:
         from tale_cli.run.identity import file_digest
 
-        people = []
-        for c in characters:
-            if c.reference is not None and c.id not in self._ref_digests:
-                self._ref_digests[c.id] = file_digest(c.reference)
-            people.append([c.id, c.description, self._ref_digests.get(c.id) if c.reference else None])
+        if reference is None:
+            return None
+        if thing_id not in self._ref_digests:
+            self._ref_digests[thing_id] = file_digest(reference)
+        return self._ref_digests[thing_id]
+
+    def _key(
+        self, index: int, clip_sha: str, characters: list[JudgeCharacter], entities: list[JudgeEntity] | None = None
+    ) -> str:
+        from tale_cli.files import digest
+
+        people = [[c.id, c.description, self._ref_digest(c.id, c.reference)] for c in characters]
         shot = self.plan.shots[index - 1]
         fields: dict[str, object] = {"settings": self.settings, "clip": clip_sha, "prompt": shot.prompt,
                                      "characters": people}  # fmt: skip
+        if entities:  # a shot without entities keeps the key it had before there were any
+            fields["entities"] = [[e.id, e.kind, e.name, e.description, self._ref_digest(e.id, e.reference)]
+                                  for e in entities]  # fmt: skip
+            fields["entity_judge"] = self.backend.entity_fingerprint() if self.backend is not None else {}
         if self._says_lines(index):
             fields["lines"] = [line.text for line in shot.lines]
         return digest(fields)[:32]
@@ -177,9 +230,9 @@ class Judge:
         """The take's judging: from the cache when this take was judged with these settings, else made now."""
         from tale_cli.run.identity import file_digest
 
-        characters = self._characters(index)
+        characters, entities = self._characters(index), self._entities(index)
         sha = take.file.sha256 if take.file is not None else file_digest(clip)
-        key = self._key(index, sha, characters)
+        key = self._key(index, sha, characters, entities)
         path = self.cache / f"{key}.json"
         if path.is_file() and not path.is_symlink():
             found = Judged.read(path, key)
@@ -193,7 +246,7 @@ class Judge:
                 count = min(self.recipe.judge.frames, self.backend.capabilities().max_frames)
                 grey, frames = judged_frames(clip, Path(work), count=count)
                 judged = Judged(key, check_frames(grey), None)
-                judged.verdict, judged.error = self._ask(index, take.take, frames, characters)
+                judged.verdict, judged.error = self._ask(index, take.take, frames, characters, entities)
         if self._says_lines(index):
             from dataclasses import replace
 
@@ -207,7 +260,12 @@ class Judge:
         return judged
 
     def _ask(
-        self, index: int, take: int, frames: list[Path], characters: list[JudgeCharacter]
+        self,
+        index: int,
+        take: int,
+        frames: list[Path],
+        characters: list[JudgeCharacter],
+        entities: list[JudgeEntity],
     ) -> tuple[TakeVerdict | None, str | None]:
         assert self.backend is not None
         if not self._loaded:
@@ -216,7 +274,7 @@ class Judge:
         prompt = self.plan.shots[index - 1].prompt
         started = time.monotonic()
         try:
-            verdict = self.backend.judge(JudgeRequest(index, take, prompt, frames, characters))
+            verdict = self.backend.judge(JudgeRequest(index, take, prompt, frames, characters, entities))
         except (KeysError, RecipeError):
             raise  # every other take would fail the same way
         except TaleError as error:
@@ -292,36 +350,15 @@ class Judge:
 
     def score(self, index: int, result: Judged, others: dict[int, Judged]) -> TakeJudgement:
         """The take's scores: prompt fidelity, each character against its reference (cross) and against itself in
-        the other shots (self), and the overall score: their mean, or 0 for a frozen or flashing clip."""
+        the other shots (self), and the overall score: their mean, or 0 for a frozen or flashing clip. The entities
+        on screen are measured as the characters are, beside it (the retake bar reads the weakest of them all)."""
         verdict = result.verdict
-        characters: dict[str, CharacterJudgement] = {}
-        crosses: list[float] = []
-        selves: list[float] = []
         shot = self.plan.shots[index - 1]
-        for character_id in shot.characters:
-            seen = verdict.characters.get(character_id) if verdict is not None else None
-            if seen is None:
-                continue
-            alike = [
-                cosine(seen.embedding, theirs.embedding)
-                for other in others.values()
-                if other.verdict is not None
-                and (theirs := other.verdict.characters.get(character_id)) is not None
-                and theirs.found
-                and theirs.embedding
-                and seen.found
-                and seen.embedding
-            ]
-            self_score = _mean([max(0.0, value) for value in alike])
-            cross = seen.cross if seen.found else (0.0 if seen.found is False else None)
-            if cross is not None:
-                crosses.append(cross)
-            if self_score is not None:
-                selves.append(self_score)
-            characters[character_id] = CharacterJudgement(
-                found=seen.found, cross=None if cross is None else round(cross, 4), self_score=self_score,
-                reason=seen.reason,
-            )  # fmt: skip
+        characters, crosses = _appearances(shot.characters, verdict.characters if verdict is not None else {},
+                                           [o.verdict.characters for o in others.values() if o.verdict is not None])  # fmt: skip
+        entities, _ = _appearances(shot.entities, verdict.entities if verdict is not None else {},
+                                   [o.verdict.entities for o in others.values() if o.verdict is not None])  # fmt: skip
+        selves = [seen.self_score for seen in characters.values() if seen.self_score is not None]
         prompt = None if verdict is None or verdict.prompt is None else round(verdict.prompt, 4)
         cross_mean, self_mean = _mean(crosses), _mean(selves)
         parts = [value for value in (prompt, cross_mean, self_mean) if value is not None]
@@ -342,6 +379,7 @@ class Judge:
             cross=cross_mean,
             self_score=self_mean,
             characters=characters,
+            entities=entities,
             frozen=checks.frozen,
             flash=checks.flash,
             mute_line=checks.mute_line,
@@ -352,9 +390,10 @@ class Judge:
             notes=notes or None,
         )
 
-    @staticmethod
-    def _row(index: int, number: int, current: bool, judgement: TakeJudgement, result: Judged) -> JudgeRow:
-        missing = [cid for cid, seen in judgement.characters.items() if seen.found is False]
+    def _row(self, index: int, number: int, current: bool, judgement: TakeJudgement, result: Judged) -> JudgeRow:
+        seen_in = {**judgement.characters, **judgement.entities}
+        missing = [thing for thing, seen in seen_in.items() if seen.found is False]
+        kinds = {e.id: e.kind for e in self.plan.entities}
         return JudgeRow(
             shot=index,
             take=number,
@@ -369,10 +408,87 @@ class Judge:
             flash=judgement.flash,
             motion=judgement.motion or 0.0,
             missing=missing,
+            weakest=judgement.weakest,
+            characters={cid: _appearance("character", seen) for cid, seen in judgement.characters.items()},
+            entities={eid: _appearance(kinds.get(eid, "entity"), seen) for eid, seen in judgement.entities.items()},
             cached=result.cached,
             cost_usd=None if result.cached else judgement.cost_usd,
             notes=list(judgement.notes or []),
         )
+
+
+def _appearances(
+    on_screen: list[str], seen_here: dict[str, CharacterVerdict], elsewhere: list[dict[str, CharacterVerdict]]
+) -> tuple[dict[str, CharacterJudgement], list[float]]:
+    """Each character (or entity) on screen that the judge answered for: found, cross against its reference, and
+    self: the mean cosine of its embedding with its embeddings in the other shots' current takes; and the cross
+    scores unrounded, for the take's mean."""
+    judged: dict[str, CharacterJudgement] = {}
+    crosses: list[float] = []
+    for thing in on_screen:
+        seen = seen_here.get(thing)
+        if seen is None:
+            continue
+        alike = [
+            cosine(seen.embedding, theirs.embedding)
+            for other in elsewhere
+            if (theirs := other.get(thing)) is not None
+            and theirs.found
+            and theirs.embedding
+            and seen.found
+            and seen.embedding
+        ]
+        self_score = _mean([max(0.0, value) for value in alike])
+        cross = seen.cross if seen.found else (0.0 if seen.found is False else None)
+        if cross is not None:
+            crosses.append(cross)
+        judged[thing] = CharacterJudgement(
+            found=seen.found, cross=None if cross is None else round(cross, 4), self_score=self_score,
+            reason=seen.reason,
+        )  # fmt: skip
+    return judged, crosses
+
+
+def _appearance(kind: str, seen: CharacterJudgement) -> Appearance:
+    return Appearance(kind=kind, found=seen.found, cross=seen.cross, self_score=seen.self_score,
+                      score=appearance_score(seen))  # fmt: skip
+
+
+def _metric(values: list[float]) -> MetricSummary | None:
+    if not values:
+        return None
+    return MetricSummary(mean=round(float(np.mean(values)), 4), min=round(min(values), 4), shots=len(values))
+
+
+def summarize_appearances(rows: list[JudgeRow], *, entities: bool) -> dict[str, AppearanceSummary]:
+    """Each character (or, with `entities`, each entity) over the shots' current takes: where it was found, its
+    scores, and its worst shot (the lowest appearance score; the first such shot on a tie)."""
+    seen: dict[str, list[tuple[int, Appearance]]] = {}
+    for row in sorted((row for row in rows if row.current), key=lambda row: row.shot):
+        for thing, appearance in (row.entities if entities else row.characters).items():
+            seen.setdefault(thing, []).append((row.shot, appearance))
+    summary: dict[str, AppearanceSummary] = {}
+    for thing, shots in seen.items():
+        looked = [a.found for _, a in shots if a.found is not None]
+        scored = [(a.score, shot) for shot, a in shots if a.score is not None]
+        worst = min(scored, default=None)
+        summary[thing] = AppearanceSummary(
+            kind=shots[0][1].kind,
+            shots=len(shots),
+            found=sum(looked) if looked else None,
+            missing=[shot for shot, a in shots if a.found is False],
+            cross=_metric([a.cross for _, a in shots if a.cross is not None]),
+            self_score=_metric([a.self_score for _, a in shots if a.self_score is not None]),
+            score=_metric([score for score, _ in scored]),
+            worst_shot=worst[1] if worst is not None else None,
+            worst=worst[0] if worst is not None else None,
+        )
+    return summary
+
+
+def bar_score(row: JudgeRow) -> float | None:
+    """What a recipe's retake bar reads of a take: its score, or the weakest thing on screen when that is lower."""
+    return lowest(row.score, row.weakest)
 
 
 def summarize(rows: list[JudgeRow]) -> dict[str, MetricSummary]:
@@ -380,10 +496,9 @@ def summarize(rows: list[JudgeRow]) -> dict[str, MetricSummary]:
     summary: dict[str, MetricSummary] = {}
     current = [row for row in rows if row.current]
     for metric in METRICS:
-        values = [value for row in current if (value := getattr(row, metric)) is not None]
-        if values:
-            summary[metric] = MetricSummary(mean=round(float(np.mean(values)), 4), min=round(min(values), 4),
-                                            shots=len(values))  # fmt: skip
+        found = _metric([value for row in current if (value := getattr(row, metric)) is not None])
+        if found is not None:
+            summary[metric] = found
     return summary
 
 

@@ -11,8 +11,9 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,6 +213,44 @@ def run_ffmpeg(
         lines = [line for line in stderr.strip().splitlines() if line.strip()]
         raise FFmpegError(f"ffmpeg failed: {lines[-1] if lines else 'exit code ' + str(code)}")
     return stderr
+
+
+@contextlib.contextmanager
+def ffmpeg_pipe(args: Sequence[str], *, writing: bool) -> Iterator[subprocess.Popen[bytes]]:
+    """An ffmpeg this process feeds frames to (`writing`: its stdin) or reads frames from (its stdout), stopped with
+    Tale's other ffmpegs; raises FFmpegError with its last line when it fails."""
+    with tempfile.TemporaryFile() as errors:
+        command = [ffmpeg_exe(), "-hide_banner", "-v", "error", *_local_inputs(["-y", *args])]
+        with _children_lock:
+            if _stopping.is_set():
+                raise Interrupted
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE if writing else subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL if writing else subprocess.PIPE,
+                stderr=errors,
+                process_group=0,
+            )
+            _children.add(process)
+        try:
+            yield process
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    pipe.close()
+            process.wait()
+        except BaseException:
+            _kill(process)
+            process.wait()
+            raise
+        finally:
+            with _children_lock:
+                _children.discard(process)
+        if _stopping.is_set():
+            raise Interrupted
+        if process.returncode != 0:
+            errors.seek(0)
+            lines = [line for line in errors.read().decode("utf-8", "replace").splitlines() if line.strip()]
+            raise FFmpegError(f"ffmpeg failed: {lines[-1] if lines else 'exit code ' + str(process.returncode)}")
 
 
 @dataclass(frozen=True)

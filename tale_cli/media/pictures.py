@@ -1,4 +1,5 @@
-"""Pictures a user hands Tale (character references): checked before anything is spent on them."""
+"""Pictures a user hands Tale (references): checked before anything is spent on them; and the board that shows a
+model taking one picture every reference a shot has."""
 
 from __future__ import annotations
 
@@ -33,3 +34,30 @@ def check_picture(path: Path, what: str) -> None:
         raise InputError(f"{what} is not a picture Tale can read", hint=PICTURE_HINT) from None
     if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
         raise InputError(f"{what} is {width}×{height} pixels", hint=PICTURE_HINT)
+
+
+def compose_board(sources: list[Path], output: Path, width: int, height: int) -> Path:
+    """One picture of the frame's size holding every source, each fitted whole into its cell of a grid (as near
+    square as the frame allows), on black; written atomically. The same sources make the same bytes."""
+    import io
+    import math
+
+    from PIL import Image
+
+    from tale_cli.files import atomic_write_bytes
+
+    count = max(1, len(sources))
+    columns = max(1, min(count, round(math.sqrt(count * width / height))))
+    rows = math.ceil(count / columns)
+    cell_w, cell_h = width // columns, height // rows
+    board = Image.new("RGB", (width, height), (0, 0, 0))
+    for number, source in enumerate(sources):
+        with Image.open(source) as picture:
+            tile = picture.convert("RGB")
+        tile.thumbnail((cell_w, cell_h), Image.Resampling.LANCZOS)
+        column, row = number % columns, number // columns
+        board.paste(tile, (column * cell_w + (cell_w - tile.width) // 2, row * cell_h + (cell_h - tile.height) // 2))
+    data = io.BytesIO()
+    board.save(data, format="PNG")
+    atomic_write_bytes(output, data.getvalue())
+    return output

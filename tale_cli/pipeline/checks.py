@@ -42,10 +42,10 @@ def check_capabilities(plan: Plan, recipe: Recipe, capabilities: VideoCapabiliti
     needs_first_frame = recipe.continuity in ("first-frame", "chain")
     if needs_first_frame and not capabilities.image_to_video:
         raise RecipeError(f"continuity '{recipe.continuity}' needs image-to-video, which {backend_name} lacks")
-    if not capabilities.text_to_video and not plan.characters and recipe.continuity != "chain":
+    if not capabilities.text_to_video and not plan.subjects() and recipe.continuity != "chain":
         raise RecipeError(
             f"the {backend_name} backend renders image-to-video only and this plan has no character to draw a first frame from",
-            hint='add characters to the story, or set continuity = "chain" in the recipe',
+            hint='add characters (or entities) to the story, or set continuity = "chain" in the recipe',
         )
     if not capabilities.text_to_video and not needs_first_frame:
         raise RecipeError(
@@ -83,7 +83,7 @@ def line_voices(
 def preflight(plan: Plan, recipe: Recipe, backend: VideoBackend) -> None:
     """Each backend's own checks that cost nothing (keys present, options valid) before any spending."""
     backend.preflight()
-    if any(not c.reference_image for c in plan.characters):
+    if any(not subject.reference_image for subject in plan.subjects()):
         images = image_backend(recipe)
         try:
             images.preflight()

@@ -67,4 +67,17 @@ def diagnose() -> list[Check]:
     keyring = keyring_status()
     checks.append(Check("keyring", keyring.usable, keyring.backend if keyring.usable else keyring.reason))
     checks.extend(Check(f"key: {s.provider}", s.source != "none", s.describe()) for s in key_sources())
+    checks.append(_credentials())
     return checks
+
+
+def _credentials() -> Check:
+    """Whether films get signed Content Credentials here, and by whom."""
+    from tale_cli.film.credentials import INSTALL_HINT, available
+    from tale_cli.keys.signing import signing_source
+
+    if not available():
+        return Check("content credentials", False, f"films are not signed: {INSTALL_HINT}")
+    source = signing_source()
+    trusted = "" if source.trusted_by_viewers else "; viewers show Tale's local CA as untrusted"
+    return Check("content credentials", True, f"signed with {source.source} ({source.where}){trusted}")

@@ -10,7 +10,7 @@ from tale_cli.backends import video_backend
 from tale_cli.backends.base import VideoBackend
 from tale_cli.config import Recipe, recipe_file, recipe_tier
 from tale_cli.cost.guard import Owed
-from tale_cli.errors import BudgetError, InputError
+from tale_cli.errors import BudgetError, InputError, missing_extra
 from tale_cli.events import Event, EventSink, ShotState, ignore_events
 from tale_cli.executors import ShotExecutor, open_executor
 from tale_cli.film.music import check_composer, composes
@@ -155,7 +155,14 @@ def _chained_after(
 
 def cut_settings(options: RenderOptions) -> CutSettings:
     """How the render's options cut the film (the recipe gives its sound)."""
-    return CutSettings(burn_subtitles=options.burn_subtitles, transition=options.transition, music=options.audio)
+    return CutSettings(
+        burn_subtitles=options.burn_subtitles,
+        transition=options.transition,
+        music=options.audio,
+        credentials=options.c2pa,
+        watermark=options.watermark,
+        invisible_watermark=options.invisible_watermark,
+    )
 
 
 def finish_film(
@@ -187,8 +194,27 @@ def finish_film(
     return result
 
 
+def check_marks(plan: Plan, options: RenderOptions) -> None:
+    """A visible mark that can be drawn, and an invisible one that fits the frame and the library is there."""
+    from tale_cli.film.watermark import MIN_PIXELS, check_invisible, marks_available, parse_watermark
+
+    if options.watermark is not None:
+        parse_watermark(options.watermark)
+    if options.invisible_watermark is not None:
+        check_invisible(options.invisible_watermark)
+        if plan.width * plan.height < MIN_PIXELS:
+            raise InputError(
+                f"an invisible mark needs frames of at least {MIN_PIXELS} pixels, not {plan.width}x{plan.height}",
+                hint="render larger (--resolution), or leave out --invisible-watermark",
+            )
+        if not marks_available():
+            raise missing_extra("watermark", "invisible-watermark")
+
+
 def check_sound(plan: Plan, options: RenderOptions) -> None:
-    """The voice and the music bed checked before anything is spent: backend, key, voices, fit, a readable bed."""
+    """The voice and the music bed checked before anything is spent: backend, key, voices, fit, a readable bed;
+    and the marks asked for."""
+    check_marks(plan, options)
     from tale_cli.film.stitch import parse_transition
     from tale_cli.media.ffmpeg import probe_audio
 

@@ -1,7 +1,8 @@
-"""A render's judging: after the shots render, every take is judged and each shot below the recipe's bar is retaken
-with new seeds (through the takes machinery: every take kept) up to `max_retakes` times or until the budget is
-spent; the best-scoring take of each shot becomes current. A stopped render resumes where it was: the retakes made
-are the shot's takes for the plan as it is, and their judgements are cached."""
+"""A render's judging: after the shots render, every take is judged and each shot below the recipe's bar (its score,
+or the weakest character or entity on screen when that is lower) is retaken with new seeds (through the takes
+machinery: every take kept) up to `max_retakes` times or until the budget is spent; the best take of each shot
+becomes current. A stopped render resumes where it was: the retakes made are the shot's takes for the plan as it
+is, and their judgements are cached."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tale_cli.events import Event, EventSink
 from tale_cli.judge.run import JudgeReport, record_judging
-from tale_cli.judge.scoring import Judge, JudgeRow
+from tale_cli.judge.scoring import Judge, JudgeRow, bar_score
 from tale_cli.run.verdicts import RetakeSummary, ScoreMove
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def judging_left(
             judged.append(index)
         if not judge.retakes or not takes:
             continue
-        best = max((j.score for j in scored if j.score is not None), default=None)
+        best = max((bar for j in scored if (bar := j.bar_score) is not None), default=None)
         if len(scored) == len(takes) and best is not None and best >= judge.retake_below:
             continue
         remaining = judge.max_retakes - (len(takes) - 1)
@@ -94,13 +95,17 @@ def _takes_for_plan(manifest: Manifest, index: int, plan_hash: str) -> list[Take
 
 
 def _best(rows: list[JudgeRow], takes: list[TakeRecord], current: int | None) -> tuple[int | None, float | None]:
-    """The best-scoring of `takes` (the current one on a tie) and its score."""
-    scores = {row.take: row.score for row in rows}
-    scored = [(scores[t.take], t.take == current, t.take) for t in takes if scores.get(t.take) is not None]
+    """The best of `takes` by what the bar reads (then by score, then the current one) and what the bar reads of it."""
+    by_take = {row.take: row for row in rows}
+    scored = [
+        (bar, by_take[t.take].score or 0.0, t.take == current, -t.take)
+        for t in takes
+        if t.take in by_take and (bar := bar_score(by_take[t.take])) is not None
+    ]
     if not scored:
         return None, None
-    score, _, take = max(scored, key=lambda item: (item[0] or 0.0, item[1], -item[2]))
-    return take, score
+    bar, _, _, take = max(scored)
+    return -take, bar
 
 
 def _round_cost(plan: Plan, recipe: Recipe, shots: list[int]) -> dict[int, float]:
@@ -132,7 +137,7 @@ def _retake(
 
     bar, most = recipe.judge.retake_below, recipe.judge.max_retakes
     summary = RetakeSummary(below=bar, max_retakes=most)
-    first = {row.shot: row.score for row in rows if row.current}
+    first = {row.shot: bar_score(row) for row in rows if row.current}
     locked = {s.index for s in plan.shots if manifest.shot(s.index).locked}
 
     def by_shot(index: int) -> list[JudgeRow]:
@@ -188,4 +193,5 @@ def _retake(
 def summary_json(report: JudgeReport) -> dict[str, Any]:
     """What a render's report says of its judging."""
     data = report.to_json()
-    return {key: data[key] for key in ("backend", "model", "summary", "flagged", "retakes", "cost_usd", "judged")}
+    keys = ("backend", "model", "summary", "entities", "flagged", "retakes", "cost_usd", "judged")
+    return {key: data[key] for key in keys}

@@ -25,6 +25,10 @@ class RenderOptions:
     burn_subtitles: bool = False
     transition: str | None = None
     audio: Path | None = None
+    # The film's Content Credentials (False: --no-c2pa) and the marks burned into or embedded in the film only.
+    c2pa: bool = True
+    watermark: str | None = None
+    invisible_watermark: str | None = None
     private: bool = False
     # --seal / --no-seal: the run folder's words sealed at rest (the recipe's `seal = true` too); None: sealed when the
     # run is private and an age identity is at hand (tale_cli.keys.seal.identity_at_hand).

@@ -239,16 +239,16 @@ def inside_folder(base: Path, candidate: Path) -> Path:
 
 def _adopt_story_images(plan: Plan, story_dir: Path, folder: RunFolder, *, dry_run: bool) -> None:
     """Front-matter images live beside the story: copy them into refs/ so the plan is self-contained."""
-    for character in plan.characters:
-        if not character.reference_image:
+    for subject in plan.subjects():
+        if not subject.reference_image:
             continue
-        source = inside_folder(story_dir, story_dir / character.reference_image)
-        check_picture(source, f"reference image for {character.name} ({character.reference_image})")
-        target = f"refs/{character.id}{source.suffix.lower() or '.png'}"
+        source = inside_folder(story_dir, story_dir / subject.reference_image)
+        check_picture(source, f"reference image for {subject.name} ({subject.reference_image})")
+        target = f"refs/{subject.id}{source.suffix.lower() or '.png'}"
         if not dry_run:
             folder.create()
             shutil.copyfile(source, folder.root / target)
-        character.reference_image = target
+        subject.reference_image = target
 
 
 def planner_record(prepared: PreparedPlan, recipe: Recipe, planner: str | None) -> PlannerRecord:

@@ -1,4 +1,5 @@
-"""Stage 3, the references: one picture per character, drawn once and kept while its inputs stay the same."""
+"""Stage 3, the references: one picture per character and per entity, drawn once and kept while its inputs stay the
+same."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tale_cli.record import FileRecord
 from tale_cli.run.folder import Manifest, RefRecord, RefStatus, RunFolder
 from tale_cli.run.identity import file_damage, file_record
 from tale_cli.run.journal import JobJournal
-from tale_cli.story.plan import Character, Plan
+from tale_cli.story.plan import Character, Entity, Plan
 
 
 def _decodes(path: Path) -> bool:
@@ -80,48 +81,68 @@ def _use_cached_reference(
 def check_reference_pictures(plan: Plan, folder: RunFolder, *, dry_run: bool) -> None:
     """Every picture the plan names, checked before the first paid request (a story's own pictures were checked
     where they lie, and a dry run does not copy them into the run folder)."""
-    for character in plan.characters:
-        if not character.reference_image:
+    for subject in plan.subjects():
+        if not subject.reference_image:
             continue
-        path = inside_folder(folder.root, folder.root / character.reference_image)
+        path = inside_folder(folder.root, folder.root / subject.reference_image)
         if dry_run and not path.exists():
             continue
-        check_picture(path, f"reference image for {character.name} ({character.reference_image})")
+        check_picture(path, f"reference image for {subject.name} ({subject.reference_image})")
 
 
-def _reference_key(plan: Plan, character: Character, backend: ImageBackend) -> tuple[int, str]:
-    """A character's reference seed and cache key: what it is drawn from, with the image backend's settings."""
-    seed = (plan.seed + sum(map(ord, character.id))) % 2**32
+def _reference_key(plan: Plan, subject: Character | Entity, backend: ImageBackend) -> tuple[int, str]:
+    """A reference's seed and cache key: what it is drawn from, with the image backend's settings. An entity's key
+    also holds its kind, so no entity shares a character's key."""
+    seed = (plan.seed + sum(map(ord, subject.id))) % 2**32
     params = {
         "backend": backend.name,
         **backend.fingerprint(),
-        "name": character.name,
-        "description": character.description,
+        "name": subject.name,
+        "description": subject.description,
         "style": plan.style,
         "seed": seed,
     }
+    if isinstance(subject, Entity):
+        params["kind"] = subject.kind
     return seed, digest(params)
 
 
+def reference_prompt(plan: Plan, subject: Character | Entity) -> str:
+    """What the image model is asked to draw: a character sheet; a place as an establishing view with nobody in it;
+    a prop or piece of wardrobe alone on a plain background."""
+    described = f"{subject.name}: {subject.description}".strip().rstrip(":")
+    if not isinstance(subject, Entity):
+        return f"Character reference sheet, {plan.style}. {subject.name}: {subject.description}".strip()
+    if subject.kind == "place":
+        return f"Establishing view of a place, no people, {plan.style}. {described}"
+    worn = " (clothing, shown unworn)" if subject.kind == "wardrobe" else ""
+    return f"Object reference{worn}, the object alone, centred on a plain neutral background, {plan.style}. {described}"
+
+
+def _drawn(plan: Plan) -> list[Character | Entity]:
+    """Whose reference is drawn: each character and entity without a picture of its own."""
+    return [subject for subject in plan.subjects() if not subject.reference_image]
+
+
 def references_to_draw(plan: Plan, recipe: Recipe, folder: RunFolder, manifest: Manifest) -> list[str]:
-    """The characters whose reference a render would draw (and pay for) now: no picture of their own, and none
-    drawn from the same inputs in the run folder. Reads only; draws nothing."""
-    missing = [c for c in plan.characters if not c.reference_image]
+    """The characters and entities whose reference a render would draw (and pay for) now: no picture of their own,
+    and none drawn from the same inputs in the run folder. Reads only; draws nothing."""
+    missing = _drawn(plan)
     if not missing:
         return []
     backend = image_backend(recipe)
     try:
         to_draw = []
-        for character in missing:
-            _, params_hash = _reference_key(plan, character, backend)
-            target = folder.refs / f"{character.id}.png"
+        for subject in missing:
+            _, params_hash = _reference_key(plan, subject, backend)
+            target = folder.refs / f"{subject.id}.png"
             stored = folder.ref_cache / f"{params_hash}.png"
-            journaled = JobJournal(manifest, params_hash, ref=character.id).existing_job() is not None
+            journaled = JobJournal(manifest, params_hash, ref=subject.id).existing_job() is not None
             if (
                 not journaled
-                and _cached_reference(manifest, character.id, params_hash, target, stored, peek=True) is None
+                and _cached_reference(manifest, subject.id, params_hash, target, stored, peek=True) is None
             ):
-                to_draw.append(character.id)
+                to_draw.append(subject.id)
         return to_draw
     finally:
         backend.close()
@@ -133,56 +154,56 @@ def render_references(
     refs: dict[str, Path] = {}
     backend = None
     try:
-        for character in plan.characters:
-            if character.reference_image:
-                refs[character.id] = inside_folder(folder.root, folder.root / character.reference_image)
+        for subject in plan.subjects():
+            if subject.reference_image:
+                refs[subject.id] = inside_folder(folder.root, folder.root / subject.reference_image)
                 continue
-            target = folder.refs / f"{character.id}.png"
+            target = folder.refs / f"{subject.id}.png"
             if backend is None:
                 backend = image_backend(recipe)
-            seed, params_hash = _reference_key(plan, character, backend)
+            seed, params_hash = _reference_key(plan, subject, backend)
             stored = folder.ref_cache / f"{params_hash}.png"
             path = str(target.relative_to(folder.root))
-            picture = _cached_reference(manifest, character.id, params_hash, target, stored)
+            picture = _cached_reference(manifest, subject.id, params_hash, target, stored)
             if picture is not None:
                 link_or_copy(stored, target)
-                _use_cached_reference(manifest, character.id, params_hash, picture, path, backend.name)
-                refs[character.id] = target
+                _use_cached_reference(manifest, subject.id, params_hash, picture, path, backend.name)
+                refs[subject.id] = target
                 continue
-            emit(Event("message", detail=f"reference image for {character.name}"))
+            emit(Event("message", detail=f"reference image for {subject.name}"))
             part = target.with_name(target.name + ".part")
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
-            prompt = f"Character reference sheet, {plan.style}. {character.name}: {character.description}".strip()
+            prompt = reference_prompt(plan, subject)
             started = time.monotonic()
             try:
                 result = backend.render_reference(
                     ReferenceRequest(
                         plan=plan,
-                        character=character,
+                        character=subject,
                         prompt=prompt,
                         seed=seed,
                         output=part,
-                        journal=JobJournal(manifest, params_hash, ref=character.id),
+                        journal=JobJournal(manifest, params_hash, ref=subject.id),
                     )
                 )
             except Exception as error:
                 part.unlink(missing_ok=True)
                 audit_request(
-                    audit, "image", backend.name, None, prompt, None, started, error=error, character=character.id
+                    audit, "image", backend.name, None, prompt, None, started, error=error, character=subject.id
                 )
                 raise
             except BaseException:
                 part.unlink(missing_ok=True)  # stopped by Ctrl-C or a signal: no half-drawn picture stays
                 raise
-            audit_request(audit, "image", backend.name, None, prompt, result, started, character=character.id)
+            audit_request(audit, "image", backend.name, None, prompt, result, started, character=subject.id)
             if not part.is_file() or part.stat().st_size == 0:
-                raise TaleError(f"the {backend.name} image backend wrote no reference for {character.name}")
+                raise TaleError(f"the {backend.name} image backend wrote no reference for {subject.name}")
             os.replace(part, stored)
             folder.secure(stored)
             link_or_copy(stored, target)
             picture = file_record(stored)
-            with manifest.finish_ref(character.id) as entry:
+            with manifest.finish_ref(subject.id) as entry:
                 entry.backend = backend.name
                 entry.model = result.model
                 entry.params_hash = params_hash
@@ -192,7 +213,7 @@ def render_references(
                 entry.finished_at = now_iso()
                 entry.render_s = round(time.monotonic() - started, 3)
                 entry.file = picture
-            refs[character.id] = target
+            refs[subject.id] = target
     finally:
         if backend is not None:
             backend.close()

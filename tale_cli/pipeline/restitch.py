@@ -4,7 +4,7 @@ same way; or loose clips joined into one film (no run)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,11 @@ class FilmChanges:
     no_voice: bool = False
     voice_dir: Path | None = None
     loudness_lufs: float | None = None
+    c2pa: bool | None = None  # sign (True) or not (False, --no-c2pa)
+    watermark: str | None = None
+    no_watermark: bool = False
+    invisible_watermark: str | None = None
+    no_invisible_watermark: bool = False
 
 
 @dataclass
@@ -52,6 +57,7 @@ def stitch_run(
 ) -> StitchReport:
     """Cut the run's film again, changed as `changes` say, the run folder held; copy it to `out` when given."""
     from tale_cli.config import MusicConfig, VoiceConfig
+    from tale_cli.pipeline.film import check_marks
     from tale_cli.pipeline.retake import film_options
     from tale_cli.pipeline.review import write_review
     from tale_cli.run.open import open_run, run_folder
@@ -81,6 +87,14 @@ def stitch_run(
             transition=options.transition if changes.transition is None else _transition(changes.transition),
             music=None if changes.no_music else (changes.music or options.audio),
             voice_dir=changes.voice_dir or (None if changes.no_voice else recorded_dir),
+            credentials=options.c2pa if changes.c2pa is None else changes.c2pa,
+            watermark=None if changes.no_watermark else (changes.watermark or options.watermark),
+            invisible_watermark=None
+            if changes.no_invisible_watermark
+            else (changes.invisible_watermark or options.invisible_watermark),
+        )
+        check_marks(
+            plan, replace(options, watermark=settings.watermark, invisible_watermark=settings.invisible_watermark)
         )
         if settings.burn_subtitles and drawn_words(plan, manifest, CutSettings(burn_subtitles=options.burn_subtitles)):
             drawn = [s.index for s in plan.shots if any(said.text.strip() for said in s.speech)]

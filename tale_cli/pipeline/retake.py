@@ -79,6 +79,9 @@ def film_options(manifest: Manifest, recipe: Recipe | None) -> RenderOptions:
         burn_subtitles=bool(film is not None and film.burn_subtitles),
         transition=film.transition if film is not None else None,
         audio=audio,
+        c2pa=film is None or film.c2pa is not False,
+        watermark=film.watermark if film is not None else None,
+        invisible_watermark=film.invisible_watermark if film is not None else None,
     )
 
 

@@ -63,6 +63,10 @@ p { margin: 4px 0; overflow-wrap: anywhere; }
 .cast { list-style: none; padding: 0; margin: 6px 0; display: flex; gap: 10px; flex-wrap: wrap; }
 .cast li { display: flex; gap: 6px; align-items: center; }
 .cast img { width: 40px; height: 40px; object-fit: cover; border-radius: 50%; border: 1px solid var(--line); }
+.cast li.entity img { border-radius: 6px; }
+.entities { list-style: none; padding: 0; display: flex; gap: 14px; flex-wrap: wrap; }
+.entities li { display: flex; gap: 10px; align-items: center; }
+.entities img { width: 96px; height: 96px; object-fit: cover; border-radius: 6px; border: 1px solid var(--line); }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margin: 8px 0 0; font-size: .88rem; }
 dt { color: var(--dim); } dd { margin: 0; overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; }
@@ -210,6 +214,14 @@ def _shot_card(
         picture = character.reference_image or f"refs/{character.id}.png"
         image = f'<img src="{_url(picture)}" alt="">' if (folder.root / picture).is_file() else ""
         cast.append(f"<li>{image}<span>{_e(character.name)}</span></li>")
+    things = {entity.id: entity for entity in plan.entities}
+    for entity_id in shot.entities:
+        entity = things[entity_id]
+        picture = entity.reference_image or f"refs/{entity.id}.png"
+        image = f'<img src="{_url(picture)}" alt="">' if (folder.root / picture).is_file() else ""
+        cast.append(
+            f'<li class="entity">{image}<span>{_e(entity.name)} <small class=dim>{entity.kind}</small></span></li>'
+        )
     seed = record.seed if record is not None and record.seed is not None else shot.seed
     facts: list[tuple[str, object]] = [("seed", "—" if seed is None else seed)]
     if record and record.backend:
@@ -256,6 +268,24 @@ def _shot_card(
     return "\n".join(parts)
 
 
+def _entities(plan: Plan, folder: RunFolder) -> str:
+    """The plan's entities: each one's reference, kind and the shots that list it (nothing for a plan without)."""
+    if not plan.entities:
+        return ""
+    items = []
+    for entity in plan.entities:
+        picture = entity.reference_image or f"refs/{entity.id}.png"
+        image = f'<img src="{_url(picture)}" alt="">' if (folder.root / picture).is_file() else ""
+        shots = [shot.index for shot in plan.shots if entity.id in shot.entities]
+        links = ", ".join(f'<a href="#shot-{index}">{index}</a>' for index in shots) or "none"
+        described = f"<br><small>{_e(entity.description)}</small>" if entity.description else ""
+        items.append(
+            f'<li id="entity-{_e(entity.id)}">{image}<span><b>{_e(entity.name)}</b> <small class=dim>{entity.kind}'
+            f"</small>{described}<br><small>shots {links}</small></span></li>"
+        )
+    return "<h2>Entities</h2>\n<ul class=entities>" + "".join(items) + "</ul>\n"
+
+
 def _judged(record: ShotRecord | None) -> str:
     """The current take's judgement in a line: its score and metrics, and what the no-model checks flagged."""
     if record is None or not record.takes:
@@ -272,7 +302,7 @@ def _judged(record: ShotRecord | None) -> str:
     ]
     words = [f"{name} {value:.2f}" for name, value in metrics if value is not None]
     words += [flag for flag, on in (("frozen", verdict.frozen), ("flash", verdict.flash)) if on]
-    missing = [cid for cid, seen in verdict.characters.items() if seen.found is False]
+    missing = [thing for thing, seen in {**verdict.characters, **verdict.entities}.items() if seen.found is False]
     if missing:
         words.append("missing " + ", ".join(missing))
     return f"{' · '.join(words)} ({verdict.backend})"
@@ -415,7 +445,9 @@ def review_page(run_dir: Path, report: RenderReport | None = None) -> str:
         + _origin(data, plan, report.plan_source if report is not None else "")
         + "<h2>Shots</h2>\n<div class=shots>\n"
         + "\n".join(cards)
-        + "\n</div>\n<h2>Cost on other recipes</h2>\n"
+        + "\n</div>\n"
+        + _entities(plan, folder)
+        + "<h2>Cost on other recipes</h2>\n"
         + _recipes(data, others, estimate)
         + board
     )

@@ -36,10 +36,13 @@ from tale_cli.run.folder import (
 from tale_cli.run.identity import file_digest, file_record, find_verified, restore
 from tale_cli.run.journal import JobJournal
 from tale_cli.run.takes import record_take, take_source, use_take
+from tale_cli.story.entities import choose_references
 from tale_cli.story.pace import LEAD_S
 from tale_cli.story.plan import Plan, Shot
 
 HASH_VERSION = 1
+# The most references one board holds, for a model that takes a single picture.
+BOARD_MAX = 4
 
 
 @dataclass
@@ -56,6 +59,8 @@ class ShotTask:
     kept: TakeRecord | None = None
     notice: str = ""  # what the render says before it runs this task (a chosen take it could not keep)
     tier: Tier | None = None  # "draft" when the recipe is a draft tier: the take it makes is a draft
+    # A board the shot sends and the references it is made of, drawn before the shot renders (see _chosen_references).
+    board: tuple[Path, tuple[Path, ...]] | None = None
 
 
 def _prompt_hash_fields(request: ShotRequest) -> dict[str, Any]:
@@ -104,6 +109,7 @@ def build_tasks(
     from tale_cli.pipeline.checks import line_voices
 
     image_optional = backend.capabilities().text_to_video
+    limit = backend.capabilities().max_reference_images
     if speech_audio is None:
         speech_audio = line_voices(plan, recipe, folder, backend.capabilities())
     tier: Tier | None = "draft" if recipe_tier(recipe) == "draft" else None
@@ -112,18 +118,26 @@ def build_tasks(
     for shot in plan.shots:
         given = (first_frames or {}).get(shot.index)
         chained = shot.index > 1 and (recipe.continuity == "chain" and shot.continuity) and given is None
-        present_ids = [c for c in shot.characters if c in refs]
-        present = [refs[c] for c in present_ids]
+        # A shot without entities sends every character on screen and keys on them, as plans always have.
+        present = [refs[c] for c in shot.characters if c in refs]
+        keys = [ref_hashes.get(c) for c in shot.characters if c in refs]
+        hashed: list[str] = [ref_hashes.get(c, "") for c in shot.characters]
+        board: tuple[Path, tuple[Path, ...]] | None = None
+        if shot.entities:
+            present, keys, board = _chosen_references(plan, shot, refs, ref_hashes, folder, limit)
+            hashed = [key or "" for key in keys]
         first_frame: Path | None = None
         first_key: str | None = None
         if given is not None:
             first_frame, first_key = given, "user:" + file_digest(given)
         elif recipe.continuity == "first-frame" and present:
-            first_frame, first_key = present[0], ref_hashes.get(present_ids[0])
+            first_frame, first_key = present[0], keys[0]
         elif not chained and not image_optional and refs:
-            # An image-to-video-only model needs a picture for every shot: the film's first reference.
-            fallback_id = next(c.id for c in plan.characters if c.id in refs)
+            # An image-to-video-only model needs a picture for every shot: the shot's own, else the film's first.
+            fallback_id = next((c.id for c in plan.characters if c.id in refs), next(iter(refs)))
             first_frame, first_key = refs[fallback_id], ref_hashes.get(fallback_id)
+            if shot.entities and present:
+                first_frame, first_key = present[0], keys[0]
         request = ShotRequest(
             plan=plan,
             shot=shot,
@@ -143,9 +157,7 @@ def build_tasks(
         )
         if chained:
             first_key = "after:" + _clip_key(tasks[-1], manifest)
-        params_hash = shot_params_hash(
-            backend, request, refs=[ref_hashes.get(c, "") for c in shot.characters], first_frame=first_key
-        )
+        params_hash = shot_params_hash(backend, request, refs=hashed, first_frame=first_key)
         request.journal = JobJournal(manifest, params_hash, shot=shot.index)
         request.output = folder.cache / f"{params_hash}.mp4.part"
         task = ShotTask(
@@ -156,10 +168,40 @@ def build_tasks(
             cached_file=folder.cache / f"{params_hash}.mp4",
             plan_hash=params_hash,
             tier=tier,
+            board=board,
         )
         task.kept, task.notice = kept_take(task, folder, manifest)
         tasks.append(task)
     return tasks
+
+
+def _chosen_references(
+    plan: Plan, shot: Shot, refs: dict[str, Path], ref_hashes: dict[str, str], folder: RunFolder, limit: int
+) -> tuple[list[Path], list[str | None], tuple[Path, tuple[Path, ...]] | None]:
+    """A shot with entities: the references it sends (see choose_references), each one's cache key, and the
+    references a board is made of. A backend that takes fewer than two gets one board of up to BOARD_MAX of them,
+    named by what it holds and the frame's size."""
+    if limit >= 2:
+        chosen = choose_references(plan, shot, refs, limit)
+        return [refs[c] for c in chosen], [ref_hashes.get(c) for c in chosen], None
+    chosen = choose_references(plan, shot, refs, BOARD_MAX)
+    if len(chosen) < 2:
+        return [refs[c] for c in chosen], [ref_hashes.get(c) for c in chosen], None
+    key = "board:" + digest({"refs": [ref_hashes.get(c, "") for c in chosen], "size": [plan.width, plan.height]})[:32]
+    board = folder.refs / "boards" / f"{key.removeprefix('board:')}.png"
+    return [board], [key], (board, tuple(refs[c] for c in chosen))
+
+
+def draw_board(task: ShotTask, folder: RunFolder) -> None:
+    """The board a shot sends, made from its references unless it is there already (it is named by its content)."""
+    from tale_cli.media.pictures import compose_board
+
+    if task.board is None or task.board[0].is_file():
+        return
+    board, sources = task.board
+    board.parent.mkdir(parents=True, exist_ok=True)
+    compose_board(list(sources), board, task.request.width, task.request.height)
+    folder.secure(board)
 
 
 def spoken_in_shot(plan: Plan, shot: Shot, voice: VoiceRecord | None) -> tuple[tuple[float, float], ...] | None:
@@ -324,6 +366,7 @@ def run_shots(
             if damage is not None:
                 where = task.cached_file.relative_to(folder.root)
                 emit(Event("message", detail=f"shot {index}: {where} is damaged ({damage}); rendering it again"))
+            draw_board(task, folder)
             pending[index] = task
             emit(Event("shot", index=index, state=ShotState.QUEUED))
 

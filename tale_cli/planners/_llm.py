@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from tale_cli.config import Recipe
 from tale_cli.errors import PlanError, describe_validation_error
 from tale_cli.planners._speech import Said, fit_speech, split_sentences
+from tale_cli.planners.entities import answer_entities, entity_id, shot_entities
 from tale_cli.planners.offline import character_id
 from tale_cli.story.pace import budget_words
 from tale_cli.story.plan import (
@@ -60,6 +61,7 @@ For every shot:
 - "negative_prompt": what must not appear (e.g. blurry, text, watermark, extra limbs).
 - "camera": one camera move (static, slow push in, pan left, tracking shot, ...).
 - "characters": the ids of the characters visible in the shot, from the character list.
+- "entities": the ids of the entities visible in the shot, from the entity list.
 - "narration": one or two short sentences of narration or subtitle for the shot, in the story's language.
 - "lines": the dialogue spoken in the shot, in order, each with the speaker's character id (or "narrator")
   and the words, in the story's language; [] when nobody speaks. Quoted speech in the story belongs here.
@@ -71,6 +73,12 @@ For every shot:
 Characters: one entry per recurring person or creature, with a lowercase id (letters, digits,
 dashes), the name as in the story, and a precise visual description (age, build, face, hair,
 clothes, colours) that never changes.
+
+Entities: one entry per named object, piece of clothing or place the story returns to (a lantern that
+comes back, someone's red scarf, the harbour the story goes back to), with a lowercase id unlike any
+character's, its kind ("prop", "wardrobe" or "place"), the name as in the story, and a precise visual
+description (shape, material, colours; for a place, its layout and light) that never changes; [] when
+nothing recurs. Describe an entity with the SAME words in every shot it is in.
 """
 
 
@@ -144,6 +152,17 @@ def response_schema(shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
             "text": text("the words spoken, in the story's language"),
         },
     }
+    entity = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "kind", "name", "description"],
+        "properties": {
+            "id": {"type": "string", "pattern": ID_PATTERN, "description": "lowercase id, e.g. 'brass-lantern'"},
+            "kind": text("prop, wardrobe or place"),
+            "name": text("the name as in the story"),
+            "description": text("its fixed visual look"),
+        },
+    }
     shot = {
         "type": "object",
         "additionalProperties": False,
@@ -153,6 +172,7 @@ def response_schema(shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
             "negative_prompt",
             "camera",
             "characters",
+            "entities",
             "narration",
             "lines",
             "continuity",
@@ -169,6 +189,7 @@ def response_schema(shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
             "negative_prompt": text("what must not appear"),
             "camera": text("one camera move"),
             "characters": {"type": "array", "items": {"type": "string"}, "description": "ids of visible characters"},
+            "entities": {"type": "array", "items": {"type": "string"}, "description": "ids of visible entities"},
             "narration": text("narration or subtitle in the story's language"),
             "lines": {"type": "array", "items": line, "description": "dialogue spoken in the shot, in order"},
             "continuity": {"type": "boolean", "description": "continues the previous shot directly"},
@@ -177,10 +198,11 @@ def response_schema(shots: int, durations: tuple[float, ...]) -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": ["style", "characters", "shots"],
+        "required": ["style", "characters", "entities", "shots"],
         "properties": {
             "style": text("one visual style for the whole film"),
             "characters": {"type": "array", "items": character},
+            "entities": {"type": "array", "items": entity},
             "shots": {"type": "array", "items": shot, "minItems": shots, "maxItems": shots},
         },
     }
@@ -219,7 +241,13 @@ def chunk_story(story: Story, max_chars: int, shots: int) -> list[tuple[str, int
 
 
 def _user_prompt(
-    story: Story, part: str, settings: PlanSettings, index: int, count: int, known: list[dict[str, str]]
+    story: Story,
+    part: str,
+    settings: PlanSettings,
+    index: int,
+    count: int,
+    known: list[dict[str, str]],
+    things: list[dict[str, str]] | None = None,
 ) -> str:
     allowed = ", ".join(f"{d:g}" for d in settings.durations)
     lines = [
@@ -238,6 +266,11 @@ def _user_prompt(
     if story.meta.characters:
         lines.append("Characters the author described (keep these descriptions):")
         lines.extend(f"- {c.name}: {c.description}" for c in story.meta.characters)
+    if things:
+        lines.append(
+            "Entities already defined (the author's, earlier parts'); reuse their ids and descriptions exactly:"
+        )
+        lines.extend(f"- {e['id']} ({e['kind']}): {e['name']}: {e['description']}" for e in things)
     lines += [
         f"Plan exactly {settings.shots} shots. Allowed shot durations in seconds: {allowed}; "
         f"prefer {settings.preferred:g} s unless a beat clearly needs another length.",
@@ -373,10 +406,12 @@ class Repaired:
     shots: list[dict[str, Any]]
     style: str
     notes: list[str]
+    entities: list[dict[str, str]] = field(default_factory=list)
 
 
 def _shot_fields(raw: dict[str, Any]) -> dict[str, Any]:
     characters = raw.get("characters")
+    entities = raw.get("entities")
     duration = raw.get("duration_s")
     if isinstance(duration, str):
         try:
@@ -389,6 +424,7 @@ def _shot_fields(raw: dict[str, Any]) -> dict[str, Any]:
         "negative_prompt": _text(raw.get("negative_prompt")),
         "camera": _text(raw.get("camera")),
         "characters": [_text(c) for c in characters if _text(c)] if isinstance(characters, list) else [],
+        "entities": [_text(e) for e in entities if _text(e)] if isinstance(entities, list) else [],
         "narration": _text(raw.get("narration")),
         "lines": _lines(raw.get("lines")),
         "continuity": raw.get("continuity") is True,
@@ -407,6 +443,7 @@ def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
         **first,
         "prompt": f"{first['prompt']} {second['prompt']}".strip(),
         "characters": list(dict.fromkeys([*first["characters"], *second["characters"]])),
+        "entities": list(dict.fromkeys([*first["entities"], *second["entities"]])),
         "narration": f"{first['narration']} {second['narration']}".strip(),
         "lines": [*first["lines"], *second["lines"]][:MAX_LINES],
     }
@@ -447,12 +484,18 @@ def _snap(value: Any, settings: PlanSettings) -> float:
 
 
 def repair_answer(
-    data: dict[str, Any], settings: PlanSettings, known: list[dict[str, str]], *, first_index: int = 1
+    data: dict[str, Any],
+    settings: PlanSettings,
+    known: list[dict[str, str]],
+    *,
+    first_index: int = 1,
+    things: list[dict[str, str]] | None = None,
 ) -> Repaired:
     """Make a parsed answer consistent with itself and with what the video model renders.
 
     `known` are the characters a shot may name besides the answer's own (earlier parts', the author's);
-    the answer's own characters that match one of them are that one. `first_index` numbers the shots in the notes.
+    the answer's own characters that match one of them are that one; `things`, the same for entities.
+    `first_index` numbers the shots in the notes.
     """
     notes: list[str] = []
     cast = _Cast()
@@ -469,7 +512,11 @@ def repair_answer(
             own.extend([ident] if ident not in own else [])
     shots = [_shot_fields(raw) for raw in data["shots"] if isinstance(raw, dict)]
     shots = _fit_count(shots, settings.shots, notes)
+    entities = answer_entities(data, things or [], {*cast.used, *cast.characters})
+    listed = [*entities, *(e for e in things or [] if e not in entities)]
     for number, shot in enumerate(shots, start=first_index):
+        shot["entities"] = shot_entities(shot["entities"], listed, number, notes)
+        entities.extend(e for e in listed if e["id"] in shot["entities"] and e not in entities)
         present: list[str] = []
         for reference in shot["characters"]:
             found = cast.find(reference)
@@ -492,7 +539,7 @@ def repair_answer(
         shot["narration"], shot["lines"] = _speech(shot, number, cast, notes)
         shot["camera"] = shot["camera"] or "static"
     style = trim_text(_text(data.get("style")), STYLE_CHARS)
-    return Repaired([cast.characters[ident] for ident in own], shots, style, notes)
+    return Repaired([cast.characters[ident] for ident in own], shots, style, notes, entities)
 
 
 def _speech(shot: dict[str, Any], number: int, cast: _Cast, notes: list[str]) -> tuple[str, list[dict[str, str]]]:
@@ -515,15 +562,29 @@ def _speech(shot: dict[str, Any], number: int, cast: _Cast, notes: list[str]) ->
 
 
 def assemble_plan(story: Story, recipe: Recipe, parts: list[Repaired], *, planner: str) -> Plan:
-    """The plan from its repaired parts; each note is also said once as a warning."""
+    """The plan from its repaired parts (with every entity the author declared); each note is also said once as a
+    warning."""
     characters: dict[str, dict[str, Any]] = {}
+    entities: dict[str, dict[str, Any]] = {e["id"]: dict(e) for e in author_entities(story)}
     shots: list[dict[str, Any]] = []
     notes: list[str] = []
     for part in parts:
         for character in part.characters:
             characters.setdefault(character["id"], dict(character))
+        for entity in part.entities:
+            entities.setdefault(entity["id"], dict(entity))
         shots.extend({**shot, "index": len(shots) + 1} for shot in part.shots)
         notes.extend(part.notes)
+    for ident in [e for e in entities if e in characters]:  # a later part's character took an entity's id
+        renamed = entity_id(f"{ident}-{entities[ident]['kind']}", {*characters, *entities}, len(entities))
+        entities[renamed] = {**entities.pop(ident), "id": renamed}
+        for shot in shots:
+            shot["entities"] = [renamed if e == ident else e for e in shot["entities"]]
+    pictures = {spec.name.casefold(): spec.image for spec in story.meta.entities if spec.image}
+    for entity in entities.values():
+        picture = pictures.get(str(entity.get("name", "")).casefold())
+        if picture:
+            entity["reference_image"] = picture
     images = {spec.name.casefold(): spec.image for spec in story.meta.characters if spec.image}
     for character in characters.values():
         image = images.get(str(character.get("name", "")).casefold())
@@ -540,6 +601,7 @@ def assemble_plan(story: Story, recipe: Recipe, parts: list[Repaired], *, planne
         "fps": recipe.fps,
         "seed": story.meta.seed if story.meta.seed is not None else recipe.seed,
         "characters": list(characters.values()),
+        "entities": list(entities.values()),
         "shots": shots,
         "notes": notes,
     }
@@ -564,21 +626,35 @@ def author_characters(story: Story) -> list[dict[str, str]]:
     ]
 
 
+def author_entities(story: Story) -> list[dict[str, str]]:
+    """The entities of the story's front matter, under the ids the offline planner would give them."""
+    used = {c["id"] for c in author_characters(story)}
+    return [
+        {"id": entity_id(e.name, used, n), "kind": e.entity_kind, "name": e.name, "description": e.description}
+        for n, e in enumerate(story.meta.entities, start=1)
+    ]
+
+
 def plan_with(ask: Ask, story: Story, recipe: Recipe, *, shots: int, seconds: float, planner: str) -> Plan:
     """Plan a story part by part through `ask`; each answer is repaired, and asked for again only when it holds no plan."""
     settings = plan_settings(recipe, shots, seconds)
     chunks = chunk_story(story, recipe.planner.max_chunk_chars, shots)
     parts: list[Repaired] = []
     known: list[dict[str, str]] = []
+    things = author_entities(story)
     for index, (part, share) in enumerate(chunks, start=1):
         part_settings = PlanSettings(share, seconds, settings.durations, settings.max_prompt_chars)
         schema = response_schema(share, settings.durations)
-        conversation: list[Message] = [("user", _user_prompt(story, part, part_settings, index, len(chunks), known))]
+        asked = _user_prompt(story, part, part_settings, index, len(chunks), known, things)
+        conversation: list[Message] = [("user", asked)]
         answer = _ask_for_plan(ask, conversation, schema, planner)
         first = 1 + sum(len(p.shots) for p in parts)
-        repaired = repair_answer(answer, part_settings, [*known, *author_characters(story)], first_index=first)
+        repaired = repair_answer(
+            answer, part_settings, [*known, *author_characters(story)], first_index=first, things=things
+        )
         parts.append(repaired)
         known = [*known, *(c for c in repaired.characters if c["id"] not in {k["id"] for k in known})]
+        things = [*things, *(e for e in repaired.entities if e["id"] not in {t["id"] for t in things})]
     return assemble_plan(story, recipe, parts, planner=planner)
 
 

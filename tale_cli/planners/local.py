@@ -11,8 +11,16 @@ from typing import Any
 
 from tale_cli.config import PlannerConfig, Recipe
 from tale_cli.errors import PlanError, RecipeError
-from tale_cli.planners._llm import PlanSettings, assemble_plan, author_characters, parse_answer, repair_answer
-from tale_cli.story.plan import Plan
+from tale_cli.planners._llm import (
+    PlanSettings,
+    assemble_plan,
+    author_characters,
+    author_entities,
+    parse_answer,
+    repair_answer,
+)
+from tale_cli.planners.entities import found_entities, mentions
+from tale_cli.story.plan import Entity, Plan
 from tale_cli.story.reader import Story
 
 Messages = list[dict[str, str]]
@@ -22,8 +30,10 @@ SYSTEM = """You turn a short story into a shot plan for an AI video model. Answe
 Shape:
 {{"title": str, "style": str (one visual style for the whole film),
  "characters": [{{"id": "lowercase-id", "name": str, "description": str (looks, clothes, age; the same words every time)}}],
+ "entities": [{{"id": "lowercase-id", "kind": "prop" | "wardrobe" | "place", "name": str, "description": str (its look, the
+               same words every time)}}] (objects, clothes and places the story comes back to; [] if none),
  "shots": [{{"prompt": str (what the camera sees: subject, action, setting, light; name and describe the characters present),
-            "negative_prompt": str, "camera": str, "characters": [character ids present],
+            "negative_prompt": str, "camera": str, "characters": [character ids present], "entities": [entity ids present],
             "narration": str (one or two sentences of the story, in the story's language),
             "continuity": bool (true when this shot continues the previous one without a cut)}}]}}
 Rules: exactly {shots} shots, each about {seconds:g} seconds, in story order, covering the whole story.
@@ -38,7 +48,14 @@ REPAIR = (
 def build_plan(answer: str, story: Story, recipe: Recipe, *, shots: int, seconds: float) -> Plan:
     """The plan in a model's answer, repaired like every LLM planner's; PlanError when it holds no plan."""
     settings = PlanSettings(shots=shots, seconds=seconds, durations=(seconds,))
-    repaired = repair_answer(parse_answer(answer), settings, author_characters(story))
+    things = author_entities(story)
+    repaired = repair_answer(parse_answer(answer), settings, author_characters(story), things=things)
+    if not repaired.entities and not things:
+        # A small model often leaves entities out: the ones the offline planner finds, in the shots that name them.
+        repaired.entities = found_entities(story, repaired.characters)
+        for shot in repaired.shots:
+            text = f"{shot['prompt']} {shot['narration']}"
+            shot["entities"] = [e["id"] for e in repaired.entities if mentions(text, Entity.model_validate(e))]
     return assemble_plan(story, recipe, [repaired], planner="local")
 
 

@@ -19,9 +19,21 @@ from tale_cli.planners._speech import (
     split_sentences,
     split_words,
 )
+from tale_cli.planners.entities import entity_look, mentions, story_entities
 from tale_cli.registry import Locality, Pricing, Provider, Role
 from tale_cli.story.pace import GAP_S, LEAD_S, TAIL_S, natural_seconds
-from tale_cli.story.plan import MAX_LINES, MAX_NOTES, NARRATOR, Character, Plan, Shot, Speech, parse_plan, slugify
+from tale_cli.story.plan import (
+    MAX_LINES,
+    MAX_NOTES,
+    NARRATOR,
+    Character,
+    Entity,
+    Plan,
+    Shot,
+    Speech,
+    parse_plan,
+    slugify,
+)
 from tale_cli.story.reader import Story
 from tale_cli.story.shape import film_aspect
 
@@ -342,12 +354,14 @@ def _cut_note(index: int, written: Said, said: Said, seconds: float) -> str:
     )
 
 
-def visual_prompt(style: str, text: str, present: list[Character], camera: str) -> str:
+def visual_prompt(style: str, text: str, present: list[Character], camera: str, things: tuple[Entity, ...] = ()) -> str:
     parts = [f"{style.strip().rstrip('.')}." if style.strip() else "Cinematic film still."]
     parts.append(text.strip())
     for character in present:
         look = f", {character.description.strip().rstrip('.')}" if character.description.strip() else ""
         parts.append(f"{character.name}{look}.")
+    # An entity described once is described in every shot it is in (one known by its name alone adds nothing).
+    parts.extend(look for look in map(entity_look, things) if look)
     parts.append(f"Camera: {camera}.")
     return " ".join(parts)
 
@@ -361,6 +375,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
     ]
     for spec, character in zip(story.meta.characters, characters, strict=False):
         character.reference_image = spec.image
+    entities = story_entities(story, characters)
     style = story.meta.style or "Cinematic film still, soft natural light, 35mm"
     built: list[Shot] = []
     notes: list[str] = []
@@ -388,15 +403,17 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
                 speech.append(Speech(who=who, text=text))
         speakers = {said.who for said in speech if not said.narrated}
         present = [c for c in characters if _mentions(segment.text, c.name) or c.id in speakers]
+        things = tuple(e for e in entities if mentions(segment.text, e))
         camera = CAMERA_MOVES[(index - 1) % len(CAMERA_MOVES)]
         built.append(
             Shot(
                 index=index,
                 duration_s=seconds,
-                prompt=visual_prompt(style, written.narration or segment.text, present, camera)[:4000],
+                prompt=visual_prompt(style, written.narration or segment.text, present, camera, things)[:4000],
                 negative_prompt=NEGATIVE_PROMPT,
                 camera=camera,
                 characters=[c.id for c in present],
+                entities=[e.id for e in things],
                 speech=speech,
                 continuity=segment.paragraph == previous_paragraph,
             )
@@ -413,6 +430,7 @@ def plan_story(story: Story, recipe: Recipe, *, shots: int, seconds: float) -> P
         "fps": recipe.fps,
         "seed": story.meta.seed if story.meta.seed is not None else recipe.seed,
         "characters": [c.model_dump() for c in characters],
+        "entities": [e.model_dump() for e in entities],
         "shots": [s.model_dump() for s in built],
         "notes": notes[:MAX_NOTES],
     }

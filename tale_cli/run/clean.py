@@ -55,7 +55,7 @@ def _plain_files(folder: Path) -> list[Path]:
 
 
 def _current(folder: RunFolder, manifest: Manifest) -> tuple[set[int], set[str], set[str], set[str]]:
-    """The plan's shot numbers, the hashes of the clips and pictures its shots and characters use now, and the
+    """The plan's shot numbers, the hashes of the clips and pictures its shots, characters and entities use now, and the
     names of the files in shots/takes/ of its shots' current takes (and their finals, in a run of drafts)."""
     from tale_cli.story.plan import load_plan
 
@@ -65,7 +65,7 @@ def _current(folder: RunFolder, manifest: Manifest) -> tuple[set[int], set[str],
         plan = None  # an unreadable plan: every shot and reference the manifest names counts as current
     shot_entries = manifest.data.shots.values()
     indexes = {shot.index for shot in plan.shots} if plan else {entry.index for entry in shot_entries}
-    characters = {character.id for character in plan.characters} if plan else set(manifest.data.refs)
+    characters = {subject.id for subject in plan.subjects()} if plan else set(manifest.data.refs)
     shots = {entry.params_hash for entry in shot_entries if entry.index in indexes and entry.params_hash}
     refs = {entry.params_hash for key, entry in manifest.data.refs.items() if key in characters and entry.params_hash}
     # What shots/shot-NN.mp4 and refs/<id>.png are hard links to is current too, whatever the manifest says.

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from tale_cli.errors import OutputError
 from tale_cli.files import digest
 from tale_cli.keys.seal import seal_of
+from tale_cli.run.credentials import film_claim, finish, signing_wanted
 from tale_cli.run.film_records import FilmRecord, MixRecord
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, now_iso
 from tale_cli.run.identity import file_damage, file_record, restore
@@ -49,6 +50,9 @@ class CutSettings:
     transition: str | None = None
     music: Path | None = None  # a bed file given for this film (--music FILE), over the recipe's [music]
     voice_dir: Path | None = None  # recordings laid as the voice instead of the run's own track
+    credentials: bool = True  # signed Content Credentials (C2PA); False: --no-c2pa
+    watermark: str | None = None  # a visible mark burned into the film (not the shots): TEXT|IMAGE[:POS[:OPACITY]]
+    invisible_watermark: str | None = None  # a mark embedded in the frames that `tale verify` reads back
 
 
 @dataclass
@@ -340,6 +344,8 @@ def _cut_film(
             "loudness": recipe.loudness_lufs,
             "music_level": recipe.music.level_lu,
             "subtitles_default": subtitles_default,
+            "marks": _marks_key(settings),
+            "signed": signing_wanted(settings),
             # A sealed run's film has no subtitle stream: sealing or opening a run makes its next cut a new film.
             **({"sealed": True} if sealing is not None else {}),
         }
@@ -404,6 +410,19 @@ def _cut_film(
         made = mixed.output
     if stitched.srt is not None:
         set_subtitles_default(made, subtitles_default)
+    # Last, on the film that passed its checks: the marks asked for (checked again), then the signature.
+    made, signed = finish(
+        made,
+        work,
+        lambda: film_claim(
+            plan, manifest, settings, final=final_of_drafts, user_music=music_bed(recipe, settings) is not None
+        ),
+        settings,
+        fps=plan.fps,
+        duration_s=stitched.duration_s,
+        encode=encode,
+        say=say,
+    )
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(made, output)
@@ -433,7 +452,7 @@ def _cut_film(
         # The storyboard shows the final film's shots; in a run of drafts, the draft film's until there is one.
         from tale_cli.run.storyboard import make_storyboard
 
-        make_storyboard(plan, clips, folder.storyboard, mode=folder.file_mode)
+        make_storyboard(plan, clips, folder.storyboard, mode=folder.file_mode, root=folder.root)
     mixed_record = (
         MixRecord(
             voice=voice_path is not None,
@@ -463,6 +482,10 @@ def _cut_film(
         cut_hash=key,
         file=file_record(target.film),
         srt=file_record(srt) if srt is not None else None,
+        c2pa=settings.credentials,
+        watermark=settings.watermark,
+        invisible_watermark=settings.invisible_watermark,
+        credentials=signed,
     )
     with manifest.edit() as data:
         if target.draft:
@@ -478,6 +501,19 @@ def _cut_film(
         loudness_lufs=loudness.integrated_lufs if loudness is not None else None,
         seconds=time.perf_counter() - began,
     )
+
+
+def _marks_key(settings: CutSettings) -> list[str | None] | None:
+    """What the marks asked for are: a visible image mark by its bytes, so a changed picture cuts again."""
+    if settings.watermark is None and settings.invisible_watermark is None:
+        return None
+    image = None
+    if settings.watermark is not None:
+        from tale_cli.film.watermark import parse_watermark
+
+        mark = parse_watermark(settings.watermark)
+        image = file_record(Path(mark.value)).sha256 if mark.kind == "image" else None
+    return [settings.watermark, image, settings.invisible_watermark]
 
 
 def _intact(folder: RunFolder, film: FilmRecord, target: _Film) -> bool:

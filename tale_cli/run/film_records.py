@@ -10,6 +10,18 @@ from pydantic import Field
 from tale_cli.record import FileRecord, Record
 
 
+class CredentialsRecord(Record):
+    """The film's signed Content Credentials: who signed, and the bytes and seconds it added."""
+
+    source: str  # "files", "keyring" or "local" (tale_cli.keys.signing)
+    issuer: str
+    manifest_bytes: int
+    added_bytes: int
+    sign_s: float
+    mark_s: float | None = None  # the watermarks' pass, when marks were asked for
+    signed_at: str
+
+
 class FilmRecord(Record):
     """The stitched film, and how it was stitched (so a new take can be cut into it the same way)."""
 
@@ -36,6 +48,12 @@ class FilmRecord(Record):
     cut_hash: str | None = None
     file: FileRecord | None = None
     srt: FileRecord | None = None
+    # Content Credentials (False: cut with --no-c2pa) and the marks asked for, kept for the next cut; what the
+    # signing added to the film, None when it is not signed.
+    c2pa: bool | None = None
+    watermark: str | None = None
+    invisible_watermark: str | None = None
+    credentials: CredentialsRecord | None = None
 
 
 class VoiceClipRecord(Record):

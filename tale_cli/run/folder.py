@@ -670,5 +670,6 @@ class Manifest:
 
 
 def expected_refs(plan: Plan, folder: RunFolder) -> dict[str, Path]:
-    """Where each character's reference is (or will be), to tell cached shots before references are drawn."""
-    return {c.id: folder.root / (c.reference_image or f"refs/{c.id}.png") for c in plan.characters}
+    """Where each character's and entity's reference is (or will be), to tell cached shots before references are
+    drawn."""
+    return {s.id: folder.root / (s.reference_image or f"refs/{s.id}.png") for s in plan.subjects()}

@@ -1,4 +1,5 @@
-"""The storyboard: a contact sheet of every shot's middle frame, numbered, with its prompt."""
+"""The storyboard: a contact sheet of every shot's middle frame, numbered, with its prompt; under them, each entity's
+reference with the shots it is in."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from tale_cli.media.ffmpeg import extract_frame
 from tale_cli.story.plan import Plan
 
 
-def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: int = 0o644) -> Path:
-    """A contact sheet of the shots' middle frames with shot numbers and prompts."""
+def make_storyboard(
+    plan: Plan, shot_files: list[Path], output: Path, *, mode: int = 0o644, root: Path | None = None
+) -> Path:
+    """A contact sheet of the shots' middle frames with shot numbers and prompts; with the run folder's `root`, a row
+    of the plan's entities (their references, kinds and shots) under them."""
     import tempfile
 
     from PIL import Image, ImageDraw
@@ -26,7 +30,12 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
     lines, chars = (4, 46) if wide else (6, 33)
     caption_h = 12 + lines * 21
     rows = (len(shot_files) + columns - 1) // columns
-    sheet = Image.new("RGB", (columns * thumb_w, rows * (thumb_h + caption_h)), (18, 18, 22))
+    things = plan.entities if root is not None else []
+    # Entities in rows of `columns` cards, each its reference (a square as tall as a thumbnail) and three lines.
+    card_h = thumb_h + 8
+    strip_h = ((len(things) + columns - 1) // columns) * card_h
+    shots_h = rows * (thumb_h + caption_h)
+    sheet = Image.new("RGB", (columns * thumb_w, shots_h + strip_h), (18, 18, 22))
     draw = ImageDraw.Draw(sheet)
     with tempfile.TemporaryDirectory(prefix="tale-board-") as tmp:
         for number, (shot, clip) in enumerate(zip(plan.shots, shot_files, strict=True)):
@@ -39,6 +48,18 @@ def make_storyboard(plan: Plan, shot_files: list[Path], output: Path, *, mode: i
             draw.text((x + 8, y + thumb_h + 6), f"{shot.index}", font=text_font("0", 22), fill=(255, 210, 120))
             for line_no, line in enumerate(wrap_text(shot.prompt, chars)[:lines]):
                 draw.text((x + 36, y + thumb_h + 8 + line_no * 21), line, font=label, fill=(230, 230, 230))
+    for number, entity in enumerate(things):
+        x, y = (number % columns) * thumb_w, shots_h + (number // columns) * card_h + 4
+        picture = (root or Path()) / (entity.reference_image or f"refs/{entity.id}.png")
+        side = min(thumb_h, thumb_w // 2)
+        if picture.is_file():
+            with Image.open(picture) as image:
+                sheet.paste(image.convert("RGB").resize((side, side)), (x + 4, y))
+        listed = ", ".join(str(shot.index) for shot in plan.shots if entity.id in shot.entities) or "none"
+        text_x = x + side + 12
+        for line_no, line in enumerate([*wrap_text(entity.name, 18)[:2], entity.kind, f"shots {listed}"][:4]):
+            colour = (255, 210, 120) if line_no == 0 else (230, 230, 230)
+            draw.text((text_x, y + 4 + line_no * 21), line, font=text_font(line, 16), fill=colour)
     part = output.with_name(output.name + ".part")
     try:
         sheet.save(part, format="PNG")

@@ -8,12 +8,22 @@ from tale_cli.record import Record
 
 
 class CharacterJudgement(Record):
-    """One character in one take: found or not, and how alike it is to its reference and to itself elsewhere."""
+    """One character (or entity) in one take: found or not, and how alike it is to its reference and to itself
+    elsewhere."""
 
     found: bool | None = None  # None: the backend does not look for characters
     cross: float | None = None  # against the character's reference picture, 0–1
     self_score: float | None = None  # against the same character in the other shots' current takes, 0–1
     reason: str | None = None  # a vision-language judge's words
+
+
+def appearance_score(seen: CharacterJudgement) -> float | None:
+    """One character's or entity's score in a take: 0 when it was looked for and not found, else the mean of its
+    cross and self scores; None when nothing was measured."""
+    if seen.found is False:
+        return 0.0
+    parts = [value for value in (seen.cross, seen.self_score) if value is not None]
+    return round(sum(parts) / len(parts), 4) if parts else None
 
 
 class TakeJudgement(Record):
@@ -29,6 +39,8 @@ class TakeJudgement(Record):
     cross: float | None = None
     self_score: float | None = None
     characters: dict[str, CharacterJudgement] = Field(default_factory=dict)
+    # The plan's entities on screen (props, wardrobe, places), measured as characters are.
+    entities: dict[str, CharacterJudgement] = Field(default_factory=dict)
     frozen: bool = False
     mute_line: bool = False  # dialogue in the clip, and no speech heard in it
     flash: bool = False
@@ -37,6 +49,22 @@ class TakeJudgement(Record):
     flashes: int = 0
     cost_usd: float | None = None
     notes: list[str] | None = None
+
+    @property
+    def weakest(self) -> float | None:
+        """The lowest score of a character or entity on screen (see `appearance_score`); None when none is scored."""
+        return lowest(*(appearance_score(seen) for seen in (*self.characters.values(), *self.entities.values())))
+
+    @property
+    def bar_score(self) -> float | None:
+        """What a recipe's retake bar reads: the take's score, or the weakest thing on screen when that is lower."""
+        return lowest(self.score, self.weakest)
+
+
+def lowest(*values: float | None) -> float | None:
+    """The lowest of the values that are there; None when none is."""
+    there = [value for value in values if value is not None]
+    return min(there) if there else None
 
 
 class JudgeCharge(Record):
@@ -73,8 +101,23 @@ class MetricSummary(Record):
     shots: int
 
 
+class AppearanceSummary(Record):
+    """One character or entity over the film's current takes: in how many shots it was looked for and found, its
+    scores there, and its worst shot."""
+
+    kind: str  # "character", or the entity's kind: "prop", "wardrobe", "place"
+    shots: int  # current takes that put it on screen and were judged
+    found: int | None = None  # of those, the takes it was found in (None: the judge does not look)
+    missing: list[int] = Field(default_factory=list)  # shots it was looked for and not found in
+    cross: MetricSummary | None = None
+    self_score: MetricSummary | None = None
+    score: MetricSummary | None = None  # its appearance scores (see `appearance_score`)
+    worst_shot: int | None = None  # the shot where it scores lowest
+    worst: float | None = None
+
+
 class ScoreMove(Record):
-    """How an automatic retake moved one shot's score."""
+    """How an automatic retake moved one shot's score (as the bar reads it: `TakeJudgement.bar_score`)."""
 
     shot: int
     before: float | None
@@ -104,3 +147,5 @@ class JudgeRecord(Record):
     summary: dict[str, MetricSummary] = Field(default_factory=dict)
     flagged: list[int] = Field(default_factory=list)  # shots whose current take is frozen, flashes or is mute
     retakes: RetakeSummary | None = None
+    # Each entity over the current takes (its worst shot); None for a plan without entities.
+    entities: dict[str, AppearanceSummary] | None = None

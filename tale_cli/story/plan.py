@@ -7,7 +7,7 @@ import json
 import math
 import re
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -90,6 +90,31 @@ class Character(BaseModel):
         return (self.voice or {}).get(backend)
 
 
+# What else than a character a plan keeps looking the same from shot to shot: a named object, what someone wears,
+# a place the story returns to.
+EntityKind = Literal["prop", "wardrobe", "place"]
+ENTITY_KINDS: tuple[EntityKind, ...] = ("prop", "wardrobe", "place")
+
+
+class Entity(BaseModel):
+    """A recurring thing that is not a character (a prop, a piece of wardrobe, a place), described once and drawn
+    once so every shot it is on screen in shows the same one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    kind: EntityKind
+    name: str = Field(min_length=1, max_length=NAME_CHARS)
+    description: str = Field(default="", max_length=DESCRIPTION_CHARS)
+    # The user's own picture of it (relative to the run folder); without one, a reference is drawn from the description.
+    reference_image: str | None = None
+
+    @field_validator("reference_image")
+    @classmethod
+    def _reference_inside_run(cls, value: str | None) -> str | None:
+        return check_relative_path(value)
+
+
 class Line(BaseModel):
     """A line of dialogue: who says it (a character id, or "narrator") and the words."""
 
@@ -136,6 +161,8 @@ class Shot(BaseModel):
     negative_prompt: str = Field(default="", max_length=NEGATIVE_PROMPT_CHARS)
     camera: str = Field(default="static", max_length=CAMERA_CHARS)
     characters: list[str] = Field(default_factory=list)
+    # The plan's entities on screen in this shot (ids from `Plan.entities`).
+    entities: list[str] = Field(default_factory=list)
     # What the shot says, in the story's order. A plan may give it instead as `narration` and `lines` (the narration
     # said first), as plans always have; plan.json writes it that way wherever that says the same.
     speech: list[Speech] = Field(default_factory=list, max_length=MAX_SPEECH)
@@ -206,6 +233,8 @@ class Plan(BaseModel):
     fps: int = Field(default=24, ge=1, le=60)
     seed: int = Field(default=0, ge=0, lt=2**32)
     characters: list[Character] = Field(default_factory=list)
+    # Props, wardrobe and places that recur; plans written before entities have none.
+    entities: list[Entity] = Field(default_factory=list)
     shots: list[Shot] = Field(min_length=1, max_length=MAX_SHOTS)
     # What the planner repaired in its model's answer (a dropped character name, a snapped duration…).
     notes: list[str] = Field(default_factory=list, max_length=MAX_NOTES)
@@ -235,6 +264,12 @@ class Plan(BaseModel):
         ids = [c.id for c in self.characters]
         if len(set(ids)) != len(ids):
             raise ValueError("character ids must be unique")
+        things = [e.id for e in self.entities]
+        if len(set(things)) != len(things):
+            raise ValueError("entity ids must be unique")
+        shared = sorted(set(ids) & set(things))
+        if shared:
+            raise ValueError(f"'{shared[0]}' is both a character's and an entity's id: give them different ids")
         for position, shot in enumerate(self.shots, start=1):
             if shot.index != position:
                 raise ValueError(
@@ -243,6 +278,13 @@ class Plan(BaseModel):
             unknown = [c for c in shot.characters if c not in ids]
             if unknown:
                 raise ValueError(f"shot {shot.index} names unknown character(s) {', '.join(unknown)}")
+            unseen = [e for e in shot.entities if e not in things]
+            if unseen:
+                raise ValueError(
+                    f"shot {shot.index} names unknown entit{'y' if len(unseen) == 1 else 'ies'} {', '.join(unseen)}"
+                )
+            if len(set(shot.entities)) != len(shot.entities):
+                raise ValueError(f"shot {shot.index} lists an entity twice")
             strangers = [said.who for said in shot.speech if said.who not in (*ids, NARRATOR)]
             if strangers:
                 raise ValueError(f"shot {shot.index} has a line by unknown speaker '{strangers[0]}'")
@@ -258,6 +300,13 @@ class Plan(BaseModel):
     def character(self, character_id: str) -> Character:
         return next(c for c in self.characters if c.id == character_id)
 
+    def entity(self, entity_id: str) -> Entity:
+        return next(e for e in self.entities if e.id == entity_id)
+
+    def subjects(self) -> list[Character | Entity]:
+        """Everything a reference picture is kept for: the characters, then the entities."""
+        return [*self.characters, *self.entities]
+
     def to_json(self) -> str:
         data = self.model_dump(mode="json")
         if not data["notes"]:
@@ -268,6 +317,12 @@ class Plan(BaseModel):
         for character in data["characters"]:
             if character["voice"] is None:
                 del character["voice"]
+        # A plan without entities reads (and hashes) as plans did before them.
+        if not data["entities"]:
+            del data["entities"]
+            for shot in data["shots"]:
+                if not shot["entities"]:
+                    del shot["entities"]
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 

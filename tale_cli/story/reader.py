@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tale_cli.config import Count, Number, Recipe
 from tale_cli.errors import InputError, describe_validation_error
 from tale_cli.literals import Aspect, Resolution
-from tale_cli.story.plan import Voices, check_relative_path, load_plan
+from tale_cli.story.entities import entity_kind
+from tale_cli.story.plan import ENTITY_KINDS, EntityKind, Voices, check_relative_path, load_plan
 from tale_cli.story.shape import Shape, plan_shape, story_shape
 from tale_cli.story.text import strip_controls
 
@@ -40,6 +41,36 @@ class CharacterSpec(BaseModel):
         return check_relative_path(value)
 
 
+class EntitySpec(BaseModel):
+    """A prop, piece of wardrobe or place the author declares; its kind, when not given, is the one its name suggests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80)
+    kind: EntityKind | None = None
+    description: str = Field(default="", max_length=2000)
+    image: str | None = None
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        kind = str(value).strip().casefold()
+        if kind not in ENTITY_KINDS:
+            raise ValueError(f"kind '{value}' is not one of {', '.join(ENTITY_KINDS)}")
+        return kind
+
+    @field_validator("image")
+    @classmethod
+    def _image_is_relative(cls, value: str | None) -> str | None:
+        return check_relative_path(value)
+
+    @property
+    def entity_kind(self) -> EntityKind:
+        return self.kind or entity_kind(self.name)
+
+
 class FrontMatter(BaseModel):
     """The keys a story's front matter may set; anything else is an error that names the key."""
 
@@ -54,6 +85,20 @@ class FrontMatter(BaseModel):
     seconds: Number | None = Field(default=None, ge=MIN_SHOT_SECONDS, le=60, alias="seconds_per_shot")
     seed: Count | None = Field(default=None, ge=0, lt=2**32)
     characters: list[CharacterSpec] = Field(default_factory=list)
+    # Props, wardrobe and places the film keeps looking the same (a planner proposes its own without them).
+    entities: list[EntitySpec] = Field(default_factory=list)
+
+    @field_validator("entities", mode="before")
+    @classmethod
+    def _entities_from_mapping(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return [
+                {"name": str(name), **(desc if isinstance(desc, dict) else {"description": str(desc or "")})}
+                for name, desc in value.items()
+            ]
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
 
     @field_validator("characters", mode="before")
     @classmethod

@@ -630,3 +630,30 @@ def test_a_retired_image_model_is_one_recipe_error_and_nothing_else_is_spent(fak
     images = [r for r in fake_providers.requests if r["path"].endswith("gemini-3.0-flash-image:generateContent")]
     assert len(images) == 1  # the first character's reference; the second is not asked for
     assert fake_providers.creates["gemini-image"] == 0 and fake_providers.creates["veo"] == 0
+
+
+def test_veo_is_sent_the_references_of_what_is_on_screen_three_at_most(fake_providers, tmp_path):
+    import base64
+    import json
+
+    story = tmp_path / "lantern.md"
+    story.write_text(
+        "---\ntitle: Lantern\nshots: 2\n---\n\nMira lit the brass lantern.\n\nPip followed her to the harbor.\n",
+        encoding="utf-8",
+    )
+    recipe = small(load_recipe("veo-3.1-fast"))
+    first = render(story, RenderOptions(recipe=recipe, out_root=tmp_path / "out"))
+    # The planner's two characters and two entities, each drawn once.
+    assert fake_providers.creates["gemini-image"] == 4 and fake_providers.creates["veo"] == 2
+    plan_file = first.run_dir / "plan.json"
+    plan = json.loads(plan_file.read_text(encoding="utf-8"))
+    assert [e["id"] for e in plan["entities"]] == ["brass-lantern", "harbor"]
+    # Everything on screen in shot 1: the characters first, then the entities, three in all.
+    plan["shots"][0].update(characters=["mira", "pip"], entities=["harbor", "brass-lantern"])
+    plan_file.write_text(json.dumps(plan), encoding="utf-8")
+    again = render(plan_file, RenderOptions(recipe=recipe, out_root=tmp_path / "out"))
+    assert [s.status for s in again.shots] == ["done", "cached"] and fake_providers.creates["gemini-image"] == 4
+    sent = veo_creates(fake_providers)[-1]["json"]["instances"][0]["referenceImages"]
+    refs = first.run_dir / "refs"
+    expected = [base64.b64encode((refs / f"{i}.png").read_bytes()).decode() for i in ("mira", "pip", "harbor")]
+    assert [ref["image"]["bytesBase64Encoded"] for ref in sent] == expected

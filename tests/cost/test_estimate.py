@@ -16,6 +16,7 @@ from tale_cli.cli.cost import app as cost_app
 from tale_cli.config import Recipe
 from tale_cli.errors import BudgetError, ExitCode, RecipeError
 from tale_cli.pricing.rates import priced_on
+from tale_cli.story.plan import Plan
 
 # ── Estimates ───────────────────────────────────────────────────────────────────────────────────────
 
@@ -263,3 +264,17 @@ def test_cost_cli_module_imports_no_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_entity_references_are_estimated_like_characters() -> None:
+    data = make_plan(characters=1).model_dump()
+    data["entities"] = [
+        {"id": "lantern", "kind": "prop", "name": "lantern"},
+        {"id": "quay", "kind": "place", "name": "quay", "reference_image": "refs/quay.png"},
+    ]
+    plan = Plan.model_validate(data)
+    veo = Recipe(video={"backend": "veo", "model": "veo-3.1-fast-generate-001", "audio": True},
+                 image={"backend": "openai", "model": "gpt-image-2", "quality": "medium"})  # fmt: skip
+    estimate = cost.estimate_render(plan, veo, book=cost.load_book("2026-11"), include_planner=False)
+    # One character and the lantern are drawn; the quay has its own picture.
+    assert estimate.references == 2 and estimate.references_usd == pytest.approx(0.14)

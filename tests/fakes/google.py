@@ -274,8 +274,16 @@ def _sampling_refused(call: Call, model: str, config: dict[str, Any]) -> bool:
     return True
 
 
+def config_schema(body: dict[str, Any]) -> dict[str, Any]:
+    config = body.get("generationConfig", {})
+    schema: dict[str, Any] = config.get("responseJsonSchema") or config.get("responseSchema") or {}
+    return schema
+
+
 def _verdict(call: Call, body: dict[str, Any], prompt: str) -> None:
-    """The judge's answer: every listed character present and alike, alignment "3"; cut off or sloppy on request."""
+    """The judge's answer: every listed character present and alike, alignment "3"; each listed thing on screen the
+    same, unless the test says it is absent (and an answer about a stray one on request); cut off or sloppy on
+    request."""
     pictures = [part for content in body["contents"] for part in content.get("parts", []) if part.get("inlineData")]
     if not pictures:
         call.send(400, rpc_error(400, "The judge was sent no picture."))
@@ -286,11 +294,22 @@ def _verdict(call: Call, body: dict[str, Any], prompt: str) -> None:
         cut_off, sloppy = fake.malformed_verdicts > 0, fake.malformed_verdicts <= 0 and fake.sloppy_verdicts > 0
         fake.malformed_verdicts -= int(cut_off)
         fake.sloppy_verdicts -= int(sloppy)
-    listed = re.findall(r"^- ([a-z0-9][a-z0-9-]*): ", prompt.split("Characters:", 1)[-1], re.MULTILINE)
+    cast, _, shown = prompt.split("Characters:", 1)[-1].partition("Things on screen:")
+    listed = re.findall(r"^- ([a-z0-9][a-z0-9-]*): ", cast, re.MULTILINE)
     characters = [
         {"id": cid, "present": True, "same": True, "reason": f"{cid} looks as in the reference"} for cid in listed
     ]
-    verdict = json.dumps({"alignment": "3", "characters": characters})
+    answer: dict[str, Any] = {"alignment": "3", "characters": characters}
+    schema = config_schema(body)
+    if "entities" in (schema.get("properties") or {}):
+        things = re.findall(r"^- ([a-z0-9][a-z0-9-]*) \((?:prop|wardrobe|place)\): ", shown, re.MULTILINE)
+        things += [fake.stray_thing] if fake.stray_thing else []
+        answer["entities"] = [
+            {"id": eid, "present": eid not in fake.absent_things, "same": eid not in fake.absent_things,
+             "reason": f"{eid} {'is nowhere' if eid in fake.absent_things else 'looks as in the reference'}"}
+            for eid in things
+        ]  # fmt: skip
+    verdict = json.dumps(answer)
     if cut_off:
         text = verdict[: len(verdict) // 2]
     elif sloppy:

@@ -62,10 +62,14 @@ def nonsense_answer(schema: dict[str, Any], count: int) -> dict[str, Any]:
         }
         for n in range(2)
     ]
+    entities = [
+        {"id": "Not An Id!", "kind": "vehicle", "name": unrelated(n + 2, 2), "description": ""} for n in range(2)
+    ]
     return {
         "title": unrelated(3, 1),
         "style": unrelated(4, 30),
         "characters": characters,
+        "entities": entities,
         "shots": [
             {
                 "duration_s": off_grid,
@@ -73,6 +77,7 @@ def nonsense_answer(schema: dict[str, Any], count: int) -> dict[str, Any]:
                 "negative_prompt": unrelated(n + 2, 50),
                 "camera": unrelated(n + 5, 6),
                 "characters": [unrelated(n + 6, 1), unrelated(n + 7, 2)],
+                "entities": [unrelated(n + 8, 1)],
                 "narration": unrelated(n + 1, 2),
                 "continuity": n % 2 == 0,
             }
@@ -91,10 +96,17 @@ def plan_answer(schema: dict[str, Any], prompt: str, count: int) -> dict[str, An
         {"id": name.lower(), "name": name, "description": f"{name}, drawn the same in every shot"}
         for name in dict.fromkeys(names)
     ]
+    # The recurring things a story names, as a model lists them (none for a story without them).
+    things = [
+        {"id": word.replace(" ", "-"), "kind": kind, "name": word, "description": f"the same {word} in every shot"}
+        for word, kind in (("brass lantern", "prop"), ("harbor", "place"))
+        if word in prompt.casefold()
+    ]
     return {
         "title": "The Lighthouse Keeper's Cat",
         "style": "Warm storybook animation",
         "characters": characters,
+        "entities": things,
         "shots": [
             {
                 "duration_s": seconds,
@@ -102,6 +114,7 @@ def plan_answer(schema: dict[str, Any], prompt: str, count: int) -> dict[str, An
                 "negative_prompt": "blurry, text",
                 "camera": "slow push in",
                 "characters": [characters[n % len(characters)]["id"]],
+                "entities": [things[n % len(things)]["name"]] if things else [],
                 "narration": f"Line {n} of the story.",
                 "continuity": n > 1,
             }

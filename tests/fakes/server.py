@@ -113,6 +113,9 @@ class FakeProviders:
     # Judge answers: cut off (unreadable) for this many requests, then wrapped in prose with a number for a string.
     malformed_verdicts: int = 0
     sloppy_verdicts: int = 0
+    # Judge answers about the things on screen: these ids not seen; an answer about an id it was not asked about.
+    absent_things: set[str] = field(default_factory=set)
+    stray_thing: str | None = None
     # Planner answers: schema-valid nonsense, or this many shots whatever the schema asks.
     nonsense_plans: bool = False
     plan_shots: int | None = None

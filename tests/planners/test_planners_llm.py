@@ -331,3 +331,45 @@ def test_the_prompt_gives_the_word_budget_and_the_schema_asks_for_lines():
     prompt = _user_prompt(story, story.body, PlanSettings(2, 8.0, (4.0, 8.0)), 1, 1, [])
     words, syllables = budget_words(8.0)
     assert f"8 s: at most {words} words ({syllables} syllables" in prompt and words == 21
+
+
+def test_the_planner_asks_for_entities_and_keeps_the_ones_its_shots_list(fake_providers, tmp_path):
+    story_file = tmp_path / "lantern.md"
+    story_file.write_text(
+        "---\ntitle: The Lantern\nentities:\n  - name: harbor\n    description: grey stone quays\n---\n\n"
+        "Mira lit the brass lantern. She carried the brass lantern to the harbor every night.\n",
+        encoding="utf-8",
+    )
+
+    plan = plan_story(read_story(story_file), load_recipe("veo-3.1-fast"))
+
+    assert [(e.id, e.kind, e.description) for e in plan.entities] == [
+        ("harbor", "place", "grey stone quays"),
+        ("brass-lantern", "prop", "the same brass lantern in every shot"),
+    ]
+    assert [s.entities for s in plan.shots[:2]] == [["harbor"], ["brass-lantern"]]
+    (sent,) = plan_requests(fake_providers)
+    schema = sent["json"]["generationConfig"]["responseJsonSchema"]
+    assert "entities" in schema["required"] and "entities" in schema["properties"]["shots"]["items"]["required"]
+    prompt = sent["json"]["contents"][0]["parts"][0]["text"]
+    assert "- harbor (place): harbor: grey stone quays" in prompt
+
+
+def test_nonsense_entities_are_dropped_with_a_note_and_a_bad_kind_is_guessed():
+    settings = PlanSettings(shots=1, seconds=8.0, durations=(8.0,))
+    answer = {
+        "characters": [{"id": "lamp", "name": "Lamp", "description": "a walking lamp"}],
+        "entities": [
+            {"id": "lamp", "kind": "vehicle", "name": "red scarf", "description": "wool"},
+            {"id": "Not An Id!", "kind": "place", "name": "The Harbor"},
+        ],
+        "shots": [
+            {"duration_s": 8, "prompt": "p", "characters": ["lamp"], "entities": ["RED SCARF", "the-harbor", "a kite"]}
+        ],
+    }
+
+    repaired = repair_answer(answer, settings, [])
+
+    assert [(e["id"], e["kind"]) for e in repaired.entities] == [("red-scarf", "wardrobe"), ("harbor", "place")]
+    assert repaired.shots[0]["entities"] == ["red-scarf", "harbor"]
+    assert repaired.notes == ["shot 1: dropped 'a kite', which is not among the entities"]

@@ -95,3 +95,35 @@ def test_control_characters_are_stripped_with_one_warning(tmp_path: Path, caplog
 def test_a_story_with_windows_line_ends_has_nothing_removed(tmp_path: Path) -> None:
     story = read_story(write(tmp_path, "---\r\ntitle: Crlf\r\n---\r\nBo ran.\r\n\r\nBo slept.\r\n"))
     assert story.controls_removed == 0 and story.paragraphs == ["Bo ran.", "Bo slept."] and story.title == "Crlf"
+
+
+def test_entities_in_front_matter_as_a_list_or_a_mapping(tmp_path: Path) -> None:
+    listed = tmp_path / "listed.md"
+    listed.write_text(
+        "---\nentities:\n  - name: brass lantern\n    image: lantern.png\n  - name: the harbor\n    kind: Place\n"
+        "  - blue sweater\n---\nText.\n",
+        encoding="utf-8",
+    )
+    entities = read_story(listed).meta.entities
+    assert [(e.name, e.entity_kind, e.image) for e in entities] == [
+        ("brass lantern", "prop", "lantern.png"),
+        ("the harbor", "place", None),
+        ("blue sweater", "wardrobe", None),
+    ]
+    mapped = tmp_path / "mapped.md"
+    mapped.write_text(
+        "---\nentities:\n  brass lantern: old and dented\n  quay: {kind: place, description: grey stones}\n---\nText.\n",
+        encoding="utf-8",
+    )
+    entities = read_story(mapped).meta.entities
+    assert [(e.name, e.entity_kind, e.description) for e in entities] == [
+        ("brass lantern", "prop", "old and dented"),
+        ("quay", "place", "grey stones"),
+    ]
+    for bad, message in (
+        ("kind: weapon", "kind 'weapon' is not one of prop, wardrobe, place"),
+        ("image: /etc/x.png", ""),
+    ):
+        listed.write_text(f"---\nentities:\n  - name: lantern\n    {bad}\n---\nText.\n", encoding="utf-8")
+        with pytest.raises(InputError, match=message or "entities.0.image"):
+            read_story(listed)

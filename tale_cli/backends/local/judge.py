@@ -1,5 +1,7 @@
 """The local judge: an open-vocabulary detector finds each character in a shot's frames from its description (OWLv2),
 an image–text embedder (SigLIP 2, or CLIP) embeds the crops and the references and scores the prompt's fidelity.
+An entity (a prop, wardrobe, a place) is found and embedded as a character is (a place is the whole frame), and its
+likeness to its reference is the mean of the embeddings' and of the colours' (tale_cli.media.colours).
 
 Weights are pulled once (`tale models pull`); everything runs on this machine, on the GPU when there is one.
 """
@@ -9,7 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tale_cli.backends.base import CharacterVerdict, JudgeBackend, JudgeCapabilities, JudgeRequest, TakeVerdict
+from tale_cli.backends.base import (
+    CharacterVerdict,
+    JudgeBackend,
+    JudgeCapabilities,
+    JudgeEntity,
+    JudgeRequest,
+    TakeVerdict,
+)
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -21,6 +30,8 @@ MAX_FRAMES = 16
 PAD_GREY = 0.5
 # CLIPScore's weight: 2.5 × cosine puts a CLIP image–text match near 1 (SigLIP's own sigmoid needs no weight).
 CLIP_SCORE_WEIGHT = 2.5
+# How an entity's likeness to its reference is measured; a change here judges the shots with entities again.
+ENTITY_MEASURE = "embedding+colour/1"
 
 
 class LocalJudge(JudgeBackend):
@@ -35,6 +46,7 @@ class LocalJudge(JudgeBackend):
         self.threshold = recipe.judge.detect_threshold
         self._models: dict[str, Any] = {}
         self._references: dict[Path, Any] = {}
+        self._colours: dict[tuple[Path, bool], Any] = {}
 
     def capabilities(self) -> JudgeCapabilities:
         return JudgeCapabilities(embeddings=True, max_frames=MAX_FRAMES)
@@ -42,6 +54,11 @@ class LocalJudge(JudgeBackend):
     def fingerprint(self) -> dict[str, Any]:
         return {"backend": self.name, "detector": self.detector_id, "embedder": self.embedder_id,
                 "threshold": self.threshold}  # fmt: skip
+
+    def entity_fingerprint(self) -> dict[str, Any]:
+        from tale_cli.media import colours
+
+        return {"measure": ENTITY_MEASURE, "levels": colours.LEVELS, "windows": list(colours.WINDOWS)}
 
     def preflight(self) -> None:
         from tale_cli.backends.models import resolve_model
@@ -84,6 +101,7 @@ class LocalJudge(JudgeBackend):
     def close(self) -> None:
         self._models = {}
         self._references = {}
+        self._colours = {}
 
     # ------------------------------------------------------------------ the models
 
@@ -189,28 +207,68 @@ class LocalJudge(JudgeBackend):
         frame_features = self._embed_images(frames)
         similarity = frame_features @ self._embed_text(request.prompt).T
         verdict.prompt = round(self._fidelity(similarity[:, 0]), 4)
-        if not request.characters:
-            return verdict
+        located = [e for e in request.entities if e.kind != "place"]  # a place is the whole frame
         queries = [f"a photo of {c.description or c.name}" for c in request.characters]
-        detections = self._detect(frames, queries)
+        queries += [f"a photo of {e.description or e.name}" for e in located]
+        detections = self._detect(frames, queries) if queries else []
         for number, character in enumerate(request.characters):
-            crops = [
-                frames[f].crop(box)
-                for f, found in enumerate(detections)
-                if (score_box := found[number])[0] >= self.threshold
-                and (box := score_box[1])[2] - box[0] > 1
-                and box[3] - box[1] > 1
-            ]
+            crops = self._crops(frames, detections, number)
             if not crops:
                 verdict.characters[character.id] = CharacterVerdict(found=False)
                 continue
             features = self._embed_images(crops)
-            mean = features.mean(dim=0)
-            mean = mean / mean.norm().clamp_min(1e-12)
             cross = None
             if character.reference is not None:
                 cross = round(float((features @ self._reference(character.reference)).clamp(0, 1).mean()), 4)
-            verdict.characters[character.id] = CharacterVerdict(
-                found=True, cross=cross, embedding=[round(float(v), 5) for v in mean]
-            )
+            verdict.characters[character.id] = CharacterVerdict(found=True, cross=cross, embedding=_mean(features))
+        for entity in request.entities:
+            if entity.kind == "place":
+                crops = frames
+            else:
+                crops = self._crops(frames, detections, len(request.characters) + located.index(entity))
+            verdict.entities[entity.id] = self._entity(entity, frames, crops)
         return verdict
+
+    def _crops(self, frames: list[Any], detections: list[Any], number: int) -> list[Any]:
+        """Query `number`'s best box in each frame where the detector is sure enough of it."""
+        return [
+            frames[f].crop(box)
+            for f, found in enumerate(detections)
+            if (score_box := found[number])[0] >= self.threshold
+            and (box := score_box[1])[2] - box[0] > 1
+            and box[3] - box[1] > 1
+        ]
+
+    def _entity(self, entity: JudgeEntity, frames: list[Any], crops: list[Any]) -> CharacterVerdict:
+        """An entity's verdict: found where detected, and alike to its reference by the mean of its crops'
+        embeddings' and of the colours of the frames' best windows (the whole frame for a place)."""
+        if not crops:
+            return CharacterVerdict(found=False)
+        features = self._embed_images(crops)
+        cross = None
+        if entity.reference is not None:
+            from tale_cli.media.colours import colour_match
+
+            looks = float((features @ self._reference(entity.reference)).clamp(0, 1).mean())
+            whole = entity.kind == "place"
+            palette = self._palette(entity.reference, whole=whole)
+            colours = sum(colour_match(frame, palette, whole=whole) for frame in frames) / len(frames)
+            cross = round((looks + colours) / 2, 4)
+        return CharacterVerdict(found=True, cross=cross, embedding=_mean(features))
+
+    def _palette(self, path: Path, *, whole: bool) -> Any:
+        if (path, whole) not in self._colours:
+            from PIL import Image
+
+            from tale_cli.media.colours import reference_colours
+
+            with Image.open(path) as picture:
+                self._colours[(path, whole)] = reference_colours(picture, keep_backdrop=whole)
+        return self._colours[(path, whole)]
+
+
+def _mean(features: Any) -> list[float]:
+    """The crops' mean embedding, normalised, as the verdict keeps it."""
+    mean = features.mean(dim=0)
+    mean = mean / mean.norm().clamp_min(1e-12)
+    return [round(float(v), 5) for v in mean]

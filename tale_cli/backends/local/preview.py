@@ -23,6 +23,7 @@ from tale_cli.media.drawing import text_font, wrap_text
 from tale_cli.media.ffmpeg import EncodeSettings, filter_escape, input_arg, run_ffmpeg
 from tale_cli.media.fonts import font_for
 from tale_cli.story.pace import caption_spans, estimated_times
+from tale_cli.story.plan import Entity
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -366,10 +367,17 @@ class PreviewImage(ImageBackend):
         card = _background(size, size, character.name + character.description, request.seed, None)
         draw = ImageDraw.Draw(card, "RGBA")
         dark, _, light = palette(character.name)
-        draw.ellipse(
-            [size * 0.3, size * 0.12, size * 0.7, size * 0.52], fill=(*light, 230), outline=(*dark, 255), width=6
-        )
-        draw.rounded_rectangle([size * 0.2, size * 0.48, size * 0.8, size * 0.9], radius=40, fill=(*light, 200))
+        kind = character.kind if isinstance(character, Entity) else None
+        if kind == "place":  # a horizon and a building: somewhere, with nobody in it
+            draw.rectangle([0, size * 0.45, size, size], fill=(*dark, 200))
+            draw.rectangle([size * 0.55, size * 0.2, size * 0.7, size * 0.45], fill=(*light, 230))
+        elif kind is not None:  # a thing alone in the middle of the card
+            draw.rounded_rectangle([size * 0.32, size * 0.18, size * 0.68, size * 0.56], radius=24, fill=(*light, 230))
+        else:
+            draw.ellipse(
+                [size * 0.3, size * 0.12, size * 0.7, size * 0.52], fill=(*light, 230), outline=(*dark, 255), width=6
+            )
+            draw.rounded_rectangle([size * 0.2, size * 0.48, size * 0.8, size * 0.9], radius=40, fill=(*light, 200))
         draw.rectangle([0, size * 0.62, size, size], fill=(0, 0, 0, 150))
         title = text_font(character.name, 56)
         draw.text((40, size * 0.65), character.name, font=title, fill=(255, 255, 255, 255))
