@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 from tale_cli.errors import InputError, KeysError, OutputError, PrivacyError, TaleError, missing_extra
 from tale_cli.files import refuse_symlink
 from tale_cli.keys.redact import register_secret
+from tale_cli.keys.seal import SEAL_FILE
 from tale_cli.run.folder import Manifest, RunFolder
 from tale_cli.run.identity import file_digest
 from tale_cli.run.open import held
@@ -39,7 +40,6 @@ DEFAULT_EXPIRES = "7d"
 # S3 and Google Cloud Storage both refuse a signed URL (SigV4, V4) valid for longer than seven days.
 MAX_SIGNED = timedelta(days=7)
 SHA_KEY = "tale-sha256"
-SEAL_FILE = "seal.json"  # the mark of a sealed run: its words sealed at rest
 # Files larger than one part go up as a multipart upload; S3's smallest part (but the last) is 5 MiB.
 PART_BYTES = 8 * 1024 * 1024
 PARTS_AT_ONCE = 4
