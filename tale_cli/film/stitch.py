@@ -24,6 +24,7 @@ from tale_cli.media.ffmpeg import (
     filter_escape,
     input_arg,
     no_space_folder,
+    opened_input,
     probe_audio,
     probe_many,
     run_ffmpeg,
@@ -420,7 +421,7 @@ def _write_listing(listing: Path, infos: Sequence[ClipInfo]) -> None:
 
 
 def _concat_list_line(path: Path) -> str:
-    quoted = input_arg(path).replace("'", "'\\''")
+    quoted = opened_input(path).replace("'", "'\\''")  # a sealed clip: its copy opened in memory
     return f"file '{quoted}'\n"
 
 

@@ -158,11 +158,49 @@ LOCAL_PROTOCOLS = ["-protocol_whitelist", "file,pipe,fd"]
 
 def _local_inputs(args: Sequence[str]) -> list[str]:
     held: list[str] = []
+    after_i = False
     for arg in args:
         if arg == "-i":
             held += LOCAL_PROTOCOLS
-        held.append(arg)
+        held.append(opened_input(Path(arg)) if after_i and arg.startswith("/") else arg)
+        after_i = arg == "-i"
     return held
+
+
+_opened = threading.local()  # the in-memory copies opened for the next ffmpeg this thread runs
+
+
+def opened_input(path: Path) -> str:
+    """The argument naming a file ffmpeg reads: a sealed file (a media-sealed run) as a copy opened in memory,
+    /dev/fd/N, handed to the next ffmpeg this thread runs and closed after it, so no copy in the clear is ever on a
+    disk; any other file as itself."""
+    from tale_cli.keys.seal import is_sealed_file, memory_file, read_bytes
+
+    if not is_sealed_file(path):
+        return input_arg(path)
+    fd = memory_file(read_bytes(path), path.name)
+    _pending_fds().append(fd)
+    return f"/dev/fd/{fd}"
+
+
+def _pending_fds() -> list[int]:
+    if not hasattr(_opened, "fds"):
+        _opened.fds = []
+    fds: list[int] = _opened.fds
+    return fds
+
+
+@contextlib.contextmanager
+def _opened_fds() -> Iterator[list[int]]:
+    """The descriptors opened_input made for this ffmpeg run, closed when it ends."""
+    fds = _pending_fds()
+    try:
+        yield fds
+    finally:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        fds.clear()
 
 
 def _run(
@@ -170,28 +208,29 @@ def _run(
 ) -> tuple[int, str]:
     """Run ffmpeg to its end; returns its exit code and stderr. Interrupted if Tale is stopping or stops meanwhile.
     `pass_fds`: open files ffmpeg inherits (read as /dev/fd/N)."""
-    command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *_local_inputs(args)]
-    with _children_lock:
-        if _stopping.is_set():
-            raise Interrupted
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            process_group=0,
-            pass_fds=tuple(pass_fds),
-        )
-        _children.add(process)
-    try:
-        _, stderr = process.communicate(stdin, timeout=timeout)
-    except BaseException:
-        _kill(process)
-        process.wait()
-        raise
-    finally:
+    with _opened_fds() as opened:
+        command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *_local_inputs(args)]
         with _children_lock:
-            _children.discard(process)
+            if _stopping.is_set():
+                raise Interrupted
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                process_group=0,
+                pass_fds=(*pass_fds, *opened),
+            )
+            _children.add(process)
+        try:
+            _, stderr = process.communicate(stdin, timeout=timeout)
+        except BaseException:
+            _kill(process)
+            process.wait()
+            raise
+        finally:
+            with _children_lock:
+                _children.discard(process)
     if _stopping.is_set():
         raise Interrupted  # killed by stop_children: its file is unfinished, not failed
     return process.returncode, stderr.decode("utf-8", "replace")
@@ -219,7 +258,7 @@ def run_ffmpeg(
 def ffmpeg_pipe(args: Sequence[str], *, writing: bool) -> Iterator[subprocess.Popen[bytes]]:
     """An ffmpeg this process feeds frames to (`writing`: its stdin) or reads frames from (its stdout), stopped with
     Tale's other ffmpegs; raises FFmpegError with its last line when it fails."""
-    with tempfile.TemporaryFile() as errors:
+    with tempfile.TemporaryFile() as errors, _opened_fds() as opened:
         command = [ffmpeg_exe(), "-hide_banner", "-v", "error", *_local_inputs(["-y", *args])]
         with _children_lock:
             if _stopping.is_set():
@@ -230,6 +269,7 @@ def ffmpeg_pipe(args: Sequence[str], *, writing: bool) -> Iterator[subprocess.Po
                 stdout=subprocess.DEVNULL if writing else subprocess.PIPE,
                 stderr=errors,
                 process_group=0,
+                pass_fds=tuple(opened),
             )
             _children.add(process)
         try:
