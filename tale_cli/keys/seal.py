@@ -30,6 +30,8 @@ from tale_cli.errors import KeysError, OutputError, missing_extra
 from tale_cli.keys.redact import register_secret
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pyrage import x25519
 
 SEAL_FILE = "seal.json"
@@ -350,6 +352,20 @@ def memory_file(data: bytes, name: str) -> int:
         view = view[os.write(fd, view) :]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+@contextlib.contextmanager
+def clear_path(path: Path) -> Iterator[Path]:
+    """`path` as any reader takes it (Pillow, wave, an mmap): a sealed file (a media-sealed run) opened into a file
+    in memory and named /proc/self/fd/N while the block runs, never a copy on a disk; any other file as itself."""
+    if not is_sealed_file(path):
+        yield path
+        return
+    fd = memory_file(read_bytes(path), path.name)
+    try:
+        yield Path(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
 
 
 def _rewrite(path: Path, data: bytes) -> None:

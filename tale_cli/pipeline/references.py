@@ -16,6 +16,7 @@ from tale_cli.errors import TaleError
 from tale_cli.events import Event, EventSink
 from tale_cli.files import digest, link_or_copy, now_iso
 from tale_cli.keys.audit import AuditLog, audit_request
+from tale_cli.keys.seal import clear_path
 from tale_cli.media.pictures import check_picture
 from tale_cli.pipeline.planning import inside_folder
 from tale_cli.record import FileRecord
@@ -29,7 +30,7 @@ def _decodes(path: Path) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with clear_path(path) as readable, Image.open(readable) as image:
             image.verify()
     except Exception:  # Pillow raises many kinds of error for a broken file
         return False

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from tale_cli.cost.guard import Owed, Spending
 from tale_cli.errors import InputError, RecipeError
 from tale_cli.events import EventSink, ShotState
+from tale_cli.keys.seal import clear_path
 from tale_cli.pipeline.report import ShotOutcome
 from tale_cli.registry import check_lifecycles
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, now_iso
@@ -290,7 +291,7 @@ def is_still(path: Path) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as picture:
+        with clear_path(path) as readable, Image.open(readable) as picture:
             return getattr(picture, "n_frames", 1) == 1
     except Exception:
         # Pillow's format plugins, guessing at a file that is no picture, raise more than UnidentifiedImageError.
@@ -302,7 +303,7 @@ def as_png(picture: Path, target: Path) -> Path:
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(picture) as image:
+        with clear_path(picture) as readable, Image.open(readable) as image:
             ImageOps.exif_transpose(image).convert("RGB").save(target, format="PNG")
     except (OSError, ValueError) as error:
         raise InputError(f"cannot read {picture} as a picture: {error}") from None

@@ -16,6 +16,7 @@ from tale_cli.errors import BackendError
 from tale_cli.files import digest
 from tale_cli.film.dialogue import in_clip
 from tale_cli.film.voice import Utterance, _voice_of, clip_hash, voice_backend
+from tale_cli.keys.seal import clear_path
 from tale_cli.media.wav import wav_seconds
 from tale_cli.run.folder import VoiceClipRecord, VoiceRecord
 from tale_cli.run.identity import file_record
@@ -136,7 +137,7 @@ def _join(clips: list[Path], output: Path) -> None:
         with wave.open(str(part), "wb") as out:
             shape = None
             for clip in clips:
-                with wave.open(str(clip), "rb") as source:
+                with clear_path(clip) as readable, wave.open(str(readable), "rb") as source:
                     params = (source.getnchannels(), source.getsampwidth(), source.getframerate())
                     if shape is None:
                         shape = params

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tale_cli.keys.seal import clear_path
 from tale_cli.media.ffmpeg import extract_frame
 from tale_cli.story.plan import Plan
 
@@ -53,7 +54,7 @@ def make_storyboard(
         picture = (root or Path()) / (entity.reference_image or f"refs/{entity.id}.png")
         side = min(thumb_h, thumb_w // 2)
         if picture.is_file():
-            with Image.open(picture) as image:
+            with clear_path(picture) as readable, Image.open(readable) as image:
                 sheet.paste(image.convert("RGB").resize((side, side)), (x + 4, y))
         listed = ", ".join(str(shot.index) for shot in plan.shots if entity.id in shot.entities) or "none"
         text_x = x + side + 12

@@ -19,6 +19,7 @@ from tale_cli.backends.base import (
     VideoBackend,
     VideoCapabilities,
 )
+from tale_cli.keys.seal import clear_path
 from tale_cli.media.drawing import text_font, wrap_text
 from tale_cli.media.ffmpeg import EncodeSettings, filter_escape, input_arg, run_ffmpeg
 from tale_cli.media.fonts import font_for
@@ -66,7 +67,7 @@ def _background(width: int, height: int, text: str, seed: int, first_frame: Path
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(*light, 70))
     image = image.filter(ImageFilter.GaussianBlur(radius=max(2, height // 90)))
     if first_frame is not None and first_frame.is_file():
-        with Image.open(first_frame) as frame:
+        with clear_path(first_frame) as readable, Image.open(readable) as frame:
             backdrop = frame.convert("RGB").resize((width, height))
         image = Image.blend(image, backdrop, 0.45)
     return image
