@@ -354,6 +354,37 @@ def memory_file(data: bytes, name: str) -> int:
     return fd
 
 
+def media_seal(path: Path) -> Seal | None:
+    """The seal a media file written at `path` is sealed with as it is made: that of the media-sealed run it is in
+    (None elsewhere, and in a command's hidden work folder, whose files are read back by other libraries and removed
+    when it ends)."""
+    root = _sealed_root(path)
+    if root is None or any(part.startswith(".") for part in path.relative_to(root).parts[:-1]):
+        return None
+    info = read_info(root)
+    return Seal(root, info) if info is not None and info.media else None
+
+
+def place_media(part: Path, target: Path) -> None:
+    """A finished `part` file moved into place at `target` (a rename); in a media-sealed run it is sealed on the way,
+    so what a backend wrote in the clear is on disk only until it has finished writing it."""
+    seal = media_seal(target)
+    if seal is None or is_sealed_file(part):
+        os.replace(part, target)
+        return
+    from tale_cli.files import atomic_write_bytes
+
+    data, mode = part.read_bytes(), part.stat().st_mode & 0o777
+    atomic_write_bytes(target, seal.seal(data), mode=mode)  # by way of the same `.part` name, when it is `part`
+    part.unlink(missing_ok=True)
+
+
+def sealed_if_media(path: Path, data: bytes) -> bytes:
+    """The bytes to write at `path`: sealed when it is in a media-sealed run, so it is never on disk in the clear."""
+    seal = media_seal(path)
+    return seal.seal(data) if seal is not None else data
+
+
 @contextlib.contextmanager
 def clear_path(path: Path) -> Iterator[Path]:
     """`path` as any reader takes it (Pillow, wave, an mmap): a sealed file (a media-sealed run) opened into a file

@@ -16,8 +16,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tale_cli.errors import InputError, Interrupted, MissingDependencyError, OutputError, TaleError
+
+if TYPE_CHECKING:
+    from tale_cli.keys.seal import Seal
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,21 @@ def _run(
 def run_ffmpeg(
     args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None, pass_fds: Sequence[int] = ()
 ) -> str:
-    """Run ffmpeg with the given arguments; returns its stderr; raises FFmpegError with its last line."""
+    """Run ffmpeg with the given arguments; returns its stderr; raises FFmpegError with its last line.
+
+    An output in a media-sealed run is written to a file in memory and sealed into place when ffmpeg is done: it is
+    never on a disk in the clear (see `_sealed_output`)."""
+    sealed = _sealed_output(args)
+    if sealed is not None:
+        seal, output, fd, args = sealed
+        try:
+            stderr = run_ffmpeg(args, stdin=stdin, timeout=timeout, pass_fds=[*pass_fds, fd])
+            from tale_cli.files import atomic_write_bytes
+
+            atomic_write_bytes(output, seal.seal(Path(f"/proc/self/fd/{fd}").read_bytes()), mode=0o666)
+        finally:
+            os.close(fd)
+        return stderr
     try:
         code, stderr = _run(["-y", *args], stdin=stdin, timeout=timeout, pass_fds=pass_fds)
     except subprocess.TimeoutExpired:
@@ -252,6 +270,28 @@ def run_ffmpeg(
         lines = [line for line in stderr.strip().splitlines() if line.strip()]
         raise FFmpegError(f"ffmpeg failed: {lines[-1] if lines else 'exit code ' + str(code)}")
     return stderr
+
+
+_OUTPUT_FORMATS = {".mp4": "mp4", ".m4a": "ipod", ".mov": "mov", ".wav": "wav", ".png": "image2", ".jpg": "image2"}
+
+
+def _sealed_output(args: Sequence[str]) -> tuple[Seal, Path, int, list[str]] | None:
+    """For an output file (the last argument) in a media-sealed run: its seal, the file, a memfd ffmpeg writes in
+    its stead (as /dev/fd/N, its format named) and the arguments that say so; None for any other output."""
+    if not args or not args[-1].startswith("/") or args[-1].startswith(("/dev/", "/proc/")):
+        return None
+    output = Path(args[-1])
+    formats = [_OUTPUT_FORMATS[suffix] for suffix in output.suffixes if suffix in _OUTPUT_FORMATS]
+    if not formats or not hasattr(os, "memfd_create"):
+        return None
+    from tale_cli.keys.seal import media_seal, memory_file
+
+    seal = media_seal(output)
+    if seal is None:
+        return None
+    named = len(args) >= 3 and args[-3] == "-f"
+    fd = memory_file(b"", output.name)
+    return seal, output, fd, [*args[:-1], *([] if named else ["-f", formats[-1]]), f"/dev/fd/{fd}"]
 
 
 @contextlib.contextmanager
@@ -459,6 +499,25 @@ def extract_frame(path: Path, output: Path, *, at: str = "last") -> Path:
     if not output.is_file():
         raise FFmpegError(f"could not extract the {at} frame of {path.name}")
     return output
+
+
+def frame_png(path: Path, *, at: str = "middle") -> bytes:
+    """One frame of a clip as PNG bytes, made in memory (ffmpeg writes it to a memfd): no picture on any disk."""
+    from tale_cli.keys.seal import memory_file
+
+    if at == "middle":
+        args = ["-ss", f"{probe(path).duration_s / 2:.3f}", "-i", input_arg(path), "-frames:v", "1"]
+    else:
+        args = ["-i", input_arg(path), "-frames:v", "1"]
+    fd = memory_file(b"", "frame.png")
+    try:
+        run_ffmpeg([*args, "-f", "image2", "-update", "1", "-c:v", "png", f"/dev/fd/{fd}"], pass_fds=[fd])
+        data = Path(f"/proc/self/fd/{fd}").read_bytes()
+    finally:
+        os.close(fd)
+    if not data:
+        raise FFmpegError(f"could not extract the {at} frame of {path.name}")
+    return data
 
 
 def encode_frames(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from tale_cli.errors import OutputError
 from tale_cli.files import digest
-from tale_cli.keys.seal import seal_of
+from tale_cli.keys.seal import place_media, seal_of
 from tale_cli.run.credentials import film_claim, finish, signing_wanted
 from tale_cli.run.film_records import FilmRecord, MixRecord
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, now_iso
@@ -439,7 +439,7 @@ def _cut_film(
             seconds=time.perf_counter() - began,
         )
     # Only now, every check passed, does the new film take the old one's place.
-    os.replace(made, target.film)
+    place_media(made, target.film)  # sealed on the way in a media-sealed run
     folder.secure(target.film)
     srt = None
     if stitched.srt is not None:
