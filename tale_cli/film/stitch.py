@@ -24,12 +24,12 @@ from tale_cli.media.ffmpeg import (
     filter_escape,
     input_arg,
     no_space_folder,
-    opened_input,
     probe_audio,
     probe_many,
     run_ffmpeg,
 )
 from tale_cli.media.mp4 import mp4_damage, mp4_extent, mp4_facts
+from tale_cli.media.sealed import opened_input
 
 DEFAULT_FADE_S = 0.5
 DEFAULT_BED_VOLUME = 0.3

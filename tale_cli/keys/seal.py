@@ -356,10 +356,9 @@ def memory_file(data: bytes, name: str) -> int:
 
 def media_seal(path: Path) -> Seal | None:
     """The seal a media file written at `path` is sealed with as it is made: that of the media-sealed run it is in
-    (None elsewhere, and in a command's hidden work folder, whose files are read back by other libraries and removed
-    when it ends)."""
+    (its work folders too); None elsewhere."""
     root = _sealed_root(path)
-    if root is None or any(part.startswith(".") for part in path.relative_to(root).parts[:-1]):
+    if root is None:
         return None
     info = read_info(root)
     return Seal(root, info) if info is not None and info.media else None

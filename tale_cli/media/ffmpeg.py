@@ -16,12 +16,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tale_cli.errors import InputError, Interrupted, MissingDependencyError, OutputError, TaleError
-
-if TYPE_CHECKING:
-    from tale_cli.keys.seal import Seal
+from tale_cli.media.sealed import opened_fds, opened_input, sealed_output
 
 
 @dataclass(frozen=True)
@@ -171,48 +168,12 @@ def _local_inputs(args: Sequence[str]) -> list[str]:
     return held
 
 
-_opened = threading.local()  # the in-memory copies opened for the next ffmpeg this thread runs
-
-
-def opened_input(path: Path) -> str:
-    """The argument naming a file ffmpeg reads: a sealed file (a media-sealed run) as a copy opened in memory,
-    /dev/fd/N, handed to the next ffmpeg this thread runs and closed after it, so no copy in the clear is ever on a
-    disk; any other file as itself."""
-    from tale_cli.keys.seal import is_sealed_file, memory_file, read_bytes
-
-    if not is_sealed_file(path):
-        return input_arg(path)
-    fd = memory_file(read_bytes(path), path.name)
-    _pending_fds().append(fd)
-    return f"/dev/fd/{fd}"
-
-
-def _pending_fds() -> list[int]:
-    if not hasattr(_opened, "fds"):
-        _opened.fds = []
-    fds: list[int] = _opened.fds
-    return fds
-
-
-@contextlib.contextmanager
-def _opened_fds() -> Iterator[list[int]]:
-    """The descriptors opened_input made for this ffmpeg run, closed when it ends."""
-    fds = _pending_fds()
-    try:
-        yield fds
-    finally:
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        fds.clear()
-
-
 def _run(
     args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None, pass_fds: Sequence[int] = ()
 ) -> tuple[int, str]:
     """Run ffmpeg to its end; returns its exit code and stderr. Interrupted if Tale is stopping or stops meanwhile.
     `pass_fds`: open files ffmpeg inherits (read as /dev/fd/N)."""
-    with _opened_fds() as opened:
+    with opened_fds() as opened:
         command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *_local_inputs(args)]
         with _children_lock:
             if _stopping.is_set():
@@ -246,18 +207,14 @@ def run_ffmpeg(
     """Run ffmpeg with the given arguments; returns its stderr; raises FFmpegError with its last line.
 
     An output in a media-sealed run is written to a file in memory and sealed into place when ffmpeg is done: it is
-    never on a disk in the clear (see `_sealed_output`)."""
-    sealed = _sealed_output(args)
-    if sealed is not None:
-        seal, output, fd, args = sealed
-        try:
-            stderr = run_ffmpeg(args, stdin=stdin, timeout=timeout, pass_fds=[*pass_fds, fd])
-            from tale_cli.files import atomic_write_bytes
+    never on a disk in the clear (tale_cli.media.sealed)."""
+    with sealed_output(args) as (args, fds):
+        return _run_ffmpeg(args, stdin=stdin, timeout=timeout, pass_fds=[*pass_fds, *fds])
 
-            atomic_write_bytes(output, seal.seal(Path(f"/proc/self/fd/{fd}").read_bytes()), mode=0o666)
-        finally:
-            os.close(fd)
-        return stderr
+
+def _run_ffmpeg(
+    args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None, pass_fds: Sequence[int] = ()
+) -> str:
     try:
         code, stderr = _run(["-y", *args], stdin=stdin, timeout=timeout, pass_fds=pass_fds)
     except subprocess.TimeoutExpired:
@@ -272,33 +229,18 @@ def run_ffmpeg(
     return stderr
 
 
-_OUTPUT_FORMATS = {".mp4": "mp4", ".m4a": "ipod", ".mov": "mov", ".wav": "wav", ".png": "image2", ".jpg": "image2"}
-
-
-def _sealed_output(args: Sequence[str]) -> tuple[Seal, Path, int, list[str]] | None:
-    """For an output file (the last argument) in a media-sealed run: its seal, the file, a memfd ffmpeg writes in
-    its stead (as /dev/fd/N, its format named) and the arguments that say so; None for any other output."""
-    if not args or not args[-1].startswith("/") or args[-1].startswith(("/dev/", "/proc/")):
-        return None
-    output = Path(args[-1])
-    formats = [_OUTPUT_FORMATS[suffix] for suffix in output.suffixes if suffix in _OUTPUT_FORMATS]
-    if not formats or not hasattr(os, "memfd_create"):
-        return None
-    from tale_cli.keys.seal import media_seal, memory_file
-
-    seal = media_seal(output)
-    if seal is None:
-        return None
-    named = len(args) >= 3 and args[-3] == "-f"
-    fd = memory_file(b"", output.name)
-    return seal, output, fd, [*args[:-1], *([] if named else ["-f", formats[-1]]), f"/dev/fd/{fd}"]
-
-
 @contextlib.contextmanager
 def ffmpeg_pipe(args: Sequence[str], *, writing: bool) -> Iterator[subprocess.Popen[bytes]]:
     """An ffmpeg this process feeds frames to (`writing`: its stdin) or reads frames from (its stdout), stopped with
-    Tale's other ffmpegs; raises FFmpegError with its last line when it fails."""
-    with tempfile.TemporaryFile() as errors, _opened_fds() as opened:
+    Tale's other ffmpegs; raises FFmpegError with its last line when it fails. (An output in a media-sealed run is
+    sealed as run_ffmpeg's is.)"""
+    with sealed_output(args) as (sealed_args, fds), _ffmpeg_pipe(sealed_args, writing, fds) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def _ffmpeg_pipe(args: Sequence[str], writing: bool, fds: Sequence[int]) -> Iterator[subprocess.Popen[bytes]]:
+    with tempfile.TemporaryFile() as errors, opened_fds() as opened:
         command = [ffmpeg_exe(), "-hide_banner", "-v", "error", *_local_inputs(["-y", *args])]
         with _children_lock:
             if _stopping.is_set():
@@ -309,7 +251,7 @@ def ffmpeg_pipe(args: Sequence[str], *, writing: bool) -> Iterator[subprocess.Po
                 stdout=subprocess.DEVNULL if writing else subprocess.PIPE,
                 stderr=errors,
                 process_group=0,
-                pass_fds=tuple(opened),
+                pass_fds=(*fds, *opened),
             )
             _children.add(process)
         try:

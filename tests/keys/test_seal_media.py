@@ -59,7 +59,7 @@ def story(tmp_path: Path) -> Path:
 @pytest.fixture
 def recipe(tiny_recipe: Path) -> Path:
     """Two shots of a second, with narration (voice clips and a voice track) and a storyboard."""
-    text = tiny_recipe.read_text(encoding="utf-8").replace("shots = 3", "shots = 2")
+    text = tiny_recipe.read_text(encoding="utf-8").replace("shots = 3", "shots = 2") + '[voice]\nbackend = "espeak"\n'
     tiny_recipe.write_text(text, encoding="utf-8")
     return tiny_recipe
 
@@ -86,6 +86,14 @@ def _readable_media(root: Path) -> list[str]:
     return found
 
 
+def probe_of(data: bytes) -> float:
+    """The duration of an MP4 given as bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "film.mp4"
+        path.write_bytes(data)
+        return probe(path).duration_s
+
+
 def _state(root: Path) -> dict[str, tuple[int, int]]:
     """Each file's inode and modification time: what a rewrite would change."""
     return {
@@ -98,15 +106,23 @@ def _state(root: Path) -> dict[str, tuple[int, int]]:
 def test_a_media_sealed_render_leaves_no_media_in_the_clear_and_renders_again_for_nothing(
     tmp_path: Path, story: Path, recipe: Path, identity: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Every temporary folder the render makes is kept (not removed at its end), so what it held can be read after.
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    report = _render(story, recipe, tmp_path / "out", seal_media=True)
+    with monkeypatch.context() as keep:
+        keep.setattr(tempfile.TemporaryDirectory, "cleanup", lambda self: None)
+        keep.setattr(tempfile.TemporaryDirectory, "_cleanup", classmethod(lambda cls, *args, **kwargs: None))
+        report = _render(story, recipe, tmp_path / "out", seal_media=True)
     run_dir = tmp_path / "out" / "the-sealed-reel"
     assert report.rendered == 2 and report.film is not None
+    assert any(scratch.rglob("*")), "the render used no temporary folder: the scan below would prove nothing"
     media = [path for path in run_dir.rglob("*") if path.is_file() and path.suffix in MEDIA]
-    assert {path.suffix for path in media} >= {".mp4", ".png"}, media
+    assert {path.suffix for path in media} >= {".mp4", ".png", ".wav"}, media
+    assert {"film.mp4", "storyboard.png", "voice/track.wav", "shots/takes/shot-01-take-1.mp4"} <= {
+        path.relative_to(run_dir).as_posix() for path in media
+    }
     assert all(path.read_bytes().startswith(AGE_HEADER) for path in media)
     assert _readable_media(run_dir) == []
     assert _readable_media(scratch) == []
@@ -145,7 +161,9 @@ def test_unseal_gives_back_the_plain_renders_media_and_a_wrong_identity_touches_
     monkeypatch.setenv(IDENTITY_ENV, identity)
     opened = runner.invoke(app, ["unseal", str(run_dir), "--json"])
     assert opened.exit_code == 0, opened.output
-    assert {"film.mp4", "shots/shot-01.mp4", "storyboard.png"} <= set(json.loads(opened.stdout)["files"])
+    assert {"film.mp4", "shots/shot-01.mp4", "storyboard.png", "voice/track.wav"} <= set(
+        json.loads(opened.stdout)["files"]
+    )
     assert not (run_dir / "seal.json").exists()
     assert not [path for path in run_dir.rglob("*") if path.is_file() and path.read_bytes().startswith(AGE_HEADER)]
     film = probe(run_dir / "film.mp4")
@@ -182,4 +200,11 @@ def test_seal_media_converts_a_plain_run_and_review_serve_streams_the_film_opene
         server.server_close()
         thread.join(timeout=10)
     assert served == film and served[4:8] == b"ftyp" and kind == "video/mp4" and head == film[:16]
+    assert _readable_media(run_dir) == []
+
+    # A plain copy where the user asks: cut again from the sealed clips, read in memory, written outside the run.
+    copy = tmp_path / "watch" / "film.mp4"
+    cut = runner.invoke(app, ["stitch", str(run_dir), "--out", str(copy)])
+    assert cut.exit_code == 0, cut.output
+    assert copy.read_bytes()[4:8] == b"ftyp" and probe(copy).duration_s == pytest.approx(probe_of(film), abs=0.05)
     assert _readable_media(run_dir) == []
