@@ -208,3 +208,8 @@ def test_seal_media_converts_a_plain_run_and_review_serve_streams_the_film_opene
     assert cut.exit_code == 0, cut.output
     assert copy.read_bytes()[4:8] == b"ftyp" and probe(copy).duration_s == pytest.approx(probe_of(film), abs=0.05)
     assert _readable_media(run_dir) == []
+    # Publishing would hand out an age file no player opens: refused, nothing sent.
+    shelf = tmp_path / "shelf"
+    refused = runner.invoke(app, ["publish", str(run_dir), "--to", shelf.as_uri(), "--what", "film", "--yes"])
+    assert refused.exit_code == ExitCode.INPUT == 3 and "media are sealed" in refused.output
+    assert not shelf.exists() or not any(shelf.iterdir())
