@@ -4,10 +4,10 @@ reference with the shots it is in."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
-from tale_cli.files import atomic_write_bytes
-from tale_cli.keys.seal import clear_path, sealed_if_media
+from tale_cli.keys.seal import clear_path, media_seal
 from tale_cli.media.ffmpeg import frame_png
 from tale_cli.story.plan import Plan
 
@@ -58,7 +58,17 @@ def make_storyboard(
         for line_no, line in enumerate([*wrap_text(entity.name, 18)[:2], entity.kind, f"shots {listed}"][:4]):
             colour = (255, 210, 120) if line_no == 0 else (230, 230, 230)
             draw.text((text_x, y + 4 + line_no * 21), line, font=text_font(line, 16), fill=colour)
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
-    atomic_write_bytes(output, sealed_if_media(output, buffer.getvalue()), mode=mode)  # a media-sealed run's, sealed
+    part = output.with_name(output.name + ".part")
+    seal = media_seal(output)
+    try:
+        if seal is None:
+            sheet.save(part, format="PNG")
+        else:  # a media-sealed run's: made in memory, on disk only sealed
+            buffer = io.BytesIO()
+            sheet.save(buffer, format="PNG")
+            part.write_bytes(seal.seal(buffer.getvalue()))
+        os.replace(part, output)
+    finally:
+        part.unlink(missing_ok=True)
+    output.chmod(mode)
     return output
