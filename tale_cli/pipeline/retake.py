@@ -4,7 +4,6 @@ frame) or made from the user's own clip or still; each recorded as a take of its
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING
 from tale_cli.cost.guard import Owed, Spending
 from tale_cli.errors import InputError, RecipeError
 from tale_cli.events import EventSink, ShotState
-from tale_cli.keys.seal import clear_path
+from tale_cli.keys.seal import clear_path, place_media
 from tale_cli.pipeline.report import ShotOutcome
 from tale_cli.registry import check_lifecycles
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, now_iso
@@ -317,7 +316,7 @@ def store_picture(file: Path, folder: RunFolder) -> Path:
     part = folder.cache / "user.first.png.part"
     try:
         target = folder.cache / f"{file_digest(as_png(file, part))[:32]}.first.png"
-        os.replace(part, target)
+        place_media(part, target)  # sealed on the way in a media-sealed run
     finally:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
@@ -368,7 +367,7 @@ def user_take(
         check_clip(part, expected_s=shot.duration_s, fps=plan.fps)
         key = file_digest(part)[:32]
         clip = folder.cache / f"{key}.mp4"
-        os.replace(part, clip)
+        place_media(part, clip)  # sealed on the way in a media-sealed run
     finally:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
