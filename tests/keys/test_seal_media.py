@@ -19,10 +19,11 @@ from tale_cli.config import load_recipe
 from tale_cli.errors import ExitCode
 from tale_cli.executors import ThreadExecutor
 from tale_cli.keys.audit import read_audit
-from tale_cli.keys.seal import AGE_HEADER, IDENTITY_ENV, new_identity
+from tale_cli.keys.seal import AGE_HEADER, IDENTITY_ENV, new_identity, seal_folder
 from tale_cli.media.ffmpeg import probe
 from tale_cli.pipeline import RenderOptions, render
 from tale_cli.pipeline.review_server import open_server
+from tale_cli.run import folder as run_folder_module
 
 pytest.importorskip("pyrage")
 runner = CliRunner()
@@ -111,10 +112,21 @@ def test_a_media_sealed_render_leaves_no_media_in_the_clear_and_renders_again_fo
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    # The passes that seal what a stage left in the clear (after each stage, and when the folder is let go) find
+    # no media to seal: each file was sealed as it was made.
+    swept: list[str] = []
+
+    def sweep(root: Path, *, media: bool = False) -> Any:
+        converted = seal_folder(root, media=media)
+        swept.extend(name for name in converted.files if name.endswith(MEDIA))
+        return converted
+
+    monkeypatch.setattr(run_folder_module, "seal_folder", sweep)
     with monkeypatch.context() as keep:
         keep.setattr(tempfile.TemporaryDirectory, "cleanup", lambda self: None)
         keep.setattr(tempfile.TemporaryDirectory, "_cleanup", classmethod(lambda cls, *args, **kwargs: None))
         report = _render(story, recipe, tmp_path / "out", seal_media=True)
+    assert swept == []
     run_dir = tmp_path / "out" / "the-sealed-reel"
     assert report.rendered == 2 and report.film is not None
     assert any(scratch.rglob("*")), "the render used no temporary folder: the scan below would prove nothing"
