@@ -451,12 +451,18 @@ def frame_png(path: Path, *, at: str = "middle") -> bytes:
         args = ["-ss", f"{probe(path).duration_s / 2:.3f}", "-i", input_arg(path), "-frames:v", "1"]
     else:
         args = ["-i", input_arg(path), "-frames:v", "1"]
-    fd = memory_file(b"", "frame.png")
-    try:
-        run_ffmpeg([*args, "-f", "image2", "-update", "1", "-c:v", "png", f"/dev/fd/{fd}"], pass_fds=[fd])
-        data = Path(f"/proc/self/fd/{fd}").read_bytes()
-    finally:
-        os.close(fd)
+    args += ["-f", "image2", "-update", "1", "-c:v", "png"]
+    if not hasattr(os, "memfd_create"):  # where a system has no memfd: by way of a temporary file
+        with tempfile.TemporaryDirectory(prefix="tale-frame-") as folder:
+            run_ffmpeg([*args, input_arg(Path(folder) / "frame.png")])
+            data = (Path(folder) / "frame.png").read_bytes()
+    else:
+        fd = memory_file(b"", "frame.png")
+        try:
+            run_ffmpeg([*args, f"/dev/fd/{fd}"], pass_fds=[fd])
+            data = Path(f"/proc/self/fd/{fd}").read_bytes()
+        finally:
+            os.close(fd)
     if not data:
         raise FFmpegError(f"could not extract the {at} frame of {path.name}")
     return data
