@@ -186,6 +186,8 @@ class Recipe(BaseModel):
     private: bool = False
     # The run folder's story, plan, logs and subtitles sealed at rest with age (tale_cli.keys.seal), as --seal does.
     seal: bool = False
+    # Its media (clips, pictures, voice, music, the film) sealed as well, as --seal-media does; implies `seal`.
+    seal_media: bool = False
     audit_prompts: bool = False
     width: Count = Field(default=1280, ge=64, le=4096, multiple_of=2)
     height: Count = Field(default=720, ge=64, le=4096, multiple_of=2)

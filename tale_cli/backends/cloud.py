@@ -360,8 +360,10 @@ def raw_path(request: ShotRequest) -> Path:
 
 def image_payload(path: Path, *, max_bytes: int | None = None) -> tuple[bytes, str]:
     """An input image's bytes and MIME type; re-encoded as JPEG (and shrunk) when over `max_bytes`."""
+    from tale_cli.keys.seal import read_bytes
+
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)  # a media-sealed run's picture, opened in memory
     except OSError as error:
         raise BackendError(f"cannot read input image {path.name}: {error.strerror}") from None
     mime = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg" if data[:3] == b"\xff\xd8\xff" else ""

@@ -54,6 +54,11 @@ def render(
         "Default: sealed when --private and an identity is at hand.",
         show_default=False,
     ),
+    seal_media: bool = typer.Option(
+        False,
+        "--seal-media",
+        help="Keep the run's media (clips, pictures, voice, music, the film) encrypted at rest too; implies --seal.",
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start a paid render without asking."),
     max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Refuse to start above this estimate (USD)."),
     prices: str | None = typer.Option(
@@ -116,6 +121,7 @@ def render(
             invisible_watermark=invisible_watermark,
             private=private,
             seal=seal,
+            seal_media=seal_media,
             wait=not no_wait,
             aspect=aspect,
             resolution=resolution,

@@ -20,20 +20,29 @@ NoWait = Annotated[
 ]
 
 
-def seal(run_dir: RunDir, json_output: JsonOutput = False, no_wait: NoWait = False) -> None:
+def seal(
+    run_dir: RunDir,
+    media: Annotated[
+        bool, typer.Option("--media", help="Seal the clips, pictures, voice, music and film too, from now on.")
+    ] = False,
+    json_output: JsonOutput = False,
+    no_wait: NoWait = False,
+) -> None:
     """Seal RUN_DIR in place: plan, manifest, job journal, audit lines, subtitles and judge notes encrypted with age.
 
     The identity comes from TALE_AGE_IDENTITY (the identity itself, or a file holding it) or the OS keyring (`tale
-    keys seal-identity`). Clips and the film stay as they are; the review page is removed (`tale review --serve`
-    shows it). Each file is replaced atomically; a conversion that was stopped is finished by running it again.
+    keys seal-identity`). Clips and the film stay as they are unless --media; the review page is removed (`tale
+    review --serve` shows it, and streams a sealed film opened). Each file is replaced atomically; a conversion that
+    was stopped is finished by running it again.
     """
     from tale_cli.run.sealing import seal_run
 
-    _show(run(lambda: seal_run(run_dir, wait=not no_wait)), json_output, "sealed")
+    _show(run(lambda: seal_run(run_dir, media=media, wait=not no_wait)), json_output, "sealed")
 
 
 def unseal(run_dir: RunDir, json_output: JsonOutput = False, no_wait: NoWait = False) -> None:
-    """Open RUN_DIR's sealed files in place (with the identity that sealed them): the run folder is plain again."""
+    """Open RUN_DIR's sealed files in place, media too (with the identity that sealed them): the run folder is plain
+    again."""
     from tale_cli.run.sealing import unseal_run
 
     _show(run(lambda: unseal_run(run_dir, wait=not no_wait)), json_output, "unsealed")

@@ -9,6 +9,7 @@ the source as a `.part` and renames it over the source, so a film is never left 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -130,21 +131,34 @@ def sign_film(path: Path, claim: FilmClaim, identity: SigningIdentity) -> Signed
     """Sign `path` in place: the signed film is written to `path.part` and renamed over it."""
     import c2pa
 
+    from tale_cli.keys.seal import clear_path, media_seal, memory_file
+
     began = time.perf_counter()
-    before = path.stat().st_size
     part = path.with_name(path.name + ".part")
+    # In a media-sealed run the film is opened in memory, signed into memory, and sealed into place.
+    seal = media_seal(path)
     try:
         info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, identity.chain, identity.key, None)
         with (
             c2pa.Signer.from_info(info) as signer,
             c2pa.Builder(claim.manifest()) as builder,
-            open(path, "rb") as source,
-            open(part, "w+b") as dest,
+            clear_path(path) as readable,
+            open(readable, "rb") as source,
+            open(part, "w+b") if seal is None else os.fdopen(memory_file(b"", part.name), "w+b") as dest,
         ):
+            before = readable.stat().st_size
             manifest = builder.sign(signer, "video/mp4", source, dest)
             dest.flush()
             os.fsync(dest.fileno())
-        os.replace(part, path)
+            if seal is not None:
+                dest.seek(0)
+                signed = dest.read()
+        if seal is None:
+            os.replace(part, path)
+        else:
+            from tale_cli.files import atomic_write_bytes
+
+            atomic_write_bytes(path, seal.seal(signed), mode=path.stat().st_mode & 0o777)
     except c2pa.C2paError as error:
         part.unlink(missing_ok=True)
         raise OutputError(
@@ -154,7 +168,8 @@ def sign_film(path: Path, claim: FilmClaim, identity: SigningIdentity) -> Signed
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    return Signed(len(manifest), path.stat().st_size - before, time.perf_counter() - began)
+    return Signed(len(manifest), (len(signed) if seal is not None else path.stat().st_size) - before,
+                  time.perf_counter() - began)  # fmt: skip
 
 
 @dataclass
@@ -194,9 +209,12 @@ def read_credentials(path: Path, *, local_ca: bytes | None = None) -> FilmCreden
 
     if not path.is_file():
         raise InputError(f"no such film: {path}")
+    from tale_cli.keys.seal import clear_path
+
     anchors = _trust_anchors()
     try:
-        return _read(c2pa, path, anchors, local_ca)
+        with clear_path(path) as readable:  # a media-sealed run's film, opened in memory
+            return dataclasses.replace(_read(c2pa, readable, anchors, local_ca), path=path)
     except c2pa.C2paError as error:
         text = _first_line(error)
         if "ManifestNotFound" in type(error).__name__ or "no JUMBF" in text:
@@ -206,10 +224,12 @@ def read_credentials(path: Path, *, local_ca: bytes | None = None) -> FilmCreden
 
 def _read(c2pa: Any, path: Path, anchors: bytes | None, local_ca: bytes | None) -> FilmCredentials:
     def reader(trusted: bytes | None) -> Any:
-        if trusted is None:
+        if trusted is None and path.suffix:
             return c2pa.Reader(str(path))
-        context = c2pa.Context.from_dict({"trust": {"trust_anchors": trusted.decode("ascii")}})
-        with open(path, "rb") as stream:
+        with open(path, "rb") as stream:  # a film opened in memory (/proc/self/fd/N) has no suffix to tell its type
+            if trusted is None:
+                return c2pa.Reader("video/mp4", stream)
+            context = c2pa.Context.from_dict({"trust": {"trust_anchors": trusted.decode("ascii")}})
             return c2pa.Reader("video/mp4", stream, context=context)
 
     def failed(results: dict[str, Any] | None) -> list[str]:

@@ -29,6 +29,7 @@ from tale_cli.media.ffmpeg import (
     run_ffmpeg,
 )
 from tale_cli.media.mp4 import mp4_damage, mp4_extent, mp4_facts
+from tale_cli.media.sealed import opened_input
 
 DEFAULT_FADE_S = 0.5
 DEFAULT_BED_VOLUME = 0.3
@@ -420,7 +421,7 @@ def _write_listing(listing: Path, infos: Sequence[ClipInfo]) -> None:
 
 
 def _concat_list_line(path: Path) -> str:
-    quoted = input_arg(path).replace("'", "'\\''")
+    quoted = opened_input(path).replace("'", "'\\''")  # a sealed clip: its copy opened in memory
     return f"file '{quoted}'\n"
 
 

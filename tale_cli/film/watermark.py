@@ -7,6 +7,7 @@ OpenCV and PyWavelets, its dependencies) is imported lazily, here only.
 
 from __future__ import annotations
 
+import io
 import os
 import zlib
 from collections.abc import Callable, Iterator
@@ -130,7 +131,12 @@ def mark_picture(mark: Watermark, width: int, height: int, output: Path) -> Path
                   stroke_width=max(1, pad // 2), stroke_fill=(0, 0, 0, 255))  # fmt: skip
     alpha = picture.getchannel("A").point(lambda value: round(value * mark.opacity))
     picture.putalpha(alpha)
-    picture.save(output)
+    from tale_cli.files import atomic_write_bytes
+    from tale_cli.keys.seal import sealed_if_media
+
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    atomic_write_bytes(output, sealed_if_media(output, buffer.getvalue()))  # in a media-sealed run, sealed
     return output
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -18,13 +19,20 @@ SAMPLE_SIDE = 640
 def grey_frames(clip: Path, *, size: tuple[int, int] = CHECK_SIZE) -> np.ndarray:
     """Every frame of `clip` as 8-bit grey, `size` (width, height): an array (frames, height, width)."""
     width, height = size
-    with tempfile.TemporaryDirectory(prefix="tale-frames-") as work:
-        raw = Path(work) / "frames.raw"
-        run_ffmpeg(
-            ["-v", "error", "-i", input_arg(clip), "-map", "0:v:0", "-vf", f"scale={width}:{height}:flags=area",
-             "-pix_fmt", "gray", "-f", "rawvideo", input_arg(raw)]
-        )  # fmt: skip
-        data = np.fromfile(raw, dtype=np.uint8)
+    args = ["-v", "error", "-i", input_arg(clip), "-map", "0:v:0", "-vf", f"scale={width}:{height}:flags=area",
+            "-pix_fmt", "gray", "-f", "rawvideo"]  # fmt: skip
+    if hasattr(os, "memfd_create"):  # the frames in memory: no picture of the clip on any disk
+        fd = os.memfd_create("frames.raw")
+        try:
+            run_ffmpeg([*args, f"/dev/fd/{fd}"], pass_fds=[fd])
+            data = np.frombuffer(Path(f"/proc/self/fd/{fd}").read_bytes(), dtype=np.uint8).copy()
+        finally:
+            os.close(fd)
+    else:
+        with tempfile.TemporaryDirectory(prefix="tale-frames-") as work:
+            raw = Path(work) / "frames.raw"
+            run_ffmpeg([*args, input_arg(raw)])
+            data = np.fromfile(raw, dtype=np.uint8)
     count = data.size // (width * height)
     return data[: count * width * height].reshape(count, height, width)
 

@@ -30,6 +30,8 @@ from tale_cli.errors import KeysError, OutputError, missing_extra
 from tale_cli.keys.redact import register_secret
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pyrage import x25519
 
 SEAL_FILE = "seal.json"
@@ -40,6 +42,8 @@ LINE_PREFIX = b"age:"
 SECRET_PREFIX = "AGE-SECRET-KEY-1"  # noqa: S105 -- the prefix every identity starts with, not a secret
 # Whole files sealed in a sealed run (by suffix), and the logs sealed line by line.
 SEALED_SUFFIXES = (".json", ".srt")
+# The media a run writes (clips and takes, pictures, voice, music, the film), sealed whole too in a media-sealed run.
+MEDIA_SUFFIXES = (".mp4", ".png", ".jpg", ".jpeg", ".webp", ".wav", ".m4a", ".aac", ".mp3", ".flac", ".ogg")
 AUDIT_FILE = "audit.jsonl"  # the run's audit log (tale_cli.keys.audit)
 SEALED_LOGS = ("jobs.jsonl", AUDIT_FILE)
 _HINT = f"run `tale keys seal-identity`, or set {IDENTITY_ENV} to the identity or a file holding it"
@@ -61,9 +65,10 @@ class SealInfo:
     """seal.json: whom the run's files are sealed to."""
 
     recipient: str  # the age public key (age1…); not a secret
+    media: bool = False  # the run's media are sealed too (`--seal-media`)
 
     def to_json(self) -> str:
-        return json.dumps({"recipient": self.recipient}, indent=2) + "\n"
+        return json.dumps({"recipient": self.recipient, **({"media": True} if self.media else {})}, indent=2) + "\n"
 
 
 def _identity_text() -> tuple[str, str]:
@@ -182,7 +187,7 @@ def read_info(root: Path) -> SealInfo | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return SealInfo(recipient=str(data["recipient"]))
+        return SealInfo(recipient=str(data["recipient"]), media=data.get("media") is True)
     except (OSError, ValueError, KeyError, TypeError):
         raise KeysError(f"{path} is damaged: cannot tell whom the run is sealed to") from None
 
@@ -305,8 +310,10 @@ def read_lines(path: Path, raw: bytes) -> list[bytes]:
 # ---------------------------------------------------------------- converting a run folder in place
 
 
-def _text_files(root: Path) -> list[Path]:
-    """The files of a run folder that hold the story's words: whole files by suffix, and the two logs."""
+def _text_files(root: Path, *, media: bool = False) -> list[Path]:
+    """The files of a run folder that hold the story's words: whole files by suffix, and the two logs; with `media`,
+    its media files too."""
+    suffixes = SEALED_SUFFIXES + MEDIA_SUFFIXES if media else SEALED_SUFFIXES
     found: list[Path] = []
     for current, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(current) / d).is_symlink())
@@ -314,15 +321,107 @@ def _text_files(root: Path) -> list[Path]:
             path = Path(current) / name
             if path.is_symlink() or name == SEAL_FILE or name.endswith((".part", ".job.json")):
                 continue  # a Ray job's record is read by the workers as it is; it holds ids, not words
-            if name.endswith(SEALED_SUFFIXES) or (Path(current) == root and name in SEALED_LOGS):
+            if name.lower().endswith(suffixes) or (Path(current) == root and name in SEALED_LOGS):
                 found.append(path)
     return found
+
+
+def media_sealed(root: Path) -> bool:
+    """Whether a run folder keeps its media sealed as well (`--seal-media`)."""
+    info = read_info(root)
+    return info is not None and info.media
+
+
+def is_sealed_file(path: Path) -> bool:
+    """Whether the file at `path` is a whole age file (read from its first bytes only)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(AGE_HEADER)) == AGE_HEADER
+    except OSError:
+        return False
+
+
+def memory_file(data: bytes, name: str) -> int:
+    """A file in memory (memfd) holding `data`, read by a child process as /dev/fd/N: opened media reach ffmpeg
+    without a copy in the clear on any disk. The caller closes the descriptor."""
+    if not hasattr(os, "memfd_create"):
+        raise OutputError("a sealed run's media are opened in memory, which this system cannot do (Linux can)")
+    fd = os.memfd_create(name)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def media_seal(path: Path) -> Seal | None:
+    """The seal a media file written at `path` is sealed with as it is made: that of the media-sealed run it is in
+    (its work folders too); None elsewhere."""
+    root = _sealed_root(path)
+    if root is None:
+        return None
+    info = read_info(root)
+    return Seal(root, info) if info is not None and info.media else None
+
+
+def place_media(part: Path, target: Path) -> None:
+    """A finished `part` file moved into place at `target` (a rename); in a media-sealed run it is sealed on the way,
+    so what a backend wrote in the clear is on disk only until it has finished writing it."""
+    seal = media_seal(target)
+    if seal is None or is_sealed_file(part):
+        os.replace(part, target)
+        return
+    from tale_cli.files import atomic_write_bytes
+
+    data, mode = part.read_bytes(), part.stat().st_mode & 0o777
+    atomic_write_bytes(target, seal.seal(data), mode=mode)  # by way of the same `.part` name, when it is `part`
+    part.unlink(missing_ok=True)
+
+
+def sealed_if_media(path: Path, data: bytes) -> bytes:
+    """The bytes to write at `path`: sealed when it is in a media-sealed run, so it is never on disk in the clear."""
+    seal = media_seal(path)
+    return seal.seal(data) if seal is not None else data
+
+
+@contextlib.contextmanager
+def clear_path(path: Path) -> Iterator[Path]:
+    """`path` as any reader takes it (Pillow, wave, an mmap): a sealed file (a media-sealed run) opened into a file
+    in memory and named /proc/self/fd/N while the block runs, never a copy on a disk; any other file as itself."""
+    if not is_sealed_file(path):
+        yield path
+        return
+    fd = memory_file(read_bytes(path), path.name)
+    try:
+        yield Path(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
 
 
 def _rewrite(path: Path, data: bytes) -> None:
     from tale_cli.files import atomic_write_bytes
 
     atomic_write_bytes(path, data, mode=path.stat().st_mode & 0o777)
+
+
+def _relinked(path: Path, done: dict[tuple[int, int], Path]) -> bool:
+    """A hard link of a file already converted in this pass (a clip and its cached copy are one file): `path` made
+    a link to the converted one, atomically, so the pair stays one file on disk. False for a file seen first."""
+    info = path.stat()
+    key = (info.st_dev, info.st_ino)
+    converted = done.get(key)
+    if converted is None:
+        if info.st_nlink > 1:
+            done[key] = path
+        return False
+    part = path.with_name(path.name + ".part")
+    part.unlink(missing_ok=True)
+    try:
+        os.link(converted, part)
+    except OSError:
+        return False
+    os.replace(part, path)
+    return True
 
 
 def _is_read_line(line: bytes) -> bool:
@@ -343,24 +442,30 @@ class Converted:
     already: bool  # it was already so: nothing was changed
 
 
-def seal_folder(root: Path) -> Converted:
+def seal_folder(root: Path, *, media: bool = False) -> Converted:
     """Seal a run folder in place: seal.json first (to the identity's recipient), then each file atomically (a stopped
     conversion is finished by running it again; readers take sealed and plain files alike). A plain review page is
-    removed: a sealed run's page is only served (`tale review --serve`). A wrong or missing identity changes nothing."""
+    removed: a sealed run's page is only served (`tale review --serve`). With `media` (or in a run whose seal.json
+    says so) its media are sealed too. A wrong or missing identity changes nothing."""
     info = read_info(root)
     was_sealed = info is not None
     key = identity()
     recipient = str(key.to_public())
     if info is not None and info.recipient != recipient:
         Seal(root, info).check()  # the wrong identity: one clear error, nothing touched
-    if info is None:
+    changed: list[str] = []
+    if info is None or (media and not info.media):
         from tale_cli.files import atomic_write_text
 
-        info = SealInfo(recipient)
+        info = SealInfo(recipient, media=media or (info is not None and info.media))
         atomic_write_text(root / SEAL_FILE, info.to_json())
+        if was_sealed:
+            changed.append(SEAL_FILE)
     seal = Seal(root, info)
-    changed: list[str] = []
-    for path in _text_files(root):
+    linked: dict[tuple[int, int], Path] = {}
+    for path in _text_files(root, media=info.media):
+        if not (path.name in SEALED_LOGS and path.parent == root) and is_sealed_file(path):
+            continue  # sealed already (a film is not read whole to tell)
         raw = path.read_bytes()
         if path.name in SEALED_LOGS and path.parent == root:
             out: list[bytes] = []
@@ -372,7 +477,8 @@ def seal_folder(root: Path) -> Converted:
                 continue
             _rewrite(path, b"".join(out))
         elif not is_sealed(raw):
-            _rewrite(path, seal.seal(raw))
+            if not _relinked(path, linked):
+                _rewrite(path, seal.seal(raw))
         else:
             continue
         changed.append(path.relative_to(root).as_posix())
@@ -391,7 +497,10 @@ def unseal_folder(root: Path) -> Converted:
         return Converted(root, [], sealed=False, already=True)
     seal.check()
     changed: list[str] = []
-    for path in _text_files(root):
+    linked: dict[tuple[int, int], Path] = {}
+    for path in _text_files(root, media=True):
+        if not (path.name in SEALED_LOGS and path.parent == root) and not is_sealed_file(path):
+            continue
         raw = path.read_bytes()
         name = path.relative_to(root).as_posix()
         if path.name in SEALED_LOGS and path.parent == root:
@@ -401,7 +510,8 @@ def unseal_folder(root: Path) -> Converted:
             if path.name == AUDIT_FILE:
                 seal.record_read(name)  # the line for this very read went to the file just replaced
         elif is_sealed(raw):
-            _rewrite(path, seal.open(raw, name))
+            if not _relinked(path, linked):
+                _rewrite(path, seal.open(raw, name))
         else:
             continue
         changed.append(name)

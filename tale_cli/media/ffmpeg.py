@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tale_cli.errors import InputError, Interrupted, MissingDependencyError, OutputError, TaleError
+from tale_cli.media.sealed import opened_fds, opened_input, sealed_output
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,12 @@ LOCAL_PROTOCOLS = ["-protocol_whitelist", "file,pipe,fd"]
 
 def _local_inputs(args: Sequence[str]) -> list[str]:
     held: list[str] = []
+    after_i = False
     for arg in args:
         if arg == "-i":
             held += LOCAL_PROTOCOLS
-        held.append(arg)
+        held.append(opened_input(Path(arg)) if after_i and arg.startswith("/") else arg)
+        after_i = arg == "-i"
     return held
 
 
@@ -170,28 +173,29 @@ def _run(
 ) -> tuple[int, str]:
     """Run ffmpeg to its end; returns its exit code and stderr. Interrupted if Tale is stopping or stops meanwhile.
     `pass_fds`: open files ffmpeg inherits (read as /dev/fd/N)."""
-    command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *_local_inputs(args)]
-    with _children_lock:
-        if _stopping.is_set():
-            raise Interrupted
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            process_group=0,
-            pass_fds=tuple(pass_fds),
-        )
-        _children.add(process)
-    try:
-        _, stderr = process.communicate(stdin, timeout=timeout)
-    except BaseException:
-        _kill(process)
-        process.wait()
-        raise
-    finally:
+    with opened_fds() as opened:
+        command = [ffmpeg_exe(), "-hide_banner", *(["-nostdin"] if stdin is None else []), *_local_inputs(args)]
         with _children_lock:
-            _children.discard(process)
+            if _stopping.is_set():
+                raise Interrupted
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                process_group=0,
+                pass_fds=(*pass_fds, *opened),
+            )
+            _children.add(process)
+        try:
+            _, stderr = process.communicate(stdin, timeout=timeout)
+        except BaseException:
+            _kill(process)
+            process.wait()
+            raise
+        finally:
+            with _children_lock:
+                _children.discard(process)
     if _stopping.is_set():
         raise Interrupted  # killed by stop_children: its file is unfinished, not failed
     return process.returncode, stderr.decode("utf-8", "replace")
@@ -200,7 +204,17 @@ def _run(
 def run_ffmpeg(
     args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None, pass_fds: Sequence[int] = ()
 ) -> str:
-    """Run ffmpeg with the given arguments; returns its stderr; raises FFmpegError with its last line."""
+    """Run ffmpeg with the given arguments; returns its stderr; raises FFmpegError with its last line.
+
+    An output in a media-sealed run is written to a file in memory and sealed into place when ffmpeg is done: it is
+    never on a disk in the clear (tale_cli.media.sealed)."""
+    with sealed_output(args) as (args, fds):
+        return _run_ffmpeg(args, stdin=stdin, timeout=timeout, pass_fds=[*pass_fds, *fds])
+
+
+def _run_ffmpeg(
+    args: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None, pass_fds: Sequence[int] = ()
+) -> str:
     try:
         code, stderr = _run(["-y", *args], stdin=stdin, timeout=timeout, pass_fds=pass_fds)
     except subprocess.TimeoutExpired:
@@ -218,8 +232,15 @@ def run_ffmpeg(
 @contextlib.contextmanager
 def ffmpeg_pipe(args: Sequence[str], *, writing: bool) -> Iterator[subprocess.Popen[bytes]]:
     """An ffmpeg this process feeds frames to (`writing`: its stdin) or reads frames from (its stdout), stopped with
-    Tale's other ffmpegs; raises FFmpegError with its last line when it fails."""
-    with tempfile.TemporaryFile() as errors:
+    Tale's other ffmpegs; raises FFmpegError with its last line when it fails. (An output in a media-sealed run is
+    sealed as run_ffmpeg's is.)"""
+    with sealed_output(args) as (sealed_args, fds), _ffmpeg_pipe(sealed_args, writing, fds) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def _ffmpeg_pipe(args: Sequence[str], writing: bool, fds: Sequence[int]) -> Iterator[subprocess.Popen[bytes]]:
+    with tempfile.TemporaryFile() as errors, opened_fds() as opened:
         command = [ffmpeg_exe(), "-hide_banner", "-v", "error", *_local_inputs(["-y", *args])]
         with _children_lock:
             if _stopping.is_set():
@@ -230,6 +251,7 @@ def ffmpeg_pipe(args: Sequence[str], *, writing: bool) -> Iterator[subprocess.Po
                 stdout=subprocess.DEVNULL if writing else subprocess.PIPE,
                 stderr=errors,
                 process_group=0,
+                pass_fds=(*fds, *opened),
             )
             _children.add(process)
         try:
@@ -419,6 +441,31 @@ def extract_frame(path: Path, output: Path, *, at: str = "last") -> Path:
     if not output.is_file():
         raise FFmpegError(f"could not extract the {at} frame of {path.name}")
     return output
+
+
+def frame_png(path: Path, *, at: str = "middle") -> bytes:
+    """One frame of a clip as PNG bytes, made in memory (ffmpeg writes it to a memfd): no picture on any disk."""
+    from tale_cli.keys.seal import memory_file
+
+    if at == "middle":
+        args = ["-ss", f"{probe(path).duration_s / 2:.3f}", "-i", input_arg(path), "-frames:v", "1"]
+    else:
+        args = ["-i", input_arg(path), "-frames:v", "1"]
+    args += ["-f", "image2", "-update", "1", "-c:v", "png"]
+    if not hasattr(os, "memfd_create"):  # where a system has no memfd: by way of a temporary file
+        with tempfile.TemporaryDirectory(prefix="tale-frame-") as folder:
+            run_ffmpeg([*args, input_arg(Path(folder) / "frame.png")])
+            data = (Path(folder) / "frame.png").read_bytes()
+    else:
+        fd = memory_file(b"", "frame.png")
+        try:
+            run_ffmpeg([*args, f"/dev/fd/{fd}"], pass_fds=[fd])
+            data = Path(f"/proc/self/fd/{fd}").read_bytes()
+        finally:
+            os.close(fd)
+    if not data:
+        raise FFmpegError(f"could not extract the {at} frame of {path.name}")
+    return data
 
 
 def encode_frames(

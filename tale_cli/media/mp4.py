@@ -65,8 +65,15 @@ class _Unsupported(Exception):
 
 def mp4_facts(path: Path) -> Mp4Facts | None:
     """What ffmpeg's probe would say about an H.264/AAC MP4, read from its index; None if not that."""
+    from tale_cli.keys.seal import clear_path
+
+    with clear_path(path) as readable:
+        return _mp4_facts(readable, path)
+
+
+def _mp4_facts(readable: Path, path: Path) -> Mp4Facts | None:
     try:
-        moov = _read_moov(path)
+        moov = _read_moov(readable)
         return _describe(path, moov) if moov is not None else None
     except (OSError, struct.error, _Unsupported, IndexError, KeyError, ZeroDivisionError):
         return None
@@ -74,6 +81,13 @@ def mp4_facts(path: Path) -> Mp4Facts | None:
 
 def mp4_extent(path: Path) -> Extent | None:
     """The extent of an MP4 or MOV's first video track, whatever its codec; None if the index cannot be read."""
+    from tale_cli.keys.seal import clear_path
+
+    with clear_path(path) as readable:
+        return _mp4_extent(readable)
+
+
+def _mp4_extent(path: Path) -> Extent | None:
     try:
         moov = _read_moov(path)
         if moov is None:
@@ -105,6 +119,13 @@ def mp4_damage(path: Path) -> str | None:
     a decoder reports as "Invalid NAL unit size"): how a file cut short, or written by two processes at once,
     looks. It reads only the units' length prefixes, so a minute of film takes milliseconds, not a decode.
     """
+    from tale_cli.keys.seal import clear_path
+
+    with clear_path(path) as readable:
+        return _mp4_damage(readable)
+
+
+def _mp4_damage(path: Path) -> str | None:
     try:
         moov = _read_moov(path)
         if moov is None:

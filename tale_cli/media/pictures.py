@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tale_cli.errors import InputError
+from tale_cli.keys.seal import clear_path
 
 MAX_PICTURE_BYTES = 20 * 1024 * 1024
 MIN_SIDE, MAX_SIDE = 16, 8192
@@ -27,7 +28,7 @@ def check_picture(path: Path, what: str) -> None:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as picture:
+        with clear_path(path) as readable, Image.open(readable) as picture:
             width, height = picture.size
             picture.verify()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
@@ -52,7 +53,7 @@ def compose_board(sources: list[Path], output: Path, width: int, height: int) ->
     cell_w, cell_h = width // columns, height // rows
     board = Image.new("RGB", (width, height), (0, 0, 0))
     for number, source in enumerate(sources):
-        with Image.open(source) as picture:
+        with clear_path(source) as readable, Image.open(readable) as picture:
             tile = picture.convert("RGB")
         tile.thumbnail((cell_w, cell_h), Image.Resampling.LANCZOS)
         column, row = number % columns, number // columns

@@ -7,6 +7,7 @@ import wave
 from pathlib import Path
 
 from tale_cli.errors import BackendError
+from tale_cli.keys.seal import clear_path
 
 # Samples quieter than this (of full scale) at a clip's ends are trimmed: silence a backend adds around speech.
 TRIM_LEVEL = 0.01
@@ -26,7 +27,7 @@ def write_wav(path: Path, pcm: bytes, rate: int, channels: int = 1) -> None:
 def wav_seconds(path: Path) -> float:
     """A 16-bit PCM WAV's length; BackendError when the file is not one."""
     try:
-        with wave.open(str(path), "rb") as clip:
+        with clear_path(path) as readable, wave.open(str(readable), "rb") as clip:
             frames, rate, width = clip.getnframes(), clip.getframerate(), clip.getsampwidth()
     except (OSError, EOFError, wave.Error) as error:
         raise BackendError(f"{path.name} is not a readable WAV file: {error}") from None
@@ -39,7 +40,7 @@ def trim_silence(path: Path) -> None:
     """Cut the near-silence a backend leaves before and after the speech (a little is kept), in place."""
     import numpy as np
 
-    with wave.open(str(path), "rb") as clip:
+    with clear_path(path) as readable, wave.open(str(readable), "rb") as clip:
         channels, rate = clip.getnchannels(), clip.getframerate()
         samples = np.frombuffer(clip.readframes(clip.getnframes()), dtype="<i2").reshape(-1, channels)
     loud = np.flatnonzero(np.abs(samples).max(axis=1) > TRIM_LEVEL * 32767)

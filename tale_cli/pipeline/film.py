@@ -421,6 +421,9 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
         if voice is not None:
             spoken = f"{voice.spoken} clip{'s' if voice.spoken != 1 else ''} spoken"
             emit(Event("message", detail=f"voice: {spoken}, {voice.cached} cached"))
+    # A media-sealed run's media are sealed as each stage ends (and when the folder is let go): what a stage makes is
+    # in the clear only until that stage is done.
+    folder.seal_media_made()
     score = None
     if options.audio is None and composes(recipe.music.source):
         score = make_score(plan, recipe, folder, manifest, audit, say=lambda text: emit(Event("message", detail=text)))
@@ -428,6 +431,7 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     # A model given the voice to say its lines with: those lines spoken now (paid once, kept under voice/by-hash/).
     line_voices(plan, recipe, folder, backend.capabilities(), manifest, make=True, audit=audit,
                 say=lambda text: emit(Event("message", detail=text)))  # fmt: skip
+    folder.seal_media_made()
     if executor is None:
         executor = open_executor(recipe, jobs=options.jobs, backend=backend)
     try:
@@ -443,12 +447,14 @@ def _render(source: Path, options: RenderOptions, emit: EventSink, folder: RunFo
     finally:
         if options.executor is None:
             executor.close()
+    folder.seal_media_made()
     if (recipe.judge.enabled or recipe.judge.retakes) and not report.failed:
         from tale_cli.pipeline.judging import judge_render, summary_json
 
         plan_hashes = {task.shot.index: task.plan_hash for task in tasks}
         judged = judge_render(plan, recipe, folder, manifest, plan_hashes, options, emit, spent_before=spent_before)
         report.judge = summary_json(judged)
+        folder.seal_media_made()
     report.locked = sum(1 for shot in plan.shots if manifest.shot(shot.index).locked)
     if report.failed:
         report.seconds = time.monotonic() - started

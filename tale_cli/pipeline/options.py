@@ -33,6 +33,8 @@ class RenderOptions:
     # --seal / --no-seal: the run folder's words sealed at rest (the recipe's `seal = true` too); None: sealed when the
     # run is private and an age identity is at hand (tale_cli.keys.seal.identity_at_hand).
     seal: bool | None = None
+    # --seal-media: the run's media (clips, pictures, voice, music, the film) sealed too; it implies --seal.
+    seal_media: bool = False
     # --aspect and --resolution: over the story's front matter (or the plan.json's shape) and the recipe.
     aspect: str | None = None
     resolution: str | None = None

@@ -60,17 +60,20 @@ def choose_folder(source: Path, options: RenderOptions) -> RunFolder:
     if source.is_dir():
         raise InputError(f"{source} is a directory, not a story or plan file", hint="pass story.md or plan.json")
     private = options.private or options.recipe.private
-    seal = options.seal if options.seal is not None else options.recipe.seal or (private and identity_at_hand())
+    media = options.seal_media or options.recipe.seal_media
+    seal = media or (
+        options.seal if options.seal is not None else options.recipe.seal or (private and identity_at_hand())
+    )
     if is_plan_file(source):
         plan = load_plan(source)
         root = options.run_dir or (source.parent if options.out_root is None else options.out_root / plan.slug)
-        return RunFolder(root, private=private, seal=seal)
+        return RunFolder(root, private=private, seal=seal, seal_media=media)
     from tale_cli.story.plan import slugify
     from tale_cli.story.reader import read_story
 
     slug = slugify(read_story(source, warn=False).title, fallback=slugify(source.stem))
     out_root = options.out_root if options.out_root is not None else default_out_root()
-    return RunFolder(options.run_dir or out_root / slug, private=private, seal=seal)
+    return RunFolder(options.run_dir or out_root / slug, private=private, seal=seal, seal_media=media)
 
 
 def prepare_plan(

@@ -222,6 +222,13 @@ def publish(
     refusal = publish_refusal(run_dir)
     if refusal is not None and not yes:
         raise PrivacyError(f"{run_dir} is not published: {refusal}", hint="add --yes to publish it all the same")
+    from tale_cli.keys.seal import media_sealed
+
+    if media_sealed(run_dir):
+        raise InputError(
+            f"{run_dir} is not published: its media are sealed, and a sealed film plays nowhere",
+            hint=f"publish a plain copy (`tale stitch {run_dir} --out FILE`), or `tale unseal {run_dir}` first",
+        )
     result = PublishResult(run_dir, str(destination), int(limit.total_seconds()) if limit else None)
     with held(folder, "publish", wait=wait, say=on_wait):
         names = files_to_publish(folder, kinds)

@@ -4,7 +4,6 @@ same."""
 from __future__ import annotations
 
 import contextlib
-import os
 import stat
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from tale_cli.errors import TaleError
 from tale_cli.events import Event, EventSink
 from tale_cli.files import digest, link_or_copy, now_iso
 from tale_cli.keys.audit import AuditLog, audit_request
+from tale_cli.keys.seal import clear_path, place_media
 from tale_cli.media.pictures import check_picture
 from tale_cli.pipeline.planning import inside_folder
 from tale_cli.record import FileRecord
@@ -29,7 +29,7 @@ def _decodes(path: Path) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with clear_path(path) as readable, Image.open(readable) as image:
             image.verify()
     except Exception:  # Pillow raises many kinds of error for a broken file
         return False
@@ -199,7 +199,7 @@ def render_references(
             audit_request(audit, "image", backend.name, None, prompt, result, started, character=subject.id)
             if not part.is_file() or part.stat().st_size == 0:
                 raise TaleError(f"the {backend.name} image backend wrote no reference for {subject.name}")
-            os.replace(part, stored)
+            place_media(part, stored)  # sealed on the way in a media-sealed run
             folder.secure(stored)
             link_or_copy(stored, target)
             picture = file_record(stored)

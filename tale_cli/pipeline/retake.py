@@ -4,7 +4,6 @@ frame) or made from the user's own clip or still; each recorded as a take of its
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 from tale_cli.cost.guard import Owed, Spending
 from tale_cli.errors import InputError, RecipeError
 from tale_cli.events import EventSink, ShotState
+from tale_cli.keys.seal import clear_path, place_media
 from tale_cli.pipeline.report import ShotOutcome
 from tale_cli.registry import check_lifecycles
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, TakeRecord, now_iso
@@ -290,7 +290,7 @@ def is_still(path: Path) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as picture:
+        with clear_path(path) as readable, Image.open(readable) as picture:
             return getattr(picture, "n_frames", 1) == 1
     except Exception:
         # Pillow's format plugins, guessing at a file that is no picture, raise more than UnidentifiedImageError.
@@ -302,7 +302,7 @@ def as_png(picture: Path, target: Path) -> Path:
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(picture) as image:
+        with clear_path(picture) as readable, Image.open(readable) as image:
             ImageOps.exif_transpose(image).convert("RGB").save(target, format="PNG")
     except (OSError, ValueError) as error:
         raise InputError(f"cannot read {picture} as a picture: {error}") from None
@@ -316,7 +316,7 @@ def store_picture(file: Path, folder: RunFolder) -> Path:
     part = folder.cache / "user.first.png.part"
     try:
         target = folder.cache / f"{file_digest(as_png(file, part))[:32]}.first.png"
-        os.replace(part, target)
+        place_media(part, target)  # sealed on the way in a media-sealed run
     finally:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
@@ -367,7 +367,7 @@ def user_take(
         check_clip(part, expected_s=shot.duration_s, fps=plan.fps)
         key = file_digest(part)[:32]
         clip = folder.cache / f"{key}.mp4"
-        os.replace(part, clip)
+        place_media(part, clip)  # sealed on the way in a media-sealed run
     finally:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()

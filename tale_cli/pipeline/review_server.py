@@ -16,6 +16,7 @@ import ipaddress
 import mimetypes
 import re
 import socket
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +31,7 @@ _TYPES = {".mp4": "video/mp4", ".vtt": "text/vtt", ".srt": "text/plain", ".jsonl
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 256 * 1024
 MAX_OPENED_BYTES = 64 * 1024 * 1024  # a sealed file is opened in memory; the story's files are far smaller
+MAX_OPENED_MEDIA_BYTES = 4 * 1024 * 1024 * 1024  # a media-sealed run's film, opened in memory to stream it
 _IP_AUTHORITY = re.compile(r"^(?:\[([0-9a-f:.]+)\]|([0-9.]+)):(\d+)$")
 _MISDIRECTED = "Open the address `tale review --serve` printed: 127.0.0.1, localhost or its --host, with its port."
 
@@ -155,11 +157,19 @@ class _Handler(BaseHTTPRequestHandler):
         root = self.server.root
         if path is None and [part for part in unquote(target).split("/") if part] in ([], [REVIEW_PAGE]):
             return root / REVIEW_PAGE, review_page(root).encode("utf-8")
-        if path is None or path.stat().st_size > MAX_OPENED_BYTES:
+        if path is None:
             return path, None
+        info = path.stat()
         with path.open("rb") as handle:
             head = handle.read(len(AGE_HEADER))
-        if head != AGE_HEADER and not path.name.endswith(".jsonl"):
+        if head == AGE_HEADER and info.st_size <= MAX_OPENED_MEDIA_BYTES:
+            # A sealed film or clip (a media-sealed run): opened once and kept while a player asks for its ranges.
+            key = (str(path), info.st_size, info.st_mtime_ns)
+            with self.server.opened_lock:
+                if self.server.opened[0] != key:
+                    self.server.opened = (key, open_bytes(path, path.read_bytes()))
+                return path, self.server.opened[1]
+        if info.st_size > MAX_OPENED_BYTES or (head != AGE_HEADER and not path.name.endswith(".jsonl")):
             return path, None
         if path.name.endswith(".jsonl"):
             from tale_cli.keys.seal import read_lines
@@ -239,6 +249,8 @@ class ReviewServer(ThreadingHTTPServer):
 
         self.root = root
         self.sealed = seal_of(root) is not None
+        self.opened: tuple[tuple[str, int, int] | None, bytes] = (None, b"")  # the last sealed file opened
+        self.opened_lock = threading.Lock()
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, port), _Handler)
         self.hosts = host_names(host, self.server_port)

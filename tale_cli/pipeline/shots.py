@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import stat
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -21,6 +20,7 @@ from tale_cli.files import digest, link_or_copy, now_iso
 from tale_cli.film.voice import spoken_times
 from tale_cli.keys.audit import AuditLog, audit_request
 from tale_cli.keys.redact import redact
+from tale_cli.keys.seal import place_media
 from tale_cli.literals import Tier
 from tale_cli.media.ffmpeg import ClipCheckError, check_clip, extract_frame
 from tale_cli.pipeline.report import ShotOutcome
@@ -463,7 +463,7 @@ def _finish(
         audit_request(audit, "video", backend_name, index, task.request.prompt, result, task.started)
         if not result.checked:
             check_clip(part, expected_s=task.request.duration_s, fps=task.request.fps)
-        os.replace(part, task.cached_file)
+        place_media(part, task.cached_file)  # sealed on the way in a media-sealed run (a backend's own download)
         folder.secure(task.cached_file)
         link_or_copy(task.cached_file, folder.shot_file(index))
         clip = file_record(task.cached_file)

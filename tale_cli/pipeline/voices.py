@@ -128,7 +128,9 @@ def _check_audio(path: Path, what: str) -> None:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from tale_cli.keys.seal import read_bytes
+
+    return hashlib.sha256(read_bytes(path)).hexdigest()
 
 
 def find_character(plan: Plan, wanted: str) -> Character:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tale_cli.errors import OutputError
-from tale_cli.files import digest
-from tale_cli.keys.seal import seal_of
+from tale_cli.files import atomic_write_bytes, digest
+from tale_cli.keys.seal import is_sealed_file, place_media, read_bytes, seal_of
 from tale_cli.run.credentials import film_claim, finish, signing_wanted
 from tale_cli.run.film_records import FilmRecord, MixRecord
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, now_iso
@@ -425,7 +425,11 @@ def _cut_film(
     )
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(made, output)
+        if is_sealed_file(made):  # cut in a media-sealed run's work folder: the copy asked for is plain
+            atomic_write_bytes(output, read_bytes(made))
+            made.unlink()
+        else:
+            shutil.move(made, output)
         srt_copy = output.with_suffix(".srt") if stitched.srt is not None else None
         if srt_copy is not None and stitched.srt is not None:
             shutil.move(stitched.srt, srt_copy)
@@ -439,7 +443,7 @@ def _cut_film(
             seconds=time.perf_counter() - began,
         )
     # Only now, every check passed, does the new film take the old one's place.
-    os.replace(made, target.film)
+    place_media(made, target.film)  # sealed on the way in a media-sealed run
     folder.secure(target.film)
     srt = None
     if stitched.srt is not None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tale_cli.errors import OutputError
 from tale_cli.files import atomic_write_bytes, atomic_write_text, find_symlink, now_iso, refuse_symlink
-from tale_cli.keys.seal import SEAL_FILE, identity, read_bytes, read_lines, seal_folder, seal_of
+from tale_cli.keys.seal import SEAL_FILE, identity, media_sealed, read_bytes, read_lines, seal_folder, seal_of
 from tale_cli.literals import Tier
 from tale_cli.record import FileRecord, Record
 from tale_cli.run.film_records import FilmRecord, MixRecord, MusicRecord, VoiceClipRecord, VoiceRecord
@@ -37,11 +37,12 @@ class RunFolder:
     opens them in memory. `seal=True` seals the folder when it is created (and a plain one already there).
     """
 
-    def __init__(self, root: Path, *, private: bool = False, seal: bool = False) -> None:
+    def __init__(self, root: Path, *, private: bool = False, seal: bool = False, seal_media: bool = False) -> None:
         self.root = root
         self.private = private
         self.file_mode = 0o600 if private else 0o644
-        self.seal = seal
+        self.seal = seal or seal_media
+        self.seal_media = seal_media
 
     @property
     def plan(self) -> Path:
@@ -153,7 +154,13 @@ class RunFolder:
         except OSError as error:
             raise OutputError(f"cannot create {self.root}: {error.strerror}") from None
         if self.seal:
-            seal_folder(self.root)
+            seal_folder(self.root, media=self.seal_media)
+
+    def seal_media_made(self) -> None:
+        """In a media-sealed run: the media written since the last pass sealed in place (a clip and its cached copy
+        stay one file); nothing is rewritten when all are sealed already."""
+        if media_sealed(self.root):
+            seal_folder(self.root, media=True)
 
     def write_text(self, path: Path, text: str) -> None:
         """Write a text file of the run, sealed in a sealed run."""

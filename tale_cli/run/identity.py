@@ -18,6 +18,12 @@ from tale_cli.record import FileRecord
 
 
 def file_digest(path: Path) -> str:
+    """The SHA-256 of a file as it reads in the clear (a sealed one opened in memory: a cache key stays the same when
+    a run's media are sealed)."""
+    from tale_cli.keys.seal import is_sealed_file, read_bytes
+
+    if is_sealed_file(path):
+        return hashlib.sha256(read_bytes(path)).hexdigest()
     sha = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -26,15 +32,23 @@ def file_digest(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _digest_of(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    # A render checks each cached file twice (before spending, then before use): hash it once.
-    return file_digest(Path(path))
+def _facts_of(path: str, size: int, mtime_ns: int, inode: int) -> tuple[int, str]:
+    """The size and SHA-256 of a file as it reads in the clear: a sealed one (a media-sealed run) is opened in memory,
+    so its record is the same before and after sealing. A render checks each cached file twice (before spending,
+    then before use): each is read once."""
+    from tale_cli.keys.seal import is_sealed_file, read_bytes
+
+    if is_sealed_file(Path(path)):
+        plain = read_bytes(Path(path))
+        return len(plain), hashlib.sha256(plain).hexdigest()
+    return size, file_digest(Path(path))
 
 
 def file_record(path: Path) -> FileRecord:
     """What a finished file is: its size and SHA-256, recorded to tell later that it is still the same file."""
     info = path.stat()
-    return FileRecord(size=info.st_size, sha256=_digest_of(str(path), info.st_size, info.st_mtime_ns, info.st_ino))
+    size, sha = _facts_of(str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+    return FileRecord(size=size, sha256=sha)
 
 
 def file_damage(path: Path, known: FileRecord) -> str | None:
@@ -45,9 +59,10 @@ def file_damage(path: Path, known: FileRecord) -> str | None:
         return "it is gone"
     if not stat.S_ISREG(info.st_mode):
         return "it is not a plain file"
-    if info.st_size != known.size:
-        return f"{info.st_size} bytes where {known.size} were written"
-    if _digest_of(str(path), info.st_size, info.st_mtime_ns, info.st_ino) != known.sha256:
+    size, sha = _facts_of(str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+    if size != known.size:
+        return f"{size} bytes where {known.size} were written"
+    if sha != known.sha256:
         return "its content changed after it was written"
     return None
 

@@ -6,7 +6,6 @@ sample per shot under voice/by-hash/, priced, audited and recorded like every sp
 from __future__ import annotations
 
 import contextlib
-import os
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from tale_cli.errors import BackendError
 from tale_cli.files import digest
 from tale_cli.film.dialogue import in_clip
 from tale_cli.film.voice import Utterance, _voice_of, clip_hash, voice_backend
+from tale_cli.keys.seal import clear_path, place_media
 from tale_cli.media.wav import wav_seconds
 from tale_cli.run.folder import VoiceClipRecord, VoiceRecord
 from tale_cli.run.identity import file_record
@@ -136,7 +136,7 @@ def _join(clips: list[Path], output: Path) -> None:
         with wave.open(str(part), "wb") as out:
             shape = None
             for clip in clips:
-                with wave.open(str(clip), "rb") as source:
+                with clear_path(clip) as readable, wave.open(str(readable), "rb") as source:
                     params = (source.getnchannels(), source.getsampwidth(), source.getframerate())
                     if shape is None:
                         shape = params
@@ -146,7 +146,7 @@ def _join(clips: list[Path], output: Path) -> None:
                     elif params != shape:
                         raise BackendError(f"{clip.name} is not in the format of the lines before it")
                     out.writeframes(source.readframes(source.getnframes()))
-        os.replace(part, output)
+        place_media(part, output)  # sealed on the way in a media-sealed run
     finally:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()

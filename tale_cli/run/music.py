@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from tale_cli.errors import BackendError
 from tale_cli.files import now_iso
 from tale_cli.film.music import _score_hash, music_backend, score_prompt
 from tale_cli.keys.audit import audit_request
+from tale_cli.keys.seal import place_media
 from tale_cli.run.film_records import MusicRecord
 from tale_cli.run.identity import file_damage, file_record
 
@@ -79,7 +79,7 @@ def make_score(
             part.unlink(missing_ok=True)
             audit_request(audit, "music", backend.name, None, prompt, None, started, error=error)
             raise
-        os.replace(part, path)
+        place_media(part, path)  # sealed on the way in a media-sealed run
         folder.secure(path)
         audit_request(audit, "music", backend.name, None, prompt, result, started)
         with manifest.edit() as data:

@@ -19,9 +19,16 @@ def held(
     folder: RunFolder, doing: str, *, wait: bool = True, say: Callable[[str], None] | None = None
 ) -> Iterator[None]:
     """The run folder held for `doing` against every other command (waiting, or refusing at once with wait=False),
-    without reading it: for a command that makes the folder (render, plan) or only reads it (export)."""
+    without reading it: for a command that makes the folder (render, plan) or only reads it (export).
+
+    In a media-sealed run, the media the command wrote are sealed before the folder is let go (also when it failed),
+    so none stays in the clear once no command holds the folder."""
     with run_folder_lock(folder, doing, wait=wait, on_wait=say):
-        yield
+        try:
+            yield
+        finally:
+            if doing not in ("sealing", "unsealing") and folder.root.is_dir():
+                folder.seal_media_made()
 
 
 @contextlib.contextmanager

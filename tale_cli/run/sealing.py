@@ -27,16 +27,18 @@ def _opened(folder: RunFolder) -> RunFolder:
     return run_folder(folder.root)
 
 
-def seal_run(run_dir: Path, *, wait: bool = True) -> Converted:
-    """Seal RUN's plan, manifest, journal, audit lines, subtitles and judge notes in place (its review page removed).
+def seal_run(run_dir: Path, *, media: bool = False, wait: bool = True) -> Converted:
+    """Seal RUN's plan, manifest, journal, audit lines, subtitles and judge notes in place (its review page removed);
+    with `media`, its clips, takes, pictures, voice, music and film too (and the run keeps them sealed from then on).
     The film keeps its subtitle stream until its next cut (a render or `tale stitch RUN`, which pays nothing)."""
     folder = _opened(_plain_or_sealed(run_dir))
     with private_files(folder.private), held(folder, "sealing", wait=wait):
-        return seal_folder(folder.root)
+        return seal_folder(folder.root, media=media)
 
 
 def unseal_run(run_dir: Path, *, wait: bool = True) -> Converted:
-    """Open RUN's sealed files in place; the folder is plain again (`tale review` writes its page again)."""
+    """Open RUN's sealed files in place, its media too; the folder is plain again (`tale review` writes its page
+    again)."""
     folder = _plain_or_sealed(run_dir)
     if seal_of(folder.root) is None:
         return Converted(folder.root, [], sealed=False, already=True)

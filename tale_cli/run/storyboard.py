@@ -3,10 +3,12 @@ reference with the shots it is in."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
-from tale_cli.media.ffmpeg import extract_frame
+from tale_cli.keys.seal import clear_path, media_seal
+from tale_cli.media.ffmpeg import frame_png
 from tale_cli.story.plan import Plan
 
 
@@ -15,8 +17,6 @@ def make_storyboard(
 ) -> Path:
     """A contact sheet of the shots' middle frames with shot numbers and prompts; with the run folder's `root`, a row
     of the plan's entities (their references, kinds and shots) under them."""
-    import tempfile
-
     from PIL import Image, ImageDraw
 
     from tale_cli.media.drawing import text_font, wrap_text
@@ -37,23 +37,21 @@ def make_storyboard(
     shots_h = rows * (thumb_h + caption_h)
     sheet = Image.new("RGB", (columns * thumb_w, shots_h + strip_h), (18, 18, 22))
     draw = ImageDraw.Draw(sheet)
-    with tempfile.TemporaryDirectory(prefix="tale-board-") as tmp:
-        for number, (shot, clip) in enumerate(zip(plan.shots, shot_files, strict=True)):
-            frame = extract_frame(clip, Path(tmp) / f"{number}.png", at="middle")
-            with Image.open(frame) as image:
-                thumb = image.convert("RGB").resize((thumb_w, thumb_h))
-            x, y = (number % columns) * thumb_w, (number // columns) * (thumb_h + caption_h)
-            sheet.paste(thumb, (x, y))
-            label = text_font(shot.prompt, 14)
-            draw.text((x + 8, y + thumb_h + 6), f"{shot.index}", font=text_font("0", 22), fill=(255, 210, 120))
-            for line_no, line in enumerate(wrap_text(shot.prompt, chars)[:lines]):
-                draw.text((x + 36, y + thumb_h + 8 + line_no * 21), line, font=label, fill=(230, 230, 230))
+    for number, (shot, clip) in enumerate(zip(plan.shots, shot_files, strict=True)):
+        with Image.open(io.BytesIO(frame_png(clip, at="middle"))) as image:  # made in memory: no file anywhere
+            thumb = image.convert("RGB").resize((thumb_w, thumb_h))
+        x, y = (number % columns) * thumb_w, (number // columns) * (thumb_h + caption_h)
+        sheet.paste(thumb, (x, y))
+        label = text_font(shot.prompt, 14)
+        draw.text((x + 8, y + thumb_h + 6), f"{shot.index}", font=text_font("0", 22), fill=(255, 210, 120))
+        for line_no, line in enumerate(wrap_text(shot.prompt, chars)[:lines]):
+            draw.text((x + 36, y + thumb_h + 8 + line_no * 21), line, font=label, fill=(230, 230, 230))
     for number, entity in enumerate(things):
         x, y = (number % columns) * thumb_w, shots_h + (number // columns) * card_h + 4
         picture = (root or Path()) / (entity.reference_image or f"refs/{entity.id}.png")
         side = min(thumb_h, thumb_w // 2)
         if picture.is_file():
-            with Image.open(picture) as image:
+            with clear_path(picture) as readable, Image.open(readable) as image:
                 sheet.paste(image.convert("RGB").resize((side, side)), (x + 4, y))
         listed = ", ".join(str(shot.index) for shot in plan.shots if entity.id in shot.entities) or "none"
         text_x = x + side + 12
@@ -61,8 +59,14 @@ def make_storyboard(
             colour = (255, 210, 120) if line_no == 0 else (230, 230, 230)
             draw.text((text_x, y + 4 + line_no * 21), line, font=text_font(line, 16), fill=colour)
     part = output.with_name(output.name + ".part")
+    seal = media_seal(output)
     try:
-        sheet.save(part, format="PNG")
+        if seal is None:
+            sheet.save(part, format="PNG")
+        else:  # a media-sealed run's: made in memory, on disk only sealed
+            buffer = io.BytesIO()
+            sheet.save(buffer, format="PNG")
+            part.write_bytes(seal.seal(buffer.getvalue()))
         os.replace(part, output)
     finally:
         part.unlink(missing_ok=True)

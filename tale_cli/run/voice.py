@@ -27,6 +27,7 @@ from tale_cli.film.voice import (
     voice_backend,
 )
 from tale_cli.keys.audit import audit_request
+from tale_cli.keys.seal import place_media
 from tale_cli.media.wav import trim_silence, wav_seconds
 from tale_cli.record import FileRecord
 from tale_cli.run.film_records import VoiceClipRecord, VoiceRecord
@@ -229,7 +230,7 @@ def _speak(
     except BaseException:
         part.unlink(missing_ok=True)  # stopped by Ctrl-C or a signal: no half-spoken clip stays
         raise
-    os.replace(part, stored)
+    place_media(part, stored)  # sealed on the way in a media-sealed run
     audit_request(audit, "voice", backend.name, shot, utterance.text, result, started)
     return result.cost_usd, result.model
 

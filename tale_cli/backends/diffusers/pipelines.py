@@ -17,6 +17,7 @@ from tale_cli.backends.models import (
     VideoVariant,
 )
 from tale_cli.errors import BackendError, RecipeError, missing_extra
+from tale_cli.keys.seal import clear_path
 
 if TYPE_CHECKING:
     from tale_cli.config import LoraConfig, Recipe
@@ -196,7 +197,7 @@ def fit_image(path_or_image: Any, width: int, height: int) -> Any:
 
     if isinstance(path_or_image, Path):
         try:
-            with Image.open(path_or_image) as opened:
+            with clear_path(path_or_image) as readable, Image.open(readable) as opened:
                 image = opened.convert("RGB")
         except OSError as error:
             raise BackendError(f"cannot read the first frame {path_or_image.name}: {error}") from None

@@ -19,6 +19,7 @@ from tale_cli.backends.base import (
     JudgeRequest,
     TakeVerdict,
 )
+from tale_cli.keys.seal import clear_path
 
 if TYPE_CHECKING:
     from tale_cli.config import Recipe
@@ -188,7 +189,7 @@ class LocalJudge(JudgeBackend):
         if path not in self._references:
             from PIL import Image
 
-            with Image.open(path) as picture:
+            with clear_path(path) as readable, Image.open(readable) as picture:
                 self._references[path] = self._embed_images([picture.convert("RGB")])[0]
         return self._references[path]
 
@@ -198,7 +199,7 @@ class LocalJudge(JudgeBackend):
         self.load()
         frames = []
         for path in request.frames:
-            with Image.open(path) as picture:
+            with clear_path(path) as readable, Image.open(readable) as picture:
                 frames.append(picture.convert("RGB"))
         verdict = TakeVerdict(model=self.model)
         if not frames:
@@ -262,7 +263,7 @@ class LocalJudge(JudgeBackend):
 
             from tale_cli.media.colours import reference_colours
 
-            with Image.open(path) as picture:
+            with clear_path(path) as readable, Image.open(readable) as picture:
                 self._colours[(path, whole)] = reference_colours(picture, keep_backdrop=whole)
         return self._colours[(path, whole)]
 

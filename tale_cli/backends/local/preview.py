@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+import io
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from tale_cli.backends.base import (
     VideoBackend,
     VideoCapabilities,
 )
+from tale_cli.keys.seal import clear_path
 from tale_cli.media.drawing import text_font, wrap_text
 from tale_cli.media.ffmpeg import EncodeSettings, filter_escape, input_arg, run_ffmpeg
 from tale_cli.media.fonts import font_for
@@ -66,7 +69,7 @@ def _background(width: int, height: int, text: str, seed: int, first_frame: Path
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(*light, 70))
     image = image.filter(ImageFilter.GaussianBlur(radius=max(2, height // 90)))
     if first_frame is not None and first_frame.is_file():
-        with Image.open(first_frame) as frame:
+        with clear_path(first_frame) as readable, Image.open(readable) as frame:
             backdrop = frame.convert("RGB").resize((width, height))
         image = Image.blend(image, backdrop, 0.45)
     return image
@@ -211,23 +214,17 @@ class PreviewVideo(VideoBackend):
         big_h = int(height * (1 + PAN_MARGIN)) // 2 * 2
         frames = round(request.duration_s * fps)
         start = _start_of(request)
-        with tempfile.TemporaryDirectory(prefix="tale-preview-") as tmp:
-            backdrop = Path(tmp) / "backdrop.png"
-            overlay = Path(tmp) / "overlay.png"
-            _background(big_w, big_h, request.prompt, request.seed, request.first_frame).save(
-                backdrop, compress_level=1
-            )
+        with _Stills() as stills_at:
+            backdrop = stills_at(_background(big_w, big_h, request.prompt, request.seed, request.first_frame))
             header = _overlay(request, names)
             shown = captions(request)
             if len(shown) == 1:
                 header = _draw_caption(header, request, shown[0])  # on screen the whole shot
-            header.save(overlay, compress_level=1)
+            overlay = stills_at(header)
             timed: list[tuple[Path, Caption]] = []
             if len(shown) > 1:
-                for number, caption in enumerate(shown):
-                    path = Path(tmp) / f"caption-{number}.png"
-                    _draw_caption(_layer(request)[0], request, caption).save(path, compress_level=1)
-                    timed.append((path, caption))
+                for caption in shown:
+                    timed.append((stills_at(_draw_caption(_layer(request)[0], request, caption)), caption))
             move = _camera_expression(request.shot.camera, request.duration_s)
             # Each still is decoded and converted once, then repeated by the loop filter: far cheaper than
             # re-reading the PNGs for every frame.
@@ -281,12 +278,45 @@ class PreviewVideo(VideoBackend):
                     "-f",
                     "mp4",
                     input_arg(request.output),
-                ]
+                ],
+                pass_fds=stills_at.fds,
             )
         return RenderResult(model=MODEL, has_audio=True, cost_usd=0.0)
 
     def close(self) -> None:
         return None
+
+
+class _Stills:
+    """The shot's still pictures (backdrop, titles, captions: the story's words drawn) as PNG files in memory, read by
+    ffmpeg as /dev/fd/N, so they are on no disk; in a temporary folder where a system has no memfd."""
+
+    def __init__(self) -> None:
+        self.fds: list[int] = []
+        self.folder: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> _Stills:
+        if not hasattr(os, "memfd_create"):
+            self.folder = tempfile.TemporaryDirectory(prefix="tale-preview-")
+        return self
+
+    def __call__(self, picture: PILImage.Image) -> Path:
+        if self.folder is not None:
+            path = Path(self.folder.name) / f"still-{len(list(Path(self.folder.name).iterdir()))}.png"
+            picture.save(path, compress_level=1)
+            return path
+        from tale_cli.keys.seal import memory_file
+
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG", compress_level=1)
+        self.fds.append(memory_file(buffer.getvalue(), "still.png"))
+        return Path(f"/dev/fd/{self.fds[-1]}")
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        if self.folder is not None:
+            self.folder.cleanup()
 
 
 def _start_of(request: ShotRequest) -> float:

@@ -98,8 +98,12 @@ class OpenAIImage(ImageBackend):
         if source is not None:
 
             def edit() -> Any:
-                with source.open("rb") as handle:
-                    return client.images.edit(image=[handle], **common)
+                from tale_cli.keys.seal import clear_path
+
+                with clear_path(source) as readable, readable.open("rb") as handle:
+                    # A sealed picture opened in memory keeps its own name (the service reads its type from it).
+                    image = handle if readable == source else (source.name, handle)
+                    return client.images.edit(image=[image], **common)
 
             response = self.cloud.call("image edit", edit, attempts=attempts)
         else:

@@ -297,4 +297,6 @@ def _upload(path: Path | None) -> tuple[str, bytes, str]:
     assert path is not None
     mime = {".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".aac": "audio/aac", ".flac": "audio/flac",
             ".webm": "audio/webm", ".m4a": "audio/mp4", ".mp4": "audio/mp4"}.get(path.suffix.lower(), "audio/wav")  # fmt: skip
-    return path.name, path.read_bytes(), mime
+    from tale_cli.keys.seal import read_bytes  # a media-sealed run's sound, opened in memory
+
+    return path.name, read_bytes(path), mime

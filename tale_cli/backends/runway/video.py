@@ -172,7 +172,9 @@ class RunwayVideo(VideoBackend):
                     f"{self.model} takes at most {spec.reference_audio_s:g} s of a voice to say them with",
                     hint="shorten the shot's lines in plan.json",
                 )
-            data = base64.b64encode(request.speech_audio.read_bytes()).decode("ascii")
+            from tale_cli.keys.seal import read_bytes  # a media-sealed run's voice clip, opened in memory
+
+            data = base64.b64encode(read_bytes(request.speech_audio)).decode("ascii")
             arguments["reference_audio"] = [{"type": "audio", "uri": f"data:audio/wav;base64,{data}"}]
         if first is not None:
             if spec.last_frame and request.last_frame is not None:

@@ -279,7 +279,9 @@ def _sample_uri(sample: Path) -> str:
     low, high = SAMPLE_SECONDS
     if not low <= seconds <= high:
         raise InputError(f"{sample} lasts {seconds:.1f} s; Runway clones a voice from {low:g} s to {high / 60:g} min")
-    data = sample.read_bytes()
+    from tale_cli.keys.seal import read_bytes  # a media-sealed run's sound, opened in memory
+
+    data = read_bytes(sample)
     if len(data) > MAX_SAMPLE_BYTES:
         raise InputError(
             f"{sample} is {len(data):,} bytes; Runway takes a sample of at most {MAX_SAMPLE_BYTES:,} bytes this way",
