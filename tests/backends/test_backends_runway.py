@@ -323,3 +323,65 @@ def test_the_fake_rejects_what_runway_would(fake_providers):
     with pytest.raises(runwayml.BadRequestError, match="at most 3500"):
         client.text_to_video.create(model="seedance2", prompt_text="x" * 3501)
     assert fake_providers.creates["runway"] == 0
+
+
+def _pictures(tmp_path, count):
+    paths = []
+    for number in range(count):
+        path = tmp_path / f"ref{number}.png"
+        path.write_bytes(png_bytes(4 + number))
+        paths.append(path)
+    return paths
+
+
+def test_seedance_is_sent_what_is_on_screen_as_pictures_and_a_chained_shot_its_frames_only(fake_providers, tmp_path):
+    recipe = runway_recipe("runway-seedance2")
+    backend = RunwayVideo(recipe)
+    assert backend.capabilities().max_reference_images == 4
+    plan = one_shot_plan(recipe)
+    refs = _pictures(tmp_path, 6)
+
+    backend.render_shot(shot_request(plan, plan.shots[0], tmp_path / "a.mp4.part", reference_images=refs))
+    backend.render_shot(
+        shot_request(plan, plan.shots[0], tmp_path / "b.mp4.part", reference_images=refs, first_frame=refs[0])
+    )
+
+    referenced, framed = (r["json"] for r in creates(fake_providers, "image_to_video"))
+    # Pictures without a position are references: at most 4, in the order chosen (what needs them most first).
+    assert [item.keys() for item in referenced["promptImage"]] == [{"uri"}] * 4
+    assert referenced["ratio"] == "1280:720" and "references" not in referenced
+    # A shot that starts from a frame sends that frame alone: Seedance cannot mix frames and references.
+    assert isinstance(framed["promptImage"], str) and "references" not in framed
+    assert fake_providers.creates["runway"] == 2
+
+
+@pytest.mark.parametrize(("model", "most"), [("klingO3_standard", 7), ("kling_4", 9)])
+def test_kling_is_sent_its_first_frame_and_the_other_references_beside_it(fake_providers, tmp_path, model, most):
+    recipe = runway_recipe("runway-kling4", model=model)
+    plan = one_shot_plan(recipe)
+    refs = _pictures(tmp_path, 12)
+
+    request = shot_request(plan, plan.shots[0], tmp_path / "k.mp4.part", reference_images=refs, first_frame=refs[0])
+    RunwayVideo(recipe).render_shot(request)  # the recipe's first-frame continuity: the first reference starts it
+
+    [body] = (r["json"] for r in creates(fake_providers, "image_to_video"))
+    assert body["promptImage"].startswith("data:image/png") and len(body["references"]) == most
+    assert all(item.keys() == {"uri"} for item in body["references"])
+
+
+def test_the_fake_counts_pictures_as_runway_does(fake_providers):
+    import runwayml
+
+    client = runwayml.RunwayML(api_key="test-runway-key-not-real-1234", base_url=fake_providers.url, max_retries=0)
+    picture = "data:image/png;base64,AAAA"
+    with pytest.raises(runwayml.BadRequestError, match="cannot be mixed"):
+        client.image_to_video.create(
+            model="seedance2", prompt_image=[{"uri": picture, "position": "first"}, {"uri": picture}], duration=5
+        )
+    with pytest.raises(runwayml.BadRequestError, match="at most 7"):
+        client.image_to_video.create(
+            model="klingO3_standard", prompt_image=picture, references=[{"uri": picture}] * 8, duration=5
+        )
+    with pytest.raises(runwayml.BadRequestError, match="at most 10"):
+        client.image_to_video.create(model="kling_4", prompt_image=picture, references=[{"uri": picture}] * 10)
+    assert fake_providers.creates["runway"] == 0

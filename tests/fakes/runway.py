@@ -124,6 +124,10 @@ SECONDS = {"gen4.5": (2, 10), "gen4_turbo": (2, 10), "gemini_omni_flash": (3, 10
 # The longest promptText each model takes (the SDK's docstrings; others name no limit).
 PROMPT_CHARS = {"eleven_multilingual_v2": 1000, "gen4.5": 1000, "gen4_turbo": 1000, "veo3.1": 1000, "veo3.1_fast": 1000, "seedance2": 3500,
                 "seedance2_fast": 3500, "seedance2_mini": 3500, "seedance2_5": 15000, "happyhorse_1_0": 2500}  # fmt: skip
+# Pictures a create may carry besides its frames, from the SDK's docstrings (Kling O3: "up to 7"; Kling 4: "up to 10
+# images in total, frames included") and ByteDance's for Seedance's pictures without a position (up to 9).
+PICTURES = {"klingO3_standard": 7, "klingO3_pro": 7, "klingO3_4k": 7, "kling_4": 10, "seedance2": 9,
+            "seedance2_fast": 9, "seedance2_mini": 9, "seedance2_5": 9}  # fmt: skip
 
 
 def environment(url: str) -> dict[str, str]:
@@ -183,9 +187,31 @@ def invalid(endpoint: str, body: dict[str, Any]) -> tuple[str, str] | None:
     limit = PROMPT_CHARS.get(body["model"])
     if limit and len(str(body.get("promptText", ""))) > limit:
         return "promptText", f"String must contain at most {limit} character(s)"
+    problem = _pictures_problem(body)
+    if problem:
+        return problem
     seed = body.get("seed", 0)
     if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         return "seed", f"Number must be less than or equal to {MAX_SEED}"
+    return None
+
+
+def _pictures_problem(body: dict[str, Any]) -> tuple[str, str] | None:
+    """Frames and reference pictures as the API counts them: Seedance's pictures are all frames (with a position) or
+    all references (without), never both; no model takes more pictures than its limit."""
+    images = body.get("promptImage")
+    listed = images if isinstance(images, list) else []
+    positioned = [item for item in listed if isinstance(item, dict) and "position" in item]
+    if positioned and len(positioned) != len(listed):
+        return "promptImage", "Keyframe images and reference images cannot be mixed"
+    model = body.get("model", "")
+    limit = PICTURES.get(model)
+    references = body.get("references") or []
+    if model.startswith("seedance") and not positioned:
+        references = listed
+    counted = len(references) + ((len(listed) or 1) if model == "kling_4" else 0)
+    if references and limit is not None and counted > limit:
+        return "references", f"Array must contain at most {limit} element(s)"
     return None
 
 

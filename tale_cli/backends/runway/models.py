@@ -42,6 +42,10 @@ class RunwayModel:
     # Reference pictures beside the first frame, and the seconds of reference audio it takes in all.
     reference_images: int = 0
     reference_audio_s: float = 0.0
+    # How it takes reference pictures: "references" (a list beside its first frame: Kling 4, Kling O3) or
+    # "prompt_image" (Seedance: `promptImage` as pictures without a position, which cannot be mixed with a first or
+    # last frame, so a shot that starts from a frame sends none).
+    references_as: str = "references"
 
     @property
     def text_to_video(self) -> bool:
@@ -124,11 +128,17 @@ def _kling3(label: str, ratios: tuple[str, ...], *, references: int = 0) -> Runw
                        reference_images=references)  # fmt: skip
 
 
+# Seedance's reference pictures: the SDK says only "an image or array of images"; ByteDance documents up to 9. Tale
+# sends at most 4 (what is on screen in one shot rarely needs more), well inside either.
+SEEDANCE_REFERENCES = 4
+
+
 def _seedance(label: str, ratios: tuple[str, ...], high: int = 15, chars: int = 3500) -> RunwayModel:
     return RunwayModel(
         label, _span(4, high), True, ratios, ratios,
         _SEEDANCE_FROM if high == 15 else f"{SDK}; 4-{high} s from second-hand pages", auto=True, audio=True,
         last_frame=True, seed=True, max_prompt_chars=chars, reference_audio_s=float(high),
+        reference_images=SEEDANCE_REFERENCES, references_as="prompt_image",
     )  # fmt: skip
 
 

@@ -84,6 +84,7 @@ class RunwayVideo(VideoBackend):
             audio=self.spec.audio,
             speaks=self.spec.audio,
             reference_audio_s=self.spec.reference_audio_s if self.spec.audio else 0.0,
+            max_reference_images=self.spec.reference_images,
             max_prompt_chars=self.spec.max_prompt_chars,
             default_jobs=4,
         )
@@ -136,8 +137,13 @@ class RunwayVideo(VideoBackend):
                 f"Runway {self.model} renders {spec.lengths()} s shots; shot {request.shot.index} is "
                 f"{request.duration_s:g} s"
             )
+        # Seedance takes the shot's references as its pictures where the shot starts from no frame of its own.
+        as_pictures = spec.references_as == "prompt_image" and spec.reference_images and request.first_frame is None
+        pictures = request.reference_images[: spec.reference_images] if as_pictures else []
         first = request.first_frame or (
-            request.reference_images[0] if request.reference_images and not spec.text_to_video else None
+            request.reference_images[0]
+            if request.reference_images and not spec.text_to_video and not pictures
+            else None
         )
         if first is None and not spec.text_to_video:
             raise BackendError(
@@ -155,8 +161,8 @@ class RunwayVideo(VideoBackend):
             arguments["audio"] = self.recipe.video.audio
         if spec.negative_prompt and request.negative_prompt:
             arguments["negative_prompt"] = request.negative_prompt
-        kind = "image" if first is not None else "text"
-        ratios = spec.image_ratios if first is not None else spec.text_ratios or ()
+        kind = "image" if first is not None or pictures else "text"
+        ratios = spec.image_ratios if kind == "image" else spec.text_ratios or ()
         if ratios:
             arguments["ratio"] = closest_ratio(
                 request.width, request.height, ratios, resolution=self.recipe.video.resolution
@@ -176,7 +182,12 @@ class RunwayVideo(VideoBackend):
 
             data = base64.b64encode(read_bytes(request.speech_audio)).decode("ascii")
             arguments["reference_audio"] = [{"type": "audio", "uri": f"data:audio/wav;base64,{data}"}]
-        if first is not None:
+        if pictures:
+            arguments["prompt_image"] = [{"uri": _data_uri(picture)} for picture in pictures]
+        elif first is not None:
+            others = [r for r in request.reference_images if r != first]
+            if spec.references_as == "references" and spec.reference_images and others:
+                arguments["references"] = [{"uri": _data_uri(r)} for r in others[: spec.reference_images]]
             if spec.last_frame and request.last_frame is not None:
                 arguments["prompt_image"] = [
                     {"uri": _data_uri(first), "position": "first"},
