@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +58,8 @@ def parse_watermark(spec: str) -> Watermark:
     elif len(parts) >= 2 and parts[-1].strip().lower() in POSITIONS:
         position = parts[-1].strip().lower()
         parts = parts[:-1]
+    else:
+        _refuse_a_mistyped_position(parts)
     value = ":".join(parts)
     if not value.strip():
         raise InputError("--watermark needs a text or an image file", hint="e.g. --watermark 'Made with Tale:top-left'")
@@ -65,6 +68,21 @@ def parse_watermark(spec: str) -> Watermark:
             raise InputError(f"watermark image not found: {value}")
         return Watermark("image", str(Path(value).expanduser().resolve()), position, opacity)
     return Watermark("text", value, position, opacity)
+
+
+def _refuse_a_mistyped_position(parts: list[str]) -> None:
+    """A last part that reads as a position or an opacity but is none (`:middle`, `:centre:0.3`, a word straight after
+    the colon) is a mistake, not the end of the text: said, rather than drawn into the film."""
+    if len(parts) < 2:
+        return
+    last = parts[-1]
+    asked = parts[-2] if len(parts) >= 3 and re.fullmatch(r"\d*\.?\d+", last) else last
+    # A position follows its colon directly: "Note: see" is text.
+    if re.fullmatch(r"[A-Za-z]+(?:-[A-Za-z]+)*", asked):
+        raise InputError(
+            f"watermark position '{asked}' is not one of {', '.join(POSITIONS)}",
+            hint="a text with a colon in it ends with its position: --watermark 'Take 2: final:bottom-right'",
+        )
 
 
 def _opacity(text: str) -> float:

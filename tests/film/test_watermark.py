@@ -153,6 +153,7 @@ def test_the_library_itself_reads_the_mark_and_the_picture_keeps_its_edges():
         ("Made with Tale:top-left", "text", "Made with Tale", "top-left", 0.5),
         ("Scene 1: dawn:center:0.25", "text", "Scene 1: dawn", "center", 0.25),
         ("10:30", "text", "10:30", "bottom-right", 0.5),
+        ("Note: see", "text", "Note: see", "bottom-right", 0.5),
     ],
 )
 def test_watermark_specs(spec, kind, value, position, opacity):
@@ -160,3 +161,17 @@ def test_watermark_specs(spec, kind, value, position, opacity):
 
     mark = parse_watermark(spec)
     assert (mark.kind, mark.value, mark.position, mark.opacity) == (kind, value, position, opacity)
+
+
+@pytest.mark.parametrize("spec", ["Tale:middle", "Tale:centre:0.3", "Tale:bottom-rigth"])
+def test_a_mistyped_position_is_one_clear_error_before_anything_renders(tmp_path, spec):
+    from typer.testing import CliRunner
+
+    from tale_cli.cli.app import app
+
+    story = Path(__file__).resolve().parents[2] / "examples" / "story.md"
+    result = CliRunner().invoke(app, ["render", str(story), "--watermark", spec, "--out", str(tmp_path)])
+
+    assert result.exit_code == 3
+    assert "is not one of top-left, top-right, bottom-left, bottom-right, center" in result.output
+    assert not any(tmp_path.iterdir())  # refused before a run folder was made
