@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tale_cli.keys.seal import seal_of
-from tale_cli.run.film_records import CredentialsRecord
+from tale_cli.run.film_records import CredentialsRecord, CutSettings
 from tale_cli.run.folder import Manifest, ShotRecord, now_iso
 
 if TYPE_CHECKING:
     from tale_cli.film.credentials import FilmClaim, Origin, PartSource, ShotSource
     from tale_cli.media.ffmpeg import EncodeSettings
-    from tale_cli.run.cut import CutSettings
     from tale_cli.story.plan import Plan
 
 USER_BACKEND = "user"  # the backend a take made from the user's own file is recorded with (tale_cli.pipeline.retake)

@@ -25,7 +25,7 @@ from tale_cli.errors import OutputError
 from tale_cli.files import atomic_write_bytes, digest
 from tale_cli.keys.seal import is_sealed_file, place_media, read_bytes, seal_of
 from tale_cli.run.credentials import film_claim, finish, signing_wanted
-from tale_cli.run.film_records import FilmRecord, MixRecord
+from tale_cli.run.film_records import CutSettings, FilmRecord, MixRecord
 from tale_cli.run.folder import Manifest, RunFolder, ShotRecord, ShotStatus, now_iso
 from tale_cli.run.identity import file_damage, file_record, restore
 
@@ -39,20 +39,6 @@ if TYPE_CHECKING:
 CUT_VERSION = 1
 # A film with a voice or music must measure within this of the recipe's loudness target, or it is not kept.
 LOUDNESS_TOLERANCE_LU = 1.0
-
-
-@dataclass(frozen=True)
-class CutSettings:
-    """How a film is cut, besides the recipe's [voice], [music] and loudness: kept in the film's record so that the
-    next cut (a retake, a pick) is made the same way."""
-
-    burn_subtitles: bool = False
-    transition: str | None = None
-    music: Path | None = None  # a bed file given for this film (--music FILE), over the recipe's [music]
-    voice_dir: Path | None = None  # recordings laid as the voice instead of the run's own track
-    credentials: bool = True  # signed Content Credentials (C2PA); False: --no-c2pa
-    watermark: str | None = None  # a visible mark burned into the film (not the shots): TEXT|IMAGE[:POS[:OPACITY]]
-    invisible_watermark: str | None = None  # a mark embedded in the frames that `tale verify` reads back
 
 
 @dataclass

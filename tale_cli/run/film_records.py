@@ -1,13 +1,29 @@
-"""The manifest's records of a run's film and its sound: the film as cut, the voice track and its clips, the composed
-score and the mix as measured."""
+"""The manifest's records of a run's film and its sound: the film as cut (and the settings it was cut with), the voice
+track and its clips, the composed score and the mix as measured."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from tale_cli.record import FileRecord, Record
+
+
+@dataclass(frozen=True)
+class CutSettings:
+    """How a film is cut, besides the recipe's [voice], [music] and loudness: kept in the film's record so that the
+    next cut (a retake, a pick) is made the same way."""
+
+    burn_subtitles: bool = False
+    transition: str | None = None
+    music: Path | None = None  # a bed file given for this film (--music FILE), over the recipe's [music]
+    voice_dir: Path | None = None  # recordings laid as the voice instead of the run's own track
+    credentials: bool = True  # signed Content Credentials (C2PA); False: --no-c2pa
+    watermark: str | None = None  # a visible mark burned into the film (not the shots): TEXT|IMAGE[:POS[:OPACITY]]
+    invisible_watermark: str | None = None  # a mark embedded in the frames that `tale verify` reads back
 
 
 class CredentialsRecord(Record):
