@@ -394,6 +394,8 @@ def get_voice(call: Call, match: re.Match[str]) -> None:
     answer = {"id": match["id"], "createdAt": "2026-12-01T00:00:00.000Z", "name": voice["name"], "description": None}
     if call.fake.never_finish or time.monotonic() - voice["created"] < call.fake.clip_delay_s:
         answer["status"] = "PROCESSING"
+    elif call.fake.refuses(voice.get("prompt") or ""):
+        answer |= {"status": "FAILED", "failureReason": REFUSAL_REASON}
     else:
         answer |= {"status": "READY", "previewUrl": f"{call.fake.url}/voices/{match['id']}/preview.mp3"}
     call.send(200, answer)

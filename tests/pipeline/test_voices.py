@@ -142,6 +142,15 @@ def test_a_voice_accepted_but_not_ready_is_waited_for_again_not_paid_again(
     assert json.loads(spent.stdout)["total_usd"] == pytest.approx(0.05)
 
 
+def test_a_voice_runway_fails_to_make_says_why_and_keeps_the_plans_voice(fake_providers, tmp_path: Path) -> None:
+    run_dir, _ = _planned(tmp_path, "runway")
+    before = _plan_voices(run_dir)["tom"]
+    code, output = _invoke("voices", "design", str(run_dir), "tom", FISHERMAN + ", a forbidden kind of voice")
+    assert code == ExitCode.BACKEND
+    assert "Runway could not make the voice" in output and "usage guidelines" in output  # the voice's failureReason
+    assert _plan_voices(run_dir)["tom"] == before
+
+
 def test_a_clone_without_consent_is_refused_before_any_request(fake_providers, tmp_path: Path) -> None:
     run_dir, _ = _planned(tmp_path, "runway")
     before = (run_dir / "plan.json").read_text(encoding="utf-8")

@@ -243,7 +243,7 @@ class RunwayVoice(VoiceBackend):
                 creates=True,
                 attempts=attempts,
             )
-            voice_id = str(getattr(created, "id", "") or "")
+            voice_id = str(created.id or "")  # VoiceCreateResponse.id
             if not voice_id:
                 raise BackendError("Runway accepted the voice but returned no id")
             if request.accepted is not None:
@@ -256,7 +256,10 @@ class RunwayVoice(VoiceBackend):
             timeout_s=POLL_TIMEOUT_S,
         )
         if str(voice.status) != "READY":
-            reason = self.cloud.clean(str(getattr(voice, "failure_reason", None) or "no reason given"))[:300]
+            from runwayml.types.voice_retrieve_response import Failed
+
+            said = voice.failure_reason if isinstance(voice, Failed) else ""
+            reason = self.cloud.clean(said or "no reason given")[:300]
             raise JobFailedError(f"Runway could not make the voice: {reason}")
         model = DESIGN_MODEL if request.prompt is not None else CLONE_MODEL
         result = RenderResult(
